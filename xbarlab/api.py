@@ -1,0 +1,83 @@
+"""Public entry points: solve / simulate a crossbar, and its G_non-ideal."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import check_conductance_stack, check_conductances, check_voltages
+from .engines import exact, structured
+from .engines.ngspice import NgspiceSettings
+from .engines.result import SolveResult
+from .params import CircuitParams
+
+ENGINES = ("exact", "ngspice")
+
+
+def _check_circuit(circuit) -> CircuitParams:
+    if not isinstance(circuit, CircuitParams):
+        raise ValueError(f"circuit must be an xbarlab.CircuitParams, got {type(circuit).__name__}")
+    return circuit
+
+
+def solve(G, V, circuit: CircuitParams, engine: str = "exact",
+          ngspice: NgspiceSettings | None = None) -> SolveResult:
+    """Solve the crossbar: node voltages, cell currents and output currents.
+
+    Args:
+        G: cell conductances, siemens, shape (M, N), finite and >= 0.
+        V: row input voltages, volt, shape (M,) or a batch (B, M).
+        circuit: the parasitic resistances (``CircuitParams``, ohm).
+        engine: ``"exact"`` (sparse nodal analysis) or ``"ngspice"``.
+        ngspice: settings of the ngspice engine (back end, timeout).
+    """
+    G = check_conductances(G)
+    V = check_voltages(V, G.shape[0])
+    circuit = _check_circuit(circuit)
+    circuit.r_driver_rows(G.shape[0])  # a per-row r_driver must match M
+    if engine == "exact":
+        return exact.solve(G, V, circuit)
+    if engine == "ngspice":
+        from .engines import spice
+
+        return spice.solve(G, V, circuit, ngspice or NgspiceSettings())
+    raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+
+
+def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
+             ngspice: NgspiceSettings | None = None) -> np.ndarray:
+    """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M)."""
+    return solve(G, V, circuit, engine=engine, ngspice=ngspice).i_out
+
+
+def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
+    """The paper's G_non-ideal (S), shape (M, N): ``simulate(G, V, c) == V @ g_nonideal(G, c)``.
+
+    Exact for driver, wire and sense resistance (the crossbar is linear). Uses
+    the block elimination of ``engines.structured`` when r_row > 0 and
+    r_col > 0, and sparse nodal analysis with one solve per row otherwise.
+    """
+    G = check_conductances(G)
+    return g_nonideal_stack(G[None], circuit)[0]
+
+
+def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.ndarray:
+    """G_non-ideal for many tiles at once: G of shape (T, M, N) -> (T, M, N).
+
+    The tiles share ``circuit``. They are processed ``chunk`` at a time
+    (default: as many as fit in about 256 MB of work arrays) with batched
+    LAPACK calls; this is the fast path for the thousands of tiles of a DNN.
+    """
+    G = check_conductance_stack(G)
+    circuit = _check_circuit(circuit)
+    T, M, N = G.shape
+    circuit.r_driver_rows(M)
+    if not structured.applicable(circuit):
+        return np.stack([exact.g_nonideal(g, circuit) for g in G])
+    if chunk is None:
+        chunk = max(1, int(256e6 // (8 * M * N * (N + 2) * 2)))
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk!r}")
+    out = np.empty_like(G)
+    for k in range(0, T, chunk):
+        out[k:k + chunk] = structured.g_nonideal_stack(G[k:k + chunk], circuit)
+    return out

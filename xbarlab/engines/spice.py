@@ -1,0 +1,50 @@
+"""Solve a crossbar with ngspice: one deck and one ``.op`` per input vector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..netlist import deck_text, node_names
+from ..params import CircuitParams
+from ..topology import build
+from .ngspice import NgspiceSettings, run_deck
+from .result import SolveResult
+from ..errors import SpiceError
+
+
+def solve(G: np.ndarray, V: np.ndarray, circuit: CircuitParams,
+          settings: NgspiceSettings = NgspiceSettings()) -> SolveResult:
+    """Solve validated G (M, N), V (M,) or (B, M) with ngspice."""
+    m, n = G.shape
+    topo = build(m, n, circuit)
+    names = node_names(topo)
+    idx = topo.index
+    a_names = [names[int(k)] for k in idx.a(*np.indices((m, n))).ravel()]
+    b_names = [names[int(k)] for k in idx.b(*np.indices((m, n))).ravel()]
+    single = V.ndim == 1
+    V2 = np.atleast_2d(V)
+    v_row = np.empty((len(V2), m, n))
+    v_col = np.empty((len(V2), m, n))
+    i_out = np.empty((len(V2), n))
+    for k, v in enumerate(V2):
+        vec = run_deck(deck_text(G, v, circuit), settings)
+
+        def volt(name: str) -> float:
+            if name == "0":
+                return 0.0
+            key = f"v({name})"
+            if key not in vec:
+                raise SpiceError(f"ngspice output lacks {key}", log=", ".join(sorted(vec)[:50]))
+            return float(vec[key][0])
+
+        v_row[k] = np.array([volt(s) for s in a_names]).reshape(m, n)
+        v_col[k] = np.array([volt(s) for s in b_names]).reshape(m, n)
+        for j in range(n):
+            key = f"i(vsense{j})"
+            if key not in vec:
+                raise SpiceError(f"ngspice output lacks {key}", log=", ".join(sorted(vec)[:50]))
+            i_out[k, j] = float(vec[key][0])
+    i_cell = G * (v_row - v_col)
+    if single:
+        v_row, v_col, i_cell, i_out = v_row[0], v_col[0], i_cell[0], i_out[0]
+    return SolveResult(v_row=v_row, v_col=v_col, i_cell=i_cell, i_out=i_out, engine="ngspice")
