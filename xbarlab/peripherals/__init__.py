@@ -1,0 +1,1 @@
+"""Peripheral circuits around the crossbar: DAC (row drivers) and ADC (column sensing)."""

@@ -1,0 +1,85 @@
+"""Resistive-divider DAC of the RxNN paper (Fig. 2(a), Fig. 3(a), Fig. 4).
+
+Each row's DAC is a divider from the read voltage: ``v_read --R_DAC(code)--
+out --R_PD-- ground``. R_DAC is chosen so that the *unloaded* output is
+``v_read * code / (2**bits - 1)``:
+
+    R_DAC(code) = R_PD * (full / code - 1)      (open for code 0)
+
+Seen from the row, the DAC is a Thevenin source
+
+    V_th(code) = v_read * code / full,   R_th(code) = R_DAC || R_PD = R_PD * (1 - code / full)
+
+so code 0 gives exactly 0 V behind R_PD, and full scale gives v_read with
+zero output resistance. Under a load conductance G_load the output sags to
+``V_th / (1 + R_th * G_load)`` (the paper's Fig. 3(a) equation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DACParams:
+    """A resistive-divider DAC.
+
+    Attributes:
+        bits: resolution, >= 1; codes run 0 .. 2**bits - 1.
+        v_read: full-scale (unloaded) output voltage, volt, > 0.
+        r_pd: the fixed pull-down resistance R_PD, ohm, >= 0 (0 is an ideal DAC).
+    """
+
+    bits: int = 6
+    v_read: float = 0.25
+    r_pd: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bits, (int, np.integer)) or isinstance(self.bits, bool) or self.bits < 1:
+            raise ValueError(f"bits must be an integer >= 1, got {self.bits!r}")
+        if not (math.isfinite(float(self.v_read)) and float(self.v_read) > 0):
+            raise ValueError(f"v_read must be finite and > 0 volt, got {self.v_read!r}")
+        if not (math.isfinite(float(self.r_pd)) and float(self.r_pd) >= 0):
+            raise ValueError(f"r_pd must be finite and >= 0 ohm, got {self.r_pd!r}")
+        object.__setattr__(self, "bits", int(self.bits))
+        object.__setattr__(self, "v_read", float(self.v_read))
+        object.__setattr__(self, "r_pd", float(self.r_pd))
+
+    @property
+    def full_code(self) -> int:
+        return 2**self.bits - 1
+
+    def check_codes(self, codes) -> np.ndarray:
+        c = np.asarray(codes)
+        if c.size and (not np.all(np.isfinite(c)) or np.any(c != np.round(c))
+                       or c.min() < 0 or c.max() > self.full_code):
+            raise ValueError(f"DAC codes must be integers in [0, {self.full_code}], got values in "
+                             f"[{np.nanmin(c)!r}, {np.nanmax(c)!r}]")
+        return c.astype(float)
+
+    def quantize(self, x) -> np.ndarray:
+        """Codes for inputs x in [0, 1] (fraction of full scale), rounded and clipped."""
+        return np.clip(np.rint(np.asarray(x, dtype=float) * self.full_code), 0, self.full_code)
+
+    def v_ideal(self, codes) -> np.ndarray:
+        """Unloaded output, volt."""
+        return self.v_read * self.check_codes(codes) / self.full_code
+
+    def r_dac(self, codes) -> np.ndarray:
+        """R_DAC(code), ohm (inf for code 0)."""
+        c = self.check_codes(codes)
+        with np.errstate(divide="ignore"):
+            return np.where(c > 0, self.r_pd * (self.full_code / np.where(c > 0, c, 1) - 1.0), np.inf)
+
+    def thevenin(self, codes) -> tuple[np.ndarray, np.ndarray]:
+        """(V_th volt, R_th ohm) of the DAC output for each code."""
+        c = self.check_codes(codes)
+        return self.v_read * c / self.full_code, self.r_pd * (1.0 - c / self.full_code)
+
+    def v_loaded(self, codes, g_load) -> np.ndarray:
+        """Output voltage under a load conductance ``g_load`` (S) to ground, volt."""
+        v_th, r_th = self.thevenin(codes)
+        return v_th / (1.0 + r_th * np.asarray(g_load, dtype=float))
