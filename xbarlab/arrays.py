@@ -57,4 +57,4 @@ def check_voltages(V, m: int, name: str = "V") -> np.ndarray:
 
 def _first_bad(arr: np.ndarray, mask: np.ndarray) -> str:
     idx = tuple(int(k) for k in np.argwhere(mask)[0])
-    return f"{arr[idx]!r} at index {idx}"
+    return f"{float(arr[idx])!r} at index {idx}"

@@ -1,0 +1,99 @@
+"""Bad inputs give clear errors that name the field and value."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xbarlab as xb
+from xbarlab.engines.ngspice import NgspiceSettings, run_deck
+
+G = np.full((3, 2), 1e-5)
+C = xb.CircuitParams(1.0, 1.0, 10.0, 10.0)
+
+
+@pytest.mark.parametrize("field", ["r_row", "r_col", "r_sense", "r_driver"])
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf])
+def test_bad_resistance_names_field_and_value(field, bad):
+    with pytest.raises(ValueError, match=field) as err:
+        xb.CircuitParams(**{field: bad})
+    assert repr(bad) in str(err.value)
+
+
+def test_bad_per_row_driver():
+    with pytest.raises(ValueError, match=r"r_driver\[1\]"):
+        xb.CircuitParams(r_driver=[1.0, -2.0])
+    with pytest.raises(ValueError, match="3 rows"):
+        xb.simulate(G, np.ones(3), xb.CircuitParams(r_driver=[1.0, 2.0]))
+
+
+def test_g_not_2d():
+    with pytest.raises(ValueError, match="2-D"):
+        xb.simulate(np.ones(3) * 1e-5, np.ones(3), C)
+    with pytest.raises(ValueError, match="2-D"):
+        xb.g_nonideal(np.ones((2, 2, 2)), C)
+
+
+def test_mismatched_shapes():
+    with pytest.raises(ValueError, match="3 rows"):
+        xb.simulate(G, np.ones(4), C)
+    with pytest.raises(ValueError, match="1-D"):
+        xb.simulate(G, np.ones((2, 2, 3)), C)
+
+
+def test_negative_and_nonfinite_g():
+    bad = G.copy()
+    bad[1, 1] = -1e-6
+    with pytest.raises(ValueError, match=r">= 0 S.*-1e-06 at index \(1, 1\)"):
+        xb.simulate(bad, np.ones(3), C)
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        xb.g_nonideal(bad, C)
+
+
+def test_nonfinite_v_and_bad_engine():
+    with pytest.raises(ValueError, match="V must be finite"):
+        xb.simulate(G, [0.1, np.inf, 0.2], C)
+    with pytest.raises(ValueError, match="engine"):
+        xb.simulate(G, np.ones(3), C, engine="hspice")
+    with pytest.raises(ValueError, match="CircuitParams"):
+        xb.simulate(G, np.ones(3), {"r_row": 1})
+
+
+def test_ngspice_missing_gives_install_hint(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("XBARLAB_NGSPICE", raising=False)
+    with pytest.raises(xb.NgspiceNotFoundError, match="apt-get install ngspice"):
+        xb.simulate(G, np.ones(3), C, engine="ngspice")
+
+
+def test_rejected_deck_carries_ngspice_message(ngspice):
+    deck = "* broken\nv1 in 0 dc 1\nr1 in 0 notanumber\nq1 a b\n.op\n.end\n"
+    with pytest.raises(xb.SpiceError) as err:
+        run_deck(deck)
+    text = str(err.value)
+    assert "ngspice" in text and "--- ngspice output" in text
+    assert err.value.log  # ngspice's own output is kept
+
+
+def test_settings_validated():
+    with pytest.raises(ValueError, match="timeout_s"):
+        NgspiceSettings(timeout_s=0)
+    with pytest.raises(ValueError, match="backend"):
+        NgspiceSettings(backend="hspice")
+
+
+def test_cli_error_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "xbarlab.cli", "validate", "--out", str(blocker / "sub")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("xbarlab: error")
