@@ -1,0 +1,102 @@
+"""Benchmark: time to generate G_non-ideal, against ngspice and the RxNN paper.
+
+    python benchmarks/bench_g_nonideal.py --out reports [--quick]
+
+Writes bench_g_nonideal.csv and .md. Medians of repeated runs measured with
+time.perf_counter in one process. ngspice is timed per VMM (one deck, one
+.op); building G_non-ideal with ngspice needs one run per row, so that
+figure is the per-run time times M (labelled as extrapolated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import xbarlab as xb
+from xbarlab.engines import exact
+
+CIRCUIT = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
+TARGET_S = {64: 0.015, 128: 0.120, 256: 1.5}
+PAPER_S = {16: 0.038, 32: 1.2, 64: 61.0}
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="reports")
+    p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(0)
+    sizes = [16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256]
+    rows = []
+    for n in sizes:
+        G = 10 ** rng.uniform(-6, -4, (n, n))
+        reps = 3 if n >= 256 else (5 if n >= 128 else 11)
+        xb.g_nonideal(G, CIRCUIT)  # warm-up
+        t_fast = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps)
+        t_sparse = median_time(lambda: exact.g_nonideal(G, CIRCUIT), 1 if n >= 128 else 3)
+        t_spice = np.nan
+        if n <= 64:
+            V = rng.uniform(0, 0.25, n)
+            t_spice = median_time(lambda: xb.simulate(G, V, CIRCUIT, engine="ngspice"), 3 if n < 64 else 1)
+        target = TARGET_S.get(n)
+        rows.append(dict(
+            size=f"{n}x{n}", n=n,
+            g_nonideal_median_s=t_fast,
+            exact_sparse_g_nonideal_s=t_sparse,
+            ngspice_one_vmm_s=t_spice,
+            ngspice_g_nonideal_extrapolated_s=t_spice * n,
+            paper_model_generation_s=PAPER_S.get(n, np.nan),
+            target_s=target if target else np.nan,
+            meets_target=(t_fast <= target) if target else None,
+        ))
+        print(f"{n}x{n}: g_nonideal {t_fast*1e3:.2f} ms, sparse {t_sparse*1e3:.1f} ms, ngspice/VMM {t_spice:.3f} s")
+    # Batched tiles: the DNN path.
+    T = 64
+    stack = 10 ** rng.uniform(-6, -4, (T, 64, 64))
+    xb.g_nonideal_stack(stack[:2], CIRCUIT)
+    t_stack = median_time(lambda: xb.g_nonideal_stack(stack, CIRCUIT), 3)
+    df = pd.DataFrame(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "bench_g_nonideal.csv", index=False)
+    lines = [
+        "# G_non-ideal generation time",
+        "",
+        f"Circuit: r_row = r_col = 2.5 ohm, r_sense = 100 ohm, r_driver = 50 ohm; G log-uniform in [1e-6, 1e-4] S.",
+        "Median wall time on this machine (2 cores, shared), measured in one run by `python benchmarks/bench_g_nonideal.py`.",
+        "",
+        "| size | g_nonideal (median) | exact sparse solver | ngspice, one VMM | ngspice, G_non-ideal (M runs, extrapolated) | RxNN paper | target | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        def f(x, unit="s"):
+            return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4g} {unit}"
+        met = "–" if r["meets_target"] is None else ("yes" if r["meets_target"] else "NO")
+        lines.append(f"| {r['size']} | {f(r['g_nonideal_median_s'])} | {f(r['exact_sparse_g_nonideal_s'])} | "
+                     f"{f(r['ngspice_one_vmm_s'])} | {f(r['ngspice_g_nonideal_extrapolated_s'])} | "
+                     f"{f(r['paper_model_generation_s'])} | {f(r['target_s'])} | {met} |")
+    lines += ["", f"Batched API `g_nonideal_stack`: {T} tiles of 64x64 in {t_stack:.3f} s "
+              f"= **{T / t_stack:.0f} tiles/s**.", ""]
+    (out / "bench_g_nonideal.md").write_text("\n".join(lines))
+    pd.DataFrame([dict(tiles=T, tile_size="64x64", seconds=t_stack, tiles_per_s=T / t_stack)]).to_csv(
+        out / "bench_g_nonideal_stack.csv", index=False)
+    print(f"stack: {T / t_stack:.0f} tiles/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
