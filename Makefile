@@ -26,7 +26,18 @@ deps: ngspice $(STAMP)
 
 report: deps
 	$(PY) -m xbarlab.cli validate --out reports
+	# RxNN Fig. 2/3 sensitivity studies (report mode, < 15 min on 2 cores; cached in reports/.cache/; --full for paper counts)
+	$(PY) -m xbarlab.cli characterize all --out reports --no-progress
 	$(PY) benchmarks/bench_g_nonideal.py --out reports
+	$(PY) -m characterization.fcm_accuracy --out reports
+	$(PY) -m characterization.fcm_speed --out reports
+	# dnn_eval: RxNN Fig. 12-16 on digits and the speed benchmark (~5 min on 2 cores)
+	$(PY) -m dnn_eval.experiments.fig12_accuracy --out reports
+	$(PY) -m dnn_eval.experiments.fig12_energy --out reports
+	$(PY) -m dnn_eval.experiments.fig14_sensitivity --out reports
+	$(PY) -m dnn_eval.experiments.fig15_retrain --out reports
+	$(PY) -m dnn_eval.experiments.fig16_features --out reports
+	$(PY) benchmarks/bench_dnn.py --out reports
 
 test: deps
 	$(PY) -m pytest -q

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -77,7 +78,39 @@ def test_rejected_deck_carries_ngspice_message(ngspice):
         run_deck(deck)
     text = str(err.value)
     assert "ngspice" in text and "--- ngspice output" in text
+    assert "unknown parameter (notanumber)" in text  # ngspice's own words, not a paraphrase
     assert err.value.log  # ngspice's own output is kept
+
+
+def _fake_ngspice(tmp_path, body: str) -> str:
+    """An executable standing in for ngspice (``exec`` so a kill reaches the process itself)."""
+    exe = tmp_path / "ngspice"
+    exe.write_text("#!/bin/sh\n" + body + "\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_subprocess_timeout_kills_a_hung_ngspice(tmp_path):
+    exe = _fake_ngspice(tmp_path, "echo starting; exec sleep 60")
+    t0 = time.monotonic()
+    with pytest.raises(xb.SpiceError, match=r"timed out after 0\.5 s"):
+        run_deck("* deck\n.op\n.end\n", NgspiceSettings(executable=exe, timeout_s=0.5))
+    assert time.monotonic() - t0 < 10
+
+
+def test_ngspice_failure_status_and_missing_results(tmp_path):
+    exe = _fake_ngspice(tmp_path, "echo 'fatal: fake simulator gave up' >&2; exit 3")
+    with pytest.raises(xb.SpiceError, match="exited with status 3|fatal") as err:
+        run_deck("* deck\n.op\n.end\n", NgspiceSettings(executable=exe))
+    assert "fake simulator gave up" in str(err.value)
+    exe = _fake_ngspice(tmp_path, "exit 0")
+    with pytest.raises(xb.SpiceError, match="no results"):
+        run_deck("* deck\n.op\n.end\n", NgspiceSettings(executable=exe))
+
+
+def test_named_executable_missing(tmp_path):
+    with pytest.raises(xb.NgspiceNotFoundError, match="apt-get install ngspice"):
+        run_deck("* deck\n.op\n.end\n", NgspiceSettings(executable=str(tmp_path / "no-such-ngspice")))
 
 
 def test_settings_validated():
@@ -97,3 +130,11 @@ def test_cli_error_is_one_line(tmp_path):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("xbarlab: error")
+
+
+@pytest.mark.parametrize("argv", [["validate", "--seed", "not-a-number"], ["no-such-command"], []])
+def test_cli_bad_argument_is_one_line(argv):
+    proc = subprocess.run([sys.executable, "-m", "xbarlab.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "error" in proc.stderr

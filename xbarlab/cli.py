@@ -15,11 +15,20 @@ import sys
 # name -> (module, help). Each module defines add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS = {
     "validate": ("xbarlab.validation_report", "compare the exact solver with ngspice and write a report"),
+    "dnn-eval": ("dnn_eval.cli", "accuracy of a PyTorch network (.pt2 export or bundled) on crossbars"),
+    "characterize": ("characterization.cli", "reproduce the RxNN sensitivity studies (Fig. 2, Fig. 3) into reports/"),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (``xbarlab: error: ...``) on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xbarlab", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="xbarlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text)

@@ -23,7 +23,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,10 +100,10 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            raise SpiceError(
-                f"ngspice timed out after {settings.timeout_s} s", log=str(out)[-4000:]
-            ) from None
+            out = exc.stdout or ""  # bytes on timeout, even with text=True
+            if isinstance(out, bytes):
+                out = out.decode("utf-8", "replace")
+            raise SpiceError(f"ngspice timed out after {settings.timeout_s} s", log=_tail(out)) from None
         except FileNotFoundError:
             raise NgspiceNotFoundError(INSTALL_HINT) from None
         log = proc.stdout + "\n" + proc.stderr
@@ -116,37 +115,7 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
 
 def _run_shared(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarray]:
     try:
-        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
-    except ImportError as exc:  # pragma: no cover - depends on the install
+        from . import ngspice_shared
+    except ImportError as exc:  # PySpice missing or broken
         raise NgspiceNotFoundError(f"{INSTALL_HINT} (PySpice import failed: {exc})") from None
-    try:
-        ng = NgSpiceShared.new_instance()
-    except Exception as exc:  # OSError from ctypes when libngspice is missing
-        raise NgspiceNotFoundError(f"{INSTALL_HINT} (libngspice: {exc})") from None
-    ng.clear_output()
-    ng.remove_circuit()
-    ng.destroy()
-    lines = [ln for ln in deck.splitlines() if ln.strip()]
-    ng.load_circuit("\n".join(lines))
-    ng.run(background=True)
-    start = time.monotonic()
-    while ng.is_running():
-        if time.monotonic() - start > settings.timeout_s:
-            ng.halt()
-            raise SpiceError(f"ngspice (shared) timed out after {settings.timeout_s} s", log=ng.stdout)
-        time.sleep(0.001)
-    log = ng.stdout + "\n" + ng.stderr
-    _check_log(log, None)
-    name = ng.last_plot
-    if not name or name == "const":
-        raise SpiceError("ngspice (shared) produced no plot", log=_tail(log))
-    plot = ng.plot(None, name)
-    out = {}
-    for key, vec in plot.items():
-        k = key.lower()
-        if k.endswith("#branch"):
-            k = f"i({k[:-7]})"
-        elif not k.startswith(("v(", "i(")):
-            k = f"v({k})"
-        out[k] = np.real(np.asarray(vec._data, dtype=complex if np.iscomplexobj(vec._data) else float)).ravel()
-    return out
+    return ngspice_shared.run(deck, settings.timeout_s, _check_log, _tail)

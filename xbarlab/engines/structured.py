@@ -3,10 +3,11 @@
 Block elimination that exploits the crossbar's structure (it is exact up to
 rounding, not an approximation):
 
-1. Each row's node chain a(i, :) is tridiagonal; eliminating it (a batched
-   Thomas solve) leaves, for the column nodes b(i, :), a dense N x N Schur
-   complement S_i = D_i - D_i K_i^-1 D_i and an injection w_i V_i from the
-   row's source, where D_i = diag(G[i, :]) and K_i is the row's nodal matrix.
+1. Each row's node chain a(i, :) is tridiagonal; eliminating it (its
+   inverse is built from the Thomas pivots, see ``_row_factors``) leaves, for
+   the column nodes b(i, :), a dense N x N Schur complement
+   S_i = D_i - D_i K_i^-1 D_i and an injection w_i V_i from the row's source,
+   where D_i = diag(G[i, :]) and K_i is the row's nodal matrix.
 2. The column nodes form a block-tridiagonal system over the rows, coupled by
    the column wire conductance. A forward block elimination down to the last
    row gives the bottom node voltages, and so the sense currents, for a unit
@@ -28,37 +29,54 @@ def applicable(circuit: CircuitParams) -> bool:
     return circuit.r_row > 0 and circuit.r_col > 0
 
 
-def _row_elimination(G: np.ndarray, g_row: float, g_src: np.ndarray):
-    """Batched Thomas solve of K_i X = [D_i | e_0] for every tile and row.
+def _row_factors(G: np.ndarray, g_row: float, g_src: np.ndarray):
+    """The inverse of every row's tridiagonal nodal matrix K, from its pivots.
 
-    G: (T, M, N). Returns S (T, M, N, N) and w (T, M, N).
+    G: (T, M, N). Returns U (T, M, N, N), the upper triangle of K^-1 (the
+    lower one is its mirror, as K is symmetric), and the diagonal (T, M, N).
 
-    The pivots are carried as ``g_row + e_j`` with the excess ``e_j`` updated
-    directly (e_j = G_j + g_row e_(j-1) / pivot_(j-1)), which avoids the
-    cancellation of the textbook recurrence when the wire conductance is
-    many orders above the cells and the source; every step then adds
-    non-negative terms, so the result is non-negative as the physics says.
+    K^-1 needs no dense solve: with the Thomas pivots p_j from the top,
+    (K^-1)_jk = c_j (K^-1)_(j+1)k for k > j with c_j = g_row / p_j in (0, 1),
+    and the diagonal is 1 / (G_j + g_src [j = 0] + alpha_j + beta_j), where
+    alpha_j and beta_j are the conductances that the chains above and below
+    node j present to it. The pivots are carried in excess form
+    (e_j = p_j - g_row, updated as e_j = G_j + g_row e_(j-1) / p_(j-1)), which
+    avoids the cancellation of the textbook recurrence when the wire
+    conductance is many orders above the cells and the source; every step
+    adds non-negative terms, so K^-1 >= 0 elementwise, as the physics says.
     """
     T, M, N = G.shape
-    rhs = np.zeros((T, M, N, N + 1))
-    jj = np.arange(N)
-    rhs[:, :, jj, jj] = G
-    rhs[:, :, 0, N] = 1.0
-    piv = np.empty((T, M, N))
-    e = G[..., 0] + g_src[None, :]
-    piv[..., 0] = e + g_row if N > 1 else e
-    rhs[:, :, 0, :] /= piv[..., 0, None]
-    for j in range(1, N):
-        e = G[..., j] + g_row * e / piv[..., j - 1]
-        piv[..., j] = e + g_row if j < N - 1 else e
-        rhs[:, :, j, :] = (rhs[:, :, j, :] + g_row * rhs[:, :, j - 1, :]) / piv[..., j, None]
+    ext = np.zeros((T, M, N))  # conductance from each node to a fixed voltage, besides its cell
+    ext[..., 0] = g_src[None, :]
+    alpha = np.zeros((T, M, N))
+    c = np.empty((T, M, max(N - 1, 0)))
+    for j in range(N - 1):
+        e = G[..., j] + ext[..., j] + alpha[..., j]
+        p = e + g_row
+        alpha[..., j + 1] = g_row * e / p
+        c[..., j] = g_row / p
+    beta = np.zeros((T, M, N))
     for j in range(N - 2, -1, -1):
-        rhs[:, :, j, :] += (g_row / piv[..., j, None]) * rhs[:, :, j + 1, :]
-    X = rhs  # K^-1 [D | e0]
-    S = -G[..., :, None] * X[..., :N]
-    S[:, :, jj, jj] += G
-    w = g_src[None, :, None] * G * X[..., N]
-    return S, w
+        f = G[..., j + 1] + ext[..., j + 1] + beta[..., j + 1]
+        beta[..., j] = g_row * f / (f + g_row)
+    diag = 1.0 / (G + ext + alpha + beta)
+    U = np.zeros((T, M, N, N))
+    jj = np.arange(N)
+    U[..., jj, jj] = diag
+    for j in range(N - 2, -1, -1):
+        np.multiply(c[..., j, None], U[..., j + 1, j + 1:], out=U[..., j, j + 1:])
+    return U, diag
+
+
+def _schur(U_i: np.ndarray, diag_i: np.ndarray, G_i: np.ndarray) -> np.ndarray:
+    """S_i = D_i - D_i K_i^-1 D_i of row i in every tile, (T, N, N), from ``_row_factors``."""
+    jj = np.arange(U_i.shape[-1])
+    S = U_i + np.swapaxes(U_i, -1, -2)  # one (T, N, N) block at a time stays in cache
+    S[:, jj, jj] -= diag_i
+    S *= -G_i[:, :, None]
+    S *= G_i[:, None, :]
+    S[:, jj, jj] += G_i
+    return S
 
 
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
@@ -75,15 +93,17 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     g_col = 1.0 / circuit.r_col
     g_src = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
     g_end = 1.0 / (circuit.r_col + circuit.r_sense)
-    S, w = _row_elimination(G, g_row, g_src)
+    U, diag = _row_factors(G, g_row, g_src)
+    w = g_src[None, :, None] * G * U[..., 0, :]  # K^-1 e_0 is row 0 of K^-1 (symmetric)
     eye = np.eye(N)
-    F = S[:, 0]
+    F = _schur(U[:, 0], diag[:, 0], G[:, 0])
     Y = np.zeros((T, N, M))
     Y[:, :, 0] = w[:, 0]
     for i in range(1, M):
         delta = F + g_col * eye
         sol = np.linalg.solve(delta, np.concatenate([F, Y[:, :, :i]], axis=2))
-        F = S[:, i] + g_col * sol[:, :, :N]
+        F = _schur(U[:, i], diag[:, i], G[:, i])
+        F += g_col * sol[:, :, :N]
         Y[:, :, :i] = g_col * sol[:, :, N:]
         Y[:, :, i] = w[:, i]
     b_last = np.linalg.solve(F + g_end * eye, Y)  # bottom node voltages per unit source

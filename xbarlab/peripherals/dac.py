@@ -83,3 +83,22 @@ class DACParams:
         """Output voltage under a load conductance ``g_load`` (S) to ground, volt."""
         v_th, r_th = self.thevenin(codes)
         return v_th / (1.0 + r_th * np.asarray(g_load, dtype=float))
+
+    def thevenin_fast(self, codes):
+        """(V_th volt, R_th ohm) for codes already known to be valid integers.
+
+        Plain arithmetic, so it works on numpy arrays and torch tensors alike;
+        used by the fast crossbar model after its own quantization.
+        """
+        frac = codes * (1.0 / self.full_code)
+        return self.v_read * frac, self.r_pd * (1.0 - frac)
+
+    def to_dict(self) -> dict:
+        return {"bits": self.bits, "v_read": self.v_read, "r_pd": self.r_pd}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DACParams":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"DACParams: unknown field(s) {sorted(unknown)}")
+        return cls(**d)

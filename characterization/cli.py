@@ -1,0 +1,60 @@
+"""``xbarlab characterize FIGURE|all``: the RxNN sensitivity studies (Fig. 2, Fig. 3).
+
+Modes: ``--quick`` (tiny counts, seconds, for CI), default (``make report``:
+paper counts for the exact-solver sweeps, smaller ngspice samples, exact
+solver at N = 128; well under 15 minutes on 2 cores) and ``--full`` (paper
+counts, ngspice at every size and larger ngspice samples). Finished points
+are cached in ``OUT/.cache/`` and a rerun computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+
+FIGURES = ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("figure", choices=[*FIGURES, "all", "index"], help="figure to run, 'all', or 'index' (page only)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="tiny counts for CI (seconds)")
+    mode.add_argument("--full", action="store_true", help="paper counts, ngspice at every size (tens of minutes)")
+    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="address of a running dask.distributed scheduler (default: local processes)")
+    p.add_argument("--workers", type=int, default=2, help="tasks in flight at once (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from .common import RunConfig
+    from . import index
+
+    mode = "quick" if args.quick else "full" if args.full else "report"
+    cfg = RunConfig(out=args.out, mode=mode, workers=args.workers, scheduler=args.scheduler,
+                    progress=not args.no_progress)
+    names = FIGURES if args.figure == "all" else () if args.figure == "index" else (args.figure,)
+    times = {}
+    t0 = time.perf_counter()
+    for name in names:
+        t = time.perf_counter()
+        importlib.import_module(f"characterization.{name}").run(cfg)
+        times[name] = time.perf_counter() - t
+        print(f"{name}: {times[name]:.1f} s -> {cfg.out / (name + '.md')}")
+    if args.figure == "all":
+        log_path = cfg.out / "characterization_run.json"
+        history = json.loads(log_path.read_text()).get("runs", []) if log_path.exists() else []
+        tasks = {k: v for k, v in cfg.counts.items()}
+        history.append({"mode": mode, "workers": args.workers, "scheduler": args.scheduler,
+                        "wall_s_total": time.perf_counter() - t0, "wall_s": times,
+                        "tasks_computed": sum(c.get("ok", 0) + c.get("failed", 0) for c in tasks.values()),
+                        "tasks_cached": sum(c.get("skipped", 0) for c in tasks.values()),
+                        "finished_at_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
+        log_path.write_text(json.dumps({"runs": history[-20:]}, indent=1) + "\n")
+    if names == FIGURES or args.figure == "index":
+        page = index.write_index(cfg.out)
+        print(f"index: {page}")
+    return 0

@@ -1,0 +1,129 @@
+"""What every figure script shares: run modes, the sweep store, output files."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xbarlab.sweep import canonical_json, run_sweep
+
+from .technology import DEFAULT, ERROR_DEFINITION, Technology
+
+MODES = ("quick", "report", "full")
+CODE_VERSION = "1"  # bump when a task function's numerics change: old cached results are then recomputed
+
+
+@dataclass
+class RunConfig:
+    """How a figure runs.
+
+    Attributes:
+        out: output folder (CSV, PNG, markdown); the sweep stores go to ``out/.cache/``.
+        mode: ``quick`` (CI, seconds), ``report`` (``make report``, < 15 min in all) or ``full`` (paper counts).
+        workers: bounded parallelism of the sweeps.
+        scheduler: address of a dask.distributed scheduler, or None for local processes.
+        progress: show progress bars.
+        tech: the technology preset.
+    """
+
+    out: Path
+    mode: str = "report"
+    workers: int = 2
+    scheduler: str | None = None
+    progress: bool = True
+    tech: Technology = field(default_factory=lambda: DEFAULT)
+    counts: dict = field(default_factory=dict)  # sweep name -> {total, skipped, ok, failed} of this run
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers!r}")
+        self.out = Path(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def tech_json(self) -> str:
+        return canonical_json(self.tech.to_dict())
+
+    def sweep(self, fn, points, name: str, seeds=(0,), timeout_s: float = 600.0, desc: str | None = None):
+        """Run a cached sweep; the technology travels in each task's params (column dropped)."""
+        points = [{**p, "tech": self.tech_json} for p in points]
+        df = run_sweep(fn, points, seeds, store=self.out / ".cache" / f"{name}.sweep.sqlite",
+                       max_workers=self.workers, timeout_s=timeout_s, scheduler=self.scheduler,
+                       progress=self.progress, version=CODE_VERSION, desc=desc or name)
+        counts = df.attrs.get("counts", {})
+        self.counts[name] = counts
+        df = df.drop(columns=["tech"], errors="ignore")
+        df.attrs["counts"] = counts
+        return df
+
+
+def tech_of(params: dict) -> Technology:
+    return Technology.from_dict(json.loads(params["tech"])) if "tech" in params else DEFAULT
+
+
+def failures(df) -> list[str]:
+    """'n x error' lines of the failed tasks of a sweep frame (one task may span rows)."""
+    if "status" not in df or df.empty:
+        return []
+    bad = df[df["status"] != "ok"]
+    cols = [c for c in bad.columns if c not in ("error", "elapsed_s", "status")]
+    bad = bad.drop_duplicates(subset=[c for c in cols if bad[c].map(lambda v: isinstance(v, (int, float, str))).all()])
+    return [f"{n} x {err}" for err, n in bad["error"].value_counts().items()]
+
+
+def write_figure(cfg: RunConfig, name: str, df, fig, caption: list[str], extra_csv: dict | None = None) -> None:
+    """Write ``name.csv`` (with the error definition as a column), ``name.png`` and ``name.md``."""
+    df = df.copy()
+    if "error_definition" not in df:
+        df["error_definition"] = ERROR_DEFINITION
+    df.to_csv(cfg.out / f"{name}.csv", index=False)
+    for suffix, frame in (extra_csv or {}).items():
+        frame.to_csv(cfg.out / f"{name}_{suffix}.csv", index=False)
+    fig.savefig(cfg.out / f"{name}.png", dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    files = ", ".join(f"`{name}_{s}.csv`" for s in (extra_csv or {}))
+    lines = [f"# {name}", "", f"![{name}]({name}.png)", "", *caption, "",
+             f"Data: `{name}.csv`{', ' + files if files else ''}. Mode: `{cfg.mode}`. "
+             f"Regenerate: `xbarlab characterize {name} --out {cfg.out}{'' if cfg.mode == 'report' else ' --' + cfg.mode}`."]
+    (cfg.out / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def write_summary(cfg: RunConfig, name: str, summary: dict) -> None:
+    """Numbers the index page reads (``name.json``): counts, times, disagreements."""
+    def plain(x):
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        if isinstance(x, np.generic):
+            return x.item()
+        return x
+
+    (cfg.out / f"{name}.json").write_text(json.dumps(plain(summary), indent=1, sort_keys=True) + "\n")
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.s = time.perf_counter() - self.t0
+
+
+def sample_ids(n_total: int, k: int, seed: int) -> list[int]:
+    """k distinct instance ids of n_total, drawn with a seeded generator."""
+    rng = np.random.default_rng([seed, 99])
+    return sorted(int(i) for i in rng.choice(n_total, size=min(k, n_total), replace=False))
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.3g} %"

@@ -1,0 +1,105 @@
+"""Fig. 2(b)/(c): error of the last column against crossbar size N, per non-ideality group.
+
+All cells at G_MIN (Fig. 2(b)) or all at G_MAX (Fig. 2(c)); every row gets the
+same DAC code (mid scale, so the DAC's Thevenin resistance is R_PD/2). Every
+point is solved by ngspice; the exact solver is run on the same circuit and
+their difference is reported. In ``report`` mode N = 128 uses the exact
+solver only (one 128x128 ngspice run takes about a minute here); ``full``
+runs ngspice at every size.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import RunConfig, Timer, failures, tech_of, write_figure, write_summary
+from .technology import ERROR_DEFINITION, GROUPS, column_error, group_circuit
+
+NAME = "fig2bc_size"
+
+
+def size_point(p: dict, seed) -> dict:
+    """One (N, G state, group) point: last-column error by the chosen engine and by the exact solver."""
+    import xbarlab as xb
+
+    tech = tech_of(p)
+    n = int(p["N"])
+    g = tech.g_min if p["g_state"] == "G_MIN" else tech.g_max
+    G = np.full((n, n), g)
+    codes = np.full(n, float(p["code"]))
+    V, c = group_circuit(tech, p["group"], codes)
+    i_ideal = V @ G
+    t0 = time.perf_counter()
+    i_exact = xb.simulate(G, V, c, engine="exact")
+    t1 = time.perf_counter()
+    if p["engine"] == "ngspice":
+        i_main = xb.simulate(G, V, c, engine="ngspice", ngspice=xb.NgspiceSettings(timeout_s=float(p["spice_timeout_s"])))
+    else:
+        i_main = i_exact
+    t2 = time.perf_counter()
+    e_main = column_error(i_ideal, i_main)
+    e_exact = column_error(i_ideal, i_exact)
+    return {
+        "error_last_col": float(e_main[-1]),
+        "error_last_col_exact": float(e_exact[-1]),
+        "error_max_col": float(e_main.max()),
+        "i_ideal_last_A": float(i_ideal[-1]),
+        "i_nonideal_last_A": float(i_main[-1]),
+        "abs_diff_error_engine_vs_exact": float(np.abs(e_main - e_exact).max()),
+        "exact_s": t1 - t0,
+        "engine_s": t2 - t1 if p["engine"] == "ngspice" else t1 - t0,
+    }
+
+
+def points(cfg: RunConfig) -> list[dict]:
+    sizes = {"quick": (8, 16), "report": cfg.tech.sizes, "full": cfg.tech.sizes}[cfg.mode]
+    code = (cfg.tech.dac.full_code + 1) // 2
+    pts = []
+    for n in sizes:
+        engine = "exact" if (cfg.mode == "report" and n > 64) else "ngspice"
+        for g_state in ("G_MIN", "G_MAX"):
+            for group in GROUPS:
+                pts.append({"N": int(n), "g_state": g_state, "group": group, "code": int(code),
+                            "engine": engine, "spice_timeout_s": 900.0})
+    return pts
+
+
+def run(cfg: RunConfig) -> dict:
+    from . import plots
+
+    with Timer() as t:
+        df = cfg.sweep(size_point, points(cfg), NAME, timeout_s=1200.0)
+    ok = df[df["status"] == "ok"].copy()
+    ok["v_in_V"] = cfg.tech.dac.v_ideal([ok["code"].iloc[0]])[0] if len(ok) else np.nan
+    cols = ["N", "g_state", "group", "engine", "code", "v_in_V", "error_last_col", "error_last_col_exact",
+            "abs_diff_error_engine_vs_exact", "error_max_col", "i_ideal_last_A", "i_nonideal_last_A", "engine_s"]
+    tidy = ok[cols].sort_values(["g_state", "group", "N"]).reset_index(drop=True)
+    fig = plots.size_figure(tidy)
+    n_spice = int((tidy["engine"] == "ngspice").sum())
+    worst = float(tidy.loc[tidy["engine"] == "ngspice", "abs_diff_error_engine_vs_exact"].max()) if n_spice else float("nan")
+    spice_128 = tidy[(tidy["engine"] == "ngspice") & (tidy["N"] == tidy["N"].max())]["engine_s"]
+    caption = [
+        f"Error = {ERROR_DEFINITION}, here of the last (N-th) column of an NxN crossbar, against N.",
+        "Left: all cells at G_MIN (paper Fig. 2(b)); right: all at G_MAX (Fig. 2(c)). "
+        f"Every row is driven at DAC code {int(tidy['code'].iloc[0]) if len(tidy) else '-'} of {cfg.tech.dac.full_code} "
+        f"({tidy['v_in_V'].iloc[0] if len(tidy) else float('nan'):.4g} V).",
+        "Groups keep only their own non-idealities (others ideal): WIRE (r_row = r_col = "
+        f"{cfg.tech.r_wire} ohm/segment), SENSE ({cfg.tech.r_sense} ohm), DAC+DRIVER (driver {cfg.tech.r_driver} ohm + "
+        f"DAC Thevenin R_th(code), R_PD = {cfg.tech.dac.r_pd} ohm), WIRE+SENSE, ALL.",
+        f"Engine: ngspice for {n_spice} of {len(tidy)} points"
+        + ("" if n_spice == len(tidy) else " (the rest, N = 128 in report mode, by the exact solver; the full run uses ngspice everywhere)")
+        + f"; largest |error(ngspice) - error(exact)| = {worst:.3g}.",
+    ]
+    if len(spice_128):
+        caption.append(f"One {int(tidy['N'].max())}x{int(tidy['N'].max())} ngspice run took {spice_128.median():.3g} s (median).")
+    caption.append(f"Sweep wall time: {t.s:.1f} s ({df.attrs['counts']}).")
+    fails = failures(df)
+    if fails:
+        caption.append("FAILED points: " + "; ".join(fails))
+    write_figure(cfg, NAME, tidy, fig, caption)
+    summary = {"wall_s": t.s, "counts": df.attrs["counts"], "points": len(tidy), "ngspice_points": n_spice,
+               "max_abs_diff_ngspice_vs_exact": worst, "failed": fails, "mode": cfg.mode}
+    write_summary(cfg, NAME, summary)
+    return summary

@@ -1,0 +1,223 @@
+"""Write the characterization section of ``reports/index.md`` from the saved CSV and JSON files.
+
+Every trend the RxNN paper states for Fig. 2 and Fig. 3 gets one line that
+says whether this run reproduced it, with the number it was judged on. The
+section sits between two marker comments, so other parts of the page are
+left alone. If ``OUT/full/`` holds a full-count run, its page section is
+written too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BEGIN = "<!-- characterization:begin -->"
+END = "<!-- characterization:end -->"
+
+
+def _load(out: Path, name: str):
+    import pandas as pd
+
+    csv, js = out / f"{name}.csv", out / f"{name}.json"
+    df = pd.read_csv(csv) if csv.exists() else None
+    summary = json.loads(js.read_text()) if js.exists() else None
+    return df, summary
+
+
+def _yn(ok) -> str:
+    return "**reproduced**" if ok else "**NOT reproduced**"
+
+
+def _pct(x) -> str:
+    return f"{100 * float(x):.3g} %"
+
+
+def size_trends(df) -> list[str]:
+    lines = []
+    sizes = sorted(df["N"].unique())
+    nmin, nmax = sizes[0], sizes[-1]
+    piv = {g: df[df["g_state"] == g].pivot(index="group", columns="N", values="error_last_col") for g in ("G_MIN", "G_MAX")}
+    bad = []
+    for g, p in piv.items():
+        for group, row in p.iterrows():
+            vals = row.dropna().to_numpy()
+            if not (vals[1:] > vals[:-1]).all():
+                bad.append(f"{group}/{g}")
+    all_rows = "; ".join(f"{g}: ALL {_pct(p.loc['ALL', nmin])} at N={nmin} -> {_pct(p.loc['ALL', nmax])} at N={nmax}"
+                         for g, p in piv.items() if "ALL" in p.index)
+    lines.append(f"| Errors grow with N (ALL and each group, Fig. 2(b)/(c); criterion: strictly increasing in every "
+                 f"series) | {_yn(not bad)}: {all_rows}"
+                 + (f"; not monotonic: {', '.join(bad)}" if bad else "; every group and G state rises monotonically") + " |")
+    for g, p in piv.items():
+        others = {k: p.loc[k, nmin] for k in ("WIRE", "SENSE", "WIRE+SENSE") if k in p.index}
+        dd = p.loc["DAC+DRIVER", nmin]
+        ok = all(dd > v for v in others.values())
+        lines.append(f"| DAC+DRIVER dominates at small N ({g}, N={nmin}; criterion: larger than WIRE, SENSE and "
+                     f"WIRE+SENSE) | {_yn(ok)}: DAC+DRIVER {_pct(dd)} vs "
+                     + ", ".join(f"{k} {_pct(v)}" for k, v in others.items()) + " |")
+    for g, p in piv.items():
+        dd, w, s, ws = (p.loc[k, nmax] for k in ("DAC+DRIVER", "WIRE", "SENSE", "WIRE+SENSE"))
+        ok = ws >= dd
+        cross = [n for n in sizes if p.loc["WIRE", n] > p.loc["DAC+DRIVER", n]]
+        lines.append(f"| WIRE and SENSE as significant as DAC+DRIVER at large N ({g}, N={nmax}; criterion: WIRE+SENSE "
+                     f">= DAC+DRIVER) | {_yn(ok)}: "
+                     f"WIRE {_pct(w)}, SENSE {_pct(s)}, WIRE+SENSE {_pct(ws)} vs DAC+DRIVER {_pct(dd)}; "
+                     + (f"WIRE alone exceeds DAC+DRIVER from N={cross[0]}" if cross else "WIRE alone never exceeds DAC+DRIVER")
+                     + f"; SENSE/DAC+DRIVER = {s / dd:.2g} at N={nmax} |")
+    return lines
+
+
+def mc_trends(sd, se, sf) -> list[str]:
+    lines = []
+    if sd:
+        avg_mid = 0.5 * (sd["avg_error_min_col"] + sd["avg_error_max_col"])
+        rel = sd["spread_per_col_mean"] / abs(avg_mid)
+        ok = rel >= 0.1
+        lines.append(f"| Errors show significant dynamism across crossbar states (Fig. 2(d); criterion: mean MAX-MIN "
+                     f"spread >= 10 % of the AVG error) | {_yn(ok)}: spread / AVG = {rel:.2g}; over {sd['instances']} states the "
+                     f"MAX-MIN spread per column is {_pct(sd['spread_per_col_min'])}..{_pct(sd['spread_per_col_max'])} "
+                     f"(mean {_pct(sd['spread_per_col_mean'])}) against AVG errors of {_pct(sd['avg_error_min_col'])}.."
+                     f"{_pct(sd['avg_error_max_col'])} |")
+        ok = sd.get("argmax_col_distinct", 0) > 1 and sd.get("argmax_col_last_fraction", 1) < 1
+        lines.append(f"| Any column can have the largest error, not always the last (Fig. 2(d); criterion: the worst "
+                     f"column differs between states and is not always the last) | {_yn(ok)}: the "
+                     f"worst column is the last one in {_pct(sd.get('argmax_col_last_fraction', float('nan')))} of the states; "
+                     f"{sd.get('argmax_col_distinct')} distinct columns are the worst in some state |")
+        ok = sd.get("avg_error_second_half", 0) > sd.get("avg_error_first_half", 0)
+        lines.append(f"| Slight increase of error from first to last column (Fig. 2(d); criterion: AVG over the second "
+                     f"half of the columns > first half) | {_yn(ok)}: AVG error "
+                     f"{_pct(sd.get('avg_error_first_half'))} over the first half of the columns, "
+                     f"{_pct(sd.get('avg_error_second_half'))} over the second |")
+    if se:
+        ok = se["spread_per_col_mean"] > 0
+        lines.append(f"| Errors depend on the inputs (Fig. 2(e); criterion: spread > 0) | {_yn(ok)}: over {se['instances']} input vectors the "
+                     f"MAX-MIN spread per column is {_pct(se['spread_per_col_min'])}..{_pct(se['spread_per_col_max'])} "
+                     f"(mean {_pct(se['spread_per_col_mean'])}) |")
+        if sd:
+            ratio = se["spread_per_col_mean"] / sd["spread_per_col_mean"]
+            ok = ratio <= 0.5
+            lines.append(f"| Spread across inputs is noticeable but small next to the spread across states (criterion: "
+                         f"ratio <= 0.5) | {_yn(ok)}: ratio {ratio:.2g}, mean spread "
+                         f"{_pct(se['spread_per_col_mean'])} (inputs) vs {_pct(sd['spread_per_col_mean'])} (states). "
+                         "Our states are uniform random levels; 64-cell column sums average them out |")
+        rng = se["avg_error_max_col"] - se["avg_error_min_col"]
+        ok = rng > se["spread_per_col_mean"]
+        lines.append(f"| Across inputs, the variance across columns is significant (Fig. 2(e); criterion: range of the "
+                     f"AVG error over columns > mean per-column spread) | {_yn(ok)}: AVG error "
+                     f"ranges over {_pct(rng)} across columns vs a mean per-column spread of {_pct(se['spread_per_col_mean'])} |")
+    if sf:
+        ok = sf["spread_per_col_mean"] > 0
+        vo = sf.get("varonly_spread_per_col_mean")
+        lines.append(f"| Variation (sigma/mu = 10 %) spreads the errors over hardware instances (Fig. 2(f); criterion: "
+                     f"spread > 0; the paper gives no number) | {_yn(ok)}: "
+                     f"over {sf['instances']} instances the MAX-MIN spread per column is {_pct(sf['spread_per_col_min'])}.."
+                     f"{_pct(sf['spread_per_col_max'])} (mean {_pct(sf['spread_per_col_mean'])}); AVG "
+                     f"{_pct(sf['avg_error_min_col'])}..{_pct(sf['avg_error_max_col'])}"
+                     + (f"; variation alone: mean spread {_pct(vo)}" if vo is not None else "")
+                     + " |")
+    return lines
+
+
+def section(out: Path, title: str, prefix: str = "") -> list[str]:
+    size_df, ss = _load(out, "fig2bc_size")
+    _, sd = _load(out, "fig2d_state")
+    _, se = _load(out, "fig2e_inputs")
+    _, sf = _load(out, "fig2f_variation")
+    dac_df, sa = _load(out, "fig3a_dac")
+    _, sb = _load(out, "fig3b_sneak")
+    runs = json.loads((out / "characterization_run.json").read_text()).get("runs", []) \
+        if (out / "characterization_run.json").exists() else []
+    rel = lambda name: f"{prefix}{name}.md"  # noqa: E731
+    L = [f"## {title}", ""]
+    if runs:
+        L += ["Runs of `characterize all` into this folder (a task already in the sweep cache is not recomputed, so "
+              "only a run that computed its tasks measures their cost):", "",
+              "| finished (UTC) | mode | workers | tasks computed | tasks from cache | wall time | per figure |",
+              "|---|---|---|---|---|---|---|"]
+        for r in runs[-5:]:
+            L.append(f"| {r['finished_at_utc']} | {r['mode']} | {r['workers']} | {r.get('tasks_computed', '?')} | "
+                     f"{r.get('tasks_cached', '?')} | {r['wall_s_total']:.0f} s | "
+                     + ", ".join(f"{k} {v:.0f} s" for k, v in r["wall_s"].items()) + " |")
+        L.append("")
+    L += ["Error = (I_ideal - I_nonideal) / I_ideal per column, everywhere (Fig. 3(a): the DAC's (V_ideal - V_out) / V_ideal).",
+          "", "| paper's statement | this run |", "|---|---|"]
+    if size_df is not None and len(size_df):
+        L += size_trends(size_df)
+    L += mc_trends(sd, se, sf)
+    if dac_df is not None and sa:
+        mx = sa["max_dac_error"]
+        ok = len(mx) == 2 and max(mx.values()) > 2 * min(mx.values())
+        L.append(f"| DAC output depends on the input code and the load (Fig. 3(a)) | {_yn(ok)}: largest DAC error "
+                 + ", ".join(f"{_pct(v)} at R_load = {float(k) / 1e3:g} kOhm" for k, v in mx.items())
+                 + f"; model vs ngspice within {sa['max_abs_diff_model_vs_ngspice_V']:.2g} V |")
+    if sb:
+        L.append(f"| Sneak path reverses the middle row's second-column cell (Fig. 3(b)) | {_yn(sb['reversed'])}: "
+                 f"i = {sb['i_cell_11_ngspice_A']:.3e} A in ngspice with r_wire = {sb['chosen']['r_wire']} ohm, r_driver = "
+                 f"{sb['chosen']['r_driver']} ohm, R_sense = {sb['chosen']['r_sense']:g} ohm (reverses above R_sense = "
+                 f"{sb['r_sense_threshold_ohm']:.4g} ohm) |")
+    L += ["", "### Figures and their numbers", ""]
+    L += [" ".join(f"[![{n}]({prefix}{n}.png)]({rel(n)})" for n in
+                   ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak")
+                   if (out / f"{n}.png").exists()), ""]
+    if size_df is not None and len(size_df):
+        L.append(f"[fig2bc_size]({rel('fig2bc_size')}): last-column error, ngspice at {ss['ngspice_points']} of {ss['points']} "
+                 f"points (largest |ngspice - exact| error difference {ss['max_abs_diff_ngspice_vs_exact']:.2g}).")
+        L.append("")
+        for g in ("G_MIN", "G_MAX"):
+            p = size_df[size_df["g_state"] == g].pivot(index="group", columns="N", values="error_last_col")
+            L.append(f"{g} (error, %):")
+            L.append("")
+            L.append("| group | " + " | ".join(f"N={n}" for n in p.columns) + " |")
+            L.append("|---|" + "---|" * len(p.columns))
+            for grp, row in p.iterrows():
+                L.append(f"| {grp} | " + " | ".join(f"{100 * v:.3g}" for v in row) + " |")
+            L.append("")
+        eng = size_df.groupby("N")["engine"].agg(lambda s: "/".join(sorted(set(s))))
+        L.append("Engine per size: " + ", ".join(f"N={n}: {e}" for n, e in eng.items()) + ".")
+        L.append("")
+    for name, s, what in (("fig2d_state", sd, "states"), ("fig2e_inputs", se, "input vectors"), ("fig2f_variation", sf, "instances")):
+        if s:
+            L.append(f"[{name}]({rel(name)}): {s['N']}x{s['N']}, {s['instances']} {what} by the exact fast path in "
+                     f"{s['exact_wall_s']:.0f} s; {s['ngspice_instances']} of them re-run in ngspice in {s['ngspice_wall_s']:.0f} s, "
+                     f"largest |error difference| {s['max_abs_diff_error_ngspice_vs_exact']:.2g}, largest relative current "
+                     f"difference {s['max_rel_diff_current_ngspice_vs_exact']:.2g}. AVG error per column "
+                     f"{_pct(s['avg_error_min_col'])}..{_pct(s['avg_error_max_col'])}; spread MAX-MIN per column "
+                     f"{_pct(s['spread_per_col_min'])}..{_pct(s['spread_per_col_max'])}."
+                     + (f" FAILED: {s['failed']}" if s.get("failed") else ""))
+            L.append("")
+    if sa:
+        L.append(f"[fig3a_dac]({rel('fig3a_dac')}): {sa['points']} points, each in ngspice; largest |model - ngspice| "
+                 f"{sa['max_abs_diff_model_vs_ngspice_V']:.2g} V.")
+        L.append("")
+    if sb:
+        L.append(f"[fig3b_sneak]({rel('fig3b_sneak')}): reversal {'holds' if sb['reversed'] else 'does NOT hold'} in ngspice; "
+                 f"ngspice vs exact cell currents within {sb['max_rel_diff_ngspice_vs_exact']:.2g} (relative to the largest).")
+        L.append("")
+    fails = {n: s.get("failed") for n, s in (("fig2bc_size", ss), ("fig2d_state", sd), ("fig2e_inputs", se),
+                                             ("fig2f_variation", sf), ("fig3a_dac", sa), ("fig3b_sneak", sb)) if s and s.get("failed")}
+    L.append("Failed points: " + (json.dumps(fails) if fails else "none."))
+    L.append("")
+    return L
+
+
+def write_index(out: str | Path) -> Path:
+    """(Re)write the characterization section of ``out/index.md``; returns the page path."""
+    out = Path(out)
+    L = [BEGIN, "# Characterization: RxNN Fig. 2 and Fig. 3", "",
+         "Technology preset and its sources: `characterization/technology.py` (values marked ASSUMED or DERIVED there "
+         "have no direct published number). Regenerate with `xbarlab characterize all --out reports` "
+         "(`--full` for the full-count run in `reports/full/`).", ""]
+    L += section(out, "This run")
+    if (out / "full" / "fig2bc_size.csv").exists():
+        L += section(out / "full", f"Full-count run (`{out.name}/full/`)", prefix="full/")
+    L.append(END)
+    text = "\n".join(L) + "\n"
+    page = out / "index.md"
+    old = page.read_text() if page.exists() else ""
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text.rstrip("\n") + old[old.index(END) + len(END):]
+    else:
+        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
+    page.write_text(new)
+    return page

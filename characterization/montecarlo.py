@@ -1,0 +1,173 @@
+"""Shared engine of Fig. 2(d), 2(e) and 2(f): many random instances of one crossbar, errors per column.
+
+Three kinds of instance, all under the ALL group by default and each drawn
+from its own seeded generator ``default_rng([seed, stream, instance])`` so
+that any instance can be rebuilt alone (for the ngspice check):
+
+* ``state``: random crossbar state (each cell on one of 2**bits levels in
+  [g_min, g_max]), inputs fixed (one random DAC code per row).
+* ``inputs``: crossbar state fixed, random DAC codes per instance.
+* ``variation``: a fixed nominal state and inputs; each instance multiplies
+  every cell by 1 + sigma/mu * N(0, 1) (clipped at 0 S). Its error is taken
+  against the ideal output of the *nominal* state, so it contains both the
+  variation and the parasitics; ``error_variation_only`` is the same without
+  parasitics (I = V @ G_instance).
+
+The full counts run with the exact fast path (``g_nonideal``/``g_nonideal_stack``;
+I = V @ G_non-ideal is exact for this linear circuit); a seeded random sample
+of the same instances is re-run in ngspice.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import RunConfig, Timer, failures, sample_ids, tech_of, write_figure, write_summary
+from .technology import ERROR_DEFINITION, Technology, column_error, group_circuit, random_codes, random_state
+
+KINDS = ("state", "inputs", "variation")
+
+
+def instance(kind: str, tech: Technology, n: int, group: str, seed: int, idx: int):
+    """(G, V, circuit, I_ideal) of one instance; G in S, V in volt, I in ampere."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "inputs":
+        G = random_state(np.random.default_rng([seed, 1, 0]), n, n, tech)
+        codes = random_codes(np.random.default_rng([seed, 2, idx]), n, tech)
+    else:
+        codes = random_codes(np.random.default_rng([seed, 0]), n, tech)
+        G = random_state(np.random.default_rng([seed, 1, idx if kind == "state" else 0]), n, n, tech)
+    V, c = group_circuit(tech, group, codes)
+    i_ideal = V @ G
+    if kind == "variation":
+        z = np.random.default_rng([seed, 3, idx]).standard_normal(G.shape)
+        G = np.clip(G * (1.0 + tech.variation * z), 0.0, None)
+    return G, V, c, i_ideal
+
+
+def chunk_task(p: dict, seed) -> dict:
+    """Errors per column of instances [chunk * chunk_size, ...) by the exact fast path."""
+    import xbarlab as xb
+
+    tech = tech_of(p)
+    n, kind, group = int(p["N"]), p["kind"], p["group"]
+    lo = int(p["chunk"]) * int(p["chunk_size"])
+    ids = range(lo, min(lo + int(p["chunk_size"]), int(p["n_total"])))
+    insts = [instance(kind, tech, n, group, seed, i) for i in ids]
+    if kind == "inputs":  # the DAC's R_th depends on the codes: one circuit per instance
+        i_out = np.stack([V @ xb.g_nonideal(G, c) for G, V, c, _ in insts])
+    else:  # one circuit and input for all: batched
+        Gn = xb.g_nonideal_stack(np.stack([g for g, *_ in insts]), insts[0][2])
+        i_out = np.einsum("m,tmn->tn", insts[0][1], Gn)
+    i_ideal = np.stack([ii for *_, ii in insts])
+    err = column_error(i_ideal, i_out)
+    out = {"instance": np.repeat(np.array(ids), n), "column": np.tile(np.arange(n), len(ids)), "error": err.ravel()}
+    if kind == "variation":
+        i_var = np.stack([V @ G for G, V, _, _ in insts])
+        out["error_variation_only"] = column_error(i_ideal, i_var).ravel()
+    return out
+
+
+def validate_task(p: dict, seed) -> dict:
+    """One instance in ngspice and by the fast path: their largest disagreements."""
+    import xbarlab as xb
+
+    tech = tech_of(p)
+    G, V, c, i_ideal = instance(p["kind"], tech, int(p["N"]), p["group"], seed, int(p["instance"]))
+    fast = V @ xb.g_nonideal(G, c)
+    t0 = time.perf_counter()
+    sp = xb.simulate(G, V, c, engine="ngspice", ngspice=xb.NgspiceSettings(timeout_s=600))
+    dt = time.perf_counter() - t0
+    e_fast, e_sp = column_error(i_ideal, fast), column_error(i_ideal, sp)
+    return {"max_abs_diff_error": float(np.abs(e_fast - e_sp).max()),
+            "max_rel_diff_current": float(np.abs(fast - sp).max() / np.abs(sp).max()),
+            "error_last_col_ngspice": float(e_sp[-1]), "error_last_col_fast": float(e_fast[-1]),
+            "ngspice_s": dt}
+
+
+def summarize(raw, value: str = "error"):
+    """Per column: max, min, avg, std over instances, and the sample run (instance 0)."""
+    g = raw.groupby("column")[value]
+    s = g.agg(error_max="max", error_min="min", error_avg="mean", error_std="std", n_instances="count")
+    s["error_sample"] = raw[raw["instance"] == raw["instance"].min()].set_index("column")[value]
+    return s.reset_index()
+
+
+def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, group: str = "ALL",
+           seed: int = 0, chunk_size: int = 100, what: str = "", plot_title: str = "") -> dict:
+    """Run the instances and the ngspice sample, write the figure; return the summary numbers."""
+    from . import plots
+
+    n_total, n_check = counts[cfg.mode]
+    n = n_by_mode[cfg.mode]
+    chunk_size = min(chunk_size, n_total)
+    base = {"kind": kind, "N": n, "group": group}
+    pts = [{**base, "chunk": k, "chunk_size": chunk_size, "n_total": n_total}
+           for k in range(-(-n_total // chunk_size))]
+    with Timer() as t_fast:
+        raw = cfg.sweep(chunk_task, pts, name, seeds=(seed,), timeout_s=1800.0, desc=f"{name} (exact)")
+    ok = raw[raw["status"] == "ok"]
+    ids = sample_ids(n_total, n_check, seed)
+    with Timer() as t_sp:
+        val = cfg.sweep(validate_task, [{**base, "instance": i} for i in ids], name + "_ngspice",
+                        seeds=(seed,), timeout_s=900.0, desc=f"{name} (ngspice sample)")
+    val_ok = val[val["status"] == "ok"]
+    tidy = summarize(ok)
+    tidy.insert(0, "N", n)
+    tidy.insert(1, "group", group)
+    tidy.insert(2, "kind", kind)
+    tidy["engine"] = "exact fast path (g_nonideal)"
+    if "error_variation_only" in ok:
+        vo = summarize(ok, "error_variation_only")
+        for c in ("error_max", "error_min", "error_avg", "error_std"):
+            tidy[c.replace("error_", "varonly_error_")] = vo[c].to_numpy()
+    n_inst = int(ok["instance"].nunique()) if len(ok) else 0
+    worst_err = float(val_ok["max_abs_diff_error"].max()) if len(val_ok) else float("nan")
+    worst_cur = float(val_ok["max_rel_diff_current"].max()) if len(val_ok) else float("nan")
+    fig = plots.columns_figure(tidy, title=plot_title)
+    lastcol = tidy.iloc[-1] if len(tidy) else None
+    spread = (tidy["error_max"] - tidy["error_min"]) if len(tidy) else None
+    caption = [
+        f"Error = {ERROR_DEFINITION}. {what}",
+        f"{n}x{n} crossbar, group {group}; {n_inst} instances (seed {seed}) by the exact fast path "
+        f"(I = V @ G_non-ideal), in {t_fast.s:.1f} s.",
+        f"ngspice check: {len(val_ok)} randomly chosen instances of the same sweep (ids {ids[:10]}"
+        f"{' ...' if len(ids) > 10 else ''}) re-run in ngspice in {t_sp.s:.1f} s; largest |error difference| "
+        f"= {worst_err:.3g}, largest relative current difference = {worst_cur:.3g}.",
+    ]
+    if lastcol is not None:
+        caption.append(f"Across columns: AVG error from {tidy['error_avg'].min():.4g} to {tidy['error_avg'].max():.4g}; "
+                       f"spread MAX-MIN per column from {spread.min():.4g} to {spread.max():.4g}; "
+                       f"column of largest AVG error: {int(tidy.loc[tidy['error_avg'].idxmax(), 'column'])}.")
+    fails = failures(raw) + failures(val)
+    if fails:
+        caption.append("FAILED tasks: " + "; ".join(fails))
+    write_figure(cfg, name, tidy, fig, caption, extra_csv={"ngspice": val_ok.drop(columns=["status", "error"], errors="ignore")})
+    summary = {
+        "mode": cfg.mode, "N": n, "group": group, "instances": n_inst, "ngspice_instances": int(len(val_ok)),
+        "exact_wall_s": t_fast.s, "ngspice_wall_s": t_sp.s,
+        "max_abs_diff_error_ngspice_vs_exact": worst_err, "max_rel_diff_current_ngspice_vs_exact": worst_cur,
+        "avg_error_min_col": float(tidy["error_avg"].min()) if len(tidy) else None,
+        "avg_error_max_col": float(tidy["error_avg"].max()) if len(tidy) else None,
+        "spread_per_col_min": float(spread.min()) if spread is not None else None,
+        "spread_per_col_max": float(spread.max()) if spread is not None else None,
+        "spread_per_col_mean": float(spread.mean()) if spread is not None else None,
+        "argmax_avg_col": int(tidy.loc[tidy["error_avg"].idxmax(), "column"]) if len(tidy) else None,
+        "sample_argmax_col": int(tidy.loc[tidy["error_sample"].idxmax(), "column"]) if len(tidy) else None,
+        "failed": fails,
+    }
+    if len(ok):
+        per_inst_argmax = ok.loc[ok.groupby("instance")["error"].idxmax(), "column"]
+        summary["argmax_col_last_fraction"] = float((per_inst_argmax == n - 1).mean())
+        summary["argmax_col_distinct"] = int(per_inst_argmax.nunique())
+        first_half = tidy["error_avg"].iloc[: n // 2].mean()
+        second_half = tidy["error_avg"].iloc[n // 2:].mean()
+        summary["avg_error_first_half"] = float(first_half)
+        summary["avg_error_second_half"] = float(second_half)
+        if "error_variation_only" in ok:
+            summary["varonly_spread_per_col_mean"] = float((tidy["varonly_error_max"] - tidy["varonly_error_min"]).mean())
+    write_summary(cfg, name, summary)
+    return summary

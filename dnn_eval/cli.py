@@ -1,0 +1,101 @@
+"""``xbarlab dnn-eval MODEL``: accuracy of a network on crossbars, FP32 against crossbar.
+
+MODEL is a bundled name (``mlp``, ``lenet``, ``convnet``, ``resnet18``,
+``resnet50``), a ``torch.export`` archive (.pt2) or a state_dict (.pt,
+with ``--arch``). torch is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _bits(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer number of bits, got {text!r}") from None
+    if not 1 <= v <= 32:
+        raise argparse.ArgumentTypeError(f"bits must be in 1..32, got {v}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _sigma(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sigma/mu as a number, got {text!r}") from None
+    if not (v >= 0 and v < 10):
+        raise argparse.ArgumentTypeError(f"variation sigma/mu must be in [0, 10), got {v}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="bundled name (mlp, lenet, convnet, resnet18, resnet50), a .pt2 export or a state_dict .pt")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist", "cifar10"],
+                   help="test data (digits is bundled; mnist/cifar10 read user files from --data-dir)")
+    p.add_argument("--data-dir", default=None, help="folder with the user's MNIST IDX or CIFAR-10 binary files")
+    p.add_argument("--arch", default=None, help="architecture of a state_dict .pt (default: the file's stem)")
+    p.add_argument("--xbar", type=_positive_int, default=64, help="crossbar size N for NxN tiles (default 64)")
+    p.add_argument("--preset", default="spintronic", help="hardware preset (xbarlab/presets/*.json)")
+    p.add_argument("--dac-bits", type=_bits, default=None, help="DAC resolution (default: the preset's)")
+    p.add_argument("--adc-bits", type=_bits, default=None, help="ADC resolution (default: the preset's)")
+    p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
+    p.add_argument("--variation", type=_sigma, default=None, help="device variation sigma/mu (default: the preset's)")
+    p.add_argument("--ideal", action="store_true",
+                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC, ideal ADC)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the hardware instance (variation, faults)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run(args) -> int:
+    import torch
+
+    from .data import load_test_split
+    from .evaluate import evaluate, ideal_spec, make_spec
+    from .loading import load_model
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    split = load_test_split(args.dataset, args.data_dir)
+    if args.limit:
+        from .data import Split
+
+        split = Split(split.x[:args.limit], split.y[:args.limit])
+    lm = load_model(args.model, split.input_shape, args.arch)
+    if args.ideal:
+        spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
+    else:
+        spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
+    res = evaluate(lm, split, spec, args.seed)
+    config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
+              "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
+              "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
+              "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options")}
+    out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    rows = [("model", f"{args.model} ({lm.kind})"), ("dataset", f"{args.dataset} ({res['n_samples']} test samples)"),
+            ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
+            ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
+            ("variation sigma/mu", f"{spec.device.variation:g}"), ("seed", str(args.seed)),
+            ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
+            ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+    return 0

@@ -1,0 +1,363 @@
+"""Run a network's Linear and Conv2d layers on crossbars through xbarlab's FCM.
+
+Each weighted layer becomes a ``CrossbarOp``. Every other op (ReLU,
+pooling, BatchNorm, additions, the bias) stays digital, as in the paper.
+
+Mapping of a layer onto crossbars:
+
+* Linear(in, out): W (K=in, N=out) with ``y = x @ W``, one ``FCM``.
+* Conv2d: im2col with ``torch.nn.functional.unfold`` (any stride, padding,
+  dilation; ``padding_mode`` other than zeros and ``padding="same"`` are
+  applied with ``F.pad`` first). Each patch is one input vector of
+  K = C/groups * kh * kw rows; each group is its own weight matrix
+  (K, out/groups) and its own ``FCM``, so grouped and depthwise convolutions
+  map to separate tiles.
+* Tiling, conductance mapping, the DAC (quantized inputs), every tile's
+  G_non-ideal, the ADC on each tile's column currents and the digital
+  accumulation across tiles are all done by ``xbarlab.fcm.FCM.matmul``;
+  this module writes no crossbar model of its own.
+* Signed inputs (the first layer of a network fed mean-subtracted data, or
+  any layer whose input can be negative): the FCM applies them in two
+  phases, the positive part and then the negative part, both as
+  non-negative DAC codes, and subtracts the two results digitally. The
+  DAC scale is taken per input vector (its largest magnitude), unless
+  ``FCMOptions.x_max`` fixes it.
+* Each FCM is built once per hardware instance (``program(rng)``, one
+  ``numpy.random.Generator`` drawn in layer order) and reused for every
+  input; ``regenerate`` rebuilds it from the current weights (re-training).
+
+Networks come in two forms:
+
+* an ``nn.Module`` (bundled architectures): each ``nn.Linear`` /
+  ``nn.Conv2d`` submodule is replaced by a ``CrossbarOp``;
+* a ``torch.export`` program: ``ExportedProgram.module()`` gives a
+  ``GraphModule`` whose graph calls ``aten.linear`` / ``aten.conv2d`` /
+  ``aten.convolution`` with the weights as ``get_attr`` nodes. Each such
+  node is rewritten into a ``call_module`` of a ``CrossbarOp`` (the graph
+  keeps its shape guards), then the module is recompiled. Tested with
+  torch 2.13 (``torch.export.export``'s default IR, not decomposed to
+  ``addmm``).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+try:  # the FCM's public home; its module while the package has no __init__
+    from xbarlab.fcm import FCM, FCMOptions
+except ImportError:  # pragma: no cover
+    from xbarlab.fcm.model import FCM, FCMOptions
+
+from xbarlab.spec import CrossbarSpec
+
+#: bytes of FCM work arrays allowed per chunk of input vectors (rows are processed in chunks)
+CHUNK_BYTES = 256 * 2**20
+
+
+def _fcm(W: np.ndarray, spec: CrossbarSpec, rng, options: FCMOptions | None):
+    """``FCM.from_weights``, with a shortcut for a circuit without parasitics.
+
+    With zero wire, driver and sense resistance G_non-ideal equals G exactly
+    (xbarlab's core guarantees and tests this), but ``g_nonideal_stack``
+    still runs a sparse solve per tile (~15 ms for 64x64). The shortcut
+    builds the same FCM from its own generation steps (``mapping.tile``,
+    ``mapping.conductances``, ``DeviceParams.sample``) with Gn = G.
+    """
+    options = options or FCMOptions()
+    if not spec.circuit.is_ideal or options.dac_load.name == "EXACT":
+        return FCM.from_weights(W, spec, rng, options)
+    from xbarlab.fcm.mapping import check_weights, conductances, tile
+
+    W = check_weights(W)
+    w_max = float(np.max(np.abs(W)))
+    if w_max == 0.0:
+        return FCM(spec, options, W.shape, 0.0, None, None)
+    dev = spec.device
+    G = conductances(tile(W, spec.rows, spec.cols), dev, w_max, options.mapping)
+    if dev.variation > 0 or dev.stuck_on_rate > 0 or dev.stuck_off_rate > 0:
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError("rng must be a numpy.random.Generator when the device has variation or faults")
+        G = dev.sample(G, rng)
+    return FCM(spec, options, W.shape, w_max, G, G)
+
+
+class CrossbarOp(nn.Module):
+    """A Linear or Conv2d layer evaluated on crossbars.
+
+    ``weight`` and ``bias`` are ``nn.Parameter``s (trainable for
+    re-training). With ``straight_through`` on and gradients enabled the
+    forward pass returns ``y_fp + (y_xbar - y_fp).detach()``: the crossbar's
+    values with the floating-point layer's gradient.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, spec: CrossbarSpec,
+                 options: FCMOptions | None = None, conv: dict | None = None, name: str = "") -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone())
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
+        self.spec = spec
+        self.options = options or FCMOptions()
+        self.conv = None if conv is None else dict(conv)
+        self.name = name
+        self.straight_through = False
+        self.fcms: list = []
+        self.enabled = True  # False: run the layer in floating point (for ideal references)
+
+    # ------------------------------------------------------------ mapping
+    @property
+    def groups(self) -> int:
+        return 1 if self.conv is None else int(self.conv["groups"])
+
+    def matrices(self) -> list[np.ndarray]:
+        """The weight matrices W (K, N), ``y = x @ W``, one per group, float64."""
+        w = self.weight.detach().to("cpu", torch.float64)
+        if self.conv is None:
+            return [w.T.numpy()]
+        g = self.groups
+        ng = w.shape[0] // g
+        return [w[k * ng:(k + 1) * ng].reshape(ng, -1).T.numpy() for k in range(g)]
+
+    def program(self, rng: np.random.Generator | None) -> "CrossbarOp":
+        """Build the FCMs of this layer for the current weights (one hardware instance)."""
+        self.fcms = [_fcm(W, self.spec, rng, self.options) for W in self.matrices()]
+        return self
+
+    regenerate = program
+
+    @property
+    def n_tiles(self) -> int:
+        return sum(f.n_tiles for f in self.fcms)
+
+    def shapes(self) -> list[tuple[int, int]]:
+        return [W.shape for W in self.matrices()]
+
+    # ------------------------------------------------------------ evaluation
+    def _pad(self, x):
+        c = self.conv
+        pad = c["padding"]
+        if isinstance(pad, str):
+            if pad == "valid":
+                return x, (0, 0)
+            kh, kw = self.weight.shape[-2:]
+            dh, dw = c["dilation"]
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            x = F.pad(x, [tw // 2, tw - tw // 2, th // 2, th - th // 2])
+            return x, (0, 0)
+        if c.get("padding_mode", "zeros") != "zeros" and any(pad):
+            x = F.pad(x, [pad[1], pad[1], pad[0], pad[0]], mode=c["padding_mode"])
+            return x, (0, 0)
+        return x, tuple(pad)
+
+    def _matmul(self, fcm, X):
+        """fcm.matmul over row chunks, so the FCM's work arrays stay bounded."""
+        if fcm.Gn is None:
+            return X.new_zeros((X.shape[0], fcm.shape[1]))
+        S, Tk, Tn, M, Nc = fcm.Gn.shape
+        per_row = S * Tk * Tn * max(M, Nc) * X.element_size() * 3
+        chunk = max(1, CHUNK_BYTES // per_row)
+        if X.shape[0] <= chunk:
+            return fcm.matmul(X)
+        return torch.cat([fcm.matmul(X[k:k + chunk]) for k in range(0, X.shape[0], chunk)])
+
+    def _xbar(self, x):
+        if not self.fcms:
+            raise RuntimeError(f"crossbar layer {self.name!r} is not programmed; call program(rng) first")
+        if self.conv is None:
+            lead = x.shape[:-1]
+            y = self._matmul(self.fcms[0], x.reshape(-1, x.shape[-1]))
+            return y.reshape(lead + (y.shape[-1],))
+        c = self.conv
+        B = x.shape[0]
+        kh, kw = self.weight.shape[-2:]
+        x, pad = self._pad(x)
+        H, W = x.shape[-2:]
+        sh, sw = c["stride"]
+        dh, dw = c["dilation"]
+        Ho = (H + 2 * pad[0] - dh * (kh - 1) - 1) // sh + 1
+        Wo = (W + 2 * pad[1] - dw * (kw - 1) - 1) // sw + 1
+        if (kh, kw) == (1, 1) and pad == (0, 0):
+            cols = x[:, :, ::sh, ::sw].reshape(B, x.shape[1], -1)
+        else:
+            cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=pad, stride=(sh, sw))  # (B, K, L)
+        X = cols.transpose(1, 2).reshape(B * Ho * Wo, -1)
+        g = self.groups
+        kg = X.shape[1] // g
+        ys = [self._matmul(f, X[:, k * kg:(k + 1) * kg] if g > 1 else X) for k, f in enumerate(self.fcms)]
+        y = ys[0] if g == 1 else torch.cat(ys, dim=1)
+        return y.reshape(B, Ho * Wo, -1).transpose(1, 2).reshape(B, -1, Ho, Wo)
+
+    def _fp(self, x):
+        if self.conv is None:
+            return F.linear(x, self.weight)
+        c = self.conv
+        x, pad = self._pad(x)
+        return F.conv2d(x, self.weight, None, c["stride"], pad, c["dilation"], c["groups"])
+
+    def forward(self, x):
+        if not self.enabled:
+            y = self._fp(x)
+        elif self.straight_through and torch.is_grad_enabled():
+            y_fp = self._fp(x)
+            with torch.no_grad():
+                y_x = self._xbar(x.detach())
+            y = y_fp + (y_x - y_fp).detach()
+        else:
+            with torch.no_grad():
+                y = self._xbar(x)
+        if self.bias is not None:
+            y = y + (self.bias if self.conv is None else self.bias.view(1, -1, 1, 1))
+        return y
+
+    def extra_repr(self) -> str:
+        kind = "linear" if self.conv is None else f"conv{tuple(self.weight.shape[-2:])} {self.conv}"
+        return f"{kind}, W={tuple(self.weight.shape)}, xbar={self.spec.rows}x{self.spec.cols}, tiles={self.n_tiles}"
+
+
+def _conv_args(m: nn.Conv2d) -> dict:
+    return {"stride": tuple(m.stride), "padding": m.padding if isinstance(m.padding, str) else tuple(m.padding),
+            "dilation": tuple(m.dilation), "groups": m.groups, "padding_mode": m.padding_mode}
+
+
+def _pair(v, default):
+    if v is None:
+        return default
+    v = list(v) if isinstance(v, (list, tuple)) else [v]
+    return (int(v[0]), int(v[-1]))
+
+
+def _swap_modules(model: nn.Module, spec, options) -> list[CrossbarOp]:
+    ops = []
+    for name, m in list(model.named_modules()):
+        for cname, child in list(m.named_children()):
+            full = f"{name}.{cname}" if name else cname
+            if isinstance(child, nn.Linear):
+                op = CrossbarOp(child.weight, child.bias, spec, options, None, full)
+            elif isinstance(child, nn.Conv2d):
+                op = CrossbarOp(child.weight, child.bias, spec, options, _conv_args(child), full)
+            else:
+                continue
+            setattr(m, cname, op)
+            ops.append(op)
+    return ops
+
+
+_LINEAR = ("aten.linear.default",)
+_CONV = ("aten.conv2d.default", "aten.conv2d.padding", "aten.convolution.default")
+
+
+def _attr(gm, node):
+    if node is None:
+        return None
+    if getattr(node, "op", None) != "get_attr":
+        raise ValueError(f"crossbar mapping needs constant weights; {node} is computed in the graph")
+    obj = gm
+    for part in node.target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _rewrite_graph(gm: torch.fx.GraphModule, spec, options) -> list[CrossbarOp]:
+    ops = []
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        target = str(node.target)
+        if target not in _LINEAR + _CONV:
+            continue
+        a = list(node.args) + [None] * 9
+        kw = node.kwargs
+        x, w, b = a[0], _attr(gm, a[1]), _attr(gm, a[2] if a[2] is not None else kw.get("bias"))
+        if target in _LINEAR:
+            op = CrossbarOp(w, b, spec, options, None, node.name)
+        else:
+            if target == "aten.convolution.default":
+                if a[6] or w.dim() != 4:  # transposed, or not 2-D
+                    continue
+                stride, padding, dilation, groups = a[3], a[4], a[5], a[8]
+            else:
+                stride, padding, dilation, groups = a[3], a[4], a[5], a[6]
+            if w.dim() != 4:
+                continue
+            conv = {"stride": _pair(stride, (1, 1)),
+                    "padding": padding if isinstance(padding, str) else _pair(padding, (0, 0)),
+                    "dilation": _pair(dilation, (1, 1)), "groups": int(groups or 1), "padding_mode": "zeros"}
+            op = CrossbarOp(w, b, spec, options, conv, node.name)
+        mod_name = f"xbar_{len(ops)}_{node.name}"
+        gm.add_module(mod_name, op)
+        with gm.graph.inserting_before(node):
+            new = gm.graph.call_module(mod_name, (x,))
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+        ops.append(op)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return ops
+
+
+def crossbar_layers(model: nn.Module) -> list[CrossbarOp]:
+    """The crossbar layers of a converted model, in registration order."""
+    return [m for m in model.modules() if isinstance(m, CrossbarOp)]
+
+
+def to_crossbar(model: nn.Module, spec: CrossbarSpec, rng: np.random.Generator | None,
+                options: FCMOptions | None = None, program: bool = True) -> nn.Module:
+    """A copy of ``model`` whose Linear/Conv2d layers run on crossbars of ``spec``.
+
+    ``rng`` draws the hardware instance (variation, faults), layer by layer
+    in order; it may be None for a device without variation or faults.
+    """
+    if not isinstance(spec, CrossbarSpec):
+        raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
+    with warnings.catch_warnings():  # torch 2.13 warns about its own pytree internals when copying a GraphModule
+        warnings.simplefilter("ignore", FutureWarning)
+        m = copy.deepcopy(model)
+    if isinstance(m, torch.fx.GraphModule) and any(
+            n.op == "call_function" and str(n.target) in _LINEAR + _CONV for n in m.graph.nodes):
+        ops = _rewrite_graph(m, spec, options)
+    else:
+        ops = _swap_modules(m, spec, options)
+    if not ops:
+        raise ValueError("the model has no Linear or Conv2d layer to map onto crossbars")
+    if program:
+        for op in ops:
+            op.program(rng)
+    return m.eval()
+
+
+def program_all(model: nn.Module, rng: np.random.Generator | None) -> None:
+    """(Re)build every crossbar layer's FCMs from its current weights."""
+    for op in crossbar_layers(model):
+        op.program(rng)
+
+
+def set_straight_through(model: nn.Module, on: bool = True) -> None:
+    for op in crossbar_layers(model):
+        op.straight_through = on
+
+
+def compile_crossbar(model: nn.Module) -> nn.Module:
+    """Wrap every crossbar layer's evaluation in ``torch.compile`` (opt-in, in place).
+
+    Fuses the FCM's element-wise passes (DAC codes, DAC load, ADC) into few
+    kernels; needs a C++ compiler on CPU, costs tens of seconds of
+    compilation per layer and input shape, and gives the same values.
+    """
+    import torch._dynamo
+
+    ops = crossbar_layers(model)
+    # every layer (and each FCM's graph-broken pieces) is its own specialization of the same code
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16 * len(ops))
+    for op in ops:
+        op._xbar = torch.compile(op._xbar, dynamic=False)
+    return model
+
+
+def count_tiles(model: nn.Module) -> int:
+    return sum(op.n_tiles for op in crossbar_layers(model))

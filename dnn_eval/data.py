@@ -1,0 +1,148 @@
+"""Data sets for ``dnn_eval``; nothing is ever downloaded.
+
+* ``digits`` (the default, embedded): scikit-learn's bundled 8x8 handwritten
+  digits (1797 images, 10 classes). Images are float32 of shape
+  (B, 1, 8, 8) scaled to [0, 1] as pixel / 16; labels int64. The split is
+  ``train_test_split(test_size=0.2, random_state=0, stratify=y)``: 1437
+  training and 360 test images.
+* ``mnist``: user-supplied IDX files (``train-images-idx3-ubyte`` ...),
+  optionally gzipped; images become float32 (B, 1, 28, 28) in [0, 1]
+  (pixel / 255).
+* ``cifar10``: user-supplied CIFAR-10 binary batches (``data_batch_1.bin``
+  ... ``test_batch.bin``, 3073 bytes per record: label, then 3 x 32 x 32
+  pixels, channel-major); images float32 (B, 3, 32, 32) in [0, 1].
+
+Every loader returns numpy arrays ``(x, y)``; torch is not needed here.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("digits", "mnist", "cifar10")
+
+
+@dataclass(frozen=True)
+class Split:
+    """A data set split: images x float32 (B, C, H, W) in [0, 1], labels y int64 (B,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def load_digits_split() -> tuple[Split, Split]:
+    """(train, test) of scikit-learn's digits, as documented in the module docstring."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images.astype(np.float32) / 16.0)[:, None, :, :]
+    y = d.target.astype(np.int64)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    return Split(np.ascontiguousarray(xtr), ytr), Split(np.ascontiguousarray(xte), yte)
+
+
+def _open(path: Path):
+    path = Path(path)
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def read_idx(path) -> np.ndarray:
+    """An IDX file (MNIST format, optionally gzipped) as a numpy array.
+
+    Raises ValueError for a wrong magic number, an unsupported type code or a
+    truncated file.
+    """
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    try:
+        with _open(path) as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    code, ndim = data[2], data[3]
+    if code not in dtypes or ndim == 0:
+        raise ValueError(f"{path}: unsupported IDX type code 0x{code:02x} or rank {ndim}")
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
+    dt = np.dtype(dtypes[code])
+    need = int(np.prod(shape)) * dt.itemsize
+    if len(data) - head < need:
+        raise ValueError(f"{path}: truncated IDX data ({len(data) - head} of {need} bytes)")
+    return np.frombuffer(data, dtype=dt, count=int(np.prod(shape)), offset=head).reshape(shape)
+
+
+def load_mnist_idx(images_path, labels_path) -> Split:
+    """MNIST-format images (N, H, W) uint8 and labels (N,) from IDX files."""
+    imgs = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if imgs.ndim != 3 or labels.ndim != 1 or len(imgs) != len(labels):
+        raise ValueError(f"IDX images must be (N, H, W) and labels (N,), got {imgs.shape} and {labels.shape}")
+    x = (imgs.astype(np.float32) / 255.0)[:, None]
+    return Split(np.ascontiguousarray(x), labels.astype(np.int64))
+
+
+CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def load_cifar10_bin(paths) -> Split:
+    """CIFAR-10 binary batches (one path or a list) as one split."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    xs, ys = [], []
+    for p in paths:
+        try:
+            raw = Path(p).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{p}: cannot read CIFAR-10 file ({exc})") from None
+        if len(raw) == 0 or len(raw) % CIFAR_RECORD:
+            raise ValueError(f"{p}: not a CIFAR-10 binary batch (size {len(raw)} is not a multiple of {CIFAR_RECORD})")
+        rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+        if rec[:, 0].max() > 9:
+            raise ValueError(f"{p}: CIFAR-10 labels must be 0..9, found {int(rec[:, 0].max())}")
+        ys.append(rec[:, 0].astype(np.int64))
+        xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
+    return Split(np.concatenate(xs), np.concatenate(ys))
+
+
+def load_test_split(dataset: str = "digits", data_dir=None) -> Split:
+    """The test split of a data set by name (``digits``, ``mnist``, ``cifar10``).
+
+    ``mnist`` reads ``t10k-images-idx3-ubyte[.gz]`` and
+    ``t10k-labels-idx1-ubyte[.gz]`` from ``data_dir``; ``cifar10`` reads
+    ``test_batch.bin`` from ``data_dir``.
+    """
+    if dataset == "digits":
+        return load_digits_split()[1]
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {list(DATASETS)}, got {dataset!r}")
+    if data_dir is None:
+        raise ValueError(f"dataset {dataset!r} needs --data-dir with the user-supplied files (nothing is downloaded)")
+    d = Path(data_dir)
+    if dataset == "mnist":
+        def find(stem):
+            for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
+                if (d / name).exists():
+                    return d / name
+            raise ValueError(f"{d}: missing MNIST file {stem}[.gz]")
+        return load_mnist_idx(find("t10k-images-idx3-ubyte"), find("t10k-labels-idx1-ubyte"))
+    path = d / "test_batch.bin"
+    if not path.exists():
+        raise ValueError(f"{d}: missing CIFAR-10 file test_batch.bin")
+    return load_cifar10_bin(path)

@@ -1,0 +1,164 @@
+"""Energy per inference of a network on crossbars: a per-operation count model.
+
+For every crossbar layer and every input vector it multiplies (one per
+output pixel of a convolution, one per sample of a Linear layer), with
+P = 2 phases for signed inputs (see ``dnn_eval.crossbar``) and 1 otherwise,
+S = 2 crossbars per tile for the differential weight mapping, and
+Tk x Tn tiles of rows x cols:
+
+==================  =========================================================
+operation           count per input vector and phase
+==================  =========================================================
+DAC conversion      S * Tk * Tn * rows (every row of every tile is driven,
+                    used or not: an under-filled tile still pays)
+ADC conversion      S * Tk * Tn * cols
+crossbar read       S * Tk * Tn * rows * cols cells, each v_read**2 *
+                    g_mean * t_read * activity joule
+buffer read         K input words of ``dac.bits`` bits (im2col re-reads)
+buffer write        N output words of ``out_bits`` bits
+digital add         N * (P * S * Tk - 1) partial-sum additions
+==================  =========================================================
+
+Energies per operation are technology inputs (``EnergyParams``), each with
+its source in ``EnergyParams.sources()``. Anything not taken from a source
+is marked ASSUMED. Operations other than the crossbar layers (pooling,
+BatchNorm, activations) are left out, as in the paper, which runs them on
+the host. Categories map onto the paper's Fig. 13 as: CMOS-Mem-Read =
+buffer read, CMOS-Mem-Write = buffer write, Cross-Computation = DAC + ADC +
+crossbar + digital add.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from xbarlab.spec import CrossbarSpec
+
+from .crossbar import crossbar_layers, to_crossbar
+
+CATEGORIES = ("dac", "adc", "crossbar", "buffer_read", "buffer_write", "digital_add")
+
+
+@dataclass(frozen=True)
+class EnergyParams:
+    """Energy per operation (joule) and timing (second); see ``sources()``.
+
+    Attributes:
+        adc_j_8bit: one 8-bit ADC conversion, J.
+        adc_bits_ref: resolution of ``adc_j_8bit``, bits.
+        dac_j_per_bit: one DAC conversion per bit of resolution, J.
+        t_read_s: crossbar read (integration) time, s.
+        activity: mean of (input fraction of full scale)**2 over the rows,
+            dimensionless, in [0, 1].
+        sram_read_j_per_bit: buffer read per bit, J.
+        sram_write_j_per_bit: buffer write per bit, J.
+        add_j: one 32-bit integer addition, J.
+        out_bits: width of a stored output word, bits.
+    """
+
+    adc_j_8bit: float = 1.56e-12
+    adc_bits_ref: int = 8
+    dac_j_per_bit: float = 0.39e-12
+    t_read_s: float = 100e-9
+    activity: float = 0.1
+    sram_read_j_per_bit: float = 20e-12 / 64
+    sram_write_j_per_bit: float = 20e-12 / 64
+    add_j: float = 0.1e-12
+    out_bits: int = 16
+
+    def __post_init__(self) -> None:
+        for k, v in asdict(self).items():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{k} must be a finite number >= 0, got {v!r}")
+        if self.activity > 1:
+            raise ValueError(f"activity must be in [0, 1], got {self.activity!r}")
+
+    @staticmethod
+    def sources() -> dict:
+        return {
+            "adc_j_8bit": "ISAAC (Shafiee et al., ISCA 2016, Table 1, 32 nm): 8 ADCs of 8 bits at 1.28 GS/s draw "
+                          "16 mW -> 2 mW / 1.28e9 = 1.56 pJ per conversion",
+            "adc_bits_ref": "resolution of the ISAAC ADC; other resolutions scale as 2**bits (Walden figure of merit, "
+                            "R. H. Walden, IEEE JSAC 17(4), 1999; Murmann, ADC Performance Survey) - ASSUMED scaling",
+            "dac_j_per_bit": "ISAAC Table 1: 8 x 128 one-bit DACs draw 4 mW over a 100 ns cycle -> 0.39 pJ per 1-bit "
+                             "conversion; a b-bit DAC is counted as b of them (bit-serial equivalent) - ASSUMED scaling",
+            "t_read_s": "ISAAC: one crossbar read cycle of 100 ns",
+            "activity": "ASSUMED 0.1: mean squared input fraction of full scale (post-ReLU activations are sparse)",
+            "sram_read_j_per_bit": "Horowitz, 'Computing's energy problem', ISSCC 2014 (45 nm): 64-bit read from a "
+                                   "32 KB SRAM = 20 pJ",
+            "sram_write_j_per_bit": "ASSUMED equal to the read energy (Horowitz 2014 gives reads only)",
+            "add_j": "Horowitz ISSCC 2014 (45 nm): 32-bit integer add = 0.1 pJ",
+            "out_bits": "ASSUMED 16-bit stored activations",
+            "crossbar": "cell energy v_read**2 * g * t_read with g = (g_min + g_max) / 2 of the CrossbarSpec's device",
+        }
+
+    def adc_j(self, bits: int | None) -> float:
+        b = self.adc_bits_ref if bits is None else bits
+        return self.adc_j_8bit * 2.0 ** (b - self.adc_bits_ref)
+
+
+def _layer_records(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor) -> list[dict]:
+    """Shapes and input-vector counts of every crossbar layer for one forward pass of x."""
+    xm = to_crossbar(model, spec, None, program=False)
+    recs = []
+
+    def hook(op, inp, out):
+        a = inp[0]
+        signed = bool((a < 0).any())
+        per_sample = out[0].numel() // out.shape[1] if op.conv is not None else int(np.prod(out.shape[1:-1] or (1,)))
+        recs.append({"layer": op.name, "shapes": op.shapes(), "vectors": per_sample, "phases": 2 if signed else 1})
+
+    handles = []
+    for op in crossbar_layers(xm):
+        op.enabled = False
+        handles.append(op.register_forward_hook(hook))
+    with torch.no_grad():
+        xm(x)
+    for h in handles:
+        h.remove()
+    return recs
+
+
+def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
+                 params: EnergyParams | None = None) -> list[dict]:
+    """Energy per inference (J) by layer and category, for input images x (B, C, H, W).
+
+    One row per crossbar layer with columns ``layer``, ``tiles`` and one per
+    ``CATEGORIES`` entry; the phases (signed inputs) are taken from x.
+    """
+    p = params or EnergyParams()
+    M, Nc = spec.rows, spec.cols
+    S = 2
+    g_mean = 0.5 * (spec.device.g_min + spec.device.g_max)
+    e_cell = spec.dac.v_read**2 * g_mean * p.t_read_s * p.activity
+    rows = []
+    for rec in _layer_records(model, spec, x[:1]):
+        V, P = rec["vectors"], rec["phases"]
+        e = dict.fromkeys(CATEGORIES, 0.0)
+        tiles = 0
+        for K, N in rec["shapes"]:
+            tk, tn = -(-K // M), -(-N // Nc)
+            t = S * tk * tn
+            tiles += t
+            mv = V * P
+            e["dac"] += mv * t * M * spec.dac.bits * p.dac_j_per_bit
+            e["adc"] += mv * t * Nc * p.adc_j(spec.adc.bits)
+            e["crossbar"] += mv * t * M * Nc * e_cell
+            e["buffer_read"] += V * K * spec.dac.bits * p.sram_read_j_per_bit
+            e["buffer_write"] += V * N * p.out_bits * p.sram_write_j_per_bit
+            e["digital_add"] += V * N * max(P * S * tk - 1, 0) * p.add_j
+        rows.append({"layer": rec["layer"], "tiles": tiles, **e})
+    return rows
+
+
+def energy_per_inference(model, spec, x, params=None) -> dict:
+    """Totals per category and ``total`` (J per inference)."""
+    rows = energy_table(model, spec, x, params)
+    tot = {c: float(sum(r[c] for r in rows)) for c in CATEGORIES}
+    tot["total"] = float(sum(tot.values()))
+    tot["tiles"] = int(sum(r["tiles"] for r in rows))
+    return tot

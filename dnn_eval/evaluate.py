@@ -1,0 +1,122 @@
+"""Hardware configurations and accuracy on crossbars.
+
+``make_spec`` turns the CLI's knobs into a ``CrossbarSpec``: a preset
+(``spintronic`` by default) resized to Cross16/32/64, with optional
+overrides of DAC, ADC and device bits and of the device variation
+(sigma/mu). ``ideal_spec`` is the reference with no non-idealities: zero
+wire, driver and sense resistances, an ideal DAC (no pull-down sag) of
+``dac_bits``, analog devices, an ideal ADC; ``precision_spec`` keeps the
+parasitics off but quantizes like the paper's Cross6 (Fig. 14).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from xbarlab.params import CircuitParams
+from xbarlab.spec import CrossbarSpec, load_preset
+
+from .crossbar import count_tiles, to_crossbar
+
+
+def make_spec(preset: str = "spintronic", size: int = 64, dac_bits: int | None = None,
+              adc_bits: int | None = None, device_bits: int | None = None,
+              variation: float | None = None) -> CrossbarSpec:
+    """A preset at size x size with the given overrides (None keeps the preset's value)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"xbar size must be an integer >= 1, got {size!r}")
+    spec = load_preset(preset, size, size)
+    if dac_bits is not None:
+        spec = spec.replace(dac=dataclasses.replace(spec.dac, bits=dac_bits))
+    if adc_bits is not None:
+        spec = spec.replace(adc=dataclasses.replace(spec.adc, bits=adc_bits))
+    if device_bits is not None:
+        spec = spec.replace(device=dataclasses.replace(spec.device, bits=device_bits, levels=None))
+    if variation is not None:
+        spec = spec.replace(device=dataclasses.replace(spec.device, variation=variation))
+    return spec
+
+
+def ideal_spec(size: int = 64, preset: str = "spintronic", dac_bits: int = 16) -> CrossbarSpec:
+    """No parasitics, no DAC sag, analog devices, ideal ADC: the crossbar computes x_q @ W."""
+    spec = load_preset(preset, size, size)
+    return spec.replace(circuit=CircuitParams.ideal(),
+                        device=dataclasses.replace(spec.device, bits=None, levels=None, variation=0.0,
+                                                   stuck_on_rate=0.0, stuck_off_rate=0.0, sinh_b=0.0),
+                        dac=dataclasses.replace(spec.dac, bits=dac_bits, r_pd=0.0),
+                        adc=dataclasses.replace(spec.adc, bits=None))
+
+
+def precision_spec(size: int = 64, preset: str = "spintronic", bits: int = 6) -> CrossbarSpec:
+    """The paper's ideal Cross6: ``bits`` for device, DAC and ADC, but no circuit non-idealities."""
+    spec = load_preset(preset, size, size)
+    return spec.replace(circuit=CircuitParams.ideal(),
+                        device=dataclasses.replace(spec.device, bits=bits, levels=None, variation=0.0, sinh_b=0.0),
+                        dac=dataclasses.replace(spec.dac, bits=bits, r_pd=0.0),
+                        adc=dataclasses.replace(spec.adc, bits=bits))
+
+
+def default_options(spec: CrossbarSpec):
+    """FCM settings for ``spec``: the fitted ones (``xbarlab/presets/fitted/``) for a preset at a fitted size.
+
+    The fit (DAC load factor, sinh gamma; ``xbarlab.fcm.fitting``) belongs to
+    the preset's circuit and size; it is kept when bits or variation are
+    overridden. Otherwise the FCM's defaults.
+    """
+    try:
+        from xbarlab.fcm import FCMOptions
+        from xbarlab.fcm.fitting import fit_path, load_fit
+    except ImportError:  # pragma: no cover - an FCM without fitting
+        from xbarlab.fcm import FCMOptions
+        return FCMOptions()
+    path = fit_path(spec)
+    return load_fit(path) if spec.name and path.exists() else FCMOptions()
+
+
+def predict(module, x: np.ndarray, batch: int = 512, fixed_batch: int | None = None,
+            device: str = "cpu") -> np.ndarray:
+    """Class predictions (argmax) of ``module`` on images x; pads a fixed-batch export's last chunk."""
+    bs = fixed_batch or batch
+    out = []
+    with torch.no_grad():
+        for k in range(0, len(x), bs):
+            xb = torch.as_tensor(x[k:k + bs]).to(device)
+            n = xb.shape[0]
+            if fixed_batch and n < fixed_batch:
+                xb = torch.cat([xb, xb.new_zeros((fixed_batch - n,) + tuple(xb.shape[1:]))])
+            y = module(xb)
+            if isinstance(y, (tuple, list)):
+                y = y[0]
+            out.append(y[:n].argmax(1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def accuracy(module, x, y, **kw) -> float:
+    return float((predict(module, x, **kw) == y).mean())
+
+
+def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None) -> dict:
+    """FP32 and crossbar accuracy of a loaded model on a split, with timings and tile count.
+
+    ``options`` (``FCMOptions``) defaults to ``default_options(spec)``.
+    """
+    options = options or default_options(spec)
+    t0 = time.perf_counter()
+    pred_fp = predict(lm.module, split.x, fixed_batch=lm.fixed_batch)
+    t1 = time.perf_counter()
+    xm = to_crossbar(lm.module, spec, np.random.default_rng(seed), options)
+    t2 = time.perf_counter()
+    pred_x = predict(xm, split.x, fixed_batch=lm.fixed_batch)
+    t3 = time.perf_counter()
+    return {
+        "accuracy_fp32": float((pred_fp == split.y).mean()),
+        "accuracy_crossbar": float((pred_x == split.y).mean()),
+        "agreement": float((pred_fp == pred_x).mean()),
+        "n_samples": int(len(split.y)),
+        "n_tiles": int(count_tiles(xm)), "fcm_options": options.to_dict(),
+        "time_fp32_s": t1 - t0, "time_generate_s": t2 - t1, "time_crossbar_s": t3 - t2,
+    }

@@ -1,0 +1,33 @@
+"""Shared command line and output helpers of the experiment scripts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NETWORKS = ("mlp", "lenet", "convnet")
+SIZES = (16, 32, 64)
+
+
+def parse(doc: str, argv=None, **extra) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("reports"))
+    p.add_argument("--preset", default="spintronic")
+    p.add_argument("--threads", type=int, default=1)
+    for name, (typ, default) in extra.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=typ, default=default)
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def save(df, fig_or_ax, out: Path, stem: str) -> None:
+    df.to_csv(out / f"{stem}.csv", index=False)
+    fig = getattr(fig_or_ax, "figure", fig_or_ax)
+    fig.tight_layout()
+    fig.savefig(out / f"{stem}.png", dpi=120)
+    print(f"wrote {out / stem}.csv and .png")

@@ -1,0 +1,213 @@
+"""Load a user's network without ever unpickling arbitrary objects.
+
+Two formats are accepted, told apart by their content, not their name:
+
+* a ``torch.export`` archive (``.pt2``, written by ``torch.export.save``).
+  Before ``torch.export.load`` sees the file, the archive is checked
+  entry by entry: only the files of the plain export format are allowed (no
+  compiled AOTInductor libraries, no extra files, no legacy layout), every
+  weight and constant must be stored as raw tensor bytes
+  (``use_pickle: false``; no custom or opaque objects), and the sample
+  inputs must load with ``torch.load(weights_only=True)``. This matters
+  because torch's loader itself falls back to ``weights_only=False`` (full
+  unpickling) for those parts.
+* a ``state_dict`` saved with ``torch.save`` (zip format) for one of the
+  bundled architectures (``dnn_eval.models``), read with
+  ``torch.load(weights_only=True)``, which refuses any global other than
+  tensors and plain containers.
+
+Anything else (a raw pickle, a truncated or corrupt file, a text file) is
+refused with ``ValueError`` before any unpickling starts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models import MODELS, build_model
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+# entries of a plain torch.export archive, relative to its top folder
+_PT2_ALLOWED = [
+    r"archive_format", r"archive_version", r"byteorder", r"version", r"\.data/version", r"\.data/serialization_id",
+    r"models/[A-Za-z0-9_]+\.json",
+    r"data/weights/[A-Za-z0-9_.]+", r"data/constants/[A-Za-z0-9_.]+",
+    r"data/sample_inputs/[A-Za-z0-9_]+\.pt",
+]
+_PT2_RE = re.compile(r"^(?:[^/]+/)?(?:" + "|".join(_PT2_ALLOWED) + r")$")
+
+
+@dataclass
+class LoadedModel:
+    """A network ready to run: ``module(x)`` maps (B, C, H, W) float32 to (B, classes).
+
+    Attributes:
+        module: the network (an ``nn.Module``; a ``GraphModule`` for .pt2).
+        kind: ``"pt2"`` or ``"state_dict"``.
+        arch: the bundled architecture's name, or None for .pt2.
+        input_shape: (C, H, W) the model takes, or None when not known.
+        fixed_batch: the batch size a fixed-batch export needs, else None.
+        path: where it came from.
+    """
+
+    module: nn.Module
+    kind: str
+    arch: str | None
+    input_shape: tuple | None
+    fixed_batch: int | None
+    path: str
+
+
+def _zip(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"\x80\x02" or head[:1] == b"\x80":
+        raise ValueError(f"{path}: a raw pickle is refused (only torch.export .pt2 or zip-format state_dict .pt)")
+    if head != b"PK\x03\x04":
+        raise ValueError(f"{path}: not a PyTorch archive (expected a torch.export .pt2 or a torch.save .pt zip)")
+    try:
+        zf = zipfile.ZipFile(path)
+        bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"{path}: truncated or corrupt archive ({exc})") from None
+    if bad is not None:
+        raise ValueError(f"{path}: corrupt archive member {bad!r}")
+    return zf
+
+
+def _is_pt2(zf: zipfile.ZipFile) -> bool:
+    return any(re.search(r"(^|/)models/[^/]+\.json$", n) for n in zf.namelist())
+
+
+def check_pt2_archive(zf: zipfile.ZipFile, path) -> None:
+    """Refuse a .pt2 whose loading could unpickle anything (see module docstring)."""
+    names = zf.namelist()
+    for n in names:
+        if not _PT2_RE.match(n):
+            raise ValueError(f"{path}: unexpected entry {n!r} in the .pt2 archive (only plain torch.export files are accepted)")
+        if n.endswith("_config.json"):
+            try:
+                cfg = json.loads(zf.read(n)).get("config", {})
+            except (ValueError, AttributeError):
+                raise ValueError(f"{path}: unreadable {n}") from None
+            for fqn, meta in cfg.items():
+                if not isinstance(meta, dict) or meta.get("use_pickle", True):
+                    raise ValueError(f"{path}: {fqn!r} is stored as a pickle; refused")
+                if "constants" in n and not str(meta.get("path_name", "")).startswith("tensor_"):
+                    raise ValueError(f"{path}: constant {fqn!r} is not a tensor; refused")
+        elif n.endswith(".pt"):
+            try:
+                torch.load(io.BytesIO(zf.read(n)), weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - any failure means: do not let torch retry unsafely
+                raise ValueError(f"{path}: {n} does not load with weights_only=True ({type(exc).__name__}); refused") from None
+
+
+def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
+    """(input (C, H, W), fixed batch or None) from the program's single user input."""
+    user = [s for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
+    if len(user) != 1:
+        raise ValueError(f"the exported model must take exactly one input tensor, it takes {len(user)}")
+    name = user[0].arg.name
+    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == name)
+    val = node.meta.get("val")
+    if val is None or not hasattr(val, "shape"):
+        return None, None
+    shape = list(val.shape)
+    if len(shape) != 4:
+        raise ValueError(f"the exported model takes a tensor of rank {len(shape)}; images need (B, C, H, W)")
+    dims = []
+    for d in shape[1:]:
+        if not isinstance(d, int):
+            raise ValueError("the exported model has a dynamic channel or image dimension; export with a fixed image size")
+        dims.append(int(d))
+    batch = shape[0] if isinstance(shape[0], int) else None
+    return tuple(dims), batch
+
+
+def load_pt2(path) -> LoadedModel:
+    path = Path(path)
+    zf = _zip(path)
+    if not _is_pt2(zf):
+        raise ValueError(f"{path}: not a torch.export archive")
+    check_pt2_archive(zf, path)
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{path}: torch.export.load failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    in_shape, batch = _pt2_signature(ep)
+    return LoadedModel(ep.module(), "pt2", None, in_shape, batch, str(path))
+
+
+def load_state_dict(path, arch: str, in_shape=(1, 8, 8), num_classes: int = 10) -> LoadedModel:
+    path = Path(path)
+    if arch not in MODELS:
+        raise ValueError(f"arch must be one of {list(MODELS)} for a state_dict, got {arch!r}")
+    zf = _zip(path)
+    if _is_pt2(zf):
+        raise ValueError(f"{path}: is a torch.export archive, not a state_dict")
+    try:
+        sd = torch.load(str(path), weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - weights_only refuses hostile globals with UnpicklingError
+        raise ValueError(f"{path}: not a plain state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+        raise ValueError(f"{path}: expected a state_dict (a dict of name -> tensor)")
+    model = build_model(arch, in_shape, num_classes)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: does not fit architecture {arch!r} for input shape {tuple(in_shape)}: "
+                         f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}") from None
+    return LoadedModel(model.eval(), "state_dict", arch, tuple(in_shape), None, str(path))
+
+
+def load_model(model: str, in_shape=(1, 8, 8), arch: str | None = None, num_classes: int = 10) -> LoadedModel:
+    """A model by bundled name (``convnet``), or a .pt2 / state_dict .pt path.
+
+    For a state_dict, ``arch`` names the architecture; it defaults to the
+    file's stem when that is a bundled name.
+    """
+    p = Path(model)
+    if not p.exists() and model in MODELS:
+        if model in ("resnet18", "resnet50"):
+            return LoadedModel(build_model(model, in_shape, num_classes), "random", model, tuple(in_shape), None, model)
+        p = WEIGHTS_DIR / f"{model}.pt"
+        arch = arch or model
+    zf = _zip(p)
+    if _is_pt2(zf):
+        lm = load_pt2(p)
+    else:
+        arch = arch or (p.stem if p.stem in MODELS else None)
+        if arch is None:
+            raise ValueError(f"{p}: a state_dict needs --arch (one of {list(MODELS)})")
+        lm = load_state_dict(p, arch, in_shape, num_classes)
+    check_fits(lm, in_shape, num_classes)
+    return lm
+
+
+def check_fits(lm: LoadedModel, in_shape, num_classes: int = 10) -> None:
+    """ValueError unless the model takes (B, *in_shape) and returns (B, num_classes)."""
+    if lm.input_shape is not None and tuple(lm.input_shape) != tuple(in_shape):
+        raise ValueError(f"model input shape {tuple(lm.input_shape)} does not fit the data set's {tuple(in_shape)}")
+    b = lm.fixed_batch or 2
+    try:
+        with torch.no_grad():
+            out = lm.module(torch.zeros((b,) + tuple(in_shape)))
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"model does not run on inputs of shape {(b,) + tuple(in_shape)}: "
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}") from None
+    if not torch.is_tensor(out) and isinstance(out, (tuple, list)) and len(out) == 1:
+        out = out[0]
+    if not torch.is_tensor(out) or tuple(out.shape) != (b, num_classes):
+        shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise ValueError(f"model output {shape} does not fit {num_classes} classes (expected {(b, num_classes)})")

@@ -1,0 +1,29 @@
+"""Module-level task functions for tests/test_sweep.py (importable by worker processes).
+
+Each call appends one line to the file named by params["log"], so a test can
+count how many times each point was really computed.
+"""
+
+import os
+import time
+
+
+def _log(p, seed):
+    with open(p["log"], "a") as f:
+        f.write(f"{p['x']} {seed}\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def square(p, seed):
+    _log(p, seed)
+    if p["x"] == 3:
+        raise ValueError("x = 3 is a bad point")
+    time.sleep(p.get("sleep", 0.0))
+    return {"y": p["x"] ** 2 + (seed or 0), "col": [0, 1], "err": [0.5 * p["x"], 0.25 * p["x"]]}
+
+
+def sleepy(p, seed):
+    _log(p, seed)
+    time.sleep(p["sleep"] if p["x"] == 0 else 0.0)
+    return {"y": p["x"]}

@@ -1,0 +1,51 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+from xbarlab.cli import main  # noqa: E402
+
+
+def test_dnn_eval_json(capsys):
+    rc = main(["dnn-eval", "mlp", "--dataset", "digits", "--xbar", "32", "--dac-bits", "6", "--adc-bits", "8",
+               "--device-bits", "4", "--variation", "0.05", "--seed", "1", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 <= out["accuracy_crossbar"] <= 1 and 0.9 <= out["accuracy_fp32"] <= 1
+    assert out["n_samples"] == 360
+    c = out["config"]
+    assert (c["xbar"], c["dac_bits"], c["adc_bits"], c["device_bits"], c["variation"], c["seed"]) == (32, 6, 8, 4, 0.05, 1)
+    assert c["spec"]["rows"] == 32 and c["preset"] == "spintronic"
+
+
+def test_dnn_eval_table_for_pt2(capsys):
+    from dnn_eval.loading import WEIGHTS_DIR
+
+    assert main(["dnn-eval", str(WEIGHTS_DIR / "convnet.pt2"), "--preset", "reram", "--limit", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy crossbar" in out and "(pt2)" in out and "reram 64x64" in out
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["no_such_model.pt2"], "no such file"),
+    (["convnet", "--preset", "nope"], "preset must be one of"),
+    (["convnet", "--dataset", "mnist"], "--data-dir"),
+    (["convnet", "--xbar", "0"], "positive integer"),
+    (["convnet", "--adc-bits", "x"], "bits"),
+])
+def test_dnn_eval_bad_input_one_line(argv, msg):
+    r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "dnn-eval", *argv], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert msg in r.stderr and "Traceback" not in r.stderr
+    assert len([ln for ln in lines if "error" in ln]) == 1
+
+
+def test_cli_parser_does_not_import_torch():
+    code = "import sys; from xbarlab.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"

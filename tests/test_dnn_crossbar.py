@@ -1,0 +1,116 @@
+"""Crossbar mapping of Linear/Conv2d through the FCM: exactness when ideal, trends when not."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from dnn_eval.crossbar import CrossbarOp, crossbar_layers, set_straight_through, to_crossbar  # noqa: E402
+from dnn_eval.data import load_digits_split  # noqa: E402
+from dnn_eval.evaluate import evaluate, ideal_spec, make_spec, predict  # noqa: E402
+from dnn_eval.loading import WEIGHTS_DIR, load_model  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_digits_split()[1]
+
+
+@pytest.mark.parametrize("model", ["mlp", "lenet", "convnet", str(WEIGHTS_DIR / "convnet.pt2")])
+def test_ideal_crossbar_predictions_equal_fp32(model, test_split):
+    lm = load_model(model)
+    r = evaluate(lm, test_split, ideal_spec(64))
+    assert r["n_samples"] == 360
+    assert r["agreement"] == 1.0
+    assert r["accuracy_crossbar"] == r["accuracy_fp32"]
+
+
+def test_accuracy_loss_grows_with_crossbar_size_convnet(test_split):
+    lm = load_model("convnet")
+    loss = {n: evaluate(lm, test_split, make_spec("spintronic", n), seed=0) for n in (16, 32, 64)}
+    drop = [loss[n]["accuracy_fp32"] - loss[n]["accuracy_crossbar"] for n in (16, 32, 64)]
+    assert drop[0] < drop[1] < drop[2], drop
+    assert drop[2] > 0.02
+
+
+def test_pt2_and_state_dict_give_the_same_crossbar_outputs(test_split):
+    spec = make_spec("spintronic", 32, variation=0.1)
+    a = to_crossbar(load_model("convnet").module, spec, np.random.default_rng(3))
+    b = to_crossbar(load_model(str(WEIGHTS_DIR / "convnet.pt2")).module, spec, np.random.default_rng(3))
+    assert len(crossbar_layers(b)) == 5
+    x = torch.as_tensor(test_split.x[:50])
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(stride=2, padding=1), dict(stride=(1, 2), padding=(2, 0), dilation=2), dict(groups=2, padding=1),
+    dict(groups=4, padding="same"), dict(padding=1, padding_mode="reflect"), dict(kernel_size=1, stride=2),
+])
+def test_conv_variants_match_conv2d_on_ideal_crossbar(kw):
+    torch.manual_seed(0)
+    kw = {"kernel_size": 3, **kw}
+    conv = nn.Conv2d(4, 8, bias=True, **kw)
+    x = torch.rand(3, 4, 9, 7)
+    xm = to_crossbar(nn.Sequential(conv), ideal_spec(16), None)
+    with torch.no_grad():
+        ref, got = conv(x), xm(x)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, rtol=0, atol=2e-3 * ref.abs().max().item())
+
+
+def test_signed_inputs_use_two_phases():
+    torch.manual_seed(0)
+    lin = nn.Linear(70, 5)
+    x = torch.randn(16, 70)  # signed: the first-layer case of mean-subtracted data
+    xm = to_crossbar(nn.Sequential(lin), ideal_spec(32), None)
+    with torch.no_grad():
+        torch.testing.assert_close(xm(x), lin(x), rtol=0, atol=1e-3)
+
+
+def test_non_ideal_crossbar_changes_outputs_but_not_shapes(test_split):
+    lm = load_model("lenet")
+    xm = to_crossbar(lm.module, make_spec("spintronic", 64, variation=0.1), np.random.default_rng(0))
+    x = torch.as_tensor(test_split.x[:8])
+    with torch.no_grad():
+        y0, y1 = lm.module(x), xm(x)
+    assert y1.shape == y0.shape and not torch.allclose(y0, y1)
+
+
+def test_same_seed_same_hardware_instance(test_split):
+    spec = make_spec("spintronic", 16, variation=0.1)
+    lm = load_model("mlp")
+    p = [predict(to_crossbar(lm.module, spec, np.random.default_rng(s)), test_split.x) for s in (1, 1, 2)]
+    assert (p[0] == p[1]).all()
+    assert not np.array_equal(to_crossbar(lm.module, spec, np.random.default_rng(1))(torch.as_tensor(test_split.x[:20])).detach(),
+                              to_crossbar(lm.module, spec, np.random.default_rng(2))(torch.as_tensor(test_split.x[:20])).detach())
+
+
+def test_straight_through_gradient_is_the_float_gradient():
+    torch.manual_seed(0)
+    lin = nn.Linear(20, 3)
+    x = torch.rand(4, 20)
+    xm = to_crossbar(nn.Sequential(lin), make_spec("spintronic", 16), None)
+    set_straight_through(xm, True)
+    op = crossbar_layers(xm)[0]
+    y = xm(x)
+    with torch.no_grad():
+        assert torch.allclose(y, op._xbar(x) + op.bias)
+    y.sum().backward()
+    lin(x).sum().backward()
+    torch.testing.assert_close(op.weight.grad, lin.weight.grad)
+
+
+def test_model_without_weighted_layers_is_refused():
+    with pytest.raises(ValueError, match="no Linear or Conv2d"):
+        to_crossbar(nn.Sequential(nn.ReLU()), ideal_spec(16), None)
+
+
+def test_crossbar_op_requires_programming():
+    op = CrossbarOp(torch.ones(2, 3), None, ideal_spec(16))
+    with pytest.raises(RuntimeError, match="not programmed"):
+        op(torch.ones(1, 3))

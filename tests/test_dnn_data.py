@@ -1,0 +1,70 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from dnn_eval.data import load_cifar10_bin, load_digits_split, load_mnist_idx, load_test_split, read_idx  # noqa: E402
+
+
+def test_digits_split_is_documented_one():
+    train, test = load_digits_split()
+    assert train.x.shape == (1437, 1, 8, 8) and test.x.shape == (360, 1, 8, 8)
+    assert train.x.dtype == np.float32 and test.y.dtype == np.int64
+    assert 0.0 <= test.x.min() and test.x.max() <= 1.0
+    assert np.bincount(test.y).min() >= 35  # stratified: every class about 36 times
+    assert load_test_split("digits").x.shape == test.x.shape
+
+
+def _idx(path, arr: np.ndarray, code=0x08, gz=False, cut=0):
+    head = struct.pack(">BBBB", 0, 0, code, arr.ndim) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    data = head + arr.astype(np.uint8).tobytes()
+    data = data[:len(data) - cut] if cut else data
+    (gzip.open if gz else open)(path, "wb").write(data)
+    return path
+
+
+def test_mnist_idx_roundtrip(tmp_path):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (5, 28, 28))
+    labels = rng.integers(0, 10, 5)
+    s = load_mnist_idx(_idx(tmp_path / "i.gz", imgs, gz=True), _idx(tmp_path / "l", labels))
+    assert s.x.shape == (5, 1, 28, 28) and s.x.dtype == np.float32
+    np.testing.assert_allclose(s.x[:, 0] * 255, imgs, atol=1e-4)
+    np.testing.assert_array_equal(s.y, labels)
+    _idx(tmp_path / "t10k-images-idx3-ubyte", imgs)
+    _idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    assert len(load_test_split("mnist", tmp_path)) == 5
+
+
+@pytest.mark.parametrize("bad", ["truncated", "magic"])
+def test_mnist_idx_bad_files(tmp_path, bad):
+    arr = np.zeros((3, 4, 4))
+    if bad == "truncated":
+        p = _idx(tmp_path / "x", arr, cut=5)
+    else:
+        p = tmp_path / "x"
+        p.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(ValueError, match="IDX"):
+        read_idx(p)
+
+
+def test_cifar10_binary(tmp_path):
+    rng = np.random.default_rng(0)
+    rec = np.concatenate([rng.integers(0, 10, (4, 1)), rng.integers(0, 256, (4, 3072))], axis=1).astype(np.uint8)
+    (tmp_path / "test_batch.bin").write_bytes(rec.tobytes())
+    s = load_test_split("cifar10", tmp_path)
+    assert s.x.shape == (4, 3, 32, 32) and s.input_shape == (3, 32, 32)
+    np.testing.assert_array_equal(s.y, rec[:, 0])
+    np.testing.assert_allclose(s.x[1, 2, 0, :3] * 255, rec[1, 1 + 2 * 1024:1 + 2 * 1024 + 3], atol=1e-3)
+    (tmp_path / "bad.bin").write_bytes(rec.tobytes()[:-7])
+    with pytest.raises(ValueError, match="multiple of 3073"):
+        load_cifar10_bin(tmp_path / "bad.bin")
+
+
+def test_user_datasets_need_a_folder():
+    with pytest.raises(ValueError, match="nothing is downloaded"):
+        load_test_split("mnist")

@@ -1,0 +1,136 @@
+"""Bad model files fail with a clear ValueError and execute nothing."""
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dnn_eval.loading import WEIGHTS_DIR, load_model, load_pt2  # noqa: E402
+
+
+class Hostile:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _check_refused(path, marker, match=None, **kw):
+    with pytest.raises(ValueError, match=match):
+        load_model(str(path), **kw)
+    assert not os.path.exists(marker), "the hostile file executed code"
+
+
+def test_truncated_file(tmp_path):
+    raw = (WEIGHTS_DIR / "convnet.pt2").read_bytes()
+    p = tmp_path / "cut.pt2"
+    p.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_model(str(p))
+    p2 = tmp_path / "cut.pt"
+    p2.write_bytes((WEIGHTS_DIR / "convnet.pt").read_bytes()[:3000])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_model(str(p2), arch="convnet")
+
+
+def test_wrong_format(tmp_path):
+    p = tmp_path / "model.pt2"
+    p.write_text("this is not a network\n")
+    with pytest.raises(ValueError, match="not a PyTorch archive"):
+        load_model(str(p))
+    z = tmp_path / "other.pt"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("hello.txt", "zip, but not torch")
+    with pytest.raises(ValueError, match="not a plain state_dict"):
+        load_model(str(z), arch="convnet")
+
+
+def test_hostile_raw_pickle(tmp_path):
+    marker = tmp_path / "PWNED"
+    p = tmp_path / "evil.pt"
+    p.write_bytes(pickle.dumps(Hostile(marker)))
+    _check_refused(p, marker, match="raw pickle", arch="convnet")
+
+
+def test_hostile_pickle_in_torch_zip(tmp_path):
+    marker = tmp_path / "PWNED"
+    p = tmp_path / "evil.pt"
+    torch.save({"w": Hostile(marker)}, p)
+    assert not marker.exists()
+    _check_refused(p, marker, match="not a plain state_dict", arch="convnet")
+
+
+def _rewrite_pt2(src, dst, replace):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for n in zin.namelist():
+            data = zin.read(n)
+            for key, fn in replace.items():
+                if n.endswith(key):
+                    data = fn(data)
+            zout.writestr(n, data)
+
+
+def test_hostile_pickle_in_pt2_sample_inputs(tmp_path):
+    # torch's own loader retries these bytes with weights_only=False: it must never see them
+    marker = tmp_path / "PWNED"
+    buf = io.BytesIO()
+    torch.save(Hostile(marker), buf)
+    p = tmp_path / "evil.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {"sample_inputs/model.pt": lambda d: buf.getvalue()})
+    _check_refused(p, marker, match="weights_only")
+
+
+def test_pickled_weight_in_pt2_refused(tmp_path):
+    p = tmp_path / "evil.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {
+        "model_weights_config.json": lambda d: d.replace(b'"use_pickle": false', b'"use_pickle": true', 1)})
+    with pytest.raises(ValueError, match="stored as a pickle"):
+        load_pt2(p)
+
+
+def test_unexpected_member_in_pt2_refused(tmp_path):
+    p = tmp_path / "evil.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {})
+    with zipfile.ZipFile(p, "a") as zf:
+        zf.writestr("convnet/data/aotinductor/model.so", b"\x7fELF")
+    with pytest.raises(ValueError, match="unexpected entry"):
+        load_pt2(p)
+
+
+def test_input_shape_does_not_fit(tmp_path):
+    with pytest.raises(ValueError, match=r"input shape \(1, 8, 8\) does not fit .*\(3, 32, 32\)"):
+        load_model(str(WEIGHTS_DIR / "convnet.pt2"), in_shape=(3, 32, 32))
+    with pytest.raises(ValueError, match="does not fit architecture 'convnet'"):
+        load_model("convnet", in_shape=(1, 28, 28))
+
+
+def test_fixed_batch_export_is_padded(tmp_path):
+    from dnn_eval.data import load_digits_split
+    from dnn_eval.evaluate import predict
+    from dnn_eval.train import export_program
+
+    lm = load_model("lenet")
+    p = tmp_path / "fixed.pt2"
+    export_program(lm.module, (1, 8, 8), p, dynamic_batch=False, batch=7)
+    fixed = load_model(str(p))
+    assert fixed.fixed_batch == 7 and fixed.input_shape == (1, 8, 8)
+    x = load_digits_split()[1].x[:20]
+    assert (predict(fixed.module, x, fixed_batch=7) == predict(lm.module, x)).all()
+
+
+def test_cli_bad_file_one_line(tmp_path):
+    marker = tmp_path / "PWNED"
+    p = tmp_path / "evil.pt2"
+    p.write_bytes(pickle.dumps(Hostile(marker)))
+    r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "dnn-eval", str(p)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "raw pickle" in r.stderr
+    assert not marker.exists()

@@ -1,0 +1,280 @@
+"""Fast crossbar model: parameters, presets, mapping, evaluation (no ngspice needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xbarlab as xb
+from xbarlab.fcm.mapping import conductances, tile
+from xbarlab.fcm.reference import exact_currents
+
+
+def ideal_spec(rows=8, cols=8, **kw) -> xb.CrossbarSpec:
+    """No parasitics, analog device, 16-bit DAC, ideal ADC: the FCM is x @ W up to DAC rounding."""
+    return xb.CrossbarSpec(rows=rows, cols=cols, circuit=xb.CircuitParams(), device=xb.DeviceParams(bits=None),
+                           dac=xb.DACParams(bits=16, r_pd=0.0), adc=xb.ADCParams(bits=None), **kw)
+
+
+# ---------------------------------------------------------------- parameters
+@pytest.mark.parametrize("kw, field", [
+    ({"g_min": 1e-5, "g_max": 1e-5}, "g_min"),
+    ({"g_min": 2e-5, "g_max": 1e-5}, "g_min"),
+    ({"g_min": -1e-6}, "g_min"),
+    ({"g_max": float("nan")}, "g_max"),
+    ({"bits": 0}, "bits"),
+    ({"bits": 2.5}, "bits"),
+    ({"bits": None, "levels": 1}, "levels"),
+    ({"bits": 3, "levels": 16}, "levels"),
+    ({"variation": -0.1}, "variation"),
+    ({"variation_kind": "gamma"}, "variation_kind"),
+    ({"stuck_on_rate": 1.5}, "stuck_on_rate"),
+    ({"stuck_on_rate": 0.6, "stuck_off_rate": 0.6}, "stuck_on_rate"),
+    ({"sinh_b": -1.0}, "sinh_b"),
+])
+def test_device_params_reject_bad_values(kw, field):
+    with pytest.raises(ValueError, match=field):
+        xb.DeviceParams(**kw)
+
+
+def test_device_levels_and_kind_by_name():
+    d = xb.DeviceParams(bits=2, variation_kind="lognormal")
+    assert d.levels == 4 and d.variation_kind is xb.VariationKind.LOGNORMAL
+    q = d.quantize([0.0, 0.3, 0.5, 1.0])
+    assert np.allclose((q - d.g_min) / (d.g_max - d.g_min) * 3, [0, 1, 2, 3])
+    assert xb.DeviceParams(bits=None, levels=10).levels == 10
+
+
+@pytest.mark.parametrize("kw, field", [({"bits": 0}, "bits"), ({"full_scale_a": 0.0}, "full_scale_a"),
+                                       ({"full_scale_a": -1e-3}, "full_scale_a"), ({"inl_lsb": [0.5]}, "inl_lsb")])
+def test_adc_params_reject_bad_values(kw, field):
+    with pytest.raises(ValueError, match=field):
+        xb.ADCParams(**kw)
+
+
+def test_adc_clips_quantizes_and_applies_inl():
+    adc = xb.ADCParams(bits=3)
+    out = adc.convert(np.array([-1.0, 0.0, 0.49, 0.51, 7.0, 9.0]), 7.0)
+    assert np.array_equal(out, [0.0, 0.0, 0.0, 1.0, 7.0, 7.0])
+    inl = xb.ADCParams(bits=3, inl_lsb=(0.0, 1.0))  # +1 LSB at full scale, linear
+    assert inl.convert(np.array([7.0]), 7.0)[0] == 7.0
+    assert inl.convert(np.array([3.0]), 7.0)[0] == 3.0  # 3 + 3/7 LSB rounds down
+    assert inl.convert(np.array([4.0]), 7.0)[0] == 5.0  # 4 + 4/7 LSB rounds up
+
+
+def test_dac_rejects_bits_below_one():
+    with pytest.raises(ValueError, match="bits"):
+        xb.DACParams(bits=0)
+
+
+@pytest.mark.parametrize("name", ["spintronic", "reram"])
+def test_presets_round_trip_and_cite_every_value(name):
+    spec = xb.load_preset(name)
+    assert xb.CrossbarSpec.from_json(spec.to_json()) == spec
+    sources = xb.spec.preset_sources(name)
+    d = spec.to_dict()
+    for section in ("circuit", "dac"):
+        for key in d[section]:
+            assert f"{section}.{key}" in sources, f"{name}: no source for {section}.{key}"
+    for key in ("g_min", "g_max", "bits"):
+        assert f"device.{key}" in sources
+    assert spec.with_size(16).rows == 16 and spec.with_size(16).cols == 16
+
+
+def test_reram_preset_range():
+    d = xb.load_preset("reram").device
+    assert d.r_min == pytest.approx(100e3) and d.r_max == pytest.approx(1e6)
+
+
+def test_unknown_preset_and_bad_spec():
+    with pytest.raises(ValueError, match="preset"):
+        xb.load_preset("../params")
+    with pytest.raises(ValueError, match="rows"):
+        xb.CrossbarSpec(rows=0)
+    with pytest.raises(ValueError, match="device"):
+        xb.CrossbarSpec(device="reram")
+
+
+# ---------------------------------------------------------------- mapping and sampling
+def test_tiling_pads_with_zeros():
+    W = np.arange(1, 1 + 5 * 7, dtype=float).reshape(5, 7)
+    T = tile(W, 3, 4)
+    assert T.shape == (2, 2, 3, 4)
+    assert np.array_equal(T[0, 0], W[:3, :4]) and np.array_equal(T[1, 1, :2, :3], W[3:, 4:])
+    assert np.all(T[1, :, 2, :] == 0) and np.all(T[:, 1, :, 3] == 0)
+
+
+def test_differential_pair_encodes_sign():
+    dev = xb.DeviceParams(bits=None)
+    W = np.array([[1.0, -0.5], [0.0, 0.25]])
+    G = conductances(W[None, None], dev, 1.0)
+    assert G.shape == (2, 1, 1, 2, 2)
+    assert np.allclose((G[0] - G[1])[0, 0] / (dev.g_max - dev.g_min), W)
+    assert np.all(G >= dev.g_min)
+
+
+def test_one_seed_is_one_hardware_instance():
+    spec = xb.load_preset("reram", rows=8).replace(
+        device=xb.DeviceParams(g_min=1e-6, g_max=1e-5, variation=0.1, stuck_on_rate=0.01))
+    W = np.random.default_rng(0).standard_normal((20, 10))
+    a = xb.FCM.from_weights(W, spec, np.random.default_rng(7))
+    b = xb.FCM.from_weights(W, spec, np.random.default_rng(7))
+    c = xb.FCM.from_weights(W, spec, np.random.default_rng(8))
+    assert np.array_equal(a.G, b.G) and np.array_equal(a.Gn, b.Gn)
+    assert not np.array_equal(a.G, c.G)
+    with pytest.raises(ValueError, match="rng"):
+        xb.FCM.from_weights(W, spec, None)
+
+
+def test_variation_and_fault_statistics():
+    rng = np.random.default_rng(1)
+    G0 = np.full((200, 200), 2e-5)
+    for kind in ("normal", "lognormal"):
+        d = xb.DeviceParams(g_min=1e-6, g_max=5e-5, variation=0.1, variation_kind=kind)
+        G = d.sample(G0, rng)
+        assert np.mean(G) == pytest.approx(2e-5, rel=0.01)
+        assert np.std(G) / np.mean(G) == pytest.approx(0.1, rel=0.05)
+    d = xb.DeviceParams(g_min=1e-6, g_max=5e-5, stuck_on_rate=0.1, stuck_off_rate=0.2)
+    G = d.sample(G0, rng)
+    assert np.mean(G == 5e-5) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(G == 1e-6) == pytest.approx(0.2, abs=0.01)
+
+
+# ---------------------------------------------------------------- evaluation
+def test_ideal_crossbar_computes_x_at_w():
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((21, 13))
+    f = xb.FCM.from_weights(W, ideal_spec(8, 8), None)
+    for x in (np.abs(rng.standard_normal((5, 21))), rng.standard_normal((5, 21))):
+        y = f.matmul(x)
+        assert y.shape == (5, 13)
+        assert np.abs(y - x @ W).max() <= 1e-4 * np.abs(x).sum(axis=1).max() * np.abs(W).max()
+    assert f.matmul(x[0]).shape == (13,)
+
+
+def test_offset_mapping_on_ideal_crossbar():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((10, 6))
+    x = rng.standard_normal((4, 10))
+    f = xb.FCM.from_weights(W, ideal_spec(4, 4), None, xb.FCMOptions(mapping="offset"))
+    assert np.allclose(f.matmul(x), x @ W, rtol=0, atol=1e-3 * np.abs(x @ W).max())
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+@pytest.mark.parametrize("mode", ["rowsum", "exact", "none"])
+def test_zero_weights_or_zero_inputs_give_exact_zero(mapping, mode):
+    spec = xb.load_preset("spintronic", rows=8)
+    opts = xb.FCMOptions(dac_load=mode, mapping=mapping)
+    rng = np.random.default_rng(4)
+    f0 = xb.FCM.from_weights(np.zeros((12, 5)), spec, None, opts)
+    assert np.array_equal(f0.matmul(rng.standard_normal((3, 12))), np.zeros((3, 5)))
+    f = xb.FCM.from_weights(rng.standard_normal((12, 5)), spec, None, opts)
+    y = f.matmul(np.zeros((3, 12)))
+    assert np.array_equal(y, np.zeros((3, 5)))
+
+
+def test_bad_inputs_raise_value_error():
+    spec = xb.load_preset("spintronic", rows=8)
+    W = np.ones((12, 5))
+    for bad in (np.array([[np.nan, 1.0]]), np.array([[np.inf]]), np.ones(5), np.ones((2, 2, 2)), np.ones((0, 3))):
+        with pytest.raises(ValueError, match="W"):
+            xb.FCM.from_weights(bad, spec, None)
+    f = xb.FCM.from_weights(W, spec, None)
+    with pytest.raises(ValueError, match="width"):
+        f.matmul(np.ones((3, 11)))
+    with pytest.raises(ValueError, match="x"):
+        f.matmul(np.ones((2, 3, 12)))
+    with pytest.raises(ValueError, match="finite"):
+        f.matmul(np.full((1, 12), np.nan))
+    with pytest.raises(ValueError, match="load_factor"):
+        xb.FCMOptions(load_factor=0.0)
+    with pytest.raises(ValueError, match="dac_load"):
+        xb.FCMOptions(dac_load="magic")
+
+
+def test_torch_and_numpy_agree():
+    torch = pytest.importorskip("torch")
+    spec = xb.load_preset("spintronic", rows=16)
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((40, 20))
+    x = rng.standard_normal((6, 40))
+    for mode in ("rowsum", "exact"):
+        f = xb.FCM.from_weights(W, spec, None, xb.FCMOptions(dac_load=mode))
+        y = f.matmul(x)
+        yt = f.matmul(torch.tensor(x, dtype=torch.float64))
+        assert isinstance(yt, torch.Tensor) and yt.dtype == torch.float64
+        assert np.allclose(yt.numpy(), y, rtol=1e-9, atol=1e-12 * np.abs(y).max())
+        y32 = f.matmul(torch.tensor(x, dtype=torch.float32))
+        assert y32.dtype == torch.float32
+        # float32 may flip a few ADC roundings: allow one LSB per tile and phase
+        assert np.abs(y32.numpy() - y).max() <= 0.1 * np.abs(y).max()
+
+
+def test_regenerate_keeps_spec_and_options():
+    spec = xb.load_preset("reram", rows=8)
+    f = xb.FCM.from_weights(np.ones((8, 8)), spec, None, xb.FCMOptions(load_factor=1.1))
+    g = f.regenerate(-np.ones((8, 8)), None)
+    assert g.spec == spec and g.options.load_factor == 1.1
+    x = np.ones((1, 8))
+    assert np.allclose(g.matmul(x), -f.matmul(x))
+
+
+# ---------------------------------------------------------------- exact DAC load vs exact solver
+@settings(max_examples=20)
+@given(m=st.integers(1, 6), n=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
+       r_pd=st.sampled_from([0.0, 10.0, 300.0]), r_row=st.sampled_from([0.0, 2.0]),
+       r_drv=st.sampled_from([0.0, 50.0]))
+def test_exact_dac_load_equals_exact_solver(m, n, seed, r_pd, r_row, r_drv):
+    rng = np.random.default_rng(seed)
+    spec = xb.CrossbarSpec(rows=m, cols=n, circuit=xb.CircuitParams(r_row=r_row, r_col=3.0, r_sense=50.0,
+                                                                    r_driver=r_drv),
+                           device=xb.DeviceParams(g_min=1e-6, g_max=1e-4, bits=None),
+                           dac=xb.DACParams(bits=3, r_pd=r_pd))
+    G = spec.device.quantize(rng.random((m, n)))
+    codes = rng.integers(0, 8, (3, m)).astype(float)
+    f = xb.FCM.from_tiles(G[None, None, None], spec, xb.FCMOptions(dac_load="exact"), (m, n), 1.0)
+    I = f.tile_currents(codes)[0, 0, 0]
+    ref = exact_currents(G, codes, spec)
+    assert np.abs(I - ref).max() <= 1e-11 * max(np.abs(ref).max(), 1e-30)
+
+
+def test_fitted_files_have_provenance():
+    for path in sorted(xb.fcm.fitting.FITTED_DIR.glob("*.json")):
+        d = json.loads(path.read_text())
+        assert {"spec", "options", "fit", "provenance"} <= set(d)
+        if d["fit"]["values"]:
+            assert d["fit"]["fitted"]["test"]["max_pct_fs"] >= 0
+
+
+def test_ideal_circuit_gives_gn_equal_g_and_diagonal_port_admittance():
+    spec = ideal_spec(4, 3)
+    rng = np.random.default_rng(6)
+    f = xb.FCM.from_weights(rng.standard_normal((6, 5)), spec, None, xb.FCMOptions(dac_load="exact"))
+    assert np.array_equal(f.Gn, f.G)
+    assert np.allclose(f.Y, np.einsum("...ij,ik->...ik", f.G.sum(-1)[..., None], np.eye(4)))
+
+
+def test_fixed_input_full_scale_clips():
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((8, 3))
+    f = xb.FCM.from_weights(W, ideal_spec(8, 3), None, xb.FCMOptions(x_max=1.0))
+    x = np.array([[0.5] * 8, [3.0] * 8])
+    y = f.matmul(x)
+    assert np.allclose(y[0], x[0] @ W, atol=1e-3) and np.allclose(y[1], np.ones(8) @ W, atol=1e-3)
+
+
+def test_adc_quantization_error_is_bounded_by_its_lsb():
+    rng = np.random.default_rng(8)
+    W = np.abs(rng.standard_normal((16, 4)))
+    spec = ideal_spec(8, 4).replace(adc=xb.ADCParams(bits=6))
+    f = xb.FCM.from_weights(W, spec, None)
+    x = rng.random((5, 16))
+    y = f.matmul(x)
+    dg = spec.device.g_max - spec.device.g_min
+    lsb_w = f.adc_full_scale_a.max() / 63 * f.w_max / (spec.dac.v_read * dg)  # one LSB in weight units
+    n_conv = f.G.shape[0] * f.G.shape[1]  # conversions summed per output: pair x row tiles
+    assert np.abs(y - x @ W).max() <= 0.5 * lsb_w * n_conv * x.max(axis=1).max() + 1e-3 * np.abs(x @ W).max()

@@ -1,0 +1,116 @@
+"""The ngspice adapter's two back ends agree, fail loudly, and read results by name."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import xbarlab as xb
+from xbarlab.engines.ngspice import NgspiceSettings, run_deck
+from xbarlab.engines.rawfile import read_raw
+
+SHARED = NgspiceSettings(backend="shared", timeout_s=30.0)
+BROKEN_DECK = "* broken\nv1 in 0 dc 1\nr1 in 0 notanumber\n.op\n.end\n"
+# A transient run of about 1e11 steps: it cannot finish within any test's timeout.
+ENDLESS_DECK = "* endless\nv1 in 0 sin(0 1 1e6)\nr1 in out 1e3\nc1 out 0 1e-9\n.tran 1e-12 1e-1\n.end\n"
+
+
+@pytest.fixture(scope="session")
+def libngspice(ngspice):
+    """libngspice loaded through PySpice; fails in CI where it is missing, like ``ngspice``."""
+    from xbarlab.engines import ngspice_shared
+
+    try:
+        return ngspice_shared._instance()
+    except xb.NgspiceNotFoundError:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("libngspice is required in CI but could not be loaded")
+        pytest.skip("libngspice not installed (this would fail in CI)")
+
+
+def rel(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+CASES = {
+    "3x2": (np.full((3, 2), 1.0 / 20e3), np.array([0.2, 0.01, 0.2]),
+            xb.CircuitParams(r_row=5.0, r_col=5.0, r_sense=1e3, r_driver=100.0)),
+    "5x4 per-row driver, ideal rows": (
+        10 ** np.random.default_rng(5).uniform(-7, -3, (5, 4)),
+        np.random.default_rng(6).uniform(-0.5, 0.5, (2, 5)),
+        xb.CircuitParams(r_row=0.0, r_col=1e-2, r_sense=1e4, r_driver=[0.0, 1.0, 1e2, 1e4, 0.5])),
+    "16x16": (10 ** np.random.default_rng(16).uniform(-6, -4, (16, 16)),
+              np.random.default_rng(17).uniform(0, 0.25, 16),
+              xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_shared_matches_subprocess(libngspice, name):
+    G, V, c = CASES[name]
+    sub = xb.solve(G, V, c, engine="ngspice")
+    shr = xb.solve(G, V, c, engine="ngspice", ngspice=SHARED)
+    assert shr.engine == "ngspice"
+    # The same simulator on the same deck: equal up to the last digits.
+    assert rel(shr.i_out, sub.i_out) <= 1e-12
+    assert np.abs(shr.v_row - sub.v_row).max() <= 1e-13
+    assert np.abs(shr.v_col - sub.v_col).max() <= 1e-13
+    assert rel(shr.i_out, xb.simulate(G, V, c)) <= 1e-9
+
+
+def test_shared_rejected_deck_carries_ngspice_message(libngspice):
+    with pytest.raises(xb.SpiceError, match="notanumber") as err:
+        run_deck(BROKEN_DECK, SHARED)
+    assert "unknown parameter" in err.value.log
+    # The library is left clean: the next run works.
+    G, V, c = CASES["3x2"]
+    assert rel(xb.simulate(G, V, c, engine="ngspice", ngspice=SHARED), xb.simulate(G, V, c)) <= 1e-9
+
+
+def test_shared_timeout_halts_the_run(libngspice):
+    t0 = time.monotonic()
+    with pytest.raises(xb.SpiceError, match=r"timed out after 0\.5 s"):
+        run_deck(ENDLESS_DECK, NgspiceSettings(backend="shared", timeout_s=0.5))
+    assert time.monotonic() - t0 < 15
+    G, V, c = CASES["3x2"]
+    assert rel(xb.simulate(G, V, c, engine="ngspice", ngspice=SHARED), xb.simulate(G, V, c)) <= 1e-9
+
+
+def test_subprocess_timeout_on_real_ngspice(ngspice):
+    t0 = time.monotonic()
+    with pytest.raises(xb.SpiceError, match=r"timed out after 0\.5 s"):
+        run_deck(ENDLESS_DECK, NgspiceSettings(timeout_s=0.5))
+    assert time.monotonic() - t0 < 15
+
+
+def test_results_are_read_by_name_not_position(ngspice):
+    G, V, c = CASES["3x2"]
+    vec = run_deck(xb.netlist(G, V, c))
+    assert {"i(vsense0)", "i(vsense1)", "v(a1_1)", "v(b2_0)"} <= set(vec)
+    assert vec["v(src1)"][0] == pytest.approx(0.01, abs=1e-15)
+
+
+def _rawfile(names, values):
+    header = ["Title: test", "Plotname: Operating Point", "Flags: real",
+              f"No. Variables: {len(names)}", "No. Points: 1", "Variables:"]
+    header += [f"\t{k}\t{n}\tvoltage" for k, n in enumerate(names)]
+    return ("\n".join(header) + "\nBinary:\n").encode() + np.asarray(values, dtype="<f8").tobytes()
+
+
+def test_rawfile_reader_uses_names():
+    a = read_raw(_rawfile(["v(x)", "I(VSENSE0)", "v(y)"], [1.0, 2.0, 3.0]))
+    b = read_raw(_rawfile(["v(y)", "v(x)", "i(vsense0)"], [3.0, 1.0, 2.0]))
+    assert a.keys() == b.keys() and all(a[k][0] == b[k][0] for k in a)
+    assert a["i(vsense0)"][0] == 2.0
+
+
+def test_rawfile_reader_rejects_bad_files():
+    with pytest.raises(xb.SpiceError, match="no binary section"):
+        read_raw(b"Title: x\nNo. Variables: 1\n")
+    with pytest.raises(xb.SpiceError, match="truncated"):
+        read_raw(_rawfile(["v(x)", "v(y)"], [1.0]))
+    with pytest.raises(xb.SpiceError, match="malformed"):
+        read_raw(_rawfile(["v(x)"], [1.0]).replace(b"No. Variables: 1", b"No. Variables: 2"))

@@ -1,0 +1,173 @@
+"""Array back ends for ``FCM.matmul``: numpy, or torch when given a tensor.
+
+torch is never imported here at module import time: ``namespace_for(x)``
+recognises a tensor by its type's module name, and only then imports torch.
+Both namespaces expose the few operations the model evaluation needs, with
+one signature, so the evaluation code is written once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def is_torch_tensor(x) -> bool:
+    """True for torch.Tensor (and subclasses such as Parameter), without importing torch."""
+    for t in type(x).__mro__:
+        if t.__module__.startswith("torch") and t.__name__ == "Tensor":
+            return True
+    return False
+
+
+class NumpyNS:
+    """numpy operations, float64."""
+
+    name = "numpy"
+
+    def __init__(self) -> None:
+        self.key = ("numpy",)
+
+    def asarray(self, x):
+        return np.asarray(x, dtype=float)
+
+    def const(self, arr: np.ndarray):
+        return np.asarray(arr, dtype=float)
+
+    def clip(self, a, lo, hi):
+        return np.clip(a, lo, hi)
+
+    def round(self, a):
+        return np.rint(a)
+
+    def floor(self, a):
+        return np.floor(a)
+
+    def abs(self, a):
+        return np.abs(a)
+
+    def sinh(self, a):
+        return np.sinh(a)
+
+    def row_absmax(self, a):
+        return np.max(np.abs(a), axis=-1, keepdims=True)
+
+    def any_negative(self, a) -> bool:
+        return bool(np.any(a < 0))
+
+    def zeros(self, shape):
+        return np.zeros(shape)
+
+    def pad_last(self, a, n: int):
+        if n == 0:
+            return a
+        return np.concatenate([a, np.zeros(a.shape[:-1] + (n,))], axis=-1)
+
+    def stack(self, items, axis=0):
+        return np.stack(items, axis=axis)
+
+    def matmul(self, a, b):
+        return np.matmul(a, b)
+
+    def solve(self, A, b):
+        return np.linalg.solve(A, b)
+
+    def where(self, c, a, b):
+        return np.where(c, a, b)
+
+    def to_index(self, a):
+        return a.astype(np.int64)
+
+    def isfinite_all(self, a) -> bool:
+        return bool(np.all(np.isfinite(a)))
+
+    def permute(self, a, axes):
+        return np.transpose(a, axes)
+
+    def sum(self, a, axis):
+        return a.sum(axis=axis)
+
+
+class TorchNS:
+    """torch operations on the input's device and floating dtype."""
+
+    name = "torch"
+
+    def __init__(self, like) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = like.device
+        self.dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+        self.key = ("torch", str(self.device), str(self.dtype))
+
+    def asarray(self, x):
+        return x.to(dtype=self.dtype)
+
+    def const(self, arr: np.ndarray):
+        return self.torch.as_tensor(np.asarray(arr, dtype=float), dtype=self.dtype, device=self.device)
+
+    def clip(self, a, lo, hi):
+        return self.torch.clamp(a, lo, hi)
+
+    def round(self, a):
+        return self.torch.round(a)
+
+    def floor(self, a):
+        return self.torch.floor(a)
+
+    def abs(self, a):
+        return self.torch.abs(a)
+
+    def sinh(self, a):
+        return self.torch.sinh(a)
+
+    def row_absmax(self, a):
+        return self.torch.amax(self.torch.abs(a), dim=-1, keepdim=True)
+
+    def any_negative(self, a) -> bool:
+        return bool((a < 0).any())
+
+    def zeros(self, shape):
+        return self.torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def pad_last(self, a, n: int):
+        if n == 0:
+            return a
+        return self.torch.nn.functional.pad(a, (0, n))
+
+    def stack(self, items, axis=0):
+        return self.torch.stack(items, dim=axis)
+
+    def matmul(self, a, b):
+        return self.torch.matmul(a, b)
+
+    def solve(self, A, b):
+        return self.torch.linalg.solve(A, b)
+
+    def where(self, c, a, b):
+        return self.torch.where(c, a, b)
+
+    def to_index(self, a):
+        return a.long()
+
+    def isfinite_all(self, a) -> bool:
+        return bool(self.torch.isfinite(a).all())
+
+    def permute(self, a, axes):
+        return a.permute(*axes)
+
+    def sum(self, a, axis):
+        return a.sum(dim=axis)
+
+
+def namespace_for(x):
+    """(namespace, array) for an input: torch tensors stay torch, all else becomes numpy float64."""
+    if is_torch_tensor(x):
+        ns = TorchNS(x)
+        return ns, ns.asarray(x)
+    ns = NumpyNS()
+    try:
+        return ns, ns.asarray(x)
+    except (TypeError, ValueError):
+        raise ValueError("x must be a numeric numpy array or a torch.Tensor") from None
+

@@ -1,0 +1,95 @@
+"""Step 1 and 2 of model generation: slice W into tiles, map weights to conductances.
+
+W has shape (K, N) as used in ``y = x @ W``: K inputs drive crossbar rows and
+N outputs are read from columns. W is cut into ceil(K/rows) x ceil(N/cols)
+tiles of rows x cols, zero padded at the bottom and right edges.
+
+Signed weights (``Mapping``):
+
+* ``DIFFERENTIAL`` (default): each weight uses a pair of cells in two
+  crossbars of the same shape, G+ and G-. A weight w >= 0 sets
+  G+ = q(|w| / w_max) and G- = g_min; w < 0 the reverse, where
+  q(f) = g_min + f (g_max - g_min) on the device's levels. The two crossbars
+  see the same inputs and their column outputs are digitised separately and
+  subtracted digitally: y ~ (I+ - I-).
+* ``OFFSET``: one crossbar, G = q((w / w_max + 1) / 2); the ideal offset
+  current sum_i V_i * q(1/2) ... is removed digitally from the DAC codes
+  (no reference column), so only the mid-level cell's non-idealities remain
+  in the offset.
+
+Padding cells (and, for DIFFERENTIAL, the idle half of a pair) sit at g_min:
+an unprogrammed cell still conducts.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+from ..device import DeviceParams
+
+
+class Mapping(enum.Enum):
+    """How a signed weight becomes conductances."""
+
+    DIFFERENTIAL = "differential"
+    OFFSET = "offset"
+
+    @classmethod
+    def parse(cls, value) -> "Mapping":
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for k in cls:
+                if value.lower() in (k.name.lower(), k.value):
+                    return k
+        raise ValueError(f"mapping must be one of {[k.name for k in cls]}, got {value!r}")
+
+
+def check_weights(W) -> np.ndarray:
+    """W as float64 (K, N); ValueError on wrong rank, empty or non-finite values."""
+    try:
+        arr = np.asarray(W, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("W must be a numeric array of shape (K, N)") from None
+    if arr.ndim != 2:
+        raise ValueError(f"W must be 2-D (K inputs, N outputs), got shape {arr.shape}")
+    if 0 in arr.shape:
+        raise ValueError(f"W must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"W must be finite; found {arr[bad]!r} at index {bad}")
+    return arr
+
+
+def tile_counts(k: int, n: int, rows: int, cols: int) -> tuple[int, int]:
+    return -(-k // rows), -(-n // cols)
+
+
+def tile(W: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """W (K, N) -> tiles (Tk, Tn, rows, cols), zero padded."""
+    k, n = W.shape
+    tk, tn = tile_counts(k, n, rows, cols)
+    P = np.zeros((tk * rows, tn * cols))
+    P[:k, :n] = W
+    return P.reshape(tk, rows, tn, cols).transpose(0, 2, 1, 3).copy()
+
+
+def untile_cols(Y: np.ndarray, n: int) -> np.ndarray:
+    """Outputs (..., Tn, cols) -> (..., N), dropping the padding columns."""
+    return Y.reshape(Y.shape[:-2] + (-1,))[..., :n]
+
+
+def conductances(W_tiles: np.ndarray, device: DeviceParams, w_max: float,
+                 mapping: Mapping = Mapping.DIFFERENTIAL) -> np.ndarray:
+    """Target conductances (S) before variation: (S, Tk, Tn, rows, cols).
+
+    S = 2 (G+, G-) for DIFFERENTIAL, 1 for OFFSET. ``w_max`` > 0 maps to g_max.
+    """
+    if not w_max > 0:
+        raise ValueError(f"w_max must be > 0, got {w_max!r}")
+    f = W_tiles / w_max
+    if mapping is Mapping.DIFFERENTIAL:
+        return np.stack([device.quantize(np.maximum(f, 0.0)), device.quantize(np.maximum(-f, 0.0))])
+    return device.quantize((f + 1.0) / 2.0)[None]

@@ -1,0 +1,85 @@
+"""Reference solutions of one crossbar tile with its row DACs: ngspice and the exact solver.
+
+These are what the FCM is verified and fitted against. Both solve the
+complete circuit (DAC dividers, driver, wires, cells, sense) for each input
+vector of DAC codes:
+
+* ``spice_currents``: one ngspice ``.op`` per input vector
+  (``xbarlab.netlist.dac_netlist``), linear or sinh cells;
+* ``exact_currents``: the exact sparse solver with each DAC in Thevenin form
+  (R_th added to that row's driver resistance, V_th as the source) - linear
+  cells only.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..api import simulate
+from ..arrays import check_conductances
+from ..engines.ngspice import NgspiceSettings, run_deck
+from ..errors import SpiceError
+from ..netlist import dac_netlist
+from ..params import CircuitParams
+from ..spec import CrossbarSpec
+
+
+def _codes2d(codes, m: int) -> np.ndarray:
+    c = np.asarray(codes, dtype=float)
+    c = c[None] if c.ndim == 1 else c
+    if c.ndim != 2 or c.shape[1] != m:
+        raise ValueError(f"codes must be ({m},) or (B, {m}), got shape {np.shape(codes)}")
+    return c
+
+
+def spice_currents(G, codes, spec: CrossbarSpec, settings: NgspiceSettings | None = None,
+                   workers: int = 1) -> np.ndarray:
+    """Output currents (A), shape (B, N), of tile G (S) with DAC codes (B, M), from ngspice.
+
+    ``workers`` ngspice processes run at once (subprocess back end).
+    """
+    G = check_conductances(G)
+    m, n = G.shape
+    c = _codes2d(codes, m)
+    settings = settings or NgspiceSettings()
+    decks = [dac_netlist(G, ck, spec.circuit, spec.dac, spec.device.sinh_b) for ck in c]
+
+    def one(deck: str) -> np.ndarray:
+        vec = run_deck(deck, settings)
+        out = np.empty(n)
+        for j in range(n):
+            key = f"i(vsense{j})"
+            if key not in vec:
+                raise SpiceError(f"ngspice output lacks {key}", log=", ".join(sorted(vec)[:50]))
+            out[j] = float(vec[key][0])
+        return out
+
+    if workers <= 1:
+        return np.stack([one(d) for d in decks])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return np.stack(list(pool.map(one, decks)))
+
+
+def thevenin_circuit(spec: CrossbarSpec, codes_row: np.ndarray) -> tuple[CircuitParams, np.ndarray]:
+    """(circuit with R_th added to each row's driver, V_th per row) for one code vector."""
+    m = len(codes_row)
+    v_th, r_th = spec.dac.thevenin(codes_row)
+    rd = spec.circuit.r_driver_rows(m) + r_th
+    c = CircuitParams(r_row=spec.circuit.r_row, r_col=spec.circuit.r_col, r_sense=spec.circuit.r_sense,
+                      r_driver=tuple(rd.tolist()))
+    return c, v_th
+
+
+def exact_currents(G, codes, spec: CrossbarSpec) -> np.ndarray:
+    """Output currents (A), shape (B, N), by the exact solver (linear cells only)."""
+    if spec.device.sinh_b != 0:
+        raise ValueError(f"exact_currents needs linear cells (sinh_b = 0), got sinh_b={spec.device.sinh_b!r}")
+    G = check_conductances(G)
+    c = _codes2d(codes, G.shape[0])
+    out = []
+    for ck in c:
+        circ, v_th = thevenin_circuit(spec, ck)
+        out.append(simulate(G, v_th, circ))
+    return np.stack(out)

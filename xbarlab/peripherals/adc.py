@@ -1,0 +1,118 @@
+"""Column ADC: converts each column's output current (ampere) to a code.
+
+One ADC per physical column. It converts a unipolar current in
+[0, full_scale] to codes 0 .. 2**bits - 1:
+
+    code = clip(round(I / I_fs * full + INL(I / I_fs)), 0, full)
+
+and the digital value handed on is ``code / full * I_fs`` (ampere), so an
+ideal ADC of infinite resolution returns I clipped to [0, I_fs]. Currents
+outside the range clip (a reversed, negative column current reads 0).
+
+``full_scale_a`` is a fixed full-scale current, or ``None`` to calibrate it
+per tile at model generation: the largest output current of any column of
+that tile with every row at full-scale input (``v_read @ G_non-ideal``).
+
+The optional INL curve gives the integral non-linearity in LSB at
+``len(inl_lsb)`` evenly spaced points over the input range [0, 1] of full
+scale (linear interpolation between them); it is added before rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ADCParams:
+    """A column ADC.
+
+    Attributes:
+        bits: resolution, >= 1; ``None`` is an ideal converter (no
+            quantization, no clipping, no INL).
+        full_scale_a: full-scale current, ampere, > 0; ``None`` calibrates it
+            per tile (see module docstring).
+        inl_lsb: INL curve in LSB at evenly spaced points over [0, 1] of full
+            scale (at least 2 points), or empty for none.
+    """
+
+    bits: int | None = 8
+    full_scale_a: float | None = None
+    inl_lsb: tuple = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.bits is not None:
+            if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or self.bits < 1:
+                raise ValueError(f"bits must be an integer >= 1 or None, got {self.bits!r}")
+            if self.bits > 32:
+                raise ValueError(f"bits must be <= 32, got {self.bits!r}")
+            object.__setattr__(self, "bits", int(self.bits))
+        if self.full_scale_a is not None:
+            try:
+                fs = float(self.full_scale_a)
+            except (TypeError, ValueError):
+                raise ValueError(f"full_scale_a must be a number in ampere or None, got {self.full_scale_a!r}") from None
+            if not (math.isfinite(fs) and fs > 0):
+                raise ValueError(f"full_scale_a must be finite and > 0 ampere, got {self.full_scale_a!r}")
+            object.__setattr__(self, "full_scale_a", fs)
+        inl = tuple(float(v) for v in np.asarray(self.inl_lsb, dtype=float).ravel())
+        if inl and (len(inl) < 2 or not all(math.isfinite(v) for v in inl)):
+            raise ValueError(f"inl_lsb must be empty or >= 2 finite values in LSB, got {self.inl_lsb!r}")
+        object.__setattr__(self, "inl_lsb", inl)
+
+    @property
+    def ideal(self) -> bool:
+        return self.bits is None
+
+    @property
+    def full_code(self) -> int:
+        if self.bits is None:
+            raise ValueError("an ideal ADC (bits=None) has no codes")
+        return 2**self.bits - 1
+
+    def convert(self, i_out, full_scale_a, ns=None):
+        """Digital estimate (ampere) of column currents ``i_out``.
+
+        ``full_scale_a`` (ampere) broadcasts against ``i_out`` (per tile, per
+        column). ``ns`` is an array namespace of ``xbarlab.backend``
+        (numpy when None), so that torch tensors stay torch.
+        """
+        if self.bits is None:
+            return i_out
+        if ns is None:
+            from ..backend import NumpyNS
+
+            ns = NumpyNS()
+        full = float(self.full_code)
+        u = i_out / full_scale_a
+        if self.inl_lsb:
+            u = u + self.inl(u, ns) / full
+        code = ns.clip(ns.round(u * full), 0.0, full)
+        return code * (full_scale_a / full)
+
+    def inl(self, u, ns=None):
+        """INL in LSB at fractions ``u`` of full scale (linear interpolation, clamped ends)."""
+        if ns is None:
+            from ..backend import NumpyNS
+
+            ns = NumpyNS()
+        pts = len(self.inl_lsb)
+        pos = ns.clip(u, 0.0, 1.0) * (pts - 1)
+        k = ns.clip(ns.floor(pos), 0.0, pts - 2)
+        t = pos - k
+        table = ns.const(np.asarray(self.inl_lsb))
+        ki = ns.to_index(k)
+        return table[ki] * (1 - t) + table[ki + 1] * t
+
+    def to_dict(self) -> dict:
+        return {"bits": self.bits, "full_scale_a": self.full_scale_a, "inl_lsb": list(self.inl_lsb)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ADCParams":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"ADCParams: unknown field(s) {sorted(unknown)}")
+        return cls(**d)
