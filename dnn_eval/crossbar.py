@@ -61,30 +61,9 @@ CHUNK_BYTES = 256 * 2**20
 
 
 def _fcm(W: np.ndarray, spec: CrossbarSpec, rng, options: FCMOptions | None):
-    """``FCM.from_weights``, with a shortcut for a circuit without parasitics.
-
-    With zero wire, driver and sense resistance G_non-ideal equals G exactly
-    (xbarlab's core guarantees and tests this), but ``g_nonideal_stack``
-    still runs a sparse solve per tile (~15 ms for 64x64). The shortcut
-    builds the same FCM from its own generation steps (``mapping.tile``,
-    ``mapping.conductances``, ``DeviceParams.sample``) with Gn = G.
-    """
-    options = options or FCMOptions()
-    if not spec.circuit.is_ideal or options.dac_load.name == "EXACT":
-        return FCM.from_weights(W, spec, rng, options)
-    from xbarlab.fcm.mapping import check_weights, conductances, tile
-
-    W = check_weights(W)
-    w_max = float(np.max(np.abs(W)))
-    if w_max == 0.0:
-        return FCM(spec, options, W.shape, 0.0, None, None)
-    dev = spec.device
-    G = conductances(tile(W, spec.rows, spec.cols), dev, w_max, options.mapping)
-    if dev.variation > 0 or dev.stuck_on_rate > 0 or dev.stuck_off_rate > 0:
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError("rng must be a numpy.random.Generator when the device has variation or faults")
-        G = dev.sample(G, rng)
-    return FCM(spec, options, W.shape, w_max, G, G)
+    """``FCM.from_weights`` with default options (G_non-ideal is G itself, at
+    no cost, for a circuit without parasitics)."""
+    return FCM.from_weights(W, spec, rng, options or FCMOptions())
 
 
 class CrossbarOp(nn.Module):

@@ -68,7 +68,7 @@ def sensitivity(df: pd.DataFrame, ax=None):
     for net, g in df.groupby("network", sort=False):
         g = g.groupby("implementation", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
         ax.errorbar(range(len(order)), 100 * g["mean"], yerr=100 * g["std"].fillna(0), marker="o", capsize=3, label=net)
-    ax.set_xticks(range(len(order)), order, rotation=15)
+    ax.set_xticks(range(len(order)), order, rotation=15, ha="right")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Fig. 14: accuracy as non-idealities are added")
     ax.legend()

@@ -114,3 +114,36 @@ def test_crossbar_op_requires_programming():
     op = CrossbarOp(torch.ones(2, 3), None, ideal_spec(16))
     with pytest.raises(RuntimeError, match="not programmed"):
         op(torch.ones(1, 3))
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.b = nn.Conv2d(4, 4, 3, padding=1, groups=2)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.a(x)))
+        h = torch.relu(h + self.b(h))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+
+def test_exported_graph_with_bn_groups_residual_matches_on_ideal_crossbar(tmp_path):
+    from dnn_eval.train import export_program
+
+    torch.manual_seed(0)
+    net = _Block().eval()
+    with torch.no_grad():
+        net.bn.running_mean.uniform_(-0.1, 0.1)
+        net.bn.running_var.uniform_(0.5, 1.5)
+    export_program(net, (1, 8, 8), tmp_path / "block.pt2")
+    lm = load_model(str(tmp_path / "block.pt2"))
+    xm = to_crossbar(lm.module, ideal_spec(16), None)
+    assert len(crossbar_layers(xm)) == 3
+    assert {tuple(op.weight.shape) for op in crossbar_layers(xm)} == {(4, 1, 3, 3), (4, 2, 3, 3), (10, 4)}
+    x = torch.rand(6, 1, 8, 8)
+    with torch.no_grad():
+        ref, got = net(x), xm(x)
+    torch.testing.assert_close(got, ref, rtol=0, atol=2e-3 * ref.abs().max().item())

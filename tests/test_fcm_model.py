@@ -278,3 +278,31 @@ def test_adc_quantization_error_is_bounded_by_its_lsb():
     lsb_w = f.adc_full_scale_a.max() / 63 * f.w_max / (spec.dac.v_read * dg)  # one LSB in weight units
     n_conv = f.G.shape[0] * f.G.shape[1]  # conversions summed per output: pair x row tiles
     assert np.abs(y - x @ W).max() <= 0.5 * lsb_w * n_conv * x.max(axis=1).max() + 1e-3 * np.abs(x @ W).max()
+
+
+GOLDEN_DAC_DECK = (
+    "* xbarlab crossbar deck\n* rows M=1 (inputs), columns N=1 (outputs); units: ohm, volt, ampere\n"
+    "* r_row=0.00000000000000e+00 r_col=0.00000000000000e+00 r_sense=0.00000000000000e+00 (per segment / per column)\n"
+    "* zero-ohm parasitics are ideal wires: their nodes are merged, no element is written\n.options numdgt=15\n"
+    "* row DACs: divider v_read --rdac(code)-- row source node --rpd-- ground\n"
+    "vdac0 dacv0 0 dc 2.00000000000000e-01\nrdac0 dacv0 src0 1.50000000000000e+01\n"
+    "rpd0 src0 0 3.00000000000000e+01\n* wires (driver, row segments, column segments, sense)\n"
+    "* cells: resistor of 1/G ohm between a{i}_{j} (row) and b{i}_{j} (column); G=0 is open\n"
+    "rcell0_0 src0 b0_0 1.00000000000000e+04\n"
+    "* sense amplifiers: 0 V ammeters to virtual ground; output I_j = i(vsense{j})\n"
+    "vsense0 b0_0 0 dc 0\n.op\n.end\n"
+)
+
+
+def test_dac_deck_text_is_pinned():
+    from xbarlab.netlist import dac_netlist
+
+    deck = dac_netlist(np.array([[1e-4]]), [2], xb.CircuitParams(), xb.DACParams(bits=2, v_read=0.2, r_pd=30))
+    assert deck == GOLDEN_DAC_DECK
+    sinh = dac_netlist(np.array([[1e-4, 0.0], [2e-5, 5e-5]]), [0, 3],
+                       xb.CircuitParams(r_row=1, r_col=0, r_sense=10), xb.DACParams(bits=2, v_read=0.2, r_pd=30),
+                       sinh_b=2.0)
+    assert "bcell0_0 a0_0 b0_0 i=5.00000000000000e-05*sinh(2.00000000000000e+00*(v(a0_0)-v(b0_0)))\n" in sinh
+    assert "bcell0_1" not in sinh and "rcell" not in sinh  # G = 0 is open; no resistor cells
+    with __import__("pytest").raises(ValueError, match="sinh_b"):
+        dac_netlist(np.array([[1e-4]]), [2], xb.CircuitParams(), xb.DACParams(bits=2), sinh_b=float("nan"))

@@ -109,7 +109,7 @@ class DeviceParams:
         if bits is not None and bits > 32:
             raise ValueError(f"bits must be <= 32, got {bits!r}")
         if bits is not None and levels is not None and levels != 2**bits:
-            raise ValueError(f"levels={levels!r} disagrees with bits={bits!r} (2**bits = {2**bits}); give one")
+            raise ValueError(f"levels={levels!r} disagrees with bits={bits!r} (2**bits = {2**bits}); pass bits=None with levels")
         if levels is None and bits is not None:
             levels = 2**bits
         s = object.__setattr__

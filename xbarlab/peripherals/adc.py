@@ -87,11 +87,12 @@ class ADCParams:
 
             ns = NumpyNS()
         full = float(self.full_code)
-        u = i_out / full_scale_a
         if self.inl_lsb:
-            u = u + self.inl(u, ns) / full
-        code = ns.clip(ns.round(u * full), 0.0, full)
-        return code * (full_scale_a / full)
+            u = i_out / full_scale_a
+            x = u * full + self.inl(u, ns)
+        else:
+            x = i_out * (full / full_scale_a)
+        return ns.clip(ns.round(x), 0.0, full) * (full_scale_a / full)
 
     def inl(self, u, ns=None):
         """INL in LSB at fractions ``u`` of full scale (linear interpolation, clamped ends)."""

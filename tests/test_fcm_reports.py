@@ -1,0 +1,46 @@
+"""The FCM report scripts' tables and figures, from small saved DataFrames (no ngspice)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from characterization import fcm_accuracy, plots_fcm
+
+
+def test_accuracy_replot_builds_table_and_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in (4, 8):
+        fs = size * 5e-5 * 0.2
+        for pair in range(2):
+            for col in range(size):
+                i_sp = rng.random() * fs
+                rows.append({"size": size, "pair": pair, "column": col, "full_scale_a": fs,
+                             "i_ideal_a": i_sp * 1.1, "i_ngspice_a": i_sp, "d_fcm_exact_pct_fs": 1e-12,
+                             "d_fcm_rowsum_pct_fs": -0.01 * col, "d_fcm_rowsum_fitted_pct_fs": 0.001,
+                             "d_baseline_pct_fs": 1.0})
+    pd.DataFrame(rows).to_csv(tmp_path / "fcm_accuracy.csv", index=False)
+    (tmp_path / "fcm_accuracy_fits.json").write_text(json.dumps(
+        [{"size": s, "load_factor": 1.0, "baseline_eps": 0.1, "fit": {"fit": {}}} for s in (4, 8)]))
+    assert fcm_accuracy.main(["--replot", "--out", str(tmp_path)]) == 0
+    summary = pd.read_csv(tmp_path / "fcm_accuracy_summary.csv")
+    row = summary[(summary["size"] == 8) & (summary.model == "fcm_rowsum")].iloc[0]
+    assert np.isclose(row.max_deviation_pct_fs, 0.07)
+    assert (tmp_path / "fcm_accuracy.png").stat().st_size > 0
+    assert "| 8 | fcm_exact | 1e-12 |" in (tmp_path / "fcm_accuracy.md").read_text()
+
+
+def test_speed_plots_take_an_axis():
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame({"size": [16, 16, 32, 32], "method": ["ngspice", "fcm_batched"] * 2,
+                       "seconds_per_vmm": [1e-2, 1e-7, 1e-1, 2e-7]})
+    gen = pd.DataFrame({"size": [16, 32], "seconds_rowsum": [1e-3, 2e-3], "seconds_exact": [1e-2, 2e-2],
+                        "paper_seconds": [0.038, 1.2]})
+    fig, ax = plt.subplots()
+    assert plots_fcm.plot_speedup(df, ax=ax) is ax
+    assert plots_fcm.plot_generation(gen) is not None
+    plt.close("all")
