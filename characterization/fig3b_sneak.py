@@ -90,7 +90,7 @@ def run(cfg: RunConfig) -> dict:
         f"{cfg.tech.r_driver} ohm, R_sense = {R_SENSE_CHOSEN / 1e3:g} kOhm.",
         f"Middle row, second column (cell a22-b22 in the paper's 1-based names): i = {i11:.4g} A in ngspice, "
         + ("REVERSED (it flows from b22 back toward Vin2)." if i11 < 0 else "NOT reversed."),
-        "Cell currents at the chosen point (ngspice, A): " + ", ".join(f"({r},{c}): {v:.3e}" for (r, c), v in ch.items()) + ".",
+        "Cell currents at the chosen point (ngspice, A; 0-based (row, col)): " + ", ".join(f"({r},{c}): {v:.3e}" for (r, c), v in ch.items()) + ".",
         f"Right: the middle-row second-column current against R_sense (wires and driver fixed); it reverses for "
         f"R_sense above {thr:.4g} ohm (bisection, exact solver). With the preset's R_sense = {cfg.tech.r_sense:g} ohm it "
         "does not reverse; both middle-row cells reverse together here.",

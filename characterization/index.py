@@ -100,7 +100,7 @@ def mc_trends(sd, se, sf) -> list[str]:
             lines.append(f"| Spread across inputs is noticeable but small next to the spread across states (criterion: "
                          f"ratio <= 0.5) | {_yn(ok)}: ratio {ratio:.2g}, mean spread "
                          f"{_pct(se['spread_per_col_mean'])} (inputs) vs {_pct(sd['spread_per_col_mean'])} (states). "
-                         "Our states are uniform random levels; 64-cell column sums average them out |")
+                         "Possible cause: our states are uniform random levels, which 64-cell column sums average out |")
         rng = se["avg_error_max_col"] - se["avg_error_min_col"]
         ok = rng > se["spread_per_col_mean"]
         lines.append(f"| Across inputs, the variance across columns is significant (Fig. 2(e); criterion: range of the "
@@ -148,7 +148,8 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
     if dac_df is not None and sa:
         mx = sa["max_dac_error"]
         ok = len(mx) == 2 and max(mx.values()) > 2 * min(mx.values())
-        L.append(f"| DAC output depends on the input code and the load (Fig. 3(a)) | {_yn(ok)}: largest DAC error "
+        L.append(f"| DAC output depends on the input code and the load (Fig. 3(a); criterion: the largest error "
+                 f"differs by more than 2x between the loads) | {_yn(ok)}: largest DAC error "
                  + ", ".join(f"{_pct(v)} at R_load = {float(k) / 1e3:g} kOhm" for k, v in mx.items())
                  + f"; model vs ngspice within {sa['max_abs_diff_model_vs_ngspice_V']:.2g} V |")
     if sb:

@@ -88,6 +88,48 @@ class NumpyNS:
     def sum(self, a, axis):
         return a.sum(axis=axis)
 
+    # ---- used by FCM.matmul's fused evaluation (in place where possible)
+    def no_grad(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def row_minmax(self, a):
+        return np.min(a, axis=-1, keepdims=True), np.max(a, axis=-1, keepdims=True)
+
+    def any_true(self, a) -> bool:
+        return bool(np.any(a))
+
+    def cat(self, items, axis=0):
+        return np.concatenate(items, axis=axis)
+
+    def round_(self, a):
+        return np.rint(a, out=a)
+
+    def clip_(self, a, lo, hi):
+        return np.clip(a, lo, hi, out=a)
+
+    def mul_(self, a, b):
+        return np.multiply(a, b, out=a)
+
+    def sinh_(self, a):
+        return np.sinh(a, out=a)
+
+    def sub_prod(self, a, b, c):
+        """a - b * c, broadcast, as a new array."""
+        out = np.multiply(b, c)
+        return np.subtract(a, out, out=out)
+
+    def div_(self, a, b):
+        """b <- a / b in place (b has the broadcast shape)."""
+        return np.divide(a, b, out=b)
+
+    def contiguous(self, a):
+        return np.ascontiguousarray(a)
+
+    def reshape(self, a, shape):
+        return a.reshape(shape)
+
 
 class TorchNS:
     """torch operations on the input's device and floating dtype."""
@@ -161,6 +203,45 @@ class TorchNS:
 
     def sum(self, a, axis):
         return a.sum(dim=axis)
+
+    # ---- used by FCM.matmul's fused evaluation (in place where possible)
+    def no_grad(self):
+        return self.torch.no_grad()
+
+    def row_minmax(self, a):
+        return self.torch.aminmax(a, dim=-1, keepdim=True)
+
+    def any_true(self, a) -> bool:
+        return bool(a.any())
+
+    def cat(self, items, axis=0):
+        return self.torch.cat(items, dim=axis)
+
+    def round_(self, a):
+        return a.round_()
+
+    def clip_(self, a, lo, hi):
+        return a.clamp_(lo, hi)
+
+    def mul_(self, a, b):
+        return a.mul_(b)
+
+    def sinh_(self, a):
+        return a.sinh_()
+
+    def sub_prod(self, a, b, c):
+        """a - b * c, broadcast, as a new tensor (one fused pass)."""
+        return self.torch.addcmul(a, b, c, value=-1.0)
+
+    def div_(self, a, b):
+        """b <- a / b in place (b has the broadcast shape)."""
+        return self.torch.div(a, b, out=b)
+
+    def contiguous(self, a):
+        return a.contiguous()
+
+    def reshape(self, a, shape):
+        return a.reshape(shape)
 
 
 def namespace_for(x):

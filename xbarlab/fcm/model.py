@@ -243,8 +243,92 @@ class FCM:
         return tk * tn * (2 if self.options.mapping is Mapping.DIFFERENTIAL else 1)
 
     # ------------------------------------------------------------------ evaluation
+    def _plan(self) -> dict:
+        """Per-model constants of the fused evaluation (numpy float64), computed once.
+
+        Everything that does not depend on the input is folded here:
+
+        * the DAC load (ROWSUM): with t = code/full, V_th = v t and
+          R_th = R_PD (1 - t), V = V_th / (1 + R_th g) = (v/full) c / (A - B c)
+          for code c, A = 1 + R_PD g, B = R_PD g / full, g the row's load;
+          A and B are per tile row, so V costs two passes per input element
+          and tile (one fused multiply-subtract, one divide);
+        * the scale to ADC units: each tile's conductances are multiplied by
+          v/full (or 1/(b g) for sinh cells, whose argument scale k = b g v/full
+          goes on the voltage side) and by full_adc / I_fs, so the matmul gives
+          the ADC's input in LSB and the ADC is round + clip in place;
+        * the ADC's LSB back to ampere, the differential pair's sign and the
+          rescaling to weight units: one weight per tile, applied in the
+          digital accumulation over the pair and the row tiles (a small bmm).
+
+        The tile axis order is (Tn, S, Tk), so the accumulation over (S, Tk)
+        reads the ADC output in place.
+        """
+        p = getattr(self, "_plan_np", None)
+        if p is not None:
+            return p
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        spec, opts = self.spec, self.options
+        dac, adc, dev = spec.dac, spec.adc, spec.device
+        fd = float(dac.full_code)
+        fs = self.adc_full_scale_a  # (S, Tk, Tn)
+        if adc.bits is None:
+            q, wq = 1.0 / fs, fs
+        elif adc.inl_lsb:
+            q, wq = 1.0 / fs, fs / float(adc.full_code)
+        else:
+            q, wq = float(adc.full_code) / fs, fs / float(adc.full_code)
+        dg = dev.g_max - dev.g_min
+        if opts.mapping is Mapping.DIFFERENTIAL:
+            sign = np.array([1.0, -1.0])
+            gain = self.w_max / (dac.v_read * dg)
+            off = 0.0
+        else:
+            sign = np.array([1.0])
+            gain = 2.0 * self.w_max / (dac.v_read * dg)
+            off = gain * float(dev.quantize(0.5)) * dac.v_read / fd  # per unit of summed codes
+        w = sign[:, None, None] * wq * gain  # (S, Tk, Tn): ADC output unit -> weight units
+        bg = dev.sinh_b * opts.sinh_gamma
+        vscale = dac.v_read / fd if bg == 0 else 1.0 / bg
+        ksinh = 0.0 if bg == 0 else bg * dac.v_read / fd
+        Gs = self.Gn * (vscale * q)[..., None, None]  # (S, Tk, Tn, M, Nc), ADC input units per code
+        if opts.dac_load is DacLoad.EXACT and dac.r_pd > 0:
+            kind = "exact"
+        elif dac.r_pd == 0 or opts.dac_load is DacLoad.NONE:
+            kind = "shared"
+        else:
+            kind = "rowsum"
+        p = {"kind": kind, "ksinh": ksinh, "off": off, "q": q[..., None, None],
+             "w": np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk))}
+        if kind == "rowsum":
+            g = dac.r_pd * opts.load_factor * self.Gn.sum(axis=-1)  # (S, Tk, Tn, M): R_PD * G_load
+            p["A"] = np.ascontiguousarray((1.0 + g).transpose(2, 0, 1, 3)[:, :, :, None, :])
+            p["B"] = np.ascontiguousarray((g / fd).transpose(2, 0, 1, 3)[:, :, :, None, :])
+            p["G"] = np.ascontiguousarray(Gs.transpose(2, 0, 1, 3, 4))  # (Tn, S, Tk, M, Nc)
+        elif kind == "shared" and adc.bits is None:
+            # linear after the (shared) DAC: the whole layer is one matrix
+            K, N = self.shape
+            weff = np.einsum("stn,stnmc->tmnc", w * vscale * q, self.Gn)
+            p["Weff"] = np.ascontiguousarray(weff.reshape(Tk * M, Tn * Nc)[:K, :N])
+        elif kind == "shared":
+            # (Tk, M, Tn*S*Nc): every tile of a row block side by side, columns ordered (tn, s, nc)
+            p["Gcat"] = np.ascontiguousarray(Gs.transpose(1, 3, 2, 0, 4).reshape(Tk, M, Tn * S * Nc))
+            p["wcat"] = np.ascontiguousarray(np.broadcast_to(
+                w.transpose(1, 2, 0)[:, None, :, :, None], (Tk, 1, Tn, S, Nc)).reshape(Tk, 1, Tn * S * Nc))
+        self._plan_np = p
+        return p
+
     def _const(self, ns) -> dict:
         c = self._consts.get(ns.key)
+        if c is None:
+            c = {k: (v if isinstance(v, (str, float)) else ns.const(v)) for k, v in self._plan().items()}
+            self._consts[ns.key] = c
+        return c
+
+    def _legacy_const(self, ns) -> dict:
+        """Constants of ``tile_currents`` (currents in ampere, per tile)."""
+        key = ns.key + ("tiles",)
+        c = self._consts.get(key)
         if c is None:
             S, Tk, Tn, M, Nc = self.Gn.shape
             c = {
@@ -252,46 +336,59 @@ class FCM:
                 # (Tk, M, S*Tn*Nc): every tile of one row block side by side, for the unloaded DAC
                 "Gn_cat": ns.const(np.ascontiguousarray(self.Gn.transpose(1, 3, 0, 2, 4).reshape(Tk, M, S * Tn * Nc))),
                 "gload": ns.const(self.options.load_factor * self.Gn.sum(axis=-1)[:, :, :, None, :]),
-                "fs": ns.const(self.adc_full_scale_a[..., None, None]),
             }
             if self.Y is not None:
                 c["Y"] = ns.const(self.Y)
-            self._consts[ns.key] = c
+            self._consts[key] = c
         return c
 
-    def _check_x(self, x):
+    def _check_x(self, x, check_finite: bool = True):
         ns, xa = namespace_for(x)
         k = self.shape[0]
         if xa.ndim not in (1, 2):
             raise ValueError(f"x must be (K,) or (B, K) with K={k}, got shape {tuple(xa.shape)}")
         if xa.shape[-1] != k:
             raise ValueError(f"x has width {xa.shape[-1]} but W has K={k} rows; x must be (B, {k})")
-        if not ns.isfinite_all(xa):
+        if check_finite and not ns.isfinite_all(xa):
             raise ValueError("x must be finite; found NaN or Inf")
         return ns, xa
 
     def codes(self, x):
         """(codes (P, B, K), x_scale (B, 1)) of the DAC for inputs x (B, K); P = 1 or 2 phases."""
         ns, xa = self._check_x(x)
-        return self._codes(ns, xa if xa.ndim == 2 else xa[None])
+        X = xa if xa.ndim == 2 else xa[None]
+        codes, s = self._codes(ns, X)
+        return ns.reshape(codes, (-1,) + tuple(X.shape)), s
 
-    def _codes(self, ns, xa):
+    def _codes(self, ns, xa, signed=None):
+        """(codes (P*B, K), x_scale): both phases stacked along the batch axis.
+
+        One pass finds each row's min and max (the scale, and whether any
+        input is negative); ``signed`` (True/False) skips the latter test.
+        A phase of all-zero codes contributes exactly zero, so forcing two
+        phases changes nothing but the time.
+        """
         full = float(self.spec.dac.full_code)
         if self.options.x_max is None:
-            s = ns.row_absmax(xa)
+            lo, hi = ns.row_minmax(xa)
+            s = ns.where(-lo > hi, -lo, hi)  # the row's largest magnitude
             s = ns.where(s > 0, s, s * 0 + 1.0)
+            neg = ns.any_true(lo < 0) if signed is None else bool(signed)
         else:
             s = self.options.x_max
+            neg = ns.any_true(xa < 0) if signed is None else bool(signed)
         xf = xa / s
-        phases = [xf, -xf] if ns.any_negative(xa) else [xf]
-        codes = ns.stack([ns.clip(ns.round(p * full), 0.0, full) for p in phases])
-        return codes, s
+        c = ns.cat([xf, -xf]) if neg else xf
+        c = c * full
+        ns.round_(c)
+        ns.clip_(c, 0.0, full)
+        return c, s
 
     def tile_currents(self, codes, ns=None):
         """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols)."""
         if ns is None:
             ns, codes = namespace_for(codes)
-        c = self._const(ns)
+        c = self._legacy_const(ns)
         S, Tk, Tn, M, Nc = self.Gn.shape
         B = codes.shape[0]
         codes = ns.pad_last(codes, Tk * M - codes.shape[-1]).reshape(B, Tk, M)
@@ -316,14 +413,34 @@ class FCM:
             V = ns.sinh(bg * V) / bg
         return ns.matmul(V, c["Gn"])  # (S, Tk, Tn, B, Nc)
 
-    def matmul(self, x):
+    def _adc_(self, ns, I):
+        """The column ADC on inputs already in its units (LSB, or fraction of full scale with INL), in place."""
+        adc = self.spec.adc
+        if adc.bits is None:
+            return I
+        full = float(adc.full_code)
+        if adc.inl_lsb:
+            I = I * full + adc.inl(I, ns)
+        ns.round_(I)
+        ns.clip_(I, 0.0, full)
+        return I
+
+    def matmul(self, x, *, check_finite: bool = True, signed: bool | None = None):
         """y ~ x @ W for x of shape (B, K) (or (K,)), in the weights' units.
 
         x is a numpy array (result float64 numpy) or a torch.Tensor (result a
-        tensor of x's dtype on x's device). Forward only: rounding has no
-        useful gradient; train with a straight-through estimator.
+        tensor of x's dtype on x's device, computed in that dtype, without
+        autograd history). Forward only: rounding has no useful gradient;
+        train with a straight-through estimator.
+
+        ``check_finite`` (default True) rejects NaN/Inf inputs with a
+        ValueError; with False a non-finite input gives non-finite outputs
+        instead (no check, no host synchronization). ``signed``: None
+        detects negative inputs (two DAC phases when there are any); False
+        promises that x >= 0 (one phase; a negative input would then clip
+        to code 0); True always runs both phases (same result).
         """
-        ns, xa = self._check_x(x)
+        ns, xa = self._check_x(x, check_finite)
         single = xa.ndim == 1
         X = xa[None] if single else xa
         B = X.shape[0]
@@ -331,29 +448,56 @@ class FCM:
         if self.Gn is None:  # all-zero W
             y = ns.zeros((B, N))
             return y[0] if single else y
-        codes, s = self._codes(ns, X)
-        P = codes.shape[0]
-        I = self.tile_currents(codes.reshape(P * B, K), ns)  # (S, Tk, Tn, PB, Nc)
-        c = self._const(ns)
-        D = self.spec.adc.convert(I, c["fs"], ns)
-        dac = self.spec.dac
-        dg = self.spec.device.g_max - self.spec.device.g_min
-        if self.options.mapping is Mapping.DIFFERENTIAL:
-            Dd = D[0] - D[1]  # (Tk, Tn, PB, Nc)
-            gain = self.w_max / (dac.v_read * dg)
-        else:
-            g_off = float(self.spec.device.quantize(0.5))
-            Tk, M = self.Gn.shape[1], self.Gn.shape[3]
-            cp = ns.pad_last(codes.reshape(P * B, K), Tk * M - K).reshape(P * B, Tk, M)
-            v_sum = ns.sum(cp, -1) * (dac.v_read / dac.full_code)  # (PB, Tk)
-            Dd = D[0] - (g_off * ns.permute(v_sum, (1, 0)))[:, None, :, None]
-            gain = 2.0 * self.w_max / (dac.v_read * dg)
-        acc = ns.sum(Dd, 0)  # digital accumulation over row tiles: (Tn, PB, Nc)
-        Tn, Nc = acc.shape[0], acc.shape[2]
-        y = ns.permute(acc, (1, 0, 2)).reshape(P, B, Tn * Nc)[..., :N]
-        y = y[0] - y[1] if P == 2 else y[0]
-        y = y * (s * gain)
+        with ns.no_grad():
+            y = self._eval(ns, X, signed)
         return y[0] if single else y
 
     __call__ = matmul
 
+    def _eval(self, ns, X, signed):
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        B = X.shape[0]
+        K, N = self.shape
+        c = self._const(ns)
+        codes, s = self._codes(ns, X, signed)  # (P*B, K)
+        PB = codes.shape[0]
+        kind, k = c["kind"], c["ksinh"]
+        if kind == "shared" and "Weff" in c:  # unloaded DAC, ideal ADC: linear
+            V = codes
+            if k:
+                V = ns.sinh_(codes * k)
+            y = ns.matmul(V, c["Weff"])  # (PB, N)
+        else:
+            cp = ns.reshape(ns.pad_last(codes, Tk * M - K), (PB, Tk, M))
+            ct = ns.permute(cp, (1, 0, 2))  # (Tk, PB, M), a view
+            if kind == "rowsum":
+                V = ns.sub_prod(c["A"], c["B"], ct[None, None])  # (Tn, S, Tk, PB, M): A - B c
+                V = ns.div_(ct[None, None], V)  # c / (A - B c)
+            elif kind == "shared":
+                V = ns.contiguous(ct)  # (Tk, PB, M)
+            else:  # exact
+                V = None
+            if V is not None and k:
+                V = ns.sinh_(ns.mul_(V, k))
+            if kind == "rowsum":
+                D = ns.matmul(V, c["G"])  # (Tn, S, Tk, PB, Nc), ADC units
+            elif kind == "exact":
+                I = self.tile_currents(codes, ns) * c["q"]  # (S, Tk, Tn, PB, Nc)
+                D = ns.contiguous(ns.permute(I, (2, 0, 1, 3, 4)))
+            else:
+                D = ns.matmul(V, c["Gcat"])  # (Tk, PB, Tn*S*Nc)
+            D = self._adc_(ns, D)
+            if kind == "shared":
+                ns.mul_(D, c["wcat"])
+                y = ns.reshape(ns.sum(D, 0), (PB, Tn, S, Nc))
+                y = ns.reshape(ns.sum(y, 2), (PB, Tn * Nc))
+            else:
+                y = ns.matmul(c["w"], ns.reshape(D, (Tn, S * Tk, PB * Nc)))  # (Tn, 1, PB*Nc)
+                y = ns.reshape(y, (Tn, PB, Nc))
+                y = ns.reshape(ns.permute(y, (1, 0, 2)), (PB, Tn * Nc)) if Tn > 1 else y[0]
+            y = y[:, :N]
+        if c["off"]:
+            y = y - ns.sum(codes, 1)[:, None] * c["off"]
+        if PB != B:
+            y = y[:B] - y[B:]
+        return y * s
