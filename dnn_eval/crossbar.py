@@ -134,15 +134,20 @@ class CrossbarOp(nn.Module):
         return x, tuple(pad)
 
     def _matmul(self, fcm, X):
-        """fcm.matmul over row chunks, so the FCM's work arrays stay bounded."""
+        """fcm.matmul over row chunks, so the FCM's work arrays stay bounded (and cache-sized).
+
+        The finiteness check is skipped here (a NaN/Inf activation gives
+        NaN/Inf outputs instead of an error, with no host synchronization);
+        negative inputs are still detected per chunk (two DAC phases).
+        """
         if fcm.Gn is None:
             return X.new_zeros((X.shape[0], fcm.shape[1]))
         S, Tk, Tn, M, Nc = fcm.Gn.shape
-        per_row = S * Tk * Tn * max(M, Nc) * X.element_size() * 3
+        per_row = S * Tk * Tn * max(M, Nc) * X.element_size()
         chunk = max(1, CHUNK_BYTES // per_row)
         if X.shape[0] <= chunk:
-            return fcm.matmul(X)
-        return torch.cat([fcm.matmul(X[k:k + chunk]) for k in range(0, X.shape[0], chunk)])
+            return fcm.matmul(X, check_finite=False)
+        return torch.cat([fcm.matmul(X[k:k + chunk], check_finite=False) for k in range(0, X.shape[0], chunk)])
 
     def _xbar(self, x):
         if not self.fcms:

@@ -84,7 +84,8 @@ def test_timeout_kills_task_and_others_finish(tmp_path):
     assert "TimeoutError" in df.loc[df.x == 0, "error"].iloc[0]
 
 
-def test_resume_after_sigkill_computes_only_the_rest(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_resume_after_interrupt_computes_only_the_rest(tmp_path, sig):
     log, store = tmp_path / "log", tmp_path / "s.sqlite"
     n = 12
     script = textwrap.dedent(f"""
@@ -107,7 +108,7 @@ def test_resume_after_sigkill_computes_only_the_rest(tmp_path):
                 except sqlite3.OperationalError:
                     pass
         assert proc.poll() is None, "the sweep finished before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker processes, mid-run
+        os.killpg(proc.pid, sig)  # the sweep and its worker processes, mid-run (Ctrl-C hits the whole group)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
