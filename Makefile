@@ -38,6 +38,8 @@ report: deps
 	$(PY) -m dnn_eval.experiments.fig15_retrain --out reports
 	$(PY) -m dnn_eval.experiments.fig16_features --out reports
 	$(PY) benchmarks/bench_dnn.py --out reports
+	# headline numbers and targets at the top of reports/index.md
+	$(PY) -m characterization.overview --out reports
 
 test: deps
 	$(PY) -m pytest -q

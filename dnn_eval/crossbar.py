@@ -56,8 +56,11 @@ except ImportError:  # pragma: no cover
 
 from xbarlab.spec import CrossbarSpec
 
-#: bytes of FCM work arrays allowed per chunk of input vectors (rows are processed in chunks)
-CHUNK_BYTES = 256 * 2**20
+#: bytes of FCM work arrays per chunk of input vectors (rows are processed in chunks): small
+#: enough that each chunk's arrays stay in cache between the FCM's passes over them ...
+CHUNK_BYTES = 4 * 2**20
+#: ... but at least this many rows, so that each tile's matrix product stays efficient
+MIN_CHUNK_ROWS = 256
 
 
 def _fcm(W: np.ndarray, spec: CrossbarSpec, rng, options: FCMOptions | None):
@@ -144,7 +147,7 @@ class CrossbarOp(nn.Module):
             return X.new_zeros((X.shape[0], fcm.shape[1]))
         S, Tk, Tn, M, Nc = fcm.Gn.shape
         per_row = S * Tk * Tn * max(M, Nc) * X.element_size()
-        chunk = max(1, CHUNK_BYTES // per_row)
+        chunk = max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)
         if X.shape[0] <= chunk:
             return fcm.matmul(X, check_finite=False)
         return torch.cat([fcm.matmul(X[k:k + chunk], check_finite=False) for k in range(0, X.shape[0], chunk)])

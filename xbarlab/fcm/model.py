@@ -469,16 +469,18 @@ class FCM:
             y = ns.matmul(V, c["Weff"])  # (PB, N)
         else:
             cp = ns.reshape(ns.pad_last(codes, Tk * M - K), (PB, Tk, M))
-            ct = ns.permute(cp, (1, 0, 2))  # (Tk, PB, M), a view
+            # (Tk, PB, M), contiguous: a small copy, and the broadcast results below then come out
+            # contiguous in (Tn, S, Tk, PB, M) order, as the batched matmul needs them
+            ct = ns.contiguous(ns.permute(cp, (1, 0, 2)))
             if kind == "rowsum":
                 V = ns.sub_prod(c["A"], c["B"], ct[None, None])  # (Tn, S, Tk, PB, M): A - B c
                 V = ns.div_(ct[None, None], V)  # c / (A - B c)
             elif kind == "shared":
-                V = ns.contiguous(ct)  # (Tk, PB, M)
+                V = ct  # (Tk, PB, M)
             else:  # exact
                 V = None
             if V is not None and k:
-                V = ns.sinh_(ns.mul_(V, k))
+                V = ns.sinh_(ns.mul_(V, k) if kind == "rowsum" else V * k)  # (ct may share codes' memory)
             if kind == "rowsum":
                 D = ns.matmul(V, c["G"])  # (Tn, S, Tk, PB, Nc), ADC units
             elif kind == "exact":

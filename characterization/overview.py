@@ -1,0 +1,130 @@
+"""The top of ``reports/index.md``: every headline number of the main job, with its target.
+
+    python -m characterization.overview --out reports
+
+Reads only the CSV files the other report steps saved (nothing is recomputed)
+and writes the section between ``<!-- overview:begin -->`` and
+``<!-- overview:end -->``, keeping the rest of the page. A missing input is
+reported as missing, never silently left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+BEGIN = "<!-- overview:begin -->"
+END = "<!-- overview:end -->"
+
+
+def _read(out: Path, name: str) -> pd.DataFrame | None:
+    path = out / name
+    return pd.read_csv(path) if path.exists() else None
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**NOT met**"
+
+
+def circuit_lines(out: Path) -> list[str]:
+    L = ["## Circuit core (exact solver, G_non-ideal) against ngspice", ""]
+    v = _read(out, "validation.csv")
+    if v is None:
+        L.append("- validation.csv missing: run `xbarlab validate --out reports`.")
+    else:
+        w = v.exact_vs_ngspice_rel.max()
+        L.append(f"- Exact solver vs ngspice, {len(v)} seeded crossbars up to 64x64: largest relative difference "
+                 f"{w:.2g} (target <= 1e-9: {_met(w <= 1e-9)}); `V @ g_nonideal` vs simulate "
+                 f"{v.gnonideal_vs_exact_rel.max():.2g}. [validation.md](validation.md)")
+    b = _read(out, "bench_g_nonideal.csv")
+    if b is None:
+        L.append("- bench_g_nonideal.csv missing: run `python benchmarks/bench_g_nonideal.py --out reports`.")
+    else:
+        for _, r in b.dropna(subset=["target_s"]).iterrows():
+            L.append(f"- G_non-ideal {r['size']}: median {r.g_nonideal_median_s * 1e3:.3g} ms "
+                     f"(target <= {r.target_s * 1e3:.0f} ms: {_met(r.g_nonideal_median_s <= r.target_s)})")
+        r64 = b[b.n == 64]
+        if len(r64):
+            L.append(f"- 64x64 model generation: {r64.g_nonideal_median_s.iloc[0]:.3g} s here vs 61 s in the RxNN paper. "
+                     "[bench_g_nonideal.md](bench_g_nonideal.md)")
+    return L + [""]
+
+
+def fcm_lines(out: Path) -> list[str]:
+    L = ["## Fast Crossbar Model against ngspice (Fig. 10, Fig. 11)", ""]
+    s = _read(out, "fcm_accuracy_summary.csv")
+    if s is None:
+        L.append("- fcm_accuracy_summary.csv missing: run `python -m characterization.fcm_accuracy --out reports`.")
+    else:
+        for _, r in s[s["size"] == s["size"].max()].iterrows():
+            tgt = r.target_pct_fs
+            status = f"target <= {tgt:g} %: {_met(bool(r.meets_target))}" if pd.notna(tgt) else "reported (paper MNSIM: 3.51 %)"
+            L.append(f"- {int(r['size'])}x{int(r['size'])} {r.model}: max deviation from ngspice "
+                     f"{r.max_deviation_pct_fs:.3g} % of full scale ({status})")
+        L.append("- [fcm_accuracy.md](fcm_accuracy.md)")
+    sp = _read(out, "fcm_speed.csv")
+    if sp is None:
+        L.append("- fcm_speed.csv missing: run `python -m characterization.fcm_speed --out reports`.")
+    else:
+        t = sp[sp["size"] == 64].set_index("method").seconds_per_vmm
+        if {"ngspice", "fcm_batched", "fcm_single"} <= set(t.index):
+            rb, rs = t["ngspice"] / t["fcm_batched"], t["ngspice"] / t["fcm_single"]
+            L.append(f"- 64x64 speed-up over ngspice per VMM: {rb:.3g}x batched, {rs:.3g}x one vector at a time "
+                     f"(target >= 1e5x: {_met(rb >= 1e5)} batched). [fcm_speed.md](fcm_speed.md)")
+    return L + [""]
+
+
+def dnn_lines(out: Path) -> list[str]:
+    L = ["## DNNs on crossbars (Fig. 12-16)", ""]
+    a = _read(out, "dnn_fig12a_accuracy.csv")
+    if a is None:
+        L.append("- dnn_fig12a_accuracy.csv missing: run `python -m dnn_eval.experiments.fig12_accuracy --out reports`.")
+    else:
+        for net, g in a.groupby("network", sort=False):
+            parts = ", ".join(f"Cross{int(r.xbar)} {r.accuracy_nonideal:.3f}" for _, r in g.sort_values("xbar").iterrows())
+            L.append(f"- {net}: FP32 {g.accuracy_fp32.iloc[0]:.3f}; non-ideal {parts} "
+                     f"({int(g.n_samples.iloc[0])} digits test images)")
+        L.append("- Figures: [12(a)](dnn_fig12a_accuracy.png), [12(b)](dnn_fig12b_energy.png), "
+                 "[13](dnn_fig13_breakdown.png), [14](dnn_fig14_sensitivity.png), [15](dnn_fig15_retrain.png), "
+                 "[16](dnn_fig16_features.png)")
+    bd = _read(out, "bench_dnn.csv")
+    if bd is None:
+        L.append("- bench_dnn.csv missing: run `python benchmarks/bench_dnn.py --out reports`.")
+    else:
+        for _, r in bd.iterrows():
+            L.append(f"- {r.benchmark}, batch {int(r.batch)}: crossbar / plain = {r.ratio:.3g}x "
+                     f"(target <= {r.target:g}x: {_met(r.ratio <= r.target)}) [bench_dnn.md](bench_dnn.md)")
+    return L + [""]
+
+
+def write_overview(out: str | Path) -> Path:
+    out = Path(out)
+    L = [BEGIN, "# xbarlab report", "",
+         "Written by `make report`. Every number below is read from a CSV of this run, and each target says "
+         "whether this run met it. The characterization section further down states each of the paper's trends "
+         "and whether it was reproduced.", ""]
+    L += circuit_lines(out) + fcm_lines(out) + dnn_lines(out)
+    L.append(END)
+    text = "\n".join(L)
+    page = out / "index.md"
+    old = page.read_text() if page.exists() else ""
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
+    else:
+        new = text + ("\n\n" + old.lstrip("\n") if old.strip() else "\n")
+    page.write_text(new)
+    return page
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="reports")
+    args = p.parse_args(argv)
+    print(write_overview(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
