@@ -7,7 +7,7 @@
 * inference at batch 128: the trained ConvNet (digits, 1x8x8) and the
   ResNet-18 shape (random weights, 3x32x32 inputs, 10 classes), plain
   ``model(x)`` against the same model with every Linear/Conv2d on 64x64
-  crossbars (``dnn_eval.crossbar``, FCM ``matmul``);
+  crossbars (``dnn_eval.crossbar``, FCM ``matmul_t``);
 * re-training step at batch 128 (ConvNet): forward, backward and Adam step,
   plain against straight-through crossbar forward; the FCM rebuild every
   10 steps is reported separately and amortized.

@@ -58,7 +58,7 @@ from xbarlab.spec import CrossbarSpec
 
 #: bytes of FCM work arrays per chunk of input vectors (rows are processed in chunks): small
 #: enough that each chunk's arrays stay in cache between the FCM's passes over them ...
-CHUNK_BYTES = 4 * 2**20
+CHUNK_BYTES = 2 * 2**20
 #: ... but at least this many rows, so that each tile's matrix product stays efficient
 MIN_CHUNK_ROWS = 256
 
@@ -90,6 +90,7 @@ class CrossbarOp(nn.Module):
         self.straight_through = False
         self.fcms: list = []
         self.enabled = True  # False: run the layer in floating point (for ideal references)
+        self._im2col_index: dict = {}  # im2col gather indices per input chunk shape (a cache)
 
     # ------------------------------------------------------------ mapping
     @property
@@ -108,6 +109,9 @@ class CrossbarOp(nn.Module):
     def program(self, rng: np.random.Generator | None) -> "CrossbarOp":
         """Build the FCMs of this layer for the current weights (one hardware instance)."""
         self.fcms = [_fcm(W, self.spec, rng, self.options) for W in self.matrices()]
+        for f in self.fcms:  # the evaluation's per-tile constants: part of generation, not of the first input
+            if f.Gn is not None:
+                f._plan()
         return self
 
     regenerate = program
@@ -136,48 +140,74 @@ class CrossbarOp(nn.Module):
             return x, (0, 0)
         return x, tuple(pad)
 
-    def _matmul(self, fcm, X):
-        """fcm.matmul over row chunks, so the FCM's work arrays stay bounded (and cache-sized).
+    def _chunk_rows(self, elsize: int) -> int:
+        """Input vectors per chunk: the FCMs' per-tile work arrays of one column block of tiles
+        stay within CHUNK_BYTES (cache-sized), at least MIN_CHUNK_ROWS."""
+        per_row = max([f.Gn.shape[0] * f.Gn.shape[1] * max(f.Gn.shape[3], f.Gn.shape[4])
+                       for f in self.fcms if f.Gn is not None] or [1]) * elsize
+        return max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)
+
+    def _xbar(self, x):
+        """The layer's crossbar output. Inputs go to the FCMs transposed (``FCM.matmul_t``):
+        x^T (K, R) with one input vector per column, im2col patches gathered straight
+        into that layout, in chunks of whole images.
 
         The finiteness check is skipped here (a NaN/Inf activation gives
         NaN/Inf outputs instead of an error, with no host synchronization);
-        negative inputs are still detected per chunk (two DAC phases).
+        ``signed`` (whether the layer's input has a negative entry) is tested
+        once per layer on the activation before im2col, which holds the same
+        values (and zeros), and passed on, so the chunks need no test of their own.
         """
-        if fcm.Gn is None:
-            return X.new_zeros((X.shape[0], fcm.shape[1]))
-        S, Tk, Tn, M, Nc = fcm.Gn.shape
-        per_row = S * Tk * Tn * max(M, Nc) * X.element_size()
-        chunk = max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)
-        if X.shape[0] <= chunk:
-            return fcm.matmul(X, check_finite=False)
-        return torch.cat([fcm.matmul(X[k:k + chunk], check_finite=False) for k in range(0, X.shape[0], chunk)])
-
-    def _xbar(self, x):
         if not self.fcms:
             raise RuntimeError(f"crossbar layer {self.name!r} is not programmed; call program(rng) first")
+        signed = x.numel() > 0 and bool(x.amin() < 0)
+        chunk = self._chunk_rows(x.element_size())
         if self.conv is None:
             lead = x.shape[:-1]
-            y = self._matmul(self.fcms[0], x.reshape(-1, x.shape[-1]))
-            return y.reshape(lead + (y.shape[-1],))
+            X = x.reshape(-1, x.shape[-1])
+            f = self.fcms[0]
+            out = X.new_empty((X.shape[0], f.shape[1]))
+            for k in range(0, X.shape[0], chunk):
+                out[k:k + chunk] = f.matmul_t(X[k:k + chunk].T, check_finite=False, signed=signed).T
+            return out.reshape(lead + (out.shape[-1],))
         c = self.conv
-        B = x.shape[0]
+        B, C = x.shape[:2]
         kh, kw = self.weight.shape[-2:]
         x, pad = self._pad(x)
-        H, W = x.shape[-2:]
+        if any(pad):
+            x = F.pad(x, [pad[1], pad[1], pad[0], pad[0]])
+        x = x.contiguous()
+        Hp, Wp = x.shape[-2:]
         sh, sw = c["stride"]
         dh, dw = c["dilation"]
-        Ho = (H + 2 * pad[0] - dh * (kh - 1) - 1) // sh + 1
-        Wo = (W + 2 * pad[1] - dw * (kw - 1) - 1) // sw + 1
-        if (kh, kw) == (1, 1) and pad == (0, 0):
-            cols = x[:, :, ::sh, ::sw].reshape(B, x.shape[1], -1)
-        else:
-            cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=pad, stride=(sh, sw))  # (B, K, L)
-        X = cols.transpose(1, 2).reshape(B * Ho * Wo, -1)
+        Ho = (Hp - dh * (kh - 1) - 1) // sh + 1
+        Wo = (Wp - dw * (kw - 1) - 1) // sw + 1
+        L, K = Ho * Wo, C * kh * kw
         g = self.groups
-        kg = X.shape[1] // g
-        ys = [self._matmul(f, X[:, k * kg:(k + 1) * kg] if g > 1 else X) for k, f in enumerate(self.fcms)]
-        y = ys[0] if g == 1 else torch.cat(ys, dim=1)
-        return y.reshape(B, Ho * Wo, -1).transpose(1, 2).reshape(B, -1, Ho, Wo)
+        kg = K // g
+        N = sum(f.shape[1] for f in self.fcms)
+        out = x.new_empty((B, N, L))
+        nb = max(1, chunk // max(L, 1))
+        for b0 in range(0, B, nb):
+            b1 = min(B, b0 + nb)
+            # im2col as columns: XT[(c, i, j), (b, ho, wo)] = x[b, c, ho*sh + i*dh, wo*sw + j*dw],
+            # rows in the (C, kh, kw) order of the weight matrix (as F.unfold), one gathering copy
+            size = (C, kh, kw, b1 - b0, Ho, Wo)
+            stride = (Hp * Wp, dh * Wp, dw, C * Hp * Wp, sh * Wp, sw)
+            if kh * kw == 1 or L == 1:  # long contiguous runs, or few elements: a strided copy
+                XT = x[b0:b1].as_strided(size, stride).reshape(K, (b1 - b0) * L)
+            else:  # short runs: a flat gather with a cached index is faster than the strided copy
+                key = (size, stride, str(x.device))
+                idx = self._im2col_index.get(key)
+                if idx is None:
+                    idx = torch.arange((b1 - b0) * C * Hp * Wp, device=x.device).as_strided(size, stride).reshape(-1)
+                    self._im2col_index[key] = idx
+                XT = x[b0:b1].reshape(-1).index_select(0, idx).reshape(K, (b1 - b0) * L)
+            ys = [f.matmul_t(XT[k * kg:(k + 1) * kg] if g > 1 else XT, check_finite=False, signed=signed)
+                  for k, f in enumerate(self.fcms)]
+            y = ys[0] if g == 1 else torch.cat(ys, dim=0)  # (N, nb*L)
+            out[b0:b1] = y.reshape(N, b1 - b0, L).permute(1, 0, 2)
+        return out.reshape(B, N, Ho, Wo)
 
     def _fp(self, x):
         if self.conv is None:

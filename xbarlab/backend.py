@@ -52,7 +52,16 @@ class NumpyNS:
         return np.max(np.abs(a), axis=-1, keepdims=True)
 
     def any_negative(self, a) -> bool:
-        return bool(np.any(a < 0))
+        return bool(a.size) and bool(np.min(a) < 0)
+
+    def row_max(self, a):
+        return np.max(a, axis=-1, keepdims=True)
+
+    def col_max(self, a):
+        return np.max(a, axis=0, keepdims=True)
+
+    def col_absmax(self, a):
+        return np.max(np.abs(a), axis=0, keepdims=True)
 
     def zeros(self, shape):
         return np.zeros(shape)
@@ -115,10 +124,16 @@ class NumpyNS:
     def sinh_(self, a):
         return np.sinh(a, out=a)
 
-    def sub_prod(self, a, b, c):
-        """a - b * c, broadcast, as a new array."""
-        out = np.multiply(b, c)
+    def sub_prod(self, a, b, c, out=None):
+        """a - b * c, broadcast (into ``out`` when given)."""
+        out = np.multiply(b, c, out=out)
         return np.subtract(a, out, out=out)
+
+    def empty(self, shape):
+        return np.empty(shape)
+
+    def sub(self, a, b, out=None):
+        return np.subtract(a, b, out=out)
 
     def div_(self, a, b):
         """b <- a / b in place (b has the broadcast shape)."""
@@ -169,7 +184,18 @@ class TorchNS:
         return self.torch.amax(self.torch.abs(a), dim=-1, keepdim=True)
 
     def any_negative(self, a) -> bool:
-        return bool((a < 0).any())
+        # one full reduction (fast), not a boolean tensor; NaN (rejected unless the
+        # caller skips the finiteness check) reads as non-negative
+        return a.numel() > 0 and bool(a.amin() < 0)
+
+    def row_max(self, a):
+        return self.torch.amax(a, dim=-1, keepdim=True)
+
+    def col_max(self, a):
+        return self.torch.amax(a, dim=0, keepdim=True)
+
+    def col_absmax(self, a):
+        return self.torch.amax(self.torch.abs(a), dim=0, keepdim=True)
 
     def zeros(self, shape):
         return self.torch.zeros(shape, dtype=self.dtype, device=self.device)
@@ -229,9 +255,17 @@ class TorchNS:
     def sinh_(self, a):
         return a.sinh_()
 
-    def sub_prod(self, a, b, c):
-        """a - b * c, broadcast, as a new tensor (one fused pass)."""
-        return self.torch.addcmul(a, b, c, value=-1.0)
+    def sub_prod(self, a, b, c, out=None):
+        """a - b * c, broadcast (into ``out`` when given), one fused pass."""
+        if out is None:
+            return self.torch.addcmul(a, b, c, value=-1.0)
+        return self.torch.addcmul(a, b, c, value=-1.0, out=out)
+
+    def empty(self, shape):
+        return self.torch.empty(shape, dtype=self.dtype, device=self.device)
+
+    def sub(self, a, b, out=None):
+        return self.torch.sub(a, b) if out is None else self.torch.sub(a, b, out=out)
 
     def div_(self, a, b):
         """b <- a / b in place (b has the broadcast shape)."""

@@ -33,6 +33,25 @@ Evaluation (``FCM.matmul``, per input batch), all in batched BLAS calls:
 3. ADC per physical column (``ADCParams``), then digital accumulation over
    the row tiles and the differential pair, and rescaling to weight units:
    y = sum(I+ - I-) * x_scale * w_max / (v_read * (g_max - g_min)).
+
+How it is computed (``FCM._plan``; same model, same values to rounding):
+every input-independent factor is folded into per-tile constants at the
+first evaluation (kept with the model per array namespace, device and
+dtype). The evaluation runs on transposed inputs x^T (K, R) (``matmul_t``;
+``matmul`` transposes), where each row block of DAC codes is a view. Per
+tile, the ROWSUM DAC voltages cost one subtraction and one division per
+input element (V = c / (alpha - c) with alpha = A / B per row and 1/B folded
+into the tile's conductances, or c / (A - B c)); the tile product gives the
+ADC input in LSB directly; the ADC is an in-place round (and clip, skipped
+only where it provably cannot act, see ``_plan``); the accumulation over the
+pair and the row tiles is one small batched product with the per-tile
+LSB-to-weight factors. Zero-padded rows and columns of the last tiles are not
+computed (a padded row carries code 0, so V = 0 exactly). Tiles are taken in
+groups of about ``GROUP_BYTES`` of work arrays so that they stay in cache.
+The torch path computes in the input's dtype (float32 inputs: float32
+throughout, so roundings of the DAC and ADC can differ from the float64
+numpy path where a value lies within float32 precision of a rounding
+boundary; float64 tensors agree with numpy to ~1e-14).
 """
 
 from __future__ import annotations
@@ -68,6 +87,11 @@ def _port_admittance(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
         return Y
     flat = G.reshape((-1,) + G.shape[-2:])
     return row_port_admittance_stack(flat, spec.circuit).reshape(G.shape[:-1] + (spec.rows,))
+
+
+#: bytes of the per-tile work arrays (DAC voltages, ADC inputs) evaluated at a time: tiles are
+#: taken in groups so that these arrays stay in cache between their few passes
+GROUP_BYTES = 2 * 2**20
 
 
 class DacLoad(enum.Enum):
@@ -246,7 +270,10 @@ class FCM:
     def _plan(self) -> dict:
         """Per-model constants of the fused evaluation (numpy float64), computed once.
 
-        Everything that does not depend on the input is folded here:
+        The evaluation works on transposed inputs, x^T (K, R) -> y^T (N, R), so
+        that every row block of the DAC codes is a plain view (Tk, M, R) and
+        each tile's product is G^T (cols, rows) @ V (rows, R). Everything that
+        does not depend on the input is folded here:
 
         * the DAC load (ROWSUM): with t = code/full, V_th = v t and
           R_th = R_PD (1 - t), V = V_th / (1 + R_th g) = (v/full) c / (A - B c)
@@ -259,7 +286,10 @@ class FCM:
           the ADC's input in LSB and the ADC is round + clip in place;
         * the ADC's LSB back to ampere, the differential pair's sign and the
           rescaling to weight units: one weight per tile, applied in the
-          digital accumulation over the pair and the row tiles (a small bmm).
+          digital accumulation over the pair and the row tiles (a small bmm);
+        * the zero padding of the last row block and the last column block is
+          skipped: a padded row has code 0, hence V = 0 exactly (it adds exact
+          zeros to the sums), and a padded column's output is dropped.
 
         The tile axis order is (Tn, S, Tk), so the accumulation over (S, Tk)
         reads the ADC output in place.
@@ -268,6 +298,7 @@ class FCM:
         if p is not None:
             return p
         S, Tk, Tn, M, Nc = self.Gn.shape
+        K, N = self.shape
         spec, opts = self.spec, self.options
         dac, adc, dev = spec.dac, spec.adc, spec.device
         fd = float(dac.full_code)
@@ -298,30 +329,71 @@ class FCM:
             kind = "shared"
         else:
             kind = "rowsum"
-        p = {"kind": kind, "ksinh": ksinh, "off": off, "q": q[..., None, None],
+        # The ADC's clip to [0, full] is provably a no-op when its full scale is the calibrated one
+        # (the largest column current at full input, unloaded: v_read, or sinh(b v_read)/b, times the
+        # largest column sum of Gn), every Gn >= 0 and the DAC output never exceeds v_read (ROWSUM:
+        # V = V_th / (1 + R_th g) <= V_th <= v_read; unloaded: V = V_th): the ADC input then lies in
+        # [0, full (1 + rounding)], and rounds into [0, full]. The clip is skipped only then.
+        p_noclip = (adc.bits is not None and adc.full_scale_a is None and not adc.inl_lsb
+                    and kind in ("rowsum", "shared") and bool(np.all(self.Gn >= 0)))
+        p = {"kind": kind, "ksinh": ksinh, "off": off, "q": q[..., None, None], "noclip": p_noclip,
              "w": np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk))}
+        Mr, Ncr = K - (Tk - 1) * M, N - (Tn - 1) * Nc
+        p["Kf"] = (Tk - 1) * M if Mr < M else Tk * M  # rows of the full row blocks
         if kind == "rowsum":
             g = dac.r_pd * opts.load_factor * self.Gn.sum(axis=-1)  # (S, Tk, Tn, M): R_PD * G_load
-            p["A"] = np.ascontiguousarray((1.0 + g).transpose(2, 0, 1, 3)[:, :, :, None, :])
-            p["B"] = np.ascontiguousarray((g / fd).transpose(2, 0, 1, 3)[:, :, :, None, :])
-            p["G"] = np.ascontiguousarray(Gs.transpose(2, 0, 1, 3, 4))  # (Tn, S, Tk, M, Nc)
+            A = (1.0 + g).transpose(2, 0, 1, 3)[..., None]  # (Tn, S, Tk, M, 1)
+            Bc = (g / fd).transpose(2, 0, 1, 3)[..., None]
+            GT = Gs.transpose(2, 0, 1, 4, 3)  # (Tn, S, Tk, Nc, M)
+            wt = w.transpose(2, 0, 1)  # (Tn, S, Tk)
+            # groups of tiles of one shape: (tn range, full or last row block, rows, columns)
+            tks = [(0, Tk - 1, M), (Tk - 1, Tk, Mr)] if Mr < M else [(0, Tk, M)]
+            tns = [(0, Tn - 1, Nc), (Tn - 1, Tn, Ncr)] if Ncr < Nc else [(0, Tn, Nc)]
+            groups = []
+            for a, b, nc in tns:
+                first = True
+                for t0, t1, m in tks:
+                    if a == b or t0 == t1:
+                        continue
+                    Ag, Bg, Gg = A[a:b, :, t0:t1, :m], Bc[a:b, :, t0:t1, :m], GT[a:b, :, t0:t1, :nc, :m]
+                    grp = {"tn": (a, b), "part": "last" if m < M else "full", "m": m, "nc": nc, "first": first,
+                           "w": np.ascontiguousarray(wt[a:b, :, t0:t1].reshape(b - a, 1, S * (t1 - t0)))}
+                    if ksinh == 0 and np.all(Bg > 1e-15):  # (B ~ R_PD G_load / full; tiny B: the A - B c form)
+                        # V = c / (A - B c) = (1/B) c / (alpha - c), alpha = A/B, with 1/B folded into the
+                        # tile's rows: one subtraction with a per-row constant (vectorizes well), one divide
+                        grp["alpha"] = np.ascontiguousarray(Ag / Bg)
+                        grp["G"] = np.ascontiguousarray(Gg / Bg[..., 0][..., None, :])
+                    else:
+                        grp["A"], grp["B"] = np.ascontiguousarray(Ag), np.ascontiguousarray(Bg)
+                        grp["G"] = np.ascontiguousarray(Gg)
+                    groups.append(grp)
+                    first = False
+            p["groups"] = groups
         elif kind == "shared" and adc.bits is None:
             # linear after the (shared) DAC: the whole layer is one matrix
-            K, N = self.shape
             weff = np.einsum("stn,stnmc->tmnc", w * vscale * q, self.Gn)
-            p["Weff"] = np.ascontiguousarray(weff.reshape(Tk * M, Tn * Nc)[:K, :N])
+            p["WeffT"] = np.ascontiguousarray(weff.reshape(Tk * M, Tn * Nc)[:K, :N].T)
         elif kind == "shared":
-            # (Tk, M, Tn*S*Nc): every tile of a row block side by side, columns ordered (tn, s, nc)
-            p["Gcat"] = np.ascontiguousarray(Gs.transpose(1, 3, 2, 0, 4).reshape(Tk, M, Tn * S * Nc))
+            # (Tk, Tn*S*Nc, M): every tile of a row block stacked, rows ordered (tn, s, nc)
+            p["GcatT"] = np.ascontiguousarray(Gs.transpose(1, 2, 0, 4, 3).reshape(Tk, Tn * S * Nc, M))
             p["wcat"] = np.ascontiguousarray(np.broadcast_to(
-                w.transpose(1, 2, 0)[:, None, :, :, None], (Tk, 1, Tn, S, Nc)).reshape(Tk, 1, Tn * S * Nc))
+                w.transpose(1, 2, 0)[:, :, :, None, None], (Tk, Tn, S, Nc, 1)).reshape(Tk, Tn * S * Nc, 1))
         self._plan_np = p
         return p
 
     def _const(self, ns) -> dict:
         c = self._consts.get(ns.key)
         if c is None:
-            c = {k: (v if isinstance(v, (str, float)) else ns.const(v)) for k, v in self._plan().items()}
+            def conv(v):
+                if isinstance(v, np.ndarray):
+                    return ns.const(v)
+                if isinstance(v, list):
+                    return [conv(u) for u in v]
+                if isinstance(v, dict):
+                    return {k: conv(u) for k, u in v.items()}
+                return v
+
+            c = conv(self._plan())
             self._consts[ns.key] = c
         return c
 
@@ -363,20 +435,19 @@ class FCM:
     def _codes(self, ns, xa, signed=None):
         """(codes (P*B, K), x_scale): both phases stacked along the batch axis.
 
-        One pass finds each row's min and max (the scale, and whether any
-        input is negative); ``signed`` (True/False) skips the latter test.
-        A phase of all-zero codes contributes exactly zero, so forcing two
-        phases changes nothing but the time.
+        ``signed`` (True/False) is the caller's knowledge of whether x has
+        negative entries; None tests it (one reduction). Non-negative rows
+        take their scale from the row maximum, signed ones from the row
+        maximum of |x|. A phase of all-zero codes contributes exactly zero, so
+        forcing two phases (signed=True) changes nothing but the time.
         """
         full = float(self.spec.dac.full_code)
+        neg = ns.any_negative(xa) if signed is None else bool(signed)
         if self.options.x_max is None:
-            lo, hi = ns.row_minmax(xa)
-            s = ns.where(-lo > hi, -lo, hi)  # the row's largest magnitude
+            s = ns.row_absmax(xa) if neg else ns.row_max(xa)
             s = ns.where(s > 0, s, s * 0 + 1.0)
-            neg = ns.any_true(lo < 0) if signed is None else bool(signed)
         else:
             s = self.options.x_max
-            neg = ns.any_true(xa < 0) if signed is None else bool(signed)
         xf = xa / s
         c = ns.cat([xf, -xf]) if neg else xf
         c = c * full
@@ -413,8 +484,10 @@ class FCM:
             V = ns.sinh(bg * V) / bg
         return ns.matmul(V, c["Gn"])  # (S, Tk, Tn, B, Nc)
 
-    def _adc_(self, ns, I):
-        """The column ADC on inputs already in its units (LSB, or fraction of full scale with INL), in place."""
+    def _adc_(self, ns, I, clip: bool = True):
+        """The column ADC on inputs already in its units (LSB, or fraction of full scale with INL), in place.
+
+        ``clip=False`` only where the input provably lies in [0, full] (see ``_plan``)."""
         adc = self.spec.adc
         if adc.bits is None:
             return I
@@ -422,7 +495,8 @@ class FCM:
         if adc.inl_lsb:
             I = I * full + adc.inl(I, ns)
         ns.round_(I)
-        ns.clip_(I, 0.0, full)
+        if clip:
+            ns.clip_(I, 0.0, full)
         return I
 
     def matmul(self, x, *, check_finite: bool = True, signed: bool | None = None):
@@ -437,69 +511,146 @@ class FCM:
         ValueError; with False a non-finite input gives non-finite outputs
         instead (no check, no host synchronization). ``signed``: None
         detects negative inputs (two DAC phases when there are any); False
-        promises that x >= 0 (one phase; a negative input would then clip
-        to code 0); True always runs both phases (same result).
+        promises that x >= 0 (one phase, each row scaled by its maximum; a
+        negative entry would then read as code 0); True always runs both
+        phases (the same result as None, in more time).
         """
         ns, xa = self._check_x(x, check_finite)
         single = xa.ndim == 1
         X = xa[None] if single else xa
-        B = X.shape[0]
-        K, N = self.shape
         if self.Gn is None:  # all-zero W
-            y = ns.zeros((B, N))
+            y = ns.zeros((X.shape[0], self.shape[1]))
             return y[0] if single else y
         with ns.no_grad():
-            y = self._eval(ns, X, signed)
+            y = ns.contiguous(ns.permute(self._eval_t(ns, ns.contiguous(ns.permute(X, (1, 0))), signed), (1, 0)))
         return y[0] if single else y
 
     __call__ = matmul
 
-    def _eval(self, ns, X, signed):
-        S, Tk, Tn, M, Nc = self.Gn.shape
-        B = X.shape[0]
-        K, N = self.shape
-        c = self._const(ns)
-        codes, s = self._codes(ns, X, signed)  # (P*B, K)
-        PB = codes.shape[0]
-        kind, k = c["kind"], c["ksinh"]
-        if kind == "shared" and "Weff" in c:  # unloaded DAC, ideal ADC: linear
-            V = codes
-            if k:
-                V = ns.sinh_(codes * k)
-            y = ns.matmul(V, c["Weff"])  # (PB, N)
+    def matmul_t(self, xt, *, check_finite: bool = True, signed: bool | None = None):
+        """y^T = (x @ W)^T for x^T of shape (K, R): ``matmul`` on transposed inputs and outputs.
+
+        The evaluation's own layout (each row block of inputs is a plain
+        view), so a caller that can lay out its inputs as (K, R) (im2col
+        patches as columns) saves two transposing copies. Same options and
+        same values as ``matmul``; returns (N, R).
+        """
+        ns, xa = namespace_for(xt)
+        k = self.shape[0]
+        if xa.ndim != 2 or xa.shape[0] != k:
+            raise ValueError(f"xt must be (K, R) with K={k}, got shape {tuple(xa.shape)}")
+        if check_finite and not ns.isfinite_all(xa):
+            raise ValueError("x must be finite; found NaN or Inf")
+        if self.Gn is None:
+            return ns.zeros((self.shape[1], xa.shape[1]))
+        with ns.no_grad():
+            return self._eval_t(ns, ns.contiguous(xa), signed)
+
+    def _codes_t(self, ns, XT, signed):
+        """DAC codes (K, P*R) of transposed inputs XT (K, R), both phases side by side, and the scale (1, R)."""
+        full = float(self.spec.dac.full_code)
+        neg = ns.any_negative(XT) if signed is None else bool(signed)
+        if self.options.x_max is None:
+            s = ns.col_absmax(XT) if neg else ns.col_max(XT)
+            s = ns.where(s > 0, s, s * 0 + 1.0)
         else:
-            cp = ns.reshape(ns.pad_last(codes, Tk * M - K), (PB, Tk, M))
-            # (Tk, PB, M), contiguous: a small copy, and the broadcast results below then come out
-            # contiguous in (Tn, S, Tk, PB, M) order, as the batched matmul needs them
-            ct = ns.contiguous(ns.permute(cp, (1, 0, 2)))
-            if kind == "rowsum":
-                V = ns.sub_prod(c["A"], c["B"], ct[None, None])  # (Tn, S, Tk, PB, M): A - B c
-                V = ns.div_(ct[None, None], V)  # c / (A - B c)
-            elif kind == "shared":
-                V = ct  # (Tk, PB, M)
-            else:  # exact
-                V = None
-            if V is not None and k:
-                V = ns.sinh_(ns.mul_(V, k) if kind == "rowsum" else V * k)  # (ct may share codes' memory)
-            if kind == "rowsum":
-                D = ns.matmul(V, c["G"])  # (Tn, S, Tk, PB, Nc), ADC units
-            elif kind == "exact":
-                I = self.tile_currents(codes, ns) * c["q"]  # (S, Tk, Tn, PB, Nc)
-                D = ns.contiguous(ns.permute(I, (2, 0, 1, 3, 4)))
-            else:
-                D = ns.matmul(V, c["Gcat"])  # (Tk, PB, Tn*S*Nc)
-            D = self._adc_(ns, D)
-            if kind == "shared":
-                ns.mul_(D, c["wcat"])
-                y = ns.reshape(ns.sum(D, 0), (PB, Tn, S, Nc))
-                y = ns.reshape(ns.sum(y, 2), (PB, Tn * Nc))
-            else:
-                y = ns.matmul(c["w"], ns.reshape(D, (Tn, S * Tk, PB * Nc)))  # (Tn, 1, PB*Nc)
-                y = ns.reshape(y, (Tn, PB, Nc))
-                y = ns.reshape(ns.permute(y, (1, 0, 2)), (PB, Tn * Nc)) if Tn > 1 else y[0]
-            y = y[:, :N]
+            s = self.options.x_max
+        xf = XT / s  # a new array: the steps below work in place on it (or on the two phases)
+        c = ns.cat([xf, -xf], 1) if neg else xf
+        ns.mul_(c, full)
+        ns.round_(c)
+        if neg or self.options.x_max is not None:
+            ns.clip_(c, 0.0, full)
+        # else 0 <= x <= s (its column's maximum), so 0 <= x / s * full <= full already (IEEE
+        # division and multiplication are monotonic and exact at 1): the clip is a no-op
+        return c, s
+
+    def _eval_t(self, ns, XT, signed):
+        """y^T (N, R) for contiguous x^T (K, R)."""
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        K, N = self.shape
+        R = XT.shape[1]
+        c = self._const(ns)
+        codes, s = self._codes_t(ns, XT, signed)  # (K, PR)
+        PR = codes.shape[1]
+        kind, k = c["kind"], c["ksinh"]
+        if kind == "rowsum":
+            y = self._rowsum_t(ns, c, codes)
+        elif kind == "shared" and "WeffT" in c:  # unloaded DAC, ideal ADC: linear
+            y = ns.matmul(c["WeffT"], ns.sinh_(codes * k) if k else codes)  # (N, PR)
+        elif kind == "shared":
+            V = codes if K == Tk * M else ns.cat([codes, ns.zeros((Tk * M - K, PR))], 0)
+            V = ns.reshape(ns.sinh_(V * k) if k else V, (Tk, M, PR))  # (V * k: codes stay intact)
+            D = self._adc_(ns, ns.matmul(c["GcatT"], V), not c["noclip"])  # (Tk, Tn*S*Nc, PR)
+            ns.mul_(D, c["wcat"])
+            y = ns.sum(ns.reshape(ns.sum(D, 0), (Tn, S, Nc, PR)), 1)  # (Tn, Nc, PR)
+        else:  # exact: per tile and input vector solves (tile_currents), rows layout
+            I = self.tile_currents(ns.contiguous(ns.permute(codes, (1, 0))), ns) * c["q"]  # (S, Tk, Tn, PR, Nc)
+            D = self._adc_(ns, ns.contiguous(ns.permute(I, (2, 0, 1, 4, 3))))  # (Tn, S, Tk, Nc, PR)
+            y = ns.matmul(c["w"], ns.reshape(D, (Tn, S * Tk, Nc * PR)))  # (Tn, 1, Nc*PR)
+        y = ns.reshape(y, (Tn * Nc, PR))[:N] if y.shape[0] != N or y.ndim != 2 else y
         if c["off"]:
-            y = y - ns.sum(codes, 1)[:, None] * c["off"]
-        if PB != B:
-            y = y[:B] - y[B:]
+            y = y - ns.sum(codes, 0)[None, :] * c["off"]
+        if PR != R:
+            y = y[:, :R] - y[:, R:]
         return y * s
+
+    def _rowsum_t(self, ns, c, codes):
+        """ROWSUM DAC load: per tile V = c / (A - B c), ADC, accumulation over (S, Tk): (Tn, Nc, PR)."""
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        K = self.shape[0]
+        PR = codes.shape[1]
+        Kf, k = c["Kf"], c["ksinh"]
+        parts = {}  # the codes of each row block, (Tk', m, PR): views
+        if Kf:
+            parts["full"] = ns.reshape(codes[:Kf], (Kf // M, M, PR))
+        if Kf < K:
+            parts["last"] = codes[Kf:][None]
+        y = ns.empty((Tn, Nc, PR))  # every row < N is written by its first group; the rest is dropped
+        esize = 8 if ns.name == "numpy" else codes.element_size()
+        for g in c["groups"]:
+            ct = parts[g["part"]]
+            tk_r, m, nc = ct.shape[0], g["m"], g["nc"]
+            a, b = g["tn"]
+            # tiles at a time, so that V and D stay within GROUP_BYTES (cache): whole column
+            # blocks (all S x Tk' tiles of a tn) when one fits, else runs of row blocks of one tn and s
+            fit = max(1, int(GROUP_BYTES // max(1, PR * max(m, nc) * esize)))
+            if fit >= S * tk_r:
+                step = fit // (S * tk_r)
+                for j in range(0, b - a, step):
+                    sl = slice(j, min(j + step, b - a))
+                    self._rowsum_block(ns, c, g, y, ct[None, None], sl, slice(None), slice(None), g["w"][sl],
+                                       g["first"])
+            else:
+                for j in range(b - a):
+                    sl = slice(j, j + 1)
+                    for si in range(S):
+                        for t0 in range(0, tk_r, fit):
+                            t1 = min(tk_r, t0 + fit)
+                            self._rowsum_block(ns, c, g, y, ct[t0:t1][None, None], sl, slice(si, si + 1),
+                                               slice(t0, t1), g["w"][sl, :, si * tk_r + t0:si * tk_r + t1],
+                                               g["first"] and si == 0 and t0 == 0)
+        return y
+
+    def _rowsum_block(self, ns, c, g, y, ct, tn, si, tk, w, first):
+        """One block of tiles of a ROWSUM group: DAC voltages, tile products, ADC, accumulation into y."""
+        a = g["tn"][0]
+        nc = g["nc"]
+        G = g["G"][tn, si, tk]  # (n, s, t, nc, m)
+        n, ns_, nt, _, m = G.shape
+        PR = ct.shape[-1]
+        V = ns.empty((n, ns_, nt, m, PR))
+        if "alpha" in g:
+            ns.sub(g["alpha"][tn, si, tk], ct, out=V)  # alpha - c
+        else:
+            ns.sub_prod(g["A"][tn, si, tk], g["B"][tn, si, tk], ct, out=V)  # A - B c
+        ns.div_(ct, V)  # c / (alpha - c), or c / (A - B c)
+        if c["ksinh"]:
+            ns.sinh_(ns.mul_(V, c["ksinh"]))
+        D = self._adc_(ns, ns.matmul(G, V), not c["noclip"])  # (n, s, t, nc, PR), ADC codes
+        r = ns.reshape(ns.matmul(w, ns.reshape(D, (n, ns_ * nt, nc * PR))), (n, nc, PR))
+        ys = y[a + tn.start:a + tn.stop, :nc]
+        if first:
+            ys[...] = r
+        else:
+            ys += r
