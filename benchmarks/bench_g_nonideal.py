@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     lines = [
         "# G_non-ideal generation time",
         "",
-        f"Circuit: r_row = r_col = 2.5 ohm, r_sense = 100 ohm, r_driver = 50 ohm; G log-uniform in [1e-6, 1e-4] S.",
+        "Circuit: r_row = r_col = 2.5 ohm, r_sense = 100 ohm, r_driver = 50 ohm; G log-uniform in [1e-6, 1e-4] S.",
         "Median wall time on this machine, measured in one run by `python benchmarks/bench_g_nonideal.py`.",
         f"Machine: {os.cpu_count()} cores, {blas_threads()}; load average {load_before:.1f} before and "
         f"{load_after:.1f} after the run (a load above the core count means other processes shared the CPU, "

@@ -20,28 +20,19 @@ Physical assumptions (all SI units):
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .choices import Choice
 
-class VariationKind(enum.Enum):
+
+class VariationKind(Choice):
     """Distribution of the multiplicative device variation."""
 
     NORMAL = "normal"
     LOGNORMAL = "lognormal"
-
-    @classmethod
-    def parse(cls, value) -> "VariationKind":
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            for k in cls:
-                if value.lower() in (k.name.lower(), k.value):
-                    return k
-        raise ValueError(f"variation_kind must be one of {[k.name for k in cls]}, got {value!r}")
 
 
 def _finite(name: str, value, lo=None, hi=None, lo_open=False) -> float:

@@ -23,28 +23,19 @@ an unprogrammed cell still conducts.
 
 from __future__ import annotations
 
-import enum
 
 import numpy as np
+
+from ..choices import Choice
 
 from ..device import DeviceParams
 
 
-class Mapping(enum.Enum):
+class Mapping(Choice):
     """How a signed weight becomes conductances."""
 
     DIFFERENTIAL = "differential"
     OFFSET = "offset"
-
-    @classmethod
-    def parse(cls, value) -> "Mapping":
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            for k in cls:
-                if value.lower() in (k.name.lower(), k.value):
-                    return k
-        raise ValueError(f"mapping must be one of {[k.name for k in cls]}, got {value!r}")
 
 
 def check_weights(W) -> np.ndarray:

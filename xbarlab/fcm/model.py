@@ -57,11 +57,12 @@ boundary; float64 tensors agree with numpy to ~1e-14).
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..choices import Choice
 
 from ..api import g_nonideal_stack
 from ..backend import namespace_for
@@ -94,22 +95,12 @@ def _port_admittance(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
 GROUP_BYTES = 2 * 2**20
 
 
-class DacLoad(enum.Enum):
+class DacLoad(Choice):
     """How the row DACs' output sags under the crossbar load."""
 
     ROWSUM = "rowsum"
     EXACT = "exact"
     NONE = "none"
-
-    @classmethod
-    def parse(cls, value) -> "DacLoad":
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            for k in cls:
-                if value.lower() in (k.name.lower(), k.value):
-                    return k
-        raise ValueError(f"dac_load must be one of {[k.name for k in cls]}, got {value!r}")
 
 
 @dataclass(frozen=True)
