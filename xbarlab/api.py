@@ -8,15 +8,9 @@ from .arrays import check_conductance_stack, check_conductances, check_voltages
 from .engines import exact, structured
 from .engines.ngspice import NgspiceSettings
 from .engines.result import SolveResult
-from .params import CircuitParams
+from .params import CircuitParams, check_circuit
 
 ENGINES = ("exact", "ngspice")
-
-
-def _check_circuit(circuit) -> CircuitParams:
-    if not isinstance(circuit, CircuitParams):
-        raise ValueError(f"circuit must be an xbarlab.CircuitParams, got {type(circuit).__name__}")
-    return circuit
 
 
 def solve(G, V, circuit: CircuitParams, engine: str = "exact",
@@ -32,7 +26,7 @@ def solve(G, V, circuit: CircuitParams, engine: str = "exact",
     """
     G = check_conductances(G)
     V = check_voltages(V, G.shape[0])
-    circuit = _check_circuit(circuit)
+    circuit = check_circuit(circuit)
     circuit.r_driver_rows(G.shape[0])  # a per-row r_driver must match M
     if engine == "exact":
         return exact.solve(G, V, circuit)
@@ -68,7 +62,7 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
     LAPACK calls; this is the fast path for the thousands of tiles of a DNN.
     """
     G = check_conductance_stack(G)
-    circuit = _check_circuit(circuit)
+    circuit = check_circuit(circuit)
     T, M, N = G.shape
     circuit.r_driver_rows(M)
     if circuit.is_ideal:  # no parasitics: the crossbar computes V @ G exactly

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .arrays import check_conductances, check_voltages
-from .params import CircuitParams
+from .params import CircuitParams, check_circuit
 from .topology import Topology, build
 
 TITLE = "* xbarlab crossbar deck"
@@ -45,8 +45,7 @@ def netlist(G, V, circuit: CircuitParams) -> str:
     V = check_voltages(V, m)
     if V.ndim != 1:
         raise ValueError(f"netlist() takes one input vector of shape ({m},), got shape {V.shape}")
-    if not isinstance(circuit, CircuitParams):
-        raise ValueError(f"circuit must be a CircuitParams, got {type(circuit).__name__}")
+    check_circuit(circuit)
     return deck_text(G, V, circuit)
 
 
@@ -72,8 +71,7 @@ def dac_netlist(G, codes, circuit: CircuitParams, dac, sinh_b: float = 0.0) -> s
     if c.shape != (m,):
         raise ValueError(f"codes must have shape ({m},) (one DAC code per row), got {c.shape}")
     c = dac.check_codes(c)
-    if not isinstance(circuit, CircuitParams):
-        raise ValueError(f"circuit must be a CircuitParams, got {type(circuit).__name__}")
+    check_circuit(circuit)
     b = float(sinh_b)
     if not (math.isfinite(b) and b >= 0):
         raise ValueError(f"sinh_b must be finite and >= 0 per volt, got {sinh_b!r}")

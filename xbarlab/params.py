@@ -92,3 +92,10 @@ class CircuitParams:
         if unknown:
             raise ValueError(f"CircuitParams: unknown field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+def check_circuit(circuit) -> CircuitParams:
+    """Return ``circuit``; ValueError unless it is a CircuitParams."""
+    if not isinstance(circuit, CircuitParams):
+        raise ValueError(f"circuit must be an xbarlab.CircuitParams, got {type(circuit).__name__}")
+    return circuit

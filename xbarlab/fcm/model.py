@@ -424,27 +424,12 @@ class FCM:
         return ns.reshape(codes, (-1,) + tuple(X.shape)), s
 
     def _codes(self, ns, xa, signed=None):
-        """(codes (P*B, K), x_scale): both phases stacked along the batch axis.
-
-        ``signed`` (True/False) is the caller's knowledge of whether x has
-        negative entries; None tests it (one reduction). Non-negative rows
-        take their scale from the row maximum, signed ones from the row
-        maximum of |x|. A phase of all-zero codes contributes exactly zero, so
-        forcing two phases (signed=True) changes nothing but the time.
-        """
-        full = float(self.spec.dac.full_code)
-        neg = ns.any_negative(xa) if signed is None else bool(signed)
+        """(codes (P*B, K), x_scale (B, 1) or the fixed x_max): ``_codes_t`` on x^T, transposed back,
+        so both phases are stacked along the batch axis."""
+        c, s = self._codes_t(ns, ns.contiguous(ns.permute(xa, (1, 0))), signed)
         if self.options.x_max is None:
-            s = ns.row_absmax(xa) if neg else ns.row_max(xa)
-            s = ns.where(s > 0, s, s * 0 + 1.0)
-        else:
-            s = self.options.x_max
-        xf = xa / s
-        c = ns.cat([xf, -xf]) if neg else xf
-        c = c * full
-        ns.round_(c)
-        ns.clip_(c, 0.0, full)
-        return c, s
+            s = ns.permute(s, (1, 0))
+        return ns.permute(c, (1, 0)), s
 
     def tile_currents(self, codes, ns=None):
         """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols)."""
@@ -538,7 +523,14 @@ class FCM:
             return self._eval_t(ns, ns.contiguous(xa), signed)
 
     def _codes_t(self, ns, XT, signed):
-        """DAC codes (K, P*R) of transposed inputs XT (K, R), both phases side by side, and the scale (1, R)."""
+        """DAC codes (K, P*R) of transposed inputs XT (K, R), both phases side by side, and the scale (1, R).
+
+        ``signed`` (True/False) is the caller's knowledge of whether x has
+        negative entries; None tests it (one reduction). Non-negative columns
+        take their scale from the column maximum, signed ones from the column
+        maximum of |x|. A phase of all-zero codes contributes exactly zero, so
+        forcing two phases (signed=True) changes nothing but the time.
+        """
         full = float(self.spec.dac.full_code)
         neg = ns.any_negative(XT) if signed is None else bool(signed)
         if self.options.x_max is None:
@@ -591,7 +583,7 @@ class FCM:
         S, Tk, Tn, M, Nc = self.Gn.shape
         K = self.shape[0]
         PR = codes.shape[1]
-        Kf, k = c["Kf"], c["ksinh"]
+        Kf = c["Kf"]
         parts = {}  # the codes of each row block, (Tk', m, PR): views
         if Kf:
             parts["full"] = ns.reshape(codes[:Kf], (Kf // M, M, PR))
