@@ -133,7 +133,8 @@ class CrossbarOp(nn.Module):
             kh, kw = self.weight.shape[-2:]
             dh, dw = c["dilation"]
             th, tw = dh * (kh - 1), dw * (kw - 1)
-            x = F.pad(x, [tw // 2, tw - tw // 2, th // 2, th - th // 2])
+            mode = c.get("padding_mode", "zeros")
+            x = F.pad(x, [tw // 2, tw - tw // 2, th // 2, th - th // 2], mode="constant" if mode == "zeros" else mode)
             return x, (0, 0)
         if c.get("padding_mode", "zeros") != "zeros" and any(pad):
             x = F.pad(x, [pad[1], pad[1], pad[0], pad[0]], mode=c["padding_mode"])
@@ -170,10 +171,20 @@ class CrossbarOp(nn.Module):
             for k in range(0, X.shape[0], chunk):
                 out[k:k + chunk] = f.matmul_t(X[k:k + chunk].T, check_finite=False, signed=signed).T
             return out.reshape(lead + (out.shape[-1],))
+        x, pad = self._pad(x)
+        return self._xbar_padded(x, pad, signed)
+
+    def _xbar_padded(self, x, pad, signed=None):
+        """``_xbar`` of a convolution whose input has had ``_pad`` applied; ``pad`` is the zero
+        padding still to add."""
+        if not self.fcms:
+            raise RuntimeError(f"crossbar layer {self.name!r} is not programmed; call program(rng) first")
+        if signed is None:
+            signed = x.numel() > 0 and bool(x.amin() < 0)
+        chunk = self._chunk_rows(x.element_size())
         c = self.conv
         B, C = x.shape[:2]
         kh, kw = self.weight.shape[-2:]
-        x, pad = self._pad(x)
         if any(pad):
             x = F.pad(x, [pad[1], pad[1], pad[0], pad[0]])
         x = x.contiguous()
@@ -220,10 +231,11 @@ class CrossbarOp(nn.Module):
         if not self.enabled:
             y = self._fp(x)
         elif self.straight_through and torch.is_grad_enabled():
-            y_fp = self._fp(x)
-            with torch.no_grad():
-                y_x = self._xbar(x.detach())
-            y = y_fp + (y_x - y_fp).detach()
+            if self.conv is None:
+                y = _StraightThrough.apply(x, self.weight, self, None)
+            else:
+                xp, pad = self._pad(x)  # explicit padding (other modes, "same") keeps its own autograd
+                y = _StraightThrough.apply(xp, self.weight, self, pad)
         else:
             with torch.no_grad():
                 y = self._xbar(x)
@@ -234,6 +246,42 @@ class CrossbarOp(nn.Module):
     def extra_repr(self) -> str:
         kind = "linear" if self.conv is None else f"conv{tuple(self.weight.shape[-2:])} {self.conv}"
         return f"{kind}, W={tuple(self.weight.shape)}, xbar={self.spec.rows}x{self.spec.cols}, tiles={self.n_tiles}"
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Crossbar values forward, the floating-point layer's gradients backward.
+
+    Equal to ``y_fp + (y_xbar - y_fp).detach()`` but without computing
+    y_fp: the backward pass of a linear or convolution layer needs only its
+    input and weight (``aten.convolution_backward``, or two matrix products),
+    so a re-training step costs one crossbar forward and one ordinary
+    backward pass. ``pad`` is the zero padding still to apply (convolutions;
+    other padding was applied by the caller, under autograd).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, op, pad):
+        ctx.op, ctx.pad = op, pad
+        ctx.save_for_backward(x, weight)
+        with torch.no_grad():
+            if pad is None:
+                return op._xbar(x)
+            return op._xbar_padded(x, pad)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        op = ctx.op
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if ctx.pad is None:
+            gx = gy @ w if need_x else None
+            gw = gy.reshape(-1, gy.shape[-1]).T @ x.reshape(-1, x.shape[-1]) if need_w else None
+            return gx, gw, None, None
+        c = op.conv
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            gy, x, w, None, list(c["stride"]), list(ctx.pad), list(c["dilation"]), False, [0, 0],
+            int(c["groups"]), [need_x, need_w, False])
+        return gx, gw, None, None
 
 
 def _conv_args(m: nn.Conv2d) -> dict:

@@ -50,6 +50,7 @@ def test_pt2_and_state_dict_give_the_same_crossbar_outputs(test_split):
 @pytest.mark.parametrize("kw", [
     dict(stride=2, padding=1), dict(stride=(1, 2), padding=(2, 0), dilation=2), dict(groups=2, padding=1),
     dict(groups=4, padding="same"), dict(padding=1, padding_mode="reflect"), dict(kernel_size=1, stride=2),
+    dict(padding="same", padding_mode="replicate", dilation=2),
 ])
 def test_conv_variants_match_conv2d_on_ideal_crossbar(kw):
     torch.manual_seed(0)
@@ -147,3 +148,27 @@ def test_exported_graph_with_bn_groups_residual_matches_on_ideal_crossbar(tmp_pa
     with torch.no_grad():
         ref, got = net(x), xm(x)
     torch.testing.assert_close(got, ref, rtol=0, atol=2e-3 * ref.abs().max().item())
+
+
+@pytest.mark.parametrize("conv", [dict(stride=1, padding=1), dict(stride=2, padding=0, groups=2),
+                                  dict(stride=1, padding="same", padding_mode="reflect", dilation=2)])
+def test_straight_through_conv_gradients_are_the_float_gradients(conv):
+    """The straight-through step skips the float forward; its gradients (input, weight, bias) must
+    still be exactly those of the float layer, for every kind of padding and groups."""
+    torch.manual_seed(1)
+    layer = nn.Conv2d(4, 6, 3, **conv)
+    x = torch.randn(3, 4, 9, 9)
+    xm = to_crossbar(nn.Sequential(layer), make_spec("spintronic", 16), None)
+    set_straight_through(xm, True)
+    op = crossbar_layers(xm)[0]
+    xa = x.clone().requires_grad_(True)
+    y = xm(xa)
+    with torch.no_grad():
+        torch.testing.assert_close(y, op._xbar(x) + op.bias.view(1, -1, 1, 1))
+    g = torch.randn_like(y)
+    (y * g).sum().backward()
+    xb = x.clone().requires_grad_(True)
+    (layer(xb) * g).sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
+    torch.testing.assert_close(op.weight.grad, layer.weight.grad)
+    torch.testing.assert_close(op.bias.grad, layer.bias.grad)

@@ -306,3 +306,33 @@ def test_dac_deck_text_is_pinned():
     assert "bcell0_1" not in sinh and "rcell" not in sinh  # G = 0 is open; no resistor cells
     with __import__("pytest").raises(ValueError, match="sinh_b"):
         dac_netlist(np.array([[1e-4]]), [2], xb.CircuitParams(), xb.DACParams(bits=2), sinh_b=float("nan"))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("x_max", [None, 1.5])
+def test_fused_cpu_kernels_match_the_array_code(monkeypatch, signed, x_max):
+    """xbarlab.fcm.cpu_kernels (numba) and the plain array code give the same outputs: float64 to
+    rounding of the tile accumulation, float32 tensors to float32 rounding."""
+    import torch
+
+    from xbarlab.fcm import FCM, FCMOptions
+
+    spec = xb.load_preset("spintronic").replace(rows=32, cols=32)
+    rng = np.random.default_rng(3)
+    f = FCM.from_weights(rng.normal(size=(75, 40)), spec, np.random.default_rng(4), FCMOptions(x_max=x_max))
+    x = rng.normal(size=(50, 75)) if signed else rng.random((50, 75))
+    out = {}
+    for mode in ("array", "auto"):
+        monkeypatch.setenv("XBARLAB_KERNELS", mode)
+        out[mode] = (f.matmul(x), f.matmul(torch.tensor(x, dtype=torch.float32)).double().numpy())
+    scale = np.abs(out["array"][0]).max()
+    np.testing.assert_allclose(out["auto"][0], out["array"][0], rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(out["auto"][1], out["array"][1], rtol=0, atol=1e-5 * scale)
+
+
+def test_kernel_choice_is_validated(monkeypatch):
+    from xbarlab.fcm import cpu_kernels
+
+    monkeypatch.setenv("XBARLAB_KERNELS", "fast")
+    with pytest.raises(ValueError, match="XBARLAB_KERNELS.*'fast'"):
+        cpu_kernels.enabled()

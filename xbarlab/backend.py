@@ -145,6 +145,19 @@ class NumpyNS:
     def reshape(self, a, shape):
         return a.reshape(shape)
 
+    # ---- fused CPU kernels (``xbarlab.fcm.cpu_kernels``) work on numpy views
+    @property
+    def host(self) -> bool:
+        """Whether arrays of this namespace have numpy views (CPU memory, float32/float64)."""
+        return True
+
+    def np(self, a):
+        return a
+
+    def scalar(self, v):
+        """v as a numpy scalar of this namespace's dtype (numba then computes in that dtype)."""
+        return np.float64(v)
+
 
 class TorchNS:
     """torch operations on the input's device and floating dtype."""
@@ -276,6 +289,16 @@ class TorchNS:
 
     def reshape(self, a, shape):
         return a.reshape(shape)
+
+    @property
+    def host(self) -> bool:
+        return self.device.type == "cpu" and self.dtype in (self.torch.float32, self.torch.float64)
+
+    def np(self, a):
+        return a.numpy()  # a view: the same memory
+
+    def scalar(self, v):
+        return np.float32(v) if self.dtype == self.torch.float32 else np.float64(v)
 
 
 def namespace_for(x):

@@ -68,6 +68,7 @@ from ..api import g_nonideal_stack
 from ..backend import namespace_for
 from ..engines.ports import row_port_admittance_stack
 from ..spec import CrossbarSpec
+from . import cpu_kernels
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
 
 
@@ -522,7 +523,7 @@ class FCM:
         with ns.no_grad():
             return self._eval_t(ns, ns.contiguous(xa), signed)
 
-    def _codes_t(self, ns, XT, signed):
+    def _codes_t(self, ns, XT, signed, fused=False):
         """DAC codes (K, P*R) of transposed inputs XT (K, R), both phases side by side, and the scale (1, R).
 
         ``signed`` (True/False) is the caller's knowledge of whether x has
@@ -533,6 +534,14 @@ class FCM:
         """
         full = float(self.spec.dac.full_code)
         neg = ns.any_negative(XT) if signed is None else bool(signed)
+        if fused:  # the same steps in one kernel (cpu_kernels.dac_codes)
+            K, R = XT.shape
+            c = ns.empty((K, 2 * R if neg else R))
+            s = ns.empty((1, R))
+            x_max = self.options.x_max
+            cpu_kernels.dac_codes(ns.np(XT), ns.scalar(full), neg, ns.scalar(0.0 if x_max is None else x_max),
+                                  ns.np(c), ns.np(s)[0])
+            return c, (s if x_max is None else x_max)
         if self.options.x_max is None:
             s = ns.col_absmax(XT) if neg else ns.col_max(XT)
             s = ns.where(s > 0, s, s * 0 + 1.0)
@@ -554,11 +563,12 @@ class FCM:
         K, N = self.shape
         R = XT.shape[1]
         c = self._const(ns)
-        codes, s = self._codes_t(ns, XT, signed)  # (K, PR)
+        fused = ns.host and cpu_kernels.enabled()
+        codes, s = self._codes_t(ns, XT, signed, fused)  # (K, PR)
         PR = codes.shape[1]
         kind, k = c["kind"], c["ksinh"]
         if kind == "rowsum":
-            y = self._rowsum_t(ns, c, codes)
+            y = self._rowsum_t(ns, c, codes, fused)
         elif kind == "shared" and "WeffT" in c:  # unloaded DAC, ideal ADC: linear
             y = ns.matmul(c["WeffT"], ns.sinh_(codes * k) if k else codes)  # (N, PR)
         elif kind == "shared":
@@ -578,7 +588,7 @@ class FCM:
             y = y[:, :R] - y[:, R:]
         return y * s
 
-    def _rowsum_t(self, ns, c, codes):
+    def _rowsum_t(self, ns, c, codes, fused=False):
         """ROWSUM DAC load: per tile V = c / (A - B c), ADC, accumulation over (S, Tk): (Tn, Nc, PR)."""
         S, Tk, Tn, M, Nc = self.Gn.shape
         K = self.shape[0]
@@ -603,7 +613,7 @@ class FCM:
                 for j in range(0, b - a, step):
                     sl = slice(j, min(j + step, b - a))
                     self._rowsum_block(ns, c, g, y, ct[None, None], sl, slice(None), slice(None), g["w"][sl],
-                                       g["first"])
+                                       g["first"], fused)
             else:
                 for j in range(b - a):
                     sl = slice(j, j + 1)
@@ -612,10 +622,10 @@ class FCM:
                             t1 = min(tk_r, t0 + fit)
                             self._rowsum_block(ns, c, g, y, ct[t0:t1][None, None], sl, slice(si, si + 1),
                                                slice(t0, t1), g["w"][sl, :, si * tk_r + t0:si * tk_r + t1],
-                                               g["first"] and si == 0 and t0 == 0)
+                                               g["first"] and si == 0 and t0 == 0, fused)
         return y
 
-    def _rowsum_block(self, ns, c, g, y, ct, tn, si, tk, w, first):
+    def _rowsum_block(self, ns, c, g, y, ct, tn, si, tk, w, first, fused=False):
         """One block of tiles of a ROWSUM group: DAC voltages, tile products, ADC, accumulation into y."""
         a = g["tn"][0]
         nc = g["nc"]
@@ -623,6 +633,16 @@ class FCM:
         n, ns_, nt, _, m = G.shape
         PR = ct.shape[-1]
         V = ns.empty((n, ns_, nt, m, PR))
+        adc = self.spec.adc
+        if (fused and "alpha" in g and not c["ksinh"] and adc.bits is not None and not adc.inl_lsb):
+            # one pass for the DAC voltages, one for ADC + accumulation (cpu_kernels), BLAS between
+            cpu_kernels.dac_rowsum(ns.np(g["alpha"][tn, si, tk]).reshape(n * ns_, nt, m), ns.np(ct[0, 0]),
+                                   ns.np(V).reshape(n * ns_, nt, m, PR))
+            I = ns.matmul(G, V)  # (n, s, t, nc, PR), ADC input in LSB
+            ys = ns.np(y)[a + tn.start:a + tn.stop, :nc]
+            cpu_kernels.adc_accumulate(ns.np(I).reshape(n, ns_ * nt, nc, PR), ns.np(w).reshape(n, ns_ * nt),
+                                       ns.scalar(adc.full_code), not c["noclip"], ys, first)
+            return
         if "alpha" in g:
             ns.sub(g["alpha"][tn, si, tk], ct, out=V)  # alpha - c
         else:
