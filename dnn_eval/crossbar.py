@@ -54,6 +54,7 @@ try:  # the FCM's public home; its module while the package has no __init__
 except ImportError:  # pragma: no cover
     from xbarlab.fcm.model import FCM, FCMOptions
 
+from xbarlab.fcm import cpu_kernels
 from xbarlab.spec import CrossbarSpec
 
 #: bytes of FCM work arrays per chunk of input vectors (rows are processed in chunks): small
@@ -185,6 +186,8 @@ class CrossbarOp(nn.Module):
         c = self.conv
         B, C = x.shape[:2]
         kh, kw = self.weight.shape[-2:]
+        if self._fused(x):
+            return self._xbar_fused(x.contiguous(), pad, signed, chunk)
         if any(pad):
             x = F.pad(x, [pad[1], pad[1], pad[0], pad[0]])
         x = x.contiguous()
@@ -219,6 +222,46 @@ class CrossbarOp(nn.Module):
             y = ys[0] if g == 1 else torch.cat(ys, dim=0)  # (N, nb*L)
             out[b0:b1] = y.reshape(N, b1 - b0, L).permute(1, 0, 2)
         return out.reshape(B, N, Ho, Wo)
+
+    def _fused(self, x) -> bool:
+        """Whether the DAC codes come straight from the image (``cpu_kernels.dac_codes_conv``): CPU
+        float32/float64 input with the fused kernels enabled."""
+        return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+                and cpu_kernels.enabled())
+
+    def _xbar_fused(self, x, pad, signed, chunk):
+        """``_xbar_padded`` without the im2col matrix. The images go batch-last, (C, H, W, B), and
+        the input vectors are ordered (position, image): per chunk of output positions (all
+        images) and group, one kernel (``cpu_kernels.dac_codes_conv``) writes the DAC codes of
+        every patch (zero padding included) for ``FCM.matmul_codes_t``. The same codes, hence
+        the same outputs, as the im2col path; every inner loop runs over the batch."""
+        c = self.conv
+        B, C, H, W = x.shape
+        kh, kw = self.weight.shape[-2:]
+        (sh, sw), (dh, dw), (ph, pw) = c["stride"], c["dilation"], pad
+        Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        L, g = Ho * Wo, self.groups
+        cg, kg = C // g, (C // g) * kh * kw
+        N = sum(f.shape[1] for f in self.fcms)
+        x_max = self.options.x_max
+        xt = x.permute(1, 2, 3, 0).contiguous().numpy()  # (C, H, W, B); each group's channels contiguous
+        full = np.asarray(self.spec.dac.full_code, dtype=xt.dtype)[()]
+        xm = np.asarray(0.0 if x_max is None else x_max, dtype=xt.dtype)[()]
+        out = x.new_empty((N, L, B))
+        npos = max(1, chunk // max(B, 1))
+        for p0 in range(0, L, npos):
+            p1 = min(L, p0 + npos)
+            R = (p1 - p0) * B
+            for k, f in enumerate(self.fcms):
+                codes = x.new_empty((kg, 2 * R if signed else R))
+                scale = x.new_empty((1, R))
+                cpu_kernels.dac_codes_conv(xt[k * cg:(k + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
+                                           full, bool(signed), xm, codes.numpy(), scale.numpy()[0])
+                n0 = sum(ff.shape[1] for ff in self.fcms[:k])
+                out[n0:n0 + f.shape[1], p0:p1] = f.matmul_codes_t(
+                    codes, scale if x_max is None else x_max, R).reshape(f.shape[1], p1 - p0, B)
+        return out.permute(2, 0, 1).reshape(B, N, Ho, Wo).contiguous()
 
     def _fp(self, x):
         if self.conv is None:

@@ -141,3 +141,74 @@ def dac_codes(XT, full, signed, x_max, codes, scale):
         else:
             for r in range(R):
                 pos[r] = min(max(np.rint(row[r] / scale[r] * full), zero), full)
+
+
+@_jit
+def dac_codes_conv(xt, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale):
+    """``dac_codes`` of a convolution's im2col patches, read straight from the image (no patch matrix).
+
+    xt (C, H, W, B): the images batch-last. The patches of output positions
+    p0..p1-1 (p = ho * Wo + wo) for every image form the columns
+    r = (p - p0) * B + b; row (c, i, j) (the weight matrix's (C, kh, kw)
+    order, as ``torch.nn.functional.unfold``) of column r holds
+    x[b, c, ho*sh - ph + i*dh, wo*sw - pw + j*dw], zero outside the image
+    (zero padding ph, pw). codes (C*kh*kw, P*R) and scale (R,) are written
+    exactly as ``dac_codes`` writes them for that patch matrix. Batch-last,
+    every inner loop runs over the B images, contiguous in memory.
+    """
+    C, H, W, B = xt.shape
+    R = (p1 - p0) * B
+    zero = full - full
+    if x_max > 0:
+        for r in range(R):
+            scale[r] = x_max
+    else:
+        for r in range(R):
+            scale[r] = zero
+        for c in range(C):
+            for i in range(kh):
+                for j in range(kw):
+                    for p in range(p0, p1):
+                        h = (p // Wo) * sh - ph + i * dh
+                        w = (p % Wo) * sw - pw + j * dw
+                        if h < 0 or h >= H or w < 0 or w >= W:
+                            continue
+                        src = xt[c, h, w]
+                        dst = scale[(p - p0) * B:(p - p0 + 1) * B]
+                        if signed:
+                            for b in range(B):
+                                dst[b] = max(dst[b], abs(src[b]))
+                        else:
+                            for b in range(B):
+                                dst[b] = max(dst[b], src[b])
+        for r in range(R):
+            if not scale[r] > 0:
+                scale[r] = 1.0
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                row = codes[(c * kh + i) * kw + j]
+                for p in range(p0, p1):
+                    h = (p // Wo) * sh - ph + i * dh
+                    w = (p % Wo) * sw - pw + j * dw
+                    base = (p - p0) * B
+                    sc = scale[base:base + B]
+                    pos = row[base:base + B]
+                    if h < 0 or h >= H or w < 0 or w >= W:
+                        for b in range(B):
+                            pos[b] = zero
+                        if signed:
+                            neg = row[R + base:R + base + B]
+                            for b in range(B):
+                                neg[b] = zero
+                        continue
+                    src = xt[c, h, w]
+                    if signed:
+                        neg = row[R + base:R + base + B]
+                        for b in range(B):
+                            xf = src[b] / sc[b]
+                            pos[b] = min(max(np.rint(xf * full), zero), full)
+                            neg[b] = min(max(np.rint(-xf * full), zero), full)
+                    else:
+                        for b in range(B):
+                            pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)

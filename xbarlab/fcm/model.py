@@ -559,12 +559,33 @@ class FCM:
 
     def _eval_t(self, ns, XT, signed):
         """y^T (N, R) for contiguous x^T (K, R)."""
-        S, Tk, Tn, M, Nc = self.Gn.shape
-        K, N = self.shape
-        R = XT.shape[1]
-        c = self._const(ns)
         fused = ns.host and cpu_kernels.enabled()
         codes, s = self._codes_t(ns, XT, signed, fused)  # (K, PR)
+        return self._eval_codes_t(ns, codes, s, XT.shape[1], fused)
+
+    def matmul_codes_t(self, codes, scale, n_vectors: int):
+        """y^T (N, R) from DAC codes already made: the second half of ``matmul_t``.
+
+        ``codes`` (K, P*R) and ``scale`` (1, R), or the fixed ``x_max``, are
+        what ``_codes_t`` (or ``cpu_kernels.dac_codes`` / ``dac_codes_conv``,
+        which write the same values) gives for x^T (K, R), ``n_vectors`` = R;
+        P = 2 (negative phase in columns R..2R) for signed inputs. Lets a
+        caller make the codes straight from its own layout (a convolution's
+        image, without the im2col matrix). No checks beyond the shape.
+        """
+        ns, codes = namespace_for(codes)
+        if codes.ndim != 2 or codes.shape[0] != self.shape[0] or codes.shape[1] not in (n_vectors, 2 * n_vectors):
+            raise ValueError(f"codes must be (K, R) or (K, 2R) with K={self.shape[0]}, R={n_vectors}; "
+                             f"got shape {tuple(codes.shape)}")
+        if self.Gn is None:
+            return ns.zeros((self.shape[1], n_vectors))
+        with ns.no_grad():
+            return self._eval_codes_t(ns, codes, scale, n_vectors, ns.host and cpu_kernels.enabled())
+
+    def _eval_codes_t(self, ns, codes, s, R, fused):
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        K, N = self.shape
+        c = self._const(ns)
         PR = codes.shape[1]
         kind, k = c["kind"], c["ksinh"]
         if kind == "rowsum":
