@@ -11,6 +11,7 @@ from dnn_eval.crossbar import CrossbarOp, crossbar_layers, set_straight_through,
 from dnn_eval.data import load_digits_split  # noqa: E402
 from dnn_eval.evaluate import evaluate, ideal_spec, make_spec, predict  # noqa: E402
 from dnn_eval.loading import WEIGHTS_DIR, load_model  # noqa: E402
+from xbarlab.fcm import FCMOptions  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -172,3 +173,28 @@ def test_straight_through_conv_gradients_are_the_float_gradients(conv):
     torch.testing.assert_close(xa.grad, xb.grad)
     torch.testing.assert_close(op.weight.grad, layer.weight.grad)
     torch.testing.assert_close(op.bias.grad, layer.bias.grad)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(stride=2, padding=1), dict(stride=(1, 2), padding=(2, 0), dilation=2), dict(groups=2, padding=1),
+    dict(padding="same", padding_mode="reflect"), dict(kernel_size=1, stride=2), dict(padding=3),
+])
+@pytest.mark.parametrize("signed", [False, True])
+def test_fused_conv_codes_match_the_im2col_path(monkeypatch, kw, signed):
+    """On CPU the DAC codes of a convolution come straight from the image (cpu_kernels.dac_codes_conv);
+    the outputs must be those of the im2col matrix path, non-ideal crossbar, float64 and float32."""
+    torch.manual_seed(0)
+    kw = {"kernel_size": 3, **kw}
+    conv = nn.Conv2d(4, 6, bias=False, **kw)
+    x = torch.randn(5, 4, 9, 7) if signed else torch.rand(5, 4, 9, 7)
+    for opts in (None, FCMOptions(x_max=2.0)):
+        xm = to_crossbar(nn.Sequential(conv), make_spec("spintronic", 16), None, opts)
+        for dtype in (torch.float64, torch.float32):
+            xd = x.to(dtype)
+            with torch.no_grad():
+                monkeypatch.setenv("XBARLAB_KERNELS", "array")
+                ref = xm.to(dtype)(xd)
+                monkeypatch.setenv("XBARLAB_KERNELS", "auto")
+                got = xm(xd)
+            tol = (1e-12 if dtype == torch.float64 else 1e-5) * ref.abs().max().item()
+            torch.testing.assert_close(got, ref, rtol=0, atol=tol)
