@@ -13,15 +13,36 @@ rounding, not an approximation):
    row gives the bottom node voltages, and so the sense currents, for a unit
    voltage on every source at once; no back substitution is needed.
 
-Cost is O(M N^3) flops and O(T M N^2) memory for T tiles, all in batched
-BLAS/LAPACK calls. ``g_nonideal_stack`` evaluates many tiles at once.
+Every matrix solved (F + g I, with F a Schur complement of a conductance
+matrix) is symmetric positive definite, so the solves use Cholesky.
+Cost is O(M N^3) flops and O(T M N^2) memory for T tiles, in batched BLAS
+calls and per-tile LAPACK calls. ``g_nonideal_stack`` evaluates many tiles at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import lapack
 
 from ..params import CircuitParams
+
+
+def _spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """X = A^-1 B for a stack of symmetric positive definite A (T, N, N) and B (T, N, R).
+
+    Cholesky (LAPACK potrf/potrs, about half the work of LU) per matrix; a
+    matrix whose factorization fails (not positive definite to working
+    precision) falls back to LU. Only the upper triangle of A is read, so a
+    matrix that is symmetric up to rounding is taken as its upper half.
+    """
+    X = np.empty(B.shape)
+    for t in range(A.shape[0]):
+        c, info = lapack.dpotrf(A[t], lower=0, clean=0)
+        if info == 0:
+            X[t], info = lapack.dpotrs(c, B[t], lower=0)
+        if info != 0:
+            X[t] = np.linalg.solve(A[t], B[t])
+    return X
 
 
 def applicable(circuit: CircuitParams) -> bool:
@@ -101,10 +122,10 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     Y[:, :, 0] = w[:, 0]
     for i in range(1, M):
         delta = F + g_col * eye
-        sol = np.linalg.solve(delta, np.concatenate([F, Y[:, :, :i]], axis=2))
+        sol = _spd_solve(delta, np.concatenate([F, Y[:, :, :i]], axis=2))
         F = _schur(U[:, i], diag[:, i], G[:, i])
         F += g_col * sol[:, :, :N]
         Y[:, :, :i] = g_col * sol[:, :, N:]
         Y[:, :, i] = w[:, i]
-    b_last = np.linalg.solve(F + g_end * eye, Y)  # bottom node voltages per unit source
+    b_last = _spd_solve(F + g_end * eye, Y)  # bottom node voltages per unit source
     return np.swapaxes(g_end * b_last, 1, 2)
