@@ -245,23 +245,28 @@ class CrossbarOp(nn.Module):
         cg, kg = C // g, (C // g) * kh * kw
         N = sum(f.shape[1] for f in self.fcms)
         x_max = self.options.x_max
-        xt = x.permute(1, 2, 3, 0).contiguous().numpy()  # (C, H, W, B); each group's channels contiguous
+        xt = np.empty((C, H, W, B), dtype=x.numpy().dtype)  # batch-last; each group's channels contiguous
+        cpu_kernels.transpose(x.numpy().reshape(B, C * H * W), xt.reshape(C * H * W, B))
         full = np.asarray(self.spec.dac.full_code, dtype=xt.dtype)[()]
         xm = np.asarray(0.0 if x_max is None else x_max, dtype=xt.dtype)[()]
         out = x.new_empty((N, L, B))
         npos = max(1, chunk // max(B, 1))
+        xg = [xt[k * cg:(k + 1) * cg] for k in range(g)]
+        cmax = [cpu_kernels.channel_max(v, bool(signed)) if x_max is None else None for v in xg]
         for p0 in range(0, L, npos):
             p1 = min(L, p0 + npos)
             R = (p1 - p0) * B
             for k, f in enumerate(self.fcms):
                 codes = x.new_empty((kg, 2 * R if signed else R))
                 scale = x.new_empty((1, R))
-                cpu_kernels.dac_codes_conv(xt[k * cg:(k + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
+                cpu_kernels.dac_codes_conv(xg[k], cmax[k] if x_max is None else xg[k][0], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
                                            full, bool(signed), xm, codes.numpy(), scale.numpy()[0])
                 n0 = sum(ff.shape[1] for ff in self.fcms[:k])
                 out[n0:n0 + f.shape[1], p0:p1] = f.matmul_codes_t(
                     codes, scale if x_max is None else x_max, R).reshape(f.shape[1], p1 - p0, B)
-        return out.permute(2, 0, 1).reshape(B, N, Ho, Wo).contiguous()
+        y = x.new_empty((B, N, Ho, Wo))
+        cpu_kernels.transpose(out.numpy().reshape(N * L, B), y.numpy().reshape(B, N * L))
+        return y
 
     def _fp(self, x):
         if self.conv is None:

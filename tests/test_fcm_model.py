@@ -310,17 +310,19 @@ def test_dac_deck_text_is_pinned():
 
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("x_max", [None, 1.5])
-def test_fused_cpu_kernels_match_the_array_code(monkeypatch, signed, x_max):
+@pytest.mark.parametrize("shape", [(75, 40, 50), (700, 70, 1200)])  # (K, N, inputs): the second needs
+def test_fused_cpu_kernels_match_the_array_code(monkeypatch, signed, x_max, shape):  # runs of row blocks
     """xbarlab.fcm.cpu_kernels (numba) and the plain array code give the same outputs: float64 to
     rounding of the tile accumulation, float32 tensors to float32 rounding."""
     import torch
 
     from xbarlab.fcm import FCM, FCMOptions
 
+    k, n, b = shape
     spec = xb.load_preset("spintronic").replace(rows=32, cols=32)
     rng = np.random.default_rng(3)
-    f = FCM.from_weights(rng.normal(size=(75, 40)), spec, np.random.default_rng(4), FCMOptions(x_max=x_max))
-    x = rng.normal(size=(50, 75)) if signed else rng.random((50, 75))
+    f = FCM.from_weights(rng.normal(size=(k, n)), spec, np.random.default_rng(4), FCMOptions(x_max=x_max))
+    x = rng.normal(size=(b, k)) if signed else rng.random((b, k))
     out = {}
     for mode in ("array", "auto"):
         monkeypatch.setenv("XBARLAB_KERNELS", mode)

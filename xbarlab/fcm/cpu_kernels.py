@@ -144,7 +144,7 @@ def dac_codes(XT, full, signed, x_max, codes, scale):
 
 
 @_jit
-def dac_codes_conv(xt, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale):
+def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale):
     """``dac_codes`` of a convolution's im2col patches, read straight from the image (no patch matrix).
 
     xt (C, H, W, B): the images batch-last. The patches of output positions
@@ -155,6 +155,10 @@ def dac_codes_conv(xt, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed,
     (zero padding ph, pw). codes (C*kh*kw, P*R) and scale (R,) are written
     exactly as ``dac_codes`` writes them for that patch matrix. Batch-last,
     every inner loop runs over the B images, contiguous in memory.
+
+    cmax (H, W, B) is ``channel_max(xt, signed)``: a patch's largest value is
+    the largest of its pixels' values over the channels, so the scale costs
+    kh*kw reads per patch, not C*kh*kw (unused when ``x_max`` > 0).
     """
     C, H, W, B = xt.shape
     R = (p1 - p0) * B
@@ -165,22 +169,17 @@ def dac_codes_conv(xt, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed,
     else:
         for r in range(R):
             scale[r] = zero
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    for p in range(p0, p1):
-                        h = (p // Wo) * sh - ph + i * dh
-                        w = (p % Wo) * sw - pw + j * dw
-                        if h < 0 or h >= H or w < 0 or w >= W:
-                            continue
-                        src = xt[c, h, w]
-                        dst = scale[(p - p0) * B:(p - p0 + 1) * B]
-                        if signed:
-                            for b in range(B):
-                                dst[b] = max(dst[b], abs(src[b]))
-                        else:
-                            for b in range(B):
-                                dst[b] = max(dst[b], src[b])
+        for i in range(kh):
+            for j in range(kw):
+                for p in range(p0, p1):
+                    h = (p // Wo) * sh - ph + i * dh
+                    w = (p % Wo) * sw - pw + j * dw
+                    if h < 0 or h >= H or w < 0 or w >= W:
+                        continue
+                    src = cmax[h, w]
+                    dst = scale[(p - p0) * B:(p - p0 + 1) * B]
+                    for b in range(B):
+                        dst[b] = max(dst[b], src[b])
         for r in range(R):
             if not scale[r] > 0:
                 scale[r] = 1.0
@@ -212,3 +211,37 @@ def dac_codes_conv(xt, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed,
                     else:
                         for b in range(B):
                             pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
+
+
+@_jit
+def channel_max(xt, signed):
+    """Per pixel and image, the largest value (largest magnitude if ``signed``) over the channels
+    and 0: xt (C, H, W, B) -> (H, W, B). For ``dac_codes_conv``."""
+    C, H, W, B = xt.shape
+    cmax = np.zeros((H, W, B), dtype=xt.dtype)
+    for c in range(C):
+        for h in range(H):
+            for w in range(W):
+                src = xt[c, h, w]
+                dst = cmax[h, w]
+                if signed:
+                    for b in range(B):
+                        dst[b] = max(dst[b], abs(src[b]))
+                else:
+                    for b in range(B):
+                        dst[b] = max(dst[b], src[b])
+    return cmax
+
+
+@_jit
+def transpose(src, dst):
+    """dst = src.T for 2-D arrays, in 16 x 16 blocks (cache-friendly on both sides); for the
+    batch-last layout of convolutions, (B, C*H*W) <-> (C*H*W, B)."""
+    P, Q = src.shape
+    for p0 in range(0, P, 16):
+        p1 = min(P, p0 + 16)
+        for q0 in range(0, Q, 16):
+            q1 = min(Q, q0 + 16)
+            for q in range(q0, q1):
+                for p in range(p0, p1):
+                    dst[q, p] = src[p, q]

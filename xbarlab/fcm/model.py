@@ -386,6 +386,11 @@ class FCM:
                 return v
 
             c = conv(self._plan())
+            if ns.host and c["kind"] == "rowsum":
+                for g in c["groups"]:  # numpy views for the fused kernels (no tensor slicing per call)
+                    if "alpha" in g:
+                        g["alpha_np"] = ns.np(g["alpha"])[..., 0]
+                    g["w_np"] = ns.np(g["w"])[:, 0, :]
             self._consts[ns.key] = c
         return c
 
@@ -609,8 +614,74 @@ class FCM:
             y = y[:, :R] - y[:, R:]
         return y * s
 
+    def _fusable(self, c) -> bool:
+        """Whether ``_rowsum_fused`` applies: every group in the c / (alpha - c) form, linear cells,
+        a plain ADC (bits, no INL)."""
+        adc = self.spec.adc
+        return (not c["ksinh"] and adc.bits is not None and not adc.inl_lsb
+                and all("alpha_np" in g for g in c["groups"]))
+
+    def _rowsum_fused(self, ns, c, codes):
+        """``_rowsum_t`` with the fused CPU kernels: per block of tiles one pass for the DAC voltages
+        (``cpu_kernels.dac_rowsum``), the tile products (BLAS), one pass for ADC + accumulation
+        (``cpu_kernels.adc_accumulate``). Same blocks as ``_rowsum_t``; the blocks' constant
+        views are made once per number of input columns (``_fused_blocks``)."""
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        K = self.shape[0]
+        PR = codes.shape[1]
+        Kf = c["Kf"]
+        cn = ns.np(codes)
+        parts = {"full": cn[:Kf].reshape(Kf // M, M, PR) if Kf else None,
+                 "last": cn[Kf:][None] if Kf < K else None}
+        y = ns.empty((Tn, Nc, PR))
+        yn = ns.np(y)
+        full, clip = ns.scalar(self.spec.adc.full_code), not c["noclip"]
+        for part, tk, al, G, wn, vshape, ishape, y0, y1, nc, first in self._fused_blocks(c, PR, cn.itemsize):
+            V = ns.empty(vshape)  # (n, s, t, m, PR)
+            cpu_kernels.dac_rowsum(al, parts[part][tk], ns.np(V).reshape(al.shape + (PR,)))
+            I = ns.matmul(G, V)  # (n, s, t, nc, PR), ADC input in LSB
+            cpu_kernels.adc_accumulate(ns.np(I).reshape(ishape), wn, full, clip, yn[y0:y1, :nc], first)
+        return y
+
+    def _fused_blocks(self, c, PR: int, itemsize: int) -> list:
+        """The blocks of tiles of ``_rowsum_fused`` for PR input columns, with their constant views
+        (cached in the namespace's constants, per PR and item size)."""
+        key = ("blocks", PR, itemsize)
+        blocks = c.get(key)
+        if blocks is not None:
+            return blocks
+        S, Tk, Tn, M, Nc = self.Gn.shape
+        fit = max(1, int(GROUP_BYTES // max(1, PR * max(M, Nc) * itemsize)))
+        blocks = []
+        for g in c["groups"]:
+            tk_r = c["Kf"] // M if g["part"] == "full" else 1  # row blocks of the group
+            m, nc = g["m"], g["nc"]
+            a, b = g["tn"]
+            if fit >= S * tk_r:  # whole column blocks at a time
+                step = fit // (S * tk_r)
+                sel = [(slice(j, min(j + step, b - a)), slice(None), slice(None), g["first"])
+                       for j in range(0, b - a, step)]
+            else:  # runs of row blocks of one column block and one array
+                sel = [(slice(j, j + 1), slice(si, si + 1), slice(t0, min(tk_r, t0 + fit)),
+                        g["first"] and si == 0 and t0 == 0)
+                       for j in range(b - a) for si in range(S) for t0 in range(0, tk_r, fit)]
+            for tn, si, tk, first in sel:
+                al = g["alpha_np"][tn, si, tk]  # (n, s, t, m)
+                n, ns_, nt = al.shape[:3]
+                wn = g["w_np"][tn].reshape(n, S, tk_r)[:, si, tk].reshape(n, ns_ * nt)
+                blocks.append((g["part"], tk, np.ascontiguousarray(al.reshape(n * ns_, nt, m)), g["G"][tn, si, tk],
+                               np.ascontiguousarray(wn), (n, ns_, nt, m, PR), (n, ns_ * nt, nc, PR),
+                               a + tn.start, a + tn.stop, nc, first))
+        if sum(isinstance(k, tuple) for k in c) >= 32:  # a bounded cache: forget other column counts
+            for k in [k for k in c if isinstance(k, tuple)]:
+                del c[k]
+        c[key] = blocks
+        return blocks
+
     def _rowsum_t(self, ns, c, codes, fused=False):
         """ROWSUM DAC load: per tile V = c / (A - B c), ADC, accumulation over (S, Tk): (Tn, Nc, PR)."""
+        if fused and self._fusable(c):
+            return self._rowsum_fused(ns, c, codes)
         S, Tk, Tn, M, Nc = self.Gn.shape
         K = self.shape[0]
         PR = codes.shape[1]
@@ -634,7 +705,7 @@ class FCM:
                 for j in range(0, b - a, step):
                     sl = slice(j, min(j + step, b - a))
                     self._rowsum_block(ns, c, g, y, ct[None, None], sl, slice(None), slice(None), g["w"][sl],
-                                       g["first"], fused)
+                                       g["first"])
             else:
                 for j in range(b - a):
                     sl = slice(j, j + 1)
@@ -643,10 +714,10 @@ class FCM:
                             t1 = min(tk_r, t0 + fit)
                             self._rowsum_block(ns, c, g, y, ct[t0:t1][None, None], sl, slice(si, si + 1),
                                                slice(t0, t1), g["w"][sl, :, si * tk_r + t0:si * tk_r + t1],
-                                               g["first"] and si == 0 and t0 == 0, fused)
+                                               g["first"] and si == 0 and t0 == 0)
         return y
 
-    def _rowsum_block(self, ns, c, g, y, ct, tn, si, tk, w, first, fused=False):
+    def _rowsum_block(self, ns, c, g, y, ct, tn, si, tk, w, first):
         """One block of tiles of a ROWSUM group: DAC voltages, tile products, ADC, accumulation into y."""
         a = g["tn"][0]
         nc = g["nc"]
@@ -654,16 +725,6 @@ class FCM:
         n, ns_, nt, _, m = G.shape
         PR = ct.shape[-1]
         V = ns.empty((n, ns_, nt, m, PR))
-        adc = self.spec.adc
-        if (fused and "alpha" in g and not c["ksinh"] and adc.bits is not None and not adc.inl_lsb):
-            # one pass for the DAC voltages, one for ADC + accumulation (cpu_kernels), BLAS between
-            cpu_kernels.dac_rowsum(ns.np(g["alpha"][tn, si, tk]).reshape(n * ns_, nt, m), ns.np(ct[0, 0]),
-                                   ns.np(V).reshape(n * ns_, nt, m, PR))
-            I = ns.matmul(G, V)  # (n, s, t, nc, PR), ADC input in LSB
-            ys = ns.np(y)[a + tn.start:a + tn.stop, :nc]
-            cpu_kernels.adc_accumulate(ns.np(I).reshape(n, ns_ * nt, nc, PR), ns.np(w).reshape(n, ns_ * nt),
-                                       ns.scalar(adc.full_code), not c["noclip"], ys, first)
-            return
         if "alpha" in g:
             ns.sub(g["alpha"][tn, si, tk], ct, out=V)  # alpha - c
         else:
