@@ -246,26 +246,31 @@ class CrossbarOp(nn.Module):
         N = sum(f.shape[1] for f in self.fcms)
         x_max = self.options.x_max
         xt = np.empty((C, H, W, B), dtype=x.numpy().dtype)  # batch-last; each group's channels contiguous
-        cpu_kernels.transpose(x.numpy().reshape(B, C * H * W), xt.reshape(C * H * W, B))
+        kern = cpu_kernels.kernels()
+        kern.transpose(x.numpy().reshape(B, C * H * W), xt.reshape(C * H * W, B))
         full = np.asarray(self.spec.dac.full_code, dtype=xt.dtype)[()]
         xm = np.asarray(0.0 if x_max is None else x_max, dtype=xt.dtype)[()]
         out = x.new_empty((N, L, B))
         npos = max(1, chunk // max(B, 1))
         xg = [xt[k * cg:(k + 1) * cg] for k in range(g)]
-        cmax = [cpu_kernels.channel_max(v, bool(signed)) if x_max is None else None for v in xg]
+        cmax = [v[0] for v in xg]  # (unused with a fixed x_max)
+        if x_max is None:
+            cmax = [np.empty((H, W, B), dtype=xt.dtype) for _ in xg]
+            for v, m in zip(xg, cmax):
+                kern.channel_max(v, bool(signed), m)
         for p0 in range(0, L, npos):
             p1 = min(L, p0 + npos)
             R = (p1 - p0) * B
             for k, f in enumerate(self.fcms):
                 codes = x.new_empty((kg, 2 * R if signed else R))
                 scale = x.new_empty((1, R))
-                cpu_kernels.dac_codes_conv(xg[k], cmax[k] if x_max is None else xg[k][0], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
-                                           full, bool(signed), xm, codes.numpy(), scale.numpy()[0])
+                kern.dac_codes_conv(xg[k], cmax[k], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
+                                    full, bool(signed), xm, codes.numpy(), scale.numpy()[0])
                 n0 = sum(ff.shape[1] for ff in self.fcms[:k])
                 out[n0:n0 + f.shape[1], p0:p1] = f.matmul_codes_t(
                     codes, scale if x_max is None else x_max, R).reshape(f.shape[1], p1 - p0, B)
         y = x.new_empty((B, N, Ho, Wo))
-        cpu_kernels.transpose(out.numpy().reshape(N * L, B), y.numpy().reshape(B, N * L))
+        kern.transpose(out.numpy().reshape(N * L, B), y.numpy().reshape(B, N * L))
         return y
 
     def _fp(self, x):
@@ -280,10 +285,9 @@ class CrossbarOp(nn.Module):
             y = self._fp(x)
         elif self.straight_through and torch.is_grad_enabled():
             if self.conv is None:
-                y = _StraightThrough.apply(x, self.weight, self, None)
-            else:
-                xp, pad = self._pad(x)  # explicit padding (other modes, "same") keeps its own autograd
-                y = _StraightThrough.apply(xp, self.weight, self, pad)
+                return _StraightThrough.apply(x, self.weight, self.bias, self, None)
+            xp, pad = self._pad(x)  # explicit padding (other modes, "same") keeps its own autograd
+            return _StraightThrough.apply(xp, self.weight, self.bias, self, pad)
         else:
             with torch.no_grad():
                 y = self._xbar(x)
@@ -304,32 +308,36 @@ class _StraightThrough(torch.autograd.Function):
     input and weight (``aten.convolution_backward``, or two matrix products),
     so a re-training step costs one crossbar forward and one ordinary
     backward pass. ``pad`` is the zero padding still to apply (convolutions;
-    other padding was applied by the caller, under autograd).
+    other padding was applied by the caller, under autograd). The bias is
+    added here too, so that its gradient comes from the same backward call.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, op, pad):
+    def forward(ctx, x, weight, bias, op, pad):
         ctx.op, ctx.pad = op, pad
         ctx.save_for_backward(x, weight)
         with torch.no_grad():
-            if pad is None:
-                return op._xbar(x)
-            return op._xbar_padded(x, pad)
+            y = op._xbar(x) if pad is None else op._xbar_padded(x, pad)
+            if bias is not None:
+                y += bias if pad is None else bias.view(1, -1, 1, 1)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         op = ctx.op
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if ctx.pad is None:
             gx = gy @ w if need_x else None
-            gw = gy.reshape(-1, gy.shape[-1]).T @ x.reshape(-1, x.shape[-1]) if need_w else None
-            return gx, gw, None, None
+            g2 = gy.reshape(-1, gy.shape[-1])
+            gw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
+            gb = g2.sum(0) if need_b else None
+            return gx, gw, gb, None, None
         c = op.conv
-        gx, gw, _ = torch.ops.aten.convolution_backward(
-            gy, x, w, None, list(c["stride"]), list(ctx.pad), list(c["dilation"]), False, [0, 0],
-            int(c["groups"]), [need_x, need_w, False])
-        return gx, gw, None, None
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            gy, x, w, [w.shape[0]] if need_b else None, list(c["stride"]), list(ctx.pad), list(c["dilation"]),
+            False, [0, 0], int(c["groups"]), [need_x, need_w, need_b])
+        return gx, gw, gb, None, None
 
 
 def _conv_args(m: nn.Conv2d) -> dict:

@@ -12,22 +12,31 @@ voltages and the ADC codes are bitwise the same; only the accumulation over
 tiles sums in another order (a rounding of the last bit of the result).
 
 Used for numpy arrays and CPU torch tensors of float32 or float64 when numba
-is installed (``pip install xbarlab[dnn]`` brings it); otherwise, or with the
-environment variable ``XBARLAB_KERNELS=array``, the array code runs. The
-kernels are single-threaded (as the benchmark's one torch thread) and are
-compiled on first use, then cached on disk by numba.
+is installed (a dependency of xbarlab); otherwise, or with the environment
+variable ``XBARLAB_KERNELS=array``, the array code runs.
+
+The kernels are single-threaded; the matrix products between them use
+torch's (or numpy's BLAS) threads. A ``parallel=True`` build was tried: on a
+2-core machine numba's thread pool and torch's OpenMP pool (whose threads
+spin between regions) slowed each other, plain torch inference included, so
+it is not offered. The outer loops are written so that each iteration writes
+its own outputs, should a parallel build be revisited. Compiled on first
+use, then cached on disk by numba.
 """
 
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 
 try:
     import numba
-except ImportError:  # pragma: no cover - numba is in the dnn extra
+except ImportError:  # pragma: no cover - numba is a dependency; without it the array code runs
     numba = None
+
+prange = range  # each iteration of a loop written with prange writes its own outputs (see above)
 
 #: values of XBARLAB_KERNELS: "auto" (numba when installed) or "array" (never)
 _CHOICES = ("auto", "array")
@@ -41,14 +50,27 @@ def enabled() -> bool:
     return numba is not None and choice == "auto"
 
 
-def _jit(f):
+_KERNELS: dict = {}  # name -> python function, filled by @_kernel
+_BUILD: list = []  # the compiled kernels, built on first use
+
+
+def _kernel(f):
+    _KERNELS[f.__name__] = f
+    return f
+
+
+def kernels() -> SimpleNamespace:
+    """The compiled kernels (a namespace of numba functions, compiled on first use)."""
     if numba is None:  # pragma: no cover
-        return f
-    # error_model="numpy": x / 0 gives inf/nan as in numpy and torch (no check that blocks SIMD)
-    return numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")(f)
+        raise RuntimeError("the fused CPU kernels need numba: pip install numba")
+    if not _BUILD:
+        # error_model="numpy": x / 0 gives inf/nan as in numpy and torch (no check that blocks SIMD)
+        jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+        _BUILD.append(SimpleNamespace(**{k: jit(f) for k, f in _KERNELS.items()}))
+    return _BUILD[0]
 
 
-@_jit
+@_kernel
 def dac_rowsum(alpha, ct, V):
     """ROWSUM DAC voltages of a block of tiles: V[n, t, i, r] = c / (alpha[n, t, i] - c), c = ct[t, i, r].
 
@@ -58,18 +80,17 @@ def dac_rowsum(alpha, ct, V):
     """
     N, T, M = alpha.shape
     R = ct.shape[2]
-    for n in range(N):
-        for t in range(T):
-            for i in range(M):
-                a = alpha[n, t, i]
-                src = ct[t, i]
-                dst = V[n, t, i]
-                for r in range(R):
-                    c = src[r]
-                    dst[r] = c / (a - c)
+    for q in prange(N * T * M):
+        n, t, i = q // (T * M), (q // M) % T, q % M
+        a = alpha[n, t, i]
+        src = ct[t, i]
+        dst = V[n, t, i]
+        for r in range(R):
+            c = src[r]
+            dst[r] = c / (a - c)
 
 
-@_jit
+@_kernel
 def adc_accumulate(I, w, full, clip, y, first):
     """ADC on every tile's column currents, then the weighted digital sum over the tiles.
 
@@ -81,27 +102,31 @@ def adc_accumulate(I, w, full, clip, y, first):
     """
     N, K, C, R = I.shape
     zero = full - full  # constants in the arrays' dtype: float32 data is computed in float32
-    for n in range(N):
-        for j in range(C):
-            out = y[n, j]
-            for k in range(K):
-                wk = w[n, k]
-                src = I[n, k, j]
-                if first and k == 0:
-                    for r in range(R):
-                        d = np.rint(src[r])
-                        if clip:
-                            d = min(max(d, zero), full)
-                        out[r] = wk * d
-                else:
-                    for r in range(R):
-                        d = np.rint(src[r])
-                        if clip:
-                            d = min(max(d, zero), full)
-                        out[r] += wk * d
+    for q in prange(N * C):
+        n, j = q // C, q % C
+        out = y[n, j]
+        for k in range(K):
+            wk = w[n, k]
+            src = I[n, k, j]
+            if first and k == 0:
+                for r in range(R):
+                    d = np.rint(src[r])
+                    if clip:
+                        d = min(max(d, zero), full)
+                    out[r] = wk * d
+            else:
+                for r in range(R):
+                    d = np.rint(src[r])
+                    if clip:
+                        d = min(max(d, zero), full)
+                    out[r] += wk * d
 
 
-@_jit
+#: input vectors per parallel block of the scale pass of ``dac_codes``
+_RBLOCK = 256
+
+
+@_kernel
 def dac_codes(XT, full, signed, x_max, codes, scale):
     """DAC codes of transposed inputs XT (K, R) into codes (K, P*R), P = 2 phases if ``signed``.
 
@@ -113,24 +138,26 @@ def dac_codes(XT, full, signed, x_max, codes, scale):
     """
     K, R = XT.shape
     zero = full - full
-    if x_max > 0:
-        for r in range(R):
-            scale[r] = x_max
-    else:
-        for r in range(R):
-            scale[r] = 0.0
+    for rb in prange((R + _RBLOCK - 1) // _RBLOCK):
+        r0, r1 = rb * _RBLOCK, min(R, (rb + 1) * _RBLOCK)
+        if x_max > 0:
+            for r in range(r0, r1):
+                scale[r] = x_max
+            continue
+        for r in range(r0, r1):
+            scale[r] = zero
         for k in range(K):
             row = XT[k]
             if signed:
-                for r in range(R):
+                for r in range(r0, r1):
                     scale[r] = max(scale[r], abs(row[r]))
             else:
-                for r in range(R):
+                for r in range(r0, r1):
                     scale[r] = max(scale[r], row[r])
-        for r in range(R):
+        for r in range(r0, r1):
             if not scale[r] > 0:
                 scale[r] = 1.0
-    for k in range(K):
+    for k in prange(K):
         row = XT[k]
         pos = codes[k]
         if signed:
@@ -143,7 +170,7 @@ def dac_codes(XT, full, signed, x_max, codes, scale):
                 pos[r] = min(max(np.rint(row[r] / scale[r] * full), zero), full)
 
 
-@_jit
+@_kernel
 def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale):
     """``dac_codes`` of a convolution's im2col patches, read straight from the image (no patch matrix).
 
@@ -163,85 +190,84 @@ def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, s
     C, H, W, B = xt.shape
     R = (p1 - p0) * B
     zero = full - full
-    if x_max > 0:
-        for r in range(R):
-            scale[r] = x_max
-    else:
-        for r in range(R):
-            scale[r] = zero
+    for p in prange(p0, p1):
+        dst = scale[(p - p0) * B:(p - p0 + 1) * B]
+        if x_max > 0:
+            for b in range(B):
+                dst[b] = x_max
+            continue
+        for b in range(B):
+            dst[b] = zero
         for i in range(kh):
             for j in range(kw):
-                for p in range(p0, p1):
-                    h = (p // Wo) * sh - ph + i * dh
-                    w = (p % Wo) * sw - pw + j * dw
-                    if h < 0 or h >= H or w < 0 or w >= W:
-                        continue
-                    src = cmax[h, w]
-                    dst = scale[(p - p0) * B:(p - p0 + 1) * B]
+                h = (p // Wo) * sh - ph + i * dh
+                w = (p % Wo) * sw - pw + j * dw
+                if h < 0 or h >= H or w < 0 or w >= W:
+                    continue
+                src = cmax[h, w]
+                for b in range(B):
+                    dst[b] = max(dst[b], src[b])
+        for b in range(B):
+            if not dst[b] > 0:
+                dst[b] = 1.0
+    for k in prange(C * kh * kw):
+        c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
+        row = codes[k]
+        for p in range(p0, p1):
+            h = (p // Wo) * sh - ph + i * dh
+            w = (p % Wo) * sw - pw + j * dw
+            base = (p - p0) * B
+            sc = scale[base:base + B]
+            pos = row[base:base + B]
+            if h < 0 or h >= H or w < 0 or w >= W:
+                for b in range(B):
+                    pos[b] = zero
+                if signed:
+                    neg = row[R + base:R + base + B]
                     for b in range(B):
-                        dst[b] = max(dst[b], src[b])
-        for r in range(R):
-            if not scale[r] > 0:
-                scale[r] = 1.0
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                row = codes[(c * kh + i) * kw + j]
-                for p in range(p0, p1):
-                    h = (p // Wo) * sh - ph + i * dh
-                    w = (p % Wo) * sw - pw + j * dw
-                    base = (p - p0) * B
-                    sc = scale[base:base + B]
-                    pos = row[base:base + B]
-                    if h < 0 or h >= H or w < 0 or w >= W:
-                        for b in range(B):
-                            pos[b] = zero
-                        if signed:
-                            neg = row[R + base:R + base + B]
-                            for b in range(B):
-                                neg[b] = zero
-                        continue
-                    src = xt[c, h, w]
-                    if signed:
-                        neg = row[R + base:R + base + B]
-                        for b in range(B):
-                            xf = src[b] / sc[b]
-                            pos[b] = min(max(np.rint(xf * full), zero), full)
-                            neg[b] = min(max(np.rint(-xf * full), zero), full)
-                    else:
-                        for b in range(B):
-                            pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
+                        neg[b] = zero
+                continue
+            src = xt[c, h, w]
+            if signed:
+                neg = row[R + base:R + base + B]
+                for b in range(B):
+                    xf = src[b] / sc[b]
+                    pos[b] = min(max(np.rint(xf * full), zero), full)
+                    neg[b] = min(max(np.rint(-xf * full), zero), full)
+            else:
+                for b in range(B):
+                    pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
 
 
-@_jit
-def channel_max(xt, signed):
-    """Per pixel and image, the largest value (largest magnitude if ``signed``) over the channels
-    and 0: xt (C, H, W, B) -> (H, W, B). For ``dac_codes_conv``."""
+@_kernel
+def channel_max(xt, signed, cmax):
+    """cmax (H, W, B) = per pixel and image, the largest value (largest magnitude if ``signed``)
+    over the channels of xt (C, H, W, B), and 0. For ``dac_codes_conv``."""
     C, H, W, B = xt.shape
-    cmax = np.zeros((H, W, B), dtype=xt.dtype)
-    for c in range(C):
-        for h in range(H):
-            for w in range(W):
+    for h in prange(H):
+        for w in range(W):
+            dst = cmax[h, w]
+            for b in range(B):
+                dst[b] = 0.0
+            for c in range(C):
                 src = xt[c, h, w]
-                dst = cmax[h, w]
                 if signed:
                     for b in range(B):
                         dst[b] = max(dst[b], abs(src[b]))
                 else:
                     for b in range(B):
                         dst[b] = max(dst[b], src[b])
-    return cmax
 
 
-@_jit
+@_kernel
 def transpose(src, dst):
     """dst = src.T for 2-D arrays, in 16 x 16 blocks (cache-friendly on both sides); for the
     batch-last layout of convolutions, (B, C*H*W) <-> (C*H*W, B)."""
     P, Q = src.shape
-    for p0 in range(0, P, 16):
-        p1 = min(P, p0 + 16)
-        for q0 in range(0, Q, 16):
-            q1 = min(Q, q0 + 16)
+    for qb in prange((Q + 15) // 16):
+        q0, q1 = qb * 16, min(Q, qb * 16 + 16)
+        for p0 in range(0, P, 16):
+            p1 = min(P, p0 + 16)
             for q in range(q0, q1):
                 for p in range(p0, p1):
                     dst[q, p] = src[p, q]

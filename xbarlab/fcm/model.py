@@ -544,7 +544,7 @@ class FCM:
             c = ns.empty((K, 2 * R if neg else R))
             s = ns.empty((1, R))
             x_max = self.options.x_max
-            cpu_kernels.dac_codes(ns.np(XT), ns.scalar(full), neg, ns.scalar(0.0 if x_max is None else x_max),
+            cpu_kernels.kernels().dac_codes(ns.np(XT), ns.scalar(full), neg, ns.scalar(0.0 if x_max is None else x_max),
                                   ns.np(c), ns.np(s)[0])
             return c, (s if x_max is None else x_max)
         if self.options.x_max is None:
@@ -636,11 +636,12 @@ class FCM:
         y = ns.empty((Tn, Nc, PR))
         yn = ns.np(y)
         full, clip = ns.scalar(self.spec.adc.full_code), not c["noclip"]
+        kern = cpu_kernels.kernels()
         for part, tk, al, G, wn, vshape, ishape, y0, y1, nc, first in self._fused_blocks(c, PR, cn.itemsize):
             V = ns.empty(vshape)  # (n, s, t, m, PR)
-            cpu_kernels.dac_rowsum(al, parts[part][tk], ns.np(V).reshape(al.shape + (PR,)))
+            kern.dac_rowsum(al, parts[part][tk], ns.np(V).reshape(al.shape + (PR,)))
             I = ns.matmul(G, V)  # (n, s, t, nc, PR), ADC input in LSB
-            cpu_kernels.adc_accumulate(ns.np(I).reshape(ishape), wn, full, clip, yn[y0:y1, :nc], first)
+            kern.adc_accumulate(ns.np(I).reshape(ishape), wn, full, clip, yn[y0:y1, :nc], first)
         return y
 
     def _fused_blocks(self, c, PR: int, itemsize: int) -> list:
