@@ -2,15 +2,16 @@
 
     python benchmarks/bench_dnn.py --out reports [--threads 1] [--reps 5]
 
-* optionally (``--compile``) the ConvNet again with every crossbar layer's
-  evaluation wrapped in ``torch.compile`` (``dnn_eval.crossbar.compile_crossbar``);
 * inference at batch 128: the trained ConvNet (digits, 1x8x8) and the
   ResNet-18 shape (random weights, 3x32x32 inputs, 10 classes), plain
   ``model(x)`` against the same model with every Linear/Conv2d on 64x64
   crossbars (``dnn_eval.crossbar``, FCM ``matmul_t``);
 * re-training step at batch 128 (ConvNet): forward, backward and Adam step,
   plain against straight-through crossbar forward; the FCM rebuild every
-  10 steps is reported separately and amortized.
+  10 steps is reported separately and amortized;
+* a lower bound for each inference row (``tile_product_floor``): the plain
+  network with its weighted layers replaced by only the tile matrix
+  products the FCM must do (both arrays of every differential pair).
 
 Runs on CUDA when torch has it (``cuda if available``), else on CPU with
 ``--threads`` torch threads for both sides. The ConvNet uses the
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dnn_eval.crossbar import compile_crossbar, crossbar_layers, program_all, set_straight_through, to_crossbar
+from dnn_eval.crossbar import crossbar_layers, program_all, set_straight_through, to_crossbar
 from dnn_eval.evaluate import default_options, make_spec
 from dnn_eval.loading import load_model
 from dnn_eval.models import build_model
@@ -59,14 +60,11 @@ def timeit(fn, dev, reps: int) -> float:
     return statistics.median(ts)
 
 
-def bench_inference(name, model, x, spec, dev, reps, compiled=False):
+def bench_inference(name, model, x, spec, dev, reps):
     model = model.to(dev).eval()
     t0 = time.perf_counter()
     xm = to_crossbar(model, spec, np.random.default_rng(0), default_options(spec)).to(dev)
     gen = time.perf_counter() - t0
-    if compiled:
-        compile_crossbar(xm)
-        name += " (torch.compile)"
     with torch.no_grad():
         t_fp = timeit(lambda: model(x), dev, reps)
         t_x = timeit(lambda: xm(x), dev, reps)
@@ -165,8 +163,6 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--compile", action="store_true",
-                   help="also time the ConvNet with torch.compile'd crossbar layers (slow to compile)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -178,8 +174,6 @@ def main(argv=None) -> int:
     x = torch.rand((args.batch, 1, 8, 8), generator=g).to(dev)
     y = torch.randint(0, 10, (args.batch,), generator=g).to(dev)
     rows.append(bench_inference("convnet (digits 1x8x8)", convnet, x, spec, dev, args.reps))
-    if args.compile:
-        rows.append(bench_inference("convnet (digits 1x8x8)", convnet, x, spec, dev, args.reps, compiled=True))
     rows += bench_train(load_model("convnet").module, x, y, spec, dev, args.reps)
     r18 = build_model("resnet18", (3, 32, 32), 10)
     xr = torch.rand((args.batch, 3, 32, 32), generator=g).to(dev)

@@ -6,12 +6,17 @@ pooling, BatchNorm, additions, the bias) stays digital, as in the paper.
 Mapping of a layer onto crossbars:
 
 * Linear(in, out): W (K=in, N=out) with ``y = x @ W``, one ``FCM``.
-* Conv2d: im2col with ``torch.nn.functional.unfold`` (any stride, padding,
-  dilation; ``padding_mode`` other than zeros and ``padding="same"`` are
-  applied with ``F.pad`` first). Each patch is one input vector of
-  K = C/groups * kh * kw rows; each group is its own weight matrix
-  (K, out/groups) and its own ``FCM``, so grouped and depthwise convolutions
-  map to separate tiles.
+* Conv2d: im2col (any stride, padding, dilation; ``padding_mode`` other
+  than zeros and ``padding="same"`` are applied with ``F.pad`` first). Each
+  patch is one input vector of K = C/groups * kh * kw rows, in
+  ``torch.nn.functional.unfold``'s order; each group is its own weight
+  matrix (K, out/groups) and its own ``FCM``, so grouped and depthwise
+  convolutions map to separate tiles. On CPU (float32/float64, numba
+  installed) the patch matrix is never built: the images go batch-last and
+  ``xbarlab.fcm.cpu_kernels.dac_codes_conv`` writes every patch's DAC codes
+  straight from them for ``FCM.matmul_codes_t`` (the same codes, tested
+  against the im2col path); elsewhere (CUDA, or ``XBARLAB_KERNELS=array``)
+  the patches are gathered into x^T (K, R) for ``FCM.matmul_t``.
 * Tiling, conductance mapping, the DAC (quantized inputs), every tile's
   G_non-ideal, the ADC on each tile's column currents and the digital
   accumulation across tiles are all done by ``xbarlab.fcm.FCM.matmul``;
@@ -25,6 +30,10 @@ Mapping of a layer onto crossbars:
 * Each FCM is built once per hardware instance (``program(rng)``, one
   ``numpy.random.Generator`` drawn in layer order) and reused for every
   input; ``regenerate`` rebuilds it from the current weights (re-training).
+* Re-training (``straight_through``): ``_StraightThrough`` returns the
+  crossbar's values forward and the floating-point layer's gradients
+  backward, i.e. ``y_fp + (y_xbar - y_fp).detach()`` without computing
+  y_fp (the backward needs only the input and the weight).
 
 Networks come in two forms:
 
@@ -461,23 +470,6 @@ def program_all(model: nn.Module, rng: np.random.Generator | None) -> None:
 def set_straight_through(model: nn.Module, on: bool = True) -> None:
     for op in crossbar_layers(model):
         op.straight_through = on
-
-
-def compile_crossbar(model: nn.Module) -> nn.Module:
-    """Wrap every crossbar layer's evaluation in ``torch.compile`` (opt-in, in place).
-
-    Fuses the FCM's element-wise passes (DAC codes, DAC load, ADC) into few
-    kernels; needs a C++ compiler on CPU, costs tens of seconds of
-    compilation per layer and input shape, and gives the same values.
-    """
-    import torch._dynamo
-
-    ops = crossbar_layers(model)
-    # every layer (and each FCM's graph-broken pieces) is its own specialization of the same code
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16 * len(ops))
-    for op in ops:
-        op._xbar = torch.compile(op._xbar, dynamic=False)
-    return model
 
 
 def count_tiles(model: nn.Module) -> int:

@@ -26,15 +26,12 @@ use, then cached on disk by numba.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from types import SimpleNamespace
 
 import numpy as np
-
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency; without it the array code runs
-    numba = None
 
 prange = range  # each iteration of a loop written with prange writes its own outputs (see above)
 
@@ -42,12 +39,18 @@ prange = range  # each iteration of a loop written with prange writes its own ou
 _CHOICES = ("auto", "array")
 
 
+@functools.cache
+def _have_numba() -> bool:
+    """numba is installed (found without importing it: ``import xbarlab`` stays light)."""
+    return importlib.util.find_spec("numba") is not None
+
+
 def enabled() -> bool:
-    """Whether the fused kernels run: numba is importable and XBARLAB_KERNELS is not "array"."""
+    """Whether the fused kernels run: numba is installed and XBARLAB_KERNELS is not "array"."""
     choice = os.environ.get("XBARLAB_KERNELS", "auto")
     if choice not in _CHOICES:
         raise ValueError(f"XBARLAB_KERNELS must be one of {_CHOICES}, got {choice!r}")
-    return numba is not None and choice == "auto"
+    return choice == "auto" and _have_numba()
 
 
 _KERNELS: dict = {}  # name -> python function, filled by @_kernel
@@ -61,9 +64,12 @@ def _kernel(f):
 
 def kernels() -> SimpleNamespace:
     """The compiled kernels (a namespace of numba functions, compiled on first use)."""
-    if numba is None:  # pragma: no cover
-        raise RuntimeError("the fused CPU kernels need numba: pip install numba")
     if not _BUILD:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a dependency of xbarlab
+            raise RuntimeError("the fused CPU kernels need numba: pip install numba "
+                               "(or set XBARLAB_KERNELS=array)") from None
         # error_model="numpy": x / 0 gives inf/nan as in numpy and torch (no check that blocks SIMD)
         jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
         _BUILD.append(SimpleNamespace(**{k: jit(f) for k, f in _KERNELS.items()}))

@@ -48,7 +48,13 @@ pair and the row tiles is one small batched product with the per-tile
 LSB-to-weight factors. Zero-padded rows and columns of the last tiles are not
 computed (a padded row carries code 0, so V = 0 exactly). Tiles are taken in
 groups of about ``GROUP_BYTES`` of work arrays so that they stay in cache.
-The torch path computes in the input's dtype (float32 inputs: float32
+On CPU (numpy, or CPU torch tensors of float32/float64) with numba
+installed, the element-wise passes run as fused loops
+(``xbarlab.fcm.cpu_kernels``: DAC codes in one pass, the ROWSUM voltages in
+one pass per block of tiles, ADC and accumulation in one pass); the same
+operations in the same precision, so DAC and ADC codes are bitwise those of
+the array code (``XBARLAB_KERNELS=array`` forces the array code; tests
+compare the two). The torch path computes in the input's dtype (float32 inputs: float32
 throughout, so roundings of the DAC and ADC can differ from the float64
 numpy path where a value lies within float32 precision of a rounding
 boundary; float64 tensors agree with numpy to ~1e-14).

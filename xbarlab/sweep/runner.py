@@ -168,13 +168,30 @@ def _kill_pool(ex) -> None:
         p.join(timeout=5)
 
 
+def _one_blas_thread() -> None:
+    """Worker initializer: one BLAS thread per worker process. The sweep's parallelism is its
+    processes; BLAS pools of their own in each (numpy's and scipy's OpenBLAS each start one
+    thread per core, and their idle threads spin) would oversubscribe the cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def _pool(max_workers: int):
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=max_workers, initializer=_one_blas_thread)
+
+
 def _run_local(todo, record, max_workers: int, timeout_s: float | None) -> None:
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     pending = deque((t, 0) for t in todo)  # (task, deaths so far)
     inflight: dict = {}  # future -> (task, deaths, started)
-    ex = ProcessPoolExecutor(max_workers=max_workers)
+    ex = _pool(max_workers)
     try:
         while pending or inflight:
             while pending and len(inflight) < max_workers:
@@ -208,7 +225,7 @@ def _run_local(todo, record, max_workers: int, timeout_s: float | None) -> None:
                     pending.appendleft((task, deaths))  # innocent: resubmit
                 inflight.clear()
                 _kill_pool(ex)
-                ex = ProcessPoolExecutor(max_workers=max_workers)
+                ex = _pool(max_workers)
     except BaseException:
         _kill_pool(ex)
         raise
