@@ -259,7 +259,8 @@ class CrossbarOp(nn.Module):
         kern.transpose(x.numpy().reshape(B, C * H * W), xt.reshape(C * H * W, B))
         full = np.asarray(self.spec.dac.full_code, dtype=xt.dtype)[()]
         xm = np.asarray(0.0 if x_max is None else x_max, dtype=xt.dtype)[()]
-        out = x.new_empty((N, L, B))
+        y = x.new_empty((B, N, Ho, Wo))
+        y3 = y.view(B, N, L)
         npos = max(1, chunk // max(B, 1))
         xg = [xt[k * cg:(k + 1) * cg] for k in range(g)]
         cmax = [v[0] for v in xg]  # (unused with a fixed x_max)
@@ -276,10 +277,12 @@ class CrossbarOp(nn.Module):
                 kern.dac_codes_conv(xg[k], cmax[k], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
                                     full, bool(signed), xm, codes.numpy(), scale.numpy()[0])
                 n0 = sum(ff.shape[1] for ff in self.fcms[:k])
-                out[n0:n0 + f.shape[1], p0:p1] = f.matmul_codes_t(
-                    codes, scale if x_max is None else x_max, R).reshape(f.shape[1], p1 - p0, B)
-        y = x.new_empty((B, N, Ho, Wo))
-        kern.transpose(out.numpy().reshape(N * L, B), y.numpy().reshape(B, N * L))
+                # unscaled (N_k, R); the scale (x_max too, written by dac_codes_conv) is applied
+                # while moving the chunk to (B, N, L): one strided pass
+                yf = f.matmul_codes_t(codes, scale, R, scaled=False)
+                nk, P = f.shape[1], p1 - p0
+                torch.mul(yf.view(nk, P, B).permute(2, 0, 1), scale.view(P, B).t()[:, None, :],
+                          out=y3[:, n0:n0 + nk, p0:p1])
         return y
 
     def _fp(self, x):

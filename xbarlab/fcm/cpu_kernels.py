@@ -277,3 +277,4 @@ def transpose(src, dst):
             for q in range(q0, q1):
                 for p in range(p0, p1):
                     dst[q, p] = src[p, q]
+

@@ -574,7 +574,7 @@ class FCM:
         codes, s = self._codes_t(ns, XT, signed, fused)  # (K, PR)
         return self._eval_codes_t(ns, codes, s, XT.shape[1], fused)
 
-    def matmul_codes_t(self, codes, scale, n_vectors: int):
+    def matmul_codes_t(self, codes, scale, n_vectors: int, *, scaled: bool = True):
         """y^T (N, R) from DAC codes already made: the second half of ``matmul_t``.
 
         ``codes`` (K, P*R) and ``scale`` (1, R), or the fixed ``x_max``, are
@@ -583,6 +583,9 @@ class FCM:
         P = 2 (negative phase in columns R..2R) for signed inputs. Lets a
         caller make the codes straight from its own layout (a convolution's
         image, without the im2col matrix). No checks beyond the shape.
+        ``scaled=False`` leaves out the last step, the multiplication of
+        column r by its DAC scale (the caller does it, e.g. while moving the
+        result to its own layout).
         """
         ns, codes = namespace_for(codes)
         if codes.ndim != 2 or codes.shape[0] != self.shape[0] or codes.shape[1] not in (n_vectors, 2 * n_vectors):
@@ -591,9 +594,11 @@ class FCM:
         if self.Gn is None:
             return ns.zeros((self.shape[1], n_vectors))
         with ns.no_grad():
-            return self._eval_codes_t(ns, codes, scale, n_vectors, ns.host and cpu_kernels.enabled())
+            return self._eval_codes_t(ns, codes, scale if scaled else None, n_vectors,
+                                      ns.host and cpu_kernels.enabled())
 
     def _eval_codes_t(self, ns, codes, s, R, fused):
+        """y^T (N, R) from DAC codes; s is the DAC scale to multiply by, or None for unscaled."""
         S, Tk, Tn, M, Nc = self.Gn.shape
         K, N = self.shape
         c = self._const(ns)
@@ -618,7 +623,7 @@ class FCM:
             y = y - ns.sum(codes, 0)[None, :] * c["off"]
         if PR != R:
             y = y[:, :R] - y[:, R:]
-        return y * s
+        return y if s is None else y * s
 
     def _fusable(self, c) -> bool:
         """Whether ``_rowsum_fused`` applies: every group in the c / (alpha - c) form, linear cells,
