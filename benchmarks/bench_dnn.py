@@ -1,6 +1,6 @@
 """Crossbar inference and re-training against plain PyTorch, on the same machine in one run.
 
-    python benchmarks/bench_dnn.py --out reports [--threads 1] [--reps 5]
+    python benchmarks/bench_dnn.py --out reports [--threads 1] [--reps 11]
 
 * inference at batch 128: the trained ConvNet (digits, 1x8x8) and the
   ResNet-18 shape (random weights, 3x32x32 inputs, 10 classes), plain
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--reps", type=int, default=11)
     p.add_argument("--batch", type=int, default=128)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

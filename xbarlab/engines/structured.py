@@ -21,6 +21,8 @@ calls and per-tile LAPACK calls. ``g_nonideal_stack`` evaluates many tiles at on
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.linalg import lapack
 
@@ -100,8 +102,35 @@ def _schur(U_i: np.ndarray, diag_i: np.ndarray, G_i: np.ndarray) -> np.ndarray:
     return S
 
 
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (made once: 10 us per limit, not 300),
+    or None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    return ThreadpoolController()
+
+
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     """G_non-ideal (S) for a validated stack G of shape (T, M, N).
+
+    Runs with one BLAS thread: its solves are small (N x N), where BLAS
+    threads gain nothing (measured: the same time at 64 x 64) but, in
+    several processes at once (a sweep's workers, Dask), two OpenBLAS pools
+    per process that spin between calls made it 3-9x slower. The limit is
+    process-wide while the call runs.
+    """
+    ctl = _blas_controller()
+    if ctl is None:  # pragma: no cover
+        return _eliminate(G, circuit)
+    with ctl.limit(limits=1, user_api="blas"):
+        return _eliminate(G, circuit)
+
+
+def _eliminate(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
+    """The block elimination of ``g_nonideal_stack``.
 
     The column elimination keeps the Schur complement as ``g_col I + F_i``
     and updates the excess F_i = S_i + g_col Delta_(i-1)^-1 F_(i-1) directly,
