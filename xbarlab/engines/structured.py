@@ -117,10 +117,11 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     """G_non-ideal (S) for a validated stack G of shape (T, M, N).
 
     Runs with one BLAS thread: its solves are small (N x N), where BLAS
-    threads gain nothing (measured: the same time at 64 x 64) but, in
-    several processes at once (a sweep's workers, Dask), two OpenBLAS pools
-    per process that spin between calls made it 3-9x slower. The limit is
-    process-wide while the call runs.
+    threads gain little in one process (about the same at 64 x 64, up to
+    1.5x at 256 x 256 on 2 cores) but, in several processes at once (a
+    sweep's workers, Dask), two OpenBLAS pools per process that spin between
+    calls make it several times slower (``benchmarks/bench_blas_threads.py``).
+    The limit is process-wide while the call runs.
     """
     ctl = _blas_controller()
     if ctl is None:  # pragma: no cover
