@@ -68,7 +68,7 @@ from xbarlab.spec import CrossbarSpec
 
 #: bytes of FCM work arrays per chunk of input vectors (rows are processed in chunks): small
 #: enough that each chunk's arrays stay in cache between the FCM's passes over them ...
-CHUNK_BYTES = 4 * 2**20
+CHUNK_BYTES = 3 * 2**20
 #: ... but at least this many rows, so that each tile's matrix product stays efficient
 MIN_CHUNK_ROWS = 256
 
