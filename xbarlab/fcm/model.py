@@ -54,8 +54,8 @@ installed, the element-wise passes run as fused loops
 one pass per block of tiles, ADC and accumulation in one pass); the same
 operations in the same precision, so DAC and ADC codes are bitwise those of
 the array code (``XBARLAB_KERNELS=array`` forces the array code; tests
-compare the two). The torch path computes in the input's dtype (float32 inputs: float32
-throughout, so roundings of the DAC and ADC can differ from the float64
+compare the two). The torch path computes in the input's dtype (float32
+inputs: float32 throughout, so roundings of the DAC and ADC can differ from the float64
 numpy path where a value lies within float32 precision of a rounding
 boundary; float64 tensors agree with numpy to ~1e-14).
 """
@@ -550,8 +550,8 @@ class FCM:
             c = ns.empty((K, 2 * R if neg else R))
             s = ns.empty((1, R))
             x_max = self.options.x_max
-            cpu_kernels.kernels().dac_codes(ns.np(XT), ns.scalar(full), neg, ns.scalar(0.0 if x_max is None else x_max),
-                                  ns.np(c), ns.np(s)[0])
+            xm = ns.scalar(0.0 if x_max is None else x_max)  # 0: per-column scale
+            cpu_kernels.kernels().dac_codes(ns.np(XT), ns.scalar(full), neg, xm, ns.np(c), ns.np(s)[0])
             return c, (s if x_max is None else x_max)
         if self.options.x_max is None:
             s = ns.col_absmax(XT) if neg else ns.col_max(XT)
