@@ -188,7 +188,8 @@ def main(argv=None) -> int:
     lines = ["# dnn_eval speed: crossbar against plain PyTorch", "",
              f"Machine: {platform.processor() or platform.machine()}, device {df['device'][0]}, "
              f"{args.threads} torch thread(s), torch {torch.__version__}, FCM CPU kernels: "
-             f"{'numba (fused)' if cpu_kernels.enabled() else 'array code'}. Median of {args.reps} runs, "
+             f"{'numba (fused)' if dev.type == 'cpu' and cpu_kernels.enabled() else 'array code'}. "
+             f"Median of {args.reps} runs, "
              "both sides measured in the same run. Targets from issue 5 (paper: 2.5x inference, 2.75x re-training).",
              "", "| benchmark | batch | plain (ms) | crossbar (ms) | ratio | target | met | FCM generation (s) |",
              "|---|---|---|---|---|---|---|---|"]
