@@ -635,15 +635,13 @@ class FCM:
     def _rowsum_fused(self, ns, c, codes):
         """``_rowsum_t`` with the fused CPU kernels: per block of tiles one pass for the DAC voltages
         (``cpu_kernels.dac_rowsum``), the tile products (BLAS), one pass for ADC + accumulation
-        (``cpu_kernels.adc_accumulate``). Same blocks as ``_rowsum_t``; the blocks' constant
+        (``cpu_kernels.adc_accumulate``). Blocks from ``_block_slices``, as ``_rowsum_t``; their constant
         views are made once per number of input columns (``_fused_blocks``)."""
         S, Tk, Tn, M, Nc = self.Gn.shape
         K = self.shape[0]
         PR = codes.shape[1]
-        Kf = c["Kf"]
         cn = ns.np(codes)
-        parts = {"full": cn[:Kf].reshape(Kf // M, M, PR) if Kf else None,
-                 "last": cn[Kf:][None] if Kf < K else None}
+        parts = self._code_parts(cn, K, M, c["Kf"])
         y = ns.empty((Tn, Nc, PR))
         yn = ns.np(y)
         full, clip = ns.scalar(self.spec.adc.full_code), not c["noclip"]
@@ -654,6 +652,29 @@ class FCM:
             I = ns.matmul(G, V)  # (n, s, t, nc, PR), ADC input in LSB
             kern.adc_accumulate(ns.np(I).reshape(ishape), wn, full, clip, yn[y0:y1, :nc], first)
         return y
+
+    @staticmethod
+    def _code_parts(codes, K: int, M: int, Kf: int) -> dict:
+        """The DAC codes (K, PR) of each row-block part as views: "full" (Kf/M, M, PR) and "last"
+        (1, K - Kf, PR), None where a part is empty. numpy arrays or tensors alike."""
+        PR = codes.shape[1]
+        return {"full": codes[:Kf].reshape(Kf // M, M, PR) if Kf else None,
+                "last": codes[Kf:][None] if Kf < K else None}
+
+    @staticmethod
+    def _block_slices(g: dict, S: int, tk_r: int, fit: int) -> list:
+        """How a ROWSUM group's tiles are taken, ``fit`` tiles at a time (so that V and the ADC
+        input stay within GROUP_BYTES): whole column blocks (all S x tk_r tiles of a column
+        block) when one fits, else runs of row blocks of one column block and one array.
+        A list of (column-block slice, array slice, row-block slice, first write of y)."""
+        a, b = g["tn"]
+        if fit >= S * tk_r:
+            step = fit // (S * tk_r)
+            return [(slice(j, min(j + step, b - a)), slice(None), slice(None), g["first"])
+                    for j in range(0, b - a, step)]
+        return [(slice(j, j + 1), slice(si, si + 1), slice(t0, min(tk_r, t0 + fit)),
+                 g["first"] and si == 0 and t0 == 0)
+                for j in range(b - a) for si in range(S) for t0 in range(0, tk_r, fit)]
 
     def _fused_blocks(self, c, PR: int, itemsize: int) -> list:
         """The blocks of tiles of ``_rowsum_fused`` for PR input columns, with their constant views
@@ -668,16 +689,8 @@ class FCM:
         for g in c["groups"]:
             tk_r = c["Kf"] // M if g["part"] == "full" else 1  # row blocks of the group
             m, nc = g["m"], g["nc"]
-            a, b = g["tn"]
-            if fit >= S * tk_r:  # whole column blocks at a time
-                step = fit // (S * tk_r)
-                sel = [(slice(j, min(j + step, b - a)), slice(None), slice(None), g["first"])
-                       for j in range(0, b - a, step)]
-            else:  # runs of row blocks of one column block and one array
-                sel = [(slice(j, j + 1), slice(si, si + 1), slice(t0, min(tk_r, t0 + fit)),
-                        g["first"] and si == 0 and t0 == 0)
-                       for j in range(b - a) for si in range(S) for t0 in range(0, tk_r, fit)]
-            for tn, si, tk, first in sel:
+            a = g["tn"][0]
+            for tn, si, tk, first in self._block_slices(g, S, tk_r, fit):
                 al = g["alpha_np"][tn, si, tk]  # (n, s, t, m)
                 n, ns_, nt = al.shape[:3]
                 wn = g["w_np"][tn].reshape(n, S, tk_r)[:, si, tk].reshape(n, ns_ * nt)
@@ -695,38 +708,18 @@ class FCM:
         if fused and self._fusable(c):
             return self._rowsum_fused(ns, c, codes)
         S, Tk, Tn, M, Nc = self.Gn.shape
-        K = self.shape[0]
         PR = codes.shape[1]
-        Kf = c["Kf"]
-        parts = {}  # the codes of each row block, (Tk', m, PR): views
-        if Kf:
-            parts["full"] = ns.reshape(codes[:Kf], (Kf // M, M, PR))
-        if Kf < K:
-            parts["last"] = codes[Kf:][None]
+        parts = self._code_parts(codes, self.shape[0], M, c["Kf"])  # (Tk', m, PR) views
         y = ns.empty((Tn, Nc, PR))  # every row < N is written by its first group; the rest is dropped
         esize = 8 if ns.name == "numpy" else codes.element_size()
         for g in c["groups"]:
             ct = parts[g["part"]]
             tk_r, m, nc = ct.shape[0], g["m"], g["nc"]
-            a, b = g["tn"]
-            # tiles at a time, so that V and D stay within GROUP_BYTES (cache): whole column
-            # blocks (all S x Tk' tiles of a tn) when one fits, else runs of row blocks of one tn and s
             fit = max(1, int(GROUP_BYTES // max(1, PR * max(m, nc) * esize)))
-            if fit >= S * tk_r:
-                step = fit // (S * tk_r)
-                for j in range(0, b - a, step):
-                    sl = slice(j, min(j + step, b - a))
-                    self._rowsum_block(ns, c, g, y, ct[None, None], sl, slice(None), slice(None), g["w"][sl],
-                                       g["first"])
-            else:
-                for j in range(b - a):
-                    sl = slice(j, j + 1)
-                    for si in range(S):
-                        for t0 in range(0, tk_r, fit):
-                            t1 = min(tk_r, t0 + fit)
-                            self._rowsum_block(ns, c, g, y, ct[t0:t1][None, None], sl, slice(si, si + 1),
-                                               slice(t0, t1), g["w"][sl, :, si * tk_r + t0:si * tk_r + t1],
-                                               g["first"] and si == 0 and t0 == 0)
+            for tn, si, tk, first in self._block_slices(g, S, tk_r, fit):
+                n = tn.stop - tn.start
+                w = g["w"][tn].reshape(n, S, tk_r)[:, si, tk].reshape(n, 1, -1)  # the blocks' tiles' weights
+                self._rowsum_block(ns, c, g, y, ct[tk][None, None], tn, si, tk, w, first)
         return y
 
     def _rowsum_block(self, ns, c, g, y, ct, tn, si, tk, w, first):
