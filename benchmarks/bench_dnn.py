@@ -109,7 +109,8 @@ def tile_product_floor(xm, x, dev, reps) -> dict:
             if op.conv is None:
                 r = a.numel() // a.shape[-1]
             else:
-                r = op._fp(a).shape[0] * op._fp(a).shape[-2] * op._fp(a).shape[-1]
+                yb = op._fp(a)  # (B, N, Ho, Wo): one input vector per output pixel
+                r = yb.shape[0] * yb.shape[-2] * yb.shape[-1]
             r *= 2 if bool(a.amin() < 0) else 1  # two DAC phases for signed inputs
             shapes = {}  # (rows, cols) of a tile, unpadded -> number of such tiles (both arrays of the pair)
             for f in op.fcms:

@@ -262,6 +262,7 @@ class CrossbarOp(nn.Module):
         y = x.new_empty((B, N, Ho, Wo))
         y3 = y.view(B, N, L)
         npos = max(1, chunk // max(B, 1))
+        n0 = np.cumsum([0] + [f.shape[1] for f in self.fcms]).tolist()  # each group's first channel
         xg = [xt[k * cg:(k + 1) * cg] for k in range(g)]
         cmax = [v[0] for v in xg]  # (unused with a fixed x_max)
         if x_max is None:
@@ -276,13 +277,12 @@ class CrossbarOp(nn.Module):
                 scale = x.new_empty((1, R))
                 kern.dac_codes_conv(xg[k], cmax[k], kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1,
                                     full, bool(signed), xm, codes.numpy(), scale.numpy()[0])
-                n0 = sum(ff.shape[1] for ff in self.fcms[:k])
                 # unscaled (N_k, R); the scale (x_max too, written by dac_codes_conv) is applied
                 # while moving the chunk to (B, N, L): one strided pass
                 yf = f.matmul_codes_t(codes, scale, R, scaled=False)
                 nk, P = f.shape[1], p1 - p0
                 torch.mul(yf.view(nk, P, B).permute(2, 0, 1), scale.view(P, B).t()[:, None, :],
-                          out=y3[:, n0:n0 + nk, p0:p1])
+                          out=y3[:, n0[k]:n0[k] + nk, p0:p1])
         return y
 
     def _fp(self, x):
