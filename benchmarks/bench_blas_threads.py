@@ -19,16 +19,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from xbarlab.blas import one_blas_thread
 from xbarlab.engines.structured import _eliminate
 from xbarlab.params import CircuitParams
 
 CIRCUIT = CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=1e3)
-
-
-def _one_thread() -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
 
 
 def _stack(seed: int, tiles: int, size: int) -> float:
@@ -46,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=6)
     a = p.parse_args(argv)
     args = [(s, a.tiles, a.size) for s in range(a.runs)]
-    for label, init in (("default BLAS threads", None), ("one BLAS thread", _one_thread)):
+    for label, init in (("default BLAS threads", None), ("one BLAS thread", one_blas_thread)):
         with ProcessPoolExecutor(a.workers, initializer=init) as ex:
             ts = list(ex.map(_stack, *zip(*args)))
         print(f"{a.workers} processes, {label}: {statistics.median(ts):.3f} s per stack "

@@ -21,11 +21,10 @@ calls and per-tile LAPACK calls. ``g_nonideal_stack`` evaluates many tiles at on
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from scipy.linalg import lapack
 
+from ..blas import one_blas_thread
 from ..params import CircuitParams
 
 
@@ -102,17 +101,6 @@ def _schur(U_i: np.ndarray, diag_i: np.ndarray, G_i: np.ndarray) -> np.ndarray:
     return S
 
 
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's view of the loaded BLAS libraries (made once: 10 us per limit, not 300),
-    or None without threadpoolctl."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return None
-    return ThreadpoolController()
-
-
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     """G_non-ideal (S) for a validated stack G of shape (T, M, N).
 
@@ -123,10 +111,7 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     calls make it several times slower (``benchmarks/bench_blas_threads.py``).
     The limit is process-wide while the call runs.
     """
-    ctl = _blas_controller()
-    if ctl is None:  # pragma: no cover
-        return _eliminate(G, circuit)
-    with ctl.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _eliminate(G, circuit)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..blas import one_blas_thread
 from .keys import canonical_json, function_id, task_key
 from .store import ResultStore
 
@@ -168,21 +169,12 @@ def _kill_pool(ex) -> None:
         p.join(timeout=5)
 
 
-def _one_blas_thread() -> None:
-    """Worker initializer: one BLAS thread per worker process. The sweep's parallelism is its
-    processes; BLAS pools of their own in each (numpy's and scipy's OpenBLAS each start one
-    thread per core, and their idle threads spin) would oversubscribe the cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return
-    threadpool_limits(limits=1, user_api="blas")
-
-
 def _pool(max_workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=max_workers, initializer=_one_blas_thread)
+    # one BLAS thread per worker process: the sweep's parallelism is its processes, and BLAS pools
+    # of their own in each would oversubscribe the cores (xbarlab.blas)
+    return ProcessPoolExecutor(max_workers=max_workers, initializer=one_blas_thread)
 
 
 def _run_local(todo, record, max_workers: int, timeout_s: float | None) -> None:
