@@ -11,7 +11,17 @@
   10 steps is reported separately and amortized;
 * a lower bound for each inference row (``tile_product_floor``): the plain
   network with its weighted layers replaced by only the tile matrix
-  products the FCM must do (both arrays of every differential pair).
+  products the FCM must do (both arrays of every differential pair);
+* where the crossbar inference's time goes (``phase_breakdown``, CPU with
+  the fused kernels): tile products, DAC codes, DAC load, ADC and
+  accumulation, layout changes, and the rest;
+* the same inference rows with the offset mapping (one array per weight,
+  ``Mapping.OFFSET``), which halves the tile products (``--no-offset``
+  skips them). The default mapping is the differential pair.
+
+Times are medians over ``--reps`` runs; plain and crossbar run alternately
+and each ratio is the median of the per-pair ratios (``time_pair``), so both
+sides see the same machine load.
 
 Runs on CUDA when torch has it (``cuda if available``), else on CPU with
 ``--threads`` torch threads for both sides. The ConvNet uses the
@@ -40,6 +50,7 @@ from dnn_eval.evaluate import default_options, make_spec
 from dnn_eval.loading import load_model
 from dnn_eval.models import build_model
 from xbarlab.fcm import cpu_kernels
+from xbarlab.fcm.mapping import Mapping
 from xbarlab.params import CircuitParams
 
 
@@ -48,35 +59,105 @@ def _sync(dev):
         torch.cuda.synchronize()
 
 
-def timeit(fn, dev, reps: int) -> float:
+def _once(fn, dev) -> float:
+    t = time.perf_counter()
     fn()
     _sync(dev)
-    ts = []
+    return time.perf_counter() - t
+
+
+def timeit(fn, dev, reps: int) -> float:
+    """Median seconds of ``reps`` runs of fn, after one warm-up run."""
+    _once(fn, dev)
+    return statistics.median(_once(fn, dev) for _ in range(reps))
+
+
+def time_pair(plain, crossbar, dev, reps: int) -> tuple[float, float, float]:
+    """(median plain s, median crossbar s, median of the per-pair ratios crossbar / plain).
+
+    The two run alternately, one of each per pair, so that both see the same
+    machine load (shared, noisy machines): the ratio of each pair is taken
+    within a few milliseconds, and its median is the reported ratio.
+    """
+    _once(plain, dev)
+    _once(crossbar, dev)
+    tp, tx = [], []
     for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        _sync(dev)
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+        tp.append(_once(plain, dev))
+        tx.append(_once(crossbar, dev))
+    return statistics.median(tp), statistics.median(tx), statistics.median(b / a for a, b in zip(tp, tx))
 
 
-def bench_inference(name, model, x, spec, dev, reps):
+def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIAL):
     model = model.to(dev).eval()
     t0 = time.perf_counter()
-    xm = to_crossbar(model, spec, np.random.default_rng(0), default_options(spec)).to(dev)
+    xm = to_crossbar(model, spec, np.random.default_rng(0), default_options(spec).replace(mapping=mapping)).to(dev)
     gen = time.perf_counter() - t0
     with torch.no_grad():
-        t_fp = timeit(lambda: model(x), dev, reps)
-        t_x = timeit(lambda: xm(x), dev, reps)
+        t_fp, t_x, ratio = time_pair(lambda: model(x), lambda: xm(x), dev, reps)
     floor = tile_product_floor(xm, x, dev, reps)
+    phases = phase_breakdown(xm, x, reps)
     t_floor = t_fp - floor["plain_layers_s"] + floor["tile_products_s"]
-    return {"benchmark": f"inference {name}", "batch": x.shape[0], "plain_s": t_fp, "crossbar_s": t_x,
-            "ratio": t_x / t_fp, "target": 1.5, "generate_s": gen, **floor, "floor_ratio": t_floor / t_fp}
+    label = "" if mapping is Mapping.DIFFERENTIAL else f", {mapping.value} mapping"
+    return {"benchmark": f"inference {name}{label}", "mapping": mapping.value, "batch": x.shape[0],
+            "plain_s": t_fp, "crossbar_s": t_x, "ratio": ratio, "target": 1.5, "generate_s": gen, **floor,
+            "floor_ratio": t_floor / t_fp, **({f"phase {k} s": v for k, v in phases.items()} if phases else {})}
 
 
 #: input vectors per product in ``tile_product_floor`` (one cache-sized block of columns, reused;
 #: the fastest of these counts)
 FLOOR_COLS = (128, 256, 512, 1024)
+
+
+#: the fused CPU kernels and torch functions timed by ``phase_breakdown``, by phase
+PHASES = {"tile products (BLAS)": ("matmul",), "DAC codes": ("dac_codes", "dac_codes_conv", "channel_max"),
+          "DAC load (ROWSUM voltages)": ("dac_rowsum",), "ADC + accumulation": ("adc_accumulate",),
+          "layout (batch-last in, batch-first out)": ("transpose", "mul")}
+
+
+def phase_breakdown(xm, x, reps) -> dict | None:
+    """Seconds per crossbar inference in each phase of ``PHASES`` (median-free: the mean over
+    ``reps`` runs), plus "total" and "rest" (Python, allocation, the network's other layers).
+
+    Wraps the fused kernels (``cpu_kernels.kernels()``) and ``torch.matmul``/``torch.mul`` with
+    timers for the duration of the measurement and restores them. None unless the fused CPU
+    kernels run (CPU, numba)."""
+    if x.device.type != "cpu" or not cpu_kernels.enabled():
+        return None
+    kern = cpu_kernels.kernels()
+    spent = dict.fromkeys([n for names in PHASES.values() for n in names], 0.0)
+    saved = []
+
+    def timed(owner, name):
+        f = getattr(owner, name)
+        saved.append((owner, name, f))
+
+        def g(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - t
+        setattr(owner, name, g)
+
+    for name in spent:
+        timed(torch if name in ("matmul", "mul") else kern, name)
+    try:
+        with torch.no_grad():
+            xm(x)
+            for k in spent:
+                spent[k] = 0.0
+            t = time.perf_counter()
+            for _ in range(reps):
+                xm(x)
+            total = (time.perf_counter() - t) / reps
+    finally:
+        for owner, name, f in saved:
+            setattr(owner, name, f)
+    out = {phase: sum(spent[n] for n in names) / reps for phase, names in PHASES.items()}
+    out["rest (Python, allocation, other layers)"] = total - sum(out.values())
+    out["total"] = total
+    return out
 
 
 def tile_product_floor(xm, x, dev, reps) -> dict:
@@ -139,8 +220,8 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
     loss_fn = torch.nn.CrossEntropyLoss()
     xm = to_crossbar(model, spec, np.random.default_rng(0), default_options(spec)).to(dev)
     set_straight_through(xm, True)
-    out = {}
-    for label, m in (("plain", model), ("crossbar", xm)):
+    steps = []
+    for m in (model, xm):
         m.train()
         opt = torch.optim.Adam(m.parameters(), lr=1e-4)
 
@@ -148,14 +229,15 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
             opt.zero_grad()
             loss_fn(m(x), y).backward()
             opt.step()
-        out[label] = timeit(step, dev, reps)
+        steps.append(step)
+    t_fp, t_x, ratio = time_pair(*steps, dev, reps)
     t_regen = timeit(lambda: program_all(xm, np.random.default_rng(0)), dev, max(1, reps // 2))
-    amort = out["crossbar"] + t_regen / regen_every
-    return [{"benchmark": "re-training step convnet", "batch": x.shape[0], "plain_s": out["plain"],
-             "crossbar_s": out["crossbar"], "ratio": out["crossbar"] / out["plain"], "target": 2.0, "generate_s": t_regen},
-            {"benchmark": f"re-training step convnet + FCM rebuild every {regen_every}", "batch": x.shape[0],
-             "plain_s": out["plain"], "crossbar_s": amort, "ratio": amort / out["plain"], "target": 2.0,
-             "generate_s": t_regen}]
+    amort = t_x + t_regen / regen_every
+    common = {"mapping": Mapping.DIFFERENTIAL.value, "batch": x.shape[0], "plain_s": t_fp, "target": 2.0,
+              "generate_s": t_regen}
+    return [{"benchmark": "re-training step convnet", "crossbar_s": t_x, "ratio": ratio, **common},
+            {"benchmark": f"re-training step convnet + FCM rebuild every {regen_every}", "crossbar_s": amort,
+             "ratio": amort / t_fp, **common}]
 
 
 def main(argv=None) -> int:
@@ -164,6 +246,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--reps", type=int, default=11)
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--no-offset", action="store_true", help="skip the inference rows with the offset mapping")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -178,8 +261,12 @@ def main(argv=None) -> int:
     rows += bench_train(load_model("convnet").module, x, y, spec, dev, args.reps)
     r18 = build_model("resnet18", (3, 32, 32), 10)
     xr = torch.rand((args.batch, 3, 32, 32), generator=g).to(dev)
-    rows.append(bench_inference("resnet18 shape (3x32x32)", r18, xr, spec.replace(circuit=CircuitParams.ideal()),
-                                dev, max(1, args.reps // 2)))
+    r18_spec = spec.replace(circuit=CircuitParams.ideal())
+    rows.append(bench_inference("resnet18 shape (3x32x32)", r18, xr, r18_spec, dev, max(1, args.reps // 2)))
+    if not args.no_offset:  # the single-array mapping: half the tile products (see the module docstring)
+        rows.append(bench_inference("convnet (digits 1x8x8)", convnet, x, spec, dev, args.reps, Mapping.OFFSET))
+        rows.append(bench_inference("resnet18 shape (3x32x32)", r18, xr, r18_spec, dev, max(1, args.reps // 2),
+                                    Mapping.OFFSET))
     df = pd.DataFrame(rows)
     df["device"] = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     df["threads"] = args.threads
@@ -190,8 +277,10 @@ def main(argv=None) -> int:
              f"Machine: {platform.processor() or platform.machine()}, device {df['device'][0]}, "
              f"{args.threads} torch thread(s), torch {torch.__version__}, FCM CPU kernels: "
              f"{'numba (fused)' if dev.type == 'cpu' and cpu_kernels.enabled() else 'array code'}. "
-             f"Median of {args.reps} runs, "
-             "both sides measured in the same run. Targets from issue 5 (paper: 2.5x inference, 2.75x re-training).",
+             f"Median of {args.reps} runs (ResNet-18 rows: {max(1, args.reps // 2)}); plain and crossbar run "
+             "alternately, and the ratio is the median of the per-pair ratios. "
+             "Targets from issue 5 (paper: 2.5x inference, 2.75x re-training). Default mapping: the differential "
+             "pair; the offset-mapping rows use one array per weight.",
              "", "| benchmark | batch | plain (ms) | crossbar (ms) | ratio | target | met | FCM generation (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -212,6 +301,22 @@ def main(argv=None) -> int:
         if "floor_ratio" in r:
             lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | {1e3 * r['plain_layers_s']:.2f} | "
                          f"{1e3 * r['tile_products_s']:.2f} | {r['floor_ratio']:.2f} | {r['ratio']:.2f} |")
+    phase_cols = [c for c in df.columns if c.startswith("phase ")]
+    if phase_cols:
+        lines += ["", "## Where the crossbar inference's time goes", "",
+                  "`phase_breakdown`: the fused CPU kernels and the BLAS products timed inside one crossbar "
+                  "inference (mean over the runs; times in ms, share of the total in parentheses). The "
+                  "plain network's time is given for scale; `rest` holds Python, allocation and the "
+                  "network's layers that stay digital (pooling, ReLU, BatchNorm), which the plain network "
+                  "runs too.", "",
+                  "| benchmark | plain | " + " | ".join(c[6:-2] for c in phase_cols) + " |",
+                  "|---|---|" + "---|" * len(phase_cols)]
+        for r in rows:
+            if phase_cols[0] in r:
+                tot = r["phase total s"]
+                cells = [f"{1e3 * r[c]:.2f}" + ("" if c == "phase total s" else f" ({100 * r[c] / tot:.0f} %)")
+                         for c in phase_cols]
+                lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | " + " | ".join(cells) + " |")
     (args.out / "bench_dnn.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
