@@ -1,0 +1,46 @@
+"""The speed benchmark's measuring helpers (not its numbers: speed is never a unit test)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dnn_eval.crossbar import to_crossbar  # noqa: E402
+from dnn_eval.evaluate import default_options, make_spec  # noqa: E402
+from dnn_eval.loading import load_model  # noqa: E402
+from xbarlab.fcm import cpu_kernels  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dnn.py"
+    spec = importlib.util.spec_from_file_location("bench_dnn", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_time_pair_alternates_and_takes_the_median_pair_ratio(bench, monkeypatch):
+    calls = []
+    # a clock that ticks 1 per plain run and 3 per crossbar run, except one slow pair (10 and 40)
+    ticks = iter([0, 1, 1, 4] + [0, 1, 1, 4, 0, 10, 10, 50, 0, 1, 1, 4])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(ticks))
+    tp, tx, ratio = bench.time_pair(lambda: calls.append("p"), lambda: calls.append("x"), torch.device("cpu"), 3)
+    assert calls == ["p", "x"] * 4  # one warm-up each, then alternating pairs
+    assert (tp, tx, ratio) == (1, 3, 3.0)
+
+
+@pytest.mark.skipif(not cpu_kernels.enabled(), reason="phase_breakdown times the fused CPU kernels")
+def test_phase_breakdown_restores_what_it_wraps(bench):
+    spec = make_spec("spintronic", 64)
+    xm = to_crossbar(load_model("mlp").module, spec, np.random.default_rng(0), default_options(spec))
+    x = torch.rand((16, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    kern = cpu_kernels.kernels()
+    before = (torch.matmul, torch.mul, {k: getattr(kern, k) for k in vars(kern)})
+    out = bench.phase_breakdown(xm, x, 2)
+    assert (torch.matmul, torch.mul, {k: getattr(kern, k) for k in vars(kern)}) == before
+    assert set(out) == set(bench.PHASES) | {"rest (Python, allocation, other layers)", "total"}
+    assert out["tile products (BLAS)"] > 0 and out["total"] >= sum(out[p] for p in bench.PHASES)
