@@ -127,8 +127,8 @@ PHASES = {"tile products (BLAS)": ("matmul",), "DAC codes": ("dac_codes", "dac_c
 
 
 def phase_breakdown(xm, x, reps) -> dict | None:
-    """Seconds per crossbar inference in each phase of ``PHASES`` (median-free: the mean over
-    ``reps`` runs), plus "total" and "rest" (Python, allocation, the network's other layers).
+    """Seconds per crossbar inference in each phase of ``PHASES`` (the mean over ``reps`` runs),
+    plus "total" and "rest" (Python, allocation, the network's other layers).
 
     Wraps the fused kernels (``cpu_kernels.kernels()``) and ``torch.matmul``/``torch.mul`` with
     timers for the duration of the measurement and restores them. None unless the fused CPU
@@ -309,10 +309,9 @@ def main(argv=None) -> int:
     lines += ["", "Both sides of every ratio run the network as given, in PyTorch's default NCHW memory format, "
               "so the layers that stay digital (pooling, ReLU, BatchNorm) cost the same on both sides. The "
               "last column is a reference only: the plain network and its input in channels_last format. For "
-              "the ConvNet this is much faster, because PyTorch's CPU max-pooling of small NCHW images is slow "
-              "(about 1.5 ms per pooling layer here, against 0.1 ms in channels_last), and that cost is part "
-              "of both sides of the ConvNet ratios: against a channels_last plain network they would be "
-              "correspondingly larger."]
+              "the ConvNet this is much faster, mostly because PyTorch's CPU max-pooling of small NCHW images is "
+              "slow, and that cost is part of both sides of the ConvNet ratios: against a channels_last plain "
+              "network they would be correspondingly larger."]
     lines += ["", "## Lower bound: the tile products alone", "",
               "The differential pair maps every weight onto two arrays (G+ and G-), each with its own "
               "column ADCs, so the FCM must compute both arrays' column currents: twice the multiply-adds "
