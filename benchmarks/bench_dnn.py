@@ -17,7 +17,9 @@
   accumulation, layout changes, and the rest;
 * the same inference rows with the offset mapping (one array per weight,
   ``Mapping.OFFSET``), which halves the tile products (``--no-offset``
-  skips them). The default mapping is the differential pair.
+  skips them): for speed only, since without a reference column this
+  mapping loses most of the accuracy on non-ideal presets
+  (``dnn_eval/README.md``). The default mapping is the differential pair.
 
 Times are medians over ``--reps`` runs; plain and crossbar run alternately
 and each ratio is the median of the per-pair ratios (``time_pair``), so both
@@ -299,7 +301,8 @@ def main(argv=None) -> int:
              f"Median of {args.reps} runs (ResNet-18 rows: {max(1, args.reps // 2)}); plain and crossbar run "
              "alternately, and the ratio is the median of the per-pair ratios. "
              "Targets from issue 5 (paper: 2.5x inference, 2.75x re-training). Default mapping: the differential "
-             "pair; the offset-mapping rows use one array per weight.",
+             "pair; the offset-mapping rows use one array per weight (speed only: without a reference column this "
+             "mapping loses most of the accuracy on non-ideal presets, see dnn_eval/README.md).",
              "", "| benchmark | batch | plain (ms) | crossbar (ms) | ratio | target | met | FCM generation (s) | "
              "plain, channels_last (ms) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

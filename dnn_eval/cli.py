@@ -55,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variation", type=_sigma, default=None, help="device variation sigma/mu (default: the preset's)")
     p.add_argument("--ideal", action="store_true",
                    help="no non-idealities (no parasitics, analog devices, 16-bit DAC, ideal ADC)")
+    p.add_argument("--mapping", default="differential", choices=["differential", "offset"],
+                   help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
+                        "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
+                        "parasitic droop of that offset is not cancelled)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hardware instance (variation, faults)")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
@@ -65,7 +69,7 @@ def run(args) -> int:
     import torch
 
     from .data import load_test_split
-    from .evaluate import evaluate, ideal_spec, make_spec
+    from .evaluate import default_options, evaluate, ideal_spec, make_spec
     from .loading import load_model
 
     torch.set_num_threads(args.threads)
@@ -80,9 +84,10 @@ def run(args) -> int:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    res = evaluate(lm, split, spec, args.seed)
+    res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping))
     config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
               "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
+              "mapping": args.mapping,
               "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
               "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options")}
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
@@ -92,7 +97,8 @@ def run(args) -> int:
     rows = [("model", f"{args.model} ({lm.kind})"), ("dataset", f"{args.dataset} ({res['n_samples']} test samples)"),
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
-            ("variation sigma/mu", f"{spec.device.variation:g}"), ("seed", str(args.seed)),
+            ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
+            ("seed", str(args.seed)),
             ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
             ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]
     w = max(len(k) for k, _ in rows)

@@ -21,6 +21,16 @@ def test_dnn_eval_json(capsys):
     assert c["spec"]["rows"] == 32 and c["preset"] == "spintronic"
 
 
+def test_dnn_eval_mapping(capsys):
+    outs = {}
+    for mapping in ("differential", "offset"):
+        assert main(["dnn-eval", "convnet", "--limit", "60", "--mapping", mapping, "--json"]) == 0
+        outs[mapping] = json.loads(capsys.readouterr().out)
+        assert outs[mapping]["config"]["mapping"] == mapping
+        assert outs[mapping]["config"]["fcm_options"]["mapping"] == mapping.upper()
+    assert outs["offset"]["n_tiles"] * 2 == outs["differential"]["n_tiles"]  # one array per weight, not two
+
+
 def test_dnn_eval_table_for_pt2(capsys):
     from dnn_eval.loading import WEIGHTS_DIR
 
@@ -35,6 +45,7 @@ def test_dnn_eval_table_for_pt2(capsys):
     (["convnet", "--dataset", "mnist"], "--data-dir"),
     (["convnet", "--xbar", "0"], "positive integer"),
     (["convnet", "--adc-bits", "x"], "bits"),
+    (["convnet", "--mapping", "bipolar"], "--mapping"),
 ])
 def test_dnn_eval_bad_input_one_line(argv, msg):
     r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "dnn-eval", *argv], capture_output=True, text=True,

@@ -107,17 +107,19 @@ def test_dac_deck_handles_code_zero_and_full_scale(ngspice):
         dac_netlist(np.full((3, 2), 1e-4), [0, 1], xb.CircuitParams(), dac)
 
 
-def test_fcm_matmul_matches_ngspice_end_to_end(ngspice):
-    """Two row tiles, two column tiles, signed inputs, differential pair, ideal ADC: matmul == ngspice."""
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+def test_fcm_matmul_matches_ngspice_end_to_end(ngspice, mapping):
+    """Two row tiles, two column tiles, signed inputs, ideal ADC: matmul == ngspice, for the differential
+    pair (I+ - I-) and the offset mapping (one array, the ideal mid-level current removed digitally)."""
     spec = xb.load_preset("spintronic", rows=4, cols=3).replace(adc=xb.ADCParams(bits=None))
     rng = np.random.default_rng(11)
     W = rng.standard_normal((7, 5))
     x = rng.standard_normal((2, 7))
-    f = xb.FCM.from_weights(W, spec, None, xb.FCMOptions(dac_load="exact"))
+    f = xb.FCM.from_weights(W, spec, None, xb.FCMOptions(dac_load="exact", mapping=mapping))
     codes, s = f.codes(x)  # (P, B, K)
     P, B, K = codes.shape
     y = np.zeros((P, B, 6))
-    for si in range(2):
+    for si in range(f.G.shape[0]):
         for k in range(2):
             c = np.zeros((P * B, 4))
             block = codes.reshape(P * B, K)[:, 4 * k: 4 * k + 4]
@@ -125,5 +127,10 @@ def test_fcm_matmul_matches_ngspice_end_to_end(ngspice):
             for t in range(2):
                 sign = 1.0 if si == 0 else -1.0
                 y[:, :, 3 * t: 3 * t + 3] += sign * spice_currents(f.G[si, k, t], c, spec).reshape(P, B, 3)
-    y = (y[0] - y[1])[:, :5] * s * f.w_max / (spec.dac.v_read * (spec.device.g_max - spec.device.g_min))
+    dac, dev = spec.dac, spec.device
+    gain = f.w_max / (dac.v_read * (dev.g_max - dev.g_min))
+    if mapping == "offset":  # G = q((w / w_max + 1) / 2): twice the gain, minus the mid-level cells' ideal current
+        gain *= 2.0
+        y -= codes.sum(axis=-1, keepdims=True) * float(dev.quantize(0.5)) * dac.v_read / dac.full_code
+    y = (y[0] - y[1])[:, :5] * s * gain
     assert np.allclose(f.matmul(x), y, rtol=1e-9, atol=1e-9 * np.abs(y).max())
