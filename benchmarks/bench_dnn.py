@@ -98,7 +98,7 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
     gen = time.perf_counter() - t0
     with torch.no_grad():
         t_fp, t_x, ratio = time_pair(lambda: model(x), lambda: xm(x), dev, reps)
-        t_cl = plain_channels_last(model, x, dev, reps, lambda m, xc: m(xc))
+        t_cl = plain_channels_last(model, x, dev, reps, lambda m, xc: lambda: m(xc))
     floor = tile_product_floor(xm, x, dev, reps)
     phases = phase_breakdown(xm, x, reps)
     t_floor = t_fp - floor["plain_layers_s"] + floor["tile_products_s"]
@@ -109,12 +109,12 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
             "floor_ratio": t_floor / t_fp, **({f"phase {k} s": v for k, v in phases.items()} if phases else {})}
 
 
-def plain_channels_last(model, x, dev, reps, run) -> float:
-    """Median seconds of ``run(m, xc)`` with a copy of the plain model and x in channels_last memory
-    format: a reference, not the baseline of the ratios (see the report's note on max-pooling)."""
+def plain_channels_last(model, x, dev, reps, make_run) -> float:
+    """Median seconds of ``make_run(m, xc)()``, where m and xc are a copy of the plain model and x in
+    channels_last memory format (``make_run`` builds what it needs, e.g. an optimizer, on m itself):
+    a reference, not the baseline of the ratios (see the report's note on max-pooling)."""
     m = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    xc = x.contiguous(memory_format=torch.channels_last)
-    return timeit(lambda: run(m, xc), dev, reps)
+    return timeit(make_run(m, x.contiguous(memory_format=torch.channels_last)), dev, reps)
 
 
 #: input vectors per product in ``tile_product_floor`` (one cache-sized block of columns, reused;
@@ -233,25 +233,19 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
     loss_fn = torch.nn.CrossEntropyLoss()
     xm = to_crossbar(model, spec, np.random.default_rng(0), default_options(spec)).to(dev)
     set_straight_through(xm, True)
-    steps = []
-    for m in (model, xm):
+
+    def make_step(m, xb):
         m.train()
         opt = torch.optim.Adam(m.parameters(), lr=1e-4)
 
-        def step(m=m, opt=opt):
+        def step():
             opt.zero_grad()
-            loss_fn(m(x), y).backward()
+            loss_fn(m(xb), y).backward()
             opt.step()
-        steps.append(step)
-    t_fp, t_x, ratio = time_pair(*steps, dev, reps)
-    plain_copy = copy.deepcopy(model)
-    opt_cl = torch.optim.Adam(plain_copy.parameters(), lr=1e-4)
+        return step
 
-    def step_cl(m, xc):
-        opt_cl.zero_grad()
-        loss_fn(m(xc), y).backward()
-        opt_cl.step()
-    t_cl = plain_channels_last(plain_copy, x, dev, reps, step_cl)
+    t_fp, t_x, ratio = time_pair(make_step(model, x), make_step(xm, x), dev, reps)
+    t_cl = plain_channels_last(model, x, dev, reps, make_step)
     t_regen = timeit(lambda: program_all(xm, np.random.default_rng(0)), dev, max(1, reps // 2))
     amort = t_x + t_regen / regen_every
     common = {"mapping": Mapping.DIFFERENTIAL.value, "batch": x.shape[0], "plain_s": t_fp, "target": 2.0,
