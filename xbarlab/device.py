@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .choices import Choice
+from .fields import check_known_fields
 
 
 class VariationKind(Choice):
@@ -179,8 +180,5 @@ class DeviceParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeviceParams":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"DeviceParams: unknown field(s) {sorted(unknown)}")
+        check_known_fields(cls, d)
         return cls(**d)

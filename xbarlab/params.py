@@ -11,6 +11,8 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from .fields import check_known_fields
+
 RDriver = Union[float, Sequence[float]]
 
 
@@ -88,9 +90,7 @@ class CircuitParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CircuitParams":
-        unknown = set(d) - {"r_row", "r_col", "r_sense", "r_driver"}
-        if unknown:
-            raise ValueError(f"CircuitParams: unknown field(s) {sorted(unknown)}")
+        check_known_fields(cls, d)
         return cls(**d)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .device import DeviceParams
+from .fields import check_known_fields
 from .params import CircuitParams
 from .peripherals.adc import ADCParams
 from .peripherals.dac import DACParams
@@ -84,9 +85,7 @@ class CrossbarSpec:
         d = dict(d)
         d.pop("sources", None)
         d.pop("description", None)
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"CrossbarSpec: unknown field(s) {sorted(unknown)}")
+        check_known_fields(cls, d)
         return cls(
             rows=d.get("rows", 64), cols=d.get("cols", 64), name=d.get("name", ""),
             circuit=CircuitParams.from_dict(d.get("circuit", {})),

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..fields import check_known_fields
+
 
 @dataclass(frozen=True)
 class ADCParams:
@@ -113,7 +115,5 @@ class ADCParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ADCParams":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"ADCParams: unknown field(s) {sorted(unknown)}")
+        check_known_fields(cls, d)
         return cls(**d)

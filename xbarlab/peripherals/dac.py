@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fields import check_known_fields
+
 
 @dataclass(frozen=True)
 class DACParams:
@@ -98,7 +100,5 @@ class DACParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DACParams":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"DACParams: unknown field(s) {sorted(unknown)}")
+        check_known_fields(cls, d)
         return cls(**d)
