@@ -17,7 +17,7 @@ meaningful even on a loaded one. Model generation (G_non-ideal of one tile,
 plus the row-port admittance for the exact mode) is timed next to the
 paper's 0.038 s, 1.2 s and 61 s for 16, 32 and 64.
 
-    python -m characterization.fcm_speed [--out reports] [--quick] [--preset spintronic]
+    python -m characterization.fcm_speed [--out reports] [--quick] [--preset rxnn-spintronic]
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--quick", action="store_true", help="16..64 and one ngspice run each (for CI)")
-    p.add_argument("--preset", default="spintronic", help="crossbar preset (default: spintronic)")
+    p.add_argument("--preset", default="rxnn-spintronic", help="crossbar preset (default: rxnn-spintronic)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     import pandas as pd
