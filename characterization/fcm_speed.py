@@ -100,7 +100,8 @@ def write_markdown(path: Path, df, gen, spec, elapsed: float) -> None:
     lines = [
         "# FCM speed against ngspice (RxNN Fig. 11) and model generation",
         "",
-        f"Preset `{spec.name}`; one N x N crossbar with row DACs and column ADCs; {platform.processor() or platform.machine()}, "
+        f"Preset `{spec.name}` (DAC {spec.dac.bits} bit, R_PD = {spec.dac.r_pd:g} ohm); one N x N crossbar with row "
+        f"DACs and column ADCs; {platform.processor() or platform.machine()}, "
         "single-threaded BLAS (ngspice is single-threaded too); times measured in one run (the machine was "
         "shared with other jobs, so absolute times are noisy; the ratios are taken within the run). "
         "ngspice time is per `.op` run including deck writing and process start; FCM single is one "
