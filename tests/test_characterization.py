@@ -165,8 +165,10 @@ def test_rxnn_preset_every_value_has_a_source():
         assert len(text) > 20, k
     # R_PD is not in the paper's text: it must say ASSUMED and why
     assert "ASSUMED" in sources["dac.r_pd"] and "ASSUMED" in sources["circuit.r_sense"]
+    assert xb.CrossbarSpec.from_json(SPEC.to_json()) == SPEC and SPEC.rows == SPEC.cols == 64
     assert preset_variants(PRESET) == ["strong-dac"]
     strong = load_preset(PRESET, variant="strong-dac")
+    assert xb.CrossbarSpec.from_json(strong.to_json()) == strong
     assert strong.dac.r_pd == 200.0 and strong.name == f"{PRESET}+strong-dac"
     assert strong.replace(dac=SPEC.dac, name=SPEC.name) == SPEC  # the variant changes R_PD only
     assert strong_dac(SPEC, 200.0).dac == strong.dac and strong_dac(SPEC, 200.0).circuit == SPEC.circuit
