@@ -232,7 +232,14 @@ def hardware_line(out: Path) -> str:
             h = s["hardware"]
             hw[name] = (h.get("name"), h["dac"]["r_pd"], h["dac"]["bits"], h["dac"]["v_read"])
     if not hw:
-        return "Hardware: not recorded in the figures' summaries (rerun `xbarlab characterize all`)."
+        import re
+
+        md = out / "fig2bc_size.md"
+        m = re.search(r"R_PD = ([0-9.eE+-]+) ohm", md.read_text()) if md.exists() else None
+        return ("Hardware: **not the one preset**: these figures predate `xbarlab/presets/` as the single source of "
+                "hardware values (their summaries record no spec; they ran on the former `characterization/technology.py`"
+                + (f", R_PD = {float(m.group(1)):g} ohm" if m else "") + "). Rerun `xbarlab characterize all` into "
+                "this folder to put them on the preset.")
     if len(set(hw.values())) > 1:
         return "Hardware: the figures ran on DIFFERENT specs: " + "; ".join(
             f"{n}: `{v[0]}` R_PD = {v[1]:g} ohm" for n, v in hw.items())

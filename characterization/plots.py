@@ -119,6 +119,8 @@ def plot_sneak_cells(df, ax=None):
         else:
             ax.plot(labels, 1e6 * s["i_cell_A"], "kx", label="exact solver")
     ax.axhline(0, color="k", lw=0.6)
+    if len(ch):
+        ax.set_title(f"at the preset's R_sense = {ch['r_sense_ohm'].iloc[0]:g} ohm", fontsize=10)
     ax.set_xlabel("cell (row, column), 1-based")
     ax.set_ylabel("cell current a -> b (uA)")
     ax.legend(fontsize=8)

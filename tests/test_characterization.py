@@ -263,3 +263,18 @@ def test_figure_on_a_dask_cluster(tmp_path, ngspice):
     mid = df[(df.row == 1) & (df.col == 1)]
     assert mid[mid.preset]["i_cell_A"].gt(0).all()  # not reversed at the preset's R_sense
     assert mid[mid.r_sense_ohm == mid.r_sense_ohm.max()]["i_cell_A"].lt(0).all()  # reversed at the top of the sweep
+
+
+def test_overview_names_the_preset_of_fig10_and_flags_another(tmp_path):
+    from characterization import overview
+
+    (tmp_path / "fig2bc_size.json").write_text(json.dumps({"hardware": SPEC.to_dict()}))
+    pd.DataFrame([{"size": 64, "model": "fcm_rowsum", "preset": f"{PRESET}+strong-dac", "r_pd_ohm": 200.0,
+                   "max_deviation_pct_fs": 0.3, "max_col_rel_error_pct": 0.9, "mean_col_rel_error_pct": 0.2,
+                   "target_pct": 0.28, "target_metric": "per-column relative error", "meets_target": False}]
+                 ).to_csv(tmp_path / "fcm_accuracy_summary.csv", index=False)
+    for preset, flagged in ((PRESET, False), ("spintronic", True)):
+        (tmp_path / "fcm_accuracy_meta.json").write_text(json.dumps({"preset": preset}))
+        text = "\n".join(overview.fcm_lines(tmp_path))
+        assert f"preset `{preset}`" in text and ("DIFFERENT preset" in text) == flagged
+        assert "r_pd_ohm 200" in text and "per-column relative error max 0.9 %" in text and "**NOT met**" in text
