@@ -225,28 +225,35 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
 
 def hardware_line(out: Path) -> str:
     """The preset every figure of ``out`` ran on, and its DAC (read from the figures' JSON summaries)."""
-    hw = {}
+    import re
+
+    hw, legacy = {}, []
     for name in ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak"):
         _, s = _load(out, name)
         if s and "hardware" in s:
             h = s["hardware"]
             hw[name] = (h.get("name"), h["dac"]["r_pd"], h["dac"]["bits"], h["dac"]["v_read"])
-    if not hw:
-        import re
-
-        md = out / "fig2bc_size.md"
+        elif s:
+            legacy.append(name)
+    old = ""
+    if legacy:
+        md = out / f"{legacy[0]}.md"
         m = re.search(r"R_PD = ([0-9.eE+-]+) ohm", md.read_text()) if md.exists() else None
-        return ("Hardware: **not the one preset**: these figures predate `xbarlab/presets/` as the single source of "
-                "hardware values (their summaries record no spec; they ran on the former `characterization/technology.py`"
-                + (f", R_PD = {float(m.group(1)):g} ohm" if m else "") + "). Rerun `xbarlab characterize all` into "
-                "this folder to put them on the preset.")
+        old = (f"**not on the one preset**: {', '.join(legacy)} predate `xbarlab/presets/` as the single source of "
+               "hardware values (their summaries record no spec; they ran on the former `characterization/technology.py`"
+               + (f", R_PD = {float(m.group(1)):g} ohm" if m else "") + "); rerun `xbarlab characterize all` into this "
+               "folder to put them on the preset.")
+    if not hw:
+        return "Hardware: " + (old or "no figure summaries found.")
     if len(set(hw.values())) > 1:
         return "Hardware: the figures ran on DIFFERENT specs: " + "; ".join(
-            f"{n}: `{v[0]}` R_PD = {v[1]:g} ohm" for n, v in hw.items())
+            f"{n}: `{v[0]}` R_PD = {v[1]:g} ohm" for n, v in hw.items()) + (" " + old if old else "")
     name, r_pd, bits, v_read = next(iter(hw.values()))
-    return (f"Hardware: every figure ran on the one preset `{name}` (`xbarlab/presets/{name.split('+')[0]}.json`, "
+    which = "every figure" if not legacy else ", ".join(hw)
+    return (f"Hardware: {which} ran on the one preset `{name}` (`xbarlab/presets/{name.split('+')[0]}.json`, "
             f"each value with its source or an ASSUMED/DERIVED mark and the reason); DAC {bits} bit, v_read = "
-            f"{v_read:g} V, R_PD = {r_pd:g} ohm. Fig. 2(b)/(c) also shows DAC+DRIVER on the preset's strong-dac variant.")
+            f"{v_read:g} V, R_PD = {r_pd:g} ohm. Fig. 2(b)/(c) also shows DAC+DRIVER on the preset's strong-dac variant."
+            + (" " + old if old else ""))
 
 
 def write_index(out: str | Path) -> Path:

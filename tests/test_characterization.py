@@ -278,3 +278,12 @@ def test_overview_names_the_preset_of_fig10_and_flags_another(tmp_path):
         text = "\n".join(overview.fcm_lines(tmp_path))
         assert f"preset `{preset}`" in text and ("DIFFERENT preset" in text) == flagged
         assert "r_pd_ohm 200" in text and "per-column relative error max 0.9 %" in text and "**NOT met**" in text
+
+
+def test_index_says_which_figures_are_on_the_preset(tmp_path):
+    (tmp_path / "fig2bc_size.json").write_text(json.dumps({"hardware": SPEC.to_dict()}))
+    (tmp_path / "fig3a_dac.json").write_text(json.dumps({"points": 1}))  # a summary written before the presets
+    line = index.hardware_line(tmp_path)
+    assert f"fig2bc_size ran on the one preset `{PRESET}`" in line and "not on the one preset**: fig3a_dac" in line
+    (tmp_path / "fig3a_dac.json").write_text(json.dumps({"hardware": strong_dac(SPEC, 200.0).to_dict()}))
+    assert "DIFFERENT specs" in index.hardware_line(tmp_path)
