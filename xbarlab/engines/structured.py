@@ -161,6 +161,12 @@ def _sweep(G: np.ndarray, g_row: float, g_col: float, g_src: np.ndarray, g_end: 
     """
     T, M, N = G.shape
     c, diag = _row_pivots(G, g_row, g_src)
+    if N <= 32 and M > N:  # long and narrow: one compiled loop (engines/lines.py)
+        from . import lines
+
+        out = lines.sweep(G, c, diag, g_row, g_col, g_src, g_end)
+        if out is not None:
+            return out
     block = max(1, int(ROW_BLOCK_BYTES // (8 * T * N * N)))
     eye = np.eye(N)
     Y = np.zeros((T, N, M))
