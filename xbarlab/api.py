@@ -39,7 +39,16 @@ def solve(G, V, circuit: CircuitParams, engine: str = "exact",
 
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
              ngspice: NgspiceSettings | None = None) -> np.ndarray:
-    """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M)."""
+    """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M).
+
+    With the exact engine and r_row > 0, r_col > 0 this is ``V @ g_nonideal(G, c)``
+    (the structured elimination, as exact and faster than a sparse solve at every
+    size measured, one vector included: ``benchmarks/bench_peers.py``); otherwise
+    the output currents of ``solve``.
+    """
+    if engine == "exact" and structured.applicable(check_circuit(circuit)):
+        G = check_conductances(G)
+        return check_voltages(V, G.shape[0]) @ g_nonideal(G, circuit)
     return solve(G, V, circuit, engine=engine, ngspice=ngspice).i_out
 
 
@@ -48,7 +57,9 @@ def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
 
     Exact for driver, wire and sense resistance (the crossbar is linear). Uses
     the block elimination of ``engines.structured`` when r_row > 0 and
-    r_col > 0, and sparse nodal analysis with one solve per row otherwise.
+    r_col > 0 (along the longer side; long narrow arrays in the compiled loop
+    of ``engines.lines``), and sparse nodal analysis with one solve per row
+    otherwise.
     """
     G = check_conductances(G)
     return g_nonideal_stack(G[None], circuit)[0]
@@ -69,8 +80,9 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
         return G.copy()
     if not structured.applicable(circuit):
         return np.stack([exact.g_nonideal(g, circuit) for g in G])
-    if chunk is None:
-        chunk = max(1, int(256e6 // (8 * M * N * (N + 2) * 2)))
+    if chunk is None:  # work arrays of the elimination along the longer side: O(n (n + m)) per tile
+        n, m = min(M, N), max(M, N)
+        chunk = max(1, int(256e6 // (8 * n * (4 * n + 2 * m))))
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk!r}")
     out = np.empty_like(G)
