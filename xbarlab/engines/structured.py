@@ -18,6 +18,15 @@ matrix) is symmetric positive definite, so the solves use Cholesky.
 Cost is O(max(M, N) min(M, N)^3) flops (a wide array is solved as its
 transpose, see ``_eliminate``) and O(T (M + N) min(M, N)) memory for T tiles,
 in batched BLAS calls and per-tile LAPACK calls. ``g_nonideal_stack`` evaluates many tiles at once.
+
+Why not a nested dissection (O(N^3) for N x N): its separators must cut the
+row and column wires, so its dense interface matrices would mix wire
+conductances (up to 1e2 S) with cell ones (down to 1e-7 S), and plain
+double-precision elimination of such matrices loses digits: without the
+refinement of ``engines.exact``, sparse nodal analysis is 1e-13 (2.5 ohm
+wires) to 1.4e-11 (0.01 ohm wires) off at 64 x 64. This elimination keeps
+every wire outside its dense matrices (the tridiagonal rows in excess form,
+the column wires as g_col I), which is what keeps it at 1e-15.
 """
 
 from __future__ import annotations
