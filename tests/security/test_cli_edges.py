@@ -149,3 +149,13 @@ def test_parameters_reject_non_real_numbers(value):
         xb.CircuitParams(r_row=value)
     with pytest.raises(ValueError, match="v_read"):
         xb.DACParams(v_read=value)
+
+
+@pytest.mark.parametrize("args, option", [(["--threads", "100000"], "--threads"), (["--preset", "nosuch"], "--preset"),
+                                          (["--out", "/dev/null/reports"], "--out")])
+def test_experiment_scripts_bound_their_options(args, option, capsys):
+    from dnn_eval.experiments.common import parse
+
+    with pytest.raises(SystemExit) as ex:
+        parse("doc", args)
+    assert ex.value.code == 2 and option in capsys.readouterr().err.strip().splitlines()[-1]
