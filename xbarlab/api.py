@@ -49,9 +49,10 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
     s = cond.pow2_scale(g_hi)
     t = cond.pow2_scale(float(np.abs(V).max()))
     r = exact.solve(G * s, V * t, cond.scaled_circuit(circuit, s))
-    i_out = cond.check_resolved(r.i_out / s / t, "output currents", "A")
-    return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=r.i_cell / s / t, i_out=i_out,
-                       engine=r.engine)
+    i_out = cond.unscale(r.i_out, (1.0 / s, 1.0 / t), "output currents", "A")
+    with np.errstate(over="ignore", under="ignore"):
+        return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=r.i_cell / s / t, i_out=i_out,
+                           engine=r.engine)
 
 
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
@@ -89,8 +90,8 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
     g_hi = cond.check_spread(G, circuit, "G_non-ideal")[1]
     fast = structured.applicable(circuit) and cond.structured_resolves(G, circuit)
     s = cond.pow2_scale(g_hi)
-    out = _g_nonideal_scaled(G * s, cond.scaled_circuit(circuit, s), chunk, fast) / s
-    return cond.check_resolved(out, "G_non-ideal values", "S")
+    return cond.unscale(_g_nonideal_scaled(G * s, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
+                        "G_non-ideal values", "S")
 
 
 def _g_nonideal_scaled(G: np.ndarray, circuit: CircuitParams, chunk: int | None, fast: bool) -> np.ndarray:

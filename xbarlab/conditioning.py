@@ -136,14 +136,19 @@ def scaled_circuit(circuit: CircuitParams, s: float) -> CircuitParams:
                          r_driver=rd)
 
 
-def check_resolved(x: np.ndarray, what: str, unit: str) -> np.ndarray:
-    """ValueError if ``x`` overflowed, or its largest magnitude fell below the normal range."""
-    if not np.all(np.isfinite(x)):
+def unscale(x: np.ndarray, factors: tuple[float, ...], what: str, unit: str) -> np.ndarray:
+    """x times each factor (powers of two, exact), or ValueError if the result overflows double
+    precision or its largest magnitude falls below the normal range (where digits are lost)."""
+    out = x
+    with np.errstate(over="ignore", under="ignore"):
+        for f in factors:
+            out = out * f if f != 1.0 else out
+    if not np.all(np.isfinite(out)):
         raise ValueError(f"{what} overflow double precision (beyond 1.8e308 {unit}); scale the inputs down")
     top = float(np.abs(x).max()) if x.size else 0.0
-    if 0 < top < np.finfo(float).tiny:
+    if top > 0 and math.log2(top) + sum(math.log2(f) for f in factors) < math.log2(np.finfo(float).tiny):
         raise ValueError(
-            f"{what} are at most {top:.3g} {unit}, below double precision's normal range "
-            f"(2.2e-308 {unit}), where they lose digits; scale the inputs up"
+            f"{what} fall below double precision's normal range (2.2e-308 {unit}), "
+            "where they lose digits; scale the inputs up"
         )
-    return x
+    return out
