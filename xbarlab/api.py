@@ -48,7 +48,7 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
         g_hi = cond.check_spread(G, circuit, "exact")[1]
     s = cond.pow2_scale(g_hi)
     t = cond.pow2_scale(float(np.abs(V).max()))
-    r = exact.solve(G * s, V * t, cond.scaled_circuit(circuit, s))
+    r = exact.solve(G * s if s != 1 else G, V * t if t != 1 else V, cond.scaled_circuit(circuit, s))
     i_out = cond.unscale(r.i_out, (1.0 / s, 1.0 / t), "output currents", "A")
     with np.errstate(over="ignore", under="ignore"):
         return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=r.i_cell / s / t, i_out=i_out,
@@ -90,7 +90,7 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
     g_hi = cond.check_spread(G, circuit, "G_non-ideal")[1]
     fast = structured.applicable(circuit) and cond.structured_resolves(G, circuit)
     s = cond.pow2_scale(g_hi)
-    return cond.unscale(_g_nonideal_scaled(G * s, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
+    return cond.unscale(_g_nonideal_scaled(G * s if s != 1 else G, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
                         "G_non-ideal values", "S")
 
 

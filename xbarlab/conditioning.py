@@ -64,9 +64,11 @@ def conductance_range(G: np.ndarray, circuit: CircuitParams) -> tuple[float, flo
 
     G: validated (M, N) or a stack (T, M, N) sharing ``circuit``. (0, 0) when nothing conducts.
     """
-    pos = G[G > 0]
-    g = np.concatenate([wire_conductances(circuit, G.shape[-2]), [pos.min(), pos.max()] if pos.size else []])
-    return (float(g.min()), float(g.max())) if g.size else (0.0, 0.0)
+    w = wire_conductances(circuit, G.shape[-2])
+    g_max = float(G.max()) if G.size else 0.0
+    lo = [float(np.min(G, where=G > 0, initial=np.inf))] if g_max > 0 else []
+    g = lo + ([g_max] if g_max > 0 else []) + w.tolist()
+    return (min(g), max(g)) if g else (0.0, 0.0)
 
 
 def cells_over_wires(G: np.ndarray, circuit: CircuitParams) -> float:
@@ -130,6 +132,8 @@ def pow2_scale(x_max: float) -> float:
 
 def scaled_circuit(circuit: CircuitParams, s: float) -> CircuitParams:
     """The same circuit with every conductance multiplied by s (resistances divided by s)."""
+    if s == 1.0:
+        return circuit
     rd = circuit.r_driver
     rd = tuple(r / s for r in rd) if isinstance(rd, tuple) else rd / s
     return CircuitParams(r_row=circuit.r_row / s, r_col=circuit.r_col / s, r_sense=circuit.r_sense / s,
