@@ -45,8 +45,8 @@ class NgspiceSettings:
     """Numerical and execution settings of the ngspice engine (not physics).
 
     Attributes:
-        backend: ``"subprocess"`` (default) or ``"shared"`` (PySpice/libngspice).
-        timeout_s: wall-clock limit of one run, seconds.
+        backend: ``"subprocess"`` (default) or ``"shared"`` (libngspice through PySpice, in helper processes).
+        timeout_s: wall-clock limit of one run, seconds (a shared helper's start, about 0.4 s, is not counted).
         executable: ngspice executable; ``None`` means ``$XBARLAB_NGSPICE`` or ``ngspice`` on PATH.
     """
 
@@ -187,6 +187,6 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
 def _run_shared(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarray]:
     try:
         from . import ngspice_shared
-    except ImportError as exc:  # PySpice missing or broken
-        raise NgspiceNotFoundError(f"{INSTALL_HINT} (PySpice import failed: {exc})") from None
+    except ImportError as exc:  # not a POSIX system (pwd, select on pipes)
+        raise NgspiceNotFoundError(f"{INSTALL_HINT} (the shared back end could not load: {exc})") from None
     return ngspice_shared.run(deck, settings.timeout_s, _check_log, _tail)

@@ -74,6 +74,7 @@ class _Helper:
                 f"refusing to start libngspice (backend='shared'): it would run the startup file {init}, "
                 "whose commands can run shell commands and change every result, and libngspice cannot "
                 "be told to skip it. Move that file away, or use backend='subprocess' (it ignores startup files).")
+        self.last_err = ""  # the helper's stderr when it failed
         self.dir = tempfile.mkdtemp(prefix="xbarlab-libngspice-")
         env = _helper_env(self.dir)
         self.errfile = open(Path(self.dir) / "helper.err", "wb+")
@@ -109,9 +110,11 @@ class _Helper:
             head = json.loads(self._recv(deadline))
             data = self._recv(deadline) if head.get("ok") else b""
         except (OSError, ValueError) as exc:  # broken pipe, garbled frame
+            self.last_err = self.stderr_tail()
             self.close()
-            raise _Gone(f"the helper's pipe failed ({exc})") from None
+            raise _Gone(f"its pipe failed ({exc})") from None
         except _Gone:
+            self.last_err = self.stderr_tail()
             self.close()
             raise
         return head, data
@@ -220,9 +223,10 @@ def run(deck: str, timeout_s: float, check_log, tail) -> dict[str, np.ndarray]:
         head, data = h.run(deck, timeout_s)
     except _Timeout:
         raise SpiceError(f"ngspice (shared) timed out after {timeout_s} s",
-                             log="its libngspice helper process was killed; the next run starts a fresh one") from None
+                         log="its libngspice helper process was killed; the next run starts a fresh one") from None
+    except _Gone as exc:
         raise SpiceError(f"ngspice (shared) crashed: the libngspice helper process failed, {exc}",
-                         log=tail(h.stderr_tail())) from None
+                         log=tail(h.last_err)) from None
     _pool.give(h)
     log = head.get("log", "")
     check_log(log, None)
