@@ -108,6 +108,14 @@ def test_a_crash_in_libngspice_fails_one_run_and_the_next_works(ngspice):
     _check_tiny()
 
 
+@pytest.mark.ngspice
+def test_missing_libngspice_gives_the_install_hint(ngspice, tmp_path, monkeypatch):
+    monkeypatch.setenv("NGSPICE_LIBRARY_PATH", str(tmp_path / "no-libngspice.so"))
+    ngspice_shared._pool.close_all()
+    with pytest.raises(xb.NgspiceNotFoundError, match="apt-get install ngspice"):
+        run_deck(TINY_DECK, SHARED)
+
+
 PARENT_SCRIPT = r"""
 import os, signal
 from xbarlab.engines import ngspice_shared

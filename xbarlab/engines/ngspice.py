@@ -46,7 +46,7 @@ class NgspiceSettings:
 
     Attributes:
         backend: ``"subprocess"`` (default) or ``"shared"`` (libngspice through PySpice, in helper processes).
-        timeout_s: wall-clock limit of one run, seconds (a shared helper's start, about 0.4 s, is not counted).
+        timeout_s: wall-clock limit of one run, seconds (a shared helper's start is not counted).
         executable: ngspice executable; ``None`` means ``$XBARLAB_NGSPICE`` or ``ngspice`` on PATH.
     """
 

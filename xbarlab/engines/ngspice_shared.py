@@ -45,7 +45,7 @@ START_TIMEOUT_S = 120.0  # a helper's start (Python, PySpice, libngspice), not c
 MAX_IDLE = 8  # idle helpers kept for reuse
 _HDR = struct.Struct("<Q")
 # The helper imports only this module and xbarlab.errors (not xbarlab/__init__ and its
-# numerical stack): a bare package module stands for xbarlab. It starts in about 0.4 s.
+# numerical stack): a bare package module stands for xbarlab, so it starts in a fraction of a second.
 _BOOT = ("import sys, types; m = types.ModuleType('xbarlab'); "
          f"m.__path__ = [{str(Path(__file__).resolve().parents[1])!r}]; sys.modules['xbarlab'] = m; "
          "from xbarlab.engines.ngspice_shared import _serve; _serve()")
@@ -86,7 +86,7 @@ class _Helper:
             raise SpiceError(f"cannot start the libngspice helper process: {exc}") from None
         try:
             hello = json.loads(self._recv(time.monotonic() + START_TIMEOUT_S))
-        except _Gone as exc:
+        except (_Gone, ValueError) as exc:
             log = self.stderr_tail()
             self.close()
             raise SpiceError(f"the libngspice helper process did not start: {exc}", log=log) from None
