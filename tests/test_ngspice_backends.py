@@ -53,6 +53,7 @@ CASES = {
 }
 
 
+@pytest.mark.ngspice
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_shared_matches_subprocess(libngspice, name):
     G, V, c = CASES[name]
@@ -66,6 +67,7 @@ def test_shared_matches_subprocess(libngspice, name):
     assert rel(shr.i_out, xb.simulate(G, V, c)) <= 1e-9
 
 
+@pytest.mark.ngspice
 def test_shared_rejected_deck_carries_ngspice_message(libngspice):
     with pytest.raises(xb.SpiceError, match="Error on line 4") as err:
         run_deck(BROKEN_DECK, SHARED)
@@ -75,6 +77,7 @@ def test_shared_rejected_deck_carries_ngspice_message(libngspice):
     assert rel(xb.simulate(G, V, c, engine="ngspice", ngspice=SHARED), xb.simulate(G, V, c)) <= 1e-9
 
 
+@pytest.mark.ngspice
 def test_shared_timeout_stops_the_run(libngspice):
     deck = slow_deck()
     run_deck(TINY_DECK, SHARED)  # a helper is warm: the limit is the run's own
@@ -86,6 +89,7 @@ def test_shared_timeout_stops_the_run(libngspice):
     assert rel(xb.simulate(G, V, c, engine="ngspice", ngspice=SHARED), xb.simulate(G, V, c)) <= 1e-9
 
 
+@pytest.mark.ngspice
 def test_subprocess_timeout_on_real_ngspice(ngspice):
     deck = slow_deck()
     t0 = time.monotonic()
@@ -94,6 +98,7 @@ def test_subprocess_timeout_on_real_ngspice(ngspice):
     assert time.monotonic() - t0 < 15
 
 
+@pytest.mark.ngspice
 def test_results_are_read_by_name_not_position(ngspice):
     G, V, c = CASES["3x2"]
     vec = run_deck(xb.netlist(G, V, c))

@@ -166,9 +166,7 @@ class _Helper:
 def _helper_env(home: str) -> dict[str, str]:
     from .ngspice import clean_env
 
-    env = clean_env(home)
-    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
-    return env
+    return clean_env(home)
 
 
 class _Pool:
