@@ -85,7 +85,6 @@ def assert_one_line_error(proc, *needles):
     (["validate", "--vectors", "100000000"], "--vectors"),  # would allocate 100 million input vectors
     (["validate", "--seed", "-1"], "--seed"),
     (["characterize", "fig3a_dac", "--workers", "0"], "--workers"),
-    (["characterize", "fig3a_dac", "--workers", "-1"], "--workers"),
     (["characterize", "fig3a_dac", "--workers", "1000000"], "--workers"),
 ])
 def test_bad_count_is_one_line_naming_the_option(args, option, marker_ngspice):
@@ -112,11 +111,10 @@ def test_dnn_eval_warns_that_data_dir_is_ignored_with_digits(no_heavy, tmp_path)
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("cmd", [["validate"], ["characterize", "fig3a_dac", "--quick", "--no-progress"]])
-def test_out_under_a_file_is_refused_first(cmd, tmp_path, marker_ngspice):
+def test_out_under_a_file_is_refused_first(tmp_path, marker_ngspice):
     env, marker = marker_ngspice
     (tmp_path / "file").write_text("x")
-    line = assert_one_line_error(cli([*cmd, "--out", str(tmp_path / "file" / "reports")], env_extra=env), "--out")
+    line = assert_one_line_error(cli(["validate", "--out", str(tmp_path / "file" / "reports")], env_extra=env), "--out")
     assert "file" in line
     assert not marker.exists()
 

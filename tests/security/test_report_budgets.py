@@ -67,8 +67,7 @@ def test_point_over_budget_is_reported_and_exits_zero(ngspice, script, tmp_path)
 CRASHES = ['echo "Error: simulated ngspice crash" >&2; exit 1', "kill -SEGV $$"]
 
 
-@pytest.mark.parametrize("script, body", [("fcm_speed", CRASHES[0]), ("fcm_speed", CRASHES[1]),
-                                          ("bench_g_nonideal", CRASHES[1])])
+@pytest.mark.parametrize("script, body", [("fcm_speed", CRASHES[0]), ("bench_g_nonideal", CRASHES[1])])
 def test_real_ngspice_failure_still_fails(script, body, tmp_path):
     cmd, csv, _ = SCRIPTS[script]
     proc = _run(cmd, tmp_path, {"XBARLAB_NGSPICE": _fake_ngspice(tmp_path, body)})
