@@ -66,14 +66,17 @@ class ResultStore:
     """On-disk store keyed by task key. Safe to reopen after a crash (WAL journal).
 
     Only the processes that run sweeps write (workers return results to them).
-    ``lease_s`` is how long a claim lives without renewal.
+    ``lease_s`` is how long a claim lives without renewal. ``readonly``: open
+    for reading only; None (default) does so when the file or its folder is
+    not writable.
     """
 
-    def __init__(self, path: str | Path, lease_s: float = LEASE_S):
+    def __init__(self, path: str | Path, lease_s: float = LEASE_S, readonly: bool | None = None):
         self.path = Path(path)
         self.lease_s = float(lease_s)
         self.host = socket.gethostname()
         self.readonly = False
+        self._force_ro = bool(readonly)
         try:
             self._db = self._open()
         except sqlite3.Error as exc:
@@ -92,7 +95,7 @@ class ResultStore:
         return True  # created below; a failure to create it is reported with the path
 
     def _open(self) -> sqlite3.Connection:
-        if not self._writable():
+        if self._force_ro or not self._writable():
             return self._open_readonly()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
