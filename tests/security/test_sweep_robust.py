@@ -5,10 +5,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ sys.path.insert(0, str(TESTS))
 import sweep_tasks  # noqa: E402
 from xbarlab.sweep import OversubscribedWarning, ResultStore, SweepStoreError, run_sweep  # noqa: E402
 from xbarlab.sweep import executors, runner  # noqa: E402
+from characterization import cli  # noqa: E402
+from characterization.common import RunConfig  # noqa: E402
 
 
 def lines(log: Path) -> list[str]:
@@ -208,8 +213,33 @@ def test_cli_workers_above_the_cores_warns_in_one_line(tmp_path):
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "--workers" in bad.stderr
 
 
-@pytest.mark.parametrize("address", ["bogus", "tcp://127.0.0.1:1", "tcp://bad host:8786", "tcp://h:99999"])
-def test_bad_scheduler_exits_fast_with_one_line(tmp_path, address):
+@pytest.fixture
+def not_a_scheduler():
+    """tcp://127.0.0.1:PORT of a listener that answers, but not as a dask scheduler."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                conn.sendall(b"hello, I am not dask\n" * 4)
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    srv.close()
+
+
+@pytest.mark.parametrize("address", ["bogus", "tcp://127.0.0.1:1", "tcp://bad host:8786", "tcp://h:99999",
+                                     "not-dask"])
+def test_bad_scheduler_exits_fast_with_one_line(tmp_path, address, request):
+    if address == "not-dask":
+        address = request.getfixturevalue("not_a_scheduler")
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "xbarlab.cli", "characterize", "fig3b_sneak", "--quick", "--out",
                           str(tmp_path), "--no-progress", "--scheduler", address],
@@ -229,3 +259,27 @@ def test_bad_scheduler_in_the_library_raises_at_once(tmp_path):
         run_sweep(sweep_tasks.square, pts, store=tmp_path / "s.sqlite", progress=False, scheduler="tcp://127.0.0.1:1")
     assert time.perf_counter() - t0 < 10
     assert not (tmp_path / "log").exists()  # nothing ran
+
+
+@pytest.mark.ngspice
+def test_figure_without_ngspice_says_so_and_the_rerun_retries_only_those_points(tmp_path, ngspice, monkeypatch):
+    monkeypatch.setenv("XBARLAB_NGSPICE", str(tmp_path / "no-ngspice-here"))
+    for fig in ("fig2d_state", "fig3a_dac"):  # fig3a_dac: every point fails (was a KeyError)
+        args = SimpleNamespace(figure=fig, quick=True, full=False, out=str(tmp_path), scheduler=None, workers=2,
+                               no_progress=True)
+        assert cli.run(args) == 1  # a check that never ran is not a pass
+    md = (tmp_path / "fig2d_state.md").read_text()
+    assert "**FAILED: 1 of 1 ngspice check instances**" in md and "NgspiceNotFoundError" in md
+    assert "ngspice check: **NOT RUN**" in md
+    assert json.loads((tmp_path / "fig2d_state.json").read_text())["ngspice_check"] == "not run"
+    assert "**FAILED: 18 of 18 points**" in (tmp_path / "fig3a_dac.md").read_text()
+    monkeypatch.setenv("XBARLAB_NGSPICE", ngspice)  # the cause is fixed
+    cfg = RunConfig(out=tmp_path, mode="quick", progress=False)
+    from characterization import fig2d_state
+
+    fig2d_state.run(cfg)
+    exact, check = cfg.counts["fig2d_state"], cfg.counts["fig2d_state_ngspice"]
+    assert exact["skipped"] == exact["total"] and exact["ok"] == 0  # the fast path is not redone
+    assert check == {"total": 1, "skipped": 0, "ok": 1, "failed": 0}  # the failed check is
+    md = (tmp_path / "fig2d_state.md").read_text()
+    assert "FAILED" not in md and "NOT RUN" not in md

@@ -15,6 +15,7 @@ that watches the parent pid everywhere).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -189,7 +190,9 @@ def run_local(queue, record, workers: int, timeout_s: float | None) -> None:
 def check_scheduler(scheduler) -> None:
     """Refuse a scheduler that is not None, ``"inline"``, a ``distributed.Client`` or a well-formed
     address (``tcp://host:8786``, ``host:8786``, ``tls://...``, ``inproc://...``), before connecting."""
-    if scheduler is None or scheduler == "inline" or type(scheduler).__name__ == "Client":
+    if scheduler is None or scheduler == "inline":
+        return
+    if "distributed" in sys.modules and isinstance(scheduler, sys.modules["distributed"].Client):
         return
     ok = isinstance(scheduler, str) and (scheduler.startswith("inproc://") and len(scheduler) > 9
                                          or (_ADDRESS.match(scheduler) is not None
@@ -211,9 +214,20 @@ def connect(scheduler):
             raise ConnectionError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     from distributed import Client
 
+    made: list = []
+
+    class _Client(Client):  # keeps hold of itself, so that a failed start can be torn down here
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
     try:
-        return Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
+        return _Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - reachable, but not a dask scheduler
+        for client in made:  # else its __del__ waits 2 x the timeout and prints a traceback
+            client.status = "closed"
+            with contextlib.suppress(Exception):
+                client._loop_runner.stop()
         raise ConnectionError(f"cannot connect to the dask scheduler at {scheduler}: {err_text(exc)}") from None
 
 
