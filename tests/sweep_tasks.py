@@ -45,3 +45,15 @@ def pid_sleep(p, seed):
         os.fsync(f.fileno())
     time.sleep(p["sleep"])
     return {"y": p["x"]}
+
+
+def runs_a_child(p, seed):
+    """Starts a child process (as the ngspice engine does), logs its pid, waits for it."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with open(p["log"], "a") as f:
+        f.write(f"{child.pid}\n")
+    child.wait()
+    return {"y": 0}

@@ -283,3 +283,15 @@ def test_figure_without_ngspice_says_so_and_the_rerun_retries_only_those_points(
     assert check == {"total": 1, "skipped": 0, "ok": 1, "failed": 0}  # the failed check is
     md = (tmp_path / "fig2d_state.md").read_text()
     assert "FAILED" not in md and "NOT RUN" not in md
+
+
+def test_timeout_kills_the_processes_a_task_started(tmp_path):
+    log = tmp_path / "log"
+    df = run_sweep(sweep_tasks.runs_a_child, [{"x": 0, "log": str(log)}], store=tmp_path / "s.sqlite",
+                   progress=False, timeout_s=1.0)
+    assert "TimeoutError" in df.error.iloc[0]
+    child = int(lines(log)[0])
+    t0 = time.time()
+    while time.time() - t0 < 5 and not dead(child):
+        time.sleep(0.1)
+    assert dead(child)

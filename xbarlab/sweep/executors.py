@@ -122,10 +122,23 @@ def _pool(workers: int):
     return ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(parent,))
 
 
+def _descendants(pid: int) -> list:
+    """The processes a worker started (an ngspice run), which would outlive it."""
+    try:
+        import psutil  # a dependency of dask.distributed
+
+        return psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - gone already, or no psutil
+        return []
+
+
 def _kill_pool(ex) -> None:
-    """Stop a ProcessPoolExecutor now, killing its worker processes."""
+    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started."""
     procs = list((getattr(ex, "_processes", None) or {}).values())
     for p in procs:
+        for child in _descendants(p.pid):
+            with contextlib.suppress(Exception):
+                child.kill()
         try:
             p.kill()
         except Exception:  # noqa: BLE001 - already gone
