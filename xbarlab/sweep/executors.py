@@ -88,8 +88,11 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Make this (worker) process exit when ``parent_pid``, its parent, dies, even by ``kill -9``."""
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Make this (worker) process exit when ``parent_pid``, its parent (None: the parent it has now),
+    dies, even by ``kill -9``."""
+    if parent_pid is None:
+        parent_pid = os.getppid()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -103,7 +106,7 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="xbarlab-parent-watch", daemon=True).start()
 
 
-def _worker_init(parent_pid: int) -> None:
+def _worker_init(parent_pid: int | None) -> None:
     die_with_parent(parent_pid)
     # one BLAS thread per worker process: the sweep's parallelism is its processes, and BLAS pools
     # of their own in each would oversubscribe the cores (xbarlab.blas)
@@ -114,12 +117,11 @@ def _pool(workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = multiprocessing.get_context()
-    # forkserver workers are children of the fork server, which exits when this process does
-    parent = os.getpid() if ctx.get_start_method() != "forkserver" else None
-    if parent is None:
-        return ProcessPoolExecutor(max_workers=workers, initializer=one_blas_thread)
-    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(parent,))
+    # forkserver workers are children of the fork server (it exits when this process does): they
+    # watch the parent they find, the others this process
+    fork_server = multiprocessing.get_start_method(allow_none=False) == "forkserver"
+    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                               initargs=(None if fork_server else os.getpid(),))
 
 
 def _descendants(pid: int) -> list:
