@@ -85,7 +85,6 @@ def assert_one_line_error(proc, *needles):
     (["validate", "--vectors", "100000000"], "--vectors"),  # would allocate 100 million input vectors
     (["validate", "--seed", "-1"], "--seed"),
     (["characterize", "fig3a_dac", "--workers", "0"], "--workers"),
-    (["characterize", "fig3a_dac", "--workers", "1000000"], "--workers"),
 ])
 def test_bad_count_is_one_line_naming_the_option(args, option, marker_ngspice):
     env, marker = marker_ngspice
