@@ -1,11 +1,16 @@
 """Benchmark: time to generate G_non-ideal, against ngspice and the RxNN paper.
 
-    python benchmarks/bench_g_nonideal.py --out reports [--quick]
+    python benchmarks/bench_g_nonideal.py --out reports [--quick] [--budget-s 300]
 
 Writes bench_g_nonideal.csv and .md. Medians of repeated runs measured with
 time.perf_counter in one process. ngspice is timed per VMM (one deck, one
 .op); building G_non-ideal with ngspice needs one run per row, so that
-figure is the per-run time times M (labelled as extrapolated).
+figure is the per-run time times M (labelled as extrapolated). The ngspice
+runs of each size share a wall-clock budget (``--budget-s``, default 300 s,
+``characterization/budget.py``): a size that does not fit is written as
+``not run: over the N s budget`` with the reason (``ngspice_status``,
+``ngspice_reason``) and the script still exits 0; a real ngspice failure
+still fails it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 import xbarlab as xb
+from characterization.budget import OverBudget, add_budget_argument, timed_runs
 from xbarlab.engines import exact
 
 CIRCUIT = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
@@ -68,10 +74,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="reports")
     p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    add_budget_argument(p, "each size's ngspice runs")
+    p.add_argument("--sizes", type=lambda t: [int(x) for x in t.split(",")], default=None, metavar="N,N,...",
+                   help="crossbar sizes (default 16,32,64,128,256; 16,32,64,128 with --quick)")
     args = p.parse_args(argv)
     load_before = os.getloadavg()[0]
     rng = np.random.default_rng(0)
-    sizes = [16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256]
+    sizes = args.sizes or ([16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256])
+    if any(not 2 <= n <= 4096 for n in sizes):
+        p.error(f"argument --sizes: each size must be in 2..4096, got {sizes}")
     rows = []
     for n in sizes:
         G = 10 ** rng.uniform(-6, -4, (n, n))
@@ -81,10 +92,16 @@ def main(argv=None) -> int:
         with one_blas_thread() as limited:
             t_one = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps) if limited else np.nan
         t_sparse = median_time(lambda: exact.g_nonideal(G, CIRCUIT), 1 if n >= 128 else 3)
-        t_spice = np.nan
+        t_spice, spice_status, spice_reason = np.nan, "", ""
         if n <= 64:
             V = rng.uniform(0, 0.25, n)
-            t_spice = median_time(lambda: xb.simulate(G, V, CIRCUIT, engine="ngspice"), 3 if n < 64 else 1)
+            try:
+                ts = timed_runs(lambda _, left: xb.simulate(G, V, CIRCUIT, engine="ngspice",
+                                                            ngspice=xb.NgspiceSettings(timeout_s=left)),
+                                range(3 if n < 64 else 1), args.budget_s)
+                t_spice, spice_status = float(np.median(ts)), "ok"
+            except OverBudget as over:
+                spice_status, spice_reason = over.status, f"ngspice at {n}x{n}: {over.reason}"
         target = TARGET_S.get(n)
         rows.append(dict(
             size=f"{n}x{n}", n=n,
@@ -93,6 +110,8 @@ def main(argv=None) -> int:
             exact_sparse_g_nonideal_s=t_sparse,
             ngspice_one_vmm_s=t_spice,
             ngspice_g_nonideal_extrapolated_s=t_spice * n,
+            ngspice_status=spice_status,
+            ngspice_reason=spice_reason,
             paper_model_generation_s=PAPER_S.get(n, np.nan),
             target_s=target if target else np.nan,
             meets_target=(t_fast <= target) if target else None,
@@ -127,10 +146,16 @@ def main(argv=None) -> int:
         def f(x, unit="s"):
             return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4g} {unit}"
         met = "–" if r["meets_target"] is None else ("yes" if r["meets_target"] else "NO")
+        skipped = r["ngspice_status"] not in ("", "ok")
+        spice = (r["ngspice_status"],) * 2 if skipped else (f(r["ngspice_one_vmm_s"]),
+                                                             f(r["ngspice_g_nonideal_extrapolated_s"]))
         lines.append(f"| {r['size']} | {f(r['g_nonideal_median_s'])} | {f(r['g_nonideal_one_blas_thread_s'])} | "
                      f"{f(r['exact_sparse_g_nonideal_s'])} | "
-                     f"{f(r['ngspice_one_vmm_s'])} | {f(r['ngspice_g_nonideal_extrapolated_s'])} | "
+                     f"{spice[0]} | {spice[1]} | "
                      f"{f(r['paper_model_generation_s'])} | {f(r['target_s'])} | {met} |")
+    not_run = [f"* {r['size']}, ngspice: {r['ngspice_status']} ({r['ngspice_reason']})." for r in rows
+               if r["ngspice_status"] not in ("", "ok")]
+    lines += ["", "Not run (each size's ngspice runs share one wall-clock budget, `--budget-s`):", "", *not_run] if not_run else []
     lines += ["", f"Batched API `g_nonideal_stack`: {T} tiles of 64x64 in {t_stack:.3f} s "
               f"= **{T / t_stack:.0f} tiles/s**.", ""]
     (out / "bench_g_nonideal.md").write_text("\n".join(lines))

@@ -19,6 +19,8 @@ import sys
 import time
 import warnings
 
+from xbarlab.cli_args import check_out_dir
+
 FIGURES = ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak")
 
 
@@ -27,10 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="tiny counts for CI (seconds)")
     mode.add_argument("--full", action="store_true", help="paper counts, ngspice at every size (tens of minutes)")
-    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--out", default="reports", help="output folder (default: reports); checked writable first")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="address of a running dask.distributed scheduler (default: local processes)")
-    p.add_argument("--workers", type=int, default=2, help="tasks in flight at once (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="tasks in flight at once, >= 1 (default 2; each sweep starts at most one per task)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -58,6 +61,7 @@ def run(args) -> int:
     from . import index
 
     check_parallel(args.workers, args.scheduler)
+    check_out_dir(args.out)
     mode = "quick" if args.quick else "full" if args.full else "report"
     cfg = RunConfig(out=args.out, mode=mode, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.no_progress)
