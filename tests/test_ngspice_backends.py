@@ -46,7 +46,7 @@ CASES = {
     "5x4 per-row driver, ideal rows": (
         10 ** np.random.default_rng(5).uniform(-7, -3, (5, 4)),
         np.random.default_rng(6).uniform(-0.5, 0.5, (2, 5)),
-        xb.CircuitParams(r_row=0.0, r_col=1e-2, r_sense=1e4, r_driver=[0.0, 1.0, 1e2, 1e4, 0.5])),
+        xb.CircuitParams(r_row=0.0, r_col=1.0, r_sense=1e4, r_driver=[0.0, 1.0, 1e2, 1e4, 2.0])),  # spread 6.6e6, inside ngspice's 1e7
     "16x16": (10 ** np.random.default_rng(16).uniform(-6, -4, (16, 16)),
               np.random.default_rng(17).uniform(0, 0.25, 16),
               xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)),
