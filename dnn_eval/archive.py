@@ -12,9 +12,12 @@ miniz does, and refused unless every reader must see the same thing:
 * the end record ends the file (no comment, no data after it), the central
   directory sits right before it (or before its zip64 record), with no
   prefixed data that would shift offsets for one reader only;
-* names are unique even ignoring ASCII case, use only ``A-Z a-z 0-9 _ . -``
-  and ``/`` between non-empty components (no ``..``, no absolute path, no
-  backslash, no NUL), and the local header repeats the central name;
+* names are unique even ignoring ASCII case (as miniz compares them), are
+  UTF-8, use only ``A-Z a-z 0-9 _ . -`` and ``/`` between non-empty
+  components below the top folder (which torch names after the saved
+  file's stem, so any printable characters there), and have no ``.`` or
+  ``..`` component, absolute path, backslash, control character or NUL;
+  the local header repeats the central name;
 * every entry is stored uncompressed, as torch writes them: its size is
   then bytes that are really in the file, no declared size can be a lie
   and nothing is ever inflated (no decompression bomb);
@@ -35,7 +38,7 @@ import pickletools
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _EOCD = struct.Struct("<IHHHHIIH")  # end of central directory, 22 bytes
 _LOC64 = struct.Struct("<IIQI")  # zip64 end-of-central-directory locator, 20 bytes
@@ -65,14 +68,14 @@ class Archive:
 
     label: str
     entries: tuple[ZipEntry, ...]
+    by_key: dict = field(default_factory=dict, repr=False, compare=False)  # ASCII-lowercased name -> entry
 
     def names(self) -> list[str]:
         return [e.name for e in self.entries]
 
     def get(self, name: str) -> ZipEntry | None:
         """The entry torch's reader finds for ``name`` (miniz matches ASCII case-blind)."""
-        key = name.lower()
-        return next((e for e in self.entries if e.name.lower() == key), None)
+        return self.by_key.get(name.encode("utf-8").lower())
 
 
 def _refuse(label, what: str):
@@ -144,10 +147,21 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, off: int) -> tuple[int, i
 
 
 def _check_name(raw: bytes, label) -> str:
-    if not raw or len(raw) > MAX_NAME or not _NAME.fullmatch(raw):
-        _refuse(label, f"entry name {raw[:80]!r} is not a plain relative path (allowed: A-Z a-z 0-9 _ . - and /; "
-                       "no absolute path, backslash, NUL or empty part)")
-    name = raw.decode("ascii")
+    """The entry's name, refused unless it is a plain relative path.
+
+    The top folder is torch's archive name, the stem of the file it was
+    saved to (any printable UTF-8); below it only ``A-Z a-z 0-9 _ . -``.
+    """
+    top, sep, rest = raw.partition(b"/")
+    bad = (not raw or len(raw) > MAX_NAME or not top or any(c < 0x20 or c in (0x5C, 0x7F) for c in raw)
+           or (sep and not _NAME.fullmatch(rest)))
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        bad = True
+    if bad:
+        _refuse(label, f"entry name {raw[:80]!r} is not a plain relative path (allowed below the top folder: "
+                       "A-Z a-z 0-9 _ . - and /; no absolute path, backslash, control character, NUL or empty part)")
     if any(part in (".", "..") for part in name.split("/")):
         _refuse(label, f"entry name {name!r} contains a '.' or '..' component")
     return name
@@ -179,7 +193,7 @@ def _read_archive(f, label, verify_crc: bool) -> Archive:
         if pos > len(cd):
             _refuse(label, "truncated or corrupt archive (central directory overruns)")
         name = _check_name(raw, label)
-        key = name.lower()
+        key = raw.lower()  # ASCII-only folding, as miniz's MZ_TOLOWER
         if key in seen:
             twin = "appears twice" if seen[key] == name else f"differs from {seen[key]!r} only in case"
             _refuse(label, f"duplicate entry name {name!r} {twin} (names must be unique ignoring case: "
@@ -209,7 +223,7 @@ def _read_archive(f, label, verify_crc: bool) -> Archive:
         for e in entries:
             if _crc(f, e) != e.crc:
                 _refuse(label, f"corrupt archive member {e.name!r} (CRC-32 mismatch)")
-    return Archive(str(label), tuple(entries))
+    return Archive(str(label), tuple(entries), {e.name.encode("utf-8").lower(): e for e in entries})
 
 
 def _crc(f, e: ZipEntry) -> int:
