@@ -39,6 +39,7 @@ from .pt2_check import check_pt2, is_pt2
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
+
 @dataclass
 class LoadedModel:
     """A network ready to run: ``module(x)`` maps (B, C, H, W) float32 to (B, classes).

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pickle
+import re
 import struct
 import zipfile
 import zlib
@@ -249,6 +250,15 @@ def padded_config_bomb(src, dst, size=3 * GiB) -> Path:
     return write_zip(dst, ents)
 
 
+def state_dict_size_bomb(src, dst, size=3 * GiB) -> Path:
+    """A torch.save state_dict whose first tensor record is ``size`` zero bytes, deflated."""
+    with zipfile.ZipFile(src) as zf:
+        ents = [Entry.stored(n, zf.read(n)) for n in zf.namelist()]
+    i = next(k for k, e in enumerate(ents) if re.search(rb"/data/[0-9]+$", e.name))
+    ents[i] = Entry.deflated(ents[i].name, deflate_bomb(b"", 0, size))
+    return write_zip(dst, ents)
+
+
 def local_name_mismatch(src, dst, marker) -> Path:
     """The central directory says ``weights_config.json``, the local header another name."""
     ents = pt2_entries(src)
@@ -307,82 +317,3 @@ def gzip_idx_bomb(dst, size=3 * GiB, lie=False) -> Path:
     head = idx_header((1 if lie else n, 28, 28))
     Path(dst).write_bytes(_gzip(deflate_bomb(head, 0, size)))
     return Path(dst)
-
-
-# --- loading in a child process, with its peak memory ------------------------------------------
-
-REPO = Path(__file__).resolve().parents[2]
-GUARD_BYTES = 3 * GiB  # address space a child may add after its imports (keeps a regression from eating the machine)
-
-
-def _vm_size() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def guard_memory() -> None:
-    """Cap this process's address space at what it has now plus GUARD_BYTES (Linux)."""
-    import resource
-
-    vm = _vm_size()
-    if vm:
-        resource.setrlimit(resource.RLIMIT_AS, (vm + GUARD_BYTES, vm + GUARD_BYTES))
-
-
-def child_main(spec_json: str) -> None:
-    """Load each case of ``spec_json`` ([{name, kind, path}]) and print one JSON line per case."""
-    import resource
-
-    import torch  # noqa: F401 - imported before the guard is measured
-
-    from dnn_eval.data import load_mnist_idx, read_idx
-    from dnn_eval.loading import load_model
-
-    guard_memory()
-    for case in json.loads(spec_json):
-        try:
-            if case["kind"] == "pt2":
-                load_model(case["path"])
-            elif case["kind"] == "mnist":
-                load_mnist_idx(case["path"], case["labels"])
-            else:
-                read_idx(case["path"])
-            outcome, message = "accepted", ""
-        except BaseException as exc:  # noqa: BLE001 - the test reports whatever happened
-            outcome, message = type(exc).__name__, str(exc)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(json.dumps({"name": case["name"], "outcome": outcome, "message": message, "maxrss": rss}), flush=True)
-
-
-def child_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-    return env
-
-
-def run_measured(cmd, timeout_s: float = 300.0) -> tuple[int, str, str, int]:
-    """(exit code, stdout, stderr, that child's own peak RSS in bytes), from os.wait4."""
-    import subprocess
-    import tempfile
-    import threading
-
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=child_env(), cwd=REPO)
-        timer = threading.Timer(timeout_s, p.kill)
-        timer.start()
-        try:
-            _pid, status, usage = os.wait4(p.pid, 0)
-        finally:
-            timer.cancel()
-        p.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), \
-            usage.ru_maxrss * 1024
-
-
-CLI_WRAPPER = (
-    "import sys, runpy, torch; sys.path.insert(0, {here!r}); import hostile_files; hostile_files.guard_memory(); "
-    "sys.argv = ['xbarlab'] + sys.argv[1:]; runpy.run_module('xbarlab.cli', run_name='__main__')")

@@ -19,7 +19,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import hostile_files as hf  # noqa: E402  (tests/security is on sys.path under pytest's rootdir imports)
+import child_loader  # noqa: E402  (tests/security is on sys.path under pytest's rootdir imports)
+import hostile_files as hf  # noqa: E402
 
 from dnn_eval.loading import WEIGHTS_DIR, load_model  # noqa: E402
 
@@ -36,6 +37,8 @@ CASES = {
                          "pt2", "only in case"),
     "size_bomb_3GiB": (lambda d: (hf.size_bomb(SRC, d / "d.pt2"), None), "pt2", "is compressed"),
     "padded_config_bomb_3GiB": (lambda d: (hf.padded_config_bomb(SRC, d / "e.pt2"), None), "pt2", "is compressed"),
+    "state_dict_size_bomb_3GiB": (lambda d: (hf.state_dict_size_bomb(WEIGHTS_DIR / "convnet.pt", d / "convnet.pt"),
+                                             None), "pt2", "is compressed"),
     "local_header_name_differs": (lambda d: (hf.local_name_mismatch(SRC, d / "f.pt2", None), None),
                                   "pt2", "local header names another entry"),
     "legacy_weights_pickle": (lambda d: (hf.legacy_weights_file(SRC, d / "g.pt2", d / "M_g"), d / "M_g"),
@@ -59,9 +62,9 @@ def results(tmp_path_factory):
         spec.append({"name": name, "kind": kind, "path": str(path)})
         markers[name] = marker
     spec.append({"name": "control_convnet_pt2", "kind": "pt2", "path": str(SRC)})
-    code = f"import sys; sys.path.insert(0, {str(Path(hf.__file__).parent)!r}); import hostile_files; " \
-           "hostile_files.child_main(sys.argv[1])"
-    rc, out, err, _peak = hf.run_measured([sys.executable, "-c", code, json.dumps(spec)], timeout_s=600)
+    code = f"import sys; sys.path.insert(0, {str(Path(hf.__file__).parent)!r}); import child_loader; " \
+           "child_loader.child_main(sys.argv[1])"
+    rc, out, err, _peak = child_loader.run_measured([sys.executable, "-c", code, json.dumps(spec)], timeout_s=600)
     got = {r["name"]: r for r in map(json.loads, (line for line in out.splitlines() if line.startswith("{")))}
     assert "control_convnet_pt2" in got, f"the loading child died (rc {rc}): {err[-2000:]}"
     return got, markers
@@ -136,8 +139,8 @@ def test_pickle_scan_refuses_code_and_allows_tensors():
 
 
 def _cli(args) -> tuple[int, str, int]:
-    code = hf.CLI_WRAPPER.format(here=str(Path(hf.__file__).parent))
-    rc, _out, err, peak = hf.run_measured([sys.executable, "-c", code, *args], timeout_s=300)
+    code = child_loader.CLI_WRAPPER.format(here=str(Path(hf.__file__).parent))
+    rc, _out, err, peak = child_loader.run_measured([sys.executable, "-c", code, *args], timeout_s=300)
     return rc, err, peak
 
 
