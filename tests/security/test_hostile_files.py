@@ -126,11 +126,26 @@ def test_overlapping_entries_refused(tmp_path):
         read_archive(f, p)
 
 
+def test_stored_size_that_the_file_does_not_hold_refused(tmp_path):
+    from dnn_eval.archive import read_archive
+
+    p = hf.write_zip(tmp_path / "s.pt2", hf.pt2_entries(SRC))
+    data = bytearray(p.read_bytes())
+    cd = int.from_bytes(data[-6:-2], "little")  # the end record's central directory offset
+    data[cd + 20:cd + 28] = (3 << 30).to_bytes(4, "little") * 2  # the first entry claims 3 GiB, stored
+    with pytest.raises(ValueError, match="runs past the data area"):
+        read_archive(io.BytesIO(bytes(data)), "s.pt2")
+
+
 def test_pickle_scan_refuses_code_and_allows_tensors():
     from dnn_eval.archive import read_archive, read_member, scan_pickle
 
+    import pickle
+
     with pytest.raises(ValueError, match="posix.system|os.system"):
         scan_pickle(hf.hostile_pickle("/nonexistent/MARKER"), "evil")
+    with pytest.raises(ValueError, match="global from the stack"):  # protocol 4: STACK_GLOBAL
+        scan_pickle(pickle.dumps(hf.Hostile("/nonexistent/MARKER"), protocol=4), "evil")
     buf = io.BytesIO()
     torch.save(((torch.zeros(2, 3),), {}), buf)
     arc = read_archive(io.BytesIO(buf.getvalue()), "ok.pt")
