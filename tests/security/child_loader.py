@@ -1,7 +1,7 @@
 """Run a load in a child process and measure that child's own peak memory.
 
-``child_main`` loads a list of files and prints, per file, what loading
-raised and the child's peak RSS so far; ``run_measured`` starts a command
+``child_main`` loads a list of files, each in its own forked process, and
+prints, per file, what loading raised and that process's peak RSS; ``run_measured`` starts a command
 and reads its peak RSS from ``os.wait4`` (that child only, unlike
 ``RUSAGE_CHILDREN``). ``guard_memory`` caps the child's address space a
 few GiB above what its imports took, so a regression cannot take the
@@ -36,29 +36,52 @@ def guard_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (vm + GUARD_BYTES, vm + GUARD_BYTES))
 
 
-def child_main(spec_json: str) -> None:
-    """Load each case of ``spec_json`` ([{name, kind, path}]) and print one JSON line per case."""
-    import resource
-
-    import torch  # noqa: F401 - imported before the guard is measured
-
+def _load(case) -> tuple[str, str]:
     from dnn_eval.data import load_mnist_idx, read_idx
     from dnn_eval.loading import load_model
 
-    guard_memory()
+    try:
+        if case["kind"] == "pt2":
+            load_model(case["path"])
+        elif case["kind"] == "mnist":
+            load_mnist_idx(case["path"], case["labels"])
+        else:
+            read_idx(case["path"])
+        return "accepted", ""
+    except BaseException as exc:  # noqa: BLE001 - the test reports whatever happened
+        return type(exc).__name__, str(exc)
+
+
+def child_main(spec_json: str) -> None:
+    """Load each case of ``spec_json`` ([{name, kind, path}]) in its own fork; one JSON line per case.
+
+    The imports happen once here; each case then runs in a forked process
+    under ``guard_memory``, and its peak RSS is that process's own
+    (``os.wait4``), so one case's memory never shows up in another's.
+    """
+    import torch  # noqa: F401 - the imports every case shares, done before forking
+
+    import dnn_eval.data  # noqa: F401
+    import dnn_eval.loading  # noqa: F401
+
     for case in json.loads(spec_json):
-        try:
-            if case["kind"] == "pt2":
-                load_model(case["path"])
-            elif case["kind"] == "mnist":
-                load_mnist_idx(case["path"], case["labels"])
-            else:
-                read_idx(case["path"])
-            outcome, message = "accepted", ""
-        except BaseException as exc:  # noqa: BLE001 - the test reports whatever happened
-            outcome, message = type(exc).__name__, str(exc)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(json.dumps({"name": case["name"], "outcome": outcome, "message": message, "maxrss": rss}), flush=True)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the case's own process
+            os.close(r)
+            try:
+                guard_memory()
+                outcome, message = _load(case)
+                os.write(w, json.dumps([outcome, message]).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as fr:
+            raw = fr.read()
+        _pid, status, usage = os.wait4(pid, 0)
+        outcome, message = json.loads(raw) if raw else (f"died (status {status})", "")
+        print(json.dumps({"name": case["name"], "outcome": outcome, "message": message,
+                          "maxrss": usage.ru_maxrss * 1024}), flush=True)
 
 
 def child_env() -> dict:
