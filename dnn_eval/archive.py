@@ -87,11 +87,11 @@ def _size(f) -> int:
     return f.tell()
 
 
-def _read_at(f, offset: int, n: int) -> bytes:
+def _read_at(f, offset: int, n: int, label="archive") -> bytes:
     f.seek(offset)
     data = f.read(n)
     if len(data) != n:
-        raise ValueError("short read")
+        _refuse(label, f"truncated or corrupt archive ({n} bytes at offset {offset} are not in the file)")
     return data
 
 
@@ -99,7 +99,7 @@ def _end_records(f, size: int, label) -> tuple[int, int, int]:
     """(number of entries, central directory offset, its end) from the end records."""
     if size < _EOCD.size:
         _refuse(label, "truncated or corrupt archive (no end record)")
-    sig, disk, cd_disk, n_here, n, cd_size, cd_off, comment = _EOCD.unpack(_read_at(f, size - _EOCD.size, _EOCD.size))
+    sig, disk, cd_disk, n_here, n, cd_size, cd_off, comment = _EOCD.unpack(_read_at(f, size - _EOCD.size, _EOCD.size, label))
     if sig != 0x06054B50:
         _refuse(label, "truncated or corrupt archive (the end record must end the file: no comment or trailing data)")
     if disk or cd_disk or n_here != n:
@@ -107,14 +107,14 @@ def _end_records(f, size: int, label) -> tuple[int, int, int]:
     cd_end = size - _EOCD.size
     loc_at = cd_end - _LOC64.size
     if loc_at >= _EOCD64.size:
-        lsig, ldisk, eocd64_off, ndisks = _LOC64.unpack(_read_at(f, loc_at, _LOC64.size))
+        lsig, ldisk, eocd64_off, ndisks = _LOC64.unpack(_read_at(f, loc_at, _LOC64.size, label))
         if lsig == 0x07064B50:
             # Python's zipfile reads the zip64 record right before the locator, miniz where the locator
             # points: require both to be the same place
             if ldisk != 0 or ndisks != 1 or eocd64_off != loc_at - _EOCD64.size:
                 _refuse(label, "inconsistent zip64 end records")
             (sig64, rec_size, _v1, _v2, disk, cd_disk, n_here, n, cd_size, cd_off) = _EOCD64.unpack(
-                _read_at(f, eocd64_off, _EOCD64.size))
+                _read_at(f, eocd64_off, _EOCD64.size, label))
             if sig64 != 0x06064B50 or rec_size != _EOCD64.size - 12 or disk or cd_disk or n_here != n:
                 _refuse(label, "inconsistent zip64 end records")
             cd_end = eocd64_off
@@ -137,7 +137,7 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, off: int) -> tuple[int, i
             for v in (usize, csize, off):
                 if v == 0xFFFFFFFF:
                     if k + 8 > len(body):
-                        raise ValueError("short zip64 extra field")
+                        raise struct.error("short zip64 extra field")
                     v = struct.unpack_from("<Q", body, k)[0]
                     k += 8
                 vals.append(v)
@@ -171,18 +171,18 @@ def read_archive(f, label, verify_crc: bool = True) -> Archive:
     """Check an open binary file (or BytesIO) as described in the module docstring."""
     try:
         return _read_archive(f, label, verify_crc)
-    except (struct.error, OSError, ValueError, OverflowError) as exc:
-        if isinstance(exc, ValueError) and str(exc).endswith("refused"):
-            raise
+    except (struct.error, OSError, OverflowError) as exc:
         raise ValueError(f"{label}: truncated or corrupt archive ({exc or type(exc).__name__}); refused") from None
 
 
 def _read_archive(f, label, verify_crc: bool) -> Archive:
     size = _size(f)
     n, cd_off, cd_end = _end_records(f, size, label)
-    cd = _read_at(f, cd_off, cd_end - cd_off)
+    cd = _read_at(f, cd_off, cd_end - cd_off, label)
     pos, entries, spans, seen = 0, [], [], {}
     for _ in range(n):
+        if pos + _CEN.size > len(cd):
+            _refuse(label, "truncated or corrupt archive (central directory overruns)")
         (sig, _vmade, _vneed, flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, _disk, _ia, _ea,
          off) = _CEN.unpack_from(cd, pos)
         if sig != 0x02014B50:
@@ -205,10 +205,10 @@ def _read_archive(f, label, verify_crc: bool) -> Archive:
         if method != 0 or csize != usize:
             _refuse(label, f"entry {name!r} is compressed (method {method}); torch writes stored entries only, and "
                            "compressed ones could inflate without bound")
-        lsig, _v, _lflags, lmethod, _lt, _ld, _lcrc, _lc, _lu, lnlen, lxlen = _LOC.unpack(_read_at(f, off, _LOC.size))
+        lsig, _v, _lflags, lmethod, _lt, _ld, _lcrc, _lc, _lu, lnlen, lxlen = _LOC.unpack(_read_at(f, off, _LOC.size, label))
         if lsig != 0x04034B50:
             _refuse(label, f"truncated or corrupt archive (no local header for {name!r})")
-        if lmethod != method or _read_at(f, off + _LOC.size, lnlen) != raw:
+        if lmethod != method or _read_at(f, off + _LOC.size, lnlen, label) != raw:
             _refuse(label, f"entry {name!r}: the local header names another entry or method than the central directory")
         start = off + _LOC.size + lnlen + lxlen  # where miniz starts reading the data
         if start + usize > cd_off:
@@ -232,7 +232,7 @@ def _crc(f, e: ZipEntry) -> int:
     while left:
         chunk = f.read(min(left, _CHUNK))
         if not chunk:
-            raise ValueError("short read")
+            raise OSError("short read")
         crc = zlib.crc32(chunk, crc)
         left -= len(chunk)
     return crc
@@ -245,7 +245,7 @@ def read_member(f, archive: Archive, name: str, max_bytes: int) -> bytes:
         _refuse(archive.label, f"missing entry {name!r}")
     if e.size > max_bytes:
         _refuse(archive.label, f"entry {e.name!r} is {e.size} bytes, over the {max_bytes}-byte limit for this part")
-    return _read_at(f, e.data_offset, e.size)
+    return _read_at(f, e.data_offset, e.size, archive.label)
 
 
 # globals a torch.save of tensors and plain containers needs; nothing that can run code given any argument
@@ -260,24 +260,26 @@ _STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHOR
 def scan_pickle(data: bytes, label, allowed=SAFE_GLOBALS) -> None:
     """Refuse a pickle that names any global outside ``allowed``, without executing it."""
     strings: list = []
-    try:
-        for op, arg, _pos in pickletools.genops(data):
-            name = op.name
-            if name in ("GLOBAL", "INST"):
-                mod, _, attr = str(arg).partition(" ")
-                if (mod, attr) not in allowed:
-                    _refuse(label, f"pickle names the global {mod}.{attr}")
-            elif name == "STACK_GLOBAL":
-                # only the plain pattern pickle itself writes: two strings pushed right before
-                if len(strings) < 2 or (strings[-2], strings[-1]) not in allowed:
-                    _refuse(label, "pickle builds a global from the stack that is not a known safe one")
-            elif name in ("EXT1", "EXT2", "EXT4", "OBJ"):
-                _refuse(label, f"pickle uses the {name} opcode")
-            if name in _STRING_OPS:
-                strings = (strings + [arg])[-2:]
-            elif name not in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT", "STACK_GLOBAL"):
-                strings = []
-    except ValueError as exc:
-        if str(exc).endswith("refused"):
-            raise
-        _refuse(label, f"unreadable pickle ({exc})")
+    ops = pickletools.genops(data)
+    while True:
+        try:
+            op, arg, _pos = next(ops)
+        except StopIteration:
+            return
+        except ValueError as exc:
+            _refuse(label, f"unreadable pickle ({exc})")
+        name = op.name
+        if name in ("GLOBAL", "INST"):
+            mod, _, attr = str(arg).partition(" ")
+            if (mod, attr) not in allowed:
+                _refuse(label, f"pickle names the global {mod}.{attr}")
+        elif name == "STACK_GLOBAL":
+            # only the plain pattern pickle itself writes: two strings pushed right before
+            if len(strings) < 2 or (strings[-2], strings[-1]) not in allowed:
+                _refuse(label, "pickle builds a global from the stack that is not a known safe one")
+        elif name in ("EXT1", "EXT2", "EXT4", "OBJ"):
+            _refuse(label, f"pickle uses the {name} opcode")
+        if name in _STRING_OPS:
+            strings = (strings + [arg])[-2:]
+        elif name not in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
+            strings = []

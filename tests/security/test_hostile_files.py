@@ -174,3 +174,27 @@ def test_cli_gzip_idx_bomb_one_line_within_1GB(tmp_path):
     rc, err, peak = _cli(["dnn-eval", "convnet", "--dataset", "mnist", "--data-dir", str(tmp_path)])
     assert rc != 0 and len(err.strip().splitlines()) == 1 and "refused" in err, err[-1500:]
     assert peak <= PEAK_LIMIT, f"peak RSS {peak / 1e6:.0f} MB"
+
+
+def test_mangled_archives_give_only_value_errors():
+    # seeded byte flips and cuts anywhere in a real .pt2: the checker refuses with ValueError, nothing else
+    import random
+
+    from dnn_eval.archive import read_archive
+
+    raw = SRC.read_bytes()
+    rng = random.Random(0)
+    refused = 0
+    for _ in range(300):
+        data = bytearray(raw)
+        if rng.random() < 0.3:
+            data = data[:rng.randrange(len(data))]
+        else:
+            for _ in range(rng.randint(1, 4)):
+                at = rng.choice([rng.randrange(len(data)), len(data) - rng.randrange(1, 200)])
+                data[at] = rng.randrange(256)
+        try:
+            read_archive(io.BytesIO(bytes(data)), "m.pt2")
+        except ValueError:
+            refused += 1
+    assert refused > 250  # nearly every mutation is caught (a flip inside padding may be harmless)
