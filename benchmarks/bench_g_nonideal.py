@@ -1,13 +1,18 @@
 """Benchmark: time to generate G_non-ideal, against ngspice and the RxNN paper.
 
-    python benchmarks/bench_g_nonideal.py --out reports [--quick] [--large]
+    python benchmarks/bench_g_nonideal.py --out reports [--quick] [--large] [--budget-s 300] [--sizes N,N]
 
 Writes bench_g_nonideal.csv and .md. Medians of repeated runs measured with
 time.perf_counter in one process. ngspice is timed per VMM (one deck, one
 .op); building G_non-ideal with ngspice needs one run per row, so that
 figure is the per-run time times M (labelled as extrapolated). ``--large``
 adds 1024 x 1024 (minutes), timed once in a subprocess that also reports
-its peak memory. The goals are issue 13's.
+its peak memory. The goals are issue 13's. The ngspice
+runs of each size share a wall-clock budget (``--budget-s``, default 300 s,
+``characterization/budget.py``): a size that does not fit is written as
+``not run: over the N s budget`` with the reason (``ngspice_status``,
+``ngspice_reason``) and the script still exits 0; a real ngspice failure
+still fails it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 import xbarlab as xb
+from characterization.budget import OverBudget, add_budget_argument, timed_runs
 from xbarlab.engines import exact
 
 CIRCUIT = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
@@ -109,10 +115,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="reports")
     p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     p.add_argument("--large", action="store_true", help="add 1024 x 1024 (minutes)")
+    add_budget_argument(p, "each size's ngspice runs")
+    p.add_argument("--sizes", type=lambda t: [int(x) for x in t.split(",")], default=None, metavar="N,N,...",
+                   help="crossbar sizes (default 16,32,64,128,256,512; 16,32,64,128 with --quick)")
     args = p.parse_args(argv)
     load_before = os.getloadavg()[0]
     rng = np.random.default_rng(0)
-    sizes = [16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256, 512]
+    sizes = args.sizes or ([16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256, 512])
+    if any(not 2 <= n <= 4096 for n in sizes):
+        p.error(f"argument --sizes: each size must be in 2..4096, got {sizes}")
     rows = []
     for n in sizes:
         G = 10 ** rng.uniform(-6, -4, (n, n))
@@ -124,22 +135,30 @@ def main(argv=None) -> int:
         t_sparse = np.nan
         if n <= 128:
             t_sparse = median_time(lambda: exact.g_nonideal(G, CIRCUIT), 1 if n >= 128 else 3)
-        t_spice = np.nan
+        t_spice, spice_status, spice_reason = np.nan, "", ""
         if n <= 64:
             V = rng.uniform(0, 0.25, n)
-            t_spice = median_time(lambda: xb.simulate(G, V, CIRCUIT, engine="ngspice"), 3 if n < 64 else 1)
+            try:
+                ts = timed_runs(lambda _, left: xb.simulate(G, V, CIRCUIT, engine="ngspice",
+                                                            ngspice=xb.NgspiceSettings(timeout_s=left)),
+                                range(3 if n < 64 else 1), args.budget_s)
+                t_spice, spice_status = float(np.median(ts)), "ok"
+            except OverBudget as over:
+                spice_status, spice_reason = over.status, f"ngspice at {n}x{n}: {over.reason}"
         rows.append(dict(size=f"{n}x{n}", n=n, g_nonideal_median_s=t_fast, g_nonideal_one_blas_thread_s=t_one,
                          exact_sparse_g_nonideal_s=t_sparse, ngspice_one_vmm_s=t_spice,
                          ngspice_g_nonideal_extrapolated_s=t_spice * n,
+                         ngspice_status=spice_status, ngspice_reason=spice_reason,
                          paper_model_generation_s=PAPER_S.get(n, np.nan), peak_mib=np.nan,
                          process_peak_rss_mib=np.nan))
         print(f"{n}x{n}: g_nonideal {t_fast*1e3:.2f} ms (1 BLAS thread {t_one*1e3:.2f} ms), "
               f"sparse {t_sparse*1e3:.1f} ms, ngspice/VMM {t_spice:.3f} s", flush=True)
     if args.large:
         m = measure_subprocess(1024)
-        rows.append(dict(size="1024x1024", n=1024, g_nonideal_median_s=np.nan,
+        rows.append(dict(size="1024x1024", n=1024, g_nonideal_median_s=m["seconds"],  # one call
                          g_nonideal_one_blas_thread_s=m["seconds"], exact_sparse_g_nonideal_s=np.nan,
                          ngspice_one_vmm_s=np.nan, ngspice_g_nonideal_extrapolated_s=np.nan,
+                         ngspice_status="", ngspice_reason="",
                          paper_model_generation_s=np.nan, peak_mib=m["peak_mib"],
                          process_peak_rss_mib=m["process_peak_rss_mib"]))
         print(f"1024x1024: {m['seconds']:.1f} s, peak {m['peak_mib']:.0f} MiB", flush=True)
@@ -186,11 +205,18 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        skipped = r["ngspice_status"] not in ("", "ok")
+        spice = (r["ngspice_status"],) * 2 if skipped else (fmt(r["ngspice_one_vmm_s"]),
+                                                             fmt(r["ngspice_g_nonideal_extrapolated_s"]))
         lines.append(f"| {r['size']} | {fmt(r['g_nonideal_median_s'])} | {fmt(r['g_nonideal_one_blas_thread_s'])} | "
                      f"{fmt(r['exact_sparse_g_nonideal_s'])} | "
-                     f"{fmt(r['ngspice_one_vmm_s'])} | {fmt(r['ngspice_g_nonideal_extrapolated_s'])} | "
+                     f"{spice[0]} | {spice[1]} | "
                      f"{fmt(r['paper_model_generation_s'])} | {fmt(r['peak_mib'], 'MiB')} | {fmt(r['target_s'])} | "
                      f"{met(r['meets_target'])} |")
+    not_run = [f"* {r['size']}, ngspice: {r['ngspice_status']} ({r['ngspice_reason']})." for r in rows
+               if r["ngspice_status"] not in ("", "ok")]
+    lines += ["", "Not run (each size's ngspice runs share one wall-clock budget, `--budget-s`):", "",
+              *not_run] if not_run else []
     big = [r for r in rows if r["n"] == 1024]
     lines += ["", f"Memory at 1024 x 1024 (goal <= {MEMORY_TARGET_MIB:.0f} MiB): "
               + (f"{big[0]['peak_mib']:.0f} MiB of arrays, {big[0]['process_peak_rss_mib']:.0f} MiB peak resident "

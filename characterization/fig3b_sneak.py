@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import RunConfig, Timer, failures, tech_of, write_figure, write_summary
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, tech_of, write_figure, write_summary
 
 NAME = "fig3b_sneak"
 R_CELL = 20e3  # ohm, paper Fig. 3(b)
@@ -64,7 +64,7 @@ def run(cfg: RunConfig) -> dict:
     pts = [{"r_sense": r, "engine": e} for r in r_senses for e in ("exact", "ngspice")]
     with Timer() as t:
         df = cfg.sweep(sneak_point, pts, NAME, timeout_s=120.0)
-    ok = df[df["status"] == "ok"].copy()
+    ok = ok_rows(df, ["row", "col", "i_cell_A", "v_row_V", "v_col_V"])
     ok["r_sense_ohm"] = ok.pop("r_sense")
     ok["r_wire_ohm"] = cfg.tech.r_wire
     ok["r_driver_ohm"] = cfg.tech.r_driver
@@ -83,13 +83,14 @@ def run(cfg: RunConfig) -> dict:
     ch = tidy[tidy["chosen"] & (tidy["engine"] == "ngspice")].set_index(["row", "col"])["i_cell_A"]
     i11 = float(ch.get((1, 1), np.nan))
     thr = reversal_threshold(cfg.tech)
-    fig = plots.sneak_figure(tidy)
+    fig = plots.sneak_figure(tidy) if len(tidy) else plots.no_data_figure(NAME)
     caption = [
         f"3x2 crossbar, all cells {R_CELL / 1e3:g} kOhm, inputs {', '.join(f'{v:g}' for v in V_IN)} V (paper Fig. 3(b)). "
         f"Parasitics chosen so that the reversal occurs: r_row = r_col = {cfg.tech.r_wire} ohm/segment, r_driver = "
         f"{cfg.tech.r_driver} ohm, R_sense = {R_SENSE_CHOSEN / 1e3:g} kOhm.",
         f"Middle row, second column (cell a22-b22 in the paper's 1-based names): i = {i11:.4g} A in ngspice, "
-        + ("REVERSED (it flows from b22 back toward Vin2)." if i11 < 0 else "NOT reversed."),
+        + ("REVERSED (it flows from b22 back toward Vin2)." if i11 < 0 else "NOT reversed." if i11 >= 0
+           else "NOT CHECKED: its ngspice point failed (see FAILED above)."),
         "Cell currents at the chosen point (ngspice, A; 0-based (row, col)): " + ", ".join(f"({r},{c}): {v:.3e}" for (r, c), v in ch.items()) + ".",
         f"Right: the middle-row second-column current against R_sense (wires and driver fixed); it reverses for "
         f"R_sense above {thr:.4g} ohm (bisection, exact solver). With the preset's R_sense = {cfg.tech.r_sense:g} ohm it "
@@ -99,7 +100,7 @@ def run(cfg: RunConfig) -> dict:
     ]
     fails = failures(df)
     if fails:
-        caption.append("FAILED points: " + "; ".join(fails))
+        caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
     summary = {"mode": cfg.mode, "wall_s": t.s, "i_cell_11_ngspice_A": i11, "reversed": bool(i11 < 0),
                "r_sense_threshold_ohm": thr, "max_rel_diff_ngspice_vs_exact": worst, "failed": fails,

@@ -120,8 +120,15 @@ def _preset_path(name: str) -> Path:
 
 
 def load_preset(name: str, rows: int | None = None, cols: int | None = None) -> CrossbarSpec:
-    """The named preset (``"spintronic"``, ``"reram"``), optionally resized."""
+    """The named preset (``"spintronic"``, ``"reram"``), optionally resized.
+
+    ``rows`` and ``cols`` (each an integer >= 1; ``cols`` defaults to ``rows``
+    when only ``rows`` is given) replace the preset's size; ValueError
+    naming the field otherwise, 0 included.
+    """
     spec = CrossbarSpec.from_json(_preset_path(name).read_text())
     if rows is not None or cols is not None:
-        spec = spec.with_size(rows or spec.rows, cols or (rows or spec.cols))
+        new_rows = spec.rows if rows is None else _dim("rows", rows)
+        new_cols = _dim("cols", cols) if cols is not None else (new_rows if rows is not None else spec.cols)
+        spec = spec.with_size(new_rows, new_cols)
     return spec
