@@ -59,15 +59,27 @@ def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
              ngspice: NgspiceSettings | None = None) -> np.ndarray:
     """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M).
 
-    With the exact engine and r_row > 0, r_col > 0 this is ``V @ g_nonideal(G, c)``
-    (the structured elimination, as exact and faster than a sparse solve at every
-    size measured, one vector included: ``benchmarks/bench_peers.py``); otherwise
-    the output currents of ``solve``.
+    With the exact engine, r_row > 0, r_col > 0 and cells the block elimination
+    resolves (``conditioning.structured_resolves``) this is ``V @ g_nonideal(G, c)``
+    (as exact, and faster than the sparse solve at every size measured, one
+    vector included: ``benchmarks/bench_peers.py``); otherwise the output
+    currents of ``solve``.
     """
-    if engine == "exact" and structured.applicable(check_circuit(circuit)):
+    if engine == "exact":
+        circuit = check_circuit(circuit)
         G = check_conductances(G)
-        return check_voltages(V, G.shape[0]) @ g_nonideal(G, circuit)
+        if structured.applicable(circuit) and cond.structured_resolves(G, circuit):
+            return _apply_g_nonideal(check_voltages(V, G.shape[0]), g_nonideal(G, circuit))
     return solve(G, V, circuit, engine=engine, ngspice=ngspice).i_out
+
+
+def _apply_g_nonideal(V: np.ndarray, Gn: np.ndarray) -> np.ndarray:
+    """V @ Gn on operands scaled by powers of two (exact), so that a product beyond double
+    precision's range raises (``conditioning.unscale``) instead of returning inf or lost digits."""
+    t = cond.pow2_scale(float(np.abs(V).max()) if V.size else 0.0)
+    u = cond.pow2_scale(float(Gn.max()) if Gn.size else 0.0)
+    i = (V * t if t != 1 else V) @ (Gn * u if u != 1 else Gn)
+    return cond.unscale(i, (1.0 / t, 1.0 / u), "output currents", "A")
 
 
 def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
