@@ -52,6 +52,7 @@ from dnn_eval.crossbar import crossbar_layers, program_all, set_straight_through
 from dnn_eval.evaluate import default_options, make_spec
 from dnn_eval.loading import load_model
 from dnn_eval.models import build_model
+from xbarlab.cli_args import int_in, threads
 from xbarlab.fcm import cpu_kernels
 from xbarlab.fcm.mapping import Mapping
 from xbarlab.params import CircuitParams
@@ -258,9 +259,9 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("reports"))
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--reps", type=int, default=11)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count")
+    p.add_argument("--reps", type=int_in(1, 1000, "a repeat count"), default=11)
+    p.add_argument("--batch", type=int_in(1, 65536, "a batch size"), default=128)
     p.add_argument("--no-offset", action="store_true", help="skip the inference rows with the offset mapping")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from xbarlab.spec import CrossbarSpec
-from xbarlab.sweep import canonical_json, run_sweep
+from xbarlab.sweep import canonical_json, check_scheduler, run_sweep
 
 from .technology import ERROR_DEFINITION, PRESET, default_spec
 
@@ -45,8 +45,9 @@ class RunConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not isinstance(self.spec, CrossbarSpec):
             raise ValueError(f"spec must be an xbarlab.CrossbarSpec, got {type(self.spec).__name__}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
+        check_scheduler(self.scheduler)
         self.out = Path(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
 
@@ -89,6 +90,25 @@ def failures(df) -> list[str]:
     cols = [c for c in bad.columns if c not in ("error", "elapsed_s", "status")]
     bad = bad.drop_duplicates(subset=[c for c in cols if bad[c].map(lambda v: isinstance(v, (int, float, str))).all()])
     return [f"{n} x {err}" for err, n in bad["error"].value_counts().items()]
+
+
+def ok_rows(df, columns=()):
+    """The rows of the tasks that succeeded, with every column in ``columns`` present (NaN where no
+    task produced it, e.g. when all failed): failed points never reach a figure or its numbers."""
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    missing = [c for c in columns if c not in ok.columns]
+    return ok.reindex(columns=[*ok.columns, *missing]).copy()
+
+
+def failure_note(df, what: str = "points") -> str | None:
+    """The page's line on a sweep's failed tasks, or None when none failed: how many, and why."""
+    fails = failures(df)
+    if not fails:
+        return None
+    n_bad = sum(int(f.split(" x ", 1)[0]) for f in fails)
+    total = df.attrs.get("counts", {}).get("total", n_bad)
+    return (f"**FAILED: {n_bad} of {total} {what}**, left out of the figure and of every number on this page: "
+            + "; ".join(f.rstrip(".") for f in fails) + ". A rerun retries them.")
 
 
 def write_figure(cfg: RunConfig, name: str, df, fig, caption: list[str], extra_csv: dict | None = None) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from xbarlab.spec import load_preset
 
-from .common import RunConfig, Timer, failures, spec_of, write_figure, write_summary
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, spec_of, write_figure, write_summary
 from .technology import ERROR_DEFINITION, GROUPS, PRESET, STRONG_DAC, column_error, group_circuit
 
 NAME = "fig2bc_size"
@@ -86,13 +86,13 @@ def run(cfg: RunConfig) -> dict:
 
     with Timer() as t:
         df = cfg.sweep(size_point, points(cfg), NAME, timeout_s=1200.0)
-    ok = df[df["status"] == "ok"].copy()
-    ok["v_in_V"] = cfg.spec.dac.v_ideal([ok["code"].iloc[0]])[0] if len(ok) else np.nan
     cols = ["N", "g_state", "group", "dac", "r_pd_ohm", "engine", "code", "v_in_V", "error_last_col",
             "error_last_col_exact", "abs_diff_error_engine_vs_exact", "error_max_col", "i_ideal_last_A",
             "i_nonideal_last_A", "engine_s"]
+    ok = ok_rows(df, cols)
+    ok["v_in_V"] = cfg.spec.dac.v_ideal([ok["code"].iloc[0]])[0] if len(ok) else np.nan
     tidy = ok[cols].sort_values(["dac", "g_state", "group", "N"]).reset_index(drop=True)
-    fig = plots.size_figure(tidy)
+    fig = plots.size_figure(tidy) if len(tidy) else plots.no_data_figure(NAME)
     n_spice = int((tidy["engine"] == "ngspice").sum())
     worst = float(tidy.loc[tidy["engine"] == "ngspice", "abs_diff_error_engine_vs_exact"].max()) if n_spice else float("nan")
     spice_128 = tidy[(tidy["engine"] == "ngspice") & (tidy["N"] == tidy["N"].max())]["engine_s"]
@@ -120,7 +120,7 @@ def run(cfg: RunConfig) -> dict:
                    f"({df.attrs['counts']}; skipped = taken from the sweep cache).")
     fails = failures(df)
     if fails:
-        caption.append("FAILED points: " + "; ".join(fails))
+        caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
     summary = {"wall_s": t.s, "task_s": task_s, "counts": df.attrs["counts"], "points": len(tidy), "ngspice_points": n_spice,
                "max_abs_diff_ngspice_vs_exact": worst, "failed": fails, "mode": cfg.mode}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import RunConfig, Timer, failures, spec_of, write_figure, write_summary
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, spec_of, write_figure, write_summary
 
 NAME = "fig3a_dac"
 R_LOADS = (3.2e3, 32e3)  # ohm: the experiment's loads, paper Fig. 3(a) (not hardware of the preset)
@@ -44,14 +44,15 @@ def run(cfg: RunConfig) -> dict:
     pts = [{"code": c, "r_load": r} for r in R_LOADS for c in sorted(set(codes))]
     with Timer() as t:
         df = cfg.sweep(dac_point, pts, NAME, timeout_s=120.0)
-    ok = df[df["status"] == "ok"].copy()
+    ok = ok_rows(df, ["r_dac_ohm", "v_ideal_V", "v_out_model_V", "v_out_ngspice_V", "dac_error",
+                      "abs_diff_model_vs_ngspice_V"])
     ok["r_load_ohm"] = ok.pop("r_load")
     ok["r_pd_ohm"] = cfg.spec.dac.r_pd
     ok["bits"] = cfg.spec.dac.bits
     tidy = ok[["r_load_ohm", "code", "bits", "r_pd_ohm", "r_dac_ohm", "v_ideal_V", "v_out_model_V",
                "v_out_ngspice_V", "dac_error", "abs_diff_model_vs_ngspice_V"]].sort_values(["r_load_ohm", "code"])
     tidy["error_definition"] = DAC_ERROR_DEFINITION
-    fig = plots.dac_figure(tidy)
+    fig = plots.dac_figure(tidy) if len(tidy) else plots.no_data_figure(NAME)
     worst = float(tidy["abs_diff_model_vs_ngspice_V"].max()) if len(tidy) else float("nan")
     mx = tidy.groupby("r_load_ohm")["dac_error"].max()
     argmx = tidy.loc[tidy.groupby("r_load_ohm")["dac_error"].idxmax(), ["r_load_ohm", "code"]].set_index("r_load_ohm")["code"]
@@ -68,7 +69,7 @@ def run(cfg: RunConfig) -> dict:
     ]
     fails = failures(df)
     if fails:
-        caption.append("FAILED points: " + "; ".join(fails))
+        caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
     summary = {"mode": cfg.mode, "wall_s": t.s, "points": len(tidy), "max_abs_diff_model_vs_ngspice_V": worst,
                "max_dac_error": {f"{r:g}": float(mx[r]) for r in mx.index}, "failed": fails}

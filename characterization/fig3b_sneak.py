@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import RunConfig, Timer, failures, spec_of, write_figure, write_summary
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, spec_of, write_figure, write_summary
 
 NAME = "fig3b_sneak"
 V_IN = (0.2, 0.01, 0.2)  # volt: the experiment's row inputs, paper Fig. 3(b)
@@ -74,7 +74,7 @@ def run(cfg: RunConfig) -> dict:
     pts = [{"r_sense": r, "engine": e} for r in r_senses for e in ("exact", "ngspice")]
     with Timer() as t:
         df = cfg.sweep(sneak_point, pts, NAME, timeout_s=120.0)
-    ok = df[df["status"] == "ok"].copy()
+    ok = ok_rows(df, ["row", "col", "i_cell_A", "v_row_V", "v_col_V"])
     ok["r_sense_ohm"] = ok.pop("r_sense")
     ok["r_row_ohm"] = spec.circuit.r_row
     ok["r_col_ohm"] = spec.circuit.r_col
@@ -97,14 +97,15 @@ def run(cfg: RunConfig) -> dict:
     sp11 = tidy[(tidy["engine"] == "ngspice") & (tidy["row"] == 1) & (tidy["col"] == 1)].sort_values("r_sense_ohm")
     rev = sp11[sp11["reversed"]]
     first_rev = (float(rev["r_sense_ohm"].iloc[0]), float(rev["i_cell_A"].iloc[0])) if len(rev) else None
-    fig = plots.sneak_figure(tidy)
+    fig = plots.sneak_figure(tidy) if len(tidy) else plots.no_data_figure(NAME)
     caption = [
         f"3x2 crossbar, all cells {1e-3 / spec.device.g_max:g} kOhm (the preset's 1/g_max), inputs "
         f"{', '.join(f'{v:g}' for v in V_IN)} V from ideal sources (paper Fig. 3(b)); wires, driver and sense are "
         f"the preset's: r_row = {spec.circuit.r_row:g}, r_col = {spec.circuit.r_col:g} ohm/segment, r_driver = "
         f"{spec.circuit.r_driver} ohm, R_sense = {r0:g} ohm.",
         f"At the preset, middle row, second column (cell a22-b22 in the paper's 1-based names): i = {i11:.4g} A in "
-        "ngspice, " + ("REVERSED (it flows from b22 back toward Vin2)." if i11 < 0 else "NOT reversed."),
+        "ngspice, " + ("REVERSED (it flows from b22 back toward Vin2)." if i11 < 0 else "NOT reversed." if i11 >= 0
+                       else "NOT CHECKED: its ngspice point failed (see FAILED above)."),
         "Cell currents at the preset (ngspice, A; 0-based (row, col)): "
         + ", ".join(f"({r},{c}): {v:.3e}" for (r, c), v in ch.items()) + ".",
         f"Right: the middle-row second-column current against R_sense, swept over {SENSE_SWEEP[0]:g}x to "
@@ -117,7 +118,7 @@ def run(cfg: RunConfig) -> dict:
     ]
     fails = failures(df)
     if fails:
-        caption.append("FAILED points: " + "; ".join(fails))
+        caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
     summary = {"mode": cfg.mode, "wall_s": t.s, "i_cell_11_ngspice_A": i11, "reversed": bool(i11 < 0),
                "r_sense_threshold_ohm": thr, "max_rel_diff_ngspice_vs_exact": worst, "failed": fails,

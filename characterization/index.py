@@ -155,6 +155,13 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
                      f"{r.get('tasks_cached', '?')} | {r['wall_s_total']:.0f} s | "
                      + ", ".join(f"{k} {v:.0f} s" for k, v in r["wall_s"].items()) + " |")
         L.append("")
+    failed = {n: s["failed"] for n, s in (("fig2bc_size", ss), ("fig2d_state", sd), ("fig2e_inputs", se),
+                                          ("fig2f_variation", sf), ("fig3a_dac", sa), ("fig3b_sneak", sb)) if s and s.get("failed")}
+    if failed:
+        n_bad = sum(int(f.split(" x ", 1)[0]) for fs in failed.values() for f in fs)
+        L += [f"**{n_bad} sweep points FAILED in {', '.join(failed)}** (why: see \"Failed points\" below and each "
+              "figure's page). They are left out of every figure and number; a statement whose check failed reads "
+              "NOT reproduced. A rerun retries them.", ""]
     L += ["Error = (I_ideal - I_nonideal) / I_ideal per column, everywhere (Fig. 3(a): the DAC's (V_ideal - V_out) / V_ideal).",
           "", "| paper's statement | this run |", "|---|---|"]
     if size_df is not None and len(size_df):

@@ -27,7 +27,7 @@ import numpy as np
 
 from xbarlab.spec import CrossbarSpec
 
-from .common import RunConfig, Timer, failures, sample_ids, spec_of, write_figure, write_summary
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, sample_ids, spec_of, write_figure, write_summary
 from .technology import ERROR_DEFINITION, column_error, group_circuit, random_codes, random_state
 
 KINDS = ("state", "inputs", "variation")
@@ -111,12 +111,12 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
            for k in range(-(-n_total // chunk_size))]
     with Timer() as t_fast:
         raw = cfg.sweep(chunk_task, pts, name, seeds=(seed,), timeout_s=1800.0, desc=f"{name} (exact)")
-    ok = raw[raw["status"] == "ok"]
+    ok = ok_rows(raw, ["instance", "column", "error"])
     ids = sample_ids(n_total, n_check, seed)
     with Timer() as t_sp:
         val = cfg.sweep(validate_task, [{**base, "instance": i} for i in ids], name + "_ngspice",
                         seeds=(seed,), timeout_s=900.0, desc=f"{name} (ngspice sample)")
-    val_ok = val[val["status"] == "ok"]
+    val_ok = ok_rows(val, ["max_abs_diff_error", "max_rel_diff_current"])
     tidy = summarize(ok)
     tidy.insert(0, "N", n)
     tidy.insert(1, "group", group)
@@ -133,16 +133,22 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
     cached = raw.attrs.get("counts", {}).get("skipped", 0) + val.attrs.get("counts", {}).get("skipped", 0)
     worst_err = float(val_ok["max_abs_diff_error"].max()) if len(val_ok) else float("nan")
     worst_cur = float(val_ok["max_rel_diff_current"].max()) if len(val_ok) else float("nan")
-    fig = plots.columns_figure(tidy, title=plot_title)
+    sample = f"(ids {ids[:10]}{' ...' if len(ids) > 10 else ''})"
+    if len(val_ok) == 0:
+        check_line = (f"ngspice check: **NOT RUN**: all {len(ids)} randomly chosen instances {sample} failed in "
+                      "ngspice (see FAILED above); the fast path is unchecked on this page.")
+    else:
+        check_line = (f"ngspice check: {len(val_ok)}{'' if len(val_ok) == len(ids) else f' of {len(ids)}'} randomly "
+                      f"chosen instances of the same sweep {sample} re-run in ngspice: {task_s_sp:.1f} s of task time; "
+                      f"largest |error difference| = {worst_err:.3g}, largest relative current difference = {worst_cur:.3g}.")
+    fig = plots.columns_figure(tidy, title=plot_title) if len(tidy) else plots.no_data_figure(name)
     lastcol = tidy.iloc[-1] if len(tidy) else None
     spread = (tidy["error_max"] - tidy["error_min"]) if len(tidy) else None
     caption = [
         f"Error = {ERROR_DEFINITION}. {what}",
         f"{n}x{n} crossbar, group {group}; {n_inst} instances (seed {seed}) by the exact fast path "
         f"(I = V @ G_non-ideal): {task_s:.1f} s of task time.",
-        f"ngspice check: {len(val_ok)} randomly chosen instances of the same sweep (ids {ids[:10]}"
-        f"{' ...' if len(ids) > 10 else ''}) re-run in ngspice: {task_s_sp:.1f} s of task time; largest |error difference| "
-        f"= {worst_err:.3g}, largest relative current difference = {worst_cur:.3g}.",
+        check_line,
     ]
     if lastcol is not None:
         caption.append(f"Across columns: AVG error from {tidy['error_avg'].min():.4g} to {tidy['error_avg'].max():.4g}; "
@@ -150,11 +156,12 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
                        f"column of largest AVG error: {int(tidy.loc[tidy['error_avg'].idxmax(), 'column'])}.")
     caption.append(f"This invocation: {t_fast.s + t_sp.s:.1f} s wall time, {cached} tasks taken from the sweep cache.")
     fails = failures(raw) + failures(val)
-    if fails:
-        caption.append("FAILED tasks: " + "; ".join(fails))
+    notes = [n for n in (failure_note(raw, "exact fast-path chunks"), failure_note(val, "ngspice check instances")) if n]
+    caption[:0] = notes
     write_figure(cfg, name, tidy, fig, caption, extra_csv={"ngspice": val_ok.drop(columns=["status", "error"], errors="ignore")})
     summary = {
         "mode": cfg.mode, "N": n, "group": group, "instances": n_inst, "ngspice_instances": int(len(val_ok)),
+        "ngspice_check": "not run" if len(val_ok) == 0 else "partial" if len(val_ok) < len(ids) else "done",
         "exact_wall_s": t_fast.s, "ngspice_wall_s": t_sp.s, "exact_task_s": task_s, "ngspice_task_s": task_s_sp,
         "tasks_cached": cached,
         "max_abs_diff_error_ngspice_vs_exact": worst_err, "max_rel_diff_current_ngspice_vs_exact": worst_cur,

@@ -149,3 +149,11 @@ def sneak_figure(df):
     plot_sneak_sweep(df, axes[1])
     fig.suptitle("Fig. 3(b): sneak path in a 3x2 crossbar (all 20 kOhm; 0.2, 0.01, 0.2 V)")
     return fig
+
+
+def no_data_figure(name: str):
+    """The figure of a sweep whose every point failed: says so (the page says why)."""
+    fig, ax = plt.subplots(figsize=(7, 2.0), constrained_layout=True)
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{name}: no data, every point failed (see the page)", ha="center", va="center", color="C3")
+    return fig

@@ -9,6 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
+
+from xbarlab.cli_args import int_in, seed, threads
+
+MAX_XBAR = 1024  # a cap against typos: one 1024x1024 tile's G_non-ideal alone is ~1e12 flops
+
+
+def _preset(text: str) -> str:
+    from xbarlab.spec import preset_names
+
+    if text not in preset_names():
+        raise argparse.ArgumentTypeError(f"preset must be one of {preset_names()}, got {text!r}")
+    return text
 
 
 def _bits(text: str) -> int:
@@ -47,8 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test data (digits is bundled; mnist/cifar10 read user files from --data-dir)")
     p.add_argument("--data-dir", default=None, help="folder with the user's MNIST IDX or CIFAR-10 binary files")
     p.add_argument("--arch", default=None, help="architecture of a state_dict .pt (default: the file's stem)")
-    p.add_argument("--xbar", type=_positive_int, default=64, help="crossbar size N for NxN tiles (default 64)")
-    p.add_argument("--preset", default="spintronic", help="hardware preset (xbarlab/presets/*.json)")
+    p.add_argument("--xbar", type=int_in(1, MAX_XBAR, "a positive integer"), default=64,
+                   help=f"crossbar size N for NxN tiles, 1..{MAX_XBAR} (default 64)")
+    p.add_argument("--preset", type=_preset, default="spintronic",
+                   help="hardware preset (xbarlab/presets/*.json; checked before anything loads)")
     p.add_argument("--dac-bits", type=_bits, default=None, help="DAC resolution (default: the preset's)")
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC resolution (default: the preset's)")
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
@@ -59,13 +75,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
                         "parasitic droop of that offset is not cancelled)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the hardware instance (variation, faults)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the hardware instance (variation, faults), 0..2**63-1")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
+def check_data_args(dataset: str, data_dir) -> None:
+    """Before torch loads: --data-dir is a folder where a data set needs it; a warning where it is ignored."""
+    if dataset == "digits":
+        if data_dir is not None:
+            print(f"xbarlab: warning: --data-dir {data_dir!r} is ignored: the digits data set is bundled",
+                  file=sys.stderr)
+        return
+    if data_dir is None:
+        raise ValueError(f"dataset {dataset!r} needs --data-dir with the user-supplied files (nothing is downloaded)")
+    if not Path(data_dir).is_dir():
+        raise ValueError(f"--data-dir {data_dir!r} is not a folder")
+
+
 def run(args) -> int:
+    check_data_args(args.dataset, args.data_dir)
     import torch
 
     from .data import load_test_split

@@ -18,6 +18,8 @@ Every loader returns numpy arrays ``(x, y)``; torch is not needed here.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,39 +55,74 @@ def load_digits_split() -> tuple[Split, Split]:
     return Split(np.ascontiguousarray(xtr), ytr), Split(np.ascontiguousarray(xte), yte)
 
 
+# IDX payloads past this are refused before anything is allocated (MNIST's test images: 7.8 MB)
+MAX_IDX_BYTES = 128 << 20
+# a gzipped IDX may inflate to at most this many times its size on disk, plus _GZIP_SLACK bytes
+# (MNIST's images inflate 4.9 times, its labels 2 times; runs of zeros over 1000 times)
+MAX_GZIP_RATIO = 50
+_GZIP_SLACK = 1 << 20
+CIFAR_MAX_BYTES = 256 << 20  # a CIFAR-10 batch file is 30.7 MB
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
 def _open(path: Path):
     path = Path(path)
     with open(path, "rb") as f:
         magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb"), magic == b"\x1f\x8b"
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """An IDX file (MNIST format, optionally gzipped) as a numpy array.
 
-    Raises ValueError for a wrong magic number, an unsupported type code or a
-    truncated file.
+    The header is read first and the declared payload checked before
+    anything is allocated: at most ``max_bytes``, no more than the file
+    holds (uncompressed) or ``MAX_GZIP_RATIO`` times its size (gzipped). The
+    payload is then streamed into one array; inflating stops after it, and
+    bytes after it are refused. Raises ValueError for a wrong magic number,
+    an unsupported type code, a truncated file, trailing data or a payload
+    over those bounds.
     """
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    path = Path(path)
     try:
-        with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
+        on_disk = path.stat().st_size
+        opened, gz = _open(path)
+        with opened as f:
+            return _read_idx_stream(f, path, gz, on_disk, max_bytes)
+    except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"{path}: cannot read IDX file ({exc})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+
+
+def _read_idx_stream(f, path, gz: bool, on_disk: int, max_bytes: int) -> np.ndarray:
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    code, ndim = data[2], data[3]
-    if code not in dtypes or ndim == 0:
+    code, ndim = magic[2], magic[3]
+    if code not in _IDX_DTYPES or ndim == 0:
         raise ValueError(f"{path}: unsupported IDX type code 0x{code:02x} or rank {ndim}")
-    head = 4 + 4 * ndim
-    if len(data) < head:
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
-    dt = np.dtype(dtypes[code])
-    need = int(np.prod(shape)) * dt.itemsize
-    if len(data) - head < need:
-        raise ValueError(f"{path}: truncated IDX data ({len(data) - head} of {need} bytes)")
-    return np.frombuffer(data, dtype=dt, count=int(np.prod(shape)), offset=head).reshape(shape)
+    shape = tuple(int.from_bytes(dims[4 * k: 4 + 4 * k], "big") for k in range(ndim))
+    dt = np.dtype(_IDX_DTYPES[code])
+    need = math.prod(shape) * dt.itemsize
+    if need > max_bytes:
+        raise ValueError(f"{path}: IDX header declares {shape} ({need} bytes), over the {max_bytes}-byte limit; refused")
+    if gz and need > MAX_GZIP_RATIO * on_disk + _GZIP_SLACK:
+        raise ValueError(f"{path}: IDX header declares {need} bytes from a {on_disk}-byte gzip file (over "
+                         f"{MAX_GZIP_RATIO} times its size); refused as a decompression bomb")
+    if not gz and need > on_disk - 4 - 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX data ({max(on_disk - 4 - 4 * ndim, 0)} of {need} bytes)")
+    buf = np.empty(need, dtype=np.uint8)
+    view, got = memoryview(buf), 0
+    while got < need:
+        n = f.readinto(view[got:])
+        if not n:
+            raise ValueError(f"{path}: truncated IDX data ({got} of {need} bytes)")
+        got += n
+    if f.read(1):
+        raise ValueError(f"{path}: data after the IDX payload of {shape} ({need} bytes); refused")
+    return buf.view(dt).reshape(shape)
 
 
 def load_mnist_idx(images_path, labels_path) -> Split:
@@ -94,8 +131,9 @@ def load_mnist_idx(images_path, labels_path) -> Split:
     labels = read_idx(labels_path)
     if imgs.ndim != 3 or labels.ndim != 1 or len(imgs) != len(labels):
         raise ValueError(f"IDX images must be (N, H, W) and labels (N,), got {imgs.shape} and {labels.shape}")
-    x = (imgs.astype(np.float32) / 255.0)[:, None]
-    return Split(np.ascontiguousarray(x), labels.astype(np.int64))
+    x = imgs.astype(np.float32)
+    x /= 255.0  # in place: one float32 copy of the images at a time
+    return Split(np.ascontiguousarray(x[:, None]), labels.astype(np.int64))
 
 
 CIFAR_RECORD = 1 + 3 * 32 * 32
@@ -108,6 +146,9 @@ def load_cifar10_bin(paths) -> Split:
     xs, ys = [], []
     for p in paths:
         try:
+            size = Path(p).stat().st_size
+            if size > CIFAR_MAX_BYTES:
+                raise ValueError(f"{p}: {size} bytes, over the {CIFAR_MAX_BYTES}-byte limit for a CIFAR-10 batch; refused")
             raw = Path(p).read_bytes()
         except OSError as exc:
             raise ValueError(f"{p}: cannot read CIFAR-10 file ({exc})") from None
@@ -117,7 +158,9 @@ def load_cifar10_bin(paths) -> Split:
         if rec[:, 0].max() > 9:
             raise ValueError(f"{p}: CIFAR-10 labels must be 0..9, found {int(rec[:, 0].max())}")
         ys.append(rec[:, 0].astype(np.int64))
-        xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
+        x = rec[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32)
+        x /= 255.0
+        xs.append(x)
     return Split(np.concatenate(xs), np.concatenate(ys))
 
 

@@ -3,8 +3,11 @@
 Two formats are accepted, told apart by their content, not their name:
 
 * a ``torch.export`` archive (``.pt2``, written by ``torch.export.save``).
-  Before ``torch.export.load`` sees the file, the archive is checked
-  entry by entry: only the files of the plain export format are allowed (no
+  Before ``torch.export.load`` sees the file, its zip structure is checked
+  the way torch's own reader parses it (``dnn_eval.archive``: unique names
+  even ignoring case, stored entries only, no header tricks, so there is
+  nothing to inflate and every check reads the bytes torch will read), and
+  it is checked entry by entry (``dnn_eval.pt2_check``): only the files of the plain export format are allowed (no
   compiled AOTInductor libraries, no extra files, no legacy layout), every
   weight and constant must be stored as raw tensor bytes
   (``use_pickle: false``; no custom or opaque objects), and the sample
@@ -16,34 +19,25 @@ Two formats are accepted, told apart by their content, not their name:
   ``torch.load(weights_only=True)``, which refuses any global other than
   tensors and plain containers.
 
-Anything else (a raw pickle, a truncated or corrupt file, a text file) is
-refused with ``ValueError`` before any unpickling starts.
+Anything else (a raw pickle, a truncated or corrupt file, a text file, a
+zip that torch's reader and Python's could read differently) is refused
+with ``ValueError`` before any unpickling starts. The file is opened once,
+checked, and that open file is what torch reads.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .archive import read_archive
 from .models import MODELS, build_model
+from .pt2_check import check_pt2, is_pt2
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-# entries of a plain torch.export archive, relative to its top folder
-_PT2_ALLOWED = [
-    r"archive_format", r"archive_version", r"byteorder", r"version", r"\.data/version", r"\.data/serialization_id",
-    r"models/[A-Za-z0-9_]+\.json",
-    r"data/weights/[A-Za-z0-9_.]+", r"data/constants/[A-Za-z0-9_.]+",
-    r"data/sample_inputs/[A-Za-z0-9_]+\.pt",
-]
-_PT2_RE = re.compile(r"^(?:[^/]+/)?(?:" + "|".join(_PT2_ALLOWED) + r")$")
 
 
 @dataclass
@@ -67,50 +61,28 @@ class LoadedModel:
     path: str
 
 
-def _zip(path: Path) -> zipfile.ZipFile:
+def _open_checked(path: Path):
+    """(open binary file, checked Archive); the same open file is then handed to torch."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:2] == b"\x80\x02" or head[:1] == b"\x80":
-        raise ValueError(f"{path}: a raw pickle is refused (only torch.export .pt2 or zip-format state_dict .pt)")
-    if head != b"PK\x03\x04":
-        raise ValueError(f"{path}: not a PyTorch archive (expected a torch.export .pt2 or a torch.save .pt zip)")
+    f = open(path, "rb")
     try:
-        zf = zipfile.ZipFile(path)
-        bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path}: truncated or corrupt archive ({exc})") from None
-    if bad is not None:
-        raise ValueError(f"{path}: corrupt archive member {bad!r}")
-    return zf
+        head = f.read(4)
+        if head[:2] == b"\x80\x02" or head[:1] == b"\x80":
+            raise ValueError(f"{path}: a raw pickle is refused (only torch.export .pt2 or zip-format state_dict .pt)")
+        if head != b"PK\x03\x04":
+            raise ValueError(f"{path}: not a PyTorch archive (expected a torch.export .pt2 or a torch.save .pt zip)")
+        return f, read_archive(f, path)
+    except BaseException:
+        f.close()
+        raise
 
 
-def _is_pt2(zf: zipfile.ZipFile) -> bool:
-    return any(re.search(r"(^|/)models/[^/]+\.json$", n) for n in zf.namelist())
-
-
-def check_pt2_archive(zf: zipfile.ZipFile, path) -> None:
+def check_pt2_archive(path) -> None:
     """Refuse a .pt2 whose loading could unpickle anything (see module docstring)."""
-    names = zf.namelist()
-    for n in names:
-        if not _PT2_RE.match(n):
-            raise ValueError(f"{path}: unexpected entry {n!r} in the .pt2 archive (only plain torch.export files are accepted)")
-        if n.endswith("_config.json"):
-            try:
-                cfg = json.loads(zf.read(n)).get("config", {})
-            except (ValueError, AttributeError):
-                raise ValueError(f"{path}: unreadable {n}") from None
-            for fqn, meta in cfg.items():
-                if not isinstance(meta, dict) or meta.get("use_pickle", True):
-                    raise ValueError(f"{path}: {fqn!r} is stored as a pickle; refused")
-                if "constants" in n and not str(meta.get("path_name", "")).startswith("tensor_"):
-                    raise ValueError(f"{path}: constant {fqn!r} is not a tensor; refused")
-        elif n.endswith(".pt"):
-            try:
-                torch.load(io.BytesIO(zf.read(n)), weights_only=True)
-            except Exception as exc:  # noqa: BLE001 - any failure means: do not let torch retry unsafely
-                raise ValueError(f"{path}: {n} does not load with weights_only=True ({type(exc).__name__}); refused") from None
+    f, archive = _open_checked(Path(path))
+    with f:
+        check_pt2(f, archive)
 
 
 def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
@@ -137,12 +109,18 @@ def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
 
 def load_pt2(path) -> LoadedModel:
     path = Path(path)
-    zf = _zip(path)
-    if not _is_pt2(zf):
+    f, archive = _open_checked(path)
+    with f:
+        return _load_pt2(f, archive, path)
+
+
+def _load_pt2(f, archive, path: Path) -> LoadedModel:
+    if not is_pt2(archive):
         raise ValueError(f"{path}: not a torch.export archive")
-    check_pt2_archive(zf, path)
+    check_pt2(f, archive)
+    f.seek(0)
     try:
-        ep = torch.export.load(str(path))
+        ep = torch.export.load(f)  # the very bytes just checked, from the same open file
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"{path}: torch.export.load failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     in_shape, batch = _pt2_signature(ep)
@@ -153,11 +131,17 @@ def load_state_dict(path, arch: str, in_shape=(1, 8, 8), num_classes: int = 10) 
     path = Path(path)
     if arch not in MODELS:
         raise ValueError(f"arch must be one of {list(MODELS)} for a state_dict, got {arch!r}")
-    zf = _zip(path)
-    if _is_pt2(zf):
+    f, archive = _open_checked(path)
+    with f:
+        return _load_state_dict(f, archive, path, arch, in_shape, num_classes)
+
+
+def _load_state_dict(f, archive, path: Path, arch: str, in_shape, num_classes: int) -> LoadedModel:
+    if is_pt2(archive):
         raise ValueError(f"{path}: is a torch.export archive, not a state_dict")
+    f.seek(0)
     try:
-        sd = torch.load(str(path), weights_only=True, map_location="cpu")
+        sd = torch.load(f, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - weights_only refuses hostile globals with UnpicklingError
         raise ValueError(f"{path}: not a plain state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
     if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
@@ -183,14 +167,17 @@ def load_model(model: str, in_shape=(1, 8, 8), arch: str | None = None, num_clas
             return LoadedModel(build_model(model, in_shape, num_classes), "random", model, tuple(in_shape), None, model)
         p = WEIGHTS_DIR / f"{model}.pt"
         arch = arch or model
-    zf = _zip(p)
-    if _is_pt2(zf):
-        lm = load_pt2(p)
-    else:
-        arch = arch or (p.stem if p.stem in MODELS else None)
-        if arch is None:
-            raise ValueError(f"{p}: a state_dict needs --arch (one of {list(MODELS)})")
-        lm = load_state_dict(p, arch, in_shape, num_classes)
+    f, archive = _open_checked(p)
+    with f:
+        if is_pt2(archive):
+            lm = _load_pt2(f, archive, p)
+        else:
+            arch = arch or (p.stem if p.stem in MODELS else None)
+            if arch is None:
+                raise ValueError(f"{p}: a state_dict needs --arch (one of {list(MODELS)})")
+            if arch not in MODELS:
+                raise ValueError(f"arch must be one of {list(MODELS)} for a state_dict, got {arch!r}")
+            lm = _load_state_dict(f, archive, p, arch, in_shape, num_classes)
     check_fits(lm, in_shape, num_classes)
     return lm
 

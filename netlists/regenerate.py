@@ -1,16 +1,29 @@
 """Regenerate the reference decks in netlists/ and their stored ngspice outputs.
 
-    python netlists/regenerate.py            # writes *.cir and *.out.csv here
-    python netlists/regenerate.py --dac      # only the divider-DAC decks (dac_divider_*)
+    python netlists/regenerate.py               # decks and outputs from the stored *.inputs.npz
+    python netlists/regenerate.py --new-inputs  # first rewrite *.inputs.npz from the seeded generators
+    python netlists/regenerate.py --dac         # only the divider-DAC decks (dac_divider_*)
 
-Each case is fixed and seeded; the golden test (tests/test_netlist_golden.py)
-checks that xbarlab.netlist() (and xbarlab.netlist.dac_divider_netlist) still
-writes these decks byte for byte, and that the exact solver (the DAC's
-closed form) reproduces the stored ngspice outputs.
+The stored ``*.inputs.npz`` are the source of truth: every deck (``*.cir``)
+and every stored ngspice output (``*.out.csv``) is built from the inputs as
+read back from the ``.npz``, never from the generators directly. The
+generators draw G with ``10 ** rng.uniform(...)``, whose last bit differs
+between CPUs (numpy's SIMD ``power`` rounds differently on AVX2 and
+AVX-512), so rebuilding G on another machine can change a deck in its 15th
+digit. A case whose ``.npz`` is missing gets one written first.
+
+The golden test (tests/test_netlist_golden.py) loads the same ``.npz``
+(``stored_cases``), checks that xbarlab.netlist() still writes these decks
+byte for byte, and that the exact solver reproduces the stored ngspice outputs.
+
+The divider-DAC cases (``dac_divider_*``) store bits, v_read, R_PD, code and
+load in their ``.npz``; their decks come from
+``xbarlab.netlist.dac_divider_netlist`` built from those stored inputs.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +31,14 @@ import numpy as np
 import xbarlab as xb
 
 HERE = Path(__file__).resolve().parent
+NAMES = ("xbar_3x2", "xbar_8x8", "xbar_16x16_zero_wires", "xbar_64x64")
 
 
-def cases():
-    """name -> (G in S, V in volt, CircuitParams)."""
+def generated_cases():
+    """name -> (G in S, V in volt, CircuitParams), drawn from the seeded generators.
+
+    Only for writing new ``.inputs.npz``: the last bit of G depends on the CPU.
+    """
     out = {}
     out["xbar_3x2"] = (np.full((3, 2), 1.0 / 20e3), np.array([0.2, 0.01, 0.2]),
                        xb.CircuitParams(r_row=5.0, r_col=5.0, r_sense=1e3, r_driver=100.0))
@@ -34,7 +51,33 @@ def cases():
     rng = np.random.default_rng(64)
     out["xbar_64x64"] = (10 ** rng.uniform(-6, -4, (64, 64)), rng.uniform(0, 0.25, 64),
                          xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0))
+    assert tuple(out) == NAMES
     return out
+
+
+def inputs_path(name: str, folder: Path = HERE) -> Path:
+    return Path(folder) / f"{name}.inputs.npz"
+
+
+def save_inputs(path: Path, G, V, c: xb.CircuitParams) -> None:
+    """Write G (S), V (volt) and the resistances of ``c`` (ohm) to ``path``."""
+    np.savez(path, G=np.asarray(G, dtype=float), V=np.asarray(V, dtype=float),
+             **{k: np.asarray(v, dtype=float) for k, v in c.to_dict().items()})
+
+
+def load_inputs(path: Path):
+    """(G in S, V in volt, CircuitParams) exactly as stored in ``path``; never unpickles."""
+    with np.load(path, allow_pickle=False) as d:
+        G, V = d["G"].copy(), d["V"].copy()
+        rd = d["r_driver"]
+        c = xb.CircuitParams(r_row=float(d["r_row"]), r_col=float(d["r_col"]), r_sense=float(d["r_sense"]),
+                             r_driver=float(rd) if rd.ndim == 0 else tuple(float(x) for x in rd))
+    return G, V, c
+
+
+def stored_cases(folder: Path = HERE):
+    """name -> (G, V, CircuitParams) read from the stored ``*.inputs.npz``."""
+    return {name: load_inputs(inputs_path(name, folder)) for name in NAMES}
 
 
 def dac_cases():
@@ -43,15 +86,11 @@ def dac_cases():
     return {f"dac_divider_code{code}": (6, 0.2, 20.0, code, 3.2e3) for code in (1, 32, 63)}
 
 
-def inputs_path(name: str) -> Path:
-    return HERE / f"{name}.inputs.npz"
-
-
 def dac_deck(name: str) -> tuple[str, "xb.DACParams", int, float]:
     """(deck text, DAC, code, r_load ohm) of a stored divider-DAC case, built from its stored inputs."""
     from xbarlab.netlist import dac_divider_netlist
 
-    d = np.load(inputs_path(name))
+    d = np.load(inputs_path(name), allow_pickle=False)
     dac = xb.DACParams(bits=int(d["bits"]), v_read=float(d["v_read"]), r_pd=float(d["r_pd"]))
     code, r_load = int(d["code"]), float(d["r_load"])
     return dac_divider_netlist(dac, code, r_load), dac, code, r_load
@@ -73,17 +112,22 @@ def write_dac_cases() -> None:
 
 
 def main(argv=None) -> None:
-    import sys
-
     import pandas as pd
 
-    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--new-inputs", action="store_true",
+                    help="rewrite every *.inputs.npz from the seeded generators first (changes the decks' last digits "
+                         "on another CPU)")
+    ap.add_argument("--dac", action="store_true", help="only the divider-DAC decks (dac_divider_*)")
+    args = ap.parse_args(argv)
     write_dac_cases()
-    if "--dac" in argv:
+    if args.dac:
         return
-    for name, (G, V, c) in cases().items():
+    for name, (G, V, c) in generated_cases().items():
+        if args.new_inputs or not inputs_path(name).exists():
+            save_inputs(inputs_path(name), G, V, c)
+    for name, (G, V, c) in stored_cases().items():
         (HERE / f"{name}.cir").write_text(xb.netlist(G, V, c))
-        np.savez(inputs_path(name), G=G, V=V, **{k: np.asarray(v, dtype=float) for k, v in c.to_dict().items()})
         res = xb.solve(G, V, c, engine="ngspice")
         m, n = G.shape
         rows = [dict(quantity="i_out", row=-1, col=j, value=res.i_out[j]) for j in range(n)]

@@ -27,3 +27,33 @@ def sleepy(p, seed):
     _log(p, seed)
     time.sleep(p["sleep"] if p["x"] == 0 else 0.0)
     return {"y": p["x"]}
+
+
+def needs_file(p, seed):
+    """Fails while the file params["needs"] (when given) is missing, as a point fails without ngspice."""
+    _log(p, seed)
+    if p.get("needs") and not os.path.exists(p["needs"]):
+        raise FileNotFoundError(f"{p['needs']} is missing")
+    return {"y": p["x"]}
+
+
+def pid_sleep(p, seed):
+    """Logs 'x pid' (the worker's pid), then sleeps params["sleep"] seconds."""
+    with open(p["log"], "a") as f:
+        f.write(f"{p['x']} {os.getpid()}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    time.sleep(p["sleep"])
+    return {"y": p["x"]}
+
+
+def runs_a_child(p, seed):
+    """Starts a child process (as the ngspice engine does), logs its pid, waits for it."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with open(p["log"], "a") as f:
+        f.write(f"{child.pid}\n")
+    child.wait()
+    return {"y": 0}

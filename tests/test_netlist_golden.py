@@ -1,5 +1,10 @@
 """Golden tests: the netlist writer's text is pinned, and the stored ngspice
-outputs in netlists/ are reproduced by the exact solver (no ngspice needed)."""
+outputs in netlists/ are reproduced by the exact solver (no ngspice needed).
+
+Every case is read from its stored ``netlists/*.inputs.npz``, never rebuilt
+from the seeded generators: those draw G with ``10 ** rng.uniform(...)``,
+whose last bit differs between CPUs (AVX2 and AVX-512 round numpy's SIMD
+``power`` differently)."""
 
 from __future__ import annotations
 
@@ -14,9 +19,16 @@ import xbarlab as xb
 
 NETLISTS = Path(__file__).resolve().parents[1] / "netlists"
 sys.path.insert(0, str(NETLISTS))
-from regenerate import cases, dac_cases, dac_deck  # noqa: E402
+import regenerate  # noqa: E402
+from regenerate import dac_cases, dac_deck  # noqa: E402
 
-CASES = cases()
+
+def golden_cases(folder: Path = NETLISTS):
+    """The golden cases: (G, V, CircuitParams) from the stored .inputs.npz in ``folder``."""
+    return regenerate.stored_cases(folder)
+
+
+CASES = golden_cases()
 DAC_CASES = sorted(dac_cases())
 
 
@@ -90,3 +102,39 @@ def test_dac_divider_deck_refuses_bad_input():
         dac_divider_netlist(dac, 1, float("inf"))
     with pytest.raises(ValueError, match="DACParams"):
         dac_divider_netlist({"bits": 2}, 1, 1e3)
+
+
+def _perturbed(G):
+    return G * (1.0 + 1e-12)  # far above one ulp, so it shows in the 15 digits a deck carries
+
+
+def test_golden_cases_ignore_the_generators(monkeypatch):
+    """A generator whose last digits differ (another CPU) leaves every golden deck unchanged."""
+    real = regenerate.generated_cases
+    monkeypatch.setattr(regenerate, "generated_cases",
+                        lambda: {k: (_perturbed(G), V, c) for k, (G, V, c) in real().items()})
+    for name, (G, V, c) in golden_cases().items():
+        assert xb.netlist(G, V, c) == (NETLISTS / f"{name}.cir").read_text()
+    # The perturbation is visible had the generator been used.
+    G, V, c = regenerate.generated_cases()["xbar_8x8"]
+    assert xb.netlist(G, V, c) != (NETLISTS / "xbar_8x8.cir").read_text()
+
+
+def test_golden_cases_are_read_from_the_npz(tmp_path):
+    """The golden cases follow the stored .npz: a changed file changes the case and its deck."""
+    for name in regenerate.NAMES:
+        G, V, c = regenerate.load_inputs(regenerate.inputs_path(name))
+        regenerate.save_inputs(regenerate.inputs_path(name, tmp_path), _perturbed(G), V, c)
+    for name, (G, V, c) in golden_cases(tmp_path).items():
+        assert xb.netlist(G, V, c) != (NETLISTS / f"{name}.cir").read_text()
+    for name, (G, V, c) in golden_cases().items():
+        with np.load(regenerate.inputs_path(name), allow_pickle=False) as d:
+            assert np.array_equal(G, d["G"]) and np.array_equal(V, d["V"])
+
+
+def test_stored_inputs_round_trip(tmp_path):
+    c = xb.CircuitParams(r_row=1.0, r_col=0.0, r_sense=2.0, r_driver=[0.0, 3.0])
+    path = tmp_path / "x.inputs.npz"
+    regenerate.save_inputs(path, np.full((2, 2), 1e-5), [0.1, 0.2], c)
+    G, V, c2 = regenerate.load_inputs(path)
+    assert c2 == c and np.array_equal(G, np.full((2, 2), 1e-5)) and np.array_equal(V, [0.1, 0.2])

@@ -68,10 +68,12 @@ def test_failed_point_recorded_and_sweep_goes_on(tmp_path):
     assert bad.x.tolist() == [3] and "ValueError: x = 3 is a bad point" in bad.error.iloc[0]
     with ResultStore(store) as st:
         assert st.count("error") == 1 and st.count("ok") == 2
-    # a rerun does not retry it unless asked
-    assert run_sweep(sweep_tasks.square, pts, store=store, progress=False).attrs["counts"]["skipped"] == 3
-    again = run_sweep(sweep_tasks.square, pts, store=store, progress=False, retry_failed=True)
+    # a rerun retries it (only it) unless told not to
+    again = run_sweep(sweep_tasks.square, pts, store=store, progress=False)
     assert again.attrs["counts"] == {"total": 3, "skipped": 2, "ok": 0, "failed": 1}
+    assert run_sweep(sweep_tasks.square, pts, store=store, progress=False,
+                     retry_failed=False).attrs["counts"]["skipped"] == 3
+    assert len(executions(log)) == 4
 
 
 def test_timeout_kills_task_and_others_finish(tmp_path):
@@ -139,8 +141,9 @@ def test_dask_scheduler_address(tmp_path):
     assert "bad point" in df.loc[df.x == 3, "error"].iloc[0]
     assert late.set_index("x")["status"].to_dict() == {0: "error", 1: "ok"}
     assert "TimeoutError" in late.loc[late.x == 0, "error"].iloc[0]
-    # the same store resumes locally: nothing recomputed
-    assert run_sweep(sweep_tasks.square, pts, store=store, progress=False).attrs["counts"]["skipped"] == 3
+    # the same store resumes locally: nothing recomputed (but the failed point, unless told not to)
+    assert run_sweep(sweep_tasks.square, pts, store=store, progress=False,
+                     retry_failed=False).attrs["counts"]["skipped"] == 3
 
 
 def test_sweep_import_is_light():

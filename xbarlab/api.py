@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import conditioning as cond
 from .arrays import check_conductance_stack, check_conductances, check_voltages
 from .engines import exact, structured
 from .engines.ngspice import NgspiceSettings
@@ -29,18 +30,56 @@ def solve(G, V, circuit: CircuitParams, engine: str = "exact",
     circuit = check_circuit(circuit)
     circuit.r_driver_rows(G.shape[0])  # a per-row r_driver must match M
     if engine == "exact":
-        return exact.solve(G, V, circuit)
+        return _solve_exact(G, V, circuit)
     if engine == "ngspice":
         from .engines import spice
 
+        cond.check_ngspice_range(G, V, circuit)
         return spice.solve(G, V, circuit, ngspice or NgspiceSettings())
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
 
+def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveResult:
+    """The exact engine on the circuit scaled by powers of two (exact), so that only the
+    conductance spread, not the absolute scale, limits it (``xbarlab.conditioning``)."""
+    if circuit.is_ideal:  # no system is solved: I = V @ G
+        g_hi = float(G.max())
+    else:
+        g_hi = cond.check_spread(G, circuit, "exact")[1]
+    s = cond.pow2_scale(g_hi)
+    t = cond.pow2_scale(float(np.abs(V).max()))
+    r = exact.solve(G * s if s != 1 else G, V * t if t != 1 else V, cond.scaled_circuit(circuit, s))
+    i_out = cond.unscale(r.i_out, (1.0 / s, 1.0 / t), "output currents", "A")
+    with np.errstate(over="ignore", under="ignore"):
+        return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=r.i_cell / s / t, i_out=i_out,
+                           engine=r.engine)
+
+
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
              ngspice: NgspiceSettings | None = None) -> np.ndarray:
-    """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M)."""
+    """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M).
+
+    With the exact engine, r_row > 0, r_col > 0 and cells the block elimination
+    resolves (``conditioning.structured_resolves``) this is ``V @ g_nonideal(G, c)``
+    (as exact, and faster than the sparse solve at every size measured, one
+    vector included: ``benchmarks/bench_peers.py``); otherwise the output
+    currents of ``solve``.
+    """
+    if engine == "exact":
+        circuit = check_circuit(circuit)
+        G = check_conductances(G)
+        if structured.applicable(circuit) and cond.structured_resolves(G, circuit):
+            return _apply_g_nonideal(check_voltages(V, G.shape[0]), g_nonideal(G, circuit))
     return solve(G, V, circuit, engine=engine, ngspice=ngspice).i_out
+
+
+def _apply_g_nonideal(V: np.ndarray, Gn: np.ndarray) -> np.ndarray:
+    """V @ Gn on operands scaled by powers of two (exact), so that a product beyond double
+    precision's range raises (``conditioning.unscale``) instead of returning inf or lost digits."""
+    t = cond.pow2_scale(float(np.abs(V).max()) if V.size else 0.0)
+    u = cond.pow2_scale(float(Gn.max()) if Gn.size else 0.0)
+    i = (V * t if t != 1 else V) @ (Gn * u if u != 1 else Gn)
+    return cond.unscale(i, (1.0 / t, 1.0 / u), "output currents", "A")
 
 
 def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
@@ -48,7 +87,9 @@ def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
 
     Exact for driver, wire and sense resistance (the crossbar is linear). Uses
     the block elimination of ``engines.structured`` when r_row > 0 and
-    r_col > 0, and sparse nodal analysis with one solve per row otherwise.
+    r_col > 0 (along the longer side; long narrow arrays in the compiled loop
+    of ``engines.lines``), and sparse nodal analysis with one solve per row
+    otherwise.
     """
     G = check_conductances(G)
     return g_nonideal_stack(G[None], circuit)[0]
@@ -67,10 +108,22 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
     circuit.r_driver_rows(M)
     if circuit.is_ideal:  # no parasitics: the crossbar computes V @ G exactly
         return G.copy()
-    if not structured.applicable(circuit):
+    # The block elimination resolves a narrower conductance spread than the exact sparse
+    # solver (xbarlab.conditioning); beyond it, the exact solver answers (slower) or refuses.
+    g_hi = cond.check_spread(G, circuit, "G_non-ideal")[1]
+    fast = structured.applicable(circuit) and cond.structured_resolves(G, circuit)
+    s = cond.pow2_scale(g_hi)
+    return cond.unscale(_g_nonideal_scaled(G * s if s != 1 else G, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
+                        "G_non-ideal values", "S")
+
+
+def _g_nonideal_scaled(G: np.ndarray, circuit: CircuitParams, chunk: int | None, fast: bool) -> np.ndarray:
+    T, M, N = G.shape
+    if not fast:
         return np.stack([exact.g_nonideal(g, circuit) for g in G])
-    if chunk is None:
-        chunk = max(1, int(256e6 // (8 * M * N * (N + 2) * 2)))
+    if chunk is None:  # work arrays of the elimination along the longer side: O(n (n + m)) per tile
+        n, m = min(M, N), max(M, N)
+        chunk = max(1, int(256e6 // (8 * n * (4 * n + 2 * m))))
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk!r}")
     out = np.empty_like(G)

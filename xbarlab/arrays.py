@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
+def _type_name(x) -> str | None:
+    """The name of a non-real kind of number (bool, complex, string), or None if real."""
+    if isinstance(x, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(x, (str, bytes, np.str_, np.bytes_)):
+        return "string"
+    if isinstance(x, (complex, np.complexfloating)) or (
+            isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real)):
+        return "complex"
+    return None
+
+
+def check_real_number_types(x, name: str) -> None:
+    """ValueError naming ``name`` if ``x`` (a scalar, sequence or array) holds booleans,
+    complex numbers or strings: np.asarray(..., dtype=float) would silently convert or drop
+    their imaginary part."""
+    if hasattr(x, "__array__") and not isinstance(x, np.ndarray):
+        x = np.asarray(x)  # e.g. a torch tensor: judge it by its numpy dtype
+    kind = x.dtype.kind if isinstance(x, (np.ndarray, np.generic)) else None
+    bad = {"b": "boolean", "c": "complex", "U": "string", "S": "string"}.get(kind)
+    if kind == "O" or kind is None:  # Python scalars and (nested) sequences: look at each value
+        obj = np.asarray(x, dtype=object) if isinstance(x, (list, tuple, np.ndarray)) else np.array([x], dtype=object)
+        for v in obj.ravel():
+            bad = _type_name(v)
+            if bad:
+                break
+    if bad:
+        raise ValueError(f"{name} must hold real numbers, got {bad} values")
+
+
 def check_conductances(G, name: str = "G") -> np.ndarray:
-    """Return G as a float64 (M, N) array; ValueError unless 2-D, finite and >= 0 S."""
+    """Return G as a float64 (M, N) array; ValueError unless 2-D, real, finite and >= 0 S."""
     try:
+        check_real_number_types(G, name)
         arr = np.asarray(G, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
+        if "real numbers" in str(exc):
+            raise
         raise ValueError(f"{name} must be a numeric array of conductances in siemens") from None
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows x cols), got shape {arr.shape}")
@@ -24,7 +59,13 @@ def check_conductances(G, name: str = "G") -> np.ndarray:
 
 def check_conductance_stack(G, name: str = "G") -> np.ndarray:
     """Return G as (T, M, N) float64; accepts one (M, N) matrix or a stack of them."""
-    arr = np.asarray(G, dtype=float)
+    try:
+        check_real_number_types(G, name)
+        arr = np.asarray(G, dtype=float)
+    except (TypeError, ValueError) as exc:
+        if "real numbers" in str(exc):
+            raise
+        raise ValueError(f"{name} must be a numeric array of conductances in siemens") from None
     if arr.ndim == 2:
         return check_conductances(arr, name)[None]
     if arr.ndim != 3:
@@ -41,8 +82,11 @@ def check_conductance_stack(G, name: str = "G") -> np.ndarray:
 def check_voltages(V, m: int, name: str = "V") -> np.ndarray:
     """Return V as float64 of shape (M,) or (B, M); ValueError on bad shape or values."""
     try:
+        check_real_number_types(V, name)
         arr = np.asarray(V, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
+        if "real numbers" in str(exc):
+            raise
         raise ValueError(f"{name} must be a numeric array of voltages in volt") from None
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D (M,) or 2-D (B, M), got shape {arr.shape}")

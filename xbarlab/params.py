@@ -11,13 +11,25 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from .arrays import check_real_number_types
 from .fields import check_known_fields
 
 RDriver = Union[float, Sequence[float]]
 
 
+def check_number(name: str, value, unit: str) -> float:
+    """``value`` as float; ValueError naming ``name`` unless a real number (not a boolean, complex or string)."""
+    check_real_number_types(value, name)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number in {unit}, got {value!r}") from None
+
+
 def check_resistance(name: str, value: float) -> float:
-    """Return ``value`` as float; raise ValueError naming ``name`` unless finite and >= 0."""
+    """Return ``value`` as float; raise ValueError naming ``name`` unless a real number
+    (not a boolean, complex or string), finite and >= 0."""
+    check_real_number_types(value, name)
     try:
         v = float(value)
     except (TypeError, ValueError):

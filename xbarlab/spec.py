@@ -143,6 +143,9 @@ def load_preset(name: str, rows: int | None = None, cols: int | None = None,
 
     ``variant`` applies one of the preset's ``variants`` (its changed values
     carry their own sources); the spec is then named ``"<name>+<variant>"``.
+    ``rows`` and ``cols`` (each an integer >= 1; ``cols`` defaults to ``rows``
+    when only ``rows`` is given) replace the preset's size; ValueError
+    naming the field otherwise, 0 included.
     """
     d = json.loads(_preset_path(name).read_text())
     if variant is not None:
@@ -153,7 +156,9 @@ def load_preset(name: str, rows: int | None = None, cols: int | None = None,
         d["name"] = f"{d.get('name', name)}+{variant}"
     spec = CrossbarSpec.from_dict(d)
     if rows is not None or cols is not None:
-        spec = spec.with_size(rows or spec.rows, cols or (rows or spec.cols))
+        new_rows = spec.rows if rows is None else _dim("rows", rows)
+        new_cols = _dim("cols", cols) if cols is not None else (new_rows if rows is not None else spec.cols)
+        spec = spec.with_size(new_rows, new_cols)
     return spec
 
 

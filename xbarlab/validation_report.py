@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -20,16 +19,22 @@ CASES = [
     (3, 2, 1.0, 1.0, 10.0, 10.0),
     (8, 8, 2.5, 2.5, 100.0, 50.0),
     (16, 16, 0.0, 5.0, 0.0, 100.0),
-    (16, 16, 1e-2, 1e4, 0.0, 1e4),
+    (16, 16, 1.0, 1e4, 0.0, 1e4),  # wires up to 1e7 x the smallest cell: ngspice's limit (conditioning)
     (32, 32, 2.5, 2.5, 100.0, 50.0),
     (64, 64, 2.5, 2.5, 100.0, 50.0),
 ]
 
 
+MAX_VECTORS = 10_000
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="reports", help="output folder (default: reports)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random crossbars (default 0)")
-    p.add_argument("--vectors", type=int, default=3, help="input vectors per case (default 3)")
+    from .cli_args import int_in, seed
+
+    p.add_argument("--out", default="reports", help="output folder (default: reports); checked writable first")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random crossbars, 0..2**63-1 (default 0)")
+    p.add_argument("--vectors", type=int_in(1, MAX_VECTORS, "a count of input vectors"), default=3,
+                   help=f"input vectors per case, 1..{MAX_VECTORS} (default 3)")
 
 
 def run_cases(seed: int = 0, vectors: int = 3):
@@ -61,8 +66,9 @@ def run_cases(seed: int = 0, vectors: int = 3):
 
 
 def run(args) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .cli_args import check_out_dir
+
+    out = check_out_dir(args.out)
     df = run_cases(args.seed, args.vectors)
     df.to_csv(out / "validation.csv", index=False)
     worst = df["exact_vs_ngspice_rel"].max()

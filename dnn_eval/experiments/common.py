@@ -10,18 +10,24 @@ SIZES = (16, 32, 64)
 
 
 def parse(doc: str, argv=None, **extra) -> argparse.Namespace:
+    from xbarlab.cli_args import check_out_dir, threads
+    from xbarlab.spec import preset_names
+
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("reports"))
-    p.add_argument("--preset", default="spintronic")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--preset", default="spintronic", choices=preset_names())
+    p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count")
     for name, (typ, default) in extra.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=typ, default=default)
     args = p.parse_args(argv)
+    try:
+        check_out_dir(args.out)
+    except ValueError as exc:
+        p.error(str(exc))
     import torch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    args.out.mkdir(parents=True, exist_ok=True)
     return args
 
 

@@ -113,6 +113,27 @@ def _comp_voltages(sysm: _System, V2: np.ndarray) -> np.ndarray:
     return vc
 
 
+def _sense_currents(sysm: _System, vc: np.ndarray, G: np.ndarray, v_row: np.ndarray,
+                    circuit: CircuitParams) -> np.ndarray:
+    """Output currents (B, N): the current through the last resistor into the virtual ground.
+
+    Not the column sum of G (v_row - v_col), which cancels when the cells'
+    voltages nearly balance (high wire or sense resistance). With r_sense > 0
+    it is v(s_j) / r_sense; with r_sense = 0 the sense node is ground, and the
+    current is v(b(M-1, j)) / r_col through the last column segment; with
+    r_col = 0 too the whole column is ground and the cells feed it directly.
+    """
+    idx = sysm.topo.index
+    comp = sysm.topo.comp
+    m, n = G.shape
+    cols = np.arange(n)
+    if circuit.r_sense > 0:
+        return vc[:, comp[idx.s(cols)]] / circuit.r_sense
+    if circuit.r_col > 0:
+        return vc[:, comp[idx.b(m - 1, cols)]] / circuit.r_col
+    return (G * v_row).sum(axis=1)  # column nodes are ground: v_col = 0
+
+
 def solve(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveResult:
     """Solve validated G (M, N) and V (M,) or (B, M); see ``xbarlab.solve``."""
     sysm = _system(G, circuit)
@@ -122,7 +143,7 @@ def solve(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveResult:
     v_row = vc[:, sysm.cell_a]
     v_col = vc[:, sysm.cell_b]
     i_cell = G * (v_row - v_col)
-    i_out = i_cell.sum(axis=1)
+    i_out = _sense_currents(sysm, vc, G, v_row, circuit)
     if single:
         v_row, v_col, i_cell, i_out = v_row[0], v_col[0], i_cell[0], i_out[0]
     return SolveResult(v_row=v_row, v_col=v_col, i_cell=i_cell, i_out=i_out, engine="exact")

@@ -1,19 +1,23 @@
-"""The one ngspice adapter: runs a deck and returns its vectors by name.
+"""The one ngspice adapter: runs an xbarlab deck and returns its vectors by name.
 
 Two back ends:
 
-* ``"subprocess"`` (default): ``ngspice -b -r out.raw deck.cir`` in a private
-  temporary directory, with a hard timeout (the process is killed), full
-  double precision through the binary rawfile, and isolation: a crash or a
-  hang in ngspice cannot take the Python process with it, and runs can go in
-  parallel processes.
-* ``"shared"``: libngspice through PySpice, in process. It saves the process
-  start (a few ms) per run but is a process-wide singleton, so it is neither
-  thread-safe nor killable; the timeout halts the background thread.
+* ``"subprocess"`` (default): ``ngspice -b -n -r out.raw deck.cir`` in a
+  private temporary directory, with a hard timeout (the process is killed),
+  full double precision through the binary rawfile, and isolation: a crash or
+  a hang in ngspice cannot take the Python process with it, and runs can go
+  in parallel processes.
+* ``"shared"``: libngspice through PySpice, in a helper process kept alive
+  between runs (``ngspice_shared``): it saves ngspice's start per run, and a
+  timeout or a crash ends only the helper.
 
-The executable is found lazily (``XBARLAB_NGSPICE`` or ``PATH``), never at
-import time. Decks come only from ``xbarlab.netlist``; this module adds no
-control block, so nothing in a deck can run a shell command.
+ngspice runs only what xbarlab wrote: ``run_deck`` refuses any deck with a
+card that ``xbarlab.netlist`` does not write (``check_deck``: no
+``.control``, ``.include``, ``.lib``, ``shell``, parameters or scale
+suffixes), and neither back end lets ngspice read a user's startup file
+(``.spiceinit``, ``$SPICE_USERINIT_DIR``, ``$SPICE_SCRIPTS``): see
+``xbarlab/engines/README.md``. The executable is found lazily
+(``XBARLAB_NGSPICE`` or ``PATH``), never at import time.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ class NgspiceSettings:
     """Numerical and execution settings of the ngspice engine (not physics).
 
     Attributes:
-        backend: ``"subprocess"`` (default) or ``"shared"`` (PySpice/libngspice).
-        timeout_s: wall-clock limit of one run, seconds.
+        backend: ``"subprocess"`` (default) or ``"shared"`` (libngspice through PySpice, in helper processes).
+        timeout_s: wall-clock limit of one run, seconds (a shared helper's start is not counted).
         executable: ngspice executable; ``None`` means ``$XBARLAB_NGSPICE`` or ``ngspice`` on PATH.
     """
 
@@ -66,11 +70,77 @@ def find_ngspice(settings: NgspiceSettings = NgspiceSettings()) -> str:
     return path
 
 
+# The cards xbarlab.netlist writes, and nothing else. Lower-case names, numbers
+# without scale suffixes (SPICE reads M as milli), no braces, parameters,
+# continuation lines or dot commands beyond these. A comment is "*" or "* "
+# and printable text without a backslash ("*#" and "*ng_script" are commands).
+_NAME = r"[a-z0-9_]*"
+_NODE = r"[a-z0-9_]+"
+_NUM = r"[+-]?[0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?"
+_VOLT = rf"(?:v\({_NODE}\)|0)"
+_COMMENT = re.compile(r"\*(?: [ -\[\]-~]*)?")
+_CARDS = re.compile("|".join((
+    _COMMENT.pattern,
+    r"\.options numdgt=[0-9]+",
+    r"\.op",
+    rf"r{_NAME} {_NODE} {_NODE} {_NUM}",
+    rf"v{_NAME} {_NODE} {_NODE} dc {_NUM}",
+    rf"b{_NAME} {_NODE} {_NODE} i={_NUM}\*sinh\({_NUM}\*\({_VOLT}-{_VOLT}\)\)",
+)))
+
+
+def check_deck(deck: str) -> str:
+    """Return ``deck`` if it holds only cards that ``xbarlab.netlist`` writes; else ValueError.
+
+    The first line is a comment (ngspice's title line), then comments,
+    ``.options numdgt=N``, ``r``/``v``/``b`` element cards in the writer's
+    exact form, ``.op``, and ``.end`` as the last line (blank lines may
+    follow). Anything else, ``.control``, ``shell``, ``.include`` and
+    ``.lib`` among them, is refused before ngspice sees it.
+    """
+    if not isinstance(deck, str):
+        raise ValueError(f"deck must be a str, got {type(deck).__name__}")
+    lines = deck.split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    if not lines or not _COMMENT.fullmatch(lines[0]):
+        first = lines[0] if lines else ""
+        raise ValueError(f"deck line 1 must be a '* ' comment title, got {first[:80]!r}")
+    if lines[-1] != ".end":
+        raise ValueError(f"deck must end with '.end', got {lines[-1][:80]!r}")
+    for k, line in enumerate(lines[1:-1], start=2):
+        if line and not _CARDS.fullmatch(line):
+            raise ValueError(
+                f"deck line {k} is not a card xbarlab writes, refused: {line[:80]!r} "
+                "(run_deck runs only comments, r/v/b elements, .options numdgt, .op and .end)")
+    return deck
+
+
 def run_deck(deck: str, settings: NgspiceSettings = NgspiceSettings()) -> dict[str, np.ndarray]:
-    """Run one deck (``.op``) and return {vector name: values} from ngspice."""
+    """Run one xbarlab deck (``.op``) and return {vector name: values} from ngspice.
+
+    The deck is checked first (``check_deck``): a deck with any card that
+    ``xbarlab.netlist`` does not write raises ValueError and never runs.
+    """
+    check_deck(deck)
     if settings.backend == "shared":
         return _run_shared(deck, settings)
     return _run_subprocess(deck, settings)
+
+
+def clean_env(home: str) -> dict[str, str]:
+    """The environment ngspice runs in: ours without ``SPICE_*``/``NGSPICE_*``, ``HOME`` = ``home``.
+
+    ngspice reads ``$SPICE_SCRIPTS/spinit`` and ``$SPICE_USERINIT_DIR/.spiceinit``
+    at start (even with ``-n`` for the former), so those variables are removed;
+    ``PySpice``'s own ``NGSPICE_LIBRARY_PATH`` (where libngspice is) is kept.
+    """
+    keep = {"NGSPICE_LIBRARY_PATH"}
+    env = {k: v for k, v in os.environ.items()
+           if k in keep or not k.upper().startswith(("SPICE_", "NGSPICE_"))}
+    env.pop("USERPROFILE", None)
+    env["HOME"] = home
+    return env
 
 
 def _check_log(log: str, rc: int | None) -> None:
@@ -92,8 +162,9 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
         cir.write_text(deck)
         try:
             proc = subprocess.run(
-                [exe, "-b", "-r", str(raw), str(cir)],
+                [exe, "-b", "-n", "-r", str(raw), str(cir)],  # -n: no .spiceinit
                 cwd=tmp,
+                env=clean_env(tmp),
                 capture_output=True,
                 text=True,
                 timeout=settings.timeout_s,
@@ -116,6 +187,6 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
 def _run_shared(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarray]:
     try:
         from . import ngspice_shared
-    except ImportError as exc:  # PySpice missing or broken
-        raise NgspiceNotFoundError(f"{INSTALL_HINT} (PySpice import failed: {exc})") from None
+    except ImportError as exc:  # not a POSIX system (pwd, select on pipes)
+        raise NgspiceNotFoundError(f"{INSTALL_HINT} (the shared back end could not load: {exc})") from None
     return ngspice_shared.run(deck, settings.timeout_s, _check_log, _tail)

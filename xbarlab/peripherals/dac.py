@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fields import check_known_fields
-from ..params import CircuitParams, check_circuit
+from ..params import CircuitParams, check_circuit, check_number
+
+MAX_BITS = 32  # the same cap as the ADC's (ADCParams.bits <= 32)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class DACParams:
     """A resistive-divider DAC.
 
     Attributes:
-        bits: resolution, >= 1; codes run 0 .. 2**bits - 1.
+        bits: resolution, 1..32 (as the ADC's); codes run 0 .. 2**bits - 1.
         v_read: full-scale (unloaded) output voltage, volt, > 0.
         r_pd: the fixed pull-down resistance R_PD, ohm, >= 0 (0 is an ideal DAC).
     """
@@ -43,9 +45,11 @@ class DACParams:
     def __post_init__(self) -> None:
         if not isinstance(self.bits, (int, np.integer)) or isinstance(self.bits, bool) or self.bits < 1:
             raise ValueError(f"bits must be an integer >= 1, got {self.bits!r}")
-        if not (math.isfinite(float(self.v_read)) and float(self.v_read) > 0):
+        if self.bits > MAX_BITS:
+            raise ValueError(f"bits must be <= {MAX_BITS}, got {self.bits!r}")
+        if not (math.isfinite(check_number("v_read", self.v_read, "volt")) and float(self.v_read) > 0):
             raise ValueError(f"v_read must be finite and > 0 volt, got {self.v_read!r}")
-        if not (math.isfinite(float(self.r_pd)) and float(self.r_pd) >= 0):
+        if not (math.isfinite(check_number("r_pd", self.r_pd, "ohm")) and float(self.r_pd) >= 0):
             raise ValueError(f"r_pd must be finite and >= 0 ohm, got {self.r_pd!r}")
         object.__setattr__(self, "bits", int(self.bits))
         object.__setattr__(self, "v_read", float(self.v_read))

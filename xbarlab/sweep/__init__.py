@@ -5,8 +5,10 @@ is the sha256 of the canonical JSON of (function identity, version, params,
 seed), so a result is found again whatever order the grid is written in.
 Every finished task is committed to a SQLite store at once (WAL mode), so a
 rerun skips finished points and an interrupted sweep (Ctrl-C, ``kill -9``)
-loses nothing but the tasks that were running. A task that raises or runs
-past its timeout is recorded with its error; the sweep goes on.
+loses nothing but the tasks that were running; its workers die with it. A
+task that raises or runs past its timeout is recorded with its error; the
+sweep goes on, and the next run retries it. Concurrent runs on one store
+claim tasks before computing them, so each task is computed once.
 
     from xbarlab.sweep import grid, run_sweep
     df = run_sweep(my_task, grid(n=[8, 16], r=[1.0, 2.5]), seeds=range(3),
@@ -22,14 +24,18 @@ dask.distributed are imported only when a sweep runs.
 
 from __future__ import annotations
 
+from .executors import check_scheduler
 from .keys import canonical_json, function_id, task_key
-from .runner import Task, collect, grid, make_tasks, run_sweep, run_tasks
-from .store import ResultStore
+from .runner import OversubscribedWarning, Task, collect, grid, make_tasks, run_sweep, run_tasks
+from .store import ResultStore, SweepStoreError
 
 __all__ = [
+    "OversubscribedWarning",
     "ResultStore",
+    "SweepStoreError",
     "Task",
     "canonical_json",
+    "check_scheduler",
     "collect",
     "function_id",
     "grid",

@@ -1,0 +1,61 @@
+"""Option checks shared by the ``xbarlab`` subcommands.
+
+Every number an option takes is bounded here, so that a zero, a negative or
+an absurd value fails at once with one line naming the option
+(``xbarlab validate: error: argument --vectors: ...``), before anything
+heavy is imported or computed. The caps are documented in each option's
+help; they keep a typo from exhausting memory or crashing a library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+SEED_MAX = 2**63 - 1  # numpy and torch both take seeds in 0 .. 2**63 - 1
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def int_in(lo: int, hi: int, what: str = "an integer"):
+    """An argparse type: an integer in lo..hi (inclusive)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} in {lo}..{hi}, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what} in {lo}..{hi}, got {v}")
+        return v
+
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed in 0 .. 2**63 - 1."""
+    return int_in(0, SEED_MAX, "a seed")(text)
+
+
+def threads(text: str) -> int:
+    """An argparse type: a thread count in 1 .. this machine's CPU count."""
+    return int_in(1, cpu_count(), "a thread count (at most this machine's CPU count)")(text)
+
+
+def check_out_dir(path, option: str = "--out") -> Path:
+    """Create ``path`` if needed and prove it writable by writing a probe file, before any computing.
+
+    ValueError naming ``option`` and the path when it cannot be written.
+    """
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".xbarlab-write-check-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{option} {str(p)!r} is not a writable folder: {exc.strerror or exc}") from None
+    return p
