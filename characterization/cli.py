@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--quick", action="store_true", help="tiny counts for CI (seconds)")
     mode.add_argument("--full", action="store_true", help="paper counts, ngspice at every size (tens of minutes)")
     p.add_argument("--out", default="reports", help="output folder (default: reports); checked writable first")
+    p.add_argument("--preset", default="rxnn-spintronic",
+                   help="hardware preset of xbarlab/presets/ every figure runs on (default: rxnn-spintronic)")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="address of a running dask.distributed scheduler (default: local processes)")
     p.add_argument("--workers", type=int, default=2,
@@ -55,16 +57,18 @@ def check_parallel(workers: int, scheduler: str | None) -> None:
 
 
 def run(args) -> int:
+    from xbarlab.spec import load_preset
     from xbarlab.sweep import OversubscribedWarning
 
-    from .common import RunConfig
     from . import index
+    from .common import RunConfig
+    from .technology import PRESET
 
     check_parallel(args.workers, args.scheduler)
     check_out_dir(args.out)
     mode = "quick" if args.quick else "full" if args.full else "report"
     cfg = RunConfig(out=args.out, mode=mode, workers=args.workers, scheduler=args.scheduler,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, spec=load_preset(getattr(args, "preset", None) or PRESET))
     names = FIGURES if args.figure == "all" else () if args.figure == "index" else (args.figure,)
     times, failed = {}, {}
     t0 = time.perf_counter()

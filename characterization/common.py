@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from xbarlab.spec import CrossbarSpec
 from xbarlab.sweep import canonical_json, check_scheduler, run_sweep
 
-from .technology import DEFAULT, ERROR_DEFINITION, Technology
+from .technology import ERROR_DEFINITION, PRESET, default_spec
 
 MODES = ("quick", "report", "full")
-CODE_VERSION = "1"  # bump when a task function's numerics change: old cached results are then recomputed
+CODE_VERSION = "2"  # bump when a task function's numerics change: old cached results are then recomputed
 
 
 @dataclass
@@ -27,7 +28,8 @@ class RunConfig:
         workers: bounded parallelism of the sweeps.
         scheduler: address of a dask.distributed scheduler, or None for local processes.
         progress: show progress bars.
-        tech: the technology preset.
+        spec: the hardware (a ``CrossbarSpec``, default the preset ``rxnn-spintronic`` at its own size);
+            every hardware value of every figure comes from it.
     """
 
     out: Path
@@ -35,12 +37,14 @@ class RunConfig:
     workers: int = 2
     scheduler: str | None = None
     progress: bool = True
-    tech: Technology = field(default_factory=lambda: DEFAULT)
+    spec: CrossbarSpec = field(default_factory=default_spec)
     counts: dict = field(default_factory=dict)  # sweep name -> {total, skipped, ok, failed} of this run
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not isinstance(self.spec, CrossbarSpec):
+            raise ValueError(f"spec must be an xbarlab.CrossbarSpec, got {type(self.spec).__name__}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
         check_scheduler(self.scheduler)
@@ -48,24 +52,34 @@ class RunConfig:
         self.out.mkdir(parents=True, exist_ok=True)
 
     @property
-    def tech_json(self) -> str:
-        return canonical_json(self.tech.to_dict())
+    def spec_json(self) -> str:
+        return canonical_json(self.spec.to_dict())
+
+    def hardware_line(self) -> str:
+        """One caption line naming the preset and its DAC, for every figure page."""
+        s = self.spec
+        return (f"Hardware: preset `{s.name or PRESET}` (`xbarlab/presets/`, every value with its source): "
+                f"DAC {s.dac.bits} bit, v_read = {s.dac.v_read:g} V, R_PD = {s.dac.r_pd:g} ohm; r_row = r_col = "
+                f"{s.circuit.r_row:g} ohm/segment, r_sense = {s.circuit.r_sense:g} ohm, r_driver = "
+                f"{s.circuit.r_driver} ohm; cells {1 / s.device.g_max / 1e3:g}..{1 / s.device.g_min / 1e3:g} kOhm, "
+                f"{s.device.levels} levels.")
 
     def sweep(self, fn, points, name: str, seeds=(0,), timeout_s: float = 600.0, desc: str | None = None):
-        """Run a cached sweep; the technology travels in each task's params (column dropped)."""
-        points = [{**p, "tech": self.tech_json} for p in points]
+        """Run a cached sweep; the hardware spec travels in each task's params (column dropped)."""
+        points = [{"spec": self.spec_json, **p} for p in points]
         df = run_sweep(fn, points, seeds, store=self.out / ".cache" / f"{name}.sweep.sqlite",
                        max_workers=self.workers, timeout_s=timeout_s, scheduler=self.scheduler,
                        progress=self.progress, version=CODE_VERSION, desc=desc or name)
         counts = df.attrs.get("counts", {})
         self.counts[name] = counts
-        df = df.drop(columns=["tech"], errors="ignore")
+        df = df.drop(columns=["spec"], errors="ignore")
         df.attrs["counts"] = counts
         return df
 
 
-def tech_of(params: dict) -> Technology:
-    return Technology.from_dict(json.loads(params["tech"])) if "tech" in params else DEFAULT
+def spec_of(params: dict) -> CrossbarSpec:
+    """The hardware spec a task was given (``params["spec"]``, JSON), else the default preset."""
+    return CrossbarSpec.from_dict(json.loads(params["spec"])) if "spec" in params else default_spec()
 
 
 def failures(df) -> list[str]:
@@ -110,7 +124,7 @@ def write_figure(cfg: RunConfig, name: str, df, fig, caption: list[str], extra_c
 
     plt.close(fig)
     files = ", ".join(f"`{name}_{s}.csv`" for s in (extra_csv or {}))
-    lines = [f"# {name}", "", f"![{name}]({name}.png)", "", *caption, "",
+    lines = [f"# {name}", "", f"![{name}]({name}.png)", "", cfg.hardware_line(), "", *caption, "",
              f"Data: `{name}.csv`{', ' + files if files else ''}. Mode: `{cfg.mode}`. "
              f"Regenerate: `xbarlab characterize {name} --out {cfg.out}{'' if cfg.mode == 'report' else ' --' + cfg.mode}`."]
     (cfg.out / f"{name}.md").write_text("\n".join(lines) + "\n")
@@ -127,6 +141,7 @@ def write_summary(cfg: RunConfig, name: str, summary: dict) -> None:
             return x.item()
         return x
 
+    summary = {**summary, "hardware": cfg.spec.to_dict()}
     (cfg.out / f"{name}.json").write_text(json.dumps(plain(summary), indent=1, sort_keys=True) + "\n")
 
 

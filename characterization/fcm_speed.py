@@ -23,7 +23,7 @@ not fit is written as ``not run: over the N s budget`` (``status`` and
 ``reason`` columns of the CSV, and in the markdown) and the script still
 exits 0; a real ngspice failure still fails it.
 
-    python -m characterization.fcm_speed [--out reports] [--quick] [--preset spintronic]
+    python -m characterization.fcm_speed [--out reports] [--quick] [--preset rxnn-spintronic]
                                          [--budget-s 300] [--sizes 16,32,64,128]
 """
 
@@ -124,7 +124,8 @@ def write_markdown(path: Path, df, gen, spec, elapsed: float) -> None:
     lines = [
         "# FCM speed against ngspice (RxNN Fig. 11) and model generation",
         "",
-        f"Preset `{spec.name}`; one N x N crossbar with row DACs and column ADCs; {platform.processor() or platform.machine()}, "
+        f"Preset `{spec.name}` (DAC {spec.dac.bits} bit, R_PD = {spec.dac.r_pd:g} ohm); one N x N crossbar with row "
+        f"DACs and column ADCs; {platform.processor() or platform.machine()}, "
         "single-threaded BLAS (ngspice is single-threaded too); times measured in one run (the machine was "
         "shared with other jobs, so absolute times are noisy; the ratios are taken within the run). "
         "ngspice time is per `.op` run including deck writing and process start; FCM single is one "
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--quick", action="store_true", help="16..64 and one ngspice run each (for CI)")
-    p.add_argument("--preset", default="spintronic", help="crossbar preset (default: spintronic)")
+    p.add_argument("--preset", default="rxnn-spintronic", help="crossbar preset (default: rxnn-spintronic)")
     p.add_argument("--seed", type=int, default=0)
     add_budget_argument(p, "each size's ngspice runs")
     p.add_argument("--sizes", type=_sizes, default=None, metavar="N,N,...",

@@ -1,7 +1,10 @@
 """Fig. 2(b)/(c): error of the last column against crossbar size N, per non-ideality group.
 
-All cells at G_MIN (Fig. 2(b)) or all at G_MAX (Fig. 2(c)); every row gets the
-same DAC code (mid scale, so the DAC's Thevenin resistance is R_PD/2). Every
+All cells at G_MIN (Fig. 2(b)) or all at G_MAX (Fig. 2(c)) of the preset's
+device; every row gets the same DAC code (mid scale, so the DAC's Thevenin
+resistance is about R_PD/2). The groups are ``xbarlab.spec.group`` of the
+preset; the DAC+DRIVER group is also run on the preset's ``strong-dac``
+variant (its R_PD and source are in the preset file), column ``dac``. Every
 point is solved by ngspice; the exact solver is run on the same circuit and
 their difference is reported. In ``report`` mode N = 128 uses the exact
 solver only (one 128x128 ngspice run takes about a minute here); ``full``
@@ -14,22 +17,25 @@ import time
 
 import numpy as np
 
-from .common import RunConfig, Timer, failure_note, failures, ok_rows, tech_of, write_figure, write_summary
-from .technology import ERROR_DEFINITION, GROUPS, column_error, group_circuit
+from xbarlab.spec import load_preset
+
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, spec_of, write_figure, write_summary
+from .technology import ERROR_DEFINITION, GROUPS, PRESET, STRONG_DAC, column_error, group_circuit
 
 NAME = "fig2bc_size"
+SIZES = {"quick": (8, 16), "report": (8, 16, 32, 64, 128), "full": (8, 16, 32, 64, 128)}  # study design (issue 4)
 
 
 def size_point(p: dict, seed) -> dict:
     """One (N, G state, group) point: last-column error by the chosen engine and by the exact solver."""
     import xbarlab as xb
 
-    tech = tech_of(p)
+    spec = spec_of(p)
     n = int(p["N"])
-    g = tech.g_min if p["g_state"] == "G_MIN" else tech.g_max
+    g = spec.device.g_min if p["g_state"] == "G_MIN" else spec.device.g_max
     G = np.full((n, n), g)
     codes = np.full(n, float(p["code"]))
-    V, c = group_circuit(tech, p["group"], codes)
+    V, c = group_circuit(spec, p["group"], codes)
     i_ideal = V @ G
     t0 = time.perf_counter()
     i_exact = xb.simulate(G, V, c, engine="exact")
@@ -53,16 +59,25 @@ def size_point(p: dict, seed) -> dict:
     }
 
 
+def strong_spec(cfg: RunConfig):
+    """The strong-DAC variant of the run's preset (same spec, R_PD of the preset file's ``strong-dac``)."""
+    name = cfg.spec.name.split("+")[0] or PRESET
+    return cfg.spec.replace(dac=load_preset(name, variant=STRONG_DAC).dac, name=f"{name}+{STRONG_DAC}")
+
+
 def points(cfg: RunConfig) -> list[dict]:
-    sizes = {"quick": (8, 16), "report": cfg.tech.sizes, "full": cfg.tech.sizes}[cfg.mode]
-    code = (cfg.tech.dac.full_code + 1) // 2
+    from xbarlab.sweep import canonical_json
+
+    code = (cfg.spec.dac.full_code + 1) // 2
+    strong = strong_spec(cfg)
     pts = []
-    for n in sizes:
+    for n in SIZES[cfg.mode]:
         engine = "exact" if (cfg.mode == "report" and n > 64) else "ngspice"
         for g_state in ("G_MIN", "G_MAX"):
-            for group in GROUPS:
-                pts.append({"N": int(n), "g_state": g_state, "group": group, "code": int(code),
-                            "engine": engine, "spice_timeout_s": 900.0})
+            base = {"N": int(n), "g_state": g_state, "code": int(code), "engine": engine, "spice_timeout_s": 900.0}
+            pts += [{**base, "group": group, "dac": "preset", "r_pd_ohm": cfg.spec.dac.r_pd} for group in GROUPS]
+            pts.append({**base, "group": "DAC+DRIVER", "dac": STRONG_DAC, "r_pd_ohm": strong.dac.r_pd,
+                        "spec": canonical_json(strong.to_dict())})
     return pts
 
 
@@ -71,11 +86,12 @@ def run(cfg: RunConfig) -> dict:
 
     with Timer() as t:
         df = cfg.sweep(size_point, points(cfg), NAME, timeout_s=1200.0)
-    cols = ["N", "g_state", "group", "engine", "code", "v_in_V", "error_last_col", "error_last_col_exact",
-            "abs_diff_error_engine_vs_exact", "error_max_col", "i_ideal_last_A", "i_nonideal_last_A", "engine_s"]
+    cols = ["N", "g_state", "group", "dac", "r_pd_ohm", "engine", "code", "v_in_V", "error_last_col",
+            "error_last_col_exact", "abs_diff_error_engine_vs_exact", "error_max_col", "i_ideal_last_A",
+            "i_nonideal_last_A", "engine_s"]
     ok = ok_rows(df, cols)
-    ok["v_in_V"] = cfg.tech.dac.v_ideal([ok["code"].iloc[0]])[0] if len(ok) else np.nan
-    tidy = ok[cols].sort_values(["g_state", "group", "N"]).reset_index(drop=True)
+    ok["v_in_V"] = cfg.spec.dac.v_ideal([ok["code"].iloc[0]])[0] if len(ok) else np.nan
+    tidy = ok[cols].sort_values(["dac", "g_state", "group", "N"]).reset_index(drop=True)
     fig = plots.size_figure(tidy) if len(tidy) else plots.no_data_figure(NAME)
     n_spice = int((tidy["engine"] == "ngspice").sum())
     worst = float(tidy.loc[tidy["engine"] == "ngspice", "abs_diff_error_engine_vs_exact"].max()) if n_spice else float("nan")
@@ -83,11 +99,14 @@ def run(cfg: RunConfig) -> dict:
     caption = [
         f"Error = {ERROR_DEFINITION}, here of the last (N-th) column of an NxN crossbar, against N.",
         "Left: all cells at G_MIN (paper Fig. 2(b)); right: all at G_MAX (Fig. 2(c)). "
-        f"Every row is driven at DAC code {int(tidy['code'].iloc[0]) if len(tidy) else '-'} of {cfg.tech.dac.full_code} "
+        f"Every row is driven at DAC code {int(tidy['code'].iloc[0]) if len(tidy) else '-'} of {cfg.spec.dac.full_code} "
         f"({tidy['v_in_V'].iloc[0] if len(tidy) else float('nan'):.4g} V).",
-        "Groups keep only their own non-idealities (others ideal): WIRE (r_row = r_col = "
-        f"{cfg.tech.r_wire} ohm/segment), SENSE ({cfg.tech.r_sense} ohm), DAC+DRIVER (driver {cfg.tech.r_driver} ohm + "
-        f"DAC Thevenin R_th(code), R_PD = {cfg.tech.dac.r_pd} ohm), WIRE+SENSE, ALL.",
+        "Groups keep only their own non-idealities (others ideal, `xbarlab.spec.group`): WIRE (r_row = "
+        f"{cfg.spec.circuit.r_row:g}, r_col = {cfg.spec.circuit.r_col:g} ohm/segment), SENSE ({cfg.spec.circuit.r_sense:g} "
+        f"ohm), DAC+DRIVER (driver {cfg.spec.circuit.r_driver} ohm + DAC Thevenin R_th(code), R_PD = "
+        f"{cfg.spec.dac.r_pd:g} ohm), WIRE+SENSE, ALL.",
+        f"Dashed: DAC+DRIVER on the preset's `{STRONG_DAC}` variant (R_PD = {strong_spec(cfg).dac.r_pd:g} ohm, "
+        "column dac); it is not one of the paper's groups, it shows how much of the DAC+DRIVER trend is the DAC's R_PD.",
         f"Engine: ngspice for {n_spice} of {len(tidy)} points"
         + ("" if n_spice == len(tidy) else " (the rest, N = 128 in report mode, by the exact solver; the full run uses ngspice everywhere)")
         + f"; largest |error(ngspice) - error(exact)| = {worst:.3g}.",

@@ -13,6 +13,6 @@ SIZE = {"quick": 16, "report": 64, "full": 64}
 def run(cfg: RunConfig) -> dict:
     return run_mc(cfg, NAME, "state", COUNTS, SIZE, chunk_size=100,
                   what="Inputs fixed (one seeded random DAC code per row); each instance is a random crossbar state "
-                       f"(cells on {2 ** cfg.tech.bits} levels in [G_MIN, G_MAX]). Lines: MAX, MIN, AVG over states per "
+                       f"(cells on {cfg.spec.device.levels} levels in [G_MIN, G_MAX]). Lines: MAX, MIN, AVG over states per "
                        "column, and the sample run (instance 0).",
                   plot_title="Fig. 2(d): sensitivity to crossbar state")

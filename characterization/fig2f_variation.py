@@ -11,9 +11,10 @@ SIZE = {"quick": 16, "report": 64, "full": 64}
 
 
 def run(cfg: RunConfig) -> dict:
+    dev = cfg.spec.device
     return run_mc(cfg, NAME, "variation", COUNTS, SIZE, chunk_size=500,
-                  what=f"A fixed nominal state and input; each instance multiplies every cell by 1 + "
-                       f"{cfg.tech.variation:g} N(0,1) (sigma/mu = {100 * cfg.tech.variation:g} %). The error is taken "
+                  what=f"A fixed nominal state and input; each instance is one hardware instance of the preset's device "
+                       f"(sigma/mu = {100 * dev.variation:g} %, {dev.variation_kind.value}: DeviceParams.sample). The error is taken "
                        "against the ideal output of the nominal state, so it holds variation and parasitics together "
                        "(columns varonly_*: variation alone). Lines: MAX, MIN, AVG over instances per column.",
-                  plot_title="Fig. 2(f): process variation (sigma/mu = 10 %)")
+                  plot_title=f"Fig. 2(f): process variation (sigma/mu = {100 * dev.variation:g} %)")

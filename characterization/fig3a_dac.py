@@ -1,48 +1,34 @@
 """Fig. 3(a): output of the non-ideal divider DAC against its input code, for R_load = 3.2 kOhm and 32 kOhm.
 
 The DAC is ``v_read --R_DAC(code)-- out --R_PD-- ground`` with the load
-R_load from ``out`` to ground (``xbarlab.peripherals.dac``). Each point is
-the model's closed form V_th / (1 + R_th / R_load) and, for every point,
-ngspice solving the divider deck itself (not its Thevenin equivalent).
+R_load from ``out`` to ground (``xbarlab.peripherals.dac``), with the preset's
+DAC (bits, v_read, R_PD). Each point is the model's closed form
+V_th / (1 + R_th / R_load) and, for every point, ngspice solving the divider
+deck itself (``xbarlab.netlist.dac_divider_netlist``, not its Thevenin
+equivalent). The two loads are the experiment's, from the paper.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import RunConfig, Timer, failure_note, failures, ok_rows, tech_of, write_figure, write_summary
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, spec_of, write_figure, write_summary
 
 NAME = "fig3a_dac"
-R_LOADS = (3.2e3, 32e3)  # ohm, paper Fig. 3(a)
+R_LOADS = (3.2e3, 32e3)  # ohm: the experiment's loads, paper Fig. 3(a) (not hardware of the preset)
 DAC_ERROR_DEFINITION = "(V_ideal - V_out) / V_ideal, V_ideal = v_read * code / full (the DAC's relative output error)"
-
-
-def divider_deck(v_read: float, r_dac: float, r_pd: float, r_load: float) -> str:
-    """ngspice deck of the loaded divider DAC; every name generated here, numbers in exponent form."""
-    from xbarlab.netlist import spice_number as s
-
-    lines = ["* xbarlab divider DAC under a resistive load", ".options numdgt=15"]
-    if r_dac == 0:  # full scale: the output is tied to v_read
-        lines.append(f"vread out 0 dc {s(v_read)}")
-    else:
-        lines.append(f"vread top 0 dc {s(v_read)}")
-        if np.isfinite(r_dac):  # code 0: R_DAC open
-            lines.append(f"rdac top out {s(r_dac)}")
-    if r_pd > 0:
-        lines.append(f"rpd out 0 {s(r_pd)}")
-    lines += [f"rload out 0 {s(r_load)}", ".op", ".end", ""]
-    return "\n".join(lines)
 
 
 def dac_point(p: dict, seed) -> dict:
     from xbarlab.engines.ngspice import NgspiceSettings, run_deck
+    from xbarlab.netlist import dac_divider_netlist
 
-    dac = tech_of(p).dac
+    dac = spec_of(p).dac
     code, r_load = float(p["code"]), float(p["r_load"])
     v_ideal = float(dac.v_ideal([code])[0])
     v_model = float(dac.v_loaded([code], 1.0 / r_load)[0])
     r_dac = float(dac.r_dac([code])[0])
-    vec = run_deck(divider_deck(dac.v_read, r_dac, dac.r_pd, r_load), NgspiceSettings(timeout_s=60))
+    vec = run_deck(dac_divider_netlist(dac, code, r_load), NgspiceSettings(timeout_s=60))
     v_sp = float(vec["v(out)"][0])
     return {"v_ideal_V": v_ideal, "v_out_model_V": v_model, "v_out_ngspice_V": v_sp,
             "r_dac_ohm": r_dac if np.isfinite(r_dac) else None,
@@ -53,7 +39,7 @@ def dac_point(p: dict, seed) -> dict:
 def run(cfg: RunConfig) -> dict:
     from . import plots
 
-    full = cfg.tech.dac.full_code
+    full = cfg.spec.dac.full_code
     codes = list(range(0, full + 1, 8)) + [full] if cfg.mode == "quick" else list(range(full + 1))
     pts = [{"code": c, "r_load": r} for r in R_LOADS for c in sorted(set(codes))]
     with Timer() as t:
@@ -61,8 +47,8 @@ def run(cfg: RunConfig) -> dict:
     ok = ok_rows(df, ["r_dac_ohm", "v_ideal_V", "v_out_model_V", "v_out_ngspice_V", "dac_error",
                       "abs_diff_model_vs_ngspice_V"])
     ok["r_load_ohm"] = ok.pop("r_load")
-    ok["r_pd_ohm"] = cfg.tech.dac.r_pd
-    ok["bits"] = cfg.tech.dac.bits
+    ok["r_pd_ohm"] = cfg.spec.dac.r_pd
+    ok["bits"] = cfg.spec.dac.bits
     tidy = ok[["r_load_ohm", "code", "bits", "r_pd_ohm", "r_dac_ohm", "v_ideal_V", "v_out_model_V",
                "v_out_ngspice_V", "dac_error", "abs_diff_model_vs_ngspice_V"]].sort_values(["r_load_ohm", "code"])
     tidy["error_definition"] = DAC_ERROR_DEFINITION
@@ -71,7 +57,7 @@ def run(cfg: RunConfig) -> dict:
     mx = tidy.groupby("r_load_ohm")["dac_error"].max()
     argmx = tidy.loc[tidy.groupby("r_load_ohm")["dac_error"].idxmax(), ["r_load_ohm", "code"]].set_index("r_load_ohm")["code"]
     caption = [
-        f"Divider DAC ({cfg.tech.dac.bits} bit, v_read = {cfg.tech.dac.v_read} V, R_PD = {cfg.tech.dac.r_pd} ohm) "
+        f"Divider DAC ({cfg.spec.dac.bits} bit, v_read = {cfg.spec.dac.v_read} V, R_PD = {cfg.spec.dac.r_pd} ohm) "
         "driving R_load = 3.2 kOhm and 32 kOhm; the dashed line is the ideal (unloaded) output.",
         f"Error = {DAC_ERROR_DEFINITION}; in the crossbar this input error becomes the column current error "
         "(I_ideal - I_nonideal) / I_ideal of the DAC+DRIVER group.",

@@ -33,8 +33,15 @@ def _pct(x) -> str:
     return f"{100 * float(x):.3g} %"
 
 
+def _preset_rows(df):
+    return df[df["dac"] == "preset"] if "dac" in df else df
+
+
 def size_trends(df) -> list[str]:
     lines = []
+    strong = df[df["dac"] != "preset"] if "dac" in df else df.iloc[:0]
+    df = _preset_rows(df)
+    r_pd = f", R_PD = {df['r_pd_ohm'].iloc[0]:g} ohm" if "r_pd_ohm" in df and len(df) else ""
     sizes = sorted(df["N"].unique())
     nmin, nmax = sizes[0], sizes[-1]
     piv = {g: df[df["g_state"] == g].pivot(index="group", columns="N", values="error_last_col") for g in ("G_MIN", "G_MAX")}
@@ -53,9 +60,17 @@ def size_trends(df) -> list[str]:
         others = {k: p.loc[k, nmin] for k in ("WIRE", "SENSE", "WIRE+SENSE") if k in p.index}
         dd = p.loc["DAC+DRIVER", nmin]
         ok = all(dd > v for v in others.values())
-        lines.append(f"| DAC+DRIVER dominates at small N ({g}, N={nmin}; criterion: larger than WIRE, SENSE and "
+        note = ""
+        s = strong[(strong["g_state"] == g) & (strong["N"] == nmin) & (strong["group"] == "DAC+DRIVER")]
+        if len(s):
+            sv = float(s["error_last_col"].iloc[0])
+            beats = all(sv > v for v in others.values())
+            note = (f"; on the preset's {s['dac'].iloc[0]} variant (R_PD = {s['r_pd_ohm'].iloc[0]:g} ohm) DAC+DRIVER is "
+                    f"{_pct(sv)}, which {'would' if beats else 'would not'} dominate"
+                    + ("" if ok else ": the trend fails because of the preset's one consistent DAC value, not of the model"))
+        lines.append(f"| DAC+DRIVER dominates at small N ({g}, N={nmin}{r_pd}; criterion: larger than WIRE, SENSE and "
                      f"WIRE+SENSE) | {_yn(ok)}: DAC+DRIVER {_pct(dd)} vs "
-                     + ", ".join(f"{k} {_pct(v)}" for k, v in others.items()) + " |")
+                     + ", ".join(f"{k} {_pct(v)}" for k, v in others.items()) + note + " |")
     for g, p in piv.items():
         dd, w, s, ws = (p.loc[k, nmax] for k in ("DAC+DRIVER", "WIRE", "SENSE", "WIRE+SENSE"))
         ok = ws >= dd
@@ -129,7 +144,7 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
     runs = json.loads((out / "characterization_run.json").read_text()).get("runs", []) \
         if (out / "characterization_run.json").exists() else []
     rel = lambda name: f"{prefix}{name}.md"  # noqa: E731
-    L = [f"## {title}", ""]
+    L = [f"## {title}", "", hardware_line(out), ""]
     if runs:
         L += ["Runs of `characterize all` into this folder (a task already in the sweep cache is not recomputed, so "
               "only a run that computed its tasks measures their cost):", "",
@@ -159,16 +174,21 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
                  f"differs by more than 2x between the loads) | {_yn(ok)}: largest DAC error "
                  + ", ".join(f"{_pct(v)} at R_load = {float(k) / 1e3:g} kOhm" for k, v in mx.items())
                  + f"; model vs ngspice within {sa['max_abs_diff_model_vs_ngspice_V']:.2g} V |")
-    if sb:
-        L.append(f"| Sneak path reverses the middle row's second-column cell (Fig. 3(b)) | {_yn(sb['reversed'])}: "
-                 f"i = {sb['i_cell_11_ngspice_A']:.3e} A in ngspice with r_wire = {sb['chosen']['r_wire']} ohm, r_driver = "
-                 f"{sb['chosen']['r_driver']} ohm, R_sense = {sb['chosen']['r_sense']:g} ohm (reverses above R_sense = "
-                 f"{sb['r_sense_threshold_ohm']:.4g} ohm) |")
+    if sb and "preset" in sb:
+        pr, fr = sb["preset"], sb.get("first_reversed_sweep_point")
+        L.append(f"| Sneak path reverses the middle row's second-column cell (Fig. 3(b); criterion: i < 0 at the "
+                 f"preset) | {_yn(sb['reversed'])} at the preset: i = {sb['i_cell_11_ngspice_A']:.3e} A in ngspice with "
+                 f"r_row = {pr['r_row']:g}, r_col = {pr['r_col']:g} ohm, r_driver = {pr['r_driver']:g} ohm, R_sense = "
+                 f"{pr['r_sense']:g} ohm; it reverses for R_sense above {sb['r_sense_threshold_ohm']:.4g} ohm"
+                 + (f" (ngspice at {fr['r_sense_ohm']:.4g} ohm: i = {fr['i_cell_11_ngspice_A']:.3e} A)" if fr else "")
+                 + ". The paper's parasitics are not in its text; with the preset's ASSUMED 100 ohm sense resistance "
+                 "the column nodes stay below the middle row's 0.01 V |")
     L += ["", "### Figures and their numbers", ""]
     L += [" ".join(f"[![{n}]({prefix}{n}.png)]({rel(n)})" for n in
                    ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak")
                    if (out / f"{n}.png").exists()), ""]
     if size_df is not None and len(size_df):
+        size_df = _preset_rows(size_df)
         L.append(f"[fig2bc_size]({rel('fig2bc_size')}): last-column error, ngspice at {ss['ngspice_points']} of {ss['points']} "
                  f"points (largest |ngspice - exact| error difference {ss['max_abs_diff_ngspice_vs_exact']:.2g}).")
         L.append("")
@@ -210,12 +230,44 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
     return L
 
 
+def hardware_line(out: Path) -> str:
+    """The preset every figure of ``out`` ran on, and its DAC (read from the figures' JSON summaries)."""
+    import re
+
+    hw, legacy = {}, []
+    for name in ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak"):
+        _, s = _load(out, name)
+        if s and "hardware" in s:
+            h = s["hardware"]
+            hw[name] = (h.get("name"), h["dac"]["r_pd"], h["dac"]["bits"], h["dac"]["v_read"])
+        elif s:
+            legacy.append(name)
+    old = ""
+    if legacy:
+        md = out / f"{legacy[0]}.md"
+        m = re.search(r"R_PD = ([0-9.eE+-]+) ohm", md.read_text()) if md.exists() else None
+        old = (f"**not on the one preset**: {', '.join(legacy)} predate `xbarlab/presets/` as the single source of "
+               "hardware values (their summaries record no spec; they ran on the former `characterization/technology.py`"
+               + (f", R_PD = {float(m.group(1)):g} ohm" if m else "") + "); rerun `xbarlab characterize all` into this "
+               "folder to put them on the preset.")
+    if not hw:
+        return "Hardware: " + (old or "no figure summaries found.")
+    if len(set(hw.values())) > 1:
+        return "Hardware: the figures ran on DIFFERENT specs: " + "; ".join(
+            f"{n}: `{v[0]}` R_PD = {v[1]:g} ohm" for n, v in hw.items()) + (" " + old if old else "")
+    name, r_pd, bits, v_read = next(iter(hw.values()))
+    which = "every figure" if not legacy else ", ".join(hw)
+    return (f"Hardware: {which} ran on the one preset `{name}` (`xbarlab/presets/{name.split('+')[0]}.json`, "
+            f"each value with its source or an ASSUMED/DERIVED mark and the reason); DAC {bits} bit, v_read = "
+            f"{v_read:g} V, R_PD = {r_pd:g} ohm. Fig. 2(b)/(c) also shows DAC+DRIVER on the preset's strong-dac variant."
+            + (" " + old if old else ""))
+
+
 def write_index(out: str | Path) -> Path:
     """(Re)write the characterization section of ``out/index.md``; returns the page path."""
     out = Path(out)
     L = [BEGIN, "# Characterization: RxNN Fig. 2 and Fig. 3", "",
-         "Technology preset and its sources: `characterization/technology.py` (values marked ASSUMED or DERIVED there "
-         "have no direct published number). Regenerate with `xbarlab characterize all --out reports` "
+         "Regenerate with `xbarlab characterize all --out reports` "
          "(`--full` for the full-count run in `reports/full/`).", ""]
     L += section(out, "This run")
     if (out / "full" / "fig2bc_size.csv").exists():

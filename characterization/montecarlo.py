@@ -7,8 +7,9 @@ that any instance can be rebuilt alone (for the ngspice check):
 * ``state``: random crossbar state (each cell on one of 2**bits levels in
   [g_min, g_max]), inputs fixed (one random DAC code per row).
 * ``inputs``: crossbar state fixed, random DAC codes per instance.
-* ``variation``: a fixed nominal state and inputs; each instance multiplies
-  every cell by 1 + sigma/mu * N(0, 1) (clipped at 0 S). Its error is taken
+* ``variation``: a fixed nominal state and inputs; each instance is one
+  hardware instance of the preset's device (``DeviceParams.sample``: sigma/mu
+  and distribution from the preset, e.g. 1 + 0.1 N(0, 1) clipped at 0 S). Its error is taken
   against the ideal output of the *nominal* state, so it contains both the
   variation and the parasitics; ``error_variation_only`` is the same without
   parasitics (I = V @ G_instance).
@@ -24,27 +25,28 @@ import time
 
 import numpy as np
 
-from .common import RunConfig, Timer, failure_note, failures, ok_rows, sample_ids, tech_of, write_figure, write_summary
-from .technology import ERROR_DEFINITION, Technology, column_error, group_circuit, random_codes, random_state
+from xbarlab.spec import CrossbarSpec
+
+from .common import RunConfig, Timer, failure_note, failures, ok_rows, sample_ids, spec_of, write_figure, write_summary
+from .technology import ERROR_DEFINITION, column_error, group_circuit, random_codes, random_state
 
 KINDS = ("state", "inputs", "variation")
 
 
-def instance(kind: str, tech: Technology, n: int, group: str, seed: int, idx: int):
+def instance(kind: str, spec: CrossbarSpec, n: int, group: str, seed: int, idx: int):
     """(G, V, circuit, I_ideal) of one instance; G in S, V in volt, I in ampere."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "inputs":
-        G = random_state(np.random.default_rng([seed, 1, 0]), n, n, tech)
-        codes = random_codes(np.random.default_rng([seed, 2, idx]), n, tech)
+        G = random_state(np.random.default_rng([seed, 1, 0]), n, n, spec)
+        codes = random_codes(np.random.default_rng([seed, 2, idx]), n, spec)
     else:
-        codes = random_codes(np.random.default_rng([seed, 0]), n, tech)
-        G = random_state(np.random.default_rng([seed, 1, idx if kind == "state" else 0]), n, n, tech)
-    V, c = group_circuit(tech, group, codes)
+        codes = random_codes(np.random.default_rng([seed, 0]), n, spec)
+        G = random_state(np.random.default_rng([seed, 1, idx if kind == "state" else 0]), n, n, spec)
+    V, c = group_circuit(spec, group, codes)
     i_ideal = V @ G
-    if kind == "variation":
-        z = np.random.default_rng([seed, 3, idx]).standard_normal(G.shape)
-        G = np.clip(G * (1.0 + tech.variation * z), 0.0, None)
+    if kind == "variation":  # one hardware instance of the preset's device (variation, faults)
+        G = spec.device.sample(G, np.random.default_rng([seed, 3, idx]))
     return G, V, c, i_ideal
 
 
@@ -52,11 +54,11 @@ def chunk_task(p: dict, seed) -> dict:
     """Errors per column of instances [chunk * chunk_size, ...) by the exact fast path."""
     import xbarlab as xb
 
-    tech = tech_of(p)
+    spec = spec_of(p)
     n, kind, group = int(p["N"]), p["kind"], p["group"]
     lo = int(p["chunk"]) * int(p["chunk_size"])
     ids = range(lo, min(lo + int(p["chunk_size"]), int(p["n_total"])))
-    insts = [instance(kind, tech, n, group, seed, i) for i in ids]
+    insts = [instance(kind, spec, n, group, seed, i) for i in ids]
     if kind == "inputs":  # the DAC's R_th depends on the codes: one circuit per instance
         i_out = np.stack([V @ xb.g_nonideal(G, c) for G, V, c, _ in insts])
     else:  # one circuit and input for all: batched
@@ -75,8 +77,8 @@ def validate_task(p: dict, seed) -> dict:
     """One instance in ngspice and by the fast path: their largest disagreements."""
     import xbarlab as xb
 
-    tech = tech_of(p)
-    G, V, c, i_ideal = instance(p["kind"], tech, int(p["N"]), p["group"], seed, int(p["instance"]))
+    spec = spec_of(p)
+    G, V, c, i_ideal = instance(p["kind"], spec, int(p["N"]), p["group"], seed, int(p["instance"]))
     fast = V @ xb.g_nonideal(G, c)
     t0 = time.perf_counter()
     sp = xb.simulate(G, V, c, engine="ngspice", ngspice=xb.NgspiceSettings(timeout_s=600))

@@ -52,17 +52,57 @@ def circuit_lines(out: Path) -> list[str]:
     return L + [""]
 
 
+def _preset_of_page(out: Path, md: str) -> str | None:
+    """The preset a page says it ran on (``Preset `NAME``` in its markdown), or None."""
+    import re
+
+    path = out / md
+    m = re.search(r"[Pp]reset `([^`]+)`", path.read_text()) if path.exists() else None
+    return m.group(1) if m else None
+
+
+def _characterization_preset(out: Path) -> str | None:
+    import json
+
+    path = out / "fig2bc_size.json"
+    return json.loads(path.read_text()).get("hardware", {}).get("name") if path.exists() else None
+
+
+def _same_preset(name: str | None, ref: str | None) -> str:
+    if name is None or ref is None:
+        return ""
+    base = name.split("+")[0]
+    return "" if base == ref.split("+")[0] else f" (**DIFFERENT preset** from Fig. 2/3's `{ref}`)"
+
+
 def fcm_lines(out: Path) -> list[str]:
+    """Fig. 10 and 11 headline numbers, each with the preset and DAC strength it ran on."""
+    import json
+
     L = ["## Fast Crossbar Model against ngspice (Fig. 10, Fig. 11)", ""]
+    ref = _characterization_preset(out)
     s = _read(out, "fcm_accuracy_summary.csv")
     if s is None:
         L.append("- fcm_accuracy_summary.csv missing: run `python -m characterization.fcm_accuracy --out reports`.")
     else:
-        for _, r in s[s["size"] == s["size"].max()].iterrows():
-            tgt = r.target_pct_fs
-            status = f"target <= {tgt:g} %: {_met(bool(r.meets_target))}" if pd.notna(tgt) else "reported (paper MNSIM: 3.51 %)"
-            L.append(f"- {int(r['size'])}x{int(r['size'])} {r.model}: max deviation from ngspice "
-                     f"{r.max_deviation_pct_fs:.3g} % of full scale ({status})")
+        meta = out / "fcm_accuracy_meta.json"
+        preset = json.loads(meta.read_text()).get("preset") if meta.exists() else None
+        L.append(f"- Fig. 10 ran on preset `{preset or _preset_of_page(out, 'fcm_accuracy.md') or '?'}`"
+                 f"{_same_preset(preset, ref)}.")
+        keys = [k for k in ("preset", "r_pd_ohm") if k in s]
+        big = s[s["size"] == s["size"].max()]
+        for _, r in big.iterrows():
+            where = ", ".join(f"{k} {r[k]:g}" if k == "r_pd_ohm" else f"`{r[k]}`" for k in keys)
+            tgt = r.get("target_pct", r.get("target_pct_fs"))
+            metric = r.get("target_metric", "% of full scale")
+            status = f"target <= {tgt:g} % ({metric}): {_met(bool(r.meets_target))}" if pd.notna(tgt) \
+                else "reported (paper MNSIM: 3.51 %)"
+            col = ""
+            if "max_col_rel_error_pct" in r and pd.notna(r["max_col_rel_error_pct"]):
+                col = (f"per-column relative error max {r.max_col_rel_error_pct:.3g} %, mean "
+                       f"{r.get('mean_col_rel_error_pct', float('nan')):.3g} %; ")
+            L.append(f"- {int(r['size'])}x{int(r['size'])} {r.model}{' (' + where + ')' if where else ''}: {col}"
+                     f"max deviation from ngspice {r.max_deviation_pct_fs:.3g} % of full scale ({status})")
         L.append("- [fcm_accuracy.md](fcm_accuracy.md)")
     sp = _read(out, "fcm_speed.csv")
     if sp is None:
@@ -76,7 +116,9 @@ def fcm_lines(out: Path) -> list[str]:
                      "(target >= 1e5x). [fcm_speed.md](fcm_speed.md)")
         elif {"ngspice", "fcm_batched", "fcm_single"} <= set(t.index):
             rb, rs = t["ngspice"] / t["fcm_batched"], t["ngspice"] / t["fcm_single"]
-            L.append(f"- 64x64 speed-up over ngspice per VMM: {rb:.3g}x batched, {rs:.3g}x one vector at a time "
+            pr = _preset_of_page(out, "fcm_speed.md")
+            L.append(f"- 64x64 speed-up over ngspice per VMM (preset `{pr or '?'}`{_same_preset(pr, ref)}): "
+                     f"{rb:.3g}x batched, {rs:.3g}x one vector at a time "
                      f"(target >= 1e5x: {_met(rb >= 1e5)} batched). [fcm_speed.md](fcm_speed.md)")
     return L + [""]
 

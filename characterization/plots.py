@@ -22,10 +22,16 @@ def plot_size(df, g_state: str, ax=None):
     """Last-column error (%) against N for each group, one G state (fig2bc_size.csv)."""
     ax = _ax(ax)
     d = df[df["g_state"] == g_state]
+    dac = d["dac"] if "dac" in d else None
     for group in GROUPS:
-        s = d[d["group"] == group].sort_values("N")
+        s = d[(d["group"] == group) & ((dac == "preset") if dac is not None else True)].sort_values("N")
         if len(s):
             ax.plot(s["N"], 100 * s["error_last_col"], marker=MARKERS[group], label=group)
+    if dac is not None:
+        for name, s in d[dac != "preset"].groupby("dac"):
+            s = s.sort_values("N")
+            ax.plot(s["N"], 100 * s["error_last_col"], ls="--", color="0.4", marker=MARKERS.get(s["group"].iloc[0], "x"),
+                    label=f"{s['group'].iloc[0]}, R_PD = {s['r_pd_ohm'].iloc[0]:g} ohm ({name})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(d["N"].unique()), [str(int(n)) for n in sorted(d["N"].unique())])
     ax.set_xlabel("crossbar size N (NxN)")
@@ -102,9 +108,9 @@ def dac_figure(df):
 
 
 def plot_sneak_cells(df, ax=None):
-    """Cell currents of the chosen point, ngspice bars and exact markers (fig3b_sneak.csv)."""
+    """Cell currents at the preset's R_sense, ngspice bars and exact markers (fig3b_sneak.csv)."""
     ax = _ax(ax)
-    ch = df[df["chosen"]]
+    ch = df[df["preset"]]
     for k, (eng, s) in enumerate(ch.groupby("engine")):
         labels = [f"({r + 1},{c + 1})" for r, c in zip(s["row"], s["col"])]
         if eng == "ngspice":
@@ -113,6 +119,8 @@ def plot_sneak_cells(df, ax=None):
         else:
             ax.plot(labels, 1e6 * s["i_cell_A"], "kx", label="exact solver")
     ax.axhline(0, color="k", lw=0.6)
+    if len(ch):
+        ax.set_title(f"at the preset's R_sense = {ch['r_sense_ohm'].iloc[0]:g} ohm", fontsize=10)
     ax.set_xlabel("cell (row, column), 1-based")
     ax.set_ylabel("cell current a -> b (uA)")
     ax.legend(fontsize=8)

@@ -2,6 +2,7 @@
 
     python netlists/regenerate.py               # decks and outputs from the stored *.inputs.npz
     python netlists/regenerate.py --new-inputs  # first rewrite *.inputs.npz from the seeded generators
+    python netlists/regenerate.py --dac         # only the divider-DAC decks (dac_divider_*)
 
 The stored ``*.inputs.npz`` are the source of truth: every deck (``*.cir``)
 and every stored ngspice output (``*.out.csv``) is built from the inputs as
@@ -14,6 +15,10 @@ digit. A case whose ``.npz`` is missing gets one written first.
 The golden test (tests/test_netlist_golden.py) loads the same ``.npz``
 (``stored_cases``), checks that xbarlab.netlist() still writes these decks
 byte for byte, and that the exact solver reproduces the stored ngspice outputs.
+
+The divider-DAC cases (``dac_divider_*``) store bits, v_read, R_PD, code and
+load in their ``.npz``; their decks come from
+``xbarlab.netlist.dac_divider_netlist`` built from those stored inputs.
 """
 
 from __future__ import annotations
@@ -75,6 +80,37 @@ def stored_cases(folder: Path = HERE):
     return {name: load_inputs(inputs_path(name, folder)) for name in NAMES}
 
 
+def dac_cases():
+    """name -> (bits, v_read in V, r_pd in ohm, code, r_load in ohm): the rxnn-spintronic DAC under the
+    heavier Fig. 3(a) load at the lowest code (largest sag), mid code and full code (output tied to v_read)."""
+    return {f"dac_divider_code{code}": (6, 0.2, 20.0, code, 3.2e3) for code in (1, 32, 63)}
+
+
+def dac_deck(name: str) -> tuple[str, "xb.DACParams", int, float]:
+    """(deck text, DAC, code, r_load ohm) of a stored divider-DAC case, built from its stored inputs."""
+    from xbarlab.netlist import dac_divider_netlist
+
+    d = np.load(inputs_path(name), allow_pickle=False)
+    dac = xb.DACParams(bits=int(d["bits"]), v_read=float(d["v_read"]), r_pd=float(d["r_pd"]))
+    code, r_load = int(d["code"]), float(d["r_load"])
+    return dac_divider_netlist(dac, code, r_load), dac, code, r_load
+
+
+def write_dac_cases() -> None:
+    import pandas as pd
+
+    from xbarlab.engines.ngspice import run_deck
+
+    for name, (bits, v_read, r_pd, code, r_load) in dac_cases().items():
+        np.savez(inputs_path(name), bits=bits, v_read=v_read, r_pd=r_pd, code=code, r_load=r_load)
+        text, *_ = dac_deck(name)
+        (HERE / f"{name}.cir").write_text(text)
+        v_out = float(run_deck(text)["v(out)"][0])
+        pd.DataFrame([dict(quantity="v_out", value=v_out)]).to_csv(HERE / f"{name}.out.csv", index=False,
+                                                                  float_format="%.17g")
+        print(f"wrote {name}: code {code}, v(out) = {v_out!r} V")
+
+
 def main(argv=None) -> None:
     import pandas as pd
 
@@ -82,7 +118,11 @@ def main(argv=None) -> None:
     ap.add_argument("--new-inputs", action="store_true",
                     help="rewrite every *.inputs.npz from the seeded generators first (changes the decks' last digits "
                          "on another CPU)")
+    ap.add_argument("--dac", action="store_true", help="only the divider-DAC decks (dac_divider_*)")
     args = ap.parse_args(argv)
+    write_dac_cases()
+    if args.dac:
+        return
     for name, (G, V, c) in generated_cases().items():
         if args.new_inputs or not inputs_path(name).exists():
             save_inputs(inputs_path(name), G, V, c)

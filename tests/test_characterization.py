@@ -1,7 +1,12 @@
-"""Characterization figures: quick mode writes the expected files and columns; the sneak path against ngspice."""
+"""Characterization figures: quick mode writes the expected files and columns; the sneak path against ngspice;
+one hardware model (the preset) and groups that are a function of it."""
 
+import ast
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,18 +17,22 @@ import xbarlab as xb
 from characterization import cli, fig3b_sneak, index
 from characterization.common import RunConfig
 from characterization.fig3a_dac import dac_point
-from characterization.technology import DEFAULT, GROUPS, group_circuit
+from characterization.technology import GROUPS, PRESET, default_spec, group_circuit
+from xbarlab.spec import group, groups, load_preset, preset_sources, preset_variants, strong_dac
+
+CHAR_DIR = Path(__file__).resolve().parents[1] / "characterization"
+SPEC = default_spec()
 
 MC_COLUMNS = {"N", "group", "kind", "column", "error_max", "error_min", "error_avg", "error_std", "n_instances",
               "error_sample", "engine", "error_definition"}
 EXPECTED = {
-    "fig2bc_size": {"N", "g_state", "group", "engine", "code", "v_in_V", "error_last_col", "error_last_col_exact",
-                    "abs_diff_error_engine_vs_exact", "error_definition"},
+    "fig2bc_size": {"N", "g_state", "group", "dac", "r_pd_ohm", "engine", "code", "v_in_V", "error_last_col",
+                    "error_last_col_exact", "abs_diff_error_engine_vs_exact", "error_definition"},
     "fig2d_state": MC_COLUMNS,
     "fig2e_inputs": MC_COLUMNS,
     "fig2f_variation": MC_COLUMNS | {"varonly_error_max", "varonly_error_min", "varonly_error_avg"},
     "fig3a_dac": {"r_load_ohm", "code", "v_ideal_V", "v_out_model_V", "v_out_ngspice_V", "dac_error", "error_definition"},
-    "fig3b_sneak": {"engine", "r_sense_ohm", "row", "col", "v_in_V", "i_cell_A", "reversed", "chosen", "error_definition"},
+    "fig3b_sneak": {"engine", "r_sense_ohm", "row", "col", "v_in_V", "i_cell_A", "reversed", "preset", "error_definition"},
 }
 
 
@@ -65,40 +74,167 @@ def test_quick_rerun_is_cached(quick_run):
 
 
 def test_sneak_path_reverses_in_ngspice(ngspice):
-    G = np.full((3, 2), 1.0 / fig3b_sneak.R_CELL)
+    G = fig3b_sneak.cells(SPEC)
+    assert np.all(G == SPEC.device.g_max) and np.isclose(1 / G[0, 0], 20e3)  # the paper's 20 kOhm is the preset's
     V = np.array(fig3b_sneak.V_IN)
-    c = fig3b_sneak.circuit(fig3b_sneak.R_SENSE_CHOSEN, DEFAULT)
+    thr = fig3b_sneak.reversal_threshold(SPEC)
+    # at the preset's own sense resistance it does not reverse: the page says so
+    c0 = fig3b_sneak.circuit(SPEC.circuit.r_sense, SPEC)
+    assert c0 == SPEC.circuit and xb.solve(G, V, c0, engine="ngspice").i_cell[1, 1] > 0
+    assert SPEC.circuit.r_sense < thr
+    # above the threshold (all else the preset's) it reverses, in ngspice as in the exact solver
+    c = fig3b_sneak.circuit(2 * thr, SPEC)
     sp = xb.solve(G, V, c, engine="ngspice")
     ex = xb.solve(G, V, c)
     assert sp.i_cell[1, 1] < 0  # middle row, second column: flows from b back toward Vin2
     assert (sp.i_cell[[0, 2]] > 0).all()
     assert np.abs(sp.i_cell - ex.i_cell).max() <= 1e-9 * np.abs(sp.i_cell).max()
-    # with the preset's own sense resistance it does not reverse: the stated threshold is real
-    c0 = fig3b_sneak.circuit(DEFAULT.r_sense, DEFAULT)
-    assert xb.solve(G, V, c0, engine="ngspice").i_cell[1, 1] > 0
-    assert DEFAULT.r_sense < fig3b_sneak.reversal_threshold(DEFAULT) < fig3b_sneak.R_SENSE_CHOSEN
 
 
 def test_dac_divider_deck_matches_thevenin_model(ngspice):
-    tech = DEFAULT.to_dict()
-    import json
-    for code in (0, 1, 32, 63):
-        r = dac_point({"code": code, "r_load": 3.2e3, "tech": json.dumps(tech)}, 0)
-        assert abs(r["v_out_model_V"] - r["v_out_ngspice_V"]) <= 1e-12
+    for spec in (SPEC, load_preset(PRESET, variant="strong-dac")):
+        for code in (0, 1, 32, 63):
+            r = dac_point({"code": code, "r_load": 3.2e3, "spec": spec.to_json()}, 0)
+            assert abs(r["v_out_model_V"] - r["v_out_ngspice_V"]) <= 1e-12
 
 
 def test_groups_set_the_rest_ideal():
     codes = np.full(4, 32.0)
+    spec = SPEC.with_size(4)
     for g in GROUPS:
-        V, c = group_circuit(DEFAULT, g, codes)
-        assert np.allclose(V, DEFAULT.dac.v_ideal(codes))
+        V, c = group_circuit(spec, g, codes)
+        assert np.allclose(V, spec.dac.v_ideal(codes))
         assert (c.r_row > 0) == ("WIRE" in g or g == "ALL")
         assert (c.r_sense > 0) == ("SENSE" in g or g == "ALL")
         assert (np.asarray(c.r_driver_rows(4)) > 0).all() == (g in ("DAC+DRIVER", "ALL"))
-    _, c = group_circuit(DEFAULT, "DAC+DRIVER", codes)
-    assert np.allclose(c.r_driver_rows(4), DEFAULT.r_driver + DEFAULT.dac.r_pd * (1 - 32 / 63))
+    _, c = group_circuit(spec, "DAC+DRIVER", codes)
+    assert np.allclose(c.r_driver_rows(4), spec.circuit.r_driver + spec.dac.r_pd * (1 - 32 / 63))
     with pytest.raises(ValueError, match="group"):
-        group_circuit(DEFAULT, "NOPE", codes)
+        group_circuit(spec, "NOPE", codes)
+
+
+@pytest.mark.parametrize("name", ["rxnn-spintronic", "spintronic", "reram"])
+def test_groups_are_a_function_of_the_spec(name):
+    spec = load_preset(name)
+    gs = groups(spec)
+    assert tuple(gs) == GROUPS and gs["ALL"].circuit == spec.circuit and gs["ALL"].dac == spec.dac
+    for g, s in gs.items():
+        assert s == group(spec, g) and s.rows == spec.rows and s.adc == spec.adc
+        assert s.device.variation == 0 and s.device.stuck_on_rate == s.device.stuck_off_rate == 0
+        assert s.device.g_min == spec.device.g_min and s.device.levels == spec.device.levels
+        keeps_wire, keeps_sense, keeps_dac = "WIRE" in g or g == "ALL", "SENSE" in g or g == "ALL", "DAC" in g or g == "ALL"
+        assert (s.circuit.r_row, s.circuit.r_col) == ((spec.circuit.r_row, spec.circuit.r_col) if keeps_wire else (0, 0))
+        assert s.circuit.r_sense == (spec.circuit.r_sense if keeps_sense else 0)
+        assert s.circuit.r_driver == (spec.circuit.r_driver if keeps_dac else 0)
+        assert s.dac.r_pd == (spec.dac.r_pd if keeps_dac else 0) and s.dac.bits == spec.dac.bits
+    with pytest.raises(ValueError, match="group"):
+        group(spec, "DAC")
+
+
+def test_thevenin_rows_and_levels_come_from_the_library():
+    codes = np.array([0.0, 1.0, 32.0, 63.0])
+    spec = SPEC.with_size(4)
+    v, c = spec.dac.thevenin_rows(spec.circuit, codes)
+    assert np.array_equal(v, spec.dac.v_ideal(codes))
+    assert np.allclose(c.r_driver_rows(4), spec.circuit.r_driver + spec.dac.r_pd * (1 - codes / 63), rtol=1e-15)
+    assert (c.r_row, c.r_col, c.r_sense) == (spec.circuit.r_row, spec.circuit.r_col, spec.circuit.r_sense)
+    ideal = spec.replace(dac=spec.dac.__class__(bits=6, v_read=0.2, r_pd=0.0))
+    assert ideal.dac.thevenin_rows(spec.circuit, codes)[1] is spec.circuit
+    with pytest.raises(ValueError, match="codes"):
+        spec.dac.thevenin_rows(spec.circuit, [64])
+    lv = spec.device.level_conductances()
+    assert lv.size == 64 and np.allclose(lv, np.linspace(spec.device.g_min, spec.device.g_max, 64), rtol=1e-14)
+    G = spec.device.random_state(np.random.default_rng(0), (3, 5))
+    assert G.shape == (3, 5) and np.isin(G, lv).all()
+
+
+def _leaves(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return out
+
+
+def test_rxnn_preset_every_value_has_a_source():
+    raw = json.loads((Path(xb.__file__).parent / "presets" / f"{PRESET}.json").read_text())
+    sources = preset_sources(PRESET)
+    values = [k for k in _leaves({k: v for k, v in raw.items() if k not in ("sources", "description", "name")})]
+    missing = [k for k in values if k not in sources]
+    assert not missing, missing
+    for k, text in sources.items():
+        assert len(text) > 20, k
+    # R_PD is not in the paper's text: it must say ASSUMED and why
+    assert "ASSUMED" in sources["dac.r_pd"] and "ASSUMED" in sources["circuit.r_sense"]
+    assert xb.CrossbarSpec.from_json(SPEC.to_json()) == SPEC and SPEC.rows == SPEC.cols == 64
+    assert preset_variants(PRESET) == ["strong-dac"]
+    strong = load_preset(PRESET, variant="strong-dac")
+    assert xb.CrossbarSpec.from_json(strong.to_json()) == strong
+    assert strong.dac.r_pd == 200.0 and strong.name == f"{PRESET}+strong-dac"
+    assert strong.replace(dac=SPEC.dac, name=SPEC.name) == SPEC  # the variant changes R_PD only
+    assert strong_dac(SPEC, 200.0).dac == strong.dac and strong_dac(SPEC, 200.0).circuit == SPEC.circuit
+    with pytest.raises(ValueError, match="r_pd"):
+        strong_dac(SPEC, -1.0)
+    with pytest.raises(ValueError, match="variant"):
+        load_preset(PRESET, variant="weak")
+
+
+HARDWARE_NAME = re.compile(r"(?i)^(r|g)_|_ohm$|^v_read$|bits$|^variation$|^sinh_b$|^levels$|^(full_scale|i_fs)")
+EXPERIMENT_SETTINGS = {  # numeric settings of an experiment, not hardware; each with the paper's source
+    "R_LOADS": "Fig. 3(a): the two loads of the paper's DAC plot",
+}
+
+
+def _numeric(node) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return bool(node.elts) and all(_numeric(e) for e in node.elts)
+    if isinstance(node, ast.BinOp):
+        return _numeric(node.left) and _numeric(node.right)
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def test_characterization_defines_no_hardware_values():
+    """No module of characterization/ binds a hardware-like name (r_*, g_*, *_ohm, v_read, bits, ...) to a number."""
+    found = []
+    for path in sorted(CHAR_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            pairs = []
+            if isinstance(node, ast.Assign):
+                pairs = [(t.id, node.value) for t in node.targets if isinstance(t, ast.Name)]
+                pairs += [(t.attr, node.value) for t in node.targets if isinstance(t, ast.Attribute)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                pairs = [(node.target.id, node.value)]
+            elif isinstance(node, ast.Call):
+                pairs = [(k.arg, k.value) for k in node.keywords if k.arg]
+            elif isinstance(node, ast.Dict):
+                pairs = [(k.value, v) for k, v in zip(node.keys, node.values)
+                         if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+            elif isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                a = node.args
+                pos = a.posonlyargs + a.args
+                pairs = [(x.arg, d) for x, d in zip(pos[len(pos) - len(a.defaults):], a.defaults)]
+                pairs += [(x.arg, d) for x, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+            for name, value in pairs:
+                if HARDWARE_NAME.search(name) and _numeric(value) and name not in EXPERIMENT_SETTINGS:
+                    found.append(f"{path.name}:{node.lineno}: {name} = {ast.unparse(value)}")
+    assert not found, "hardware values belong in xbarlab/presets/*.json:\n" + "\n".join(found)
+    text = (CHAR_DIR / "technology.py").read_text()
+    code = [ln for ln in text.split('"""')[2].splitlines() if not ln.lstrip().startswith("#")]  # after the docstring
+    assert not re.search(r"\d+\.\d|\de[-+]?\d", "\n".join(code)), "technology.py must hold no hardware numbers"
+
+
+def test_every_page_states_the_preset_and_its_dac(quick_run):
+    for name in cli.FIGURES:
+        md = (quick_run / f"{name}.md").read_text()
+        assert f"preset `{PRESET}`" in md and f"R_PD = {SPEC.dac.r_pd:g} ohm" in md, name
+        assert json.loads((quick_run / f"{name}.json").read_text())["hardware"] == SPEC.to_dict(), name
+    page = (quick_run / "index.md").read_text()
+    assert f"one preset `{PRESET}`" in page and f"R_PD = {SPEC.dac.r_pd:g} ohm" in page
+    size = pd.read_csv(quick_run / "fig2bc_size.csv")
+    assert set(size["dac"]) == {"preset", "strong-dac"}
+    assert set(size.loc[size["dac"] == "preset", "r_pd_ohm"]) == {SPEC.dac.r_pd}
+    assert set(size.loc[size["dac"] == "strong-dac", "r_pd_ohm"]) == {load_preset(PRESET, variant="strong-dac").dac.r_pd}
 
 
 def test_index_keeps_other_sections(tmp_path):
@@ -124,4 +260,30 @@ def test_figure_on_a_dask_cluster(tmp_path, ngspice):
         assert cli.run(args) == 0
     df = pd.read_csv(tmp_path / "fig3b_sneak.csv")
     assert set(df["engine"]) == {"exact", "ngspice"}
-    assert df[(df.chosen) & (df.row == 1) & (df.col == 1)]["i_cell_A"].lt(0).all()
+    mid = df[(df.row == 1) & (df.col == 1)]
+    assert mid[mid.preset]["i_cell_A"].gt(0).all()  # not reversed at the preset's R_sense
+    assert mid[mid.r_sense_ohm == mid.r_sense_ohm.max()]["i_cell_A"].lt(0).all()  # reversed at the top of the sweep
+
+
+def test_overview_names_the_preset_of_fig10_and_flags_another(tmp_path):
+    from characterization import overview
+
+    (tmp_path / "fig2bc_size.json").write_text(json.dumps({"hardware": SPEC.to_dict()}))
+    pd.DataFrame([{"size": 64, "model": "fcm_rowsum", "preset": f"{PRESET}+strong-dac", "r_pd_ohm": 200.0,
+                   "max_deviation_pct_fs": 0.3, "max_col_rel_error_pct": 0.9, "mean_col_rel_error_pct": 0.2,
+                   "target_pct": 0.28, "target_metric": "per-column relative error", "meets_target": False}]
+                 ).to_csv(tmp_path / "fcm_accuracy_summary.csv", index=False)
+    for preset, flagged in ((PRESET, False), ("spintronic", True)):
+        (tmp_path / "fcm_accuracy_meta.json").write_text(json.dumps({"preset": preset}))
+        text = "\n".join(overview.fcm_lines(tmp_path))
+        assert f"preset `{preset}`" in text and ("DIFFERENT preset" in text) == flagged
+        assert "r_pd_ohm 200" in text and "per-column relative error max 0.9 %" in text and "**NOT met**" in text
+
+
+def test_index_says_which_figures_are_on_the_preset(tmp_path):
+    (tmp_path / "fig2bc_size.json").write_text(json.dumps({"hardware": SPEC.to_dict()}))
+    (tmp_path / "fig3a_dac.json").write_text(json.dumps({"points": 1}))  # a summary written before the presets
+    line = index.hardware_line(tmp_path)
+    assert f"fig2bc_size ran on the one preset `{PRESET}`" in line and "not on the one preset**: fig3a_dac" in line
+    (tmp_path / "fig3a_dac.json").write_text(json.dumps({"hardware": strong_dac(SPEC, 200.0).to_dict()}))
+    assert "DIFFERENT specs" in index.hardware_line(tmp_path)

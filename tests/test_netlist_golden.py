@@ -20,6 +20,7 @@ import xbarlab as xb
 NETLISTS = Path(__file__).resolve().parents[1] / "netlists"
 sys.path.insert(0, str(NETLISTS))
 import regenerate  # noqa: E402
+from regenerate import dac_cases, dac_deck  # noqa: E402
 
 
 def golden_cases(folder: Path = NETLISTS):
@@ -28,6 +29,7 @@ def golden_cases(folder: Path = NETLISTS):
 
 
 CASES = golden_cases()
+DAC_CASES = sorted(dac_cases())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -69,6 +71,37 @@ def test_netlist_is_deterministic_and_validated():
     assert xb.netlist(G, V, c) == xb.netlist(G.copy(), list(V), c)
     with pytest.raises(ValueError):
         xb.netlist(G, np.ones((2, 3)), c)
+
+
+@pytest.mark.parametrize("name", DAC_CASES)
+def test_dac_divider_deck_is_pinned(name):
+    text, dac, code, r_load = dac_deck(name)  # built from the stored inputs
+    assert text == (NETLISTS / f"{name}.cir").read_text()
+    for line in text.splitlines():
+        if line.startswith(("r", "v")):
+            float(line.split()[-1])  # exponent form, never a scale suffix
+
+
+@pytest.mark.parametrize("name", DAC_CASES)
+def test_dac_model_reproduces_stored_ngspice(name):
+    _, dac, code, r_load = dac_deck(name)
+    ref = pd.read_csv(NETLISTS / f"{name}.out.csv")
+    v_sp = float(ref[ref.quantity == "v_out"].value.iloc[0])
+    assert abs(float(dac.v_loaded([code], 1.0 / r_load)[0]) - v_sp) <= 1e-12 * dac.v_read
+
+
+def test_dac_divider_deck_refuses_bad_input():
+    from xbarlab.netlist import dac_divider_netlist
+
+    dac = xb.DACParams(bits=2, v_read=0.2, r_pd=30.0)
+    with pytest.raises(ValueError, match="codes"):
+        dac_divider_netlist(dac, 4, 1e3)
+    with pytest.raises(ValueError, match="r_load_ohm"):
+        dac_divider_netlist(dac, 1, 0.0)
+    with pytest.raises(ValueError, match="r_load_ohm"):
+        dac_divider_netlist(dac, 1, float("inf"))
+    with pytest.raises(ValueError, match="DACParams"):
+        dac_divider_netlist({"bits": 2}, 1, 1e3)
 
 
 def _perturbed(G):

@@ -140,6 +140,24 @@ class DeviceParams:
             f = np.rint(f * (self.levels - 1)) / (self.levels - 1)
         return self.g_min + f * (self.g_max - self.g_min)
 
+    def level_conductances(self) -> np.ndarray:
+        """The programmable conductances (S), lowest first; ValueError for an analog device (``levels=None``)."""
+        if self.levels is None:
+            raise ValueError("level_conductances needs a device with levels (bits or levels set), got levels=None")
+        return self.quantize(np.arange(self.levels) / (self.levels - 1))
+
+    def random_state(self, rng: np.random.Generator, shape) -> np.ndarray:
+        """A random programmed state of ``shape`` cells (S): each on a uniformly drawn level.
+
+        For an analog device (``levels=None``) each cell is uniform over
+        [g_min, g_max]. Draws one integer (or one uniform) per cell from ``rng``.
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        if self.levels is None:
+            return self.quantize(rng.random(shape))
+        return self.level_conductances()[rng.integers(0, self.levels, size=shape)]
+
     def sample(self, G, rng: np.random.Generator) -> np.ndarray:
         """Programmed conductances ``G`` (S) after variation and faults: one hardware instance.
 

@@ -78,11 +78,11 @@ def dac_netlist(G, codes, circuit: CircuitParams, dac, sinh_b: float = 0.0) -> s
     return deck_text(G, dac.v_ideal(c), circuit, dac=dac, codes=c, sinh_b=b)
 
 
-def _dac_lines(name: list[str], idx, dac, codes: np.ndarray) -> list[str]:
+def _dac_lines(nodes: list[str], dac, codes: np.ndarray) -> list[str]:
+    """Row DAC elements: row i's divider drives node ``nodes[i]`` at integer code ``codes[i]``."""
     lines = ["* row DACs: divider v_read --rdac(code)-- row source node --rpd-- ground"]
     full = dac.full_code
-    for i, code in enumerate(codes):
-        node = name[int(idx.src(i))]
+    for i, (node, code) in enumerate(zip(nodes, codes)):
         if dac.r_pd == 0:
             lines.append(f"vrow{i} {node} 0 dc {spice_number(dac.v_read * code / full)}")
             continue
@@ -93,6 +93,31 @@ def _dac_lines(name: list[str], idx, dac, codes: np.ndarray) -> list[str]:
             lines.append(f"rdac{i} dacv{i} {node} {spice_number(dac.r_pd * (full / code - 1.0))}")
         lines.append(f"rpd{i} {node} 0 {spice_number(dac.r_pd)}")
     return lines
+
+
+def dac_divider_netlist(dac, code, r_load_ohm: float) -> str:
+    """The deck of one divider DAC at integer ``code`` driving a resistor ``r_load_ohm`` (ohm) to ground.
+
+    The DAC elements are those of ``dac_netlist`` (row 0), with the output
+    node ``out``: ngspice's ``v(out)`` is the loaded output, which the model
+    gives as ``dac.v_loaded([code], 1 / r_load_ohm)`` (paper Fig. 3(a)).
+    """
+    from .params import check_resistance
+    from .peripherals.dac import DACParams
+
+    if not isinstance(dac, DACParams):
+        raise ValueError(f"dac must be an xbarlab.DACParams, got {type(dac).__name__}")
+    c = dac.check_codes(np.asarray([code]))
+    r_load = check_resistance("r_load_ohm", r_load_ohm)
+    if r_load == 0:
+        raise ValueError(f"r_load_ohm must be > 0 ohm, got {r_load_ohm!r}")
+    lines = ["* xbarlab divider DAC under a resistive load",
+             f"* bits={dac.bits} code={int(c[0])} v_read={spice_number(dac.v_read)} r_pd={spice_number(dac.r_pd)}; "
+             "units: ohm, volt, ampere",
+             ".options numdgt=15"]
+    lines += _dac_lines(["out"], dac, c)
+    lines += ["* load", f"rload out 0 {spice_number(r_load)}", ".op", ".end", ""]
+    return "\n".join(lines)
 
 
 def _volt(node: str) -> str:
@@ -125,7 +150,7 @@ def deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams, extra: list[
             lines.append(f"vrow{i} {name[int(idx.src(i))]} 0 dc {spice_number(V[i])}")
     else:
         lines.pop()  # "* row sources"
-        lines += _dac_lines(name, idx, dac, codes)
+        lines += _dac_lines([name[int(idx.src(i))] for i in range(m)], dac, codes)
     lines.append("* wires (driver, row segments, column segments, sense)")
     w = topo.wires
     for k in range(len(w.ohm)):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fields import check_known_fields
-from ..params import check_number
+from ..params import CircuitParams, check_circuit, check_number
 
 MAX_BITS = 32  # the same cap as the ADC's (ADCParams.bits <= 32)
 
@@ -90,6 +90,24 @@ class DACParams:
         """Output voltage under a load conductance ``g_load`` (S) to ground, volt."""
         v_th, r_th = self.thevenin(codes)
         return v_th / (1.0 + r_th * np.asarray(g_load, dtype=float))
+
+    def thevenin_rows(self, circuit: CircuitParams, codes) -> tuple[np.ndarray, CircuitParams]:
+        """The crossbar's rows driven by this DAC at ``codes`` (one per row), in Thevenin form.
+
+        Returns (V_th volt per row, ``circuit`` with each row's driver
+        resistance r_driver + R_th(code) in ohm). Solving the crossbar with
+        these row sources is exact for the divider DAC (linear circuit). With
+        R_PD = 0 the circuit is returned unchanged.
+        """
+        check_circuit(circuit)
+        v_th, r_th = self.thevenin(codes)
+        if v_th.ndim != 1:
+            raise ValueError(f"codes must be one code per row, shape (M,), got shape {v_th.shape}")
+        if self.r_pd == 0:
+            return v_th, circuit
+        r_drv = circuit.r_driver_rows(v_th.size) + r_th
+        return v_th, CircuitParams(r_row=circuit.r_row, r_col=circuit.r_col, r_sense=circuit.r_sense,
+                                   r_driver=tuple(float(x) for x in r_drv))
 
     def thevenin_fast(self, codes):
         """(V_th volt, R_th ohm) for codes already known to be valid integers.
