@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import xbarlab as xb
-from xbarlab.fcm import baseline, fitting
+from xbarlab.verify import baseline, fitting
 
 MODELS = ("ngspice", "fcm_exact", "fcm_rowsum", "fcm_rowsum_fitted", "baseline")
 TARGETS = {"fcm_rowsum": 0.28, "fcm_rowsum_fitted": 0.28, "fcm_exact": 1e-6}

@@ -36,7 +36,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 import xbarlab as xb  # noqa: E402
-from xbarlab.fcm.reference import exact_currents, spice_currents
+from xbarlab.verify.spice_reference import exact_currents, spice_currents
 
 PAPER_GENERATION_S = {16: 0.038, 32: 1.2, 64: 61.0}
 BATCH = 1024

@@ -63,13 +63,13 @@ def precision_spec(size: int = 64, preset: str = "spintronic", bits: int = 6) ->
 def default_options(spec: CrossbarSpec):
     """FCM settings for ``spec``: the fitted ones (``xbarlab/presets/fitted/``) for a preset at a fitted size.
 
-    The fit (DAC load factor, sinh gamma; ``xbarlab.fcm.fitting``) belongs to
+    The fit (DAC load factor, sinh gamma; ``xbarlab.verify.fitting``) belongs to
     the preset's circuit and size; it is kept when bits or variation are
     overridden. Otherwise the FCM's defaults.
     """
     try:
         from xbarlab.fcm import FCMOptions
-        from xbarlab.fcm.fitting import fit_path, load_fit
+        from xbarlab.verify.fitting import fit_path, load_fit
     except ImportError:  # pragma: no cover - an FCM without fitting
         from xbarlab.fcm import FCMOptions
         return FCMOptions()

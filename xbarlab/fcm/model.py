@@ -117,9 +117,9 @@ class FCMOptions:
     Attributes:
         dac_load: ``DacLoad.ROWSUM`` (default), ``EXACT`` or ``NONE``; a name is accepted.
         load_factor: kappa in G_load = kappa * sum_j Gn[i, j] (ROWSUM), > 0;
-            fitted against ngspice by ``xbarlab.fcm.fitting``.
+            fitted against ngspice by ``xbarlab.verify.fitting``.
         sinh_gamma: share of the row voltage across a sinh cell, in (0, 2];
-            fitted by ``xbarlab.fcm.fitting``; unused for linear cells.
+            fitted by ``xbarlab.verify.fitting``; unused for linear cells.
         mapping: ``Mapping.DIFFERENTIAL`` (default) or ``OFFSET``.
         x_max: fixed input full scale (DAC code full maps to |x| = x_max,
             larger inputs clip), in the inputs' units, > 0; None scales each

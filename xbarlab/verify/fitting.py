@@ -24,8 +24,8 @@ import numpy as np
 
 from ..engines.ngspice import NgspiceSettings, find_ngspice
 from ..spec import CrossbarSpec
-from .model import FCM, DacLoad, FCMOptions
-from .reference import spice_currents
+from ..fcm.model import FCM, DacLoad, FCMOptions
+from .spice_reference import spice_currents
 
 FITTED_DIR = Path(__file__).resolve().parent.parent / "presets" / "fitted"
 
@@ -148,9 +148,9 @@ def fit_samples(spec: CrossbarSpec, train, test, I_train, I_test, seed: int,
             "ngspice": ngspice_version(settings),
             "seed": seed, "n_train": len(train), "n_test": len(test),
             "samples": "crossbar state uniform over the device levels, DAC codes uniform over 0..full "
-                       "(xbarlab.fcm.fitting.random_samples: train drawn first, then test)",
+                       "(xbarlab.verify.fitting.random_samples: train drawn first, then test)",
             "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "generator": "xbarlab.fcm.fitting.fit_samples",
+            "generator": "xbarlab.verify.fitting.fit_samples",
             "xbarlab_version": __import__("xbarlab").__version__,
         },
     }
@@ -178,7 +178,7 @@ def load_fit(path: str | Path, dac_load: DacLoad | str = DacLoad.ROWSUM) -> FCMO
 
 
 def main(argv=None) -> int:
-    """``python -m xbarlab.fcm.fitting --preset reram --size 16 [--sinh-b 3]``: fit and save."""
+    """``python -m xbarlab.verify.fitting --preset reram --size 16 [--sinh-b 3]``: fit and save."""
     import argparse
 
     from ..device import DeviceParams

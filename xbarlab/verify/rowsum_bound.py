@@ -1,0 +1,134 @@
+"""Measure the ROWSUM DAC-load error against the exact circuit, as a function of R_PD * row load.
+
+The ROWSUM model V_i = V_th / (1 + R_th kappa sum_j Gn[i, j]) replaces the load
+that row i really presents to its DAC (which depends on every other row's
+voltage through the shared wires and sense) by a fixed conductance. With
+R_th <= R_PD, its relative voltage error is at most
+
+    R_th |dG| / (1 + R_th G) <= delta * rho / (1 + rho),   rho = R_PD * max_i sum_j G[i, j],
+
+delta the relative load mismatch; every column current is a sum of positive
+terms V_i Gn[i, j], so the per-column relative error obeys the same bound.
+``measure`` samples random single-tile circuits over the ranges of the
+property tests (tests/fcm/test_matmul_spice.py), solves them exactly
+(``exact_currents``, equal to ngspice to ~1e-10) and reports the largest
+ratio of the per-column relative error to rho / (1 + rho): the constant of
+the stated bound is taken from it.
+
+    python -m xbarlab.verify.rowsum_bound [--n 400] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..device import DeviceParams
+from ..fcm.model import FCM, FCMOptions
+from ..params import CircuitParams
+from ..peripherals.adc import ADCParams
+from ..peripherals.dac import DACParams
+from ..spec import CrossbarSpec
+from . import reference as ref
+from .metrics import column_errors
+from .spice_reference import exact_currents
+
+#: g_max values (S) of the ranges: cells >= 20 kOhm (the presets), and down to 1 kOhm
+G_MAX_PRESETS = (5e-5, 1e-5)
+G_MAX_LOW_R = (1e-3, 1e-4)
+
+
+def load_ratio(spec: CrossbarSpec, G: np.ndarray) -> float:
+    """rho = R_PD * max_i sum_j G[..., i, j] (dimensionless): the DAC's strongest load."""
+    return float(spec.dac.r_pd * np.max(np.asarray(G).sum(axis=-1)))
+
+
+def coupling(spec: CrossbarSpec, G: np.ndarray) -> float:
+    """sigma = (r_sense + rows r_col + cols r_row) * max_j sum_i G[..., i, j]: how strongly the rows couple
+    through the shared columns (the relative load mismatch of ROWSUM is at most about sigma)."""
+    c = spec.circuit
+    r = c.r_sense + spec.rows * c.r_col + spec.cols * c.r_row
+    return float(r * np.max(np.asarray(G).sum(axis=-2)))
+
+
+def random_case(rng: np.random.Generator, max_dim: int = 64, g_max_choices=G_MAX_PRESETS + G_MAX_LOW_R):
+    """A random single-tile (spec, G (M, N), codes (B, M)) over the property tests' ranges."""
+    m, n = (int(v) for v in rng.integers(1, max_dim + 1, 2))
+    g_max = float(rng.choice(g_max_choices))
+    per_row = bool(rng.integers(2))
+    rd = tuple(rng.uniform(0, 100, m).tolist()) if per_row else float(rng.uniform(0, 100))
+    circuit = CircuitParams(r_row=float(rng.uniform(0, 5)), r_col=float(rng.uniform(0, 5)),
+                            r_sense=float(rng.uniform(0, 200)), r_driver=rd)
+    device = DeviceParams(g_min=g_max / float(rng.choice([3.0, 10.0])), g_max=g_max, bits=6)
+    dac = DACParams(bits=int(rng.choice([3, 6])), v_read=0.2, r_pd=float(rng.uniform(0, 1000)))
+    spec = CrossbarSpec(rows=m, cols=n, circuit=circuit, device=device, dac=dac, adc=ADCParams(bits=None))
+    G = device.quantize(rng.random((m, n)))
+    codes = rng.integers(0, dac.full_code + 1, (2, m)).astype(float)
+    return spec, G, codes
+
+
+def rowsum_currents(spec: CrossbarSpec, G: np.ndarray, codes: np.ndarray, kappa: float = 1.0) -> np.ndarray:
+    """ROWSUM tile currents (A) (B, N) of the reference evaluator for one tile and codes (B, M)."""
+    f = FCM.from_tiles(G[None, None, None], spec, FCMOptions(load_factor=kappa), G.shape, 1.0)
+    V = ref.loaded_voltages(f, codes[None, :, None, :])
+    return ref.tile_currents(f, V)[0, :, 0, 0, 0]
+
+
+#: the constant of the ROWSUM bound, from ``measure`` (largest measured value 1.39, see the module docstring)
+C_ROWSUM = 2.0
+#: fitted kappas of the presets (xbarlab/presets/fitted/) and 1: the load factors ``measure`` samples
+KAPPAS = (1.0, 0.86, 0.95, 0.97, 0.98)
+
+
+def q(z: float) -> float:
+    return z / (1.0 + z)
+
+
+def rowsum_rel_bound(spec: CrossbarSpec, G: np.ndarray, kappa: float = 1.0) -> float:
+    """Stated bound of ROWSUM's per-column relative error (before the ADC) for tiles G (..., M, N):
+
+        (C_ROWSUM q(sigma) + |1 - kappa|) q(rho),    q(z) = z / (1 + z),
+
+    rho = R_PD max_i sum_j G[i, j] (``load_ratio``), sigma the row coupling (``coupling``);
+    the error in % FS is at most 100 times it (a column current never exceeds full scale).
+    """
+    return (C_ROWSUM * q(coupling(spec, G)) + abs(1.0 - kappa)) * q(load_ratio(spec, G))
+
+
+def measure(n: int = 400, seed: int = 0, g_max_choices=G_MAX_PRESETS + G_MAX_LOW_R) -> dict:
+    """Over n random cases (kappa drawn from ``KAPPAS``): the largest constant C that the measured
+    per-column relative error e needs in e <= (C q(sigma) + |1 - kappa|) q(rho), and the largest
+    |error| / FS / q(rho)."""
+    rng = np.random.default_rng(seed)
+    worst = {"C": 0.0, "pct_fs_per_load": 0.0, "cases": n, "largest_rel": 0.0}
+    for _ in range(n):
+        spec, G, codes = random_case(rng, g_max_choices=g_max_choices)
+        kappa = float(rng.choice(KAPPAS))
+        rho, sig = load_ratio(spec, G), coupling(spec, G)
+        if rho == 0:
+            continue
+        e = column_errors(rowsum_currents(spec, G, codes, kappa), exact_currents(G, codes, spec),
+                          spec.full_scale_current_a)
+        worst["largest_rel"] = max(worst["largest_rel"], e["max_rel"])
+        if e["n_rel"] and sig > 0:
+            worst["C"] = max(worst["C"], (e["max_rel"] / q(rho) - abs(1.0 - kappa)) / q(sig))
+        worst["pct_fs_per_load"] = max(worst["pct_fs_per_load"], e["max_pct_fs"] / 100.0 / q(rho))
+    return worst
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    for label, g in (("cells >= 20 kOhm", G_MAX_PRESETS), ("cells down to 1 kOhm", G_MAX_PRESETS + G_MAX_LOW_R)):
+        w = measure(args.n, args.seed, g)
+        print(f"{label}: {w['cases']} cases, largest per-column relative error {w['largest_rel']:.3g}, "
+              f"constant needed C = {w['C']:.4g} (stated: {C_ROWSUM}), "
+              f"max |error| / FS / q(rho) = {w['pct_fs_per_load']:.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
