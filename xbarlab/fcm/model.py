@@ -459,7 +459,8 @@ class FCM:
                 return ns.permute(I.reshape(Tk, B, S, Tn, Nc), (2, 0, 3, 1, 4))
             V = vth[None, :, None]
         elif mode is DacLoad.ROWSUM:
-            V = vth[None, :, None] / (1.0 + rth[None, :, None] * c["gload"])  # (S, Tk, Tn, B, M)
+            ct = ns.permute(codes, (1, 0, 2))[None, :, None]  # (1, Tk, 1, B, M)
+            V = self.spec.dac.v_loaded_fast(ct, c["gload"])  # (S, Tk, Tn, B, M)
         else:  # EXACT: (I + diag(R_th) Y) V = V_th per tile and input vector
             Y = c["Y"][:, :, :, None]  # (S, Tk, Tn, 1, M, M)
             eye = ns.const(np.eye(M))

@@ -20,9 +20,12 @@ next to strong ones) most in relative terms. The stated bound
 
 has its constant from measurements: ``measure`` (random single-tile circuits
 over the property tests' ranges, exact solver) needs C = 0.51 in 1000 cases
-(seed 3); the property tests' ``thorough`` hypothesis run found C = 2.24 (a
-3 x 4 tile of 1..10 kOhm cells, 100 ohm sense, 1-bit DAC, R_PD 20 ohm: two
-code-0 rows sinking the weakest column); C_ROWSUM = 4 covers both.
+(seed 3); runs of the property tests under the ``thorough`` hypothesis
+profile found C = 2.24 (a 3 x 4 tile of 1..10 kOhm cells, 100 ohm sense,
+1-bit DAC, R_PD 20 ohm: two code-0 rows sinking the weakest column) and, in
+another run, 3.8. C_ROWSUM = 8 is twice the largest measured value: the bound
+is empirical (the sink term grows with how much weaker a column is than its
+neighbours, which q(sigma) does not capture).
 
     python -m xbarlab.verify.rowsum_bound [--n 400] [--seed 0]
 """
@@ -84,8 +87,8 @@ def rowsum_currents(spec: CrossbarSpec, G: np.ndarray, codes: np.ndarray, kappa:
     return ref.tile_currents(f, V)[0, :, 0, 0, 0]
 
 
-#: the constant of the ROWSUM bound (largest measured 2.24, see the module docstring)
-C_ROWSUM = 4.0
+#: the constant of the ROWSUM bound (largest measured 3.8, see the module docstring)
+C_ROWSUM = 8.0
 #: the constant of the sinh-cell bound (largest measured 0.62, see ``sinh_pct_fs_bound``)
 K_SINH = 1.5
 #: fitted kappas of the presets (xbarlab/presets/fitted/) and 1: the load factors ``measure`` samples
