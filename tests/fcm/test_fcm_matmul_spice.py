@@ -16,7 +16,7 @@ compared with ngspice's. Bounds:
   boundary (counted); y equal to ngspice's y built from those codes.
 * ROWSUM: per-column relative error <= (C q(sigma) + |1 - kappa|) q(rho)
   (``xbarlab.verify.rowsum_bound``: rho = R_PD * largest row load, sigma the
-  row coupling, q(z) = z / (1 + z), C = 8: twice the largest measured); in % FS at
+  row coupling, q(z) = z / (1 + z), C = 8: about twice the largest measured); in % FS at
   most 100 times that; ADC codes within that error + 1 code.
 * sinh cells (b <= 3 /V at 0.2 V), ROWSUM, gamma 1: % FS per column <=
   ``sinh_pct_fs_bound`` (second order in b v_read times the parasitics' share

@@ -23,8 +23,8 @@ over the property tests' ranges, exact solver) needs C = 0.51 in 1000 cases
 (seed 3); runs of the property tests under the ``thorough`` hypothesis
 profile found C = 2.24 (a 3 x 4 tile of 1..10 kOhm cells, 100 ohm sense,
 1-bit DAC, R_PD 20 ohm: two code-0 rows sinking the weakest column) and, in
-another run, 3.8. C_ROWSUM = 8 is twice the largest measured value: the bound
-is empirical (the sink term grows with how much weaker a column is than its
+two more runs, 3.8 and 4.2. C_ROWSUM = 8 is about twice the largest measured
+value: the bound is empirical (the sink term grows with how much weaker a column is than its
 neighbours, which q(sigma) does not capture).
 
     python -m xbarlab.verify.rowsum_bound [--n 400] [--seed 0]
@@ -87,7 +87,7 @@ def rowsum_currents(spec: CrossbarSpec, G: np.ndarray, codes: np.ndarray, kappa:
     return ref.tile_currents(f, V)[0, :, 0, 0, 0]
 
 
-#: the constant of the ROWSUM bound (largest measured 3.8, see the module docstring)
+#: the constant of the ROWSUM bound (largest measured 4.2, see the module docstring)
 C_ROWSUM = 8.0
 #: the constant of the sinh-cell bound (largest measured 0.62, see ``sinh_pct_fs_bound``)
 K_SINH = 1.5
