@@ -27,7 +27,8 @@ compared with ngspice's. Bounds:
 Sizes: tiles up to 20 x 20 (32 x 32 under the ``thorough`` profile; one
 64 x 64 deck takes ngspice about 5 s), up to 3 x 2 tiles per layer,
 non-square, plus fixed preset cases: 64 x 64 at the preset's R_PD with its
-fitted kappa, 32 x 48 at 200 ohm and 40 x 24 at 1 kOhm with 2 x 2 tiles. The examples' counts and largest deviations are printed at the end of
+fitted kappa, 32 x 48 at 200 ohm and 40 x 24 at 1 kOhm with 2 x 2 tiles.
+The examples' counts and largest deviations are printed at the end of
 the module. ``pytest tests/fcm --hypothesis-profile=thorough`` runs many more.
 """
 
@@ -89,7 +90,8 @@ def layers(draw, sinh: bool = False, max_tile: int = MAX_TILE):
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     g_max = draw(st.sampled_from([1e-3, 1e-4, 5e-5, 1e-5]))
-    rd = tuple(rng.uniform(0.0, 100.0, rows).tolist()) if draw(st.booleans()) else draw(st.sampled_from([0.0, 50.0, 100.0]))
+    per_row = draw(st.booleans())
+    rd = tuple(rng.uniform(0.0, 100.0, rows).tolist()) if per_row else draw(st.sampled_from([0.0, 50.0, 100.0]))
     circuit = xb.CircuitParams(r_row=draw(st.sampled_from([0.0, 1.0, 2.5, 5.0])),
                                r_col=draw(st.sampled_from([0.0, 2.5, 5.0])),
                                r_sense=draw(st.sampled_from([0.0, 100.0, 200.0])), r_driver=rd)
