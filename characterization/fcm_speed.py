@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 
 import xbarlab as xb  # noqa: E402
 from xbarlab.engines.ngspice import NgspiceSettings  # noqa: E402
-from xbarlab.fcm.reference import exact_currents, spice_currents  # noqa: E402
+from xbarlab.verify.spice_reference import exact_currents, spice_currents  # noqa: E402
 
 from .budget import OverBudget, add_budget_argument, timed_runs  # noqa: E402
 

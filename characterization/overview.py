@@ -86,23 +86,16 @@ def fcm_lines(out: Path) -> list[str]:
         L.append("- fcm_accuracy_summary.csv missing: run `python -m characterization.fcm_accuracy --out reports`.")
     else:
         meta = out / "fcm_accuracy_meta.json"
-        preset = json.loads(meta.read_text()).get("preset") if meta.exists() else None
+        info = json.loads(meta.read_text()) if meta.exists() else {}
+        preset = info.get("preset")
         L.append(f"- Fig. 10 ran on preset `{preset or _preset_of_page(out, 'fcm_accuracy.md') or '?'}`"
+                 f"{' at R_PD = ' + format(info['r_pd'], 'g') + ' ohm' if 'r_pd' in info else ''}"
                  f"{_same_preset(preset, ref)}.")
-        keys = [k for k in ("preset", "r_pd_ohm") if k in s]
-        big = s[s["size"] == s["size"].max()]
-        for _, r in big.iterrows():
-            where = ", ".join(f"{k} {r[k]:g}" if k == "r_pd_ohm" else f"`{r[k]}`" for k in keys)
-            tgt = r.get("target_pct", r.get("target_pct_fs"))
-            metric = r.get("target_metric", "% of full scale")
-            status = f"target <= {tgt:g} % ({metric}): {_met(bool(r.meets_target))}" if pd.notna(tgt) \
-                else "reported (paper MNSIM: 3.51 %)"
-            col = ""
-            if "max_col_rel_error_pct" in r and pd.notna(r["max_col_rel_error_pct"]):
-                col = (f"per-column relative error max {r.max_col_rel_error_pct:.3g} %, mean "
-                       f"{r.get('mean_col_rel_error_pct', float('nan')):.3g} %; ")
-            L.append(f"- {int(r['size'])}x{int(r['size'])} {r.model}{' (' + where + ')' if where else ''}: {col}"
-                     f"max deviation from ngspice {r.max_deviation_pct_fs:.3g} % of full scale ({status})")
+        for _, r in s[s["size"] == s["size"].max()].iterrows():
+            tgt = r.target_rel_pct
+            status = f"target <= {tgt:g} %: {_met(bool(r.meets_target))}" if pd.notna(tgt) else "reported (paper MNSIM: 3.51 %)"
+            L.append(f"- {int(r['size'])}x{int(r['size'])} {r.model}: max per-column relative error vs ngspice "
+                     f"{r.max_rel_pct:.3g} % ({status}); {r.max_deviation_pct_fs:.3g} % of full scale")
         L.append("- [fcm_accuracy.md](fcm_accuracy.md)")
     sp = _read(out, "fcm_speed.csv")
     if sp is None:

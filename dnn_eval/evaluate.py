@@ -63,18 +63,15 @@ def precision_spec(size: int = 64, preset: str = "spintronic", bits: int = 6) ->
 def default_options(spec: CrossbarSpec):
     """FCM settings for ``spec``: the fitted ones (``xbarlab/presets/fitted/``) for a preset at a fitted size.
 
-    The fit (DAC load factor, sinh gamma; ``xbarlab.fcm.fitting``) belongs to
+    The fit (DAC load factor, sinh gamma; ``xbarlab.verify.fitting``) belongs to
     the preset's circuit and size; it is kept when bits or variation are
-    overridden. Otherwise the FCM's defaults.
+    overridden, and not used for another circuit under the preset's name.
+    Otherwise the FCM's defaults.
     """
-    try:
-        from xbarlab.fcm import FCMOptions
-        from xbarlab.fcm.fitting import fit_path, load_fit
-    except ImportError:  # pragma: no cover - an FCM without fitting
-        from xbarlab.fcm import FCMOptions
-        return FCMOptions()
-    path = fit_path(spec)
-    return load_fit(path) if spec.name and path.exists() else FCMOptions()
+    from xbarlab.fcm import FCMOptions
+    from xbarlab.verify.fitting import fitted_options
+
+    return fitted_options(spec) or FCMOptions()
 
 
 def predict(module, x: np.ndarray, batch: int = 512, fixed_batch: int | None = None,

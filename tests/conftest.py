@@ -21,6 +21,12 @@ settings.register_profile(
     "dev", derandomize=True, deadline=None, max_examples=25,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# many more examples, not derandomized, for a local run of the property tests:
+# ``pytest tests/fcm --hypothesis-profile=thorough`` (or HYPOTHESIS_PROFILE=thorough)
+settings.register_profile(
+    "thorough", derandomize=False, deadline=None, max_examples=400, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import xbarlab as xb
 from xbarlab.fcm.mapping import conductances, tile
-from xbarlab.fcm.reference import exact_currents
+from xbarlab.verify.fitting import FITTED_DIR
+from xbarlab.verify.spice_reference import exact_currents
 
 
 def ideal_spec(rows=8, cols=8, **kw) -> xb.CrossbarSpec:
@@ -243,7 +244,7 @@ def test_exact_dac_load_equals_exact_solver(m, n, seed, r_pd, r_row, r_drv):
 
 
 def test_fitted_files_have_provenance():
-    for path in sorted(xb.fcm.fitting.FITTED_DIR.glob("*.json")):
+    for path in sorted(FITTED_DIR.glob("*.json")):
         d = json.loads(path.read_text())
         assert {"spec", "options", "fit", "provenance"} <= set(d)
         if d["fit"]["values"]:

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xbarlab as xb
-from xbarlab.fcm.reference import spice_currents
+from xbarlab.verify.spice_reference import spice_currents
 from xbarlab.netlist import dac_netlist
 
 pytestmark = [pytest.mark.ngspice, pytest.mark.property]

@@ -176,7 +176,10 @@ class TorchNS:
         return x.to(dtype=self.dtype)
 
     def const(self, arr: np.ndarray):
-        return self.torch.as_tensor(np.asarray(arr, dtype=float), dtype=self.dtype, device=self.device)
+        a = np.asarray(arr, dtype=float)
+        if not a.flags.writeable:  # a broadcast view: torch wants memory of its own
+            a = a.copy()
+        return self.torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
     def clip(self, a, lo, hi):
         return self.torch.clamp(a, lo, hi)

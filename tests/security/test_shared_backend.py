@@ -40,7 +40,7 @@ THREADS_SCRIPT = r"""
 import threading
 import numpy as np
 import xbarlab as xb
-from xbarlab.fcm.reference import spice_currents
+from xbarlab.verify.spice_reference import spice_currents
 S = xb.NgspiceSettings(backend="shared", timeout_s=60)
 c = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
 bad = []

@@ -6,7 +6,7 @@ See ``model.py`` for the stages and ``README.md`` in this folder for the
 physical assumptions and the measured error bounds.
 """
 
-from . import fitting, mapping, reference
+from . import mapping
 from .mapping import Mapping
 from .model import FCM, DacLoad, FCMOptions
 

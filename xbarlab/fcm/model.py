@@ -62,13 +62,9 @@ boundary; float64 tensors agree with numpy to ~1e-14).
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
-
-from ..choices import Choice
 
 from ..api import g_nonideal_stack
 from ..backend import namespace_for
@@ -76,6 +72,9 @@ from ..engines.ports import row_port_admittance_stack
 from ..spec import CrossbarSpec
 from . import cpu_kernels
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
+from .options import DacLoad, FCMOptions
+
+__all__ = ["FCM", "DacLoad", "FCMOptions"]
 
 
 def _g_nonideal(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
@@ -100,57 +99,6 @@ def _port_admittance(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
 #: bytes of the per-tile work arrays (DAC voltages, ADC inputs) evaluated at a time: tiles are
 #: taken in groups so that these arrays stay in cache between their few passes
 GROUP_BYTES = 2 * 2**20
-
-
-class DacLoad(Choice):
-    """How the row DACs' output sags under the crossbar load."""
-
-    ROWSUM = "rowsum"
-    EXACT = "exact"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class FCMOptions:
-    """Model settings of the FCM (not hardware; the hardware is ``CrossbarSpec``).
-
-    Attributes:
-        dac_load: ``DacLoad.ROWSUM`` (default), ``EXACT`` or ``NONE``; a name is accepted.
-        load_factor: kappa in G_load = kappa * sum_j Gn[i, j] (ROWSUM), > 0;
-            fitted against ngspice by ``xbarlab.fcm.fitting``.
-        sinh_gamma: share of the row voltage across a sinh cell, in (0, 2];
-            fitted by ``xbarlab.fcm.fitting``; unused for linear cells.
-        mapping: ``Mapping.DIFFERENTIAL`` (default) or ``OFFSET``.
-        x_max: fixed input full scale (DAC code full maps to |x| = x_max,
-            larger inputs clip), in the inputs' units, > 0; None scales each
-            input vector by its own largest magnitude.
-    """
-
-    dac_load: DacLoad = DacLoad.ROWSUM
-    load_factor: float = 1.0
-    sinh_gamma: float = 1.0
-    mapping: Mapping = Mapping.DIFFERENTIAL
-    x_max: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dac_load", DacLoad.parse(self.dac_load))
-        object.__setattr__(self, "mapping", Mapping.parse(self.mapping))
-        for name, hi in (("load_factor", None), ("sinh_gamma", 2.0)):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0 and (hi is None or v <= hi)):
-                raise ValueError(f"{name} must be a finite number > 0{'' if hi is None else f' and <= {hi}'}, got {v!r}")
-            object.__setattr__(self, name, float(v))
-        if self.x_max is not None:
-            if not (isinstance(self.x_max, (int, float)) and math.isfinite(self.x_max) and self.x_max > 0):
-                raise ValueError(f"x_max must be a finite number > 0 or None, got {self.x_max!r}")
-            object.__setattr__(self, "x_max", float(self.x_max))
-
-    def replace(self, **changes) -> "FCMOptions":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return {"dac_load": self.dac_load.name, "load_factor": self.load_factor,
-                "sinh_gamma": self.sinh_gamma, "mapping": self.mapping.name, "x_max": self.x_max}
 
 
 class FCM:
@@ -459,7 +407,8 @@ class FCM:
                 return ns.permute(I.reshape(Tk, B, S, Tn, Nc), (2, 0, 3, 1, 4))
             V = vth[None, :, None]
         elif mode is DacLoad.ROWSUM:
-            V = vth[None, :, None] / (1.0 + rth[None, :, None] * c["gload"])  # (S, Tk, Tn, B, M)
+            ct = ns.permute(codes, (1, 0, 2))[None, :, None]  # (1, Tk, 1, B, M)
+            V = self.spec.dac.v_loaded_fast(ct, c["gload"])  # (S, Tk, Tn, B, M)
         else:  # EXACT: (I + diag(R_th) Y) V = V_th per tile and input vector
             Y = c["Y"][:, :, :, None]  # (S, Tk, Tn, 1, M, M)
             eye = ns.const(np.eye(M))

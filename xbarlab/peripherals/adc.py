@@ -28,6 +28,26 @@ import numpy as np
 from ..fields import check_known_fields
 
 
+class _NumpyOps:
+    """The few numpy operations ``convert`` and ``inl`` need when no array namespace is given
+    (the parameters do not import the FCM's back ends)."""
+
+    clip = staticmethod(np.clip)
+    round = staticmethod(np.rint)
+    floor = staticmethod(np.floor)
+
+    @staticmethod
+    def const(a):
+        return np.asarray(a, dtype=float)
+
+    @staticmethod
+    def to_index(a):
+        return np.asarray(a).astype(np.int64)
+
+
+_NUMPY = _NumpyOps()
+
+
 @dataclass(frozen=True)
 class ADCParams:
     """A column ADC.
@@ -79,15 +99,14 @@ class ADCParams:
         """Digital estimate (ampere) of column currents ``i_out``.
 
         ``full_scale_a`` (ampere) broadcasts against ``i_out`` (per tile, per
-        column). ``ns`` is an array namespace of ``xbarlab.backend``
-        (numpy when None), so that torch tensors stay torch.
+        column). ``ns`` is an array namespace with clip, round, floor, const
+        and to_index (``xbarlab.backend`` has numpy and torch ones), so that
+        torch tensors stay torch; numpy float64 when None (this module does
+        not import the FCM's back ends).
         """
         if self.bits is None:
             return i_out
-        if ns is None:
-            from ..backend import NumpyNS
-
-            ns = NumpyNS()
+        ns = ns or _NUMPY
         full = float(self.full_code)
         if self.inl_lsb:
             u = i_out / full_scale_a
@@ -98,10 +117,7 @@ class ADCParams:
 
     def inl(self, u, ns=None):
         """INL in LSB at fractions ``u`` of full scale (linear interpolation, clamped ends)."""
-        if ns is None:
-            from ..backend import NumpyNS
-
-            ns = NumpyNS()
+        ns = ns or _NUMPY
         pts = len(self.inl_lsb)
         pos = ns.clip(u, 0.0, 1.0) * (pts - 1)
         k = ns.clip(ns.floor(pos), 0.0, pts - 2)

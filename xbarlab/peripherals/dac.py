@@ -88,8 +88,14 @@ class DACParams:
 
     def v_loaded(self, codes, g_load) -> np.ndarray:
         """Output voltage under a load conductance ``g_load`` (S) to ground, volt."""
-        v_th, r_th = self.thevenin(codes)
-        return v_th / (1.0 + r_th * np.asarray(g_load, dtype=float))
+        return self.v_loaded_fast(self.check_codes(codes), np.asarray(g_load, dtype=float))
+
+    def v_loaded_fast(self, codes, g_load):
+        """``v_loaded`` for codes already known to be valid: V = V_th / (1 + R_th G_load), the package's
+        one DAC-load formula (the FCM's fused evaluation folds its constants, see ``FCM._plan``).
+        Plain arithmetic: numpy arrays and torch tensors alike."""
+        v_th, r_th = self.thevenin_fast(codes)
+        return v_th / (1.0 + r_th * g_load)
 
     def thevenin_rows(self, circuit: CircuitParams, codes) -> tuple[np.ndarray, CircuitParams]:
         """The crossbar's rows driven by this DAC at ``codes`` (one per row), in Thevenin form.

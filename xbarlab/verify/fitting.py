@@ -24,8 +24,10 @@ import numpy as np
 
 from ..engines.ngspice import NgspiceSettings, find_ngspice
 from ..spec import CrossbarSpec
-from .model import FCM, DacLoad, FCMOptions
-from .reference import spice_currents
+from ..fcm.model import FCM, DacLoad, FCMOptions
+from . import reference as ref
+from .metrics import column_errors
+from .spice_reference import spice_currents
 
 FITTED_DIR = Path(__file__).resolve().parent.parent / "presets" / "fitted"
 
@@ -60,19 +62,24 @@ def tile_models(spec: CrossbarSpec, samples, options: FCMOptions) -> list[FCM]:
 
 
 def model_currents(spec: CrossbarSpec, samples, options: FCMOptions, models: list[FCM] | None = None) -> np.ndarray:
-    """FCM output currents (A), (n, N), before the ADC."""
+    """FCM output currents (A), (n, N), before the ADC: the stage-by-stage evaluator
+    (``xbarlab.verify.reference``, tested equal to ``FCM.matmul``) at each sample's codes."""
     models = models or tile_models(spec, samples, options)
     out = []
     for f, (_, c) in zip(models, samples):
         f = f if f.options == options else f.with_options(**options.to_dict())
-        out.append(f.tile_currents(c[None])[0, 0, 0, 0])
+        V = ref.loaded_voltages(f, np.asarray(c, dtype=float)[None, None, None, :])
+        out.append(ref.tile_currents(f, V)[0, 0, 0, 0, 0])
     return np.stack(out)
 
 
 def error_pct_fs(I_model: np.ndarray, I_ref: np.ndarray, spec: CrossbarSpec) -> dict:
-    """Max and RMS of |I_model - I_ref| in % of full-scale output (rows * g_max * v_read)."""
+    """Max and RMS of |I_model - I_ref| in % of full-scale output (rows * g_max * v_read), and max and
+    mean of the per-column relative error (``xbarlab.verify.metrics.column_errors``)."""
     e = np.abs(I_model - I_ref) / spec.full_scale_current_a * 100.0
-    return {"max_pct_fs": float(e.max()), "rms_pct_fs": float(np.sqrt(np.mean(e**2)))}
+    c = column_errors(I_model, I_ref, spec.full_scale_current_a)
+    return {"max_pct_fs": float(e.max()), "rms_pct_fs": float(np.sqrt(np.mean(e**2))),
+            "max_rel": c["max_rel"], "mean_rel": c["mean_rel"]}
 
 
 def ngspice_version(settings: NgspiceSettings | None = None) -> str:
@@ -148,9 +155,9 @@ def fit_samples(spec: CrossbarSpec, train, test, I_train, I_test, seed: int,
             "ngspice": ngspice_version(settings),
             "seed": seed, "n_train": len(train), "n_test": len(test),
             "samples": "crossbar state uniform over the device levels, DAC codes uniform over 0..full "
-                       "(xbarlab.fcm.fitting.random_samples: train drawn first, then test)",
+                       "(xbarlab.verify.fitting.random_samples: train drawn first, then test)",
             "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "generator": "xbarlab.fcm.fitting.fit_samples",
+            "generator": "xbarlab.verify.fitting.fit_samples",
             "xbarlab_version": __import__("xbarlab").__version__,
         },
     }
@@ -169,16 +176,50 @@ def save_fit(result: dict, path: str | Path) -> Path:
     return path
 
 
-def load_fit(path: str | Path, dac_load: DacLoad | str = DacLoad.ROWSUM) -> FCMOptions:
-    """FCMOptions carrying the fitted parameters of a saved fit."""
+def fit_circuit(spec: CrossbarSpec) -> dict:
+    """What a fit depends on: size, circuit, the cells' conductance range and I-V, the DAC's v_read and R_PD.
+
+    (Bits, levels and variation change only how the samples are drawn: a fit is kept across them.)"""
+    d = spec.to_dict()
+    return {"rows": d["rows"], "cols": d["cols"], "circuit": d["circuit"],
+            "device": {k: d["device"][k] for k in ("g_min", "g_max", "sinh_b")},
+            "dac": {k: d["dac"][k] for k in ("v_read", "r_pd")}}
+
+
+def load_fit(path: str | Path, spec: CrossbarSpec, dac_load: DacLoad | str = DacLoad.ROWSUM) -> FCMOptions:
+    """FCMOptions carrying the fitted parameters of a saved fit, for ``spec``.
+
+    ValueError when the fit was made for another circuit (``fit_circuit``
+    differs): a load factor fitted on one circuit says nothing about another.
+    """
+    if not isinstance(spec, CrossbarSpec):
+        raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
     d = json.loads(Path(path).read_text())
+    mine, theirs = fit_circuit(spec), fit_circuit(CrossbarSpec.from_dict(d["spec"]))
+    if mine != theirs:
+        diff = sorted(k for k in mine if mine[k] != theirs[k])
+        raise ValueError(f"the fit in {Path(path).name} was made for another circuit than spec "
+                         f"{spec.name or 'custom'!r} (differs in {', '.join(diff)}: fit {[theirs[k] for k in diff]}, "
+                         f"spec {[mine[k] for k in diff]}); refit with python -m xbarlab.verify.fitting")
     o = d["options"]
     return FCMOptions(dac_load=dac_load, load_factor=o["load_factor"], sinh_gamma=o["sinh_gamma"],
                       mapping=o["mapping"], x_max=o["x_max"])
 
 
+def fitted_options(spec: CrossbarSpec, dac_load: DacLoad | str = DacLoad.ROWSUM) -> FCMOptions | None:
+    """The saved fit of a named preset at its size (``fit_path``) when it was made for this very
+    circuit, else None (no fit applies: a spec named like a preset with another circuit gets none)."""
+    path = fit_path(spec)
+    if not spec.name or not path.exists():
+        return None
+    try:
+        return load_fit(path, spec, dac_load)
+    except ValueError:
+        return None
+
+
 def main(argv=None) -> int:
-    """``python -m xbarlab.fcm.fitting --preset reram --size 16 [--sinh-b 3]``: fit and save."""
+    """``python -m xbarlab.verify.fitting --preset reram --size 16 [--sinh-b 3]``: fit and save."""
     import argparse
 
     from ..device import DeviceParams

@@ -1,4 +1,4 @@
-"""Reference solutions of one crossbar tile with its row DACs: ngspice and the exact solver.
+"""Reference solutions of crossbar tiles with their row DACs: ngspice and the exact solver.
 
 These are what the FCM is verified and fitted against. Both solve the
 complete circuit (DAC dividers, driver, wires, cells, sense) for each input
@@ -8,7 +8,12 @@ vector of DAC codes:
   (``xbarlab.netlist.dac_netlist``), linear or sinh cells;
 * ``exact_currents``: the exact sparse solver with each DAC in Thevenin form
   (R_th added to that row's driver resistance, V_th as the source) - linear
-  cells only.
+  cells only;
+* ``spice_tile_currents`` / ``spice_evaluate``: every tile of an ``FCM`` at the
+  actual DAC codes of its inputs, solved by ngspice, then the FCM's own ADC,
+  accumulation over the row tiles, the differential pair (or offset) and the
+  phases (``xbarlab.verify.reference``): ``FCM.matmul`` end to end with
+  ngspice in place of the DAC-load and crossbar models.
 """
 
 from __future__ import annotations
@@ -83,3 +88,55 @@ def exact_currents(G, codes, spec: CrossbarSpec) -> np.ndarray:
         circ, v_th = thevenin_circuit(spec, ck)
         out.append(simulate(G, v_th, circ))
     return np.stack(out)
+
+
+def spice_tile_currents(fcm, tc: np.ndarray, settings: NgspiceSettings | None = None,
+                        workers: int = 1) -> np.ndarray:
+    """Column currents (A) (P, B, S, Tk, Tn, Nc) of every tile of ``fcm`` for tile codes tc (P, B, Tk, M), by ngspice.
+
+    One ``.op`` of the full circuit per (phase, vector, tile) (``dac_netlist``:
+    DAC dividers at the codes, driver, wires, cells or sinh sources, sense);
+    a tile whose codes are all 0 has no source and carries exactly 0 A (not run).
+    """
+    S, Tk, Tn, M, Nc = fcm.G.shape
+    P, B = tc.shape[:2]
+    spec = fcm.spec
+    settings = settings or NgspiceSettings()
+    jobs = [(p, b, s, k, t) for p in range(P) for b in range(B) for s in range(S) for k in range(Tk)
+            for t in range(Tn) if np.any(tc[p, b, k] > 0)]
+
+    def one(job) -> np.ndarray:
+        p, b, s, k, t = job
+        deck = dac_netlist(fcm.G[s, k, t], tc[p, b, k], spec.circuit, spec.dac, spec.device.sinh_b)
+        vec = run_deck(deck, settings)
+        try:
+            return np.array([float(vec[f"i(vsense{j})"][0]) for j in range(Nc)])
+        except KeyError as exc:
+            raise SpiceError(f"ngspice output lacks {exc.args[0]}", log=", ".join(sorted(vec)[:50])) from None
+
+    I = np.zeros((P, B, S, Tk, Tn, Nc))
+    if workers <= 1:
+        results = [one(j) for j in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, jobs))
+    for job, r in zip(jobs, results):
+        I[job] = r
+    return I
+
+
+def spice_evaluate(fcm, x, settings: NgspiceSettings | None = None, workers: int = 1) -> dict:
+    """``xbarlab.verify.reference.evaluate`` with the tile currents from ngspice (``spice_tile_currents``).
+
+    The same DAC codes, ADC (full scale of the model's calibration), accumulation
+    and scale as the model; keys ``codes``, ``scale``, ``tile_codes``, ``I``, ``D``, ``y``.
+    """
+    from . import reference as ref
+
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    codes, scale = ref.dac_codes(fcm, x)
+    tc = ref.tile_codes(fcm, codes)
+    I = spice_tile_currents(fcm, tc, settings, workers)
+    D = ref.adc(fcm, I)
+    return {"codes": codes, "scale": scale, "tile_codes": tc, "I": I, "D": D,
+            "y": ref.accumulate(fcm, D, codes, scale)}

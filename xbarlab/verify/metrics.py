@@ -1,0 +1,30 @@
+"""Error metrics of a model's column currents against a reference (ngspice).
+
+* The paper's per-column relative error: e_j = (I_model,j - I_ref,j) / I_ref,j
+  for every column of every (state, input) pair. A column whose reference
+  current is below ``ZERO_FS`` of the full-scale output (rows g_max v_read)
+  is treated as zero current: it has no relative error (the DAC codes are
+  all 0 there, so every model and ngspice give 0 A or ngspice's round-off)
+  and is counted separately; it still enters the % FS metric.
+* % of full scale: 100 |I_model,j - I_ref,j| / (rows g_max v_read).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: reference currents below this fraction of the full-scale output count as zero
+ZERO_FS = 1e-9
+
+
+def column_errors(I_model, I_ref, full_scale_a: float) -> dict:
+    """max/mean of |per-column relative error| and of |error| in % FS; counts of columns and near-zero ones."""
+    I_model = np.asarray(I_model, dtype=float)
+    I_ref = np.asarray(I_ref, dtype=float)
+    d = I_model - I_ref
+    nz = np.abs(I_ref) > ZERO_FS * full_scale_a
+    rel = np.abs(d[nz] / I_ref[nz])
+    fs = np.abs(d) / full_scale_a * 100.0
+    return {"n": int(d.size), "n_rel": int(rel.size), "n_zero": int(d.size - rel.size),
+            "max_rel": float(rel.max()) if rel.size else 0.0, "mean_rel": float(rel.mean()) if rel.size else 0.0,
+            "max_pct_fs": float(fs.max()) if fs.size else 0.0, "mean_pct_fs": float(fs.mean()) if fs.size else 0.0}

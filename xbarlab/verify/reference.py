@@ -1,0 +1,132 @@
+"""The FCM evaluated stage by stage, in plain float64 numpy: the oracle of ``FCM.matmul``.
+
+Each stage is one small function on full arrays, in the order the hardware
+works (RxNN paper section V), with no folding of constants and no fused loops:
+
+1. ``dac_codes``: input scale per vector (max |x|, or the fixed ``x_max``)
+   and DAC codes round(x / scale * full), clipped; signed inputs give two
+   phases (positive part, negative part);
+2. ``tile_codes``: the codes of each row block of tiles (zero padded);
+3. ``loaded_voltages``: each row DAC's output under its load
+   (``DACParams.v_loaded`` for ROWSUM with G_load = kappa sum_j Gn[i, j],
+   the row-port solve for EXACT, V_th for NONE);
+4. ``tile_currents``: I = f(V) @ Gn per tile (f = sinh(b g V) / (b g) for sinh cells);
+5. ``adc``: the column ADC's codes (``adc_input`` gives its input in LSB);
+6. ``accumulate``: ADC values back to ampere, the differential pair (or the
+   offset mapping's digital offset), the row tiles, the phases, and the scale
+   to weight units.
+
+``evaluate`` chains them; ``xbarlab.verify.spice_reference`` swaps stage 3-4
+for ngspice on the full circuit. Shapes: P phases, B vectors, S arrays of the
+pair, Tk x Tn tiles of M x Nc.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engines.ports import row_port_admittance_stack
+from ..fcm.mapping import Mapping
+from ..fcm.model import FCM, DacLoad
+
+
+def dac_codes(fcm: FCM, x) -> tuple[np.ndarray, np.ndarray]:
+    """(codes (P, B, K), scale (B,)) of inputs x (B, K); P = 2 when any input is negative."""
+    x = np.asarray(x, dtype=float)
+    full = float(fcm.spec.dac.full_code)
+    signed = bool(np.any(x < 0))
+    if fcm.options.x_max is not None:
+        scale = np.full(x.shape[0], fcm.options.x_max)
+    else:
+        scale = np.max(np.abs(x) if signed else x, axis=1)
+        scale = np.where(scale > 0, scale, 1.0)
+    xf = x / scale[:, None]
+    phases = [xf, -xf] if signed else [xf]
+    return np.stack([np.clip(np.rint(p * full), 0.0, full) for p in phases]), scale
+
+
+def tile_codes(fcm: FCM, codes: np.ndarray) -> np.ndarray:
+    """codes (P, B, K) -> (P, B, Tk, M), the last row block zero padded (code 0: 0 V behind R_PD)."""
+    S, Tk, Tn, M, Nc = fcm.Gn.shape
+    P, B, K = codes.shape
+    padded = np.zeros((P, B, Tk * M))
+    padded[..., :K] = codes
+    return padded.reshape(P, B, Tk, M)
+
+
+def loaded_voltages(fcm: FCM, tc: np.ndarray) -> np.ndarray:
+    """Row voltages V (P, B, S, Tk, Tn, M) at the crossbar's row sources for tile codes tc (P, B, Tk, M)."""
+    S, Tk, Tn, M, Nc = fcm.Gn.shape
+    dac = fcm.spec.dac
+    c = tc[:, :, None, :, None, :]  # (P, B, 1, Tk, 1, M)
+    v_th, r_th = dac.thevenin(c)
+    shape = tc.shape[:2] + (S, Tk, Tn, M)
+    mode = fcm.options.dac_load
+    if mode is DacLoad.NONE or dac.r_pd == 0:
+        return np.broadcast_to(v_th, shape).copy()
+    if mode is DacLoad.ROWSUM:
+        return dac.v_loaded(c, fcm.options.load_factor * fcm.Gn.sum(axis=-1))
+    Y = row_port_admittance_stack(fcm.G.reshape(-1, M, Nc), fcm.spec.circuit).reshape(S, Tk, Tn, M, M)
+    A = np.eye(M) + r_th[..., :, None] * Y  # (I + diag(R_th) Y) V = V_th
+    return np.linalg.solve(A, np.broadcast_to(v_th, shape)[..., None])[..., 0]
+
+
+def tile_currents(fcm: FCM, V: np.ndarray) -> np.ndarray:
+    """Column currents (A) (P, B, S, Tk, Tn, Nc) of every tile for row voltages V (P, B, S, Tk, Tn, M)."""
+    bg = fcm.spec.device.sinh_b * fcm.options.sinh_gamma
+    f = np.sinh(bg * V) / bg if bg > 0 else V
+    return np.einsum("pbstnm,stnmc->pbstnc", f, fcm.Gn)
+
+
+def adc_input(fcm: FCM, I: np.ndarray) -> np.ndarray:
+    """The ADC's input in LSB (before rounding, INL included): I / I_fs * full + INL; I (..., S, Tk, Tn, Nc)."""
+    adc = fcm.spec.adc
+    u = I / fcm.adc_full_scale_a[..., None]
+    x = u * float(adc.full_code)
+    return x + adc.inl(u) if adc.inl_lsb else x
+
+
+def adc(fcm: FCM, I: np.ndarray) -> np.ndarray:
+    """ADC codes (..., S, Tk, Tn, Nc) of column currents I; the currents themselves for an ideal ADC."""
+    if fcm.spec.adc.bits is None:
+        return I
+    return np.clip(np.rint(adc_input(fcm, I)), 0.0, float(fcm.spec.adc.full_code))
+
+
+def adc_values(fcm: FCM, D: np.ndarray) -> np.ndarray:
+    """The digital column values in ampere of ADC codes D (the currents for an ideal ADC)."""
+    if fcm.spec.adc.bits is None:
+        return D
+    return D * (fcm.adc_full_scale_a[..., None] / float(fcm.spec.adc.full_code))
+
+
+def accumulate(fcm: FCM, D: np.ndarray, codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """y (B, N) in weight units from ADC codes D (P, B, S, Tk, Tn, Nc), DAC codes (P, B, K) and scale (B,)."""
+    spec = fcm.spec
+    dac, dev = spec.dac, spec.device
+    A = adc_values(fcm, D).sum(axis=3)  # over the row tiles: (P, B, S, Tn, Nc)
+    gain = fcm.w_max / (dac.v_read * (dev.g_max - dev.g_min))  # ampere per volt-siemens -> weight
+    if fcm.options.mapping is Mapping.DIFFERENTIAL:
+        I = A[:, :, 0] - A[:, :, 1]  # I+ - I-
+    else:  # G = q((w / w_max + 1) / 2): twice the gain, minus the mid-level cells' ideal current
+        gain *= 2.0
+        off = codes.sum(axis=-1) * float(dev.quantize(0.5)) * dac.v_read / dac.full_code  # (P, B)
+        I = A[:, :, 0] - off[..., None, None]
+    y = I.reshape(I.shape[:2] + (-1,))[..., :fcm.shape[1]] * gain  # (P, B, N)
+    if y.shape[0] == 2:
+        y = y[0] - y[1]
+    else:
+        y = y[0]
+    return y * scale[:, None]
+
+
+def evaluate(fcm: FCM, x) -> dict:
+    """Every stage of ``fcm.matmul(x)`` for x (B, K): a dict of the arrays above, ``y`` the output."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    codes, scale = dac_codes(fcm, x)
+    tc = tile_codes(fcm, codes)
+    V = loaded_voltages(fcm, tc)
+    I = tile_currents(fcm, V)
+    D = adc(fcm, I)
+    return {"codes": codes, "scale": scale, "tile_codes": tc, "V": V, "I": I, "D": D,
+            "y": accumulate(fcm, D, codes, scale)}
