@@ -25,7 +25,7 @@ The verdicts against the paper's FCM (0.28 %) and MNSIM (3.51 %) use the
 largest per-column relative error. The stated bounds of the property tests
 (EXACT 1e-9; ROWSUM ``xbarlab.verify.rowsum_bound``) are checked on the same pairs.
 
-    python -m characterization.fcm_accuracy [--out reports] [--quick] [--preset spintronic] [--r-pd OHM]
+    python -m characterization.fcm_accuracy [--out reports] [--quick] [--preset rxnn-spintronic] [--r-pd OHM] [--pairs N]
 
 Writes ``NAME.csv`` (one row per pair and column), ``NAME_summary.csv``,
 ``NAME_bounds.csv``, ``NAME.png`` and ``NAME.md`` into ``--out`` (NAME =
@@ -204,13 +204,20 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--name", default="fcm_accuracy", help="file stem of the outputs (default: fcm_accuracy)")
     p.add_argument("--quick", action="store_true", help="few pairs (seconds to a minute), for CI")
-    p.add_argument("--preset", default="spintronic", help="crossbar preset (default: spintronic)")
+    p.add_argument("--preset", default="rxnn-spintronic",
+                   help="crossbar preset (default: rxnn-spintronic, the one every figure runs on)")
     p.add_argument("--r-pd", type=float, default=None, help="DAC pull-down R_PD, ohm (default: the preset's)")
     p.add_argument("--seed", type=int, default=10, help="seed of the random pairs")
+    p.add_argument("--pairs", type=int, default=100,
+                   help="random (state, input) pairs per size, >= 1 (default 100, the paper's count)")
     p.add_argument("--workers", type=int, default=2, help="ngspice processes at once (default 2)")
     p.add_argument("--replot", action="store_true",
                    help="rebuild summary, figure and markdown from the CSV/JSON saved in --out (no ngspice)")
     args = p.parse_args(argv)
+    if args.pairs < 1:
+        p.error(f"--pairs must be >= 1, got {args.pairs}")
+    if args.workers < 1:
+        p.error(f"--workers must be >= 1, got {args.workers}")
     import pandas as pd
 
     from . import plots_fcm
@@ -218,7 +225,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / args.name
-    sizes = {16: 100, 32: 100, 64: 100} if not args.quick else {16: 10, 32: 5, 64: 3}
+    sizes = {n: args.pairs for n in (16, 32, 64)} if not args.quick else {16: 10, 32: 5, 64: 3}
     n_fit = 3 if args.quick else 10
     t0 = time.perf_counter()
     base = make_spec(args.preset, 64, args.r_pd)

@@ -269,15 +269,15 @@ def test_overview_names_the_preset_of_fig10_and_flags_another(tmp_path):
     from characterization import overview
 
     (tmp_path / "fig2bc_size.json").write_text(json.dumps({"hardware": SPEC.to_dict()}))
-    pd.DataFrame([{"size": 64, "model": "fcm_rowsum", "preset": f"{PRESET}+strong-dac", "r_pd_ohm": 200.0,
-                   "max_deviation_pct_fs": 0.3, "max_col_rel_error_pct": 0.9, "mean_col_rel_error_pct": 0.2,
-                   "target_pct": 0.28, "target_metric": "per-column relative error", "meets_target": False}]
+    pd.DataFrame([{"size": 64, "model": "fcm_rowsum", "max_rel_pct": 0.9, "mean_rel_pct": 0.2,
+                   "max_deviation_pct_fs": 0.3, "target_rel_pct": 0.28, "meets_target": False}]
                  ).to_csv(tmp_path / "fcm_accuracy_summary.csv", index=False)
     for preset, flagged in ((PRESET, False), ("spintronic", True)):
-        (tmp_path / "fcm_accuracy_meta.json").write_text(json.dumps({"preset": preset}))
+        (tmp_path / "fcm_accuracy_meta.json").write_text(json.dumps({"preset": preset, "r_pd": 200.0}))
         text = "\n".join(overview.fcm_lines(tmp_path))
         assert f"preset `{preset}`" in text and ("DIFFERENT preset" in text) == flagged
-        assert "r_pd_ohm 200" in text and "per-column relative error max 0.9 %" in text and "**NOT met**" in text
+        assert "R_PD = 200 ohm" in text and "max per-column relative error vs ngspice 0.9 %" in text
+        assert "**NOT met**" in text
 
 
 def test_index_says_which_figures_are_on_the_preset(tmp_path):

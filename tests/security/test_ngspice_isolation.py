@@ -134,8 +134,7 @@ def test_run_deck_refuses_cards_xbarlab_does_not_write(ngspice, tmp_path, backen
 
 
 def test_every_deck_xbarlab_writes_passes_the_check():
-    from characterization.fig3a_dac import divider_deck
-    from xbarlab.netlist import dac_netlist
+    from xbarlab.netlist import dac_divider_netlist, dac_netlist
 
     rng = np.random.default_rng(7)
     G = 10 ** rng.uniform(-6, -4, (3, 4))
@@ -147,5 +146,6 @@ def test_every_deck_xbarlab_writes_passes_the_check():
         for r_pd, sinh_b in ((0.0, 0.0), (1e3, 0.0), (2e3, 3.0)):
             dac = xb.DACParams(bits=4, v_read=0.25, r_pd=r_pd)
             check_deck(dac_netlist(G, np.array([0, 7, 15]), c, dac, sinh_b))
-    for r_dac in (0.0, 1e3, np.inf):
-        check_deck(divider_deck(0.25, r_dac, 1e3, 3.2e3))
+    dac = xb.DACParams(bits=4, v_read=0.25, r_pd=1e3)
+    for code in (0, 7, 15):  # R_DAC open, finite, zero (output tied to v_read)
+        check_deck(dac_divider_netlist(dac, code, 3.2e3))
