@@ -29,7 +29,10 @@ report: deps
 	# RxNN Fig. 2/3 sensitivity studies (report mode, < 15 min on 2 cores; cached in reports/.cache/; --full for paper counts)
 	$(PY) -m xbarlab.cli characterize all --out reports --no-progress
 	$(PY) benchmarks/bench_g_nonideal.py --out reports
-	$(PY) -m characterization.fcm_accuracy --out reports
+	# Fig. 10 on the one preset (rxnn-spintronic) at its R_PD and at the strong 200 ohm DAC load
+	# (20 pairs per size here; --pairs 100 is the paper's count)
+	$(PY) -m characterization.fcm_accuracy --out reports --pairs 20
+	$(PY) -m characterization.fcm_accuracy --out reports --pairs 20 --r-pd 200 --name fcm_accuracy_rpd200
 	$(PY) -m characterization.fcm_speed --out reports
 	# dnn_eval: RxNN Fig. 12-16 on digits and the speed benchmark (~5 min on 2 cores)
 	$(PY) -m dnn_eval.experiments.fig12_accuracy --out reports

@@ -75,28 +75,34 @@ def _same_preset(name: str | None, ref: str | None) -> str:
     return "" if base == ref.split("+")[0] else f" (**DIFFERENT preset** from Fig. 2/3's `{ref}`)"
 
 
+FIG10_STEMS = ("fcm_accuracy", "fcm_accuracy_rpd200")  # the preset's R_PD, and the strong DAC load (Makefile)
+
+
 def fcm_lines(out: Path) -> list[str]:
     """Fig. 10 and 11 headline numbers, each with the preset and DAC strength it ran on."""
     import json
 
     L = ["## Fast Crossbar Model against ngspice (Fig. 10, Fig. 11)", ""]
     ref = _characterization_preset(out)
-    s = _read(out, "fcm_accuracy_summary.csv")
-    if s is None:
-        L.append("- fcm_accuracy_summary.csv missing: run `python -m characterization.fcm_accuracy --out reports`.")
-    else:
-        meta = out / "fcm_accuracy_meta.json"
+    for stem in FIG10_STEMS:
+        s = _read(out, f"{stem}_summary.csv")
+        if s is None:
+            if stem == FIG10_STEMS[0]:
+                L.append(f"- {stem}_summary.csv missing: run `python -m characterization.fcm_accuracy --out reports`.")
+            continue
+        meta = out / f"{stem}_meta.json"
         info = json.loads(meta.read_text()) if meta.exists() else {}
         preset = info.get("preset")
-        L.append(f"- Fig. 10 ran on preset `{preset or _preset_of_page(out, 'fcm_accuracy.md') or '?'}`"
+        L.append(f"- Fig. 10 ([{stem}.md]({stem}.md)) ran on preset "
+                 f"`{preset or _preset_of_page(out, stem + '.md') or '?'}`"
                  f"{' at R_PD = ' + format(info['r_pd'], 'g') + ' ohm' if 'r_pd' in info else ''}"
+                 f"{', ' + ', '.join(f'{v} pairs at {k}x{k}' for k, v in info['pairs'].items()) if 'pairs' in info else ''}"
                  f"{_same_preset(preset, ref)}.")
         for _, r in s[s["size"] == s["size"].max()].iterrows():
             tgt = r.target_rel_pct
             status = f"target <= {tgt:g} %: {_met(bool(r.meets_target))}" if pd.notna(tgt) else "reported (paper MNSIM: 3.51 %)"
-            L.append(f"- {int(r['size'])}x{int(r['size'])} {r.model}: max per-column relative error vs ngspice "
+            L.append(f"  - {int(r['size'])}x{int(r['size'])} {r.model}: max per-column relative error vs ngspice "
                      f"{r.max_rel_pct:.3g} % ({status}); {r.max_deviation_pct_fs:.3g} % of full scale")
-        L.append("- [fcm_accuracy.md](fcm_accuracy.md)")
     sp = _read(out, "fcm_speed.csv")
     if sp is None:
         L.append("- fcm_speed.csv missing: run `python -m characterization.fcm_speed --out reports`.")
