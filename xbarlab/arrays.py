@@ -37,43 +37,43 @@ def check_real_number_types(x, name: str) -> None:
         raise ValueError(f"{name} must hold real numbers, got {bad} values")
 
 
-def check_conductances(G, name: str = "G") -> np.ndarray:
-    """Return G as a float64 (M, N) array; ValueError unless 2-D, real, finite and >= 0 S."""
+def _real_conductance_array(G, name: str) -> np.ndarray:
+    """G as float64; ValueError unless every entry is a real number (not complex, bool or str)."""
     try:
         check_real_number_types(G, name)
-        arr = np.asarray(G, dtype=float)
+        return np.asarray(G, dtype=float)
     except (TypeError, ValueError) as exc:
         if "real numbers" in str(exc):
             raise
         raise ValueError(f"{name} must be a numeric array of conductances in siemens") from None
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (rows x cols), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one row and one column, got shape {arr.shape}")
+
+
+def _check_finite_nonnegative(arr: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite; found {_first_bad(arr, ~np.isfinite(arr))}")
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0 S; found {_first_bad(arr, arr < 0)}")
+
+
+def check_conductances(G, name: str = "G") -> np.ndarray:
+    """Return G as a float64 (M, N) array; ValueError unless 2-D, real, finite and >= 0 S."""
+    arr = _real_conductance_array(G, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows x cols), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column, got shape {arr.shape}")
+    _check_finite_nonnegative(arr, name)
     return arr
 
 
 def check_conductance_stack(G, name: str = "G") -> np.ndarray:
     """Return G as (T, M, N) float64; accepts one (M, N) matrix or a stack of them."""
-    try:
-        check_real_number_types(G, name)
-        arr = np.asarray(G, dtype=float)
-    except (TypeError, ValueError) as exc:
-        if "real numbers" in str(exc):
-            raise
-        raise ValueError(f"{name} must be a numeric array of conductances in siemens") from None
+    arr = _real_conductance_array(G, name)
     if arr.ndim == 2:
         return check_conductances(arr, name)[None]
     if arr.ndim != 3:
         raise ValueError(f"{name} must be (M, N) or (T, M, N), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; found {_first_bad(arr, ~np.isfinite(arr))}")
-    if np.any(arr < 0):
-        raise ValueError(f"{name} must be >= 0 S; found {_first_bad(arr, arr < 0)}")
+    _check_finite_nonnegative(arr, name)
     if 0 in arr.shape:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     return arr
