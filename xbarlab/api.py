@@ -92,7 +92,7 @@ def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
     otherwise.
     """
     G = check_conductances(G)
-    return g_nonideal_stack(G[None], circuit)[0]
+    return _g_nonideal_checked(G[None], circuit, None)[0]
 
 
 def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.ndarray:
@@ -102,7 +102,11 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
     (default: as many as fit in about 256 MB of work arrays) with batched
     LAPACK calls; this is the fast path for the thousands of tiles of a DNN.
     """
-    G = check_conductance_stack(G)
+    return _g_nonideal_checked(check_conductance_stack(G), circuit, chunk)
+
+
+def _g_nonideal_checked(G: np.ndarray, circuit: CircuitParams, chunk: int | None) -> np.ndarray:
+    """``g_nonideal_stack`` of a stack already checked by ``check_conductance_stack``."""
     circuit = check_circuit(circuit)
     T, M, N = G.shape
     circuit.r_driver_rows(M)
@@ -113,7 +117,9 @@ def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.
     g_hi = cond.check_spread(G, circuit, "G_non-ideal")[1]
     fast = structured.applicable(circuit) and cond.structured_resolves(G, circuit)
     s = cond.pow2_scale(g_hi)
-    return cond.unscale(_g_nonideal_scaled(G * s if s != 1 else G, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
+    if s == 1.0:  # every conductance within 2**+-100 S: G_non-ideal (bounded by them) is finite and normal
+        return _g_nonideal_scaled(G, circuit, chunk, fast)
+    return cond.unscale(_g_nonideal_scaled(G * s, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
                         "G_non-ideal values", "S")
 
 
