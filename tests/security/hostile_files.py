@@ -209,28 +209,31 @@ def duplicate_sample_inputs(src, dst, marker) -> Path:
     return write_zip(dst, ents[:i] + [evil] + ents[i:])  # right before the benign copy (miniz's binary search)
 
 
-def duplicate_weights_config(src, dst, marker) -> Path:
-    """A first weights config marks a weight ``use_pickle`` and points it at a hostile pickle file."""
-    ents = pt2_entries(src)
+def _hostile_weights_config(ents, marker):
+    """(index of the real weights config, a copy of it marking one weight ``use_pickle`` and pointing it
+    at a hostile pickle file, that pickle file's entry)."""
     i = _find(ents, "_weights_config.json")
     cfg = json.loads(ents[i].raw)
     fqn = next(iter(cfg["config"]))
     cfg["config"][fqn].update(path_name="weight_99", use_pickle=True)
-    evil_cfg = Entry.stored(ents[i].name, json.dumps(cfg).encode())
     evil_w = Entry.stored(f"{_prefix(ents)}/data/weights/weight_99", hostile_torch_file(marker))
+    return i, json.dumps(cfg).encode(), evil_w
+
+
+def duplicate_weights_config(src, dst, marker) -> Path:
+    """A first weights config marks a weight ``use_pickle`` and points it at a hostile pickle file."""
+    ents = pt2_entries(src)
+    i, cfg, evil_w = _hostile_weights_config(ents, marker)
+    evil_cfg = Entry.stored(ents[i].name, cfg)
     return write_zip(dst, [evil_w] + ents[:i] + [evil_cfg] + ents[i:])
 
 
 def case_twin_weights_config(src, dst, marker) -> Path:
     """``MODEL_WEIGHTS_CONFIG.JSON`` (hostile) placed before the real config; miniz matches names case-blind."""
     ents = pt2_entries(src)
-    i = _find(ents, "_weights_config.json")
-    cfg = json.loads(ents[i].raw)
-    fqn = next(iter(cfg["config"]))
-    cfg["config"][fqn].update(path_name="weight_99", use_pickle=True)
+    i, cfg, evil_w = _hostile_weights_config(ents, marker)
     twin = ents[i].name.rsplit(b"/", 1)
-    evil_cfg = Entry.stored(twin[0] + b"/" + twin[1].upper(), json.dumps(cfg).encode())
-    evil_w = Entry.stored(f"{_prefix(ents)}/data/weights/weight_99", hostile_torch_file(marker))
+    evil_cfg = Entry.stored(twin[0] + b"/" + twin[1].upper(), cfg)
     return write_zip(dst, [evil_w] + ents[:i] + [evil_cfg] + ents[i:])
 
 
