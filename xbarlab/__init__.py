@@ -10,7 +10,7 @@ from .api import g_nonideal, g_nonideal_stack, simulate, solve
 from .device import DeviceParams, VariationKind
 from .engines.ngspice import NgspiceSettings
 from .engines.result import SolveResult
-from .errors import NgspiceNotFoundError, SpiceError, XbarlabError
+from .errors import NgspiceNotFoundError, SpiceError, SpiceTimeoutError, XbarlabError
 from .netlist import netlist
 from .params import CircuitParams
 from .peripherals.adc import ADCParams
@@ -37,6 +37,7 @@ __all__ = [
     "NgspiceNotFoundError",
     "SolveResult",
     "SpiceError",
+    "SpiceTimeoutError",
     "XbarlabError",
     "g_nonideal",
     "g_nonideal_stack",

@@ -20,6 +20,10 @@ class SpiceError(XbarlabError):
         super().__init__(f"{message}\n--- ngspice output (tail) ---\n{tail}" if tail else message)
 
 
+class SpiceTimeoutError(SpiceError):
+    """ngspice did not finish within its timeout (``NgspiceSettings.timeout_s``) and was stopped."""
+
+
 class NgspiceNotFoundError(SpiceError):
     """No ngspice executable or shared library could be found."""
 

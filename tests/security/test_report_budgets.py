@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from characterization.budget import OverBudget, check_budget, timed_runs
-from xbarlab.errors import NgspiceNotFoundError, SpiceError
+from xbarlab.errors import NgspiceNotFoundError, SpiceError, SpiceTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_RUN = "not run: over the 0.001 s budget"  # no ngspice run finishes in 1 ms: process start alone is longer
@@ -117,7 +117,7 @@ def test_budget_option_rejects(value):
 def test_timed_runs_tells_a_timeout_from_a_failure():
     def times_out(item, timeout_s):
         time.sleep(timeout_s)
-        raise SpiceError(f"ngspice timed out after {timeout_s} s")
+        raise SpiceTimeoutError(f"ngspice timed out after {timeout_s} s")
 
     def crashes(item, timeout_s):
         raise SpiceError("ngspice failed: ngspice exited with status -11")

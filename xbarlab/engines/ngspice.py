@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError
+from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
 from .rawfile import read_raw
 
 BACKENDS = ("subprocess", "shared")
@@ -174,7 +174,7 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
             out = exc.stdout or ""  # bytes on timeout, even with text=True
             if isinstance(out, bytes):
                 out = out.decode("utf-8", "replace")
-            raise SpiceError(f"ngspice timed out after {settings.timeout_s} s", log=_tail(out)) from None
+            raise SpiceTimeoutError(f"ngspice timed out after {settings.timeout_s} s", log=_tail(out)) from None
         except FileNotFoundError:
             raise NgspiceNotFoundError(INSTALL_HINT) from None
         log = proc.stdout + "\n" + proc.stderr

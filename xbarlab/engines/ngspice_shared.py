@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError
+from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
 
 START_TIMEOUT_S = 120.0  # a helper's start (Python, PySpice, libngspice), not counted in timeout_s
 MAX_IDLE = 8  # idle helpers kept for reuse
@@ -220,7 +220,7 @@ def run(deck: str, timeout_s: float, check_log, tail) -> dict[str, np.ndarray]:
     try:
         head, data = h.run(deck, timeout_s)
     except _Timeout:
-        raise SpiceError(f"ngspice (shared) timed out after {timeout_s} s",
+        raise SpiceTimeoutError(f"ngspice (shared) timed out after {timeout_s} s",
                          log="its libngspice helper process was killed; the next run starts a fresh one") from None
     except _Gone as exc:
         raise SpiceError(f"ngspice (shared) crashed: the libngspice helper process failed, {exc}",
