@@ -69,7 +69,7 @@ def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
         circuit = check_circuit(circuit)
         G = check_conductances(G)
         if structured.applicable(circuit) and cond.structured_resolves(G, circuit):
-            return _apply_g_nonideal(check_voltages(V, G.shape[0]), g_nonideal(G, circuit))
+            return _apply_g_nonideal(check_voltages(V, G.shape[0]), _g_nonideal_checked(G[None], circuit, None)[0])
     return solve(G, V, circuit, engine=engine, ngspice=ngspice).i_out
 
 
