@@ -59,6 +59,13 @@ def make_spec(preset: str, size: int, r_pd: float | None) -> xb.CrossbarSpec:
     return spec if r_pd is None else spec.replace(dac=dataclasses.replace(spec.dac, r_pd=r_pd))
 
 
+# A hang guard, not a budget: these decks are correctness checks (a point skipped would hide a
+# result), and one 64x64 deck takes about 4-7 s on an idle 2-core machine here, so 600 s leaves
+# room for a machine or a load many times slower; the library default (120 s) timed out once
+# here with the two cores shared by several ngspice and pytest processes.
+SPICE_HANG_GUARD_S = 600.0
+
+
 def run_size(spec: xb.CrossbarSpec, n_pairs: int, n_fit: int, seed: int, workers: int, save_fit: bool):
     import pandas as pd
 
@@ -66,7 +73,8 @@ def run_size(spec: xb.CrossbarSpec, n_pairs: int, n_fit: int, seed: int, workers
     train = fitting.random_samples(spec, n_fit, rng)
     test = fitting.random_samples(spec, n_fit, rng)
     pairs = fitting.random_samples(spec, n_pairs, rng)
-    I_train, I_test, I_spice = (fitting.spice_reference(spec, s, workers=workers) for s in (train, test, pairs))
+    settings = xb.NgspiceSettings(timeout_s=SPICE_HANG_GUARD_S)
+    I_train, I_test, I_spice = (fitting.spice_reference(spec, s, settings, workers=workers) for s in (train, test, pairs))
     fit = fitting.fit_samples(spec, train, test, I_train, I_test, seed)
     if save_fit:
         fitting.save_fit(fit, fitting.fit_path(spec))
