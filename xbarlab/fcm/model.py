@@ -34,7 +34,7 @@ Evaluation (``FCM.matmul``, per input batch), all in batched BLAS calls:
    the row tiles and the differential pair, and rescaling to weight units:
    y = sum(I+ - I-) * x_scale * w_max / (v_read * (g_max - g_min)).
 
-How it is computed: the DAC codes here (``_codes_t``, or the fused
+How it is computed: the DAC codes by ``stages.dac_codes_t`` (or the fused
 ``cpu_kernels.dac_codes``), everything after them by the model's plan
 (``xbarlab.fcm.plans``: one frozen class per DAC-load strategy, compiled once
 per model and (device, dtype) by ``FCM.compile``). The evaluation runs on
@@ -65,6 +65,7 @@ from . import cpu_kernels
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
 from .options import DacLoad, FCMOptions
 from .plans import Plan, compile_plan
+from .stages import dac_codes_t
 
 __all__ = ["FCM", "DacLoad", "FCMOptions"]
 
@@ -90,6 +91,20 @@ def _port_admittance(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
 
 
 #: bytes of the per-tile work arrays (DAC voltages, ADC inputs) evaluated at a time: tiles are
+def _adc_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn: np.ndarray) -> np.ndarray:
+    """ADC full scale per tile (S, Tk, Tn), ampere: the fixed one, or the largest column current at
+    full-scale input, unloaded (v_read, or sinh(b g v_read) / (b g) for sinh cells, times Gn)."""
+    adc = spec.adc
+    if adc.full_scale_a is not None:
+        return np.full(Gn.shape[:3], adc.full_scale_a)
+    v = spec.dac.v_read
+    b = spec.device.sinh_b * options.sinh_gamma
+    if b > 0:
+        v = math.sinh(b * v) / b
+    fs = v * Gn.sum(axis=-2).max(axis=-1)
+    return np.where(fs > 0, fs, 1.0)
+
+
 class FCM:
     """A weight matrix programmed onto crossbar tiles: ``y = fcm.matmul(x) ~ x @ W``.
 
@@ -126,7 +141,7 @@ class FCM:
         self.Y = Y
         if options.dac_load is DacLoad.EXACT and Gn is not None and Y is None:
             raise ValueError("DacLoad.EXACT needs the row-port admittance Y")
-        self.adc_full_scale_a = None if Gn is None else self._adc_full_scale()
+        self.adc_full_scale_a = None if Gn is None else _adc_full_scale(spec, options, Gn)
         self._plans: dict = {}  # (device, dtype) -> Plan (``compile``)
 
     # ------------------------------------------------------------------ generation
@@ -180,17 +195,6 @@ class FCM:
             Y = _port_admittance(self.G, self.spec)
         return type(self)(self.spec, opts, self.shape, self.w_max, self.G, self.Gn, Y)
 
-    def _adc_full_scale(self) -> np.ndarray:
-        adc = self.spec.adc
-        if adc.full_scale_a is not None:
-            return np.full(self.Gn.shape[:3], adc.full_scale_a)
-        v = self.spec.dac.v_read
-        b = self.spec.device.sinh_b * self.options.sinh_gamma
-        if b > 0:
-            v = math.sinh(b * v) / b
-        fs = v * self.Gn.sum(axis=-2).max(axis=-1)
-        return np.where(fs > 0, fs, 1.0)
-
     def __repr__(self) -> str:
         return (f"FCM(shape={self.shape}, spec={self.spec.name or 'custom'!r} {self.spec.rows}x{self.spec.cols}, "
                 f"tiles={self.n_tiles}, dac_load={self.options.dac_load.value}, mapping={self.options.mapping.value})")
@@ -201,7 +205,6 @@ class FCM:
         tk, tn = tile_counts(k, n, self.spec.rows, self.spec.cols)
         return tk * tn * (2 if self.options.mapping is Mapping.DIFFERENTIAL else 1)
 
-    # ------------------------------------------------------------------ evaluation
     # ------------------------------------------------------------------ evaluation
     def compile(self, ns=None) -> Plan:
         """The evaluation plan of this model for namespace ``ns`` (numpy float64 when None): compiled
@@ -234,16 +237,11 @@ class FCM:
         """(codes (P, B, K), x_scale (B, 1)) of the DAC for inputs x (B, K); P = 1 or 2 phases."""
         ns, xa = self._check_x(x)
         X = xa if xa.ndim == 2 else xa[None]
-        codes, s = self._codes(ns, X)
-        return ns.reshape(codes, (-1,) + tuple(X.shape)), s
-
-    def _codes(self, ns, xa, signed=None):
-        """(codes (P*B, K), x_scale (B, 1) or the fixed x_max): ``_codes_t`` on x^T, transposed back,
-        so both phases are stacked along the batch axis."""
-        c, s = self._codes_t(ns, ns.contiguous(ns.permute(xa, (1, 0))), signed)
+        # stages.dac_codes_t on x^T, transposed back: both phases stacked along the batch axis
+        c, s = dac_codes_t(ns, ns.contiguous(ns.permute(X, (1, 0))), self.spec.dac, self.options.x_max, None)
         if self.options.x_max is None:
             s = ns.permute(s, (1, 0))
-        return ns.permute(c, (1, 0)), s
+        return ns.reshape(ns.permute(c, (1, 0)), (-1,) + tuple(X.shape)), s
 
     def tile_currents(self, codes):
         """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols).
@@ -309,51 +307,18 @@ class FCM:
         with ns.no_grad():
             return self._eval_t(ns, ns.contiguous(xa), signed)
 
-    def _codes_t(self, ns, XT, signed, fused=False):
-        """DAC codes (K, P*R) of transposed inputs XT (K, R), both phases side by side, and the scale (1, R).
-
-        ``signed`` (True/False) is the caller's knowledge of whether x has
-        negative entries; None tests it (one reduction). Non-negative columns
-        take their scale from the column maximum, signed ones from the column
-        maximum of |x|. A phase of all-zero codes contributes exactly zero, so
-        forcing two phases (signed=True) changes nothing but the time.
-        """
-        full = float(self.spec.dac.full_code)
-        neg = ns.any_negative(XT) if signed is None else bool(signed)
-        if fused:  # the same steps in one kernel (cpu_kernels.dac_codes)
-            K, R = XT.shape
-            c = ns.empty((K, 2 * R if neg else R))
-            s = ns.empty((1, R))
-            x_max = self.options.x_max
-            xm = ns.scalar(0.0 if x_max is None else x_max)  # 0: per-column scale
-            cpu_kernels.kernels().dac_codes(ns.np(XT), ns.scalar(full), neg, xm, ns.np(c), ns.np(s)[0])
-            return c, (s if x_max is None else x_max)
-        if self.options.x_max is None:
-            s = ns.col_absmax(XT) if neg else ns.col_max(XT)
-            s = ns.where(s > 0, s, s * 0 + 1.0)
-        else:
-            s = self.options.x_max
-        xf = XT / s  # a new array: the steps below work in place on it (or on the two phases)
-        c = ns.cat([xf, -xf], 1) if neg else xf
-        ns.mul_(c, full)
-        ns.round_(c)
-        if neg or self.options.x_max is not None:
-            ns.clip_(c, 0.0, full)
-        # else 0 <= x <= s (its column's maximum), so 0 <= x / s * full <= full already (IEEE
-        # division and multiplication are monotonic and exact at 1): the clip is a no-op
-        return c, s
 
     def _eval_t(self, ns, XT, signed):
         """y^T (N, R) for contiguous x^T (K, R)."""
         fused = ns.host and cpu_kernels.enabled()
-        codes, s = self._codes_t(ns, XT, signed, fused)  # (K, PR)
+        codes, s = dac_codes_t(ns, XT, self.spec.dac, self.options.x_max, signed, fused)  # (K, PR)
         return self._eval_codes_t(ns, codes, s, XT.shape[1], fused)
 
     def matmul_codes_t(self, codes, scale, n_vectors: int, *, scaled: bool = True):
         """y^T (N, R) from DAC codes already made: the second half of ``matmul_t``.
 
         ``codes`` (K, P*R) and ``scale`` (1, R), or the fixed ``x_max``, are
-        what ``_codes_t`` (or ``cpu_kernels.dac_codes`` / ``dac_codes_conv``,
+        what ``stages.dac_codes_t`` (or ``cpu_kernels.dac_codes`` / ``dac_codes_conv``,
         which write the same values) gives for x^T (K, R), ``n_vectors`` = R;
         P = 2 (negative phase in columns R..2R) for signed inputs. Lets a
         caller make the codes straight from its own layout (a convolution's

@@ -27,13 +27,12 @@ Strategies (``DacLoad``):
   a row block in one product; with an ideal ADC the whole layer is one matrix.
 
 Common folding: each tile's conductances are scaled so that the tile product
-gives the ADC's input in its units (LSB, or fraction of full scale with INL
-or an ideal ADC), so the ADC is a round and clip in place; one weight per
-tile (LSB back to ampere, the pair's sign, the scale to weight units) is
-applied in the accumulation; zero-padded rows and columns of the last tiles
-are not computed (a padded row has code 0, hence V = 0 exactly). A new
-strategy (a sensing scheme, a backward read, non-linear cells) is a new
-subclass with its own ``currents`` and ``evaluate``, chosen in ``compile_plan``.
+gives the ADC's input in its units, so the ADC is a round and clip in place;
+one weight per tile (LSB to ampere, the pair's sign, the scale to weight
+units) is applied in the accumulation; zero-padded rows and columns of the
+last tiles are not computed (a padded row has code 0, hence V = 0 exactly).
+A new strategy (a sensing scheme, a backward read, non-linear cells) is a
+new subclass with its own ``currents`` and ``evaluate``, chosen in ``compile_plan``.
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from ..peripherals.dac import DACParams
 from . import cpu_kernels
 from .mapping import Mapping
 from .options import DacLoad
+from .stages import adc_codes
 
 #: bytes of the per-tile work arrays (DAC voltages, ADC inputs) of ROWSUM evaluated at a time:
 #: tiles are taken in blocks so that these arrays stay in cache between their few passes
@@ -72,38 +72,17 @@ class Layout:
         return (self.Tk - 1) * self.M if self.K < self.Tk * self.M else self.Tk * self.M
 
 
-def _convert(ns, v):
-    if isinstance(v, np.ndarray):
-        return ns.const(v)
-    if isinstance(v, tuple):
-        return tuple(_convert(ns, u) for u in v)
-    if dataclasses.is_dataclass(v) and isinstance(v, _Arrays):
-        return v.to(ns)
-    return v
-
-
 class _Arrays:
     """Mixin of frozen dataclasses whose array fields move to a namespace with ``to``."""
 
     def to(self, ns):
         """The same object with every numpy array field as a constant of ``ns`` (its device and dtype)."""
-        return dataclasses.replace(self, **{f.name: _convert(ns, getattr(self, f.name))
-                                            for f in dataclasses.fields(self)})
+        def conv(v):
+            if isinstance(v, np.ndarray):
+                return ns.const(v)
+            return tuple(conv(u) for u in v) if isinstance(v, tuple) else v.to(ns) if isinstance(v, _Arrays) else v
 
-
-def adc_codes(ns, I, adc: ADCParams, clip: bool = True):
-    """The column ADC on inputs already in its units (LSB, or fraction of full scale with INL), in place.
-
-    ``clip=False`` only where the input provably lies in [0, full] (``compile_plan`` says when)."""
-    if adc.bits is None:
-        return I
-    full = float(adc.full_code)
-    if adc.inl_lsb:
-        I = I * full + adc.inl(I, ns)
-    ns.round_(I)
-    if clip:
-        ns.clip_(I, 0.0, full)
-    return I
+        return dataclasses.replace(self, **{f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +112,13 @@ class Plan(_Arrays):
             y = y[:, :R] - y[:, R:]
         return y
 
+    def _row_blocks(self, ns, codes):
+        """codes (K, PR) -> (Tk, M, PR), the last row block zero padded (code 0: V = 0 exactly)."""
+        L = self.layout
+        PR = codes.shape[1]
+        c = codes if L.K == L.Tk * L.M else ns.cat([codes, ns.zeros((L.Tk * L.M - L.K, PR))], 0)
+        return ns.reshape(c, (L.Tk, L.M, PR))
+
     def _amperes(self, ns, I):
         """ADC input units (S, Tk, Tn, Nc, PR) -> ampere, the zero padding's columns past N set to 0."""
         I = I / self.q
@@ -153,10 +139,8 @@ class UnloadedPlan(Plan):
     WeffT: object = None
 
     def _adc_input(self, ns, codes):
-        L = self.layout
-        PR = codes.shape[1]
-        V = codes if L.K == L.Tk * L.M else ns.cat([codes, ns.zeros((L.Tk * L.M - L.K, PR))], 0)
-        V = ns.reshape(ns.sinh_(V * self.ksinh) if self.ksinh else V, (L.Tk, L.M, PR))  # (codes stay intact)
+        V = self._row_blocks(ns, codes)
+        V = ns.sinh_(V * self.ksinh) if self.ksinh else V  # (V * k: the codes stay intact)
         return ns.matmul(self.GcatT, V)  # (Tk, Tn*S*Nc, PR)
 
     def currents(self, ns, codes, fused: bool = False):
@@ -187,10 +171,7 @@ class ExactPlan(Plan):
     bg: float = 0.0
 
     def _adc_input(self, ns, codes):
-        L = self.layout
-        PR = codes.shape[1]
-        c = codes if L.K == L.Tk * L.M else ns.cat([codes, ns.zeros((L.Tk * L.M - L.K, PR))], 0)
-        c = ns.permute(ns.reshape(c, (L.Tk, L.M, PR)), (0, 2, 1))[None, :, None]  # (1, Tk, 1, PR, M)
+        c = ns.permute(self._row_blocks(ns, codes), (0, 2, 1))[None, :, None]  # (1, Tk, 1, PR, M)
         V = self.dac.v_loaded_ports(c, self.Y[:, :, :, None], ns)  # (S, Tk, Tn, PR, M)
         if self.bg:
             V = ns.sinh(V * self.bg) / self.bg
