@@ -212,7 +212,7 @@ class RowsumGroup(_Arrays):
 
     def with_host_views(self, ns) -> "RowsumGroup":
         return dataclasses.replace(self, alpha_np=None if self.alpha is None else ns.np(self.alpha)[..., 0],
-                                   w_np=ns.np(self.w)[:, 0, :])
+                                   w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]))
 
     def blocks(self, S: int, tk_r: int, fit: int) -> list:
         """How the group's tiles are taken, ``fit`` tiles at a time (so that V and the ADC input stay
@@ -220,6 +220,8 @@ class RowsumGroup(_Arrays):
         else runs of row blocks of one column block and one array. A list of (column-block slice,
         array slice, row-block slice, first write of y)."""
         a, b = self.tn
+        if fit >= S * tk_r * (b - a):  # (the common case: one block of every tile of the group)
+            return [(slice(0, b - a), slice(None), slice(None), self.first)]
         if fit >= S * tk_r:
             step = fit // (S * tk_r)
             return [(slice(j, min(j + step, b - a)), slice(None), slice(None), self.first)
@@ -258,27 +260,30 @@ class RowsumPlan(Plan):
         ADC input (n, s, t, nc, PR)). The voltages: ``cpu_kernels.dac_rowsum`` when ``fused``."""
         L = self.layout
         PR = codes.shape[1]
-        parts = self._parts(codes)
-        parts_np = self._parts(ns.np(codes)) if fused else None
+        parts = self._parts(ns.np(codes) if fused else codes)
         esize = codes.element_size() if ns.name == "torch" else codes.itemsize
         kern = cpu_kernels.kernels() if fused else None
         for g in self.groups:
             ct = parts[g.part]
             tk_r = ct.shape[0]
             fit = max(1, int(GROUP_BYTES // max(1, PR * max(g.m, g.nc) * esize)))
-            for tn, si, tk, first in g.blocks(L.S, tk_r, fit):
-                G = g.G[tn, si, tk]  # (n, s, t, nc, m)
+            blocks = g.blocks(L.S, tk_r, fit)
+            whole = len(blocks) == 1  # one block of all the group's tiles: its arrays as they are
+            for tn, si, tk, first in blocks:
+                G = g.G if whole else g.G[tn, si, tk]  # (n, s, t, nc, m)
                 n, s_, t_, _, m = G.shape
                 V = ns.empty((n, s_, t_, m, PR))
+                c = ct if whole else ct[tk]
                 if fused:
-                    al = np.ascontiguousarray(g.alpha_np[tn, si, tk].reshape(n * s_, t_, m))
-                    kern.dac_rowsum(al, parts_np[g.part][tk], ns.np(V).reshape(n * s_, t_, m, PR))
+                    al = g.alpha_np if whole else g.alpha_np[tn, si, tk]
+                    kern.dac_rowsum(np.ascontiguousarray(al.reshape(n * s_, t_, m)), c, ns.np(V).reshape(n * s_, t_, m, PR))
                 else:
-                    c = ct[tk][None, None]
+                    c = c[None, None]
                     if g.alpha is not None:
-                        ns.sub(g.alpha[tn, si, tk], c, out=V)  # alpha - c
+                        ns.sub(g.alpha if whole else g.alpha[tn, si, tk], c, out=V)  # alpha - c
                     else:
-                        ns.sub_prod(g.A[tn, si, tk], g.B[tn, si, tk], c, out=V)  # A - B c
+                        A, B = (g.A, g.B) if whole else (g.A[tn, si, tk], g.B[tn, si, tk])
+                        ns.sub_prod(A, B, c, out=V)  # A - B c
                     ns.div_(c, V)  # c / (alpha - c), or c / (A - B c)
                 if self.ksinh:
                     ns.sinh_(ns.mul_(V, self.ksinh))
@@ -305,7 +310,8 @@ class RowsumPlan(Plan):
             n, s_, t_, nc = I.shape[:4]
             y0, y1 = g.tn[0] + tn.start, g.tn[0] + tn.stop
             if fused:  # ADC and accumulation in one pass (cpu_kernels.adc_accumulate)
-                wn = np.ascontiguousarray(g.w_np[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, s_ * t_))
+                wn = g.w_np if n == g.tn[1] - g.tn[0] and s_ * t_ == g.w_np.shape[1] else \
+                    np.ascontiguousarray(g.w_np[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, s_ * t_))
                 kern.adc_accumulate(ns.np(I).reshape(n, s_ * t_, nc, PR), wn, full, clip, yn[y0:y1, :nc], first)
                 continue
             w = g.w[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, 1, -1)
