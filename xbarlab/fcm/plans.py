@@ -1,38 +1,19 @@
-"""Evaluation plans of the FCM: one small frozen class per DAC-load strategy.
+"""Evaluation plans of the FCM: one small frozen class per DAC-load strategy (see README.md).
 
-A plan holds every input-independent constant of one model's evaluation,
-folded once by ``compile_plan`` (numpy float64) and converted to an array
-namespace's device and dtype by ``Plan.to`` (``FCM.compile`` keeps one per
-(device, dtype)). Each plan has the same two stages on DAC codes laid out
-transposed, codes (K, P*R) (one input vector per column, both phases side by
-side):
-
-* ``currents``: the tile column currents before the ADC, (S, Tk, Tn, Nc, P*R)
-  ampere (columns of the zero padding past N: 0, not computed);
-* ``evaluate``: the same currents, computed by the same code, then the
-  column ADC and the digital accumulation over the row tiles, the pair (or
-  the offset mapping's digital offset) and the phases: (N, R), before the
-  multiplication by the inputs' DAC scale.
-
-Strategies (``DacLoad``):
-
-* ``RowsumPlan``: the paper's closed form, each row DAC loaded by
-  kappa sum_j Gn[i, j] (``DACParams.load_terms``: V = (v/full) c / (A - B c));
-  A and B per tile row, 1/B folded into the tile's conductances, so the
-  voltages cost one subtraction and one division per input element and tile
-  (``cpu_kernels.dac_rowsum``);
-* ``ExactPlan``: the row-port solve of every tile and input vector
-  (``DACParams.v_loaded_ports``), the full circuit for linear cells;
-* ``UnloadedPlan``: V = V_th (``DacLoad.NONE``, or R_PD = 0): every tile of
-  a row block in one product; with an ideal ADC the whole layer is one matrix.
-
-Common folding: each tile's conductances are scaled so that the tile product
-gives the ADC's input in its units, so the ADC is a round and clip in place;
-one weight per tile (LSB to ampere, the pair's sign, the scale to weight
-units) is applied in the accumulation; zero-padded rows and columns of the
-last tiles are not computed (a padded row has code 0, hence V = 0 exactly).
-A new strategy (a sensing scheme, a backward read, non-linear cells) is a
-new subclass with its own ``currents`` and ``evaluate``, chosen in ``compile_plan``.
+``compile_plan`` folds every input-independent constant of a model (numpy
+float64) into its strategy's class; ``Plan.to(ns)`` moves it to a device and
+dtype (``FCM.compile`` keeps one per (device, dtype)). On DAC codes laid out
+transposed, (K, P*R), every plan has two stages: ``currents``, the tile column
+currents before the ADC (S, Tk, Tn, Nc, P*R) ampere (the zero padding's
+columns past N: 0); ``evaluate``, the same currents by the same code, then the
+column ADC and the digital accumulation over row tiles, pair (or offset) and
+phases, (N, R) before the inputs' DAC scale. ``RowsumPlan``: the paper's closed
+form (``DACParams.load_terms`` folded per tile row); ``ExactPlan``: the row-port
+solve (``DACParams.v_loaded_ports``); ``UnloadedPlan``: V = V_th (NONE, or
+R_PD = 0). Each tile's conductances are scaled so that its product gives the
+ADC's input in its units, and zero-padded rows and columns are not computed
+(a padded row has code 0: V = 0 exactly). A new strategy (a sensing scheme, a
+backward read, non-linear cells) is a new ``Plan`` subclass, chosen in ``compile_plan``.
 """
 
 from __future__ import annotations
@@ -99,6 +80,15 @@ class Plan(_Arrays):
     off: float
     ksinh: float
     noclip: bool
+
+    def currents(self, ns, codes, fused: bool = False):
+        """Tile column currents (S, Tk, Tn, Nc, PR), ampere, before the ADC, of DAC codes (K, PR)."""
+        raise NotImplementedError
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False):
+        """y^T (N, R) from DAC codes (K, PR), PR = R or 2R (two phases), before the DAC scale;
+        ``fused``: the fused CPU kernels may run (host memory, numba)."""
+        raise NotImplementedError
 
     def _finish(self, ns, y, codes, R: int):
         """(Tn, Nc, PR) or (N, PR) digital sums -> y^T (N, R): padding dropped, offset removed, phases."""

@@ -9,7 +9,8 @@ works (RxNN paper section V), with no folding of constants and no fused loops:
 2. ``tile_codes``: the codes of each row block of tiles (zero padded);
 3. ``loaded_voltages``: each row DAC's output under its load
    (``DACParams.v_loaded`` for ROWSUM with G_load = kappa sum_j Gn[i, j],
-   the row-port solve for EXACT, V_th for NONE);
+   ``DACParams.v_loaded_ports``, the row-port solve, for EXACT, V_th for NONE:
+   the package's DAC-load formulas, which the fast plans fold but do not restate);
 4. ``tile_currents``: I = f(V) @ Gn per tile (f = sinh(b g V) / (b g) for sinh cells);
 5. ``adc``: the column ADC's codes (``adc_input`` gives its input in LSB);
 6. ``accumulate``: ADC values back to ampere, the differential pair (or the
