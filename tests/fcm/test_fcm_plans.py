@@ -167,3 +167,14 @@ def test_plans_compile_once_per_device_and_dtype():
             p.noclip = False
     f = xb.FCM.from_weights(W, spec.replace(dac=xb.DACParams(bits=6, v_read=0.25, r_pd=0.0)), None)
     assert type(f.compile()) is plans.UnloadedPlan  # R_PD = 0: the DAC is not loaded, whatever the mode
+
+
+def test_current_stage_rejects_bad_codes():
+    spec = xb.load_preset("spintronic", rows=8)
+    f = xb.FCM.from_weights(np.ones((12, 5)), spec, None)
+    with pytest.raises(ValueError, match="codes must be"):
+        f.tile_currents(np.zeros((2, 11)))
+    with pytest.raises(ValueError, match="DAC codes"):
+        f.tile_currents(np.full((2, 12), 0.5))
+    with pytest.raises(ValueError, match="all-zero W"):
+        xb.FCM.from_weights(np.zeros((12, 5)), spec, None).tile_currents(np.zeros((1, 12)))
