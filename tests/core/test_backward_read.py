@@ -246,3 +246,21 @@ def test_backward_golden_cases_are_read_from_the_npz(tmp_path):
         regenerate.save_inputs(regenerate.inputs_path(name, tmp_path), G * (1.0 + 1e-12), V, c)
     for name, (G, V, c) in regenerate.stored_backward_cases(tmp_path).items():
         assert xb.netlist(G, V, c, **BACKWARD) != (NETLISTS / f"{name}.cir").read_text()
+
+
+def test_backward_read_scales_and_refuses_like_the_forward_read():
+    """The turned array keeps every conductance, so the forward read's limits apply unchanged: the absolute
+    scale does not matter (powers of two are exact), and a spread beyond 1e12 raises."""
+    rng = np.random.default_rng(9)
+    G = 10 ** rng.uniform(-6, -4, (6, 4))
+    V = rng.uniform(-0.2, 0.2, 4)
+    c = xb.CircuitParams(2.5, 2.5, 100.0, 50.0)
+    s = 2.0**-700
+    tiny = xb.CircuitParams(2.5 / s, 2.5 / s, 100.0 / s, 50.0 / s)
+    assert rel(xb.simulate(G * s, V, tiny, **BACKWARD) / s, xb.simulate(G, V, c, **BACKWARD)) <= 1e-15
+    assert rel(xb.g_nonideal(G * s, tiny, **BACKWARD) / s, xb.g_nonideal(G, c, **BACKWARD)) <= 1e-15
+    wide = xb.CircuitParams(1e-10, 2.5, 100.0, 50.0)  # a 1e10 S wire against 1e-6 S cells
+    for call in (lambda: xb.simulate(G, V, wide, **BACKWARD), lambda: xb.g_nonideal(G, wide, **BACKWARD),
+                 lambda: xb.simulate(G, V, xb.CircuitParams(1e-4, 2.5, 100.0, 50.0), engine="ngspice", **BACKWARD)):
+        with pytest.raises(ValueError, match="conductances span"):
+            call()
