@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import check_real_number_types
 from .choices import Choice
 from .device import DeviceParams, _finite, _int_or_none
 from .fields import check_known_fields
@@ -170,6 +171,7 @@ class VerifyResult:
 def _check_state(G, device: DeviceParams, name: str = "G") -> np.ndarray:
     if not isinstance(device, DeviceParams):
         raise ValueError(f"device must be an xbarlab.DeviceParams, got {type(device).__name__}")
+    check_real_number_types(G, name)
     G = np.array(G, dtype=float, copy=True)
     if not np.all(np.isfinite(G)):
         raise ValueError(f"{name} must be finite")
@@ -232,6 +234,7 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
     if not isinstance(update, UpdateParams):
         raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(update).__name__}")
     G = _check_state(G, device)
+    check_real_number_types(n, "n")
     n_arr = np.asarray(n)
     if n_arr.shape != G.shape:
         raise ValueError(f"n must have G's shape {G.shape}, got {n_arr.shape}")
@@ -279,6 +282,8 @@ def outer_product_pulses(x, d, scale_s: float, device: DeviceParams, update: Upd
     """
     if not isinstance(settings, InSituSettings):
         raise ValueError(f"settings must be an xbarlab.update.InSituSettings, got {type(settings).__name__}")
+    check_real_number_types(x, "x")
+    check_real_number_types(d, "d")
     x = np.asarray(x, dtype=float)
     d = np.asarray(d, dtype=float)
     if x.ndim != 1 or d.ndim != 1:
@@ -331,6 +336,7 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
     if not isinstance(settings, VerifySettings):
         raise ValueError(f"settings must be an xbarlab.update.VerifySettings, got {type(settings).__name__}")
     G = _check_state(G, device)
+    check_real_number_types(target, "target")
     t = np.asarray(target, dtype=float)
     if t.shape != G.shape or not np.all(np.isfinite(t)):
         raise ValueError(f"target must be finite with G's shape {G.shape}, got shape {t.shape}")

@@ -249,5 +249,9 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="x and d give pulses of shape"):
         outer_product_update(np.full((2, 2), DEV.g_min), [1.0], [1.0], 1e-6, DEV, UpdateParams(),
                              InSituSettings(scheme="expected"))
+    with pytest.raises(ValueError, match="x must hold real numbers, got complex"):
+        outer_product_pulses([1.0 + 1j], [1.0], 1e-6, DEV, UpdateParams(), InSituSettings(scheme="expected"))
+    with pytest.raises(ValueError, match="n must hold real numbers, got boolean"):
+        apply_pulses(G, [True, False, True], DEV, UpdateParams())
     with pytest.raises(ValueError, match="target must be finite"):
         program_and_verify(G, [np.nan, 1e-5, 1e-5], DEV, UpdateParams())
