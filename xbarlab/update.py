@@ -21,7 +21,7 @@ Physical model (SI; the device's bounds and levels come from ``DeviceParams``):
   noise of standard deviation γ ΔG_step sqrt(n) (independent per pulse, as
   NeuroSim's cycle-to-cycle variation, which also scales with sqrt(n)). γ is
   dimensionless: the per-pulse standard deviation in units of the nominal
-  step (aihwkit's default pulsed device has 0.3, ``dw_min_std``; Gokmen and
+  step (aihwkit's ConstantStepDevice defaults to 0.3, ``dw_min_std``; Gokmen and
   Vlasov, Front. Neurosci. 2016, 30 %). TxSim's own normalization of γ is
   not in the reference material here (``shared/reference`` holds only its
   abstract), so a curve against TxSim's γ must state this mapping.
@@ -36,7 +36,7 @@ Write styles:
    per coincidence, of the sign of x_i d_j (stochastic pulse coincidence,
    Gokmen and Vlasov 2016, which TxSim models for in-situ updates). The
    ``EXPECTED`` scheme gives each cell the rounded expected count instead
-   (deterministic; aihwkit's ``DeterministicImplicit``).
+   (deterministic, like aihwkit's deterministic pulse trains, release 0.3.0).
 2. ``program_and_verify``: a digitally computed update written by
    program-and-verify: the target G + ΔG is clipped and put on the device's
    levels, then rounds of pulses (counted from the inverse of the curves)
