@@ -17,6 +17,8 @@ Physical model (SI; the device's bounds and levels come from ``DeviceParams``):
   ΔG_step), and for ν > 0 a SET pulse moves a cell less the higher it is,
   a RESET pulse more, so equal numbers of up and down pulses drift a cell to
   its symmetry point. n pulses at once follow the curve exactly (it composes).
+  That TxSim's ν is this exponent is our reading: its equations are not in
+  the reference material (see the write noise below).
 * **Write noise** (TxSim's factor γ): an update of n pulses adds Gaussian
   noise of standard deviation γ ΔG_step sqrt(n) (independent per pulse, as
   NeuroSim's cycle-to-cycle variation, which also scales with sqrt(n)). γ is
@@ -34,7 +36,8 @@ Write styles:
    Row i and column j each fire in ``bit_length`` time slots with
    probabilities proportional to |x_i| and |d_j|; a cell receives one pulse
    per coincidence, of the sign of x_i d_j (stochastic pulse coincidence,
-   Gokmen and Vlasov 2016, which TxSim models for in-situ updates). The
+   Gokmen and Vlasov 2016; TxSim's own pulse encoding is not in the
+   reference material either). The
    ``EXPECTED`` scheme gives each cell the rounded expected count instead
    (deterministic, like aihwkit's deterministic pulse trains, release 0.3.0).
 2. ``program_and_verify``: a digitally computed update written by
