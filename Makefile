@@ -40,6 +40,8 @@ report: deps
 	$(PY) -m dnn_eval.experiments.fig14_sensitivity --out reports
 	$(PY) -m dnn_eval.experiments.fig15_retrain --out reports
 	$(PY) -m dnn_eval.experiments.fig16_features --out reports
+	# the paper's DNN statements judged from those CSVs: the `## DNNs on crossbars` verdicts of reports/index.md
+	$(PY) -m dnn_eval.experiments.verdicts --out reports
 	$(PY) benchmarks/bench_dnn.py --out reports
 	# headline numbers and targets at the top of reports/index.md
 	$(PY) -m characterization.overview --out reports
