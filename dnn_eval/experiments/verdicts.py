@@ -74,10 +74,10 @@ def size_trend(a) -> str:
         good = all(steps)
         ok &= good
         n_ok += good
-        parts.append(f"{net} ({d}) " + " < ".join(f"{v:.1f}" for v in deg) + ("" if good else " (no)"))
+        parts.append(f"{net} ({d}) " + " -> ".join(f"{v:.1f}" for v in deg) + ("" if good else " (no)"))
     return (f"| Degradation grows Cross{sizes[0]} < ... < Cross{sizes[-1]} (Fig. 12(a); criterion: the loss against the "
             f"ideal crossbar, everything on, rises at each step by more than 1 SE of the difference, in every network) | "
-            f"{_yn(ok)} in {n_ok} of {len(parts)} networks; loss in points at " + "/".join(str(s) for s in sizes)
+            f"{_yn(ok)}: holds in {n_ok} of {len(parts)} networks; loss in points at " + "/".join(str(s) for s in sizes)
             + ": " + "; ".join(parts) + " |")
 
 
@@ -92,11 +92,11 @@ def fp32_cross6(s) -> str:
         ok &= good
         n_ok += good
         var = g.loc["everything"]
-        parts.append(f"{net} ({d}) {fp.acc:.3f} > {c6.acc:.3f} > {ni.acc:.3f}" + ("" if good else " (no)")
+        parts.append(f"{net} ({d}) FP32 {fp.acc:.3f}, Cross6 {c6.acc:.3f}, NI-Cross6 {ni.acc:.3f}" + ("" if good else " (no)")
                      + f", + variation {var.acc:.3f} (mean of {int(var.k)} seeds)")
     return ("| FP32 > Cross6 > NI-Cross6 (Fig. 14; Cross6 = precision only, NI-Cross6 = precision + parasitics, "
             "64x64; criterion: each step lower by more than 1 SE of the difference, in every network) | "
-            f"{_yn(ok)} in {n_ok} of {len(parts)} networks: " + "; ".join(parts) + " |")
+            f"{_yn(ok)}: holds in {n_ok} of {len(parts)} networks: " + "; ".join(parts) + " |")
 
 
 def retraining(r) -> str:
@@ -127,7 +127,7 @@ def deeper_layers(e) -> str:
         parts.append(f"{net} ({d}) " + " -> ".join(f"{100 * x:.1f}" for x in v) + ("" if good else " (no)"))
     return ("| Deeper layers distort more (Fig. 16 as a number: relative L2 error of each conv layer's output, ideal "
             "against non-ideal 64x64 crossbars, over the test set; criterion: strictly increasing with depth in every "
-            f"network) | {_yn(ok)} in {n_ok} of {len(parts)} networks; error in % per conv layer: "
+            f"network) | {_yn(ok)}: holds in {n_ok} of {len(parts)} networks; error in % per conv layer: "
             + "; ".join(parts) + " |")
 
 
