@@ -4,7 +4,11 @@ The only package of xbarlab that imports torch. Linear and Conv2d layers run
 through xbarlab's Fast Crossbar Model (``xbarlab.fcm.FCM``); see
 ``dnn_eval/README.md`` for the physical and numerical assumptions.
 Modules: ``data`` (digits, MNIST IDX, CIFAR-10 binary), ``models``,
-``train``, ``loading`` (safe .pt2 / state_dict loading), ``crossbar``,
-``evaluate``, ``energy``, ``retrain``, ``plotting``, ``cli`` and
-``experiments``.
+``train``, ``loading`` (safe .pt2 / state_dict loading), ``layers``
+(``CrossbarLinear``, ``CrossbarConv2d`` and its ``ConvGeometry``),
+``im2col`` (patch gathering), ``conv_codes`` (a convolution's DAC codes
+straight from the image, numba), ``autograd`` (the straight-through
+function), ``convert`` (``to_crossbar``, ``program_all``,
+``set_straight_through``), ``evaluate``, ``energy``, ``retrain``,
+``plotting``, ``cli`` and ``experiments``.
 """

@@ -20,7 +20,7 @@ import torch
 from xbarlab.params import CircuitParams
 from xbarlab.spec import CrossbarSpec, load_preset
 
-from .crossbar import count_tiles, to_crossbar
+from .convert import count_tiles, to_crossbar
 
 
 def make_spec(preset: str = "spintronic", size: int = 64, dac_bits: int | None = None,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..crossbar import to_crossbar
+from ..convert import to_crossbar
 from ..data import load_digits_split
 from ..evaluate import default_options, ideal_spec, make_spec
 from ..loading import load_model
