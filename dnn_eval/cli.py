@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xbarlab.cli_args import int_in, seed, threads
 
+HELP = "accuracy of a PyTorch network (.pt2 export or bundled) on crossbars"  # xbarlab --help
 MAX_XBAR = 1024  # a cap against typos: one 1024x1024 tile's G_non-ideal alone is ~1e12 flops
 
 
