@@ -12,3 +12,8 @@ function), ``convert`` (``to_crossbar``, ``program_all``,
 ``set_straight_through``), ``evaluate``, ``energy``, ``retrain``,
 ``plotting``, ``cli`` and ``experiments``.
 """
+
+#: the preset dnn_eval loads unless told otherwise: the RxNN paper's setup
+#: (``xbarlab/presets/rxnn-spintronic.json``, device variation sigma/mu 0.1), whose DAC load factor
+#: fitted at 16x16, 32x32 and 64x64 (``xbarlab/presets/fitted/``) ``evaluate.default_options`` applies
+DEFAULT_PRESET = "rxnn-spintronic"
