@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from dnn_eval.convert import crossbar_layers, set_straight_through, to_crossbar  # noqa: E402
