@@ -21,7 +21,7 @@ import torch
 
 from torch import nn
 
-from ..crossbar import to_crossbar
+from ..convert import to_crossbar
 from ..data import Split, load_bundled_split, load_digits_split
 from ..evaluate import default_options, ideal_spec, make_spec
 from ..loading import load_model
