@@ -304,3 +304,45 @@ def test_conv2d_layer_equals_ngspice(ngspice, which, mapping, signed, data):
     spec, rowsum, seed = data.draw(hardware(which))
     layer, x = data.draw(conv_layers(spec, signed))
     check_layer(layer, x, signed, spec, rowsum, seed, mapping, f"Conv2d, {which} hardware")
+
+
+def _tiny_fcm():
+    spec = make_spec("spintronic", size=2)
+    return xb.FCM.from_weights(np.array([[0.5, -1.0], [1.0, 0.25], [-0.75, 0.5]]), spec, None,
+                               xb.FCMOptions(dac_load="exact"))
+
+
+def test_spice_evaluate_codes_equals_spice_evaluate_at_float64_codes(ngspice):
+    from xbarlab.verify.spice_reference import spice_evaluate, spice_evaluate_codes
+
+    f = _tiny_fcm()
+    x = np.array([[0.2, -0.7, 1.0], [0.0, 0.3, 0.9]])
+    a = spice_evaluate(f, x)
+    b = spice_evaluate_codes(f, a["codes"], a["scale"])
+    for k in ("codes", "scale", "I", "D", "y"):
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("codes, scale, field", [
+    (np.zeros((1, 2, 2)), np.ones(2), "codes must be"),  # K = 3
+    (np.zeros((3, 2, 3)), np.ones(2), "codes must be"),  # P = 3
+    (np.full((1, 2, 3), 0.5), np.ones(2), "whole numbers"),
+    (np.full((1, 2, 3), 64.0), np.ones(2), "whole numbers"),  # 6-bit DAC: full code 63
+    (np.zeros((1, 2, 3)), np.ones(3), "scale must be"),
+    (np.zeros((1, 2, 3)), np.array([1.0, 0.0]), "scale must be"),
+])
+def test_spice_evaluate_codes_refuses_bad_codes(codes, scale, field):
+    from xbarlab.verify.spice_reference import spice_evaluate_codes
+
+    with pytest.raises(ValueError, match=field):
+        spice_evaluate_codes(_tiny_fcm(), codes, scale)
+
+
+def test_spice_evaluate_layer_needs_one_input_per_fcm():
+    from xbarlab.verify.spice_reference import spice_evaluate_layer
+
+    f = _tiny_fcm()
+    with pytest.raises(ValueError, match="xs must hold one input matrix per FCM"):
+        spice_evaluate_layer([f, f], [np.ones((1, 3))])
+    with pytest.raises(ValueError, match="codes must hold one"):
+        spice_evaluate_layer([f], [np.ones((1, 3))], codes=[])
