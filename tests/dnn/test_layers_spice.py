@@ -26,6 +26,10 @@ with both mappings. Bounds on every output:
   float64's only within 1e-5 of a rounding boundary (counted); ADC codes may
   flip within 1e-5 of a boundary and y carries 1e-5 of its magnitude.
 
+Fixed cases: the trained ConvNet's first convolution (64 patches) and both
+Linear layers (256 -> 64: 16 x 4 tiles per array; 64 -> 10) on one test
+digit, each fed the network's own activation, on that preset and fit.
+
 CI (derandomized ``ci`` profile): 2 examples per (layer, hardware, mapping,
 signed) case, 16 in all (4 cases per layer kind, a Latin square);
 ``pytest tests/dnn --hypothesis-profile=thorough`` runs 20 each.
@@ -346,3 +350,22 @@ def test_spice_evaluate_layer_needs_one_input_per_fcm():
         spice_evaluate_layer([f, f], [np.ones((1, 3))])
     with pytest.raises(ValueError, match="codes must hold one"):
         spice_evaluate_layer([f], [np.ones((1, 3))], codes=[])
+
+
+@pytest.mark.parametrize("layer", ["features.0", "classifier.1", "classifier.3"])
+def test_bundled_convnet_layers_equal_ngspice(ngspice, layer):
+    """The trained ConvNet's first convolution and both Linear layers on one test digit, each fed the
+    activation the network gives it, on dnn_eval's default preset at 16 x 16 with its fitted options."""
+    from dnn_eval.data import load_digits_split
+    from dnn_eval.loading import load_model
+
+    net = load_model("convnet").module.eval()
+    module = net.get_submodule(layer)
+    seen = []
+    hook = module.register_forward_hook(lambda m, a, out: seen.append(a[0].detach()))
+    with torch.no_grad():
+        net(torch.as_tensor(load_digits_split()[1].x[:1]))
+    hook.remove()
+    spec = make_spec("spintronic", size=16)
+    check_layer(module, seen[0].to(torch.float32), False, spec, default_options(spec), 0, "differential",
+                f"bundled ConvNet {layer}")
