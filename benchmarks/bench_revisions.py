@@ -67,7 +67,10 @@ DNN_CHILD = r'''
 import dataclasses, json, statistics, sys, time
 import numpy as np
 import torch
-from dnn_eval.crossbar import to_crossbar
+try:  # dnn_eval.convert since the crossbar.py split; older revisions have dnn_eval.crossbar
+    from dnn_eval.convert import to_crossbar
+except ImportError:
+    from dnn_eval.crossbar import to_crossbar
 from dnn_eval.evaluate import default_options, make_spec
 from dnn_eval.loading import load_model
 from dnn_eval.models import build_model

@@ -2,7 +2,7 @@
 
 Each example builds an ``nn.Linear`` or ``nn.Conv2d`` (bias or not, several
 tiles per FCM; convolutions with stride, padding, dilation and groups),
-converts it with ``dnn_eval.crossbar.to_crossbar`` and runs it in torch
+converts it with ``dnn_eval.convert.to_crossbar`` and runs it in torch
 float64 and float32, with the EXACT and the ROWSUM DAC load, on signed or
 non-negative inputs. The reference (``spice_layers``) is the same
 computation with every tile's currents from ngspice on the full circuit
@@ -55,7 +55,7 @@ from torch import nn
 
 import spice_layers as sl
 import xbarlab as xb
-from dnn_eval.crossbar import to_crossbar
+from dnn_eval.convert import to_crossbar
 from dnn_eval.evaluate import default_options, make_spec
 from xbarlab.verify import reference as ref
 from xbarlab.verify.metrics import column_errors
