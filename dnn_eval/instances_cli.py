@@ -47,6 +47,23 @@ def check_args(args) -> Path:
     return check_out_dir(args.out or "reports", "--out")
 
 
+def show_progress(args, stream=None) -> bool:
+    """The progress bar is drawn on stderr only when it is a terminal, and never with --json or --no-progress."""
+    stream = sys.stderr if stream is None else stream
+    return not args.json and not args.no_progress and bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _cluster(args):
+    """(scheduler, workers) for the sweep. On a Dask cluster without --workers: a ``distributed.Client``
+    (``xbarlab.sweep``'s own connection, one-line ConnectionError) and the cluster's thread count."""
+    if args.scheduler in (None, "inline") or args.workers is not None:
+        return args.scheduler, args.workers or 1
+    from xbarlab.sweep.executors import connect
+
+    client = connect(args.scheduler)
+    return client, max(1, sum(client.nthreads().values()))
+
+
 def _stem(out: Path, model: str, key: str) -> Path:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(model).stem)[:40] or "model"
     return out / f"dnn_instances-{name}-{key[:10]}"
@@ -112,16 +129,20 @@ def run_instances_cli(args) -> int:
               "seed_rule": SEED_RULE, "workers": args.workers or 1, "scheduler": args.scheduler,
               "timeout_s": args.timeout_s}
     files = {"csv": str(stem.with_suffix(".csv")), "json": str(stem.with_suffix(".json")), "store": str(store)}
-    progress = not args.json and not args.no_progress and sys.stderr.isatty()
+    scheduler, workers = _cluster(args)
+    config["workers"] = workers
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OversubscribedWarning)  # said once above
-            res = run_instances(setup, args.instances, store, workers=args.workers or 1, scheduler=args.scheduler,
-                                timeout_s=args.timeout_s, progress=progress)
+            res = run_instances(setup, args.instances, store, workers=workers, scheduler=scheduler,
+                                timeout_s=args.timeout_s, progress=show_progress(args))
     except KeyboardInterrupt:  # keep what finished in the files too; the store has it already
         part = summarize(instance_tasks(setup, args.instances), store)
         write_results(stem, {**part, "interrupted": True, "config": config, "files": files})
         raise
+    finally:
+        if scheduler is not args.scheduler:
+            scheduler.close()
     obj = {**res, "interrupted": False, "config": config, "files": files}
     write_results(stem, obj)
     print(json.dumps(obj) if args.json else table(obj))

@@ -92,15 +92,35 @@ def test_same_seed_same_accuracies_and_one_instance_reproduced(setup, calls, tmp
     assert a["accuracy_drop_mean"] == pytest.approx(a["accuracy_fp32"] - acc.mean())
 
 
-def test_local_processes_and_dask_give_the_same_instances(setup, tmp_path):
+def test_local_processes_and_dask_give_the_same_instances(setup, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     inline = run_instances(setup, 2, tmp_path / "i.sqlite", scheduler="inline")
     local = run_instances(setup, 2, tmp_path / "l.sqlite", workers=2)
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1,
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
                                   dashboard_address=None) as cluster:
         dask = run_instances(setup, 2, tmp_path / "d.sqlite", scheduler=cluster.scheduler_address)
-    assert accuracies(inline) == accuracies(local) == accuracies(dask)
-    assert local["counts"]["ok"] == dask["counts"]["ok"] == 2
+        # the CLI on the cluster: as many in flight as it has threads when --workers is not given
+        assert main([*ARGV, "--instances", "2", "--seed", str(setup.base_seed), "--scheduler",
+                     cluster.scheduler_address, "--json", "--out", str(tmp_path / "cli")]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert accuracies(inline) == accuracies(local) == accuracies(dask) == accuracies(cli)
+    assert local["counts"]["ok"] == dask["counts"]["ok"] == cli["counts"]["ok"] == 2
+    assert cli["config"]["workers"] == 2 and cli["config"]["scheduler"] == cluster.scheduler_address
+
+
+def test_progress_bar_only_on_a_terminal_without_json():
+    from argparse import Namespace
+
+    from dnn_eval.instances_cli import show_progress
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    plain = Namespace(json=False, no_progress=False)
+    assert show_progress(plain, Tty()) and not show_progress(plain, object())
+    assert not show_progress(Namespace(json=True, no_progress=False), Tty())
+    assert not show_progress(Namespace(json=False, no_progress=True), Tty())
 
 
 def test_failed_instance_is_reported_and_retried(setup, calls, tmp_path):
