@@ -15,8 +15,11 @@ base seed, for every instance).
 
 The instances run as a sweep on ``xbarlab.sweep``: one task per instance,
 keyed by the shared setup (the hardware spec and FCM options as JSON, the
-sha256 of the model file and of the test images and labels) and the
-instance's seed, each result committed to a SQLite store as it finishes. A
+sha256 of the model file and of the test images and labels), the
+instance's seed and the versions of xbarlab, torch and numpy
+(``code_version``; code changed in a working tree without a version bump
+is not seen: use another store), each result committed to a SQLite store
+as it finishes. A
 rerun computes only the instances that are missing or failed; local worker
 processes, this process (``scheduler="inline"``) or a dask.distributed
 cluster (``scheduler="tcp://host:8786"``; the model file and data folder
@@ -42,7 +45,7 @@ from xbarlab.spec import CrossbarSpec
 from xbarlab.sweep import canonical_json, collect, make_tasks, run_tasks
 
 MAX_INSTANCES = 100_000  # a cap against typos: each instance is one full evaluation of the test set
-VERSION = "1"  # bump when instance_task's numerics change: cached instances are then recomputed
+VERSION = "1"  # bump when instance_task's numerics change: cached instances are then recomputed (code_version)
 SEED_RULE = "SeedSequence(seed).spawn(N)[i].generate_state(1, uint64)[0] >> 1"
 STD_DEFINITION = "sample standard deviation over the finished instances (ddof = 1; null for fewer than 2)"
 RESULT_FIELDS = ("accuracy_crossbar", "accuracy_fp32", "agreement", "n_samples", "n_tiles",
@@ -92,9 +95,11 @@ def model_sha256(lm) -> str:
     return h.hexdigest()
 
 
-def _opt_int(name: str, v, lo: int, hi: int):
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi):
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}{' or None' if name == 'limit' else ''}, got {v!r}")
+def _check_int(name: str, v, lo: int, hi: int, optional: bool = False) -> None:
+    if optional and v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}{' or None' if optional else ''}, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,9 @@ class InstanceSetup:
             raise ValueError(f"spec must be a CrossbarSpec, got {type(self.spec).__name__}")
         if not isinstance(self.options, FCMOptions):
             raise ValueError(f"options must be an FCMOptions, got {type(self.options).__name__}")
-        _opt_int("limit", self.limit, 1, 2**31)
-        _opt_int("base_seed", self.base_seed, 0, SEED_MAX)
-        _opt_int("threads", self.threads, 1, 4096)
-        if self.base_seed is None or self.threads is None:
-            raise ValueError(f"base_seed and threads must be integers, got {self.base_seed!r}, {self.threads!r}")
+        _check_int("limit", self.limit, 1, 2**31, optional=True)
+        _check_int("base_seed", self.base_seed, 0, SEED_MAX)
+        _check_int("threads", self.threads, 1, 4096)
 
     @classmethod
     def from_loaded(cls, lm, split, model: str, arch: str | None, dataset: str, data_dir, limit,
@@ -204,11 +207,21 @@ def instance_task(params: dict, seed: int) -> dict:
     return {k: res[k] for k in RESULT_FIELDS}
 
 
+def code_version() -> str:
+    """The tasks' version: ``VERSION`` and the versions of xbarlab, torch and numpy, so that an upgrade
+    recomputes the instances instead of returning numbers of other code."""
+    import torch
+
+    import xbarlab
+
+    return f"{VERSION}/xbarlab-{xbarlab.__version__}/torch-{torch.__version__}/numpy-{np.__version__}"
+
+
 def instance_tasks(setup: InstanceSetup, n: int) -> list:
     """The sweep tasks of instances 0..n-1, in order (their seeds: ``instance_seeds``)."""
     if not isinstance(setup, InstanceSetup):
         raise ValueError(f"setup must be an InstanceSetup, got {type(setup).__name__}")
-    tasks = make_tasks(instance_task, [setup.to_params()], instance_seeds(setup.base_seed, n), VERSION)
+    tasks = make_tasks(instance_task, [setup.to_params()], instance_seeds(setup.base_seed, n), code_version())
     if len(tasks) != n:  # pragma: no cover - two equal 63-bit seeds
         raise ValueError(f"the base seed {setup.base_seed} gives two equal instance seeds in {n}; choose another")
     return tasks
