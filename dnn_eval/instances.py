@@ -31,9 +31,11 @@ says.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,12 +235,33 @@ def run_instances(setup: InstanceSetup, n: int, store, *, workers: int = 1, sche
     with ``counts`` ({total, skipped, ok, failed} of this call) added.
 
     ``scheduler``: None (local worker processes, at most ``workers``), ``"inline"`` (this process) or a
-    dask.distributed address or ``Client``. Failed instances are retried by the next call.
+    dask.distributed address or ``Client``. Failed instances are retried by the next call. Local workers
+    with ``setup.threads > 1`` start from a fork server (``_fork_safe_workers``), so a script calling
+    this needs the ``if __name__ == "__main__":`` guard that ``multiprocessing`` asks for.
     """
     tasks = instance_tasks(setup, n)
-    counts = run_tasks(tasks, store, max_workers=workers, timeout_s=timeout_s, scheduler=scheduler,
-                       progress=progress, desc="chip instances")
+    with _fork_safe_workers(scheduler is None and setup.threads > 1):
+        counts = run_tasks(tasks, store, max_workers=workers, timeout_s=timeout_s, scheduler=scheduler,
+                           progress=progress, desc="chip instances")
     return {**summarize(tasks, store), "counts": counts}
+
+
+@contextlib.contextmanager
+def _fork_safe_workers(needed: bool):
+    """Local workers started by a fork server instead of ``fork`` while the block runs, when ``needed``.
+
+    A forked worker hangs in its first multi-threaded torch op when this process has run one before
+    (libgomp's thread pool does not survive ``fork``; measured: torch 2.13, Linux). Workers with one torch
+    thread are safe and keep ``fork`` (no re-import); with more, each worker imports torch afresh.
+    """
+    if not needed or multiprocessing.get_start_method() != "fork":
+        yield
+        return
+    multiprocessing.set_start_method("forkserver", force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method("fork", force=True)
 
 
 def _num(v):

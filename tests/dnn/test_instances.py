@@ -108,6 +108,35 @@ def test_local_processes_and_dask_give_the_same_instances(setup, tmp_path, capsy
     assert cli["config"]["workers"] == 2 and cli["config"]["scheduler"] == cluster.scheduler_address
 
 
+def test_workers_with_several_torch_threads_start_from_a_fork_server():
+    import multiprocessing
+
+    from dnn_eval.instances import _fork_safe_workers
+
+    before = multiprocessing.get_start_method()
+    with _fork_safe_workers(True):
+        assert multiprocessing.get_start_method() == ("forkserver" if before == "fork" else before)
+    with _fork_safe_workers(False):
+        assert multiprocessing.get_start_method() == before
+    assert multiprocessing.get_start_method() == before
+
+
+@pytest.mark.slow  # each fork-server worker imports torch afresh: about 20 s on 2 busy cores
+def test_workers_with_several_torch_threads_do_not_hang(setup, tmp_path):
+    import dataclasses
+
+    import torch
+
+    torch.set_num_threads(2)
+    torch.randn(512, 512).exp().matmul(torch.randn(512, 512)).sum()  # this process now has an OpenMP pool
+    torch.set_num_threads(1)
+    two = dataclasses.replace(setup, threads=2)
+    inline = run_instances(two, 2, tmp_path / "i.sqlite", scheduler="inline")
+    local = run_instances(two, 2, tmp_path / "l.sqlite", workers=2, timeout_s=300)  # a hang fails, not blocks
+    assert local["n_failed"] == 0 and accuracies(local) == accuracies(inline)
+    torch.set_num_threads(1)
+
+
 def test_progress_bar_only_on_a_terminal_without_json():
     from argparse import Namespace
 
