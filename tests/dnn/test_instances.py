@@ -253,3 +253,36 @@ def test_cli_unwritable_out_one_line_no_traceback(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "--out" in r.stderr and "not a writable folder" in r.stderr
+
+
+def test_cli_unreachable_scheduler_one_line(tmp_path, capsys):
+    assert main([*ARGV, "--instances", "2", "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ConnectionError: cannot reach the dask scheduler at tcp://127.0.0.1:1" in err[0]
+
+
+@pytest.mark.slow  # a real kill -9 of the command, then the rerun: about 30 s
+def test_cli_killed_run_resumes(tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    argv = [sys.executable, "-m", "xbarlab.cli", "dnn-eval", "mlp", "--limit", "200", "--xbar", "32", "--variation",
+            "0.1", "--instances", "6", "--out", str(tmp_path), "--json"]
+    store = tmp_path / ".cache" / "dnn_instances.sweep.sqlite"
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done, deadline = 0, time.monotonic() + 240
+    while done < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if store.exists():
+            with sqlite3.connect(store) as db:
+                done = db.execute("select count(*) from results where status = 'ok'").fetchone()[0]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= done < 6
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["counts"]["skipped"] >= done and out["counts"]["ok"] + out["counts"]["skipped"] == 6
+    assert out["n_ok"] == 6
