@@ -94,6 +94,8 @@ def table(obj: dict) -> str:
                          + (f", {obj['n_tiles']} tiles" if obj["n_tiles"] else "")),
             ("DAC / ADC / device bits", f"{c['dac_bits']} / {c['adc_bits']} / {c['device_bits']}"),
             ("variation sigma/mu", f"{c['variation']:g}"), ("weight mapping", c["mapping"]),
+            ("FCM DAC load factor", f"{c['fcm_options']['load_factor']:.4g} "
+                                    f"({'fitted: ' + c['fcm_fit'] if c.get('fcm_fit') else 'not fitted'})"),
             ("instances", f"{obj['n_instances']} from base seed {c['base_seed']} ({n['ok'] + n['failed']} computed, "
                           f"{n['skipped']} from cache, {obj['n_failed']} failed)"),
             ("accuracy FP32", _f(obj["accuracy_fp32"])),

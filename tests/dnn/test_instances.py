@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from dnn_eval import DEFAULT_PRESET  # noqa: E402
 from dnn_eval import evaluate as ev  # noqa: E402
 from dnn_eval.instances import (MAX_INSTANCES, InstanceSetup, instance_seeds, instance_tasks,  # noqa: E402
                                 run_instances)
@@ -32,7 +33,7 @@ def setup():
     t = load_test_split("digits")
     split = Split(t.x[:LIMIT], t.y[:LIMIT])
     lm = load_model("mlp", split.input_shape)
-    spec = make_spec("spintronic", 32, variation=0.1)
+    spec = make_spec(DEFAULT_PRESET, 32, variation=0.1)
     return InstanceSetup.from_loaded(lm, split, "mlp", None, "digits", None, LIMIT, spec, default_options(spec), 7)
 
 
@@ -224,8 +225,8 @@ def test_cli_failed_instance_exits_1_with_one_line(tmp_path, calls, capsys):
 
 
 def test_cli_warns_when_instances_cannot_differ(tmp_path, capsys):
-    assert main(["dnn-eval", "mlp", "--limit", "10", "--xbar", "32", "--instances", "2", "--scheduler", "inline",
-                 "--out", str(tmp_path)]) == 0
+    assert main(["dnn-eval", "mlp", "--limit", "10", "--xbar", "32", "--variation", "0", "--instances", "2",
+                 "--scheduler", "inline", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "no device variation" in err and "identical" in err
 
