@@ -49,7 +49,8 @@ from xbarlab.sweep import canonical_json, collect, make_tasks, run_tasks
 MAX_INSTANCES = 100_000  # a cap against typos: each instance is one full evaluation of the test set
 VERSION = "1"  # bump when instance_task's numerics change: cached instances are then recomputed (code_version)
 SEED_RULE = "SeedSequence(seed).spawn(N)[i].generate_state(1, uint64)[0] >> 1"
-STD_DEFINITION = "sample standard deviation over the finished instances (ddof = 1; null for fewer than 2)"
+STD_DEFINITION = ("std: sample standard deviation over the finished instances (ddof = 1), sem: std / sqrt(n), "
+                  "the standard error of the mean over instances; both null for fewer than 2")
 RESULT_FIELDS = ("accuracy_crossbar", "accuracy_fp32", "agreement", "n_samples", "n_tiles",
                  "time_generate_s", "time_crossbar_s")
 
@@ -291,9 +292,10 @@ def summarize(tasks, store) -> dict:
     ok = [r for r in rows if r["status"] == "ok"]
     acc = np.array([r["accuracy_crossbar"] for r in ok], dtype=float)
     first = by_seed[ok[0]["seed"]] if ok else {}
-    stats = {"mean": None, "std": None, "min": None, "max": None}
+    stats = {"mean": None, "std": None, "sem": None, "min": None, "max": None}
     if len(acc):
-        stats = {"mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
+        std = float(acc.std(ddof=1)) if len(acc) > 1 else None
+        stats = {"mean": float(acc.mean()), "std": std, "sem": None if std is None else std / math.sqrt(len(acc)),
                  "min": float(acc.min()), "max": float(acc.max())}
     fp32 = _num(first.get("accuracy_fp32"))
     return {

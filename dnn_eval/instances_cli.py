@@ -99,7 +99,8 @@ def table(obj: dict) -> str:
             ("instances", f"{obj['n_instances']} from base seed {c['base_seed']} ({n['ok'] + n['failed']} computed, "
                           f"{n['skipped']} from cache, {obj['n_failed']} failed)"),
             ("accuracy FP32", _f(obj["accuracy_fp32"])),
-            ("accuracy crossbar", f"mean {_f(a['mean'])}  std {_f(a['std'])}  min {_f(a['min'])}  max {_f(a['max'])}"),
+            ("accuracy crossbar", f"mean {_f(a['mean'])} (s.e. {_f(a['sem'])})  std {_f(a['std'])}  min {_f(a['min'])}  "
+                                  f"max {_f(a['max'])}"),
             ("accuracy drop (mean)", _f(obj["accuracy_drop_mean"], "+.4f")),
             ("results", f"{obj['files']['csv']} (and .json)")]
     w = max(len(k) for k, _ in rows)

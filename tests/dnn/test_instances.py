@@ -90,6 +90,7 @@ def test_same_seed_same_accuracies_and_one_instance_reproduced(setup, calls, tmp
     st = a["accuracy_crossbar"]
     assert (st["mean"], st["min"], st["max"]) == (acc.mean(), acc.min(), acc.max())
     assert st["std"] == pytest.approx(acc.std(ddof=1), abs=1e-15)
+    assert st["sem"] == pytest.approx(acc.std(ddof=1) / np.sqrt(3), abs=1e-15)
     assert a["accuracy_drop_mean"] == pytest.approx(a["accuracy_fp32"] - acc.mean())
 
 
@@ -185,7 +186,7 @@ def test_cli_json_fields_and_files(tmp_path, capsys):
     assert main([*ARGV, "--instances", "3", "--seed", "7", "--scheduler", "inline", "--json", "--out",
                  str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["accuracy_crossbar"]) == {"mean", "std", "min", "max"}
+    assert set(out["accuracy_crossbar"]) == {"mean", "std", "sem", "min", "max"}
     assert out["n_instances"] == 3 and out["n_ok"] == 3 and out["n_samples"] == LIMIT and out["failed"] == []
     assert [r["seed"] for r in out["instances"]] == instance_seeds(7, 3)
     assert [r["instance"] for r in out["instances"]] == [0, 1, 2]
