@@ -81,6 +81,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
                         "parasitic droop of that offset is not cancelled)")
+    p.add_argument("--weight-slices", type=int_in(1, 16, "a number of weight slices"), default=1,
+                   help="devices per weight, 1..16 (default 1): each weight's magnitude is written in base "
+                        "levels over this many devices of --device-bits each, one crossbar per slice, combined "
+                        "by digital shift-and-add (xbarlab/fcm/slicing.py)")
+    p.add_argument("--input-bits-per-cycle", type=_bits, default=None,
+                   help="DAC bits fed per cycle, 1..the DAC's bits (default: all of them in one cycle); 1 is a "
+                        "1-bit DAC with bit-serial inputs, each cycle's ADC outputs shifted and added")
     p.add_argument("--seed", type=seed, default=0, help="seed of the hardware instance (variation, faults), 0..2**63-1")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
@@ -98,6 +105,34 @@ def check_data_args(dataset: str, data_dir) -> None:
         raise ValueError(f"dataset {dataset!r} needs --data-dir with the user-supplied files (nothing is downloaded)")
     if not Path(data_dir).is_dir():
         raise ValueError(f"--data-dir {data_dir!r} is not a folder")
+
+
+def _slicing(args, spec):
+    """The ``Slicing`` of --weight-slices and --input-bits-per-cycle, checked against the spec (ValueError
+    naming the flag and its value)."""
+    from xbarlab.fcm.slicing import Slicing
+
+    b = args.input_bits_per_cycle
+    if b is not None and b > spec.dac.bits:
+        raise ValueError(f"--input-bits-per-cycle {b} exceeds the DAC's {spec.dac.bits} bits (--dac-bits)")
+    if args.weight_slices > 1 and spec.device.levels is None:
+        raise ValueError(f"--weight-slices {args.weight_slices} needs devices with a number of bits "
+                         f"(--device-bits); this device is analog{' (--ideal)' if args.ideal else ''}")
+    if args.weight_slices > 1 and args.mapping != "differential":
+        raise ValueError(f"--weight-slices {args.weight_slices} needs --mapping differential (sign-magnitude "
+                         f"slices), got --mapping {args.mapping}")
+    sl = Slicing(args.weight_slices, b)
+    try:
+        sl.check(spec)
+    except ValueError as exc:
+        raise ValueError(f"--weight-slices {args.weight_slices}: {exc}") from None
+    return sl
+
+
+def _weight_bits(spec, slicing):
+    from xbarlab.fcm.slicing import total_weight_bits
+
+    return total_weight_bits(spec, slicing)
 
 
 def run(args) -> int:
@@ -120,11 +155,14 @@ def run(args) -> int:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping))
+    slicing = _slicing(args, spec)
+    res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping), slicing=slicing)
     fit = fit_file(spec)
     config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
               "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
-              "mapping": args.mapping,
+              "mapping": args.mapping, "weight_slices": slicing.weight_slices,
+              "input_bits_per_cycle": slicing.input_bits_per_cycle or spec.dac.bits,
+              "input_cycles": slicing.cycles(spec.dac.bits), "weight_bits": _weight_bits(spec, slicing),
               "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
               "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options"),
               "fcm_fit": fit}
@@ -136,6 +174,8 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
+            ("weight slices / input cycles", f"{slicing.weight_slices} / {config['input_cycles']} "
+                                             f"({config['input_bits_per_cycle']} bits per cycle)"),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),
             ("seed", str(args.seed)),
