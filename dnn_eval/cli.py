@@ -143,6 +143,11 @@ def run(args) -> int:
     from .evaluate import default_options, evaluate, fit_file, ideal_spec, make_spec
     from .loading import load_model
 
+    if args.ideal:
+        spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
+    else:
+        spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
+    slicing = _slicing(args, spec)  # checked before any data or model is loaded
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     split = load_test_split(args.dataset, args.data_dir)
@@ -151,11 +156,6 @@ def run(args) -> int:
 
         split = Split(split.x[:args.limit], split.y[:args.limit])
     lm = load_model(args.model, split.input_shape, args.arch)
-    if args.ideal:
-        spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
-    else:
-        spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    slicing = _slicing(args, spec)
     res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping), slicing=slicing)
     fit = fit_file(spec)
     config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
