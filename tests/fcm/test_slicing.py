@@ -131,3 +131,16 @@ def test_offset_mapping_runs_bit_serial():
     f = build(W, spec, None, opts, Slicing(1, 1))
     g = xb.FCM.from_weights(W, spec, None, opts)
     np.testing.assert_allclose(f.matmul(x), g.matmul(x), rtol=0, atol=1e-12 * np.abs(g.matmul(x)).max())
+
+
+def test_sliced_bit_serial_on_cuda_equals_numpy():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    spec = nonideal(16, 16, 2, 6)
+    rng = np.random.default_rng(6)
+    W, x = rng.standard_normal((40, 20)), rng.standard_normal((6, 40))
+    f = SlicedFCM.from_weights(W, spec, np.random.default_rng(1), xb.FCMOptions(), Slicing(3, 2))
+    y = f.matmul(x)
+    yc = f.matmul(torch.as_tensor(x, device="cuda")).cpu().numpy()
+    np.testing.assert_allclose(yc, y, rtol=0, atol=1e-9 * np.abs(y).max())

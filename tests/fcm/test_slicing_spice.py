@@ -28,6 +28,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xbarlab as xb
 from xbarlab.fcm.slicing import SlicedFCM, Slicing
@@ -36,7 +38,7 @@ from xbarlab.verify.metrics import column_errors
 from xbarlab.verify.rowsum_bound import rowsum_rel_bound
 from xbarlab.verify.spice_reference import spice_evaluate
 
-pytestmark = [pytest.mark.ngspice]
+pytestmark = [pytest.mark.ngspice, pytest.mark.property]
 
 EXACT_REL = 1e-9
 BOUNDARY = 1e-9
@@ -104,3 +106,37 @@ def test_sliced_bit_serial_fcm_equals_ngspice(ngspice, capsys, rows, cols, K, N,
               f", |dy| / max |y| {np.abs(y - y_spice).max() / np.abs(y_spice).max():.2g}, ROWSUM per-column error / "
               f"its bound {counts['rowsum']:.2g}, ADC codes within 1e-9 of "
               f"a boundary: {counts.get('near', 0)} of {counts.get('codes', 0)}")
+
+
+@st.composite
+def sliced_layers(draw):
+    """(spec, W, x, slicing): a random small layer, its circuit and inputs, and a slicing of it."""
+    rows, cols = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    K = draw(st.integers(1, 2 * rows))
+    N = draw(st.integers(1, 2 * cols))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    circuit = xb.CircuitParams(r_row=draw(st.sampled_from([0.0, 1.0, 5.0])), r_col=draw(st.sampled_from([0.0, 2.5])),
+                               r_sense=draw(st.sampled_from([0.0, 100.0])),
+                               r_driver=draw(st.sampled_from([0.0, 50.0])))
+    g_max = draw(st.sampled_from([1e-4, 1e-5]))
+    device = xb.DeviceParams(g_min=g_max / 3.0, g_max=g_max, bits=draw(st.integers(1, 3)))
+    dac_bits = draw(st.integers(1, 4))
+    dac = xb.DACParams(bits=dac_bits, v_read=0.2, r_pd=draw(st.sampled_from([0.0, 20.0, 200.0, 1000.0])))
+    adc = xb.ADCParams(bits=draw(st.sampled_from([None, 4, 6, 8])))
+    spec = xb.CrossbarSpec(rows=rows, cols=cols, circuit=circuit, device=device, dac=dac, adc=adc)
+    slicing = Slicing(draw(st.integers(1, 3)), draw(st.one_of(st.none(), st.integers(1, dac_bits))))
+    signed = draw(st.booleans())
+    W = rng.standard_normal((K, N))
+    x = rng.standard_normal((1, K)) if signed else rng.random((1, K))
+    return spec, W, x, slicing
+
+
+@settings(max_examples=max(4, settings.default.max_examples // 10), deadline=None)
+@given(case=sliced_layers())
+def test_random_sliced_layers_equal_ngspice(ngspice, case):
+    spec, W, x, slicing = case
+    f = SlicedFCM.from_weights(W, spec, None, xb.FCMOptions(dac_load="exact"), slicing)
+    y_spice = f.matmul_t(np.ascontiguousarray(x.T), run=spice_run({})).T
+    y = f.matmul(x)
+    assert np.all(np.abs(y - y_spice) <= 1e-9 * np.abs(y_spice).max() + 1e-300)
