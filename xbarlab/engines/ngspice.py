@@ -79,13 +79,20 @@ _NODE = r"[a-z0-9_]+"
 _NUM = r"[+-]?[0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?"
 _VOLT = rf"(?:v\({_NODE}\)|0)"
 _COMMENT = re.compile(r"\*(?: [ -\[\]-~]*)?")
+_PARAM = r"[a-z][a-z0-9_]*"
 _CARDS = re.compile("|".join((
     _COMMENT.pattern,
-    r"\.options numdgt=[0-9]+",
+    rf"\.options numdgt=[0-9]+(?: (?:reltol|vntol|abstol)={_NUM})*",
     r"\.op",
     rf"r{_NAME} {_NODE} {_NODE} {_NUM}",
     rf"v{_NAME} {_NODE} {_NODE} dc {_NUM}",
     rf"b{_NAME} {_NODE} {_NODE} i={_NUM}\*sinh\({_NUM}\*\({_VOLT}-{_VOLT}\)\)",
+    # 1T-1R decks (xbarlab.netlist_1t1r): the access nmos, its model re-written from a validated card
+    # (xbarlab.cards: numbers only), and the one-transistor sweep of the solver's table
+    rf"m{_NAME} {_NODE} {_NODE} {_NODE} {_NODE} {_PARAM} w={_NUM} l={_NUM}",
+    rf"\.model {_PARAM} nmos level=54",
+    rf"\+(?: {_PARAM}={_NUM})+",
+    rf"\.dc v{_NAME} {_NUM} {_NUM} {_NUM}(?: v{_NAME} {_NUM} {_NUM} {_NUM})?",
 )))
 
 

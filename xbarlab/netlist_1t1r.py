@@ -1,0 +1,133 @@
+"""ngspice decks of 1T-1R crossbars and of the one-transistor sweep the solver's table comes from.
+
+The crossbar deck has the conventions and wires of ``xbarlab.netlist``
+(``netlists/README.md``): the same row sources, driver, row and column
+segments, sense resistors and 0 V ammeters, from the same topology. Each cell
+with G > 0 becomes the device resistor ``rcell{i}_{j}`` (1/G ohm) and the
+access NMOS ``m{i}_{j}`` joined at node ``x{i}_{j}``; gates are driven by one
+ideal source per gate line (``vgr{i}`` on node ``gr{i}``, or ``vgc{j}`` on
+``gc{j}``), the bulk is ground. The validated model card is written from its
+parsed numbers under the name ``xbnmos`` (``xbarlab.cards``). Pure functions
+of their inputs; every name is generated from indices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import check_conductances, check_voltages
+from .cards import DECK_MODEL, ModelCard
+from .netlist import node_names, spice_number
+from .params import CircuitParams, check_circuit
+from .topology import build
+from .transistor import AccessTransistor, GateLine, TransistorSide
+
+TITLE = "* xbarlab 1t-1r crossbar deck"
+SWEEP_TITLE = "* xbarlab access transistor sweep"
+# ngspice's Newton tolerances, tightened so that its .op resolves the cell currents to ~1e-12 relative
+# (the defaults reltol=1e-3, vntol=1e-6 V stop a MOSFET circuit's iteration after ~1e-6)
+OPTIONS = ".options numdgt=15 reltol=1e-12 vntol=1e-15 abstol=1e-18"
+
+
+def _check_access(access) -> AccessTransistor:
+    if not isinstance(access, AccessTransistor):
+        raise ValueError(f"access must be an xbarlab.transistor.AccessTransistor, got {type(access).__name__}")
+    return access
+
+
+def _mos(name: str, drain: str, gate: str, source: str, access: AccessTransistor) -> str:
+    return (f"{name} {drain} {gate} {source} 0 {DECK_MODEL} w={spice_number(access.w_m)} "
+            f"l={spice_number(access.l_m)}")
+
+
+def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: ModelCard | None = None) -> str:
+    """The ngspice deck (one ``.op``) of the 1T-1R crossbar ``G`` (S, the devices) driven by ``V`` (V, (M,)).
+
+    ``card`` is the validated model (default: ``access.model_card()``, read
+    and checked now). Outputs are ``i(vsense{j})`` as in ``xbarlab.netlist``.
+    """
+    G = check_conductances(G)
+    m, n = G.shape
+    V = check_voltages(V, m)
+    if V.ndim != 1:
+        raise ValueError(f"netlist_1t1r() takes one input vector of shape ({m},), got shape {V.shape}")
+    check_circuit(circuit)
+    circuit.r_driver_rows(m)
+    access = _check_access(access)
+    card = access.model_card() if card is None else card
+    if not isinstance(card, ModelCard):
+        raise ValueError(f"card must be an xbarlab.cards.ModelCard, got {type(card).__name__}")
+    topo = build(m, n, circuit)
+    name = node_names(topo)
+    idx = topo.index
+    lines = [
+        TITLE,
+        f"* rows M={m} (inputs), columns N={n} (outputs); units: ohm, volt, ampere, meter",
+        f"* r_row={spice_number(circuit.r_row)} r_col={spice_number(circuit.r_col)} "
+        f"r_sense={spice_number(circuit.r_sense)} (per segment / per column)",
+        f"* cells: device 1/G in series with nmos w={spice_number(access.w_m)} l={spice_number(access.l_m)}, "
+        f"transistor at the {access.side.value} side, gate lines per {access.gate_line.value} "
+        f"at {spice_number(access.v_gate_v)} V, bulk at ground",
+        OPTIONS,
+        *card.deck_lines(),
+        "* row sources",
+    ]
+    for i in range(m):
+        lines.append(f"vrow{i} {name[int(idx.src(i))]} 0 dc {spice_number(V[i])}")
+    lines.append("* gate lines")
+    prefix, count = ("gr", m) if access.gate_line is GateLine.ROW else ("gc", n)
+    for k in range(count):
+        lines.append(f"vg{prefix[1]}{k} {prefix}{k} 0 dc {spice_number(access.v_gate_v)}")
+    lines.append("* wires (driver, row segments, column segments, sense)")
+    w = topo.wires
+    for k in range(len(w.ohm)):
+        if w.ohm[k] > 0:
+            lines.append(f"{w.kind[k]}{w.label[k]} {name[w.n1[k]]} {name[w.n2[k]]} {spice_number(w.ohm[k])}")
+    lines.append("* cells: rcell{i}_{j} (1/G ohm) and nmos m{i}_{j} (drain gate source bulk) joined at x{i}_{j}; "
+                 "G=0 is open")
+    for i in range(m):
+        for j in range(n):
+            if G[i, j] > 0:
+                na, nb, nx = name[int(idx.a(i, j))], name[int(idx.b(i, j))], f"x{i}_{j}"
+                gate = f"{prefix}{i if access.gate_line is GateLine.ROW else j}"
+                if access.side is TransistorSide.SENSE:
+                    lines.append(f"rcell{i}_{j} {na} {nx} {spice_number(1.0 / G[i, j])}")
+                    lines.append(_mos(f"m{i}_{j}", nx, gate, nb, access))
+                else:
+                    lines.append(_mos(f"m{i}_{j}", na, gate, nx, access))
+                    lines.append(f"rcell{i}_{j} {nx} {nb} {spice_number(1.0 / G[i, j])}")
+    lines.append("* sense amplifiers: 0 V ammeters to virtual ground; output I_j = i(vsense{j})")
+    for j in range(n):
+        lines.append(f"vsense{j} {name[int(idx.msense(j))]} 0 dc 0")
+    lines += [".op", ".end", ""]
+    return "\n".join(lines)
+
+
+def sweep_netlist(access: AccessTransistor, v_lo: float, v_hi: float, step: float,
+                  card: ModelCard | None = None) -> str:
+    """Deck of one access transistor swept over drain and source voltage, each from ``v_lo`` to ``v_hi`` (V).
+
+    Drain ``vd`` (node ``d``), gate ``vg`` at ``access.v_gate_v``, source
+    ``vs`` (node ``s``), bulk at ground; ``.dc vd v_lo v_hi step vs v_lo v_hi step``.
+    The drain and source currents are ``-i(vd)`` and ``i(vs)`` (into the drain,
+    out of the source); they differ by the gate and bulk currents.
+    """
+    access = _check_access(access)
+    card = access.model_card() if card is None else card
+    lo, hi, st = float(v_lo), float(v_hi), float(step)
+    if not (np.isfinite([lo, hi, st]).all() and hi > lo and st > 0):
+        raise ValueError(f"sweep needs finite v_lo < v_hi and step > 0 volt, got {v_lo!r}, {v_hi!r}, {step!r}")
+    return "\n".join([
+        SWEEP_TITLE,
+        f"* one nmos w={spice_number(access.w_m)} l={spice_number(access.l_m)} at "
+        f"v_g={spice_number(access.v_gate_v)} V, bulk at ground; units: volt, ampere, meter",
+        OPTIONS,
+        *card.deck_lines(),
+        "vd d 0 dc 0",
+        f"vg g 0 dc {spice_number(access.v_gate_v)}",
+        "vs s 0 dc 0",
+        _mos("m0", "d", "g", "s", access),
+        f".dc vd {spice_number(lo)} {spice_number(hi)} {spice_number(st)} "
+        f"vs {spice_number(lo)} {spice_number(hi)} {spice_number(st)}",
+        ".end", "",
+    ])
