@@ -103,31 +103,34 @@ def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: M
     return "\n".join(lines)
 
 
-def sweep_netlist(access: AccessTransistor, v_lo: float, v_hi: float, step: float,
+def sweep_netlist(access: AccessTransistor, vs_lo: float, vs_hi: float, vds_max: float, step: float,
                   card: ModelCard | None = None) -> str:
-    """Deck of one access transistor swept over drain and source voltage, each from ``v_lo`` to ``v_hi`` (V).
+    """Deck of one access transistor swept over its source voltage and drain-source voltage (V).
 
-    Drain ``vd`` (node ``d``), gate ``vg`` at ``access.v_gate_v``, source
-    ``vs`` (node ``s``), bulk at ground; ``.dc vd v_lo v_hi step vs v_lo v_hi step``.
-    The drain and source currents are ``-i(vd)`` and ``i(vs)`` (into the drain,
-    out of the source); they differ by the gate and bulk currents.
+    Source ``vs`` (node ``s``) from ``vs_lo`` to ``vs_hi``, drain ``vds``
+    (node ``d``, above ``s``) from ``-vds_max`` to ``vds_max``, both in
+    ``step``; gate ``vg`` at ``access.v_gate_v``, bulk at ground. One
+    ``.dc vds ... vs ...`` run. The current into the drain is ``-i(vds)`` and
+    the current out of the source ``i(vs) - i(vds)``; they differ by the gate
+    and bulk currents.
     """
     access = _check_access(access)
     card = access.model_card() if card is None else card
-    lo, hi, st = float(v_lo), float(v_hi), float(step)
-    if not (np.isfinite([lo, hi, st]).all() and hi > lo and st > 0):
-        raise ValueError(f"sweep needs finite v_lo < v_hi and step > 0 volt, got {v_lo!r}, {v_hi!r}, {step!r}")
+    lo, hi, dmax, st = float(vs_lo), float(vs_hi), float(vds_max), float(step)
+    if not (np.isfinite([lo, hi, dmax, st]).all() and hi > lo and dmax > 0 and st > 0):
+        raise ValueError(f"sweep needs finite vs_lo < vs_hi, vds_max > 0 and step > 0 volt, got "
+                         f"{vs_lo!r}, {vs_hi!r}, {vds_max!r}, {step!r}")
     return "\n".join([
         SWEEP_TITLE,
         f"* one nmos w={spice_number(access.w_m)} l={spice_number(access.l_m)} at "
         f"v_g={spice_number(access.v_gate_v)} V, bulk at ground; units: volt, ampere, meter",
         OPTIONS,
         *card.deck_lines(),
-        "vd d 0 dc 0",
+        "vds d s dc 0",
         f"vg g 0 dc {spice_number(access.v_gate_v)}",
         "vs s 0 dc 0",
         _mos("m0", "d", "g", "s", access),
-        f".dc vd {spice_number(lo)} {spice_number(hi)} {spice_number(st)} "
+        f".dc vds {spice_number(-dmax)} {spice_number(dmax)} {spice_number(st)} "
         f"vs {spice_number(lo)} {spice_number(hi)} {spice_number(st)}",
         ".end", "",
     ])
