@@ -27,6 +27,17 @@ SWEEP_TITLE = "* xbarlab access transistor sweep"
 # ngspice's default Newton tolerances: tightening them (reltol=1e-12) made ngspice fail to converge on
 # 16x16 crossbars, while the defaults agree with it to ~1e-14 where both converge
 OPTIONS = ".options numdgt=15"
+# for verification runs: ngspice stops its Newton iteration at reltol (default 1e-3) and vntol (1e-6 V), which
+# leaves up to ~3e-9 relative in sinh crossbars (against a 50-digit solve); with these it is within ~2e-11
+VERIFY_OPTIONS = ".options numdgt=15 reltol=1e-9 vntol=1e-12"
+
+
+def verification_deck(deck: str) -> str:
+    """``deck`` (written by xbarlab.netlist or this module) with ngspice's tolerances tightened to
+    ``VERIFY_OPTIONS``, for checks of the solvers at 1e-9."""
+    if OPTIONS not in deck.split("\n"):
+        raise ValueError("verification_deck needs a deck with the writer's '.options numdgt=15' line")
+    return "\n".join(VERIFY_OPTIONS if line == OPTIONS else line for line in deck.split("\n"))
 
 
 def _check_access(access) -> AccessTransistor:

@@ -82,7 +82,7 @@ _COMMENT = re.compile(r"\*(?: [ -\[\]-~]*)?")
 _PARAM = r"[a-z][a-z0-9_]*"
 _CARDS = re.compile("|".join((
     _COMMENT.pattern,
-    r"\.options numdgt=[0-9]+",
+    rf"\.options numdgt=[0-9]+(?: (?:reltol|vntol|abstol)={_NUM})*",
     r"\.op",
     rf"r{_NAME} {_NODE} {_NODE} {_NUM}",
     rf"v{_NAME} {_NODE} {_NODE} dc {_NUM}",
