@@ -18,11 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xbarlab as xb
-from xbarlab.engines.ngspice import run_deck
 from xbarlab.engines.nonlinear import NewtonConvergenceError, NewtonSettings, SinhCells, solve
-from xbarlab.netlist import deck_text, node_names
+from xbarlab.netlist import deck_text
 from xbarlab.netlist_1t1r import verification_deck
-from xbarlab.topology import build
+
+from spice_outputs import ngspice_outputs  # tests/core/spice_outputs.py
 
 BOUND = 1e-9
 resistance = st.one_of(st.just(0.0), st.floats(0.1, 1e3))
@@ -39,22 +39,6 @@ def sinh_crossbars(draw):
     c = xb.CircuitParams(r_row=draw(resistance), r_col=draw(resistance), r_sense=draw(resistance),
                          r_driver=draw(resistance))
     return G, V, c, draw(st.floats(0.5, 10.0))
-
-
-def ngspice_outputs(deck: str, G, c):
-    """Output currents (N,) and the row and column node voltages (M, N) of an xbarlab deck run in ngspice."""
-    vec = run_deck(deck)
-    m, n = G.shape
-    topo = build(m, n, c)
-    names = node_names(topo)
-
-    def volt(k):
-        return 0.0 if names[int(k)] == "0" else float(vec[f"v({names[int(k)]})"][0])
-
-    ii, jj = np.indices((m, n))
-    v_row = np.vectorize(volt)(topo.index.a(ii, jj))
-    v_col = np.vectorize(volt)(topo.index.b(ii, jj))
-    return np.array([vec[f"i(vsense{j})"][0] for j in range(n)]), v_row, v_col
 
 
 @pytest.mark.ngspice

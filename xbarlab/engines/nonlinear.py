@@ -15,7 +15,7 @@ cells differ:
 Newton's method on Kirchhoff's current law, J dv = -F, one sparse LU
 (SuperLU) per iteration, with the step limited to ``max_step_v`` and halved
 until the residual falls (line search). Convergence is a full step below
-``tol`` times the largest input voltage, or a step below ``ROUNDOFF_STEP``
+``tol`` times the largest input voltage (inputs and gate lines), or a step below ``ROUNDOFF_STEP``
 times it that cannot lower a residual already at its rounding floor (the
 step is then taken); anything else (the iteration cap, a line search that
 fails with a larger step, a non-finite value) raises ``NewtonConvergenceError``, never a
@@ -160,6 +160,7 @@ class _Network:
         self.n_x = len(self.g) if isinstance(cells, TransistorTable) else 0
         self.pa, self.pb = self.sysm.pos[self.ca], self.sysm.pos[self.cb]
         self.px = self.n_free + np.arange(self.n_x)
+        self.v_gate = cells.access.v_gate_v if isinstance(cells, TransistorTable) else 0.0  # gate lines drive too
         wires = self.sysm.L_ff.tocoo()
         self.wire_coo = (wires.row, wires.col, wires.data)
 
@@ -219,7 +220,7 @@ class _Network:
 
     def solve_one(self, v_in: np.ndarray, s: NewtonSettings):
         fixed_vals = np.concatenate([[0.0], v_in])
-        v_scale = max(float(np.abs(v_in).max()), 1e-300)
+        v_scale = max(float(np.abs(v_in).max()), self.v_gate, 1e-300)
         u = self.initial(fixed_vals)
         F, J = self.residual(u, fixed_vals, True)
         for it in range(s.max_iter):
