@@ -49,3 +49,11 @@ def test_device_and_spec_carry_the_cell_option():
         xb.DeviceParams(sinh_b=3.0, access=AccessTransistor())
     with pytest.raises(ValueError, match="access"):
         xb.DeviceParams(access="1t1r")
+
+
+def test_fcm_refuses_1t1r_specs_instead_of_modelling_them_as_1r():
+    import numpy as np
+
+    spec = xb.CrossbarSpec(rows=4, cols=4, device=xb.DeviceParams(access=AccessTransistor()))
+    with pytest.raises(ValueError, match="1T-1R cells"):
+        xb.FCM.from_weights(np.ones((4, 4)), spec, None)

@@ -100,9 +100,11 @@ def check_deck(deck: str) -> str:
     """Return ``deck`` if it holds only cards that ``xbarlab.netlist`` writes; else ValueError.
 
     The first line is a comment (ngspice's title line), then comments,
-    ``.options numdgt=N``, ``r``/``v``/``b`` element cards in the writer's
-    exact form, ``.op``, and ``.end`` as the last line (blank lines may
-    follow). Anything else, ``.control``, ``shell``, ``.include`` and
+    ``.options numdgt=N`` (optionally with reltol/vntol/abstol numbers),
+    ``r``/``v``/``b`` element cards in the writer's exact form, the 1T-1R
+    cards (``m`` elements, one ``.model ... nmos level=54`` with ``+``
+    lines of name=number, a two-source ``.dc``), ``.op``, and ``.end`` as
+    the last line (blank lines may follow). Anything else, ``.control``, ``shell``, ``.include`` and
     ``.lib`` among them, is refused before ngspice sees it.
     """
     if not isinstance(deck, str):
