@@ -92,3 +92,23 @@ def test_golden_deck_runs_in_ngspice_and_gives_the_stored_output(ngspice):
     i_out = ref[ref.quantity == "i_out"].sort_values("col").value.to_numpy()
     got = np.array([vec[f"i(vsense{j})"][0] for j in range(len(i_out))])
     assert np.abs(got - i_out).max() <= 1e-9 * np.abs(i_out).max()
+
+
+@pytest.mark.parametrize("line", [
+    ".model xbnmos nmos level=54 vth0={system(1)}",
+    ".model xbnmos pmos level=54",
+    "+ vth0='0.4'",
+    "+ vth0=1meg",
+    "m0 d g s 0 xbnmos w=1e-7 l=5e-8 m=2",
+    "m0 d g s xbnmos w=1e-7 l=5e-8",
+    ".dc vd 0 1 0.1 vs 0 1 0.1 vg 0 1 0.1",
+    ".dc temp 0 100 1",
+    ".options numdgt=15 rshunt=1e12",
+    ".include card.lib",
+])
+def test_check_deck_refuses_foreign_1t1r_cards(line):
+    G, V, c, acc = _stored()
+    deck = netlist_1t1r(G, V, c, acc).split("\n")
+    deck.insert(5, line)
+    with pytest.raises(ValueError, match="not a card xbarlab writes"):
+        check_deck("\n".join(deck))
