@@ -97,3 +97,27 @@ def test_voltages_outside_the_table_raise(ngspice):
     assert np.all(ok.i_out > 0)
     with pytest.raises(ValueError, match="outside the transistor table"):
         solve(G, [0.3, 0.4], c, small)
+
+
+@pytest.mark.slow
+@pytest.mark.ngspice
+@pytest.mark.parametrize("size", [32, 64])
+def test_1t1r_large_arrays_within_the_bound(tables, size):
+    """Paper-size arrays (slow: ngspice's .op of a 64x64 1T-1R deck takes seconds): the same bound."""
+    import time
+
+    rng = np.random.default_rng(size)
+    G = rng.uniform(1 / 300e3, 1 / 30e3, (size, size))
+    V = rng.uniform(0.0, 0.5, size)
+    c = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
+    for key, acc in ACCESS.items():
+        t0 = time.perf_counter()
+        res = solve(G, V, c, tables[key])
+        t1 = time.perf_counter()
+        i_sp, _, _ = ngspice_outputs(verification_deck(netlist_1t1r(G, V, c, acc)), G, c)
+        t2 = time.perf_counter()
+        dev = np.abs(res.i_out - i_sp).max() / np.abs(i_sp).max()
+        col = (np.abs(res.i_out - i_sp) / np.abs(i_sp)).max()
+        print(f"1T-1R {size}x{size} {key}: deviation {dev:.3g} of the largest output ({col:.3g} per column); "
+              f"Newton {t1 - t0:.3f} s, ngspice {t2 - t1:.3f} s")
+        assert dev <= BOUND

@@ -103,3 +103,13 @@ def test_bad_inputs_raise_naming_them():
         solve(np.array([[np.nan, 1e-5]]), [0.1], c, SinhCells(1.0))
     with pytest.raises(ValueError, match="conductances span"):
         solve(np.array([[1e-20, 1e-5]]), [0.1], xb.CircuitParams(r_row=1e-3), SinhCells(1.0))
+
+
+def test_cells_for_device():
+    from xbarlab.engines.nonlinear import cells_for_device
+
+    assert cells_for_device(xb.DeviceParams(sinh_b=3.0)) == SinhCells(3.0)
+    with pytest.raises(ValueError, match="linear"):
+        cells_for_device(xb.DeviceParams())
+    with pytest.raises(ValueError, match="device"):
+        cells_for_device("reram")

@@ -93,6 +93,21 @@ class SinhCells:
         object.__setattr__(self, "b_per_v", float(b))
 
 
+def cells_for_device(device, ngspice=None, **table_kw):
+    """The ``cells`` argument of ``solve`` for a ``DeviceParams``: ``SinhCells(device.sinh_b)`` for sinh
+    cells, or the ``TransistorTable`` of ``device.access`` swept in ngspice now (``table_kw``: the ranges
+    and step of ``TransistorTable.from_ngspice``). ValueError for a linear 1R device (use ``xbarlab.solve``)."""
+    from ..device import DeviceParams
+
+    if not isinstance(device, DeviceParams):
+        raise ValueError(f"device must be an xbarlab.DeviceParams, got {type(device).__name__}")
+    if device.access is not None:
+        return TransistorTable.from_ngspice(device.access, ngspice=ngspice, **table_kw)
+    if device.sinh_b > 0:
+        return SinhCells(device.sinh_b)
+    raise ValueError("the device is linear (sinh_b = 0, no access transistor): solve it with xbarlab.solve")
+
+
 class _Stamps:
     """Residual F (current leaving each unknown node, A) and Jacobian entries, accumulated per term."""
 
