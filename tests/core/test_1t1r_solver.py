@@ -124,3 +124,24 @@ def test_1t1r_large_arrays_within_the_bound(tables, size):
         print(f"1T-1R {size}x{size} {key}: deviation {dev:.3g} of the largest output ({col:.3g} per column); "
               f"Newton {t1 - t0:.3f} s, ngspice {t2 - t1:.3f} s")
         assert dev <= BOUND
+
+
+@pytest.mark.slow
+@pytest.mark.ngspice
+def test_table_interpolation_error(ngspice):
+    """The 5 mV table (the default) against the ngspice sweep at 2.5 mV, at every fine grid point where both
+    terminals lie in the table's V_s range (the solver refuses answers outside it; beyond it, the drain-bulk
+    junction conducts and the current grows exponentially)."""
+    from xbarlab.engines.ngspice import NgspiceSettings
+
+    acc = AccessTransistor(v_gate_v=0.9)
+    fine = TransistorTable.from_ngspice(acc, step=2.5e-3, ngspice=NgspiceSettings(timeout_s=600))
+    X, Y = np.meshgrid(fine.drain.x, fine.drain.y, indexing="ij")
+    inside = (X + Y >= fine.vs_lo) & (X + Y <= fine.vs_hi)
+    for step in (1e-2, 5e-3):
+        tab = TransistorTable.from_ngspice(acc, step=step)
+        (i_d, _, _), (i_s, _, _) = tab.currents(X + Y, Y)
+        err = max(np.abs(i_d - fine.drain.f)[inside].max(), np.abs(i_s - fine.source.f)[inside].max())
+        print(f"table at {step * 1e3:g} mV: worst error {err:.3g} A against the 2.5 mV sweep "
+              f"(largest current {np.abs(fine.drain.f)[inside].max():.3g} A)")
+        assert err <= 1e-10 if step == 5e-3 else err <= 1e-9
