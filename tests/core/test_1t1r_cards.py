@@ -79,6 +79,8 @@ def test_card_must_define_the_named_model_and_be_bounded(tmp_path):
         load_card(big)
     with pytest.raises(ValueError, match="cannot be read"):
         load_card(tmp_path / "missing.lib")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_card("/dev/zero")
     binary = tmp_path / "bin.lib"
     binary.write_bytes(b"\xff\xfe.model")
     with pytest.raises(ValueError, match="not ASCII"):

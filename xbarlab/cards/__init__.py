@@ -190,6 +190,8 @@ def load_card(path=None, model: str | None = None) -> ModelCard:
     The file is read with a size bound before it is parsed.
     """
     p = DEFAULT_CARD if path is None or path == "" else Path(path)
+    if not p.is_file():  # a device or a pipe could block or never end
+        raise ValueError(f"card file {str(p)!r} cannot be read: not a regular file")
     try:
         with open(p, "rb") as fh:
             data = fh.read(MAX_CARD_BYTES + 1)
