@@ -20,7 +20,9 @@ times it that cannot lower a residual already at its rounding floor (the
 step is then taken); anything else (the iteration cap, a line search that
 fails with a larger step, a non-finite value) raises ``NewtonConvergenceError``, never a
 partial answer. A 1T-1R answer whose transistor voltages leave the table
-raises ValueError.
+raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
+verified against ngspice; no extended-precision refinement here) raise
+ValueError.
 
 Verified against ngspice ``.op`` on whole crossbars:
 ``tests/core/test_nonlinear_sinh.py`` (<= 1e-9 relative) and
@@ -127,6 +129,20 @@ class _Stamps:
             self.vals.append(d[k])
 
 
+# The Newton solve has no extended-precision refinement (engines.exact has): it is verified to 1e-9 against
+# ngspice over conductance spreads up to ngspice's own limit (cells over wires 1e7), and refuses beyond it.
+SPREAD_LIMIT = cond.NGSPICE_SPREAD_LIMIT
+
+
+def _check_spread(G: np.ndarray, circuit: CircuitParams) -> None:
+    g_lo, g_hi = cond.conductance_range(G, circuit)
+    if g_hi > SPREAD_LIMIT * g_lo:
+        raise ValueError(
+            f"the circuit's conductances span {g_lo:.3g} to {g_hi:.3g} S (ratio {g_hi / g_lo:.3g}, counting cells "
+            f"G > 0 and wires 1/r), beyond the ratio {SPREAD_LIMIT:.0e} over which the Newton solver is verified "
+            "(xbarlab.engines.nonlinear); bring the largest and smallest closer (an ideal wire is r = 0)")
+
+
 def solve(G, V, circuit: CircuitParams, cells, settings: NewtonSettings = NewtonSettings()) -> SolveResult:
     """Node voltages and currents of a crossbar of non-linear cells, exactly (Newton to round-off).
 
@@ -149,7 +165,7 @@ def solve(G, V, circuit: CircuitParams, cells, settings: NewtonSettings = Newton
     if not isinstance(settings, NewtonSettings):
         raise ValueError(f"settings must be a NewtonSettings, got {type(settings).__name__}")
     if not circuit.is_ideal:
-        cond.check_spread(G, circuit, "exact")
+        _check_spread(G, circuit)
     net = _Network(G, circuit, cells)
     V2 = np.atleast_2d(V)
     parts = [net.solve_one(v, settings) for v in V2]
@@ -163,7 +179,6 @@ class _Network:
     """The wire network of ``engines.exact`` with the cells as non-linear terms."""
 
     def __init__(self, G: np.ndarray, circuit: CircuitParams, cells):
-        m, n = G.shape
         self.G, self.circuit, self.cells = G, circuit, cells
         self.sysm = exact._system(np.zeros_like(G), circuit)  # wires only: the cells are added per iteration
         topo = self.sysm.topo
@@ -229,14 +244,10 @@ class _Network:
         J = sp.coo_matrix((vals, (rows, cols)), shape=(len(u), len(u))).tocsc()
         return st.F, J
 
-    def initial(self, fixed_vals: np.ndarray) -> np.ndarray:
-        """Start: every unknown at 0 V (the first Newton step is the circuit linearized there)."""
-        return np.zeros(self.n_free + self.n_x)
-
     def solve_one(self, v_in: np.ndarray, s: NewtonSettings):
         fixed_vals = np.concatenate([[0.0], v_in])
         v_scale = max(float(np.abs(v_in).max()), self.v_gate, 1e-300)
-        u = self.initial(fixed_vals)
+        u = np.zeros(self.n_free + self.n_x)  # start at 0 V: the first step solves the circuit linearized there
         F, J = self.residual(u, fixed_vals, True)
         for it in range(s.max_iter):
             try:
