@@ -28,7 +28,8 @@ SWEEP_TITLE = "* xbarlab access transistor sweep"
 # 16x16 crossbars, while the defaults agree with it to ~1e-14 where both converge
 OPTIONS = ".options numdgt=15"
 # for verification runs: ngspice stops its Newton iteration at reltol (default 1e-3) and vntol (1e-6 V), which
-# leaves up to ~3e-9 relative in sinh crossbars (against a 50-digit solve); with these it is within ~2e-11
+# left up to 4.7e-9 relative in single-row sinh crossbars against a 50-digit solve, 2.6e-11 with these
+# (tests/core/test_nonlinear_sinh.py::test_sinh_newton_against_a_50_digit_solve)
 VERIFY_OPTIONS = ".options numdgt=15 reltol=1e-9 vntol=1e-12"
 
 
