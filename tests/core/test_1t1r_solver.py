@@ -13,7 +13,8 @@ Measured (hypothesis, 1-6 x 1-6, G in [1/300k, 1/30k] S, inputs in
 [0, 0.5] V, wires 0 or [0.5, 100] ohm, sense 0 or [1, 1e3] ohm, transistor
 at the sense side with gate lines per row at V_G = 0.75 V, or at the row
 side with gate lines per column at 1.2 V): 25 examples (dev profile) at most
-1.8e-8 of the largest output and 1.4e-9 of the largest input; 400 examples
+1.8e-8 of the largest output and 1.4e-9 of the largest input (40 examples, CI
+profile: the same); 400 examples
 (``--hypothesis-profile=thorough``) 3.3e-8 and 4.7e-9. Slow test, 32 x 32
 and 64 x 64 (typical wires): at most 5.7e-9 of the largest output, 7.3e-9
 of a column's own current.

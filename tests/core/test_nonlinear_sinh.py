@@ -8,7 +8,9 @@ tightened (``verification_deck``: reltol 1e-9, vntol 1e-12 V): at its
 defaults its own answer was up to 4.7e-9 off a 50-digit solve of single-row
 sinh crossbars, 2.6e-11 with these, the Newton solver 2.5e-16
 (``test_sinh_newton_against_a_50_digit_solve``).
-Measured (CI profile): printed by the test.
+Measured (printed by the test): at most 9.4e-11 of the largest output over the
+25 examples of the dev profile, 5.8e-11 over the 40 of the CI profile, 6.0e-11 over
+400 (--hypothesis-profile=thorough).
 """
 
 from __future__ import annotations
