@@ -92,6 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_instance_arguments(p)
 
 
 def check_data_args(dataset: str, data_dir) -> None:
@@ -107,65 +108,122 @@ def check_data_args(dataset: str, data_dir) -> None:
         raise ValueError(f"--data-dir {data_dir!r} is not a folder")
 
 
-def _slicing(args, spec):
-    """The ``Slicing`` of --weight-slices and --input-bits-per-cycle, checked against the spec (ValueError
-    naming the flag and its value)."""
-    from xbarlab.fcm.slicing import Slicing
+def add_instance_arguments(p: argparse.ArgumentParser) -> None:
+    """``--instances N`` and the options of its sweep (``dnn_eval.instances``)."""
+    from .instances import MAX_INSTANCES
 
-    b = args.input_bits_per_cycle
-    if b is not None and b > spec.dac.bits:
-        raise ValueError(f"--input-bits-per-cycle {b} exceeds the DAC's {spec.dac.bits} bits (--dac-bits)")
-    if args.weight_slices > 1 and spec.device.levels is None:
-        raise ValueError(f"--weight-slices {args.weight_slices} needs devices with a number of bits "
-                         f"(--device-bits); this device is analog{' (--ideal)' if args.ideal else ''}")
-    if args.weight_slices > 1 and args.mapping != "differential":
-        raise ValueError(f"--weight-slices {args.weight_slices} needs --mapping differential (sign-magnitude "
-                         f"slices), got --mapping {args.mapping}")
-    sl = Slicing(args.weight_slices, b)
+    g = p.add_argument_group("chip instances (Monte Carlo over the device variation; dnn_eval/instances.py)")
+    g.add_argument("--instances", type=int_in(1, MAX_INSTANCES, "a number of instances"), default=None,
+                   metavar="N", help=f"evaluate N chip instances, 1..{MAX_INSTANCES}: one draw each of the device "
+                   "variation and faults, seeds derived from --seed by numpy's SeedSequence.spawn; a cached, "
+                   "resumable sweep (a rerun computes only missing or failed instances)")
+    g.add_argument("--out", default=None, help="with --instances: folder for the results (default: reports), "
+                   "checked writable first; OUT/.cache/dnn_instances.sweep.sqlite keeps every finished instance")
+    g.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="with --instances: address of a running dask.distributed scheduler (default: local processes)")
+    g.add_argument("--workers", type=int_in(1, 1024, "a number of workers"), default=None,
+                   help="with --instances: instances in flight at once, 1..1024 (default: 1 local process; with "
+                        "--scheduler, the cluster's thread count)")
+    g.add_argument("--timeout-s", type=_timeout, default=None,
+                   help="with --instances: seconds one instance may run before it is stopped and recorded as failed")
+    g.add_argument("--no-progress", action="store_true", help="with --instances: no progress bar (it is shown "
+                   "on stderr only when stderr is a terminal and --json is not given)")
+
+
+def _timeout(text: str) -> float:
     try:
-        sl.check(spec)
-    except ValueError as exc:
-        raise ValueError(f"--weight-slices {args.weight_slices}: {exc}") from None
-    return sl
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < v <= 1e6:
+        raise argparse.ArgumentTypeError(f"timeout must be in (0, 1e6] seconds, got {v}")
+    return v
 
 
-def _weight_bits(spec, slicing):
-    from xbarlab.fcm.slicing import total_weight_bits
-
-    return total_weight_bits(spec, slicing)
-
-
-def run(args) -> int:
+def load_inputs(args):
+    """(test split, loaded model) of the command line; torch is imported here."""
     check_data_args(args.dataset, args.data_dir)
     import torch
 
-    from .data import load_test_split
-    from .evaluate import default_options, evaluate, fit_file, ideal_spec, make_spec
+    from .data import Split, load_test_split
     from .loading import load_model
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    split = load_test_split(args.dataset, args.data_dir)
+    if args.limit:
+        split = Split(split.x[:args.limit], split.y[:args.limit])
+    return split, load_model(args.model, split.input_shape, args.arch)
+
+
+def hardware(args):
+    """(CrossbarSpec, FCMOptions) of the command line."""
+    from .evaluate import default_options, ideal_spec, make_spec
 
     if args.ideal:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    slicing = _slicing(args, spec)  # checked before any data or model is loaded
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    split = load_test_split(args.dataset, args.data_dir)
-    if args.limit:
-        from .data import Split
+    return spec, default_options(spec).replace(mapping=args.mapping)
 
-        split = Split(split.x[:args.limit], split.y[:args.limit])
-    lm = load_model(args.model, split.input_shape, args.arch)
-    res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping), slicing=slicing)
-    fit = fit_file(spec)
-    config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
-              "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
-              "mapping": args.mapping, "weight_slices": slicing.weight_slices,
-              "input_bits_per_cycle": slicing.input_bits_per_cycle or spec.dac.bits,
-              "input_cycles": slicing.cycles(spec.dac.bits), "weight_bits": _weight_bits(spec, slicing),
-              "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
-              "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options"),
-              "fcm_fit": fit}
+
+def slicing_of(args, spec):
+    """The ``Slicing`` of --weight-slices and --input-bits-per-cycle, checked against the spec (ValueError
+    naming the flag and its value)."""
+    from xbarlab.fcm.slicing import Slicing
+
+    S, b = getattr(args, "weight_slices", 1), getattr(args, "input_bits_per_cycle", None)
+    if b is not None and b > spec.dac.bits:
+        raise ValueError(f"--input-bits-per-cycle {b} exceeds the DAC's {spec.dac.bits} bits (--dac-bits)")
+    if S > 1 and spec.device.levels is None:
+        raise ValueError(f"--weight-slices {S} needs devices with a number of bits (--device-bits); "
+                         f"this device is analog{' (--ideal)' if args.ideal else ''}")
+    if S > 1 and args.mapping != "differential":
+        raise ValueError(f"--weight-slices {S} needs --mapping differential (sign-magnitude slices), "
+                         f"got --mapping {args.mapping}")
+    sl = Slicing(S, b)
+    try:
+        sl.check(spec)
+    except ValueError as exc:
+        raise ValueError(f"--weight-slices {S}: {exc}") from None
+    return sl
+
+
+def config_of(args, lm, spec, fcm_options: dict) -> dict:
+    """The ``config`` object of the JSON output."""
+    from xbarlab.fcm.slicing import total_weight_bits
+
+    from .evaluate import fit_file
+
+    sl = slicing_of(args, spec)
+    return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
+            "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
+            "mapping": args.mapping, "weight_slices": sl.weight_slices,
+            "input_bits_per_cycle": sl.input_bits_per_cycle or spec.dac.bits,
+            "input_cycles": sl.cycles(spec.dac.bits), "weight_bits": total_weight_bits(spec, sl),
+            "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
+            "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
+            "fcm_fit": fit_file(spec)}
+
+
+def run(args) -> int:
+    if getattr(args, "instances", None) is not None:
+        from .instances_cli import run_instances_cli
+
+        if args.weight_slices != 1 or args.input_bits_per_cycle is not None:
+            raise ValueError("--weight-slices and --input-bits-per-cycle are not yet available with --instances")
+        return run_instances_cli(args)
+    for flag in ("out", "scheduler", "workers", "timeout_s"):
+        if getattr(args, flag, None) is not None:
+            raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
+    split, lm = load_inputs(args)
+    spec, options = hardware(args)
+    slicing = slicing_of(args, spec)
+    from .evaluate import evaluate
+
+    res = evaluate(lm, split, spec, args.seed, options, slicing=slicing)
+    config = config_of(args, lm, spec, res.pop("fcm_options"))
+    fit = config["fcm_fit"]
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
     if args.json:
         print(json.dumps(out))
@@ -174,7 +232,7 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
-            ("weight slices / input cycles", f"{slicing.weight_slices} / {config['input_cycles']} "
+            ("weight slices / input cycles", f"{config['weight_slices']} / {config['input_cycles']} "
                                              f"({config['input_bits_per_cycle']} bits per cycle)"),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),

@@ -233,3 +233,11 @@ def deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams, extra: list[
     lines.extend(extra or [])
     lines += [".op", ".end", ""]
     return "\n".join(lines)
+
+
+def netlist_1t1r(G, V, circuit: CircuitParams, access, card=None) -> str:
+    """The deck of a 1T-1R crossbar (device G in S in series with the NMOS ``access``); see
+    ``xbarlab.netlist_1t1r.netlist_1t1r``, where the writer lives."""
+    from .netlist_1t1r import netlist_1t1r as write
+
+    return write(G, V, circuit, access, card)

@@ -31,9 +31,9 @@ import math
 
 from xbarlab.spec import CrossbarSpec, group, load_preset
 
+from .. import DEFAULT_PRESET  # the one preset (dnn_eval.DEFAULT_PRESET)
 from ..evaluate import ideal_spec
 
-DEFAULT_PRESET = "rxnn-spintronic"
 SETTINGS = ("precision", "parasitics", "variation", "precision+parasitics", "everything")
 
 
