@@ -53,6 +53,7 @@ def test_default_slicing_is_bitwise_the_unsliced_network():
     (["--input-bits-per-cycle", "7"], "--input-bits-per-cycle 7 exceeds the DAC's 6 bits"),
     (["--ideal", "--weight-slices", "2"], "--weight-slices 2 needs devices with a number of bits"),
     (["--mapping", "offset", "--weight-slices", "2"], "--weight-slices 2 needs --mapping differential"),
+    (["--instances", "2", "--weight-slices", "2"], "not yet available with --instances"),
 ])
 def test_bad_slicing_flags_one_line(capsys, argv, msg):
     assert main(["dnn-eval", "mlp", *argv]) != 0  # in process (the subprocess form is tests/test_dnn_cli.py's)
