@@ -32,11 +32,7 @@ def rel(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def sweep(G, c):
-    """The row sweep of engines.structured on a stack, the dissection switched off."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dissection, "MIN_SIDE", 10**9)
-        return structured.g_nonideal_stack(G, c)
+sweep = structured.row_sweep_stack
 
 
 @st.composite
@@ -120,3 +116,16 @@ def test_dissection_matches_ngspice(ngspice):
         c = xb.CircuitParams(r_row=2.5, r_col=1.0, r_sense=100.0, r_driver=tuple(rng.uniform(0, 100, shape[0])))
         got = V @ dissection.g_nonideal_stack(G[None], c)[0]
         assert rel(got, xb.simulate(G, V, c, engine="ngspice")) <= 1e-9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [256, 512])
+def test_large_square_matches_row_sweep_and_sparse(n):
+    """The sizes of the issue's goals (slow: the row sweep takes ~30 s at 512 x 512)."""
+    rng = np.random.default_rng(n)
+    G = 10.0 ** rng.uniform(-6.0, -4.0, (n, n))
+    c = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
+    got = xb.g_nonideal(G, c)
+    assert rel(got, sweep(G[None], c)[0]) <= 1e-12
+    if n <= 256:
+        assert rel(got, exact.g_nonideal(G, c)) <= 1e-12

@@ -37,7 +37,8 @@ from . import gth
 from .gth import _jit
 
 MIN_SIDE = 24  # both sides at least this: dissection (below, the row sweep is faster)
-LOOP_SIDE = 16  # blocks up to this side are merged a level at a time in compiled loops
+LOOP_SIDE = 16  # blocks below this side merge in compiled loops, larger ones in batched BLAS
+ALONE_BLOCKS = 16  # from this many blocks per tile on, blocks merge one at a time (open edges trimmed)
 
 
 MAX_ASPECT = 4  # and neither side more than this many times the other (else the row sweep)
@@ -125,6 +126,39 @@ def _merge_stack(WA, WB, pos, la, lb, g_link, k, out):
                 out[t, j, i] = v
 
 
+@_jit
+def _assemble_stack(WA, WB, pos, la, lb, g_link, out):
+    """The merged networks of ``_merge_stack`` before elimination: out (P, 2n, 2n)."""
+    P, n, _ = WA.shape
+    for t in range(P):
+        out[t, :, :] = 0.0
+        for i in range(n):
+            for j in range(n):
+                out[t, pos[i], pos[j]] = WA[t, i, j]
+                out[t, pos[n + i], pos[n + j]] = WB[t, i, j]
+        for x in range(la.shape[0]):
+            out[t, pos[la[x]], pos[lb[x]]] = g_link
+            out[t, pos[lb[x]], pos[la[x]]] = g_link
+
+
+CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
+
+
+def _merge_level(WA, WB, pos, la, lb, g_link, k, blas_form: bool):
+    n = WA.shape[1]
+    m = 2 * n
+    out = np.empty((WA.shape[0], m - k, m - k))
+    if not blas_form:
+        _merge_stack(WA, WB, pos, la, lb, g_link, k, out)
+        return out
+    step = max(1, int(CHUNK_BYTES // (8 * m * m)))
+    for a in range(0, WA.shape[0], step):
+        full = np.empty((min(step, WA.shape[0] - a), m, m))
+        _assemble_stack(WA[a:a + step], WB[a:a + step], pos, la, lb, g_link, full)
+        out[a:a + step] = gth.eliminate_stack(full, k)
+    return out
+
+
 def _edges(h: int, w: int) -> dict:
     """Index ranges of a uniform block's edges in the order L, R, T, B."""
     return {"L": np.arange(h), "R": h + np.arange(h), "T": 2 * h + np.arange(w), "B": 2 * h + w + np.arange(w)}
@@ -175,7 +209,7 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
     _leaves(Gp, g_row, g_col, h, w, pos_a, pos_b, len(inner), blocks)
     while True:
         Pr, Pc = blocks.shape[1:3]
-        if Pr * Pc == 1 or max(h, w) >= LOOP_SIDE:
+        if Pr * Pc <= ALONE_BLOCKS:
             return blocks, h, w
         horizontal = _direction(h, w, Pr, Pc)
         e = _edges(h, w)
@@ -186,9 +220,8 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         WA = blocks[:, :, 0::2] if horizontal else blocks[:, 0::2]
         WB = blocks[:, :, 1::2] if horizontal else blocks[:, 1::2]
         shape = WA.shape[:3]
-        out = np.empty((int(np.prod(shape)), 2 * n - k, 2 * n - k))
-        _merge_stack(np.ascontiguousarray(WA).reshape(-1, n, n), np.ascontiguousarray(WB).reshape(-1, n, n),
-                     pos, cut[0], cut[1], g_row if horizontal else g_col, k, out)
+        out = _merge_level(np.ascontiguousarray(WA).reshape(-1, n, n), np.ascontiguousarray(WB).reshape(-1, n, n),
+                           pos, cut[0], cut[1], g_row if horizontal else g_col, k, max(h, w) >= LOOP_SIDE)
         blocks = out.reshape(shape + out.shape[1:])
         h, w = (h, 2 * w) if horizontal else (2 * h, w)
 

@@ -44,19 +44,21 @@ def _gth_inplace(A, o, k):
     n = A.shape[0]
     d = np.empty(k)
     for p in range(k):
+        Ap = A[p]
         s = o[p]
         for j in range(p + 1, n):
-            s += A[p, j]
+            s += Ap[j]
         d[p] = s
         inv = 1.0 / s
         for j in range(p + 1, n):
-            f = A[p, j] * inv
+            f = Ap[j] * inv
             if f != 0.0:
+                Aj = A[j]
                 for i in range(j + 1, n):
-                    A[j, i] += f * A[p, i]
+                    Aj[i] += f * Ap[i]
                 o[j] += f * o[p]
         for j in range(p + 1, n):
-            A[p, j] *= inv
+            Ap[j] *= inv
     return d
 
 
@@ -87,6 +89,44 @@ def partial_stack(W: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+@_jit
+def _factor_stack(Wkk, o, U, d):
+    """GTH factor of each network of the stack Wkk (P, k, k) with outside couplings o (P, k):
+    pivots d (P, k) and multipliers U (P, k, k), strictly upper (A = L D L^T, L = I - U^T)."""
+    P, k, _ = Wkk.shape
+    oo = np.empty(k)
+    for t in range(P):
+        A = U[t]
+        A[:, :] = Wkk[t]
+        oo[:] = o[t]
+        d[t] = _gth_inplace(A, oo, k)
+
+
+def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
+    """``partial_stack`` in BLAS-3 form for larger networks: a compiled GTH factorization of the
+    eliminated block, then per network a triangular solve and a symmetric product (BLAS) of
+    non-negative matrices."""
+    P, n, _ = W.shape
+    if k > BLOCKED_FROM:
+        return np.stack([eliminate(w, k) for w in W])
+    W_kr = W[:, :k, k:]
+    U = np.empty((P, k, k))
+    d = np.empty((P, k))
+    _factor_stack(np.ascontiguousarray(W[:, :k, :k]), np.ascontiguousarray(W_kr.sum(axis=2)), U, d)
+    out = np.empty((P, n - k, n - k))
+    scale = 1.0 / np.sqrt(d)
+    for t in range(P):  # in Fortran order, where the C-order arrays are their transposes (no copies)
+        YT = blas.dtrsm(1.0, -U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
+        YT *= scale[t]
+        S = np.triu(blas.dsyrk(1.0, YT, trans=0, lower=0), 1)  # Y^T Y, strictly upper
+        np.add(S, S.T, out=out[t])
+    out += W[:, k:, k:]
+    jj = np.arange(n - k)
+    out[:, jj, jj] = 0.0
+    return out
+
+
+BLOCKED_FROM = 256  # eliminated nodes above which ``eliminate_stack`` factorizes by blocks
 PANEL = 96  # nodes per compiled GTH panel of ``factor``
 
 

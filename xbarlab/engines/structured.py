@@ -133,10 +133,17 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
         return _eliminate(G, circuit)
 
 
+def row_sweep_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
+    """``g_nonideal_stack`` by the row sweep alone, also where the dissection would run: the
+    previous engine for large square arrays, kept as their reference (tests, benchmarks)."""
+    with one_blas_thread():
+        return _eliminate(G, circuit, dissect=False)
+
+
 ROW_BLOCK_BYTES = 32e6  # row inverses built at once (K^-1 of a block of rows, all tiles)
 
 
-def _eliminate(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
+def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True) -> np.ndarray:
     """The block elimination of ``g_nonideal_stack``, along the longer side of the array.
 
     Its cost is O(T max(M, N) min(M, N)^3): the dense Schur complements are
@@ -151,7 +158,7 @@ def _eliminate(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     if not applicable(circuit):
         raise ValueError("structured engine needs r_row > 0 and r_col > 0")
     T, M, N = G.shape
-    if dissection.applicable(M, N):  # large, roughly square: nested dissection, O((M + N)^3)
+    if dissect and dissection.applicable(M, N):  # large, roughly square: nested dissection, O((M + N)^3)
         return dissection.g_nonideal_stack(G, circuit)
     g_src = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
     g_end = np.full(N, 1.0 / (circuit.r_col + circuit.r_sense))
