@@ -63,9 +63,12 @@ def padded(n: int) -> tuple[int, int]:
 
 @_jit
 def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
-    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n)."""
+    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n).
+
+    pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
+    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
     T, Mp, Np = G.shape
-    n = 2 * h * w
+    n = pos_a.size + pos_b.size
     r = n - k
     A = np.empty((n, n))
     o = np.zeros(n)
@@ -80,14 +83,12 @@ def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
                         g = G[t, pr * h + i, pc * w + j]
                         A[a, b] = g
                         A[b, a] = g
-                        if j + 1 < w:
-                            a2 = pos_a[i, j + 1]
-                            A[a, a2] = g_row
-                            A[a2, a] = g_row
-                        if i + 1 < h:
-                            b2 = pos_b[i + 1, j]
-                            A[b, b2] = g_col
-                            A[b2, b] = g_col
+                        a2 = pos_a[i, j + 1]
+                        A[a, a2] = g_row
+                        A[a2, a] = g_row
+                        b2 = pos_b[i + 1, j]
+                        A[b, b2] = g_col
+                        A[b2, b] = g_col
                 o[:] = 0.0
                 gth._gth_inplace(A, o, k)
                 for i in range(r):
@@ -99,62 +100,53 @@ def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
 
 
 @_jit
-def _merge_stack(WA, WB, pos, la, lb, g_link, k, out):
-    """Merge each pair (WA[t], WB[t]) (n, n): nodes of both (B's after A's) placed at pos (2n,),
-    linked la[x] -- lb[x] by g_link, the first k eliminated: out (P, 2n - k, 2n - k)."""
-    P, n, _ = WA.shape
-    m = 2 * n
-    r = m - k
-    A = np.empty((m, m))
-    o = np.zeros(m)
+def _assemble_stack(WA, WB, pos_a, pos_b, out):
+    """Each pair of networks (WA[t], WB[t]) joined on the nodes they share: out[t] (m, m), A's node
+    i at pos_a[i] and B's node i at pos_b[i] (shared nodes at the same place, couplings added)."""
+    P, na, _ = WA.shape
+    nb = WB.shape[1]
     for t in range(P):
-        A[:, :] = 0.0
-        for i in range(n):
-            for j in range(n):
-                A[pos[i], pos[j]] = WA[t, i, j]
-                A[pos[n + i], pos[n + j]] = WB[t, i, j]
-        for x in range(la.shape[0]):
-            A[pos[la[x]], pos[lb[x]]] = g_link
-            A[pos[lb[x]], pos[la[x]]] = g_link
-        o[:] = 0.0
-        gth._gth_inplace(A, o, k)
-        for i in range(r):
-            out[t, i, i] = 0.0
-            for j in range(i + 1, r):
-                v = A[k + i, k + j]
-                out[t, i, j] = v
-                out[t, j, i] = v
+        out[t, :, :] = 0.0
+        for i in range(na):
+            for j in range(na):
+                out[t, pos_a[i], pos_a[j]] += WA[t, i, j]
+        for i in range(nb):
+            for j in range(nb):
+                out[t, pos_b[i], pos_b[j]] += WB[t, i, j]
 
 
 @_jit
-def _assemble_stack(WA, WB, pos, la, lb, g_link, out):
-    """The merged networks of ``_merge_stack`` before elimination: out (P, 2n, 2n)."""
-    P, n, _ = WA.shape
+def _merge_stack(WA, WB, pos_a, pos_b, m, k, out):
+    """``_assemble_stack`` and the elimination of the first k nodes, one pair at a time (small
+    networks): out (P, m - k, m - k)."""
+    P = WA.shape[0]
+    r = m - k
+    A = np.empty((1, m, m))
+    o = np.zeros(m)
     for t in range(P):
-        out[t, :, :] = 0.0
-        for i in range(n):
-            for j in range(n):
-                out[t, pos[i], pos[j]] = WA[t, i, j]
-                out[t, pos[n + i], pos[n + j]] = WB[t, i, j]
-        for x in range(la.shape[0]):
-            out[t, pos[la[x]], pos[lb[x]]] = g_link
-            out[t, pos[lb[x]], pos[la[x]]] = g_link
+        _assemble_stack(WA[t:t + 1], WB[t:t + 1], pos_a, pos_b, A)
+        o[:] = 0.0
+        gth._gth_inplace(A[0], o, k)
+        for i in range(r):
+            out[t, i, i] = 0.0
+            for j in range(i + 1, r):
+                v = A[0, k + i, k + j]
+                out[t, i, j] = v
+                out[t, j, i] = v
 
 
 CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
 
 
-def _merge_level(WA, WB, pos, la, lb, g_link, k, blas_form: bool):
-    n = WA.shape[1]
-    m = 2 * n
+def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
     out = np.empty((WA.shape[0], m - k, m - k))
     if not blas_form:
-        _merge_stack(WA, WB, pos, la, lb, g_link, k, out)
+        _merge_stack(WA, WB, pos_a, pos_b, m, k, out)
         return out
     step = max(1, int(CHUNK_BYTES // (8 * m * m)))
     for a in range(0, WA.shape[0], step):
         full = np.empty((min(step, WA.shape[0] - a), m, m))
-        _assemble_stack(WA[a:a + step], WB[a:a + step], pos, la, lb, g_link, full)
+        _assemble_stack(WA[a:a + step], WB[a:a + step], pos_a, pos_b, full)
         out[a:a + step] = gth.eliminate_stack(full, k)
     return out
 
@@ -164,27 +156,35 @@ def _edges(h: int, w: int) -> dict:
     return {"L": np.arange(h), "R": h + np.arange(h), "T": 2 * h + np.arange(w), "B": 2 * h + w + np.arange(w)}
 
 
-def _merge_plan(ea: dict, eb: dict, na: int, horizontal: bool):
-    """Node order of a merge (cut first) and the new edges, for blocks with edges ea, eb (either
-    may lack T or R). Indices of B's nodes are offset by na."""
-    eb = {s: (None if v is None else v + na) for s, v in eb.items()}
+def _merge_plan(ea: dict, eb: dict, na: int, nb: int, horizontal: bool):
+    """Where the nodes of blocks A and B (edges ea, eb; T or R may be gone) go in their merge: the
+    shared edge first (A's right = B's left, or A's bottom = B's top), then the new edges.
+    Returns pos_a (na,), pos_b (nb,), the merged size m, the shared count k and the new edges."""
     if horizontal:
-        cut = [ea["R"], eb["L"]]
-        new = {"L": [ea["L"]], "R": [eb["R"]], "T": [ea["T"], eb["T"]], "B": [ea["B"], eb["B"]]}
+        shared = (ea["R"], eb["L"])
+        parts = {"L": [("a", ea["L"])], "R": [("b", eb["R"])], "T": [("a", ea["T"]), ("b", eb["T"])],
+                 "B": [("a", ea["B"]), ("b", eb["B"])]}
     else:
-        cut = [ea["B"], eb["T"]]
-        new = {"L": [ea["L"], eb["L"]], "R": [ea["R"], eb["R"]], "T": [ea["T"]], "B": [eb["B"]]}
-    order = list(np.concatenate(cut))
-    edges = {}
-    for s in "LRTB":
-        parts = new[s]
-        if any(p is None for p in parts):
-            edges[s] = None
+        shared = (ea["B"], eb["T"])
+        parts = {"L": [("a", ea["L"]), ("b", eb["L"])], "R": [("a", ea["R"]), ("b", eb["R"])],
+                 "T": [("a", ea["T"])], "B": [("b", eb["B"])]}
+    pos_a = np.full(na, -1, dtype=np.int64)
+    pos_b = np.full(nb, -1, dtype=np.int64)
+    k = len(shared[0])
+    pos_a[shared[0]] = np.arange(k)
+    pos_b[shared[1]] = np.arange(k)
+    m, edges = k, {}
+    for side in "LRTB":
+        if any(idx is None for _, idx in parts[side]):
+            edges[side] = None
             continue
-        idx = np.concatenate(parts)
-        edges[s] = len(order) - len(cut[0]) - len(cut[1]) + np.arange(len(idx))
-        order.extend(idx)
-    return np.array(order, dtype=np.int64), len(cut[0]) + len(cut[1]), edges, cut
+        start = m
+        for who, idx in parts[side]:
+            (pos_a if who == "a" else pos_b)[idx] = m + np.arange(len(idx))
+            m += len(idx)
+        edges[side] = np.arange(start - k, m - k)
+    assert (pos_a >= 0).all() and (pos_b >= 0).all()
+    return pos_a, pos_b, m, k, edges
 
 
 def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
@@ -193,15 +193,15 @@ def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
 
 
 def _phase_a(Gp, g_row, g_col, sr, sc):
-    """Leaves and the merges of small blocks, a level at a time for the whole stack."""
+    """Leaves and the merges of uniform blocks, a level at a time for the whole stack."""
     T, Mp, Np = Gp.shape
     h, w = sr, sc
-    pos_a = np.empty((h, w), dtype=np.int64)
-    pos_b = np.empty((h, w), dtype=np.int64)
-    inner = [("a", i, j) for i in range(h) for j in range(1, w - 1)] + \
-            [("b", i, j) for i in range(1, h - 1) for j in range(w)]
-    edge = [("a", i, 0) for i in range(h)] + [("a", i, w - 1) for i in range(h)] + \
-           [("b", 0, j) for j in range(w)] + [("b", h - 1, j) for j in range(w)]
+    pos_a = np.empty((h, w + 1), dtype=np.int64)
+    pos_b = np.empty((h + 1, w), dtype=np.int64)
+    inner = [("a", i, j) for i in range(h) for j in range(1, w)] + \
+            [("b", i, j) for i in range(1, h) for j in range(w)]
+    edge = [("a", i, 0) for i in range(h)] + [("a", i, w) for i in range(h)] + \
+           [("b", 0, j) for j in range(w)] + [("b", h, j) for j in range(w)]
     for x, (kind, i, j) in enumerate(inner + edge):
         (pos_a if kind == "a" else pos_b)[i, j] = x
     n = 2 * (h + w)
@@ -214,14 +214,12 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         horizontal = _direction(h, w, Pr, Pc)
         e = _edges(h, w)
         n = blocks.shape[-1]
-        order, k, _, cut = _merge_plan(e, e, n, horizontal)
-        pos = np.empty(2 * n, dtype=np.int64)
-        pos[order] = np.arange(2 * n)
+        pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
         WA = blocks[:, :, 0::2] if horizontal else blocks[:, 0::2]
         WB = blocks[:, :, 1::2] if horizontal else blocks[:, 1::2]
         shape = WA.shape[:3]
         out = _merge_level(np.ascontiguousarray(WA).reshape(-1, n, n), np.ascontiguousarray(WB).reshape(-1, n, n),
-                           pos, cut[0], cut[1], g_row if horizontal else g_col, k, max(h, w) >= LOOP_SIDE)
+                           pa, pb, m, k, max(h, w) >= LOOP_SIDE)
         blocks = out.reshape(shape + out.shape[1:])
         h, w = (h, 2 * w) if horizontal else (2 * h, w)
 
@@ -232,53 +230,53 @@ def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
     if not drop:
         return W, edges
     drop = np.concatenate(drop)
-    keep_sides = [s for s in "LRTB" if not ((s == "T" and top) or (s == "R" and right))]
     order = list(drop)
     new = {"T": None if top else 0, "R": None if right else 0}
-    for s in keep_sides:
+    for s in "LRTB":
+        if (s == "T" and top) or (s == "R" and right):
+            continue
         new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
         order.extend(edges[s])
     order = np.array(order, dtype=np.int64)
     return gth.eliminate(W[np.ix_(order, order)], len(drop)), new
 
 
-def _merge(a, b, horizontal: bool, g_link: float):
-    WA, ea = a
-    WB, eb = b
-    na = WA.shape[0]
-    order, k, edges, cut = _merge_plan(ea, eb, na, horizontal)
-    W = np.zeros((na + WB.shape[0],) * 2)
-    W[:na, :na] = WA
-    W[na:, na:] = WB
-    W[cut[0], cut[1]] = g_link
-    W[cut[1], cut[0]] = g_link
-    return gth.eliminate(W[np.ix_(order, order)], k), edges
+def _merge(a, b, horizontal: bool):
+    (WA, ea), (WB, eb) = a, b
+    pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[0], WB.shape[0], horizontal)
+    W = np.zeros((1, m, m))
+    _assemble_stack(WA[None], WB[None], pa, pb, W)
+    return gth.eliminate(W[0], k), edges
 
 
-def _tile(blocks: np.ndarray, h: int, w: int, g_row, g_col, g_src, g_end) -> np.ndarray:
-    """The large-block merges and the final elimination of one tile: G_non-ideal (Mp, Np)."""
+def _tile(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
+    """The merges of the last few blocks and the final elimination of one tile: G_non-ideal (Mp, Np)."""
     Pr, Pc = blocks.shape[:2]
     grid = [[_open_edges(blocks[p, q], _edges(h, w), p == 0, q == Pc - 1) for q in range(Pc)]
             for p in range(Pr)]
     while Pr * Pc > 1:
         if _direction(h, w, Pr, Pc):
-            grid = [[_merge(row[2 * q], row[2 * q + 1], True, g_row) for q in range(Pc // 2)] for row in grid]
+            grid = [[_merge(row[2 * q], row[2 * q + 1], True) for q in range(Pc // 2)] for row in grid]
             Pc, w = Pc // 2, 2 * w
         else:
-            grid = [[_merge(grid[2 * p][q], grid[2 * p + 1][q], False, g_col) for q in range(Pc)]
+            grid = [[_merge(grid[2 * p][q], grid[2 * p + 1][q], False) for q in range(Pc)]
                     for p in range(Pr // 2)]
             Pr, h = Pr // 2, 2 * h
-    W, e = grid[0][0]
+    W, e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
     Mp, Np = len(e["L"]), len(e["B"])
+    sense_nodes = r_sense > 0  # else s_j is the sense amplifier's virtual ground itself
     order = np.concatenate([e["L"], e["B"]])
-    m = Mp + Np
-    F = np.zeros((2 * m, 2 * m))
-    F[:m, :m] = W[np.ix_(order, order)]
+    k = Mp + (Np if sense_nodes else 0)
+    F = np.zeros((Mp + Np + k,) * 2)  # [row nodes, sense nodes, sources (, senses)]
+    F[:Mp + Np, :Mp + Np] = W[np.ix_(order, order)]
     rows, cols = np.arange(Mp), Mp + np.arange(Np)
-    F[rows, m + rows] = F[m + rows, rows] = g_src
-    F[cols, m + cols] = F[m + cols, cols] = g_end
-    R = gth.eliminate(F, m)  # [sources, senses]
-    return R[:Mp, Mp:]
+    F[rows, Mp + Np + rows] = F[Mp + Np + rows, rows] = g_src
+    if sense_nodes:
+        F[cols, Mp + Np + cols] = F[Mp + Np + cols, cols] = 1.0 / r_sense
+        R = gth.eliminate(F, k)  # [sources, senses]
+        return R[:Mp, Mp:]
+    R = gth.eliminate(F, k)  # [sense nodes (grounds), sources]
+    return R[Np:, :Np]
 
 
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
@@ -291,10 +289,8 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     Gp[:, Mp - M:, :N] = G
     g_src = np.full(Mp, g_row)
     g_src[Mp - M:] = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
-    g_end = np.full(Np, g_col)
-    g_end[:N] = 1.0 / (circuit.r_col + circuit.r_sense)
     blocks, h, w = _phase_a(Gp, g_row, g_col, sr, sc)
     out = np.empty((T, M, N))
     for t in range(T):
-        out[t] = _tile(blocks[t], h, w, g_row, g_col, g_src, g_end)[Mp - M:, :N]
+        out[t] = _tile(blocks[t], h, w, g_src, float(circuit.r_sense))[Mp - M:, :N]
     return out
