@@ -90,6 +90,18 @@ def partial_stack(W: np.ndarray, k: int) -> np.ndarray:
 
 
 @_jit
+def _add_upper(S, W, out):
+    """out = W + S, symmetric with a zero diagonal, from the upper triangle of S."""
+    r = S.shape[0]
+    for j in range(r):
+        out[j, j] = 0.0
+        for i in range(j):
+            v = W[i, j] + S[i, j]
+            out[i, j] = v
+            out[j, i] = v
+
+
+@_jit
 def _factor_stack(Wkk, o, U, d):
     """GTH factor of each network of the stack Wkk (P, k, k) with outside couplings o (P, k):
     pivots d (P, k) and multipliers U (P, k, k), strictly upper (A = L D L^T, L = I - U^T)."""
@@ -118,11 +130,7 @@ def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
     for t in range(P):  # in Fortran order, where the C-order arrays are their transposes (no copies)
         YT = blas.dtrsm(1.0, -U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
         YT *= scale[t]
-        S = np.triu(blas.dsyrk(1.0, YT, trans=0, lower=0), 1)  # Y^T Y, strictly upper
-        np.add(S, S.T, out=out[t])
-    out += W[:, k:, k:]
-    jj = np.arange(n - k)
-    out[:, jj, jj] = 0.0
+        _add_upper(blas.dsyrk(1.0, YT, trans=0, lower=0), W[t, k:, k:], out[t])  # W_rr + Y^T Y
     return out
 
 
@@ -133,7 +141,8 @@ PANEL = 96  # nodes per compiled GTH panel of ``factor``
 def factor(W_kk: np.ndarray, o: np.ndarray):
     """GTH factorization A = L D L^T of the nodal matrix of W_kk (k, k) whose nodes also couple
     to the outside by o (k,) (row sums of their couplings to the nodes kept). Returns U, the
-    multipliers (strictly upper, L = I - U^T), and the pivots D (k,).
+    multipliers in its strict upper triangle (L = I - U^T; the rest of U is not meaningful),
+    and the pivots D (k,).
 
     Right-looking by panels: each panel is eliminated by the compiled GTH loop with the panel's
     couplings to every later node summed into its outside coupling; the later nodes are then
@@ -157,7 +166,7 @@ def factor(W_kk: np.ndarray, o: np.ndarray):
             A[p1:, p1:] += Z[:, :-1].T @ Zs[:, :-1]
             o[p1:] += Z[:, :-1].T @ Zs[:, -1]
             A[p0:p1, p1:] = Zs[:, :-1]
-    return np.triu(A, 1), d
+    return A, d  # multipliers in the strict upper triangle (the rest is not read)
 
 
 def eliminate(W: np.ndarray, k: int) -> np.ndarray:
@@ -171,9 +180,7 @@ def eliminate(W: np.ndarray, k: int) -> np.ndarray:
         return np.zeros((0, 0))
     U, d = factor(W[:k, :k], W_kr.sum(axis=1))
     Z = solve_triangular(-U, W_kr, trans="T", lower=False, unit_diagonal=True, check_finite=False)
-    Y = Z / np.sqrt(d)[:, None]
-    S = blas.dsyrk(1.0, Y, trans=1, lower=0)  # upper triangle of Y^T Y
-    S = np.triu(S, 1)
-    out = W[k:, k:] + S + S.T
-    np.fill_diagonal(out, 0.0)
+    Z /= np.sqrt(d)[:, None]
+    out = np.empty((n - k, n - k))
+    _add_upper(blas.dsyrk(1.0, Z.T, trans=0, lower=0), W[k:, k:], out)  # Y^T Y from Y^T in Fortran order
     return out
