@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         "arrays it allocated during the call (tracemalloc, which numpy reports to), the process's whole peak "
         "resident size (interpreter and libraries included) is given below.",
         "",
-        "Engine: from 24 x 24 on (sides within a factor 4), `g_nonideal` runs the nested dissection of "
+        "Engine: from 48 x 48 on (sides within a factor 4), `g_nonideal` runs the nested dissection of "
         "`engines/dissection.py`; the row sweep column is the previous engine (`structured.row_sweep_stack`, "
         "still the one for smaller and long narrow arrays), timed in this run with 1 BLAS thread, and the "
         "ratio is row sweep / g_nonideal (1 BLAS thread) of this run" + (" (512 x 512 only with `--large`)."

@@ -51,7 +51,6 @@ def square_ish(draw, lo: int = 24, hi: int = 70):
 @given(square_ish())
 def test_dissection_matches_row_sweep(case):
     G, c = case
-    assert dissection.applicable(*G.shape)
     if not xb.conditioning.structured_resolves(G, c):
         return  # the sweep is not a reference beyond its limit; the mp tests below cover it
     assert rel(dissection.g_nonideal_stack(G[None], c)[0], sweep(G[None], c)[0]) <= 1e-12
@@ -97,14 +96,15 @@ def test_padding_and_stack():
 
 def test_public_api_takes_the_dissection(monkeypatch):
     rng = np.random.default_rng(12)
-    G = 10.0 ** rng.uniform(-6.0, -4.0, (40, 40))
+    G = 10.0 ** rng.uniform(-6.0, -4.0, (50, 60))
     c = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
     calls = []
     real = dissection.g_nonideal_stack
     monkeypatch.setattr(dissection, "g_nonideal_stack", lambda G, c: calls.append(G.shape) or real(G, c))
-    V = rng.uniform(0.0, 0.25, (3, 40))
+    V = rng.uniform(0.0, 0.25, (3, 50))
     assert rel(xb.simulate(G, V, c), exact.solve(G, V, c).i_out) <= 1e-12
-    assert calls == [(1, 40, 40)]
+    assert calls == [(1, 50, 60)]
+    assert not dissection.applicable(40, 40) and not dissection.applicable(48, 200)
 
 
 @pytest.mark.ngspice
@@ -129,3 +129,23 @@ def test_large_square_matches_row_sweep_and_sparse(n):
     assert rel(got, sweep(G[None], c)[0]) <= 1e-12
     if n <= 256:
         assert rel(got, exact.g_nonideal(G, c)) <= 1e-12
+
+
+@settings(max_examples=8)
+@given(st.integers(0, 2**32 - 1), st.floats(-9.0, 3.0), st.floats(0.0, 4.0), st.floats(-2.0, 4.0))
+def test_public_api_over_the_accepted_spread(seed, log_g_hi, decades, log_r):
+    """Through the public API (power-of-two scaling, spread checks) on 48..56-sided arrays, which
+    take the dissection: cells over 4 decades anywhere in 1e-13..1e3 S, wires 1e-2..1e4 ohm;
+    where the API accepts the circuit, it agrees with the sparse exact engine to 1e-9 (that
+    engine's own bound for such spreads, ``xbarlab.conditioning``)."""
+    rng = np.random.default_rng(seed)
+    m, n = (int(x) for x in rng.integers(48, 57, 2))
+    G = 10.0 ** rng.uniform(log_g_hi - decades, log_g_hi, (m, n))
+    r = 10.0 ** log_r
+    c = xb.CircuitParams(r_row=r, r_col=r * rng.uniform(0.5, 2.0), r_sense=float(rng.choice([0.0, 10 * r])),
+                         r_driver=tuple(rng.uniform(0.0, 10 * r, m)))
+    try:
+        got = xb.g_nonideal(G, c)
+    except ValueError:
+        return  # beyond the accepted spread: refused, with the reason
+    assert rel(got, exact.g_nonideal(G, c)) <= 1e-9

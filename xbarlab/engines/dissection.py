@@ -1,31 +1,38 @@
 """G_non-ideal of large, roughly square crossbars by nested dissection with GTH merging.
 
-The crossbar (r_row > 0, r_col > 0) is cut into rectangular blocks. Each
-block is represented by the network it presents on its four edges (the
-row-wire nodes a of its first and last column, the column-wire nodes b of
-its first and last row): the exact Schur complement of its nodal matrix onto
-those nodes. Two neighbouring blocks merge by adding the wire segments that
-join them and eliminating the nodes of the cut; the array is rebuilt this way
-level by level, alternating the direction so that blocks stay square. At the
-end the row sources and the sense amplifiers are attached as nodes, the
-array's edge nodes are eliminated, and G_non-ideal[i, j] is the coupling
-that remains between source i and sense j (the current into sense j for 1 V
-on source i, every other source at 0 V).
+The crossbar (r_row > 0, r_col > 0) is cut into rectangular blocks of cells.
+A block owns the row-wire nodes a and column-wire nodes b of its cells and
+the wire segments leaving them to the right and downwards; it is represented
+by the exact Schur complement of its network onto its four edges: L, its
+own a nodes of its first column; R, the a nodes of the first column of the
+block on its right (shared with that block's L); T, its own b nodes of its
+first row; B, the b nodes of the first row of the block below (shared with
+that block's T). Below the last row, B is the sense nodes s_j; right of the
+last column, R is the open end of the row wires. Two neighbouring blocks
+merge by adding their networks and eliminating the nodes they share; the
+array is rebuilt this way level by level, alternating the direction so that
+blocks stay square. At the end the row sources (through r_driver + r_row)
+and the sense amplifiers (through r_sense) are attached as nodes, the rest
+is eliminated, and G_non-ideal[i, j] is the coupling left between source i
+and sense j (the current into sense j for 1 V on source i, the other sources
+at 0 V).
 
 Every elimination is the subtraction-free GTH form of ``engines.gth``, so
 each coupling has a small relative error whatever the conductance spread
 (plain nested dissection, whose dense matrices mix 1e2 S wires with 1e-7 S
-cells, loses up to 1e-11 here). Cost: the top merges dominate, O((M + N)^3)
-flops, against O(max(M, N) min(M, N)^3) for the row sweep of
-``engines.structured``.
+cells, loses up to 1e-11 here). Cost: O((M + N)^3) flops, dominated by the
+top merges, against O(max(M, N) min(M, N)^3) for the row sweep of
+``engines.structured``; memory O(M N (M + N) / min block side), about 0.9 GB
+resident at 1024 x 1024.
 
 The array is padded up to (4..7) x 2^k rows and columns: extra rows above
-row 0 (their cells open, their own sources) and extra columns right of the
-last (cells open, their own sense): the padding only lengthens the open ends
-of the wires, so the real array's G_non-ideal is unchanged. Small blocks
-are handled a whole level at a time by compiled loops (``gth.partial_stack``
-form), large ones one at a time with BLAS (``gth.eliminate``); a block on the
-open top or right edge eliminates that edge as soon as it is handled alone.
+row 0 (cells open, each with a source of its own) and extra columns right of
+the last (cells open, with their own sense): the padding only lengthens the
+open ends of the wires, so the real array's G_non-ideal is unchanged. The
+blocks of a level are merged all at once for the whole stack of tiles:
+small ones in compiled loops, larger ones with a compiled GTH factorization
+and BLAS products; the last few blocks of each tile merge one at a time, and
+a block on the array's open top or right end eliminates that edge first.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from ..params import CircuitParams
 from . import gth
 from .gth import _jit
 
-MIN_SIDE = 24  # both sides at least this: dissection (below, the row sweep is faster)
+MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
 LOOP_SIDE = 16  # blocks below this side merge in compiled loops, larger ones in batched BLAS
 ALONE_BLOCKS = 16  # from this many blocks per tile on, blocks merge one at a time (open edges trimmed)
 
