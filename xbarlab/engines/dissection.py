@@ -232,7 +232,7 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
 
 
 def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
-    """Eliminate the edges of a block that lie on the array's open ends (top, right)."""
+    """Eliminate the edges of a stack of blocks W (T, n, n) that lie on the array's open ends."""
     drop = [edges[s] for s, on in (("T", top), ("R", right)) if on]
     if not drop:
         return W, edges
@@ -245,22 +245,24 @@ def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
         new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
         order.extend(edges[s])
     order = np.array(order, dtype=np.int64)
-    return gth.eliminate(W[np.ix_(order, order)], len(drop)), new
+    return gth.eliminate_stack(W[:, order][:, :, order], len(drop)), new
 
 
 def _merge(a, b, horizontal: bool):
+    """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
     (WA, ea), (WB, eb) = a, b
-    pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[0], WB.shape[0], horizontal)
-    W = np.zeros((1, m, m))
-    _assemble_stack(WA[None], WB[None], pa, pb, W)
-    return gth.eliminate(W[0], k), edges
+    pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
+    W = np.empty((WA.shape[0], m, m))
+    _assemble_stack(WA, WB, pa, pb, W)
+    return gth.eliminate_stack(W, k), edges
 
 
-def _tile(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
-    """The merges of the last few blocks and the final elimination of one tile: G_non-ideal (Mp, Np)."""
-    Pr, Pc = blocks.shape[:2]
-    grid = [[_open_edges(blocks[p, q], _edges(h, w), p == 0, q == Pc - 1) for q in range(Pc)]
-            for p in range(Pr)]
+def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
+    """The merges of the last few blocks (T, Pr, Pc, n, n), one block position at a time for the
+    whole stack, and the final elimination: G_non-ideal (T, Mp, Np)."""
+    T, Pr, Pc = blocks.shape[:3]
+    grid = [[_open_edges(np.ascontiguousarray(blocks[:, p, q]), _edges(h, w), p == 0, q == Pc - 1)
+             for q in range(Pc)] for p in range(Pr)]
     while Pr * Pc > 1:
         if _direction(h, w, Pr, Pc):
             grid = [[_merge(row[2 * q], row[2 * q + 1], True) for q in range(Pc // 2)] for row in grid]
@@ -274,16 +276,14 @@ def _tile(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarr
     sense_nodes = r_sense > 0  # else s_j is the sense amplifier's virtual ground itself
     order = np.concatenate([e["L"], e["B"]])
     k = Mp + (Np if sense_nodes else 0)
-    F = np.zeros((Mp + Np + k,) * 2)  # [row nodes, sense nodes, sources (, senses)]
-    F[:Mp + Np, :Mp + Np] = W[np.ix_(order, order)]
+    F = np.zeros((T,) + (Mp + Np + k,) * 2)  # [row nodes, sense nodes, sources (, senses)]
+    F[:, :Mp + Np, :Mp + Np] = W[:, order][:, :, order]
     rows, cols = np.arange(Mp), Mp + np.arange(Np)
-    F[rows, Mp + Np + rows] = F[Mp + Np + rows, rows] = g_src
+    F[:, rows, Mp + Np + rows] = F[:, Mp + Np + rows, rows] = g_src
     if sense_nodes:
-        F[cols, Mp + Np + cols] = F[Mp + Np + cols, cols] = 1.0 / r_sense
-        R = gth.eliminate(F, k)  # [sources, senses]
-        return R[:Mp, Mp:]
-    R = gth.eliminate(F, k)  # [sense nodes (grounds), sources]
-    return R[Np:, :Np]
+        F[:, cols, Mp + Np + cols] = F[:, Mp + Np + cols, cols] = 1.0 / r_sense
+        return gth.eliminate_stack(F, k)[:, :Mp, Mp:]  # [sources, senses]
+    return gth.eliminate_stack(F, k)[:, Np:, :Np]  # [sense nodes (grounds), sources]
 
 
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
@@ -297,7 +297,4 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     g_src = np.full(Mp, g_row)
     g_src[Mp - M:] = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
     blocks, h, w = _phase_a(Gp, g_row, g_col, sr, sc)
-    out = np.empty((T, M, N))
-    for t in range(T):
-        out[t] = _tile(blocks[t], h, w, g_src, float(circuit.r_sense))[Mp - M:, :N]
-    return out
+    return np.ascontiguousarray(_finish(blocks, h, w, g_src, float(circuit.r_sense))[:, Mp - M:, :N])
