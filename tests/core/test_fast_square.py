@@ -86,9 +86,12 @@ def test_padding_and_stack():
     tiles one by one and the sparse exact engine."""
     rng = np.random.default_rng(11)
     c = xb.CircuitParams(r_row=1.0, r_col=3.0, r_sense=50.0, r_driver=20.0)
-    for shape in [(2, 25, 33), (2, 32, 57), (1, 28, 28)]:
+    for shape in [(2, 25, 33), (3, 32, 57), (1, 28, 28)]:
         G = 10.0 ** rng.uniform(-6.0, -4.0, shape)
         stack = dissection.g_nonideal_stack(G, c)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(dissection, "STACK_BYTES", 1.0)  # one tile at a time
+            assert np.array_equal(dissection.g_nonideal_stack(G, c), stack)
         for t in range(shape[0]):
             assert np.array_equal(stack[t], dissection.g_nonideal_stack(G[t:t + 1], c)[0])
         assert rel(stack[0], exact.g_nonideal(G[0], c)) <= 1e-12

@@ -286,9 +286,15 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
     return gth.eliminate_stack(F, k)[:, Np:, :Np]  # [sense nodes (grounds), sources]
 
 
+STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)
+
+
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     """G_non-ideal (S) of a validated stack G (T, M, N) with r_row > 0 and r_col > 0."""
     T, M, N = G.shape
+    step = max(1, int(STACK_BYTES // (320 * M * N)))
+    if T > step:
+        return np.concatenate([g_nonideal_stack(G[t:t + step], circuit) for t in range(0, T, step)])
     (sr, kr), (sc, kc) = padded(M), padded(N)
     Mp, Np = sr << kr, sc << kc
     g_row, g_col = 1.0 / circuit.r_row, 1.0 / circuit.r_col
