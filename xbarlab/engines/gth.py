@@ -17,8 +17,10 @@ textbook elimination loses digits as soon as a wire of 1e2 S meets a cell of
 products below keep the same signs (multipliers >= 0, right-hand sides >= 0),
 so LAPACK/BLAS calls on them add non-negative terms too.
 
-Two forms: ``partial_stack`` (compiled loops, a stack of small networks at
-once) and ``eliminate`` (blocked: a compiled GTH panel, BLAS for the rest).
+Three forms: ``_gth_inplace`` (the compiled loop itself, used on small
+networks by ``engines.dissection``), ``eliminate_stack`` (a stack of networks:
+compiled factorization, BLAS products) and ``eliminate`` (one large network,
+blocked: compiled GTH panels, BLAS for the rest).
 """
 
 from __future__ import annotations
@@ -63,33 +65,6 @@ def _gth_inplace(A, o, k):
 
 
 @_jit
-def _partial_stack(W, k, out):
-    """Schur complement onto the last n - k nodes of each network of the stack W (P, n, n)."""
-    P, n, _ = W.shape
-    r = n - k
-    A = np.empty((n, n))
-    o = np.zeros(n)
-    for t in range(P):
-        A[:, :] = W[t]
-        o[:] = 0.0
-        _gth_inplace(A, o, k)
-        for i in range(r):
-            out[t, i, i] = 0.0
-            for j in range(i + 1, r):
-                v = A[k + i, k + j]
-                out[t, i, j] = v
-                out[t, j, i] = v
-
-
-def partial_stack(W: np.ndarray, k: int) -> np.ndarray:
-    """The networks of the stack W (P, n, n) with their first k nodes eliminated: (P, n - k, n - k)."""
-    P, n, _ = W.shape
-    out = np.empty((P, n - k, n - k))
-    _partial_stack(np.ascontiguousarray(W), int(k), out)
-    return out
-
-
-@_jit
 def _add_upper(S, W, out):
     """out = W + S, symmetric with a zero diagonal, from the upper triangle of S."""
     r = S.shape[0]
@@ -115,11 +90,11 @@ def _factor_stack(Wkk, o, U, d):
 
 
 def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
-    """``partial_stack`` in BLAS-3 form for larger networks: a compiled GTH factorization of the
-    eliminated block, then per network a triangular solve and a symmetric product (BLAS) of
+    """Each network of the stack W (P, n, n) with its first k nodes eliminated: (P, n - k, n - k).
+    A compiled GTH factorization of the eliminated block, then per network a triangular solve and a symmetric product (BLAS) of
     non-negative matrices."""
     P, n, _ = W.shape
-    if k > BLOCKED_FROM:
+    if k > BLOCKED_FROM and P > 0:
         return np.stack([eliminate(w, k) for w in W])
     W_kr = W[:, :k, k:]
     U = np.empty((P, k, k))
