@@ -317,6 +317,40 @@ def _accuracy(model, x, y) -> float:
         return float((model(torch.as_tensor(x)).argmax(1).numpy() == y).mean())
 
 
+def train_step(model: nn.Module, layers: list[TxLayer], opt, x: torch.Tensor, y: torch.Tensor,
+               s: TxSimSettings, rng: np.random.Generator) -> float:
+    """One step on crossbars: forward (forward FCMs), backward (backward FCMs), update of every cell
+    (``s.style``) and of the digital biases. The FCMs are not refreshed (``refresh``). Returns the loss."""
+    for layer in layers:
+        layer.records.clear()
+    if opt is not None:
+        opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    if opt is not None:
+        opt.step()
+    for layer in layers:
+        X, D = layer.records[0]
+        layer.state.apply_update(X, D, s, rng)
+        layer.records.clear()
+    return float(loss.detach())
+
+
+def refresh(layers: list[TxLayer], exact: bool) -> None:
+    """After an update: exact FCM rebuilds (``exact``) or the interpolated FCMs."""
+    for layer in layers:
+        if exact:
+            layer.state.rebuild()
+        else:
+            layer.state.estimate()
+
+
+def bias_optimizer(model: nn.Module, lr: float):
+    """Plain SGD on the digital parameters (the biases), or None when there are none."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=lr) if params else None
+
+
 def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, settings: TxSimSettings | None = None,
                       options: FCMOptions | None = None) -> tuple[nn.Module, list[dict], dict]:
     """Train ``model`` (float32, CPU) in all three phases on crossbars of ``spec``.
@@ -334,8 +368,7 @@ def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, setting
     options = options or FCMOptions()
     rng = np.random.default_rng(s.seed)
     model, layers = to_txsim(model, spec, options, s, rng)
-    biases = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(biases, lr=s.lr) if biases else None
+    opt = bias_optimizer(model, s.lr)
     g = torch.Generator().manual_seed(s.seed)
     xt, yt = torch.as_tensor(train.x), torch.as_tensor(train.y)
     timing = dict(train_s=0.0, rebuild_s=0.0, estimate_s=0.0, eval_s=0.0, steps=0, rebuilds=0)
@@ -349,30 +382,15 @@ def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, setting
             perm, pos = torch.randperm(len(yt), generator=g), 0
         idx = perm[pos:pos + s.batch]
         pos += s.batch
-        for layer in layers:
-            layer.records.clear()
-        if opt is not None:
-            opt.zero_grad()
-        loss = F.cross_entropy(model(xt[idx]), yt[idx])
-        loss.backward()
-        if opt is not None:
-            opt.step()
-        for layer in layers:
-            X, D = layer.records[0]
-            layer.state.apply_update(X, D, s, rng)
-        losses.append(float(loss.detach()))
+        losses.append(train_step(model, layers, opt, xt[idx], yt[idx], s, rng))
         t1 = time.perf_counter()
         timing["train_s"] += t1 - t0
         evaluate = step % s.eval_every == 0 or step == s.steps
-        for layer in layers:
-            if step % s.rebuild_every == 0 or evaluate:
-                layer.state.rebuild()
-            else:
-                layer.state.estimate()
+        exact = step % s.rebuild_every == 0 or evaluate
+        refresh(layers, exact)
         t2 = time.perf_counter()
-        key = "rebuild_s" if step % s.rebuild_every == 0 or evaluate else "estimate_s"
-        timing[key] += t2 - t1
-        timing["rebuilds"] += key == "rebuild_s"
+        timing["rebuild_s" if exact else "estimate_s"] += t2 - t1
+        timing["rebuilds"] += exact
         timing["steps"] += 1
         if evaluate:
             hist.append({"step": step, "accuracy": _accuracy(model, test.x, test.y), "loss": float(np.mean(losses))})
