@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xbarlab.blas import one_blas_thread
 from xbarlab.fcm import FCM, FCMOptions, Mapping
 from xbarlab.fcm.backward import BackwardFCM, backward_spec, turned_tiles
 from xbarlab.fcm.mapping import check_weights, conductances, tile, tile_counts
@@ -199,7 +200,8 @@ class CrossbarState:
                                apply_pulses(self.G[1], -nt, dev, s.update, rng)])
             return
         dG = np.zeros((Kp, Np))
-        dG[:K, :N] = half * (X.T @ D)
+        with one_blas_thread():
+            dG[:K, :N] = half * (X.T @ D)
         dGt = self._tiles(dG)
         targets = split_update(self.G[0], self.G[1], dGt, dev.g_min, dev.g_max)
         if s.style == "ideal":
@@ -239,7 +241,8 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     R, K = X.shape
     rows = (rng.random((R, BL, K)) < p[:, None, :]) * sx[:, None, :]  # (R, BL, K) signed row pulses
     cols = (rng.random((R, BL, D.shape[1])) < q[:, None, :]) * sd[:, None, :]
-    return np.rint(rows.reshape(R * BL, K).T @ cols.reshape(R * BL, -1)).astype(np.int64)
+    with one_blas_thread():  # a small product: BLAS thread pools only spin here (xbarlab.blas)
+        return np.rint(rows.reshape(R * BL, K).T @ cols.reshape(R * BL, -1)).astype(np.int64)
 
 
 class _CrossbarMatmul(torch.autograd.Function):
