@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -77,7 +78,8 @@ def run_setting(net: str, setting: str, steps: int, spec, train, test) -> dict:
     elif setting == "straight-through":
         from ..retrain import RetrainSettings, retrain
 
-        _, hist = retrain(model, spec, train, test, RetrainSettings(steps=steps, batch=32, lr=1e-2, regen_every=10,
+        regen = math.gcd(10, steps)  # every 10 steps (or a divisor of a short run's steps)
+        _, hist = retrain(model, spec, train, test, RetrainSettings(steps=steps, batch=32, lr=1e-2, regen_every=regen,
                                                                     eval_every=steps, seed=0))
         row["accuracy"] = hist[-1]["accuracy_crossbar"]
     else:
