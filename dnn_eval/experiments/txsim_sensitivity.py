@@ -1,6 +1,6 @@
 """TxSim's sensitivity curves, small: training accuracy on digits against ν, γ, R_max/R_min, wires, ADC bits.
 
-    python -m dnn_eval.experiments.txsim_sensitivity --out reports [--steps 300] [--seeds 1]
+    python -m dnn_eval.experiments.txsim_sensitivity --out reports [--steps 300] [--seeds 1] [--from-csv CSV]
 
 Every point trains the MLP (random initial weights, torch seed 0) for
 ``--steps`` steps of batch 32 in all three phases on crossbars
@@ -105,17 +105,20 @@ def verdicts(df: pd.DataFrame) -> list[str]:
         f"spintronic loses {100 * l_sp:.1f} points to its wires ({w[sp][0.0]:.3f} without, {w[sp][1.0]:.3f} with), "
         f"ReRAM {100 * l_re:.1f} ({w['reram'][0.0]:.3f}, {w['reram'][1.0]:.3f}): **{ok(v_w)}**",
         "* ADC bits (no TxSim number): " + ", ".join(f"{int(b)} bits {a:.3f}" for b, a in acc["adc"][sp].items()),
+        "* runs that collapsed to chance (accuracy < 0.2; a verdict resting on one of them is fragile): "
+        + (", ".join(f"{r.curve} = {r.value:g} ({r.preset}, seed {r.seed}) {r.accuracy:.3f}"
+                     for r in df[df.accuracy < 0.2].itertuples()) or "none"),
     ]
 
 
 def main(argv=None) -> int:
     from .common import parse, save
 
-    a = parse(__doc__, argv, steps=(int, 300), seeds=(int, 1))
+    a = parse(__doc__, argv, steps=(int, 300), seeds=(int, 1), from_csv=(str, ""))
     if not (1 <= a.steps <= 100000 and 1 <= a.seeds <= 100):
         raise SystemExit(f"txsim_sensitivity: --steps must be 1..100000 and --seeds 1..100, got {a.steps}, {a.seeds}")
     a.out.mkdir(parents=True, exist_ok=True)
-    df = run(a.steps, a.seeds)
+    df = pd.read_csv(a.from_csv) if a.from_csv else run(a.steps, a.seeds)  # --from-csv: redraw a stored run
     import matplotlib
 
     matplotlib.use("Agg")

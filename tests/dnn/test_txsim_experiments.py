@@ -12,7 +12,8 @@ def _frame(nu, gamma, ratio, wires_sp, wires_re):
     for curve, vals, preset in (("nu", nu, "rxnn-spintronic"), ("gamma", gamma, "rxnn-spintronic"),
                                 ("ratio", ratio, "rxnn-spintronic"), ("wires", wires_sp, "rxnn-spintronic"),
                                 ("wires", wires_re, "reram"), ("adc", {4: 0.5, 6: 0.8, 8: 0.9}, "rxnn-spintronic")):
-        rows += [{"curve": curve, "preset": preset, "value": float(v), "accuracy": a} for v, a in vals.items()]
+        rows += [{"curve": curve, "preset": preset, "value": float(v), "accuracy": a, "seed": 0}
+                 for v, a in vals.items()]
     return pd.DataFrame(rows)
 
 
@@ -23,6 +24,10 @@ def test_verdicts_follow_the_stated_criteria():
     no = _frame({0: 0.9, 0.1: 0.5, 0.5: 0.6, 1: 0.9}, {0: 0.9, 1: 0.9, 5: 0.9, 10: 0.9},
                 {2: 0.95, 5: 0.9, 8: 0.85, 10: 0.8}, {0: 0.9, 1: 0.9}, {0: 0.9, 1: 0.8})
     assert [line.endswith("**not reproduced**") for line in txsim_sensitivity.verdicts(no)[:4]] == [True] * 4
+    assert txsim_sensitivity.verdicts(no)[-1].endswith("none")
+    collapsed = _frame({0: 0.9, 0.1: 0.1, 0.5: 0.6, 1: 0.3}, {0: 0.9, 1: 0.9, 5: 0.85, 10: 0.8},
+                       {2: 0.7, 5: 0.9, 8: 0.85, 10: 0.8}, {0: 0.9, 1: 0.8}, {0: 0.9, 1: 0.89})
+    assert "nu = 0.1 (rxnn-spintronic, seed 0) 0.100" in txsim_sensitivity.verdicts(collapsed)[-1]
 
 
 def test_txsim_train_tiny_run_writes_its_page(tmp_path):
