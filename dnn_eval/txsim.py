@@ -50,6 +50,7 @@ building it).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -114,8 +115,9 @@ class TxSimSettings:
                 raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {self.style!r}")
-        if not isinstance(self.update, UpdateParams):
-            raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(self.update).__name__}")
+        for k, cls in (("update", UpdateParams), ("in_situ", InSituSettings), ("verify", VerifySettings)):
+            if not isinstance(getattr(self, k), cls):
+                raise ValueError(f"{k} must be an xbarlab.update.{cls.__name__}, got {type(getattr(self, k)).__name__}")
         for k in ("backward_dac_bits", "backward_adc_bits"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 32):
@@ -139,10 +141,8 @@ class CrossbarState:
         if dev.variation > 0 or dev.stuck_on_rate > 0 or dev.stuck_off_rate > 0:
             Gt = np.clip(dev.sample(Gt, rng), dev.g_min, dev.g_max)
         self.G = Gt
-        dac = None if s.backward_dac_bits is None else spec.dac.__class__(
-            bits=s.backward_dac_bits, v_read=spec.dac.v_read, r_pd=spec.dac.r_pd)
-        adc = None if s.backward_adc_bits is None else spec.adc.__class__(
-            bits=s.backward_adc_bits, full_scale_a=spec.adc.full_scale_a, inl_lsb=spec.adc.inl_lsb)
+        dac = None if s.backward_dac_bits is None else dataclasses.replace(spec.dac, bits=s.backward_dac_bits)
+        adc = None if s.backward_adc_bits is None else dataclasses.replace(spec.adc, bits=s.backward_adc_bits)
         self.bspec = backward_spec(spec, dac, adc)
         self.rebuild()
 

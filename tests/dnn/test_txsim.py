@@ -106,6 +106,12 @@ def test_conv_layer_backward_read_matches_float_conv():
     assert float((x.grad - x2.grad).abs().max()) < 1e-4 * float(x2.grad.abs().max())
 
 
+def test_backward_bits_are_the_backward_reads():
+    st = CrossbarState(np.ones((4, 4)), _spintronic(8), FCMOptions(), TxSimSettings(backward_adc_bits=9,
+                                                                                    backward_dac_bits=4), np.random.default_rng(0))
+    assert (st.bwd.spec.adc.bits, st.bwd.spec.dac.bits, st.fwd.spec.adc.bits) == (9, 4, 6)
+
+
 def test_backward_read_carries_the_backward_parasitics():
     """On the spintronic preset the error read is the backward FCM's, not W^T's: it differs from the ideal."""
     torch.manual_seed(2)
@@ -125,6 +131,8 @@ def test_settings_are_checked():
         TxSimSettings(lr=0)
     with pytest.raises(ValueError, match="backward_adc_bits"):
         TxSimSettings(backward_adc_bits=0)
+    with pytest.raises(ValueError, match="in_situ"):
+        TxSimSettings(in_situ=10)
     with pytest.raises(ValueError, match="differential"):
         CrossbarState(np.ones((2, 2)), _ideal_spec(), FCMOptions(mapping="offset"), TxSimSettings(), None)
 
