@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     page = ["# TxSim's trends on digits (MLP, all three phases on crossbars)", "",
             f"`python -m dnn_eval.experiments.txsim_sensitivity --steps {a.steps} --seeds {a.seeds}` "
             "(`txsim_sensitivity.csv`, mean over seeds). In-situ updates, rxnn-spintronic 32x32 analog device unless "
-            "the curve changes it; small counts: one seed, a few hundred steps.", ""] + verdicts(df)
+            f"the curve changes it; small counts: {a.seeds} seed(s), {a.steps} steps.", ""] + verdicts(df)
     (a.out / "txsim_verdicts.md").write_text("\n".join(page) + "\n")
     print("\n".join(page[3:]))
     return 0
