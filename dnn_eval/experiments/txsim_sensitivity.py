@@ -140,6 +140,12 @@ def main(argv=None) -> int:
             "(`txsim_sensitivity.csv`, mean over seeds). In-situ updates, rxnn-spintronic 32x32 analog device unless "
             f"the curve changes it; small counts: {a.seeds} seed(s), {a.steps} steps.", ""] + verdicts(df)
     (a.out / "txsim_verdicts.md").write_text("\n".join(page) + "\n")
+    from characterization.index import splice
+
+    section = ["<!-- txsim:begin -->", "## Training on crossbars (TxSim)", "",
+               f"From `txsim_sensitivity.csv` ({a.seeds} seed(s), {a.steps} steps; page: `txsim_verdicts.md`; "
+               "one training step against plain PyTorch: `bench_train.md`).", ""] + verdicts(df) + ["<!-- txsim:end -->"]
+    splice(a.out / "index.md", section[0], section[-1], "\n".join(section) + "\n")
     print("\n".join(page[3:]))
     return 0
 
