@@ -34,12 +34,14 @@ report: deps
 	$(PY) -m characterization.fcm_accuracy --out reports --pairs 20
 	$(PY) -m characterization.fcm_accuracy --out reports --pairs 20 --r-pd 200 --name fcm_accuracy_rpd200
 	$(PY) -m characterization.fcm_speed --out reports
-	# dnn_eval: RxNN Fig. 12-16 on digits and the speed benchmark (~5 min on 2 cores)
+	# dnn_eval: RxNN Fig. 12-16 on digits and mnist5k (fig12a/14/15/16 + verdicts: 3 min of CPU, 8 min wall on the shared 2 cores) and the speed benchmark
 	$(PY) -m dnn_eval.experiments.fig12_accuracy --out reports
 	$(PY) -m dnn_eval.experiments.fig12_energy --out reports
 	$(PY) -m dnn_eval.experiments.fig14_sensitivity --out reports
 	$(PY) -m dnn_eval.experiments.fig15_retrain --out reports
 	$(PY) -m dnn_eval.experiments.fig16_features --out reports
+	# the paper's DNN statements judged from those CSVs: the `## DNNs on crossbars` verdicts of reports/index.md
+	$(PY) -m dnn_eval.experiments.verdicts --out reports
 	$(PY) benchmarks/bench_dnn.py --out reports
 	# headline numbers and targets at the top of reports/index.md
 	$(PY) -m characterization.overview --out reports

@@ -5,7 +5,7 @@
 * inference at batch 128: the trained ConvNet (digits, 1x8x8) and the
   ResNet-18 shape (random weights, 3x32x32 inputs, 10 classes), plain
   ``model(x)`` against the same model with every Linear/Conv2d on 64x64
-  crossbars (``dnn_eval.crossbar``, FCM ``matmul_t``);
+  crossbars (``dnn_eval.layers``, FCM ``matmul_t``);
 * re-training step at batch 128 (ConvNet): forward, backward and Adam step,
   plain against straight-through crossbar forward; the FCM rebuild every
   10 steps is reported separately and amortized;
@@ -48,8 +48,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dnn_eval.crossbar import crossbar_layers, program_all, set_straight_through, to_crossbar
+from dnn_eval.convert import crossbar_layers, program_all, set_straight_through, to_crossbar
 from dnn_eval.evaluate import default_options, make_spec
+from dnn_eval.layers import CrossbarConv2d
 from dnn_eval.loading import load_model
 from dnn_eval.models import build_model
 from xbarlab.cli_args import int_in, threads
@@ -178,7 +179,7 @@ def tile_product_floor(xm, x, dev, reps) -> dict:
     """A lower bound on the crossbar network's time: its tile matrix products alone.
 
     Records each crossbar layer's input on one forward pass, then times (a)
-    the layer in floating point (``CrossbarOp._fp``, what the plain network
+    the layer in floating point (``CrossbarLayer.forward_float``, what the plain network
     runs) and (b) only the matrix products the FCM cannot avoid: one
     (cols x rows) @ (rows x R) product per tile and DAC phase, for every tile
     of both arrays of the differential pair (unpadded tile shapes, as the
@@ -200,11 +201,11 @@ def tile_product_floor(xm, x, dev, reps) -> dict:
     t_fp = t_tiles = 0.0
     with torch.no_grad():
         for op, a in inputs:
-            t_fp += timeit(lambda: op._fp(a), dev, reps)
-            if op.conv is None:
+            t_fp += timeit(lambda: op.forward_float(a), dev, reps)
+            if not isinstance(op, CrossbarConv2d):
                 r = a.numel() // a.shape[-1]
             else:
-                yb = op._fp(a)  # (B, N, Ho, Wo): one input vector per output pixel
+                yb = op.forward_float(a)  # (B, N, Ho, Wo): one input vector per output pixel
                 r = yb.shape[0] * yb.shape[-2] * yb.shape[-1]
             r *= 2 if bool(a.amin() < 0) else 1  # two DAC phases for signed inputs
             shapes = {}  # (rows, cols) of a tile, unpadded -> number of such tiles (both arrays of the pair)

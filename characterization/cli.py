@@ -21,6 +21,7 @@ import warnings
 
 from xbarlab.cli_args import check_out_dir
 
+HELP = "reproduce the RxNN sensitivity studies (Fig. 2, Fig. 3) into reports/"  # xbarlab --help
 FIGURES = ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak")
 
 

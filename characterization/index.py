@@ -273,11 +273,16 @@ def write_index(out: str | Path) -> Path:
     if (out / "full" / "fig2bc_size.csv").exists():
         L += section(out / "full", f"Full-count run (`{out.name}/full/`)", prefix="full/")
     L.append(END)
-    text = "\n".join(L) + "\n"
-    page = out / "index.md"
+    return splice(out / "index.md", BEGIN, END, "\n".join(L) + "\n")
+
+
+def splice(page: Path, begin: str, end: str, text: str) -> Path:
+    """Put ``text`` (which starts with ``begin`` and ends with ``end``) into ``page`` in place of its
+    ``begin`` ... ``end`` section, or append it when the page has none; the rest of the page is kept."""
+    page = Path(page)
     old = page.read_text() if page.exists() else ""
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text.rstrip("\n") + old[old.index(END) + len(END):]
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + text.rstrip("\n") + old[old.index(end) + len(end):]
     else:
         new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
     page.write_text(new)

@@ -128,10 +128,11 @@ def dnn_lines(out: Path) -> list[str]:
     if a is None:
         L.append("- dnn_fig12a_accuracy.csv missing: run `python -m dnn_eval.experiments.fig12_accuracy --out reports`.")
     else:
-        for net, g in a.groupby("network", sort=False):
+        a = a if "dataset" in a else a.assign(dataset="digits")
+        for (ds, net), g in a.groupby(["dataset", "network"], sort=False):
             parts = ", ".join(f"Cross{int(r.xbar)} {r.accuracy_nonideal:.3f}" for _, r in g.sort_values("xbar").iterrows())
             L.append(f"- {net}: FP32 {g.accuracy_fp32.iloc[0]:.3f}; non-ideal {parts} "
-                     f"({int(g.n_samples.iloc[0])} digits test images)")
+                     f"({int(g.n_samples.iloc[0])} {ds} test images)")
         L.append("- Figures: [12(a)](dnn_fig12a_accuracy.png), [12(b)](dnn_fig12b_energy.png), "
                  "[13](dnn_fig13_breakdown.png), [14](dnn_fig14_sensitivity.png), [15](dnn_fig15_retrain.png), "
                  "[16](dnn_fig16_features.png)")

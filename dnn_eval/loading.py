@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .archive import read_archive
-from .models import MODELS, build_model
+from .models import MODELS, build_model, weights_file
 from .pt2_check import check_pt2, is_pt2
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -165,7 +165,7 @@ def load_model(model: str, in_shape=(1, 8, 8), arch: str | None = None, num_clas
     if not p.exists() and model in MODELS:
         if model in ("resnet18", "resnet50"):
             return LoadedModel(build_model(model, in_shape, num_classes), "random", model, tuple(in_shape), None, model)
-        p = WEIGHTS_DIR / f"{model}.pt"
+        p = WEIGHTS_DIR / weights_file(model, in_shape)
         arch = arch or model
     f, archive = _open_checked(p)
     with f:

@@ -1,6 +1,9 @@
 """The bundled architectures (plain PyTorch, no torchvision).
 
-Trained on digits by ``dnn_eval.train`` (weights in ``dnn_eval/weights/``):
+Trained by ``dnn_eval.train`` (weights in ``dnn_eval/weights/``; ``TRAINED_ON``
+says which on which data set, ``weights_file`` which file an input shape
+reads: ``NAME.pt`` for digits (1, 8, 8), ``NAME_mnist5k.pt`` for mnist5k
+(1, 28, 28)):
 
 * ``mlp``: Flatten -> Linear(C*H*W, 64) -> ReLU -> Linear(64, 10).
 * ``lenet``: LeNet-style, 2 conv + 2 FC (the paper's Table I LeNet):
@@ -9,6 +12,10 @@ Trained on digits by ``dnn_eval.train`` (weights in ``dnn_eval/weights/``):
 * ``convnet``: 3 conv + 2 FC (the paper's Table I ConvNet):
   conv3x3(C, 16) -> ReLU -> conv3x3(16, 32) -> ReLU -> maxpool2 ->
   conv3x3(32, 64) -> ReLU -> maxpool2 -> FC(.., 64) -> ReLU -> FC(64, 10).
+* ``vgg``: VGG-style (Simonyan and Zisserman, 2015), 6 conv + 2 FC, the
+  deeper network of "deeper degrades more": three blocks of two
+  conv3x3 -> ReLU with 16, 32, 64 channels, each block followed by
+  maxpool2, then FC(.., 64) -> ReLU -> FC(64, 10).
 
 Random-weight shapes for speed and scale runs:
 
@@ -23,7 +30,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-TRAINED = ("mlp", "lenet", "convnet")
+TRAINED = ("mlp", "lenet", "convnet", "vgg")
+# data set -> the networks trained on it, and the input shape its weights take
+TRAINED_ON = {"digits": ("mlp", "lenet", "convnet", "vgg"), "mnist5k": ("lenet", "vgg")}
+TRAINED_SHAPE = {"digits": (1, 8, 8), "mnist5k": (1, 28, 28)}
 SHAPES = ("resnet18", "resnet50")
 MODELS = TRAINED + SHAPES
 
@@ -68,6 +78,35 @@ class ConvNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+class VGG(nn.Module):
+    def __init__(self, in_shape=(1, 8, 8), num_classes: int = 10, widths=(16, 32, 64)) -> None:
+        super().__init__()
+        layers, cin = [], in_shape[0]
+        for w in widths:
+            layers += [nn.Conv2d(cin, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            cin = w
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(_flat(self.features, in_shape), 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def weights_file(name: str, in_shape) -> str:
+    """The file in ``dnn_eval/weights/`` of bundled network ``name`` for inputs (C, H, W) = ``in_shape``.
+
+    ``NAME_<dataset>.pt`` when a bundled data set other than digits has that
+    shape and trained ``name``; otherwise the digits weights ``NAME.pt``
+    (which then fail to load with the architecture and shape named).
+    """
+    for dataset, shape in TRAINED_SHAPE.items():
+        if dataset != "digits" and tuple(in_shape) == shape and name in TRAINED_ON[dataset]:
+            return f"{name}_{dataset}.pt"
+    return f"{name}.pt"
 
 
 class BasicBlock(nn.Module):
@@ -146,6 +185,8 @@ def build_model(name: str, in_shape=(1, 8, 8), num_classes: int = 10, seed: int 
         m = LeNet(in_shape, num_classes)
     elif name == "convnet":
         m = ConvNet(in_shape, num_classes)
+    elif name == "vgg":
+        m = VGG(in_shape, num_classes)
     elif name == "resnet18":
         m = ResNet(BasicBlock, [2, 2, 2, 2], in_shape, num_classes)
     else:

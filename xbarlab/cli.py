@@ -1,23 +1,32 @@
 """Command line: ``xbarlab SUBCOMMAND ...``.
 
 Errors print one line to stderr and exit non-zero, never a traceback
-(set ``XBARLAB_DEBUG=1`` to see it). Subcommands live in their own modules
-and are imported only when chosen, so ``xbarlab --help`` stays fast.
+(set ``XBARLAB_DEBUG=1`` to see it). The core names no app: every
+subcommand, ``validate`` included, is a module that its package registers
+in the entry-point group ``xbarlab.subcommands`` (``pyproject.toml``:
+``[project.entry-points."xbarlab.subcommands"]``, ``name = "package.module"``).
+Such a module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``; it is imported to build the parser, so it imports
+nothing heavy before ``run`` and ``xbarlab --help`` stays fast.
+
+Where xbarlab runs from a source checkout (an editable install, or the
+folder on ``PYTHONPATH``), that checkout's own ``pyproject.toml`` lists its
+subcommands, so an install whose metadata predates a change still finds
+them; subcommands of other installed packages are added from their entry
+points.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.metadata
 import os
 import sys
+from pathlib import Path
 
-# name -> (module, help). Each module defines add_arguments(parser) and run(args) -> int.
-SUBCOMMANDS = {
-    "validate": ("xbarlab.validation_report", "compare the exact solver with ngspice and write a report"),
-    "dnn-eval": ("dnn_eval.cli", "accuracy of a PyTorch network (.pt2 export or bundled) on crossbars"),
-    "characterize": ("characterization.cli", "reproduce the RxNN sensitivity studies (Fig. 2, Fig. 3) into reports/"),
-}
+GROUP = "xbarlab.subcommands"
+#: the distribution whose subcommands a source checkout's pyproject.toml lists
+DIST = "xbarlab"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,32 +36,117 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _checkout_subcommands(root: Path) -> dict[str, str] | None:
+    """name -> module from the ``pyproject.toml`` of the source checkout at ``root``; None when there is
+    none (an installed wheel), it is another project's, or this Python cannot read TOML."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            return None
+    with path.open("rb") as fh:
+        project = tomllib.load(fh).get("project", {})
+    if project.get("name") != DIST:
+        return None
+    return dict(project.get("entry-points", {}).get(GROUP, {}))
+
+
+def discover(root: Path | None = None) -> dict[str, str]:
+    """name -> entry-point value (``module`` or ``module:object``) of every registered subcommand, by name.
+
+    ``root`` is the folder above the imported ``xbarlab`` package (a source checkout's root)."""
+    root = Path(__file__).resolve().parents[1] if root is None else root
+    checkout = _checkout_subcommands(root)
+    found: dict[str, str] = {}
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        if checkout is not None and dist is not None and dist.name == DIST:
+            continue  # the checkout's pyproject.toml speaks for the code that runs
+        found.setdefault(ep.name, ep.value)
+    found.update(checkout or {})
+    return dict(sorted(found.items()))
+
+
+class _Unavailable:
+    """Stands in for a subcommand whose module does not import: listed in --help, its error when chosen."""
+
+    def __init__(self, name: str, value: str, exc: Exception) -> None:
+        self.HELP = f"(unavailable: {type(exc).__name__} importing {value})"
+        self.error = ImportError(f"subcommand {name!r} ({value}) does not import: {type(exc).__name__}: {exc}")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args) -> int:
+        raise self.error
+
+
+def _load(name: str, value: str):
+    try:
+        return importlib.metadata.EntryPoint(name, value, GROUP).load()
+    except Exception as exc:  # noqa: BLE001 - one broken plugin must not take the others down
+        if os.environ.get("XBARLAB_DEBUG"):
+            raise
+        return _Unavailable(name, value, exc)
+
+
+def build_parser(subcommands: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand in ``subcommands`` (default: ``discover()``)."""
+    subcommands = discover() if subcommands is None else subcommands
+    if not subcommands:
+        raise RuntimeError(f"no xbarlab subcommands are registered (entry points {GROUP!r}); "
+                           "reinstall xbarlab: pip install -e .")
     parser = _Parser(prog="xbarlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
-        p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+    parser.unavailable = {}  # name -> _Unavailable: chosen, it fails before its arguments are parsed
+    for name, value in subcommands.items():
+        command = _load(name, value)
+        if isinstance(command, _Unavailable):
+            parser.unavailable[name] = command
+        doc = (getattr(command, "__doc__", None) or "").strip()
+        p = sub.add_parser(name, help=getattr(command, "HELP", None) or (doc.splitlines()[0] if doc else None))
+        p.set_defaults(_run=command.run)
+        command.add_arguments(p)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"xbarlab: error: {type(exc).__name__}: {msg}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
+        parser = build_parser()
+    except Exception as exc:  # noqa: BLE001 - the CLI's contract is one line, no traceback
+        if os.environ.get("XBARLAB_DEBUG"):
+            raise
+        print(_one_line(exc), file=sys.stderr)
+        return 1
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in parser.unavailable:
+            parser.unavailable[argv[0]].run(None)
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0)
+    except ImportError as exc:
+        print(_one_line(exc), file=sys.stderr)
+        return 1
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("xbarlab: interrupted (finished results are saved)", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's contract is one line, no traceback
         if os.environ.get("XBARLAB_DEBUG"):
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"xbarlab: error: {type(exc).__name__}: {msg}", file=sys.stderr)
+        print(_one_line(exc), file=sys.stderr)
         return 1
 
 

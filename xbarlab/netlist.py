@@ -14,7 +14,7 @@ import numpy as np
 
 from .arrays import check_conductances, check_voltages
 from .params import CircuitParams, check_circuit
-from .topology import Topology, build
+from .topology import Topology, build, build_backward, check_read
 
 TITLE = "* xbarlab crossbar deck"
 
@@ -34,19 +34,72 @@ def node_names(topo: Topology) -> list[str]:
     return [rep_name[c] for c in topo.comp]
 
 
-def netlist(G, V, circuit: CircuitParams) -> str:
+def netlist(G, V, circuit: CircuitParams, read: str = "forward") -> str:
     """The ngspice deck that solves the crossbar ``G`` (S) driven by ``V`` (V, shape (M,)).
 
     Output currents are the branch currents ``i(vsense{j})`` of 0 V ammeters
     at the sense amplifiers' virtual ground. The deck runs one ``.op``.
+    ``read="backward"`` writes the transposed read instead (``backward_deck_text``):
+    V of shape (N,) drives the columns at their bottom end, and ``i(vsense{i})``
+    is the current out of row i's left end.
     """
+    read = check_read(read)
     G = check_conductances(G)
     m, n = G.shape
-    V = check_voltages(V, m)
+    k = m if read == "forward" else n
+    V = check_voltages(V, k)
     if V.ndim != 1:
-        raise ValueError(f"netlist() takes one input vector of shape ({m},), got shape {V.shape}")
+        raise ValueError(f"netlist() takes one input vector of shape ({k},), got shape {V.shape}")
     check_circuit(circuit)
+    if read == "backward":
+        return backward_deck_text(G, V, circuit)
     return deck_text(G, V, circuit)
+
+
+def backward_deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> str:
+    """Deck of the backward read for validated G (M, N) and V (N,), written directly from its own
+    topology (``topology.build_backward``), not through the forward deck.
+
+    Column j: ``vcol{j}`` at ``src{j}`` -> ``rdrv{j}`` (r_driver) -> ``d{j}`` ->
+    ``rcol{M}_{j}`` (r_col) -> ``b{M-1}_{j}`` -> ... -> ``b0_{j}`` (top end open).
+    Row i: ``a{i}_{N-1}`` -> ... -> ``a{i}_0`` -> ``rrow{i}_0`` (r_row) -> ``s{i}``
+    -> ``rsense{i}`` (r_sense) -> ``m{i}`` -> 0 V ammeter ``vsense{i}`` (far end
+    open). A per-row r_driver has no meaning here and raises ValueError.
+    """
+    m, n = G.shape
+    topo = build_backward(m, n, circuit)
+    name = node_names(topo)
+    idx = topo.index
+    lines = [
+        "* xbarlab crossbar deck, backward read",
+        f"* rows M={m} (outputs, sensed at their left end), columns N={n} (inputs, driven at their bottom end); "
+        "units: ohm, volt, ampere",
+        f"* r_row={spice_number(circuit.r_row)} r_col={spice_number(circuit.r_col)} "
+        f"r_sense={spice_number(circuit.r_sense)} r_driver={spice_number(circuit.r_driver)} "
+        "(per segment / per row sense / per column driver)",
+        "* zero-ohm parasitics are ideal wires: their nodes are merged, no element is written",
+        ".options numdgt=15",
+        "* column sources",
+    ]
+    for j in range(n):
+        lines.append(f"vcol{j} {name[int(idx.src(j))]} 0 dc {spice_number(V[j])}")
+    lines.append("* wires (per column: driver and segments bottom-up; per row: segments to the left end, sense)")
+    w = topo.wires
+    for k in range(len(w.ohm)):
+        if w.ohm[k] > 0:
+            lines.append(f"{w.kind[k]}{w.label[k]} {name[w.n1[k]]} {name[w.n2[k]]} {spice_number(w.ohm[k])}")
+    lines.append("* cells: resistor of 1/G ohm between a{i}_{j} (row) and b{i}_{j} (column); G=0 is open")
+    for i in range(m):
+        for j in range(n):
+            if G[i, j] > 0:
+                lines.append(
+                    f"rcell{i}_{j} {name[int(idx.a(i, j))]} {name[int(idx.b(i, j))]} {spice_number(1.0 / G[i, j])}"
+                )
+    lines.append("* row sense amplifiers: 0 V ammeters to virtual ground; output I_i = i(vsense{i})")
+    for i in range(m):
+        lines.append(f"vsense{i} {name[int(idx.msense(i))]} 0 dc 0")
+    lines += [".op", ".end", ""]
+    return "\n".join(lines)
 
 
 def dac_netlist(G, codes, circuit: CircuitParams, dac, sinh_b: float = 0.0) -> str:

@@ -9,6 +9,13 @@ joins ``a{i}_{j}`` and ``b{i}_{j}``; column j runs down to ``s{j}`` and through
 
 Zero-ohm elements are ideal wires: their end nodes are merged into one
 component, and no element is written for them.
+
+The backward read (``read="backward"``, ``build_backward``) is the same array
+read transposed: column j is driven at its bottom end (``vcol{j}`` at
+``src{j}``, ``rdrv{j}`` to ``d{j}``, ``rcol{M}_{j}`` up to ``b{M-1}_{j}``) and
+row i is sensed at its left end (``rrow{i}_0`` from ``a{i}_0`` to ``s{i}``,
+``rsense{i}`` to ``m{i}``, the 0 V ammeter ``vsense{i}``). Wire elements keep
+the names of the physical wires of the forward read.
 """
 
 from __future__ import annotations
@@ -20,6 +27,17 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .params import CircuitParams
+
+
+READS = ("forward", "backward")
+
+
+def check_read(read) -> str:
+    """``read`` if it names a read of the crossbar: ``"forward"`` (rows driven, columns sensed) or
+    ``"backward"`` (the transposed read: columns driven, rows sensed); else ValueError."""
+    if not isinstance(read, str) or read not in READS:
+        raise ValueError(f"read must be one of {READS}, got {read!r}")
+    return read
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,43 @@ class NodeIndex:
 
 
 @dataclass(frozen=True)
+class BackwardNodeIndex(NodeIndex):
+    """Node index of the backward read of an M x N crossbar: the N column drivers
+    (``src{j}``, ``d{j}``) and the M row sense nodes (``s{i}``, ``m{i}``); same order
+    as ``NodeIndex`` (ground, src, d, a, b, s, m)."""
+
+    def d(self, j):
+        return 1 + self.n + np.asarray(j)
+
+    def a(self, i, j):
+        return 1 + 2 * self.n + np.asarray(i) * self.n + np.asarray(j)
+
+    def b(self, i, j):
+        return 1 + 2 * self.n + self.m * self.n + np.asarray(i) * self.n + np.asarray(j)
+
+    def s(self, i):
+        return 1 + 2 * self.n + 2 * self.m * self.n + np.asarray(i)
+
+    def msense(self, i):
+        return 1 + 2 * self.n + 2 * self.m * self.n + self.m + np.asarray(i)
+
+    @property
+    def count(self) -> int:
+        return 1 + 2 * self.n + 2 * self.m * self.n + 2 * self.m
+
+    def names(self) -> list[str]:
+        m, n = self.m, self.n
+        out = ["0"]
+        out += [f"src{j}" for j in range(n)]
+        out += [f"d{j}" for j in range(n)]
+        out += [f"a{i}_{j}" for i in range(m) for j in range(n)]
+        out += [f"b{i}_{j}" for i in range(m) for j in range(n)]
+        out += [f"s{i}" for i in range(m)]
+        out += [f"m{i}" for i in range(m)]
+        return out
+
+
+@dataclass(frozen=True)
 class Wires:
     """The resistive wiring (no cells) as parallel arrays; ``ohm`` may be 0."""
 
@@ -115,6 +170,63 @@ def wires(m: int, n: int, circuit: CircuitParams) -> Wires:
     )
 
 
+def backward_wires(m: int, n: int, circuit: CircuitParams) -> Wires:
+    """All wires of the backward read of an M x N crossbar, in netlist order: per column its
+    driver (``circuit.r_driver``, one value for every column) and segments from the bottom up,
+    then per row its segments from the far end to the left end and its sense resistor."""
+    if isinstance(circuit.r_driver, tuple):
+        raise ValueError(backward_driver_message(circuit))
+    idx = BackwardNodeIndex(m, n)
+    kinds, labels, n1, n2, ohm = [], [], [], [], []
+
+    def add(kind, lab, a, b, r):
+        kinds.append(kind)
+        labels.append(lab)
+        n1.append(int(a))
+        n2.append(int(b))
+        ohm.append(float(r))
+
+    for j in range(n):
+        add("rdrv", f"{j}", idx.src(j), idx.d(j), circuit.r_driver)
+        add("rcol", f"{m}_{j}", idx.d(j), idx.b(m - 1, j), circuit.r_col)
+        for i in range(m - 1, 0, -1):
+            add("rcol", f"{i}_{j}", idx.b(i, j), idx.b(i - 1, j), circuit.r_col)
+    for i in range(m):
+        for j in range(n - 1, 0, -1):
+            add("rrow", f"{i}_{j}", idx.a(i, j), idx.a(i, j - 1), circuit.r_row)
+        add("rrow", f"{i}_0", idx.a(i, 0), idx.s(i), circuit.r_row)
+        add("rsense", f"{i}", idx.s(i), idx.msense(i), circuit.r_sense)
+    return Wires(
+        kind=np.array(kinds, dtype=object),
+        label=np.array(labels, dtype=object),
+        n1=np.array(n1, dtype=np.int64),
+        n2=np.array(n2, dtype=np.int64),
+        ohm=np.array(ohm, dtype=float),
+    )
+
+
+def backward_as_forward(circuit: CircuitParams) -> CircuitParams:
+    """The forward-read circuit that the backward read of ``circuit`` is, on the turned array.
+
+    Turned by a half turn and transposed (``G'[r, c] = G[M-1-c, N-1-r]``, see
+    ``xbarlab.api.turn``), the backward read is a forward read: each column,
+    driven at its bottom end, becomes a row driven at its left end (r_row' =
+    r_col, same r_driver), and each row, sensed at its left end, becomes a column
+    sensed at its bottom end (r_col' = r_row, same r_sense). Inputs enter in
+    reverse column order and outputs leave in reverse row order. A per-row
+    r_driver raises ValueError (``backward_driver_message``).
+    """
+    if isinstance(circuit.r_driver, tuple):
+        raise ValueError(backward_driver_message(circuit))
+    return CircuitParams(r_row=circuit.r_col, r_col=circuit.r_row, r_sense=circuit.r_sense, r_driver=circuit.r_driver)
+
+
+def backward_driver_message(circuit: CircuitParams) -> str:
+    return (f"r_driver has one value per row ({len(circuit.r_driver)} values), which the backward read "
+            "cannot use: there the columns are driven and the rows are sensed through r_sense; give one "
+            f"r_driver in ohm for every column driver, got r_driver={circuit.r_driver!r}")
+
+
 @dataclass(frozen=True)
 class Topology:
     """Nodes, wires and the merge of nodes joined by zero-ohm wires.
@@ -134,8 +246,15 @@ class Topology:
 
 
 def build(m: int, n: int, circuit: CircuitParams) -> Topology:
-    idx = NodeIndex(m, n)
-    w = wires(m, n, circuit)
+    return _merged(NodeIndex(m, n), wires(m, n, circuit))
+
+
+def build_backward(m: int, n: int, circuit: CircuitParams) -> Topology:
+    """The topology of the backward read (columns driven at their bottom end, rows sensed at their left)."""
+    return _merged(BackwardNodeIndex(m, n), backward_wires(m, n, circuit))
+
+
+def _merged(idx: NodeIndex, w: Wires) -> Topology:
     zero = w.ohm == 0
     adj = coo_matrix(
         (np.ones(int(zero.sum())), (w.n1[zero], w.n2[zero])), shape=(idx.count, idx.count)

@@ -25,6 +25,7 @@ CASES = [
 ]
 
 
+HELP = "compare the exact solver with ngspice and write a report"  # xbarlab --help
 MAX_VECTORS = 10_000
 
 

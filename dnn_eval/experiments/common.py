@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import DEFAULT_PRESET
+
 NETWORKS = ("mlp", "lenet", "convnet")
 SIZES = (16, 32, 64)
 
@@ -15,7 +17,7 @@ def parse(doc: str, argv=None, **extra) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("reports"))
-    p.add_argument("--preset", default="spintronic", choices=preset_names())
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names())
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count")
     for name, (typ, default) in extra.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=typ, default=default)

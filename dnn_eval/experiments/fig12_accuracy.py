@@ -1,41 +1,51 @@
-"""Fig. 12(a): accuracy degradation against the ideal crossbar for Cross16/32/64, per network.
+"""Fig. 12(a): accuracy on Cross16/32/64 per network, the loss decomposed.
 
-Ideal: ``evaluate.ideal_spec`` (no parasitics, analog devices, 16-bit DAC,
-ideal ADC). Non-ideal: the preset (default ``spintronic``) at each size,
-hardware seed 0. Writes ``dnn_fig12a_accuracy.csv`` / ``.png``.
+For each bundled data set (digits: mlp, lenet, convnet, vgg; mnist5k: lenet,
+vgg; ``models.TRAINED_ON``) and each size, hardware seed 0, one column per
+setting of ``experiments.settings`` (all from the one preset,
+``rxnn-spintronic`` by default): FP32, ideal crossbar (``evaluate.ideal_spec``,
+the paper's reference), precision only, parasitics only, variation only,
+precision + parasitics, and everything (``accuracy_nonideal``). Each
+accuracy has its binomial standard error ``stderr_*`` = sqrt(p (1 - p) / n)
+over the n test images. ``degradation_pct`` = 100 (ideal - everything).
+Writes ``dnn_fig12a_accuracy.csv`` / ``.png``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..data import load_digits_split
-from ..evaluate import evaluate, ideal_spec, make_spec
+from ..data import load_bundled_split
 from ..loading import load_model
-from ..plotting import accuracy_degradation
-from .common import NETWORKS, SIZES, parse, save
+from ..models import TRAINED_ON
+from .common import SIZES, parse, save
+from .decompose import evaluate_settings, wide_row
+from .plots import decomposition_bars
+from .settings import DEFAULT_PRESET
 
 
-def run(preset: str = "spintronic", seed: int = 0) -> pd.DataFrame:
-    _, test = load_digits_split()
+def run(preset: str = DEFAULT_PRESET, seed: int = 0, datasets=tuple(TRAINED_ON), sizes=SIZES,
+        networks=None) -> pd.DataFrame:
     rows = []
-    for net in NETWORKS:
-        lm = load_model(net)
-        for n in SIZES:
-            ideal = evaluate(lm, test, ideal_spec(n, preset), seed)
-            real = evaluate(lm, test, make_spec(preset, n), seed)
-            rows.append({"network": net, "xbar": n, "preset": preset, "seed": seed,
-                         "accuracy_fp32": ideal["accuracy_fp32"], "accuracy_ideal": ideal["accuracy_crossbar"],
-                         "accuracy_nonideal": real["accuracy_crossbar"], "n_tiles": real["n_tiles"],
-                         "degradation_pct": 100 * (ideal["accuracy_crossbar"] - real["accuracy_crossbar"]),
-                         "n_samples": real["n_samples"]})
+    for dataset in datasets:
+        _, test = load_bundled_split(dataset)
+        for net in networks or TRAINED_ON[dataset]:
+            lm = load_model(net, test.input_shape)
+            for n in sizes:
+                res = evaluate_settings(lm, test, n, preset, seed, ideal=True)
+                row = {"dataset": dataset, "network": net, "xbar": n, "preset": preset, "seed": seed,
+                       "n_samples": res["n_samples"], "n_tiles": res["n_tiles"], **wide_row(res)}
+                row["accuracy_nonideal"] = row.pop("accuracy_everything")
+                row["stderr_nonideal"] = row.pop("stderr_everything")
+                row["degradation_pct"] = 100 * (row["accuracy_ideal"] - row["accuracy_nonideal"])
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
 def main(argv=None) -> int:
     args = parse(__doc__, argv)
     df = run(args.preset)
-    save(df, accuracy_degradation(df), args.out, "dnn_fig12a_accuracy")
+    save(df, decomposition_bars(df), args.out, "dnn_fig12a_accuracy")
     return 0
 
 

@@ -14,6 +14,7 @@ import torch
 
 from ..data import load_digits_split
 from ..energy import CATEGORIES, EnergyParams, energy_per_inference
+from .. import DEFAULT_PRESET
 from ..evaluate import make_spec
 from ..loading import load_model
 from ..models import build_model
@@ -21,7 +22,7 @@ from ..plotting import energy_breakdown, energy_per_image
 from .common import NETWORKS, SIZES, parse, save
 
 
-def run(preset: str = "spintronic") -> tuple[pd.DataFrame, pd.DataFrame]:
+def run(preset: str = DEFAULT_PRESET) -> tuple[pd.DataFrame, pd.DataFrame]:
     _, test = load_digits_split()
     nets = [(n, load_model(n).module, torch.as_tensor(test.x[:1])) for n in NETWORKS]
     g = torch.Generator().manual_seed(0)

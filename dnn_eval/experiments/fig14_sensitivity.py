@@ -1,47 +1,58 @@
-"""Fig. 14: FP32 -> ideal 6-bit crossbar -> non-ideal 64x64 -> non-ideal + variation.
+"""Fig. 14: accuracy at 64x64 per non-ideality, FP32 -> Cross6 -> NI-Cross6 -> NI-Cross6 + variation.
 
-* FP32: the float network;
-* Cross6: 64x64, 6-bit device, DAC and ADC, no circuit non-idealities
-  (``evaluate.precision_spec``);
-* NI-Cross6-64x64: the preset (parasitics, DAC sag, 6-bit everything);
-* NI-Cross6-64x64 + var: the same with sigma/mu = 10 % device variation
-  (the paper's value), 5 hardware seeds.
-
-Writes ``dnn_fig14_sensitivity.csv`` / ``.png``.
+One row per (data set, network, setting, hardware seed); the settings of
+``experiments.settings``, all from the one preset (``rxnn-spintronic`` by
+default): ``FP32``; ``precision`` (the paper's Cross6: 6-bit devices, DAC
+and ADC, no parasitics); ``parasitics`` (ideal converters); ``variation``
+(the preset's sigma/mu = 10 %); ``precision+parasitics`` (the paper's
+NI-Cross6-64x64); ``everything`` (NI-Cross6-64x64 with variation). The
+settings with variation run ``--seeds`` hardware instances (default 5), the
+others are deterministic and run once. ``stderr`` is the binomial standard
+error over the test images, sqrt(p (1 - p) / n). Writes
+``dnn_fig14_sensitivity.csv`` / ``.png``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..data import load_digits_split
-from ..evaluate import evaluate, make_spec, precision_spec
+from ..data import load_bundled_split
 from ..loading import load_model
-from ..plotting import sensitivity
-from .common import NETWORKS, parse, save
+from ..models import TRAINED_ON
+from .common import parse, save
+from .decompose import SEEDED, evaluate_settings
+from .plots import sensitivity_lines
+from .settings import DEFAULT_PRESET, SETTINGS, stderr
 
 
-def run(preset: str = "spintronic", seeds: int = 5, variation: float = 0.1) -> pd.DataFrame:
-    _, test = load_digits_split()
+def run(preset: str = DEFAULT_PRESET, seeds: int = 5, size: int = 64, datasets=tuple(TRAINED_ON),
+        networks=None) -> pd.DataFrame:
     rows = []
-    for net in NETWORKS:
-        lm = load_model(net)
-        r = evaluate(lm, test, precision_spec(64, preset, 6))
-        rows.append({"network": net, "implementation": "FP32", "seed": 0, "accuracy": r["accuracy_fp32"]})
-        rows.append({"network": net, "implementation": "Cross6", "seed": 0, "accuracy": r["accuracy_crossbar"]})
-        r = evaluate(lm, test, make_spec(preset, 64, 6, 6, 6))
-        rows.append({"network": net, "implementation": "NI-Cross6-64x64", "seed": 0, "accuracy": r["accuracy_crossbar"]})
-        for s in range(seeds):
-            r = evaluate(lm, test, make_spec(preset, 64, 6, 6, 6, variation), seed=s)
-            rows.append({"network": net, "implementation": f"NI-Cross6-64x64 +{variation:.0%} var", "seed": s,
-                         "accuracy": r["accuracy_crossbar"]})
+    for dataset in datasets:
+        _, test = load_bundled_split(dataset)
+        for net in networks or TRAINED_ON[dataset]:
+            lm = load_model(net, test.input_shape)
+            fp32 = None
+            for setting in SETTINGS:
+                for seed in range(seeds if setting in SEEDED else 1):
+                    res = evaluate_settings(lm, test, size, preset, seed, (setting,))
+                    n = res["n_samples"]
+                    if fp32 is None:
+                        fp32 = res["fp32"]
+                        rows.append(_row(dataset, net, size, preset, "FP32", 0, fp32, n))
+                    rows.append(_row(dataset, net, size, preset, setting, seed, res[setting], n))
     return pd.DataFrame(rows)
 
 
+def _row(dataset, net, size, preset, implementation, seed, acc, n) -> dict:
+    return {"dataset": dataset, "network": net, "xbar": size, "preset": preset, "implementation": implementation,
+            "seed": seed, "accuracy": acc, "stderr": stderr(acc, n), "n_samples": n}
+
+
 def main(argv=None) -> int:
-    args = parse(__doc__, argv)
-    df = run(args.preset)
-    save(df, sensitivity(df), args.out, "dnn_fig14_sensitivity")
+    args = parse(__doc__, argv, seeds=(int, 5))
+    df = run(args.preset, args.seeds)
+    save(df, sensitivity_lines(df), args.out, "dnn_fig14_sensitivity")
     return 0
 
 

@@ -21,7 +21,7 @@ from ..retrain import RetrainSettings, retrain
 from .common import parse, save
 
 
-def run(preset: str = "spintronic", steps: int = 150, lr: float = 3e-4, adc_bits: int = 8,
+def run(preset: str = "rxnn-spintronic", steps: int = 150, lr: float = 3e-4, adc_bits: int = 8,
         variation: float = 0.2) -> pd.DataFrame:
     train, test = load_digits_split()
     rows = []
@@ -29,7 +29,8 @@ def run(preset: str = "spintronic", steps: int = 150, lr: float = 3e-4, adc_bits
         lm = load_model(net)
         fp = accuracy(lm.module, test.x, test.y)
         _, hist = retrain(lm.module, make_spec(preset, 64, adc_bits=adc_bits, variation=variation), train, test, RetrainSettings(steps=steps, lr=lr))
-        rows += [{"network": net, "xbar": 64, "adc_bits": adc_bits, "variation": variation, "accuracy_fp32": fp, **h} for h in hist]
+        rows += [{"network": net, "xbar": 64, "adc_bits": adc_bits, "variation": variation, "accuracy_fp32": fp,
+                  "n_samples": len(test), **h} for h in hist]
     return pd.DataFrame(rows)
 
 

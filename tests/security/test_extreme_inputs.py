@@ -6,7 +6,6 @@ max |I - I_ref| / max |I_ref|. The accepted region is ``xbarlab.conditioning``'s
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..netlist import deck_text, node_names
+from ..netlist import backward_deck_text, deck_text, node_names
 from ..params import CircuitParams
-from ..topology import build
+from ..topology import build, build_backward
 from .ngspice import NgspiceSettings, run_deck
 from .result import SolveResult
 from ..errors import SpiceError
 
 
 def solve(G: np.ndarray, V: np.ndarray, circuit: CircuitParams,
-          settings: NgspiceSettings = NgspiceSettings()) -> SolveResult:
-    """Solve validated G (M, N), V (M,) or (B, M) with ngspice."""
+          settings: NgspiceSettings = NgspiceSettings(), read: str = "forward") -> SolveResult:
+    """Solve validated G (M, N), V (M,) or (B, M) with ngspice.
+
+    ``read="backward"``: V (N,) or (B, N) drives the columns and ``i_out`` (M,)
+    holds the row currents, from the backward deck written directly
+    (``netlist.backward_deck_text``).
+    """
     m, n = G.shape
-    topo = build(m, n, circuit)
+    backward = read == "backward"
+    topo = (build_backward if backward else build)(m, n, circuit)
+    write = backward_deck_text if backward else deck_text
+    n_out = m if backward else n
     names = node_names(topo)
     idx = topo.index
     a_names = [names[int(k)] for k in idx.a(*np.indices((m, n))).ravel()]
@@ -25,9 +33,9 @@ def solve(G: np.ndarray, V: np.ndarray, circuit: CircuitParams,
     V2 = np.atleast_2d(V)
     v_row = np.empty((len(V2), m, n))
     v_col = np.empty((len(V2), m, n))
-    i_out = np.empty((len(V2), n))
+    i_out = np.empty((len(V2), n_out))
     for k, v in enumerate(V2):
-        vec = run_deck(deck_text(G, v, circuit), settings)
+        vec = run_deck(write(G, v, circuit), settings)
 
         def volt(name: str) -> float:
             if name == "0":
@@ -39,7 +47,7 @@ def solve(G: np.ndarray, V: np.ndarray, circuit: CircuitParams,
 
         v_row[k] = np.array([volt(s) for s in a_names]).reshape(m, n)
         v_col[k] = np.array([volt(s) for s in b_names]).reshape(m, n)
-        for j in range(n):
+        for j in range(n_out):
             key = f"i(vsense{j})"
             if key not in vec:
                 raise SpiceError(f"ngspice output lacks {key}", log=", ".join(sorted(vec)[:50]))

@@ -59,6 +59,7 @@ _BUILD: list = []  # the compiled kernels, built on first use
 
 def _kernel(f):
     _KERNELS[f.__name__] = f
+    _BUILD.clear()  # registered after a build (an app's kernels, dnn_eval.conv_codes): the next kernels() has it
     return f
 
 
@@ -174,95 +175,6 @@ def dac_codes(XT, full, signed, x_max, codes, scale):
         else:
             for r in range(R):
                 pos[r] = min(max(np.rint(row[r] / scale[r] * full), zero), full)
-
-
-@_kernel
-def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale):
-    """``dac_codes`` of a convolution's im2col patches, read straight from the image (no patch matrix).
-
-    xt (C, H, W, B): the images batch-last. The patches of output positions
-    p0..p1-1 (p = ho * Wo + wo) for every image form the columns
-    r = (p - p0) * B + b; row (c, i, j) (the weight matrix's (C, kh, kw)
-    order, as ``torch.nn.functional.unfold``) of column r holds
-    x[b, c, ho*sh - ph + i*dh, wo*sw - pw + j*dw], zero outside the image
-    (zero padding ph, pw). codes (C*kh*kw, P*R) and scale (R,) are written
-    exactly as ``dac_codes`` writes them for that patch matrix. Batch-last,
-    every inner loop runs over the B images, contiguous in memory.
-
-    cmax (H, W, B) is ``channel_max(xt, signed)``: a patch's largest value is
-    the largest of its pixels' values over the channels, so the scale costs
-    kh*kw reads per patch, not C*kh*kw (unused when ``x_max`` > 0).
-    """
-    C, H, W, B = xt.shape
-    R = (p1 - p0) * B
-    zero = full - full
-    for p in prange(p0, p1):
-        dst = scale[(p - p0) * B:(p - p0 + 1) * B]
-        if x_max > 0:
-            for b in range(B):
-                dst[b] = x_max
-            continue
-        for b in range(B):
-            dst[b] = zero
-        for i in range(kh):
-            for j in range(kw):
-                h = (p // Wo) * sh - ph + i * dh
-                w = (p % Wo) * sw - pw + j * dw
-                if h < 0 or h >= H or w < 0 or w >= W:
-                    continue
-                src = cmax[h, w]
-                for b in range(B):
-                    dst[b] = max(dst[b], src[b])
-        for b in range(B):
-            if not dst[b] > 0:
-                dst[b] = 1.0
-    for k in prange(C * kh * kw):
-        c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
-        row = codes[k]
-        for p in range(p0, p1):
-            h = (p // Wo) * sh - ph + i * dh
-            w = (p % Wo) * sw - pw + j * dw
-            base = (p - p0) * B
-            sc = scale[base:base + B]
-            pos = row[base:base + B]
-            if h < 0 or h >= H or w < 0 or w >= W:
-                for b in range(B):
-                    pos[b] = zero
-                if signed:
-                    neg = row[R + base:R + base + B]
-                    for b in range(B):
-                        neg[b] = zero
-                continue
-            src = xt[c, h, w]
-            if signed:
-                neg = row[R + base:R + base + B]
-                for b in range(B):
-                    xf = src[b] / sc[b]
-                    pos[b] = min(max(np.rint(xf * full), zero), full)
-                    neg[b] = min(max(np.rint(-xf * full), zero), full)
-            else:
-                for b in range(B):
-                    pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
-
-
-@_kernel
-def channel_max(xt, signed, cmax):
-    """cmax (H, W, B) = per pixel and image, the largest value (largest magnitude if ``signed``)
-    over the channels of xt (C, H, W, B), and 0. For ``dac_codes_conv``."""
-    C, H, W, B = xt.shape
-    for h in prange(H):
-        for w in range(W):
-            dst = cmax[h, w]
-            for b in range(B):
-                dst[b] = 0.0
-            for c in range(C):
-                src = xt[c, h, w]
-                if signed:
-                    for b in range(B):
-                        dst[b] = max(dst[b], abs(src[b]))
-                else:
-                    for b in range(B):
-                        dst[b] = max(dst[b], src[b])
 
 
 @_kernel

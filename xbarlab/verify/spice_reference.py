@@ -13,7 +13,10 @@ vector of DAC codes:
   actual DAC codes of its inputs, solved by ngspice, then the FCM's own ADC,
   accumulation over the row tiles, the differential pair (or offset) and the
   phases (``xbarlab.verify.reference``): ``FCM.matmul`` end to end with
-  ngspice in place of the DAC-load and crossbar models.
+  ngspice in place of the DAC-load and crossbar models;
+* ``spice_evaluate_codes``: the same at given DAC codes (e.g. float32's);
+  ``spice_evaluate_layer``: every FCM of a network layer (one per
+  convolution group) on its own input matrix (im2col patches).
 """
 
 from __future__ import annotations
@@ -140,3 +143,51 @@ def spice_evaluate(fcm, x, settings: NgspiceSettings | None = None, workers: int
     D = ref.adc(fcm, I)
     return {"codes": codes, "scale": scale, "tile_codes": tc, "I": I, "D": D,
             "y": ref.accumulate(fcm, D, codes, scale)}
+
+
+def spice_evaluate_codes(fcm, codes, scale, settings: NgspiceSettings | None = None, workers: int = 1) -> dict:
+    """``spice_evaluate`` at given DAC codes (P, B, K) and input scale (B,) instead of inputs x.
+
+    For an evaluation whose codes are not float64's: float32 rounds
+    x / scale * full in float32, which can land on the other side of a
+    rounding boundary. Codes must be whole numbers in [0, full]; P is 1 or 2
+    (positive and negative phase). Same keys as ``spice_evaluate``.
+    """
+    from . import reference as ref
+
+    if fcm.Gn is None:
+        raise ValueError("fcm has no tiles (all-zero weights): there is no circuit to simulate")
+    full = fcm.spec.dac.full_code
+    c = np.asarray(codes, dtype=float)
+    s = np.asarray(scale, dtype=float).reshape(-1)
+    if c.ndim != 3 or c.shape[0] not in (1, 2) or c.shape[2] != fcm.shape[0]:
+        raise ValueError(f"codes must be (P, B, {fcm.shape[0]}) with P 1 or 2, got shape {np.shape(codes)}")
+    if not np.all((c >= 0) & (c <= full) & (c == np.rint(c))):
+        raise ValueError(f"codes must be whole numbers in [0, {full}], got values in [{c.min()!r}, {c.max()!r}]")
+    if s.shape != (c.shape[1],) or not np.all(np.isfinite(s) & (s > 0)):
+        raise ValueError(f"scale must be ({c.shape[1]},) finite and > 0, got {np.shape(scale)} {s[:4]!r}")
+    tc = ref.tile_codes(fcm, c)
+    I = spice_tile_currents(fcm, tc, settings, workers)
+    D = ref.adc(fcm, I)
+    return {"codes": c, "scale": s, "tile_codes": tc, "I": I, "D": D, "y": ref.accumulate(fcm, D, c, s)}
+
+
+def spice_evaluate_layer(fcms, xs, settings: NgspiceSettings | None = None, workers: int = 1,
+                         codes=None) -> list[dict]:
+    """A whole layer against ngspice: ``spice_evaluate`` of each of its FCMs on its own input matrix.
+
+    A Linear layer is one FCM on its inputs (B, K); a convolution is one FCM
+    per group, each on that group's im2col patches (B * L, K_g), one patch
+    per row. ``codes``: optional (codes, scale) per FCM (``spice_evaluate_codes``)
+    in place of the float64 codes of ``xs``. Returns one dict per FCM, in order.
+    """
+    fcms = list(fcms)
+    xs = list(xs)
+    if len(xs) != len(fcms):
+        raise ValueError(f"xs must hold one input matrix per FCM ({len(fcms)}), got {len(xs)}")
+    if codes is not None:
+        codes = list(codes)
+        if len(codes) != len(fcms):
+            raise ValueError(f"codes must hold one (codes, scale) per FCM ({len(fcms)}), got {len(codes)}")
+        return [spice_evaluate_codes(f, c, s, settings, workers) for f, (c, s) in zip(fcms, codes)]
+    return [spice_evaluate(f, x, settings, workers) for f, x in zip(fcms, xs)]

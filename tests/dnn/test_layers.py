@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from dnn_eval.crossbar import CrossbarOp, crossbar_layers, set_straight_through, to_crossbar  # noqa: E402
+from dnn_eval.convert import crossbar_layers, set_straight_through, to_crossbar  # noqa: E402
 from dnn_eval.data import load_digits_split  # noqa: E402
 from dnn_eval.evaluate import evaluate, ideal_spec, make_spec, predict  # noqa: E402
+from dnn_eval.layers import CrossbarLinear  # noqa: E402
 from dnn_eval.loading import WEIGHTS_DIR, load_model  # noqa: E402
 from xbarlab.fcm import FCMOptions  # noqa: E402
 
@@ -101,7 +101,7 @@ def test_straight_through_gradient_is_the_float_gradient():
     op = crossbar_layers(xm)[0]
     y = xm(x)
     with torch.no_grad():
-        assert torch.allclose(y, op._xbar(x) + op.bias)
+        assert torch.allclose(y, op.forward_crossbar(x) + op.bias)
     y.sum().backward()
     lin(x).sum().backward()
     torch.testing.assert_close(op.weight.grad, lin.weight.grad)
@@ -112,8 +112,8 @@ def test_model_without_weighted_layers_is_refused():
         to_crossbar(nn.Sequential(nn.ReLU()), ideal_spec(16), None)
 
 
-def test_crossbar_op_requires_programming():
-    op = CrossbarOp(torch.ones(2, 3), None, ideal_spec(16))
+def test_crossbar_layer_requires_programming():
+    op = CrossbarLinear(torch.ones(2, 3), None, ideal_spec(16))
     with pytest.raises(RuntimeError, match="not programmed"):
         op(torch.ones(1, 3))
 
@@ -165,7 +165,7 @@ def test_straight_through_conv_gradients_are_the_float_gradients(conv):
     xa = x.clone().requires_grad_(True)
     y = xm(xa)
     with torch.no_grad():
-        torch.testing.assert_close(y, op._xbar(x) + op.bias.view(1, -1, 1, 1))
+        torch.testing.assert_close(y, op.forward_crossbar(x) + op.bias.view(1, -1, 1, 1))
     g = torch.randn_like(y)
     (y * g).sum().backward()
     xb = x.clone().requires_grad_(True)
@@ -181,7 +181,7 @@ def test_straight_through_conv_gradients_are_the_float_gradients(conv):
 ])
 @pytest.mark.parametrize("signed", [False, True])
 def test_fused_conv_codes_match_the_im2col_path(monkeypatch, kw, signed):
-    """On CPU the DAC codes of a convolution come straight from the image (cpu_kernels.dac_codes_conv);
+    """On CPU the DAC codes of a convolution come straight from the image (dnn_eval.conv_codes.dac_codes_conv);
     the outputs must be those of the im2col matrix path, non-ideal crossbar, float64 and float32."""
     torch.manual_seed(0)
     kw = {"kernel_size": 3, **kw}

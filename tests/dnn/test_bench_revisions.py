@@ -1,0 +1,64 @@
+"""bench_revisions.py's pairing, ratios and option checks (not its numbers: speed is never a unit test)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_revisions.py"
+    spec = importlib.util.spec_from_file_location("bench_revisions", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pairs_alternate_the_order(bench, monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench, "run_child", lambda tree, code, *args: calls.append(tree) or {"t": 1.0})
+    runs = bench.pairs({"baseline": "B", "new": "N"}, 3, "code")
+    assert calls == ["B", "N", "N", "B", "B", "N"]
+    assert all(set(r) == {"baseline", "new"} for r in runs)
+
+
+def test_dnn_suite_reports_the_median_pair_ratio(bench, monkeypatch, tmp_path):
+    # crossbar (baseline, new) per pair: ratios 1.04, 1.10, 1.0 -> median 1.04 (within +5 %); plain equal
+    times = iter([(10.0, 10.4), (10.0, 11.0), (10.0, 10.0)])
+    got = {}
+
+    def child(tree, code, *args):
+        assert code is bench.DNN_CHILD and args[:3] == (4, 3, 1) and args[3] == "convnet:differential"
+        tree = str(tree)
+        if tree not in got:  # one time pair per pair of children: baseline first or new first
+            got.clear()
+            b, n = next(times)
+            got.update(B=b, N=n)
+        t = got.pop(tree)
+        return {"convnet:differential": {"plain": 1.0, "crossbar": t, "generate": 0.0}}
+
+    monkeypatch.setattr(bench, "run_child", child)
+    monkeypatch.setattr(bench, "export", lambda rev, dest: Path("B"))
+    monkeypatch.setattr(bench, "ROOT", Path("N"))
+    monkeypatch.setattr(bench, "resolve", lambda rev: "0" * 40)
+    assert bench.main(["--suite", "dnn", "--baseline", "abc", "--pairs", "3", "--reps", "3", "--batch", "4",
+                       "--models", "convnet", "--no-offset", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "bench_revisions_dnn.md").read_text()
+    row = [ln for ln in text.splitlines() if ln.startswith("| convnet")][0].split("|")
+    assert float(row[5]) == pytest.approx(1.04) and row[6].strip() == "1.000" and row[7].strip() == "yes"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--suite", "dnn"], "needs --baseline"),
+    (["--suite", "dnn", "--baseline", "no-such-revision-xyz"], "not a commit"),
+    (["--suite", "dnn", "--baseline=--upload-pack=x"], "not a commit"),  # never read as a git option
+    (["--suite", "dnn", "--baseline", "HEAD", "--models", "vgg"], "--models"),
+    (["--suite", "dnn", "--baseline", "HEAD", "--batch", "0"], "--batch"),
+    (["--pairs", "0"], "--pairs"),
+])
+def test_bad_options_give_one_line(bench, capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        bench.main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err

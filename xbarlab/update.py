@@ -1,0 +1,359 @@
+"""The weight update of a crossbar cell: programming pulses, their non-ideal response, two write styles.
+
+Physical model (SI; the device's bounds and levels come from ``DeviceParams``):
+
+* **Pulses.** P = ``UpdateParams.pulses`` identical pulses take a cell from
+  g_min to g_max along its potentiation (SET) curve, and P pulses back along
+  its depression (RESET) curve; P defaults to ``device.levels - 1``. The
+  nominal step is ΔG_step = (g_max - g_min) / P (siemens).
+* **Asymmetric non-linear response** (TxSim's non-linearity factor ν, in the
+  closed form NeuroSim uses for measured LTP/LTD curves: Chen, Peng, Yu,
+  "NeuroSim: a circuit-level macro model for benchmarking neuro-inspired
+  architectures in online learning", IEEE TCAD 2018; ``RealDevice::Write`` in
+  neurosim/MLP_NeuroSim_V3.0 ``Cell.cpp``). After p pulses from g_min the SET
+  curve is G(p) = g_min + B (1 - exp(-ν p / P)), B = (g_max - g_min) / (1 -
+  exp(-ν)); the RESET curve is its mirror from g_max with ν_reset. ν is
+  dimensionless (NeuroSim's P / A): ν = 0 is the linear device (ΔG = n
+  ΔG_step), and for ν > 0 a SET pulse moves a cell less the higher it is,
+  a RESET pulse more, so equal numbers of up and down pulses drift a cell to
+  its symmetry point. n pulses at once follow the curve exactly (it composes).
+  That TxSim's ν is this exponent is our reading: its equations are not in
+  the reference material (see the write noise below).
+* **Write noise** (TxSim's factor γ): an update of n pulses adds Gaussian
+  noise of standard deviation γ ΔG_step sqrt(n) (independent per pulse, as
+  NeuroSim's cycle-to-cycle variation, which also scales with sqrt(n)). γ is
+  dimensionless: the per-pulse standard deviation in units of the nominal
+  step (aihwkit's ConstantStepDevice defaults to 0.3, ``dw_min_std``; Gokmen and
+  Vlasov, Front. Neurosci. 2016, 30 %). TxSim's own normalization of γ is
+  not in the reference material here (``shared/reference`` holds only its
+  abstract), so a curve against TxSim's γ must state this mapping.
+* **Bounds** at g_min and g_max: every result is clipped to them (after the
+  noise, as NeuroSim does).
+
+Write styles:
+
+1. ``outer_product_update``: in-situ rank-1 update by row and column pulses.
+   Row i and column j each fire in ``bit_length`` time slots with
+   probabilities proportional to |x_i| and |d_j|; a cell receives one pulse
+   per coincidence, of the sign of x_i d_j (stochastic pulse coincidence,
+   Gokmen and Vlasov 2016; TxSim's own pulse encoding is not in the
+   reference material either). The
+   ``EXPECTED`` scheme gives each cell the rounded expected count instead
+   (deterministic, like aihwkit's deterministic pulse trains, release 0.3.0).
+2. ``program_and_verify``: a digitally computed update written by
+   program-and-verify: the target G + ΔG is clipped and put on the device's
+   levels, then rounds of pulses (counted from the inverse of the curves)
+   and exact verify reads run until each cell is within the tolerance.
+
+Every random draw comes from the ``numpy.random.Generator`` passed in; with
+γ = 0 and the expected scheme no generator is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import check_real_number_types
+from .choices import Choice
+from .device import DeviceParams, _finite, _int_or_none
+from .fields import check_known_fields
+
+
+class PulseScheme(Choice):
+    """How an in-situ outer-product update turns x and d into pulse counts."""
+
+    STOCHASTIC = "stochastic"
+    EXPECTED = "expected"
+
+
+@dataclass(frozen=True)
+class UpdateParams:
+    """The response of a cell to programming pulses (all dimensionless).
+
+    Attributes:
+        nu_set: TxSim's non-linearity factor ν of potentiation (SET), >= 0; 0 is linear.
+        nu_reset: ν of depression (RESET), >= 0; 0 is linear.
+        gamma: TxSim's write-noise factor γ, >= 0: standard deviation of one pulse's
+            conductance change in units of the nominal step ΔG_step; 0 is noiseless.
+        pulses: pulses from g_min to g_max (and back), >= 1; None means the
+            device's ``levels - 1``.
+    """
+
+    nu_set: float = 0.0
+    nu_reset: float = 0.0
+    gamma: float = 0.0
+    pulses: int | None = None
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        for name in ("nu_set", "nu_reset", "gamma"):
+            s(self, name, _finite(name, getattr(self, name), lo=0.0))
+        s(self, "pulses", _int_or_none("pulses", self.pulses, 1))
+
+    def pulse_count(self, device: DeviceParams) -> int:
+        """P, the pulses from g_min to g_max on ``device``; ValueError if neither sets it."""
+        if self.pulses is not None:
+            return self.pulses
+        if device.levels is None:
+            raise ValueError("pulses must be set for an analog device (levels=None), got pulses=None")
+        return device.levels - 1
+
+    def step(self, device: DeviceParams) -> float:
+        """ΔG_step = (g_max - g_min) / P, siemens."""
+        return (device.g_max - device.g_min) / self.pulse_count(device)
+
+    def to_dict(self) -> dict:
+        return {"nu_set": self.nu_set, "nu_reset": self.nu_reset, "gamma": self.gamma, "pulses": self.pulses}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UpdateParams":
+        check_known_fields(cls, d)
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class InSituSettings:
+    """The pulse encoding of an in-situ outer-product update.
+
+    Attributes:
+        bit_length: time slots per update (BL), >= 1: the most pulses one
+            update gives a cell (Gokmen and Vlasov 2016 use BL = 10).
+        scheme: ``PulseScheme.STOCHASTIC`` (row and column pulse streams,
+            default) or ``EXPECTED`` (each cell its rounded expected count).
+    """
+
+    bit_length: int = 10
+    scheme: PulseScheme = PulseScheme.STOCHASTIC
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bit_length", _int_or_none("bit_length", self.bit_length, 1))
+        if self.bit_length is None:
+            raise ValueError("bit_length must be an integer >= 1, got None")
+        object.__setattr__(self, "scheme", PulseScheme.parse(self.scheme))
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """Numerical settings of program-and-verify (not physics).
+
+    Attributes:
+        tolerance: accepted |G - target| in units of ΔG_step, > 0 (0.5: within half a step).
+        max_rounds: program-then-verify rounds at most, >= 1.
+    """
+
+    tolerance: float = 0.5
+    max_rounds: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tolerance", _finite("tolerance", self.tolerance, lo=0.0, lo_open=True))
+        object.__setattr__(self, "max_rounds", _int_or_none("max_rounds", self.max_rounds, 1))
+        if self.max_rounds is None:
+            raise ValueError("max_rounds must be an integer >= 1, got None")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of ``program_and_verify``.
+
+    Attributes:
+        g: written conductances, siemens.
+        pulses: pulses applied to each cell over all rounds (count, >= 0).
+        rounds: program-then-verify rounds run.
+        unconverged: cells still beyond the tolerance after the last round.
+    """
+
+    g: np.ndarray
+    pulses: np.ndarray
+    rounds: int
+    unconverged: int
+
+
+def _check_state(G, device: DeviceParams, name: str = "G") -> np.ndarray:
+    if not isinstance(device, DeviceParams):
+        raise ValueError(f"device must be an xbarlab.DeviceParams, got {type(device).__name__}")
+    check_real_number_types(G, name)
+    G = np.array(G, dtype=float, copy=True)
+    if not np.all(np.isfinite(G)):
+        raise ValueError(f"{name} must be finite")
+    if G.size and (G.min() < device.g_min or G.max() > device.g_max):
+        raise ValueError(f"{name} must lie in [g_min, g_max] = [{device.g_min!r}, {device.g_max!r}] S, "
+                         f"got values in [{G.min()!r}, {G.max()!r}] S")
+    return G
+
+
+def _check_rng(rng, needed: bool):
+    if rng is None and not needed:
+        return None
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator (write noise or stochastic pulses draw from it), "
+                         f"got {type(rng).__name__}")
+    return rng
+
+
+SERIES_NU = 1e-8  # below it (times the pulses in units of P) the curves use their first-order series in ν
+
+
+def _curve_gain(nu: float, k: np.ndarray) -> np.ndarray:
+    """(1 - exp(-ν k)) / (1 - exp(-ν)) for k = n / P pulses of the full range: k at ν = 0.
+
+    For ν k below ``SERIES_NU`` it is k (1 + ν (1 - k) / 2), exact to O(ν^2 k^2): the ratio of two
+    expm1 would lose digits for subnormal ν.
+    """
+    if nu == 0:
+        return k
+    small = nu * np.maximum(k, 1.0) < SERIES_NU
+    with np.errstate(under="ignore"):
+        ratio = np.expm1(-nu * k) / math.expm1(-nu)
+    return np.where(small, k * (1.0 + nu * (1.0 - k) / 2.0), ratio)
+
+
+def response(G, n, device: DeviceParams, update: UpdateParams) -> np.ndarray:
+    """Deterministic conductance (S) after n signed pulses per cell (> 0 SET, < 0 RESET), before noise and
+    clipping: the closed form of the curves (module docstring)."""
+    G = np.asarray(G, dtype=float)
+    n = np.asarray(n, dtype=float)
+    P = update.pulse_count(device)
+    span = device.g_max - device.g_min
+    k = np.abs(n) / P
+    y = G - device.g_min  # distance from the SET curve's start
+    z = device.g_max - G  # distance from the RESET curve's start
+    # (B - y)(1 - e^{-ν k}) written without B = span / (1 - e^{-ν}), which grows without bound as ν -> 0
+    up = span * _curve_gain(update.nu_set, k) - (y * -np.expm1(-update.nu_set * k) if update.nu_set else 0.0)
+    down = span * _curve_gain(update.nu_reset, k) - (z * -np.expm1(-update.nu_reset * k) if update.nu_reset else 0.0)
+    return np.where(n > 0, G + up, np.where(n < 0, G - down, G))
+
+
+def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.random.Generator | None = None):
+    """Conductances (S) after applying n signed integer pulses per cell (> 0 SET, < 0 RESET).
+
+    G: the cells' conductances, siemens, within [g_min, g_max]; n: integer
+    pulse counts of G's shape. Draws one normal per cell from ``rng`` when
+    γ > 0 (``rng`` may be None when γ = 0). The result is clipped to
+    [g_min, g_max].
+    """
+    if not isinstance(update, UpdateParams):
+        raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(update).__name__}")
+    G = _check_state(G, device)
+    check_real_number_types(n, "n")
+    n_arr = np.asarray(n)
+    if n_arr.shape != G.shape:
+        raise ValueError(f"n must have G's shape {G.shape}, got {n_arr.shape}")
+    if n_arr.dtype.kind not in "iu":
+        if n_arr.dtype.kind != "f" or not np.all(np.isfinite(n_arr)) or np.any(n_arr != np.rint(n_arr)):
+            raise ValueError("n must hold whole numbers of pulses")
+    rng = _check_rng(rng, update.gamma > 0)
+    out = response(G, n_arr, device, update)
+    if update.gamma > 0:
+        out = out + update.gamma * update.step(device) * np.sqrt(np.abs(n_arr)) * rng.standard_normal(G.shape)
+    return np.clip(out, device.g_min, device.g_max)
+
+
+def pulses_to(G, target, device: DeviceParams, update: UpdateParams) -> np.ndarray:
+    """Signed (fractional) pulses that take G to ``target`` (S) along the SET or RESET curve, noiseless."""
+    P = update.pulse_count(device)
+    span = device.g_max - device.g_min
+
+    def position(dist, nu):  # pulses from the curve's start to a cell at ``dist`` from it
+        u = dist / span
+        if nu == 0:
+            return P * u
+        if nu < SERIES_NU:  # first-order series, exact to O(ν^2) (see _curve_gain)
+            return P * u * (1.0 + nu * (u - 1.0) / 2.0)
+        return -(P / nu) * np.log1p(u * math.expm1(-nu))
+
+    G, target = np.asarray(G, dtype=float), np.asarray(target, dtype=float)
+    up = position(target - device.g_min, update.nu_set) - position(G - device.g_min, update.nu_set)
+    down = position(device.g_max - target, update.nu_reset) - position(device.g_max - G, update.nu_reset)
+    return np.where(target >= G, up, -down)
+
+
+def outer_product_pulses(x, d, scale_s: float, device: DeviceParams, update: UpdateParams,
+                         settings: InSituSettings = InSituSettings(), rng: np.random.Generator | None = None):
+    """Signed pulse counts (M, N) of an in-situ update aiming at ΔG = scale_s * outer(x, d) (siemens).
+
+    x (M,) drives the rows, d (N,) the columns; ``scale_s`` is in siemens per
+    unit of x times d (a learning rate times the weight-to-conductance factor,
+    with its sign). The desired pulses D = scale_s x d / ΔG_step are realized
+    as coincidences of row and column streams of ``bit_length`` slots that fire
+    with probabilities p_i = a |x_i| and q_j = b |d_j|, with a b = |D| / (x d BL)
+    balanced so that the largest p and q are equal; where that exceeds 1 they
+    are capped (the update saturates at BL pulses). Cell (i, j) gets the sign
+    of scale_s x_i d_j.
+    """
+    if not isinstance(settings, InSituSettings):
+        raise ValueError(f"settings must be an xbarlab.update.InSituSettings, got {type(settings).__name__}")
+    check_real_number_types(x, "x")
+    check_real_number_types(d, "d")
+    x = np.asarray(x, dtype=float)
+    d = np.asarray(d, dtype=float)
+    if x.ndim != 1 or d.ndim != 1:
+        raise ValueError(f"x and d must be 1-D (rows and columns), got shapes {x.shape} and {d.shape}")
+    scale = _finite("scale_s", scale_s)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(d))):
+        raise ValueError("x and d must be finite")
+    BL = settings.bit_length
+    stochastic = settings.scheme is PulseScheme.STOCHASTIC
+    rng = _check_rng(rng, stochastic)
+    x_max, d_max = float(np.abs(x).max(initial=0.0)), float(np.abs(d).max(initial=0.0))
+    sign = np.sign(scale * np.outer(x, d)).astype(np.int64)
+    if x_max == 0 or d_max == 0 or scale == 0:
+        return np.zeros((x.size, d.size), dtype=np.int64)
+    peak = math.sqrt(abs(scale) * x_max * d_max / (update.step(device) * BL))  # the largest p and q, uncapped
+    p = np.minimum(1.0, np.abs(x) / x_max * peak)
+    q = np.minimum(1.0, np.abs(d) / d_max * peak)
+    if not stochastic:
+        return sign * np.rint(BL * np.outer(p, q)).astype(np.int64)
+    rows = rng.random((x.size, BL)) < p[:, None]
+    cols = rng.random((d.size, BL)) < q[:, None]
+    return sign * (rows.astype(np.int64) @ cols.T.astype(np.int64))
+
+
+def outer_product_update(G, x, d, scale_s: float, device: DeviceParams, update: UpdateParams,
+                         settings: InSituSettings = InSituSettings(), rng: np.random.Generator | None = None):
+    """G (M, N) after an in-situ outer-product update (``outer_product_pulses`` then ``apply_pulses``).
+
+    Draws the row and column streams, then the write noise, from ``rng``.
+    """
+    G = _check_state(G, device)
+    n = outer_product_pulses(x, d, scale_s, device, update, settings, rng)
+    if n.shape != G.shape:
+        raise ValueError(f"x and d give pulses of shape {n.shape}, but G has shape {G.shape}")
+    return apply_pulses(G, n, device, update, rng)
+
+
+def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
+                       settings: VerifySettings = VerifySettings(),
+                       rng: np.random.Generator | None = None) -> VerifyResult:
+    """Write ``target`` (S, e.g. G + a digitally computed ΔG) by program-and-verify.
+
+    The target is clipped to [g_min, g_max] and put on the device's levels
+    (``DeviceParams.quantize``; analog devices keep it). Each round gives every
+    cell beyond ``settings.tolerance`` steps from its target the rounded
+    number of pulses the noiseless curves ask for (``pulses_to``), applies
+    them (``apply_pulses``, with write noise) and reads the result back
+    exactly. A cell that needs less than half a pulse is left as it is.
+    """
+    if not isinstance(settings, VerifySettings):
+        raise ValueError(f"settings must be an xbarlab.update.VerifySettings, got {type(settings).__name__}")
+    G = _check_state(G, device)
+    check_real_number_types(target, "target")
+    t = np.asarray(target, dtype=float)
+    if t.shape != G.shape or not np.all(np.isfinite(t)):
+        raise ValueError(f"target must be finite with G's shape {G.shape}, got shape {t.shape}")
+    span = device.g_max - device.g_min
+    t = device.quantize((np.clip(t, device.g_min, device.g_max) - device.g_min) / span)
+    tol = settings.tolerance * update.step(device)
+    rng = _check_rng(rng, update.gamma > 0)
+    total = np.zeros(G.shape, dtype=np.int64)
+    rounds = 0
+    for rounds in range(1, settings.max_rounds + 1):
+        n = np.where(np.abs(G - t) > tol, np.rint(pulses_to(G, t, device, update)), 0.0).astype(np.int64)
+        if not n.any():
+            rounds -= 1
+            break
+        G = apply_pulses(G, n, device, update, rng)
+        total += np.abs(n)
+    return VerifyResult(g=G, pulses=total, rounds=rounds, unconverged=int(np.count_nonzero(np.abs(G - t) > tol)))
