@@ -81,11 +81,83 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
                         "parasitic droop of that offset is not cancelled)")
+    add_range_arguments(p)
     p.add_argument("--seed", type=seed, default=0, help="seed of the hardware instance (variation, faults), 0..2**63-1")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_instance_arguments(p)
+
+
+def _range(kinds: tuple, unit: str):
+    def parse(text: str):
+        if text in kinds:
+            return text
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected one of {list(kinds)} or a fixed full scale in {unit}, "
+                                             f"got {text!r}") from None
+        if not (v > 0 and v < float("inf")):
+            raise argparse.ArgumentTypeError(f"a fixed full scale must be finite and > 0 {unit}, got {text!r}")
+        return v
+    return parse
+
+
+def _percentile(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}") from None
+    if not 0 < v <= 100:
+        raise argparse.ArgumentTypeError(f"percentile must be in (0, 100], got {text!r}")
+    return v
+
+
+def add_range_arguments(p: argparse.ArgumentParser) -> None:
+    """The converter ranges (``dnn_eval.calibration``, ``xbarlab.fcm.ranges``)."""
+    from .calibration import DEFAULT_PERCENTILE, DEFAULT_SAMPLES
+
+    g = p.add_argument_group("converter ranges (calibrated on the training split only; dnn_eval/calibration.py)")
+    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default="per-vector",
+                   help="DAC input full scale: per-vector (default: each input vector scaled by its own max |x|; "
+                        "optimistic, no real DAC does it), calibrated (per layer, a percentile of |x| over "
+                        "training images, as static post-training quantization), or a fixed number")
+    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default="worst-case",
+                   help="ADC full scale: worst-case (default: every row at full input), calibrated (per tile, a "
+                        "percentile of its column currents for training images), or a fixed current in ampere")
+    g.add_argument("--calibration-percentile", type=_percentile, default=DEFAULT_PERCENTILE,
+                   help=f"percentile of the calibrated ranges, (0, 100], 100 = max (default {DEFAULT_PERCENTILE})")
+    g.add_argument("--calibration-samples", type=_positive_int, default=DEFAULT_SAMPLES,
+                   help=f"training images used for calibration, evenly spaced (default {DEFAULT_SAMPLES})")
+
+
+def ranges_of(args):
+    """The ``ConverterRanges`` of the command line."""
+    from xbarlab.fcm.ranges import (CalibratedInput, CalibratedRange, FixedInput, FixedRange, PerVector,
+                                    WorstCase)
+
+    from .calibration import ConverterRanges
+
+    p = getattr(args, "calibration_percentile", None)
+    d, a = getattr(args, "dac_range", "per-vector"), getattr(args, "adc_range", "worst-case")
+    dac = PerVector() if d == "per-vector" else CalibratedInput(p) if d == "calibrated" else FixedInput(d)
+    adc = WorstCase() if a == "worst-case" else CalibratedRange(p) if a == "calibrated" else FixedRange(a)
+    return ConverterRanges(dac, adc, getattr(args, "calibration_samples", None) or ConverterRanges.samples)
+
+
+def calibration_of(args, ranges):
+    """The calibration images (from the training split of a bundled data set), or None when not needed."""
+    if not ranges.needs_data:
+        return None
+    from .calibration import calibration_batch
+    from .data import BUNDLED, load_bundled_split
+
+    if args.dataset not in BUNDLED:
+        raise ValueError(f"calibrated converter ranges need a training split; dataset {args.dataset!r} reads only "
+                         f"test files (use a bundled data set {list(BUNDLED)}, or --dac-range per-vector "
+                         "--adc-range worst-case, or fixed ranges)")
+    return calibration_batch(load_bundled_split(args.dataset)[0].x, ranges.samples)
 
 
 def check_data_args(dataset: str, data_dir) -> None:
@@ -160,16 +232,22 @@ def hardware(args):
     return spec, default_options(spec).replace(mapping=args.mapping)
 
 
-def config_of(args, lm, spec, fcm_options: dict) -> dict:
-    """The ``config`` object of the JSON output."""
+def config_of(args, lm, spec, fcm_options: dict, converter_ranges: dict | None = None) -> dict:
+    """The ``config`` object of the JSON output: ``converter_ranges`` says which converter ranges produced
+    the numbers and how they were calibrated (the command line's when not given)."""
     from .evaluate import fit_file
+
+    if converter_ranges is None:
+        r = ranges_of(args)
+        converter_ranges = {**r.to_dict(), "calibration_split": "train" if r.needs_data else None}
 
     return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
             "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
             "mapping": args.mapping,
             "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
             "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
-            "fcm_fit": fit_file(spec)}
+            "fcm_fit": fit_file(spec), "sensing": fcm_options.get("sensing", "separate"),
+            "converter_ranges": converter_ranges}
 
 
 def run(args) -> int:
@@ -182,10 +260,12 @@ def run(args) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
     split, lm = load_inputs(args)
     spec, options = hardware(args)
+    ranges = ranges_of(args)
+    calibration = calibration_of(args, ranges)
     from .evaluate import evaluate
 
-    res = evaluate(lm, split, spec, args.seed, options)
-    config = config_of(args, lm, spec, res.pop("fcm_options"))
+    res = evaluate(lm, split, spec, args.seed, options, ranges, calibration)
+    config = config_of(args, lm, spec, res.pop("fcm_options"), res.pop("converter_ranges"))
     fit = config["fcm_fit"]
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
     if args.json:
@@ -197,6 +277,7 @@ def run(args) -> int:
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),
+            ("converter ranges", _ranges_line(config["converter_ranges"])),
             ("seed", str(args.seed)),
             ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
             ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]
@@ -204,3 +285,14 @@ def run(args) -> int:
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
     return 0
+
+
+def _ranges_line(c: dict) -> str:
+    """One line of the table: the DAC and ADC ranges and how they were set."""
+    def one(r: dict) -> str:
+        extra = {k: v for k, v in r.items() if k != "kind"}
+        return r["kind"] + (" (" + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in extra.items()) + ")" if extra else "")
+    how = (f"; calibrated on {c.get('calibration_samples', c.get('samples'))} training images"
+           if c.get("calibration_split") else "")
+    return f"DAC {one(c['dac'])}, ADC {one(c['adc'])}{how}"
