@@ -258,10 +258,10 @@ def run(args) -> int:
     for flag in ("out", "scheduler", "workers", "timeout_s"):
         if getattr(args, flag, None) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
+    ranges = ranges_of(args)
+    calibration = calibration_of(args, ranges)  # (before the test data: a data set without a training split fails first)
     split, lm = load_inputs(args)
     spec, options = hardware(args)
-    ranges = ranges_of(args)
-    calibration = calibration_of(args, ranges)
     from .evaluate import evaluate
 
     res = evaluate(lm, split, spec, args.seed, options, ranges, calibration)

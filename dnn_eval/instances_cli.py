@@ -119,10 +119,10 @@ def run_instances_cli(args) -> int:
     from .cli import calibration_of, config_of, hardware, load_inputs, ranges_of
 
     out = check_args(args)
-    split, lm = load_inputs(args)
-    spec, options = hardware(args)
     ranges = ranges_of(args)
     calibration_of(args, ranges)  # a data set without a training split is refused here, before the sweep
+    split, lm = load_inputs(args)
+    spec, options = hardware(args)
     if not has_variation(spec):
         print(f"xbarlab: warning: the hardware has no device variation or faults (sigma/mu 0, no stuck cells): "
               f"the {args.instances} instances are identical; give --variation", file=sys.stderr)
