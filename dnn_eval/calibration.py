@@ -21,15 +21,13 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from xbarlab.fcm.calibration import MAX_VECTORS, _evenly, calibrate_adc, input_full_scale
 from xbarlab.fcm.ranges import (AdcRange, CalibratedInput, CalibratedRange, InputRange, PerVector, WorstCase,
                                 adc_range_from, input_range_from)
 
-from .convert import crossbar_layers
-from .layers import CrossbarConv2d
+# (torch, .convert and .layers are imported where used: the CLI's parser reads this module's defaults
+# without importing torch)
 
 #: calibration images taken from the training split by default (evenly spaced, deterministic)
 DEFAULT_SAMPLES = 500
@@ -97,6 +95,9 @@ def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: i
     """Each crossbar layer's input (concatenated over chunks) for images x, the network run in floating
     point. A fixed-batch export gets chunks of exactly ``fixed_batch`` images (the last one filled up
     with the batch's first images again, which leaves a maximum unchanged)."""
+    import torch
+
+    from .convert import crossbar_layers
     layers = crossbar_layers(model)
     seen: dict = {}
     hooks = [layer.register_forward_pre_hook(lambda m, a: seen.setdefault(id(m), []).append(a[0].detach()))
@@ -123,6 +124,9 @@ def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: i
 
 def _vectors(layer, x: torch.Tensor) -> list:
     """The FCM input vectors (B', K) of the layer's input x, per FCM (im2col patches per group)."""
+    import torch.nn.functional as F
+
+    from .layers import CrossbarConv2d
     if not isinstance(layer, CrossbarConv2d):
         return [x.reshape(-1, x.shape[-1]).double().numpy()]
     geo = layer.geometry
@@ -137,6 +141,8 @@ def calibrate_network(model, x_calibration: np.ndarray, ranges: ConverterRanges,
                       fixed_batch: int | None = None) -> list[dict]:
     """Set every crossbar layer's converter ranges of a converted, programmed model (``to_crossbar``)
     from the calibration images; returns one summary per layer (name, x_max, ADC full scale range)."""
+    from .convert import crossbar_layers
+
     if not isinstance(ranges, ConverterRanges):
         raise ValueError(f"ranges must be a ConverterRanges, got {type(ranges).__name__}")
     inputs = _layer_inputs(model, np.asarray(x_calibration), fixed_batch) if ranges.needs_data else {}

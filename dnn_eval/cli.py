@@ -119,13 +119,15 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
     from .calibration import DEFAULT_PERCENTILE, DEFAULT_SAMPLES
 
     g = p.add_argument_group("converter ranges (calibrated on the training split only; dnn_eval/calibration.py)")
-    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default="per-vector",
-                   help="DAC input full scale: per-vector (default: each input vector scaled by its own max |x|; "
-                        "optimistic, no real DAC does it), calibrated (per layer, a percentile of |x| over "
-                        "training images, as static post-training quantization), or a fixed number")
-    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default="worst-case",
-                   help="ADC full scale: worst-case (default: every row at full input), calibrated (per tile, a "
-                        "percentile of its column currents for training images), or a fixed current in ampere")
+    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default="calibrated",
+                   help="DAC input full scale: calibrated (default: per layer, a percentile of |x| over training "
+                        "images, as static post-training quantization, Jacob et al. CVPR 2018), per-vector (each "
+                        "input vector scaled by its own max |x|; optimistic, no real DAC does it), or a fixed number")
+    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default="calibrated",
+                   help="ADC full scale: calibrated (default: per tile, a percentile of its column currents for "
+                        "training images, as CrossSim's calibrated ADC ranges), worst-case (every row at full "
+                        "input), or a fixed current in ampere. Calibrated ranges need a bundled data set (its "
+                        "training split); for --dataset mnist/cifar10 give per-vector/worst-case or fixed ranges")
     g.add_argument("--calibration-percentile", type=_percentile, default=DEFAULT_PERCENTILE,
                    help=f"percentile of the calibrated ranges, (0, 100], 100 = max (default {DEFAULT_PERCENTILE})")
     g.add_argument("--calibration-samples", type=_positive_int, default=DEFAULT_SAMPLES,
@@ -140,7 +142,7 @@ def ranges_of(args):
     from .calibration import ConverterRanges
 
     p = getattr(args, "calibration_percentile", None)
-    d, a = getattr(args, "dac_range", "per-vector"), getattr(args, "adc_range", "worst-case")
+    d, a = getattr(args, "dac_range", "calibrated"), getattr(args, "adc_range", "calibrated")
     dac = PerVector() if d == "per-vector" else CalibratedInput(p) if d == "calibrated" else FixedInput(d)
     adc = WorstCase() if a == "worst-case" else CalibratedRange(p) if a == "calibrated" else FixedRange(a)
     return ConverterRanges(dac, adc, getattr(args, "calibration_samples", None) or ConverterRanges.samples)
@@ -154,6 +156,7 @@ def calibration_of(args, ranges):
     from .data import BUNDLED, load_bundled_split
 
     if args.dataset not in BUNDLED:
+        check_data_args(args.dataset, args.data_dir)  # (a missing --data-dir is said first)
         raise ValueError(f"calibrated converter ranges need a training split; dataset {args.dataset!r} reads only "
                          f"test files (use a bundled data set {list(BUNDLED)}, or --dac-range per-vector "
                          "--adc-range worst-case, or fixed ranges)")

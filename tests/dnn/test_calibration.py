@@ -31,7 +31,10 @@ def test_json_says_which_ranges_and_how_calibrated(capsys):
     assert all(ly["x_max"] > 0 and 0 < ly["adc_full_scale_a"]["min"] <= ly["adc_full_scale_a"]["max"]
                for ly in r["layers"])
     assert r["layers"][0]["x_max"] == 1.0  # digits pixels are in [0, 1] and the bright ones saturate
-    d = _run(capsys, "lenet", "--limit", "40")["config"]["converter_ranges"]  # the defaults, stated
+    d = _run(capsys, "lenet", "--limit", "40")["config"]["converter_ranges"]  # the CLI's defaults: calibrated
+    assert d["dac"] == r["dac"] and d["adc"] == r["adc"] and d["calibration_samples"] == 500
+    d = _run(capsys, "lenet", "--limit", "40", "--dac-range", "per-vector", "--adc-range",
+             "worst-case")["config"]["converter_ranges"]
     assert d["dac"] == {"kind": "per-vector"} and d["adc"] == {"kind": "worst-case"}
     assert d["calibration_split"] is None and all(ly["x_max"] is None for ly in d["layers"])
 
@@ -111,7 +114,7 @@ def test_converter_ranges_validated_and_in_the_instance_setup():
     (["mlp", "--adc-range", "best"], "--adc-range"),
     (["mlp", "--dac-range", "-1"], "finite and > 0"),
     (["mlp", "--calibration-percentile", "0"], "percentile"),
-    (["mlp", "--dataset", "mnist", "--data-dir", ".", "--dac-range", "calibrated"], "training split"),
+    (["mlp", "--dataset", "mnist", "--data-dir", "."], "training split"),  # the default ranges are calibrated
 ])
 def test_bad_range_flags_one_line(argv, msg, capsys):
     try:

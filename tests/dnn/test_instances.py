@@ -50,12 +50,12 @@ def calls(monkeypatch):
     real = ev.evaluate
     log = _Calls()
 
-    def counted(lm, split, spec, seed, options):
+    def counted(lm, split, spec, seed, options, *rest):
         log.append(seed)
         exc = log.fail.pop(seed, None) or log.fail.pop(len(log), None)
         if exc is not None:
             raise exc
-        return real(lm, split, spec, seed, options)
+        return real(lm, split, spec, seed, options, *rest)
 
     monkeypatch.setattr(ev, "evaluate", counted)
     return log
