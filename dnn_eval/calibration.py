@@ -100,7 +100,7 @@ def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: i
     from .convert import crossbar_layers
     layers = crossbar_layers(model)
     seen: dict = {}
-    hooks = [layer.register_forward_pre_hook(lambda m, a: seen.setdefault(id(m), []).append(a[0].detach()))
+    hooks = [layer.register_forward_pre_hook(lambda m, a: seen.setdefault(id(m), []).append(a[0].detach().cpu()))
              for layer in layers]
     was = [layer.enabled for layer in layers]
     bs = fixed_batch or batch
