@@ -73,6 +73,10 @@ class ConverterRanges:
         return cls(d["dac"], d["adc"], d["samples"], d["max_vectors"])
 
 
+#: what ``xbarlab dnn-eval`` uses unless told otherwise: both ranges calibrated at DEFAULT_PERCENTILE
+CLI_DEFAULT = ConverterRanges(CalibratedInput(DEFAULT_PERCENTILE), CalibratedRange(DEFAULT_PERCENTILE))
+
+
 def _digest_rows(x: np.ndarray) -> set:
     a = np.ascontiguousarray(x)
     return {hashlib.sha256(r.tobytes()).hexdigest() for r in a.reshape(len(a), -1)}
@@ -137,6 +141,27 @@ def _vectors(layer, x: torch.Tensor) -> list:
     return [P[:, k * kg:(k + 1) * kg] for k in range(geo.groups)]
 
 
+def _calibrated(f, X: np.ndarray, x_max, rule: CalibratedRange, max_vectors: int):
+    """The layer model f (an ``FCM`` or a ``SlicedFCM``) under ``x_max`` with its ADC ranges calibrated on
+    the input vectors X (B, K). Each weight slice is calibrated on what its tiles see: the inputs
+    themselves, or with bit-serial inputs the codes of every cycle (and phase) as ``SlicedFCM`` makes them."""
+    from xbarlab.fcm.slicing import SlicedFCM
+
+    if not isinstance(f, SlicedFCM):
+        return calibrate_adc(f.with_options(x_max=x_max, adc_range=WorstCase()), X, rule, max_vectors)
+    sf = f.with_options(x_max=x_max, adc_range=WorstCase())
+    V = X
+    if sf.cycles > 1:
+        from xbarlab.backend import NumpyNS
+
+        phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(X.T), None)
+        q = float(2 ** sf.slicing.input_bits_per_cycle)
+        V = np.concatenate([(np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q).T
+                            for _, c in phases for k in range(sf.cycles)])
+    slices = [calibrate_adc(g, V, rule, max_vectors) for g in sf.fcms]
+    return SlicedFCM(sf.spec, sf.options.replace(adc_range=rule), sf.slicing, sf.shape, sf.w_max, slices)
+
+
 def calibrate_network(model, x_calibration: np.ndarray, ranges: ConverterRanges,
                       fixed_batch: int | None = None) -> list[dict]:
     """Set every crossbar layer's converter ranges of a converted, programmed model (``to_crossbar``)
@@ -155,16 +180,15 @@ def calibrate_network(model, x_calibration: np.ndarray, ranges: ConverterRanges,
         adc_rule = ranges.adc
         opts = layer.options.replace(x_max=x_max, adc_range=adc_rule)
         if isinstance(adc_rule, CalibratedRange):
-            vecs = _vectors(layer, x)
-            fcms = [calibrate_adc(f.with_options(x_max=x_max, adc_range=WorstCase()), v, adc_rule, ranges.max_vectors)
-                    for f, v in zip(layer.fcms, vecs)]
+            fcms = [_calibrated(f, v, x_max, adc_rule, ranges.max_vectors) for f, v in zip(layer.fcms, _vectors(layer, x))]
         else:
             fcms = [f.with_options(x_max=x_max, adc_range=adc_rule) for f in layer.fcms]
-        for f in fcms:
-            if f.Gn is not None:
-                f.compile()
+        tiles = [g for f in fcms for g in getattr(f, "fcms", [f])]  # (each slice of a SlicedFCM)
+        for g in tiles:
+            if g.Gn is not None:
+                g.compile()
         layer.options, layer.fcms = opts, fcms
-        fs = np.concatenate([f.adc_full_scale_a.ravel() for f in fcms if f.Gn is not None] or [np.zeros(0)])
+        fs = np.concatenate([g.adc_full_scale_a.ravel() for g in tiles if g.Gn is not None] or [np.zeros(0)])
         out.append({"layer": layer.name, "x_max": x_max,
                     "adc_full_scale_a": None if not fs.size else
                     {"min": float(fs.min()), "median": float(np.median(fs)), "max": float(fs.max())}})

@@ -105,14 +105,16 @@ def accuracy(module, x, y, **kw) -> float:
     return float((predict(module, x, **kw) == y).mean())
 
 
-def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, ranges=None, calibration=None) -> dict:
+def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing=None, ranges=None,
+             calibration=None) -> dict:
     """FP32 and crossbar accuracy of a loaded model on a split, with timings and tile count.
 
-    ``options`` (``FCMOptions``) defaults to ``default_options(spec)``. ``ranges``
-    (``dnn_eval.calibration.ConverterRanges``, default: per-vector DAC scaling and
-    worst-case ADC ranges, the FCM's defaults) says how the converters get their
-    ranges; calibrated ranges need ``calibration``, a batch of training images
-    (``calibration_batch``), which must share no image with ``split``
+    ``options`` (``FCMOptions``) defaults to ``default_options(spec)``; ``slicing``
+    (``xbarlab.fcm.slicing.Slicing``, None: unsliced) is passed to ``to_crossbar``.
+    ``ranges`` (``dnn_eval.calibration.ConverterRanges``, default: per-vector DAC
+    scaling and worst-case ADC ranges, the FCM's defaults) says how the converters
+    get their ranges; calibrated ranges need ``calibration``, a batch of training
+    images (``calibration_batch``), which must share no image with ``split``
     (ValueError otherwise). The result's ``converter_ranges`` says which ranges
     produced the number, how they were set, and each layer's values.
     """
@@ -129,7 +131,7 @@ def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, ranges=
     t0 = time.perf_counter()
     pred_fp = predict(lm.module, split.x, fixed_batch=lm.fixed_batch)
     t1 = time.perf_counter()
-    xm = to_crossbar(lm.module, spec, np.random.default_rng(seed), options)
+    xm = to_crossbar(lm.module, spec, np.random.default_rng(seed), options, slicing=slicing)
     per_layer = calibrate_network(xm, calibration, ranges, lm.fixed_batch)
     t2 = time.perf_counter()
     pred_x = predict(xm, split.x, fixed_batch=lm.fixed_batch)

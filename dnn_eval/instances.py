@@ -225,7 +225,7 @@ def instance_task(params: dict, seed: int) -> dict:
         ranges = ConverterRanges.from_dict(setup.ranges)
         if ranges.needs_data:
             calibration = calibration_batch(load_bundled_split(setup.dataset)[0].x, ranges.samples)
-    res = evaluate.evaluate(lm, split, setup.spec, seed, setup.options, ranges, calibration)
+    res = evaluate.evaluate(lm, split, setup.spec, seed, setup.options, ranges=ranges, calibration=calibration)
     return {k: res[k] for k in RESULT_FIELDS}
 
 

@@ -9,7 +9,7 @@
   every differing code is such a boundary case (counted and printed; none differs otherwise).
 * float32 DAC codes differ from the float64 ones only where x / scale * full lies within 1e-5
   (relative) of a rounding boundary (counted and printed).
-No ngspice; about 30 s here.
+No ngspice; about 10 s here (``--hypothesis-profile=thorough``: 400 examples per property).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ torch = pytest.importorskip("torch")
 #: (path, what) -> {"examples", "codes", "differ", "near"}: printed by conftest.py
 STATS: dict = defaultdict(lambda: {"examples": 0, "codes": 0, "differ": 0, "near": 0})
 TOL = {"float64": 1e-12, "float32": 1e-5}
+#: examples per property: 30, or the profile's count when larger (``--hypothesis-profile=thorough``: 400)
+EXAMPLES = max(30, settings.default.max_examples)
 
 
 def stats_lines() -> list[str]:
@@ -98,7 +100,7 @@ def check_codes(f, I, I_ref, real, path):
 PATHS = ("numpy fused kernels", "numpy array code", "torch float64", "torch float32")
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(case=models())
 def test_current_stage_and_adc_codes_equal_the_reference(monkeypatch, case):
     f, x = case
@@ -115,7 +117,7 @@ def test_current_stage_and_adc_codes_equal_the_reference(monkeypatch, case):
     np.testing.assert_array_equal(out["numpy fused kernels"], out["numpy array code"])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(case=models())
 def test_float32_dac_code_flips_lie_at_rounding_boundaries(case):
     f, x = case
