@@ -124,3 +124,33 @@ def test_bad_range_flags_one_line(argv, msg, capsys):
     err = capsys.readouterr().err
     assert rc != 0 and msg in err and "Traceback" not in err
     assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1
+
+
+def test_sliced_layers_are_calibrated_per_slice():
+    """Weight slices see the layer's inputs; bit-serial slices the codes of each cycle (<= 2**b - 1)."""
+    import torch
+
+    from dnn_eval.calibration import ConverterRanges, calibrate_network
+    from dnn_eval.convert import crossbar_layers, to_crossbar
+    from dnn_eval.evaluate import make_spec
+    from xbarlab.fcm.calibration import tile_current_stats
+    from xbarlab.fcm.slicing import Slicing
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 12))
+    spec = make_spec(size=16, variation=0.0, device_bits=3)
+    x = np.random.default_rng(0).random((64, 20)).astype(np.float32)
+    r = ConverterRanges(CalibratedInput(100), CalibratedRange(100))
+    for sl in (Slicing(2, None), Slicing(1, 2)):
+        m = to_crossbar(net, spec, None, slicing=sl)
+        calibrate_network(m, x, r)
+        f = crossbar_layers(m)[0].fcms[0]
+        assert f.options.x_max == pytest.approx(float(x.max()))
+        for g in f.fcms:
+            assert isinstance(g.options.adc_range, CalibratedRange) and g.adc_calibrated
+            inp = x.astype(float) if sl.input_bits_per_cycle is None else None
+            if inp is not None:  # the same inputs, the same x_max: the slice's own tile maxima
+                np.testing.assert_array_equal(g.adc_full_scale_a, tile_current_stats(
+                    g.with_options(x_max=f.options.x_max, adc_range=WorstCase()), inp, 100.0))
+        y = m(torch.as_tensor(x))
+        assert torch.isfinite(y).all()
