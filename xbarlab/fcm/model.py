@@ -63,8 +63,9 @@ from ..engines.ports import row_port_admittance_stack
 from ..spec import CrossbarSpec
 from . import cpu_kernels
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
-from .options import DacLoad, FCMOptions
-from .plans import Plan, compile_plan
+from . import sensing
+from .options import DacLoad, FCMOptions, Sensing
+from .plans import Plan
 from .stages import dac_codes_t
 
 __all__ = ["FCM", "DacLoad", "FCMOptions"]
@@ -141,7 +142,13 @@ class FCM:
         self.Y = Y
         if options.dac_load is DacLoad.EXACT and Gn is not None and Y is None:
             raise ValueError("DacLoad.EXACT needs the row-port admittance Y")
-        self.adc_full_scale_a = None if Gn is None else _adc_full_scale(spec, options, Gn)
+        sensing.check(spec, options)
+        if Gn is None:
+            self.adc_full_scale_a = None
+        elif options.sensing is Sensing.SEPARATE:
+            self.adc_full_scale_a = _adc_full_scale(spec, options, Gn)
+        else:  # one ADC per pair or per data column: (1, Tk, Tn), the difference's full scale
+            self.adc_full_scale_a = sensing.full_scale(spec, options, Gn)
         self._plans: dict = {}  # (device, dtype) -> Plan (``compile``)
 
     # ------------------------------------------------------------------ generation
@@ -167,6 +174,8 @@ class FCM:
         if w_max == 0.0:
             return cls(spec, options, W.shape, 0.0, None, None)
         Gt = conductances(tile(W, spec.rows, spec.cols), dev, w_max, options.mapping)
+        if options.sensing is Sensing.REFERENCE:  # + the reference column of each tile (sensing.py)
+            Gt = sensing.with_reference_column(Gt, dev)
         Gp = dev.sample(Gt, rng) if random_dev else Gt
         return cls.from_tiles(Gp, spec, options, W.shape, w_max)
 
@@ -175,8 +184,9 @@ class FCM:
                    w_max: float) -> "FCM":
         """A model of given programmed conductances G (S, Tk, Tn, rows, cols), siemens."""
         G = np.asarray(G, dtype=float)
-        if G.ndim != 5 or G.shape[-2:] != (spec.rows, spec.cols):
-            raise ValueError(f"G must have shape (S, Tk, Tn, {spec.rows}, {spec.cols}), got {G.shape}")
+        cols = spec.cols + (options.sensing is Sensing.REFERENCE)  # (+ the reference column)
+        if G.ndim != 5 or G.shape[-2:] != (spec.rows, cols):
+            raise ValueError(f"G must have shape (S, Tk, Tn, {spec.rows}, {cols}), got {G.shape}")
         Gn = _g_nonideal(G, spec)
         Y = _port_admittance(G, spec) if options.dac_load is DacLoad.EXACT else None
         return cls(spec, options, shape, w_max, G, Gn, Y)
@@ -188,6 +198,9 @@ class FCM:
     def with_options(self, **changes) -> "FCM":
         """The same hardware instance under other model settings (no re-sampling)."""
         opts = self.options.replace(**changes)
+        if (opts.sensing is Sensing.REFERENCE) != (self.options.sensing is Sensing.REFERENCE):
+            raise ValueError(f"sensing={opts.sensing.value!r}: a reference column is programmed with the "
+                             f"model (from_weights), not switched on a model of sensing={self.options.sensing.value!r}")
         if self.Gn is None:
             return type(self)(self.spec, opts, self.shape, self.w_max, None, None)
         Y = self.Y
@@ -214,7 +227,7 @@ class FCM:
         if p is None:
             base = self._plans.get(NumpyNS.key)
             if base is None:
-                base = self._plans[NumpyNS.key] = compile_plan(self).to(NumpyNS())
+                base = self._plans[NumpyNS.key] = sensing.compile_sensing(self).to(NumpyNS())
             p = self._plans[ns.key] = base.to(ns)
         return p
 

@@ -18,6 +18,20 @@ class DacLoad(Choice):
     NONE = "none"
 
 
+class Sensing(Choice):
+    """How column currents reach the ADC (``xbarlab.fcm.sensing``).
+
+    ``SEPARATE``: one ADC per array column, subtraction after it (digital);
+    ``DIFFERENTIAL``: the pair's column currents subtracted before one ADC per pair (needs
+    ``Mapping.DIFFERENTIAL``); ``REFERENCE``: one array plus a reference column of mid-level cells
+    per tile whose current is subtracted before each column's ADC (needs ``Mapping.OFFSET``).
+    """
+
+    SEPARATE = "separate"
+    DIFFERENTIAL = "differential"
+    REFERENCE = "reference"
+
+
 @dataclass(frozen=True)
 class FCMOptions:
     """Model settings of the FCM (not hardware; the hardware is ``CrossbarSpec``).
@@ -32,6 +46,8 @@ class FCMOptions:
         x_max: fixed input full scale (DAC code full maps to |x| = x_max,
             larger inputs clip), in the inputs' units, > 0; None scales each
             input vector by its own largest magnitude.
+        sensing: ``Sensing.SEPARATE`` (default), ``DIFFERENTIAL`` (with the
+            differential mapping) or ``REFERENCE`` (with the offset mapping); a name is accepted.
     """
 
     dac_load: DacLoad = DacLoad.ROWSUM
@@ -39,10 +55,16 @@ class FCMOptions:
     sinh_gamma: float = 1.0
     mapping: Mapping = Mapping.DIFFERENTIAL
     x_max: float | None = None
+    sensing: Sensing = Sensing.SEPARATE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dac_load", DacLoad.parse(self.dac_load))
         object.__setattr__(self, "mapping", Mapping.parse(self.mapping))
+        object.__setattr__(self, "sensing", Sensing.parse(self.sensing))
+        need = {Sensing.DIFFERENTIAL: Mapping.DIFFERENTIAL, Sensing.REFERENCE: Mapping.OFFSET}.get(self.sensing)
+        if need is not None and self.mapping is not need:
+            raise ValueError(f"sensing={self.sensing.value!r} needs mapping={need.value!r}, "
+                             f"got mapping={self.mapping.value!r}")
         for name, hi in (("load_factor", None), ("sinh_gamma", 2.0)):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0 and (hi is None or v <= hi)):
@@ -58,4 +80,5 @@ class FCMOptions:
 
     def to_dict(self) -> dict:
         return {"dac_load": self.dac_load.name, "load_factor": self.load_factor,
-                "sinh_gamma": self.sinh_gamma, "mapping": self.mapping.name, "x_max": self.x_max}
+                "sinh_gamma": self.sinh_gamma, "mapping": self.mapping.name, "x_max": self.x_max,
+                "sensing": self.sensing.name}
