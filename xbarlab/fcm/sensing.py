@@ -22,8 +22,9 @@ The ADC of a difference is bipolar, two's complement: ``bits`` bits, codes -2**(
 ampere) is the fixed ``ADCParams.full_scale_a`` when given, else the worst case of the difference,
 the analogue of the separate ADC's rule: v * max_j sum_i |Ga[i, j] - Gb[i, j]| on G_non-ideal
 (v = v_read, or sinh(b g v_read) / (b g) for sinh cells), which bounds |d| since every row voltage lies in
-[0, v_read]. Ga, Gb are the pair, or the data column and the reference column. With an ON/OFF ratio of
-3 this range is about (g_max - g_min) / g_max = 2/3 of the separate ADC's: the common mode is gone.
+[0, v_read]. Ga, Gb are the pair, or the data column and the reference column. The range holds no
+common-mode current (the separate ADC's spends g_min / g_max of it on G_min), but the sign costs one
+bit, and sum_i |Ga - Gb| can exceed a separate array's largest column sum (rows of both signs).
 ADC INL is not modelled for these schemes (refused).
 
 ``SensingPlan`` wraps the model's DAC-load plan (``plans.compile_plan``): its ``currents`` stage is
