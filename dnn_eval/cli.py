@@ -81,6 +81,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
                         "parasitic droop of that offset is not cancelled)")
+    p.add_argument("--sensing", default="separate", choices=["separate", "differential", "reference"],
+                   help="where the two currents of a signed weight are subtracted (xbarlab/fcm/sensing.py): "
+                        "one ADC per array, digital subtraction (separate, default); the pair's currents "
+                        "subtracted before one ADC per pair (differential, needs --mapping differential); a "
+                        "reference column of mid-level cells per tile subtracted before each column's ADC "
+                        "(reference, needs --mapping offset)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the hardware instance (variation, faults), 0..2**63-1")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
@@ -157,7 +163,7 @@ def hardware(args):
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    return spec, default_options(spec).replace(mapping=args.mapping)
+    return spec, default_options(spec).replace(mapping=args.mapping, sensing=getattr(args, "sensing", "separate"))
 
 
 def config_of(args, lm, spec, fcm_options: dict) -> dict:
@@ -166,7 +172,7 @@ def config_of(args, lm, spec, fcm_options: dict) -> dict:
 
     return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
             "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
-            "mapping": args.mapping,
+            "mapping": args.mapping, "sensing": getattr(args, "sensing", "separate"),
             "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
             "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
             "fcm_fit": fit_file(spec)}
@@ -195,6 +201,7 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
+            ("sensing", getattr(args, "sensing", "separate")),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),
             ("seed", str(args.seed)),
