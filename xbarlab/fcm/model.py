@@ -257,7 +257,8 @@ class FCM:
         return ns.reshape(ns.permute(c, (1, 0)), (-1,) + tuple(X.shape)), s
 
     def tile_currents(self, codes):
-        """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols).
+        """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols) (cols + 1 with
+        ``Sensing.REFERENCE``: the reference column last).
 
         The plan's first stage, the same code that ``matmul`` runs before its ADC; the columns of the
         zero padding past N are 0 (not computed). numpy codes are checked (integers in 0..full)."""
