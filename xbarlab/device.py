@@ -16,6 +16,8 @@ Physical assumptions (all SI units):
   ``I = G * sinh(b * V) / b`` with b = ``sinh_b`` in 1/volt, i.e.
   ``a * sinh(b V)`` with a = G / b scaled per conductance state G, so that
   the small-signal conductance dI/dV at V = 0 is exactly the programmed G.
+* 1T-1R: ``access`` (an ``AccessTransistor``) puts an NMOS in series with
+  each linear device (``xbarlab/transistor.py``); None is a passive 1R cell.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from .choices import Choice
 from .fields import check_known_fields
+from .transistor import AccessTransistor
 
 
 class VariationKind(Choice):
@@ -79,6 +82,8 @@ class DeviceParams:
             stuck_on_rate + stuck_off_rate <= 1.
         sinh_b: I-V non-linearity b, 1/volt, >= 0 (0 is a linear cell);
             I = G * sinh(b V) / b.
+        access: the 1T-1R cell's access transistor (``AccessTransistor``),
+            or None (default) for a passive cell; needs ``sinh_b = 0``.
     """
 
     g_min: float = 1.0 / 60e3
@@ -90,6 +95,7 @@ class DeviceParams:
     stuck_on_rate: float = 0.0
     stuck_off_rate: float = 0.0
     sinh_b: float = 0.0
+    access: AccessTransistor | None = None
 
     def __post_init__(self) -> None:
         g_min = _finite("g_min", self.g_min, lo=0.0)
@@ -118,6 +124,12 @@ class DeviceParams:
         s(self, "stuck_on_rate", on)
         s(self, "stuck_off_rate", off)
         s(self, "sinh_b", _finite("sinh_b", self.sinh_b, lo=0.0))
+        if isinstance(self.access, dict):
+            s(self, "access", AccessTransistor.from_dict(self.access))
+        if self.access is not None and not isinstance(self.access, AccessTransistor):
+            raise ValueError(f"access must be an AccessTransistor or None, got {type(self.access).__name__}")
+        if self.access is not None and self.sinh_b != 0:
+            raise ValueError(f"a 1T-1R cell (access set) needs a linear device, sinh_b = 0; got sinh_b={self.sinh_b!r}")
 
     @property
     def r_min(self) -> float:
@@ -131,7 +143,7 @@ class DeviceParams:
 
     @property
     def is_linear(self) -> bool:
-        return self.sinh_b == 0.0
+        return self.sinh_b == 0.0 and self.access is None
 
     def quantize(self, frac) -> np.ndarray:
         """Conductance (S) for fractions ``frac`` in [0, 1] of the range, on the device's levels."""
@@ -194,7 +206,7 @@ class DeviceParams:
             "variation": self.variation, "variation_kind": self.variation_kind.name,
             "stuck_on_rate": self.stuck_on_rate, "stuck_off_rate": self.stuck_off_rate,
             "sinh_b": self.sinh_b,
-        }
+        } | ({} if self.access is None else {"access": self.access.to_dict()})
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeviceParams":

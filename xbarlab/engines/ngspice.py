@@ -79,13 +79,20 @@ _NODE = r"[a-z0-9_]+"
 _NUM = r"[+-]?[0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?"
 _VOLT = rf"(?:v\({_NODE}\)|0)"
 _COMMENT = re.compile(r"\*(?: [ -\[\]-~]*)?")
+_PARAM = r"[a-z][a-z0-9_]*"
 _CARDS = re.compile("|".join((
     _COMMENT.pattern,
-    r"\.options numdgt=[0-9]+",
+    rf"\.options numdgt=[0-9]+(?: (?:reltol|vntol|abstol)={_NUM})*",
     r"\.op",
     rf"r{_NAME} {_NODE} {_NODE} {_NUM}",
     rf"v{_NAME} {_NODE} {_NODE} dc {_NUM}",
     rf"b{_NAME} {_NODE} {_NODE} i={_NUM}\*sinh\({_NUM}\*\({_VOLT}-{_VOLT}\)\)",
+    # 1T-1R decks (xbarlab.netlist_1t1r): the access nmos, its model re-written from a validated card
+    # (xbarlab.cards: numbers only), and the one-transistor sweep of the solver's table
+    rf"m{_NAME} {_NODE} {_NODE} {_NODE} {_NODE} {_PARAM} w={_NUM} l={_NUM}",
+    rf"\.model {_PARAM} nmos level=54",
+    rf"\+(?: {_PARAM}={_NUM})+",
+    rf"\.dc v{_NAME} {_NUM} {_NUM} {_NUM}(?: v{_NAME} {_NUM} {_NUM} {_NUM})?",
 )))
 
 
@@ -93,9 +100,11 @@ def check_deck(deck: str) -> str:
     """Return ``deck`` if it holds only cards that ``xbarlab.netlist`` writes; else ValueError.
 
     The first line is a comment (ngspice's title line), then comments,
-    ``.options numdgt=N``, ``r``/``v``/``b`` element cards in the writer's
-    exact form, ``.op``, and ``.end`` as the last line (blank lines may
-    follow). Anything else, ``.control``, ``shell``, ``.include`` and
+    ``.options numdgt=N`` (optionally with reltol/vntol/abstol numbers),
+    ``r``/``v``/``b`` element cards in the writer's exact form, the 1T-1R
+    cards (``m`` elements, one ``.model ... nmos level=54`` with ``+``
+    lines of name=number, a two-source ``.dc``), ``.op``, and ``.end`` as
+    the last line (blank lines may follow). Anything else, ``.control``, ``shell``, ``.include`` and
     ``.lib`` among them, is refused before ngspice sees it.
     """
     if not isinstance(deck, str):

@@ -183,6 +183,9 @@ class FCM:
     def from_tiles(cls, G, spec: CrossbarSpec, options: FCMOptions, shape: tuple[int, int],
                    w_max: float) -> "FCM":
         """A model of given programmed conductances G (S, Tk, Tn, rows, cols), siemens."""
+        if spec.device.access is not None:  # not silently modelled as a 1R crossbar
+            raise ValueError("spec.device.access (1T-1R cells) is not modelled by the FCM yet; solve such crossbars "
+                             "with xbarlab.engines.nonlinear.solve")
         G = np.asarray(G, dtype=float)
         cols = spec.cols + (options.sensing is Sensing.REFERENCE)  # (+ the reference column)
         if G.ndim != 5 or G.shape[-2:] != (spec.rows, cols):
