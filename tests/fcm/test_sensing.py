@@ -284,6 +284,17 @@ def test_sensing_equals_ngspice_on_a_preset_tile(ngspice, scheme, mapping):
     check_spice(g, x, sp, f"preset 32x32 {scheme}, rowsum")
 
 
+def test_backward_read_refuses_the_reference_column():
+    from xbarlab.fcm.backward import BackwardFCM
+
+    spec = xb.load_preset("spintronic").with_size(8, 6)
+    W = np.random.default_rng(0).standard_normal((10, 7))
+    g = xb.FCM.from_weights(W, spec, np.random.default_rng(2), xb.FCMOptions(sensing="reference", mapping="offset"))
+    with pytest.raises(ValueError, match="sensing='reference' has no backward read"):
+        BackwardFCM.from_fcm(g)
+
+
 def stats_lines() -> list[str]:
     return [f"{k}: {v[0]} examples" + (f", {v[1]} of {v[2]} codes" if v[2] else "")
             + (f", largest {v[3]:.3g}" if v[3] else "") for k, v in sorted(STATS.items())]
+
