@@ -150,7 +150,8 @@ def compile_sensing(fcm):
     S, Tk, Tn, M, Ncp = fcm.Gn.shape
     # the base plan computes every physical column (N' = Tn Nc': no column is padding to it)
     view = types.SimpleNamespace(Gn=fcm.Gn, Y=fcm.Y, spec=fcm.spec, options=opts, w_max=fcm.w_max,
-                                 shape=(fcm.shape[0], Tn * Ncp), adc_full_scale_a=fcm.adc_full_scale_a)
+                                 shape=(fcm.shape[0], Tn * Ncp), adc_full_scale_a=fcm.adc_full_scale_a,
+                                 adc_worst_case=False)  # only its current stage is used here
     base = compile_plan(view)
     adc = fcm.spec.adc
     fs = fcm.adc_full_scale_a[0]  # (Tk, Tn)
