@@ -12,8 +12,10 @@ is the same digital function in every model) of
 * ``fcm_rowsum_fitted``: the same with kappa fitted on separate training pairs,
 * ``fcm_exact``: the row-port admittance DAC load (the full circuit for linear cells),
 
-all evaluated by the stage-by-stage FCM evaluator (``xbarlab.verify.reference``,
-tested equal to ``FCM.matmul``). Metrics (``xbarlab.verify.metrics``):
+all evaluated by ``FCM.matmul``'s own path: the current stage of each model's
+plan (``FCM.tile_currents``, through ``xbarlab.verify.fitting.model_currents``;
+tested equal to the stage-by-stage reference ``xbarlab.verify.reference``).
+Metrics (``xbarlab.verify.metrics``):
 
 * the paper's per-column relative error e = (I_model - I_ngspice) / I_ngspice,
   over every column of every pair; a column whose ngspice current is below

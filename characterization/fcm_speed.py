@@ -7,7 +7,8 @@ multiply (VMM) of one crossbar with its row DACs and column ADCs:
   process, reading the rawfile), median over a few input vectors;
 * ``exact``: xbarlab's exact sparse solver of the same circuit (DACs in
   Thevenin form);
-* ``fcm_single``: the FCM (rowsum DAC load, G_non-ideal, ADC) on one vector;
+* ``fcm_single``: the FCM (rowsum DAC load, G_non-ideal, ADC, accumulation: ``FCM.matmul_codes_t``,
+  the one evaluation path after the DAC codes) on one vector;
 * ``fcm_batched``: the FCM on a batch of 1024 vectors, time / 1024 (how the
   FCM runs inside a DNN: one BLAS call per tile);
 * ``fcm_exact_batched``: the FCM with the exact DAC load, batched.
@@ -72,10 +73,10 @@ def _median(fn, items) -> float:
     return float(np.median(ts))
 
 
-def evaluate(f: xb.FCM, codes: np.ndarray) -> np.ndarray:
-    """One tile's FCM evaluation: DAC + G_non-ideal + ADC, codes (B, M) -> digital currents (B, N)."""
-    I = f.tile_currents(codes)
-    return f.spec.adc.convert(I, f.adc_full_scale_a[..., None, None])[0, 0, 0]
+def evaluate(f: xb.FCM, codes_t: np.ndarray) -> np.ndarray:
+    """One tile's FCM evaluation as ``FCM.matmul`` runs it after its DAC codes (``matmul_codes_t``):
+    DAC load + G_non-ideal + ADC + accumulation, codes^T (M, B) -> outputs^T (N, B)."""
+    return f.matmul_codes_t(codes_t, 1.0, codes_t.shape[1], scaled=False)
 
 
 def run_size(spec: xb.CrossbarSpec, n_spice: int, rng: np.random.Generator, quick: bool,
@@ -83,6 +84,7 @@ def run_size(spec: xb.CrossbarSpec, n_spice: int, rng: np.random.Generator, quic
     n = spec.rows
     G = spec.device.quantize(rng.random((n, n)))
     codes = rng.integers(0, spec.dac.full_code + 1, (BATCH, n)).astype(float)
+    codes_t = np.ascontiguousarray(codes.T)  # the evaluation's layout: one input vector per column
     rows = []
     notes = {}
     try:
@@ -100,12 +102,14 @@ def run_size(spec: xb.CrossbarSpec, n_spice: int, rng: np.random.Generator, quic
                                                 (n, n), 1.0), 2 if n >= 128 else rep)
     f = xb.FCM.from_tiles(G[None, None, None], spec, xb.FCMOptions(), (n, n), 1.0)
     fe = f.with_options(dac_load="exact")
-    one = codes[:1]
+    one = np.ascontiguousarray(codes_t[:, :1])
     evaluate(f, one)
     rows.append(("fcm_single", _best(lambda: evaluate(f, one), rep, number=200), 200 * rep))
-    rows.append(("fcm_batched", _best(lambda: evaluate(f, codes), rep) / BATCH, BATCH * rep))
+    rows.append(("fcm_batched", _best(lambda: evaluate(f, codes_t), rep) / BATCH, BATCH * rep))
     nb = 64 if n >= 128 else 256
-    rows.append(("fcm_exact_batched", _best(lambda: evaluate(fe, codes[:nb]), 2) / nb, nb * 2))
+    few = np.ascontiguousarray(codes_t[:, :nb])
+    evaluate(fe, few[:, :1])
+    rows.append(("fcm_exact_batched", _best(lambda: evaluate(fe, few), 2) / nb, nb * 2))
     df_rows = [{"size": n, "method": m, "seconds_per_vmm": t, "n_timed": k,
                 "status": notes.get(m, ("ok", ""))[0], "reason": notes.get(m, ("ok", ""))[1]} for m, t, k in rows]
     gen = {"size": n, "seconds_rowsum": gen_row, "seconds_exact": gen_exact,

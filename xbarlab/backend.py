@@ -23,9 +23,8 @@ class NumpyNS:
     """numpy operations, float64."""
 
     name = "numpy"
-
-    def __init__(self) -> None:
-        self.key = ("numpy",)
+    #: (device, dtype): what an FCM's compiled plans are keyed by (``FCM.compile``)
+    key = ("numpy", "float64")
 
     def asarray(self, x):
         return np.asarray(x, dtype=float)
@@ -170,7 +169,7 @@ class TorchNS:
         self.torch = torch
         self.device = like.device
         self.dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
-        self.key = ("torch", str(self.device), str(self.dtype))
+        self.key = (str(self.device), str(self.dtype))  # (device, dtype), e.g. ("cpu", "torch.float32")
 
     def asarray(self, x):
         return x.to(dtype=self.dtype)

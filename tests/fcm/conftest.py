@@ -1,15 +1,20 @@
-"""Print the end-to-end FCM tests' example counts and largest deviations in pytest's summary."""
+"""Print the FCM tests' example counts, largest deviations and code-boundary cases in pytest's summary."""
 
 from __future__ import annotations
 
 import sys
 
+#: the modules whose STATS are printed, with the heading of each
+_MODULES = (("test_fcm_matmul_spice", "FCM.matmul vs ngspice: examples and largest deviation per bound"),
+            ("test_fcm_plans", "FCM plans vs the reference: codes that differ, and rounding-boundary cases"))
+
 
 def pytest_terminal_summary(terminalreporter):
-    mod = sys.modules.get("test_fcm_matmul_spice") or sys.modules.get("tests.fcm.test_fcm_matmul_spice")
-    stats = getattr(mod, "STATS", None)
-    if not stats:
-        return
-    terminalreporter.write_sep("-", "FCM.matmul vs ngspice: examples and largest deviation per bound")
-    for line in mod.stats_lines():
-        terminalreporter.write_line(line)
+    for name, heading in _MODULES:
+        mod = sys.modules.get(name) or sys.modules.get(f"tests.fcm.{name}")
+        stats = getattr(mod, "STATS", None)
+        if not stats:
+            continue
+        terminalreporter.write_sep("-", heading)
+        for line in mod.stats_lines():
+            terminalreporter.write_line(line)

@@ -1,6 +1,6 @@
 """Fused CPU loops for the FCM evaluation (numba), each one pass over its data.
 
-The FCM's evaluation (``FCM._eval_t``) is a few element-wise passes around
+The FCM's evaluation (``xbarlab.fcm.plans``) is a few element-wise passes around
 batched matrix products. With plain array operations each step is its own
 pass over memory (``alpha - c``, then the division; the ADC's round, then
 the accumulation product). These kernels do the element-wise work of one
@@ -83,7 +83,7 @@ def dac_rowsum(alpha, ct, V):
 
     alpha (N, T, M) per tile row (tiles flattened into N), ct (T, M, R) DAC
     codes, V (N, T, M, R) written. 1/B is folded into the tile's
-    conductances (see ``FCM._plan``).
+    conductances (see ``plans.RowsumPlan``).
     """
     N, T, M = alpha.shape
     R = ct.shape[2]
@@ -141,7 +141,7 @@ def dac_codes(XT, full, signed, x_max, codes, scale):
     value (largest magnitude when signed), 1 where that is 0; written to
     scale (R,). Code = round(x / scale * full), clipped to [0, full]; the
     negative phase (columns R..2R) codes -x. The same operations, in the
-    same order, as ``FCM._codes_t``. ``full`` and ``x_max`` have XT's dtype.
+    same order, as ``stages.dac_codes_t``. ``full`` and ``x_max`` have XT's dtype.
     """
     K, R = XT.shape
     zero = full - full

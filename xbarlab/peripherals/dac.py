@@ -90,12 +90,40 @@ class DACParams:
         """Output voltage under a load conductance ``g_load`` (S) to ground, volt."""
         return self.v_loaded_fast(self.check_codes(codes), np.asarray(g_load, dtype=float))
 
+    def load_terms(self, g_load):
+        """(A, B) of the loaded output V = (v_read / full) c / (A - B c) at code c under ``g_load`` (S):
+        A = 1 + R_PD G_load, B = R_PD G_load / full.
+
+        The Thevenin form V_th / (1 + R_th G_load), with V_th = v_read c / full and
+        R_th = R_PD (1 - c / full), multiplied out: two terms per load, none per code, so a
+        caller can fold them into per-row constants (the FCM's ROWSUM plan does). Plain
+        arithmetic: numpy arrays and torch tensors alike.
+        """
+        rg = self.r_pd * g_load
+        return 1.0 + rg, rg / self.full_code
+
     def v_loaded_fast(self, codes, g_load):
-        """``v_loaded`` for codes already known to be valid: V = V_th / (1 + R_th G_load), the package's
-        one DAC-load formula (the FCM's fused evaluation folds its constants, see ``FCM._plan``).
+        """``v_loaded`` for codes already known to be valid: the package's one DAC-load formula,
+        V = V_th / (1 + R_th G_load) = (v_read / full) c / (A - B c) with ``load_terms``.
         Plain arithmetic: numpy arrays and torch tensors alike."""
+        A, B = self.load_terms(g_load)
+        return (self.v_read / self.full_code) * codes / (A - B * codes)
+
+    def v_loaded_ports(self, codes, Y, ns):
+        """Row voltages under the full linear load: V = solve(I + diag(R_th) Y, V_th), volt.
+
+        ``codes`` (..., M) valid codes of one tile's rows, ``Y`` (..., M, M) the
+        row-port admittance (S) of the crossbar seen from its row sources
+        (``xbarlab.engines.ports``); broadcast against each other. ``ns`` is an array
+        namespace with ``const`` and ``solve`` (``xbarlab.backend`` has numpy and torch
+        ones; this module does not import them). Exact for linear cells: the DAC is a
+        Thevenin source and the crossbar a linear multiport.
+        """
         v_th, r_th = self.thevenin_fast(codes)
-        return v_th / (1.0 + r_th * g_load)
+        m = Y.shape[-1]
+        A = ns.const(np.eye(m)) + r_th[..., :, None] * Y
+        rhs = v_th[..., :, None] + 0.0 * Y[..., :1]  # (the broadcast shape of both)
+        return ns.solve(A, rhs)[..., 0]
 
     def thevenin_rows(self, circuit: CircuitParams, codes) -> tuple[np.ndarray, CircuitParams]:
         """The crossbar's rows driven by this DAC at ``codes`` (one per row), in Thevenin form.

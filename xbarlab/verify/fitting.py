@@ -25,7 +25,6 @@ import numpy as np
 from ..engines.ngspice import NgspiceSettings, find_ngspice
 from ..spec import CrossbarSpec
 from ..fcm.model import FCM, DacLoad, FCMOptions
-from . import reference as ref
 from .metrics import column_errors
 from .spice_reference import spice_currents
 
@@ -62,14 +61,13 @@ def tile_models(spec: CrossbarSpec, samples, options: FCMOptions) -> list[FCM]:
 
 
 def model_currents(spec: CrossbarSpec, samples, options: FCMOptions, models: list[FCM] | None = None) -> np.ndarray:
-    """FCM output currents (A), (n, N), before the ADC: the stage-by-stage evaluator
-    (``xbarlab.verify.reference``, tested equal to ``FCM.matmul``) at each sample's codes."""
+    """FCM output currents (A), (n, N), before the ADC, at each sample's codes: the first stage of
+    ``FCM.matmul``'s own plan (``FCM.tile_currents``; tested equal to ``xbarlab.verify.reference``)."""
     models = models or tile_models(spec, samples, options)
     out = []
     for f, (_, c) in zip(models, samples):
         f = f if f.options == options else f.with_options(**options.to_dict())
-        V = ref.loaded_voltages(f, np.asarray(c, dtype=float)[None, None, None, :])
-        out.append(ref.tile_currents(f, V)[0, 0, 0, 0, 0])
+        out.append(f.tile_currents(np.asarray(c, dtype=float)[None, :])[0, 0, 0, 0])
     return np.stack(out)
 
 

@@ -9,7 +9,8 @@ works (RxNN paper section V), with no folding of constants and no fused loops:
 2. ``tile_codes``: the codes of each row block of tiles (zero padded);
 3. ``loaded_voltages``: each row DAC's output under its load
    (``DACParams.v_loaded`` for ROWSUM with G_load = kappa sum_j Gn[i, j],
-   the row-port solve for EXACT, V_th for NONE);
+   ``DACParams.v_loaded_ports``, the row-port solve, for EXACT, V_th for NONE:
+   the package's DAC-load formulas, which the fast plans fold but do not restate);
 4. ``tile_currents``: I = f(V) @ Gn per tile (f = sinh(b g V) / (b g) for sinh cells);
 5. ``adc``: the column ADC's codes (``adc_input`` gives its input in LSB);
 6. ``accumulate``: ADC values back to ampere, the differential pair (or the
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import NumpyNS
 from ..engines.ports import row_port_admittance_stack
 from ..fcm.mapping import Mapping
 from ..fcm.model import FCM, DacLoad
@@ -55,20 +57,21 @@ def tile_codes(fcm: FCM, codes: np.ndarray) -> np.ndarray:
 
 
 def loaded_voltages(fcm: FCM, tc: np.ndarray) -> np.ndarray:
-    """Row voltages V (P, B, S, Tk, Tn, M) at the crossbar's row sources for tile codes tc (P, B, Tk, M)."""
+    """Row voltages V (P, B, S, Tk, Tn, M) at the crossbar's row sources for tile codes tc (P, B, Tk, M).
+
+    The DAC-load formulas are ``DACParams``' own: ``v_loaded`` (ROWSUM, G_load = kappa sum_j Gn[i, j]),
+    ``v_loaded_ports`` (EXACT, with the row-port admittance of the programmed tiles), ``thevenin`` (NONE)."""
     S, Tk, Tn, M, Nc = fcm.Gn.shape
     dac = fcm.spec.dac
     c = tc[:, :, None, :, None, :]  # (P, B, 1, Tk, 1, M)
-    v_th, r_th = dac.thevenin(c)
     shape = tc.shape[:2] + (S, Tk, Tn, M)
     mode = fcm.options.dac_load
     if mode is DacLoad.NONE or dac.r_pd == 0:
-        return np.broadcast_to(v_th, shape).copy()
+        return np.broadcast_to(dac.thevenin(c)[0], shape).copy()
     if mode is DacLoad.ROWSUM:
         return dac.v_loaded(c, fcm.options.load_factor * fcm.Gn.sum(axis=-1))
     Y = row_port_admittance_stack(fcm.G.reshape(-1, M, Nc), fcm.spec.circuit).reshape(S, Tk, Tn, M, M)
-    A = np.eye(M) + r_th[..., :, None] * Y  # (I + diag(R_th) Y) V = V_th
-    return np.linalg.solve(A, np.broadcast_to(v_th, shape)[..., None])[..., 0]
+    return dac.v_loaded_ports(dac.check_codes(c), Y, NumpyNS())
 
 
 def tile_currents(fcm: FCM, V: np.ndarray) -> np.ndarray:
@@ -107,7 +110,7 @@ def accumulate(fcm: FCM, D: np.ndarray, codes: np.ndarray, scale: np.ndarray) ->
     A = adc_values(fcm, D).sum(axis=3)  # over the row tiles: (P, B, S, Tn, Nc)
     gain = fcm.w_max / (dac.v_read * (dev.g_max - dev.g_min))  # ampere per volt-siemens -> weight
     if fcm.options.mapping is Mapping.DIFFERENTIAL:
-        I = A[:, :, 0] - A[:, :, 1]  # I+ - I-
+        I = A[:, :, 0] - A[:, :, 1] if A.shape[2] == 2 else A[:, :, 0]  # I+ - I- (or a lone array)
     else:  # G = q((w / w_max + 1) / 2): twice the gain, minus the mid-level cells' ideal current
         gain *= 2.0
         off = codes.sum(axis=-1) * float(dev.quantize(0.5)) * dac.v_read / dac.full_code  # (P, B)

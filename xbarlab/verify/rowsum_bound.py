@@ -42,7 +42,6 @@ from ..params import CircuitParams
 from ..peripherals.adc import ADCParams
 from ..peripherals.dac import DACParams
 from ..spec import CrossbarSpec
-from . import reference as ref
 from .metrics import column_errors
 from .spice_reference import exact_currents
 
@@ -81,10 +80,9 @@ def random_case(rng: np.random.Generator, max_dim: int = 64, g_max_choices=G_MAX
 
 
 def rowsum_currents(spec: CrossbarSpec, G: np.ndarray, codes: np.ndarray, kappa: float = 1.0) -> np.ndarray:
-    """ROWSUM tile currents (A) (B, N) of the reference evaluator for one tile and codes (B, M)."""
+    """ROWSUM tile currents (A) (B, N) of the model for one tile and codes (B, M) (``FCM.tile_currents``)."""
     f = FCM.from_tiles(G[None, None, None], spec, FCMOptions(load_factor=kappa), G.shape, 1.0)
-    V = ref.loaded_voltages(f, codes[None, :, None, :])
-    return ref.tile_currents(f, V)[0, :, 0, 0, 0]
+    return f.tile_currents(codes)[0, 0, 0]
 
 
 #: the constant of the ROWSUM bound (largest measured 4.2, see the module docstring)

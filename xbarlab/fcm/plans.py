@@ -1,0 +1,400 @@
+"""Evaluation plans of the FCM: one small frozen class per DAC-load strategy (see README.md).
+
+``compile_plan`` folds every input-independent constant of a model (numpy
+float64) into its strategy's class; ``Plan.to(ns)`` moves it to a device and
+dtype (``FCM.compile`` keeps one per (device, dtype)). On DAC codes laid out
+transposed, (K, P*R), every plan has two stages: ``currents``, the tile column
+currents before the ADC (S, Tk, Tn, Nc, P*R) ampere (the zero padding's
+columns past N: 0); ``evaluate``, the same currents by the same code, then the
+column ADC and the digital accumulation over row tiles, pair (or offset) and
+phases, (N, R) before the inputs' DAC scale. ``RowsumPlan``: the paper's closed
+form (``DACParams.load_terms`` folded per tile row); ``ExactPlan``: the row-port
+solve (``DACParams.v_loaded_ports``); ``UnloadedPlan``: V = V_th (NONE, or
+R_PD = 0). Each tile's conductances are scaled so that its product gives the
+ADC's input in its units, and zero-padded rows and columns are not computed
+(a padded row has code 0: V = 0 exactly). A new strategy (a sensing scheme, a
+backward read, non-linear cells) is a new ``Plan`` subclass, chosen in ``compile_plan``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..peripherals.adc import ADCParams
+from ..peripherals.dac import DACParams
+from . import cpu_kernels
+from .mapping import Mapping
+from .options import DacLoad
+from .stages import adc_codes
+
+#: bytes of the per-tile work arrays (DAC voltages, ADC inputs) of ROWSUM evaluated at a time:
+#: tiles are taken in blocks so that these arrays stay in cache between their few passes
+GROUP_BYTES = 2 * 2**20
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Tile shapes: S arrays (2 for a differential pair), Tk x Tn tiles of M x Nc, weights K x N."""
+
+    S: int
+    Tk: int
+    Tn: int
+    M: int
+    Nc: int
+    K: int
+    N: int
+
+    @property
+    def Kf(self) -> int:
+        """Rows of the full row blocks (the last block is partial when K is not a multiple of M)."""
+        return (self.Tk - 1) * self.M if self.K < self.Tk * self.M else self.Tk * self.M
+
+
+class _Arrays:
+    """Mixin of frozen dataclasses whose array fields move to a namespace with ``to``."""
+
+    def to(self, ns):
+        """The same object with every numpy array field as a constant of ``ns`` (its device and dtype)."""
+        def conv(v):
+            if isinstance(v, np.ndarray):
+                return ns.const(v)
+            return tuple(conv(u) for u in v) if isinstance(v, tuple) else v.to(ns) if isinstance(v, _Arrays) else v
+
+        return dataclasses.replace(self, **{f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+
+@dataclass(frozen=True, eq=False)
+class Plan(_Arrays):
+    """What every plan holds. ``w`` (Tn, 1, S*Tk): each tile's ADC-output-to-weight factor, tiles in
+    (Tn, S, Tk) order; ``q`` (S, Tk, Tn, 1, 1): ADC input units per ampere; ``off``: the offset
+    mapping's digital offset per unit of summed codes (0 otherwise); ``ksinh``: the sinh argument per
+    unit of the voltage variable (0: linear cells); ``noclip``: the ADC's clip provably cannot act."""
+
+    layout: Layout
+    adc: ADCParams
+    w: object
+    q: object
+    off: float
+    ksinh: float
+    noclip: bool
+
+    def currents(self, ns, codes, fused: bool = False):
+        """Tile column currents (S, Tk, Tn, Nc, PR), ampere, before the ADC, of DAC codes (K, PR)."""
+        raise NotImplementedError
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False):
+        """y^T (N, R) from DAC codes (K, PR), PR = R or 2R (two phases), before the DAC scale;
+        ``fused``: the fused CPU kernels may run (host memory, numba)."""
+        raise NotImplementedError
+
+    def _finish(self, ns, y, codes, R: int):
+        """(Tn, Nc, PR) or (N, PR) digital sums -> y^T (N, R): padding dropped, offset removed, phases."""
+        L = self.layout
+        PR = codes.shape[1]
+        if y.ndim != 2 or y.shape[0] != L.N:
+            y = ns.reshape(y, (L.Tn * L.Nc, PR))[:L.N]
+        if self.off:
+            y = y - ns.sum(codes, 0)[None, :] * self.off
+        if PR != R:
+            y = y[:, :R] - y[:, R:]
+        return y
+
+    def _row_blocks(self, ns, codes):
+        """codes (K, PR) -> (Tk, M, PR), the last row block zero padded (code 0: V = 0 exactly)."""
+        L = self.layout
+        PR = codes.shape[1]
+        c = codes if L.K == L.Tk * L.M else ns.cat([codes, ns.zeros((L.Tk * L.M - L.K, PR))], 0)
+        return ns.reshape(c, (L.Tk, L.M, PR))
+
+    def _amperes(self, ns, I):
+        """ADC input units (S, Tk, Tn, Nc, PR) -> ampere, the zero padding's columns past N set to 0."""
+        I = I / self.q
+        L = self.layout
+        if L.N < L.Tn * L.Nc:
+            I[:, :, -1, L.N - (L.Tn - 1) * L.Nc:] = 0.0
+        return I
+
+
+@dataclass(frozen=True, eq=False)
+class UnloadedPlan(Plan):
+    """V = V_th (``DacLoad.NONE`` or R_PD = 0). ``GcatT`` (Tk, Tn*S*Nc, M): every tile of a row block
+    stacked, rows ordered (tn, s, nc); ``wcat`` (Tk, Tn*S*Nc, 1) their weights; ``WeffT`` (N, K): the
+    whole layer as one matrix when the ADC is ideal (the evaluation is then linear after the DAC)."""
+
+    GcatT: object = None
+    wcat: object = None
+    WeffT: object = None
+
+    def _adc_input(self, ns, codes):
+        V = self._row_blocks(ns, codes)
+        V = ns.sinh_(V * self.ksinh) if self.ksinh else V  # (V * k: the codes stay intact)
+        return ns.matmul(self.GcatT, V)  # (Tk, Tn*S*Nc, PR)
+
+    def currents(self, ns, codes, fused: bool = False):
+        L = self.layout
+        I = ns.reshape(self._adc_input(ns, codes), (L.Tk, L.Tn, L.S, L.Nc, codes.shape[1]))
+        return self._amperes(ns, ns.contiguous(ns.permute(I, (2, 0, 1, 3, 4))))
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False):
+        L = self.layout
+        PR = codes.shape[1]
+        if self.WeffT is not None:
+            return self._finish(ns, ns.matmul(self.WeffT, ns.sinh_(codes * self.ksinh) if self.ksinh else codes),
+                                codes, R)
+        D = adc_codes(ns, self._adc_input(ns, codes), self.adc, not self.noclip)
+        ns.mul_(D, self.wcat)
+        return self._finish(ns, ns.sum(ns.reshape(ns.sum(D, 0), (L.Tn, L.S, L.Nc, PR)), 1), codes, R)
+
+
+@dataclass(frozen=True, eq=False)
+class ExactPlan(Plan):
+    """V = solve(I + diag(R_th) Y, V_th) per tile and input vector (``DACParams.v_loaded_ports``).
+    ``Y`` (S, Tk, Tn, M, M) row-port admittance, ``Gq`` (S, Tk, Tn, M, Nc) = Gn * q, ``bg`` the sinh
+    cells' b * gamma (0: linear)."""
+
+    dac: DACParams = None
+    Y: object = None
+    Gq: object = None
+    bg: float = 0.0
+
+    def _adc_input(self, ns, codes):
+        c = ns.permute(self._row_blocks(ns, codes), (0, 2, 1))[None, :, None]  # (1, Tk, 1, PR, M)
+        V = self.dac.v_loaded_ports(c, self.Y[:, :, :, None], ns)  # (S, Tk, Tn, PR, M)
+        if self.bg:
+            V = ns.sinh(V * self.bg) / self.bg
+        return ns.matmul(V, self.Gq)  # (S, Tk, Tn, PR, Nc)
+
+    def currents(self, ns, codes, fused: bool = False):
+        return self._amperes(ns, ns.contiguous(ns.permute(self._adc_input(ns, codes), (0, 1, 2, 4, 3))))
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False):
+        L = self.layout
+        D = adc_codes(ns, ns.contiguous(ns.permute(self._adc_input(ns, codes), (2, 0, 1, 4, 3))), self.adc)
+        y = ns.matmul(self.w, ns.reshape(D, (L.Tn, L.S * L.Tk, L.Nc * codes.shape[1])))  # (Tn, 1, Nc*PR)
+        return self._finish(ns, y, codes, R)
+
+
+@dataclass(frozen=True, eq=False)
+class RowsumGroup(_Arrays):
+    """ROWSUM tiles of one shape: column blocks ``tn`` = (a, b), the full row blocks or the last one
+    (``part``, first row block ``t0``), m x nc cells. ``G`` (n, S, t, nc, m): tile conductances^T in
+    ADC input units; either ``alpha`` (n, S, t, m, 1) = A / B with 1/B folded into G
+    (V = c / (alpha - c)), or ``A``, ``B`` (V = c / (A - B c)); ``w`` (n, 1, S*t) the tiles' weights.
+    ``first``: the group writes its columns of y first. ``alpha_np``, ``w_np``: numpy views of alpha
+    (n, S, t, m) and w (n, S*t) for the fused kernels (host memory only)."""
+
+    tn: tuple
+    part: str
+    t0: int
+    m: int
+    nc: int
+    first: bool
+    G: object
+    w: object
+    alpha: object = None
+    A: object = None
+    B: object = None
+    alpha_np: object = None
+    w_np: object = None
+
+    def with_host_views(self, ns) -> "RowsumGroup":
+        return dataclasses.replace(self, alpha_np=None if self.alpha is None else ns.np(self.alpha)[..., 0],
+                                   w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]))
+
+    def blocks(self, S: int, tk_r: int, fit: int) -> list:
+        """How the group's tiles are taken, ``fit`` tiles at a time (so that V and the ADC input stay
+        within GROUP_BYTES): whole column blocks (all S x tk_r tiles of a column block) when one fits,
+        else runs of row blocks of one column block and one array. A list of (column-block slice,
+        array slice, row-block slice, first write of y)."""
+        a, b = self.tn
+        if fit >= S * tk_r * (b - a):  # (the common case: one block of every tile of the group)
+            return [(slice(0, b - a), slice(None), slice(None), self.first)]
+        if fit >= S * tk_r:
+            step = fit // (S * tk_r)
+            return [(slice(j, min(j + step, b - a)), slice(None), slice(None), self.first)
+                    for j in range(0, b - a, step)]
+        return [(slice(j, j + 1), slice(si, si + 1), slice(t0, min(tk_r, t0 + fit)),
+                 self.first and si == 0 and t0 == 0)
+                for j in range(b - a) for si in range(S) for t0 in range(0, tk_r, fit)]
+
+
+@dataclass(frozen=True, eq=False)
+class RowsumPlan(Plan):
+    """The paper's closed-form DAC load, per tile V = (v/full) c / (A - B c), A = 1 + R_PD G_load,
+    B = R_PD G_load / full, G_load = kappa sum_j Gn[i, j] (``DACParams.load_terms``), in ``groups``
+    of tiles of one shape. ``fusable``: every group has the alpha form, linear cells and a plain ADC
+    (bits, no INL), so that the fused CPU kernels apply."""
+
+    groups: tuple = ()
+    fusable: bool = False
+
+    def to(self, ns):
+        p = super().to(ns)
+        if ns.host:
+            p = dataclasses.replace(p, groups=tuple(g.with_host_views(ns) for g in p.groups))
+        return p
+
+    def _parts(self, codes) -> dict:
+        """The DAC codes (K, PR) of each row-block part as views: "full" (Kf/M, M, PR) and "last"
+        (1, K - Kf, PR), None where a part is empty. numpy arrays or tensors alike."""
+        L = self.layout
+        Kf, PR = L.Kf, codes.shape[1]
+        return {"full": codes[:Kf].reshape(Kf // L.M, L.M, PR) if Kf else None,
+                "last": codes[Kf:][None] if Kf < L.K else None}
+
+    def _blocks(self, ns, codes, fused: bool):
+        """Per block of tiles: (group, column-block slice, array slice, row-block slice, first,
+        ADC input (n, s, t, nc, PR)). The voltages: ``cpu_kernels.dac_rowsum`` when ``fused``."""
+        L = self.layout
+        PR = codes.shape[1]
+        parts = self._parts(ns.np(codes) if fused else codes)
+        esize = codes.element_size() if ns.name == "torch" else codes.itemsize
+        kern = cpu_kernels.kernels() if fused else None
+        for g in self.groups:
+            ct = parts[g.part]
+            tk_r = ct.shape[0]
+            fit = max(1, int(GROUP_BYTES // max(1, PR * max(g.m, g.nc) * esize)))
+            blocks = g.blocks(L.S, tk_r, fit)
+            whole = len(blocks) == 1  # one block of all the group's tiles: its arrays as they are
+            for tn, si, tk, first in blocks:
+                G = g.G if whole else g.G[tn, si, tk]  # (n, s, t, nc, m)
+                n, s_, t_, _, m = G.shape
+                V = ns.empty((n, s_, t_, m, PR))
+                c = ct if whole else ct[tk]
+                if fused:
+                    al = g.alpha_np if whole else g.alpha_np[tn, si, tk]
+                    kern.dac_rowsum(np.ascontiguousarray(al.reshape(n * s_, t_, m)), c, ns.np(V).reshape(n * s_, t_, m, PR))
+                else:
+                    c = c[None, None]
+                    if g.alpha is not None:
+                        ns.sub(g.alpha if whole else g.alpha[tn, si, tk], c, out=V)  # alpha - c
+                    else:
+                        A, B = (g.A, g.B) if whole else (g.A[tn, si, tk], g.B[tn, si, tk])
+                        ns.sub_prod(A, B, c, out=V)  # A - B c
+                    ns.div_(c, V)  # c / (alpha - c), or c / (A - B c)
+                if self.ksinh:
+                    ns.sinh_(ns.mul_(V, self.ksinh))
+                yield g, tn, si, tk, first, ns.matmul(G, V)
+
+    def currents(self, ns, codes, fused: bool = False):
+        L = self.layout
+        out = ns.zeros((L.Tn, L.S, L.Tk, L.Nc, codes.shape[1]))
+        for g, tn, si, tk, _, I in self._blocks(ns, codes, fused and self.fusable):
+            a, r0 = g.tn[0], g.t0 + (tk.start or 0)
+            rows = slice(r0, r0 + I.shape[2])
+            out[a + tn.start:a + tn.stop, si, rows, :g.nc] = I
+        return self._amperes(ns, ns.contiguous(ns.permute(out, (1, 2, 0, 3, 4))))
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False):
+        L = self.layout
+        PR = codes.shape[1]
+        fused = fused and self.fusable
+        y = ns.empty((L.Tn, L.Nc, PR))  # every row < N is written by its first group; the rest is dropped
+        if fused:
+            yn, kern = ns.np(y), cpu_kernels.kernels()
+            full, clip = ns.scalar(self.adc.full_code), not self.noclip
+        for g, tn, si, tk, first, I in self._blocks(ns, codes, fused):
+            n, s_, t_, nc = I.shape[:4]
+            y0, y1 = g.tn[0] + tn.start, g.tn[0] + tn.stop
+            if fused:  # ADC and accumulation in one pass (cpu_kernels.adc_accumulate)
+                wn = g.w_np if n == g.tn[1] - g.tn[0] and s_ * t_ == g.w_np.shape[1] else \
+                    np.ascontiguousarray(g.w_np[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, s_ * t_))
+                kern.adc_accumulate(ns.np(I).reshape(n, s_ * t_, nc, PR), wn, full, clip, yn[y0:y1, :nc], first)
+                continue
+            w = g.w[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, 1, -1)
+            D = adc_codes(ns, I, self.adc, not self.noclip)
+            r = ns.reshape(ns.matmul(w, ns.reshape(D, (n, s_ * t_, nc * PR))), (n, nc, PR))
+            ys = y[y0:y1, :nc]
+            if first:
+                ys[...] = r
+            else:
+                ys += r
+        return self._finish(ns, y, codes, R)
+
+
+def _rowsum_groups(layout: Layout, A, B, GT, wt, fold: bool) -> tuple:
+    """The ROWSUM groups (tiles of one shape) from per-tile constants in (Tn, S, Tk, ...) order:
+    A, B (.., M, 1), GT (.., Nc, M) in ADC input units per voltage unit, wt (Tn, S, Tk)."""
+    L = layout
+    S, Tk, Tn, M, Nc = L.S, L.Tk, L.Tn, L.M, L.Nc
+    Mr, Ncr = L.K - (Tk - 1) * M, L.N - (Tn - 1) * Nc
+    tks = [(0, Tk - 1, M), (Tk - 1, Tk, Mr)] if Mr < M else [(0, Tk, M)]
+    tns = [(0, Tn - 1, Nc), (Tn - 1, Tn, Ncr)] if Ncr < Nc else [(0, Tn, Nc)]
+    groups = []
+    for a, b, nc in tns:
+        first = True
+        for t0, t1, m in tks:
+            if a == b or t0 == t1:
+                continue
+            Ag, Bg, Gg = A[a:b, :, t0:t1, :m], B[a:b, :, t0:t1, :m], GT[a:b, :, t0:t1, :nc, :m]
+            common = dict(tn=(a, b), part="last" if m < M else "full", t0=t0, m=m, nc=nc, first=first,
+                          w=np.ascontiguousarray(wt[a:b, :, t0:t1].reshape(b - a, 1, S * (t1 - t0))))
+            if fold and np.all(Bg > 1e-15):  # (B ~ R_PD G_load / full; tiny B: the A - B c form)
+                # V = c / (A - B c) = (1/B) c / (alpha - c), alpha = A/B, with 1/B folded into the
+                # tile's rows: one subtraction with a per-row constant (vectorizes well), one divide
+                groups.append(RowsumGroup(**common, alpha=np.ascontiguousarray(Ag / Bg),
+                                          G=np.ascontiguousarray(Gg / Bg[..., 0][..., None, :])))
+            else:
+                groups.append(RowsumGroup(**common, A=np.ascontiguousarray(Ag), B=np.ascontiguousarray(Bg),
+                                          G=np.ascontiguousarray(Gg)))
+            first = False
+    return tuple(groups)
+
+
+def compile_plan(fcm) -> Plan:
+    """The plan of ``fcm`` (numpy float64): its strategy's class with every input-independent factor
+    folded. ``Plan.to(ns)`` moves it to another namespace's device and dtype."""
+    S, Tk, Tn, M, Nc = fcm.Gn.shape
+    K, N = fcm.shape
+    spec, opts = fcm.spec, fcm.options
+    dac, adc, dev = spec.dac, spec.adc, spec.device
+    layout = Layout(S, Tk, Tn, M, Nc, K, N)
+    fd = float(dac.full_code)
+    fs = fcm.adc_full_scale_a  # (S, Tk, Tn)
+    if adc.bits is None:
+        q, wq = 1.0 / fs, fs
+    elif adc.inl_lsb:
+        q, wq = 1.0 / fs, fs / float(adc.full_code)
+    else:
+        q, wq = float(adc.full_code) / fs, fs / float(adc.full_code)
+    dg = dev.g_max - dev.g_min
+    if opts.mapping is Mapping.DIFFERENTIAL:  # G+ - G- (a lone array, S = 1, counts positive)
+        sign, gain, off = np.array([1.0, -1.0][:S]), fcm.w_max / (dac.v_read * dg), 0.0
+    else:
+        sign, gain = np.array([1.0]), 2.0 * fcm.w_max / (dac.v_read * dg)
+        off = gain * float(dev.quantize(0.5)) * dac.v_read / fd  # per unit of summed codes
+    w = sign[:, None, None] * wq * gain  # (S, Tk, Tn): ADC output unit -> weight units
+    bg = dev.sinh_b * opts.sinh_gamma
+    vscale = dac.v_read / fd if bg == 0 else 1.0 / bg  # volt per unit of the voltage variable
+    ksinh = 0.0 if bg == 0 else bg * dac.v_read / fd
+    Gs = fcm.Gn * (vscale * q)[..., None, None]  # (S, Tk, Tn, M, Nc), ADC input units per code
+    exact = opts.dac_load is DacLoad.EXACT and dac.r_pd > 0
+    unloaded = dac.r_pd == 0 or opts.dac_load is DacLoad.NONE
+    # The ADC's clip to [0, full] is provably a no-op when its full scale is the calibrated one
+    # (the largest column current at full input, unloaded: v_read, or sinh(b v_read)/b, times the
+    # largest column sum of Gn), every Gn >= 0 and the DAC output never exceeds v_read (ROWSUM:
+    # V = V_th / (1 + R_th g) <= V_th <= v_read; unloaded: V = V_th): the ADC input then lies in
+    # [0, full (1 + rounding)], and rounds into [0, full]. The clip is skipped only then.
+    noclip = (adc.bits is not None and adc.full_scale_a is None and not adc.inl_lsb and not exact
+              and bool(np.all(fcm.Gn >= 0)))
+    common = dict(layout=layout, adc=adc, w=np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk)),
+                  q=q[..., None, None], off=off, ksinh=ksinh, noclip=noclip)
+    if exact:
+        return ExactPlan(**common, dac=dac, Y=fcm.Y, Gq=fcm.Gn * q[..., None, None], bg=bg)
+    if unloaded:
+        weff = None
+        if adc.bits is None:  # linear after the (shared) DAC: the whole layer is one matrix
+            weff = np.einsum("stn,stnmc->tmnc", w * vscale * q, fcm.Gn)
+            weff = np.ascontiguousarray(weff.reshape(Tk * M, Tn * Nc)[:K, :N].T)
+        wcat = np.broadcast_to(w.transpose(1, 2, 0)[:, :, :, None, None], (Tk, Tn, S, Nc, 1))
+        return UnloadedPlan(**common, GcatT=np.ascontiguousarray(Gs.transpose(1, 2, 0, 4, 3).reshape(Tk, Tn * S * Nc, M)),
+                            wcat=np.ascontiguousarray(wcat.reshape(Tk, Tn * S * Nc, 1)), WeffT=weff)
+    A, B = dac.load_terms(opts.load_factor * fcm.Gn.sum(axis=-1))  # (S, Tk, Tn, M)
+    # V = (v/full) c / (A - B c): the factor v/full (vscale, or 1/(b g) with k on the voltage side) is in Gs
+    groups = _rowsum_groups(layout, A.transpose(2, 0, 1, 3)[..., None], B.transpose(2, 0, 1, 3)[..., None],
+                            Gs.transpose(2, 0, 1, 4, 3), w.transpose(2, 0, 1), fold=ksinh == 0)
+    fusable = (not ksinh and adc.bits is not None and not adc.inl_lsb and all(g.alpha is not None for g in groups))
+    return RowsumPlan(**common, groups=groups, fusable=fusable)
