@@ -50,3 +50,17 @@ def test_cutoff_fraction_from_the_transistor_table(ngspice):
     d = base.device
     assert d.g_min < c.g_cut < d.g_max  # the shipped NMOS at 0.9 V: G_cut ~ 1/118 kOhm
     assert np.isclose(c.fraction, (c.g_cut - d.g_min) / (d.g_max - d.g_min))
+
+
+def test_verdict_reads_the_trend_from_the_table():
+    import pandas as pd
+
+    from dnn_eval.experiments.neat_accuracy import verdict
+
+    rows = [("1r", float("nan"), 0.95, 1.0), ("1t1r", 0.75, 0.93, 1.0), ("1t1r", 1.3, 0.95, 1.0),
+            ("neat-trained", 0.75, 0.945, 0.2), ("neat-trained", 1.3, 0.95, 0.3)]
+    df = pd.DataFrame(rows, columns=["mode", "v_gate_v", "accuracy", "clip_fraction"])
+    df["accuracy_fp32"], df["n_samples"], df["steps"] = 0.96, 360, 20
+    assert "**reproduced** at V_G 0.75 V" in verdict(df)
+    df.loc[3, "accuracy"] = 0.90
+    assert "**NOT reproduced**" in verdict(df)
