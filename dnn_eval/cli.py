@@ -98,6 +98,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "from an ngspice sweep of the transistor (xbarlab/fcm/cells.py)")
     p.add_argument("--vg", type=_vgate, default=None, metavar="V",
                    help="with --cell 1t1r: the gate line voltage V_G in volt, 0..5 (default 1.0)")
+    p.add_argument("--weight-slices", type=int_in(1, 16, "a number of weight slices"), default=1,
+                   help="devices per weight, 1..16 (default 1): each weight's magnitude is written in base "
+                        "levels over this many devices of --device-bits each, one crossbar per slice, combined "
+                        "by digital shift-and-add (xbarlab/fcm/slicing.py)")
+    p.add_argument("--input-bits-per-cycle", type=_bits, default=None,
+                   help="DAC bits fed per cycle, 1..the DAC's bits (default: all of them in one cycle); 1 is a "
+                        "1-bit DAC with bit-serial inputs, each cycle's ADC outputs shifted and added")
     p.add_argument("--seed", type=seed, default=0, help="seed of the hardware instance (variation, faults), 0..2**63-1")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
@@ -194,14 +201,42 @@ def with_cell(spec, cell: str, vg):
     return spec.replace(device=dataclasses.replace(spec.device, access=access))
 
 
+def slicing_of(args, spec):
+    """The ``Slicing`` of --weight-slices and --input-bits-per-cycle, checked against the spec (ValueError
+    naming the flag and its value)."""
+    from xbarlab.fcm.slicing import Slicing
+
+    S, b = getattr(args, "weight_slices", 1), getattr(args, "input_bits_per_cycle", None)
+    if b is not None and b > spec.dac.bits:
+        raise ValueError(f"--input-bits-per-cycle {b} exceeds the DAC's {spec.dac.bits} bits (--dac-bits)")
+    if S > 1 and spec.device.levels is None:
+        raise ValueError(f"--weight-slices {S} needs devices with a number of bits (--device-bits); "
+                         f"this device is analog{' (--ideal)' if args.ideal else ''}")
+    if S > 1 and args.mapping != "differential":
+        raise ValueError(f"--weight-slices {S} needs --mapping differential (sign-magnitude slices), "
+                         f"got --mapping {args.mapping}")
+    sl = Slicing(S, b)
+    try:
+        sl.check(spec)
+    except ValueError as exc:
+        raise ValueError(f"--weight-slices {S}: {exc}") from None
+    return sl
+
+
 def config_of(args, lm, spec, fcm_options: dict) -> dict:
     """The ``config`` object of the JSON output."""
+    from xbarlab.fcm.slicing import total_weight_bits
+
     from .evaluate import fit_file
 
+    sl = slicing_of(args, spec)
     return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
             "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
             "mapping": args.mapping, "cell": getattr(args, "cell", "1r"),
             "v_gate_v": None if spec.device.access is None else spec.device.access.v_gate_v,
+            "weight_slices": sl.weight_slices,
+            "input_bits_per_cycle": sl.input_bits_per_cycle or spec.dac.bits,
+            "input_cycles": sl.cycles(spec.dac.bits), "weight_bits": total_weight_bits(spec, sl),
             "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
             "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
             "fcm_fit": fit_file(spec)}
@@ -211,15 +246,18 @@ def run(args) -> int:
     if getattr(args, "instances", None) is not None:
         from .instances_cli import run_instances_cli
 
+        if args.weight_slices != 1 or args.input_bits_per_cycle is not None:
+            raise ValueError("--weight-slices and --input-bits-per-cycle are not yet available with --instances")
         return run_instances_cli(args)
     for flag in ("out", "scheduler", "workers", "timeout_s"):
         if getattr(args, flag, None) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
     split, lm = load_inputs(args)
     spec, options = hardware(args)
+    slicing = slicing_of(args, spec)
     from .evaluate import evaluate
 
-    res = evaluate(lm, split, spec, args.seed, options)
+    res = evaluate(lm, split, spec, args.seed, options, slicing=slicing)
     config = config_of(args, lm, spec, res.pop("fcm_options"))
     fit = config["fcm_fit"]
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
@@ -231,6 +269,8 @@ def run(args) -> int:
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
             ("cell", "1R" if spec.device.access is None else f"1T-1R, V_G {spec.device.access.v_gate_v:g} V"),
+            ("weight slices / input cycles", f"{config['weight_slices']} / {config['input_cycles']} "
+                                             f"({config['input_bits_per_cycle']} bits per cycle)"),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),
             ("seed", str(args.seed)),

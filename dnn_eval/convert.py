@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from xbarlab.fcm import FCMOptions
+from xbarlab.fcm.slicing import Slicing
 from xbarlab.spec import CrossbarSpec
 
 from .layers import ConvGeometry, CrossbarConv2d, CrossbarLayer, CrossbarLinear
@@ -40,15 +41,15 @@ def _aten_pair(v, default):
     return (int(v[0]), int(v[-1]))
 
 
-def _swap_modules(model: nn.Module, spec, options) -> list[CrossbarLayer]:
+def _swap_modules(model: nn.Module, spec, options, slicing=None) -> list[CrossbarLayer]:
     layers = []
     for name, m in list(model.named_modules()):
         for cname, child in list(m.named_children()):
             full = f"{name}.{cname}" if name else cname
             if isinstance(child, nn.Linear):
-                layer = CrossbarLinear(child.weight, child.bias, spec, options, full)
+                layer = CrossbarLinear(child.weight, child.bias, spec, options, full, slicing)
             elif isinstance(child, nn.Conv2d):
-                layer = CrossbarConv2d(child.weight, child.bias, spec, ConvGeometry.of(child), options, full)
+                layer = CrossbarConv2d(child.weight, child.bias, spec, ConvGeometry.of(child), options, full, slicing)
             else:
                 continue
             setattr(m, cname, layer)
@@ -67,14 +68,14 @@ def _attr(gm, node):
     return obj
 
 
-def _graph_layer(gm, node, spec, options) -> tuple[CrossbarLayer | None, object]:
+def _graph_layer(gm, node, spec, options, slicing=None) -> tuple[CrossbarLayer | None, object]:
     """The crossbar layer replacing an aten linear/conv node, and the node's input (None: stays digital)."""
     target = str(node.target)
     a = list(node.args) + [None] * 9
     x, w = a[0], _attr(gm, a[1])
     b = _attr(gm, a[2] if a[2] is not None else node.kwargs.get("bias"))
     if target in _LINEAR:
-        return CrossbarLinear(w, b, spec, options, node.name), x
+        return CrossbarLinear(w, b, spec, options, node.name, slicing), x
     if target == "aten.convolution.default":
         if a[6]:  # transposed
             return None, x
@@ -86,15 +87,15 @@ def _graph_layer(gm, node, spec, options) -> tuple[CrossbarLayer | None, object]
     geo = ConvGeometry(tuple(w.shape[-2:]), _aten_pair(stride, (1, 1)),
                        padding if isinstance(padding, str) else _aten_pair(padding, (0, 0)),
                        _aten_pair(dilation, (1, 1)), int(groups or 1))
-    return CrossbarConv2d(w, b, spec, geo, options, node.name), x
+    return CrossbarConv2d(w, b, spec, geo, options, node.name, slicing), x
 
 
-def _rewrite_graph(gm: torch.fx.GraphModule, spec, options) -> list[CrossbarLayer]:
+def _rewrite_graph(gm: torch.fx.GraphModule, spec, options, slicing=None) -> list[CrossbarLayer]:
     layers = []
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or str(node.target) not in _LINEAR + _CONV:
             continue
-        layer, x = _graph_layer(gm, node, spec, options)
+        layer, x = _graph_layer(gm, node, spec, options, slicing)
         if layer is None:
             continue
         mod_name = f"xbar_{len(layers)}_{node.name}"
@@ -116,11 +117,13 @@ def crossbar_layers(model: nn.Module) -> list[CrossbarLayer]:
 
 
 def to_crossbar(model: nn.Module, spec: CrossbarSpec, rng: np.random.Generator | None,
-                options: FCMOptions | None = None, program: bool = True) -> nn.Module:
+                options: FCMOptions | None = None, program: bool = True, slicing: Slicing | None = None) -> nn.Module:
     """A copy of ``model`` whose Linear/Conv2d layers run on crossbars of ``spec``.
 
     ``rng`` draws the hardware instance (variation, faults), layer by layer
     in order; it may be None for a device without variation or faults.
+    ``slicing`` (``xbarlab.fcm.slicing.Slicing``): weight slices and bit-serial
+    inputs; None is one device per weight and all input bits in one cycle.
     """
     if not isinstance(spec, CrossbarSpec):
         raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
@@ -129,9 +132,9 @@ def to_crossbar(model: nn.Module, spec: CrossbarSpec, rng: np.random.Generator |
         m = copy.deepcopy(model)
     if isinstance(m, torch.fx.GraphModule) and any(
             n.op == "call_function" and str(n.target) in _LINEAR + _CONV for n in m.graph.nodes):
-        layers = _rewrite_graph(m, spec, options)
+        layers = _rewrite_graph(m, spec, options, slicing)
     else:
-        layers = _swap_modules(m, spec, options)
+        layers = _swap_modules(m, spec, options, slicing)
     if not layers:
         raise ValueError("the model has no Linear or Conv2d layer to map onto crossbars")
     if program:

@@ -19,6 +19,17 @@ buffer write        N output words of ``out_bits`` bits
 digital add         N * (P * S * Tk - 1) partial-sum additions
 ==================  =========================================================
 
+Bit-slicing (``xbarlab.fcm.slicing.Slicing``): with W weight slices every
+tile position holds W times the arrays (S * W per tile), and with inputs fed
+in C = ceil(dac.bits / b) cycles of b bits every array is read C times per
+input vector and phase. Then, per input vector and phase: DAC conversions
+S * W * Tk * Tn * rows * C, each of b bits (a 1-bit DAC per cycle for
+TxSim's setting); ADC conversions and crossbar reads S * W * Tk * Tn * cols
+* C and S * W * Tk * Tn * rows * cols * C; digital adds N * (P * S * W * Tk
+* C - 1) (the shift of shift-and-add is wiring). Buffer reads and writes
+are unchanged. The cell energy keeps ``activity`` (ASSUMED the same for a
+bit-serial cycle's 0/1 inputs). W = C = 1 is the table above.
+
 Energies per operation are technology inputs (``EnergyParams``), each with
 its source in ``EnergyParams.sources()``. Anything not taken from a source
 is marked ASSUMED. Operations other than the crossbar layers (pooling,
@@ -125,15 +136,25 @@ def _layer_records(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor) 
 
 
 def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
-                 params: EnergyParams | None = None) -> list[dict]:
+                 params: EnergyParams | None = None, slicing=None) -> list[dict]:
     """Energy per inference (J) by layer and category, for input images x (B, C, H, W).
 
     One row per crossbar layer with columns ``layer``, ``tiles`` and one per
     ``CATEGORIES`` entry; the phases (signed inputs) are taken from x.
+    ``slicing`` (``xbarlab.fcm.slicing.Slicing``; None: one device per weight,
+    all input bits in one cycle) multiplies arrays and cycles (module docstring).
     """
+    from xbarlab.fcm.slicing import Slicing
+
     p = params or EnergyParams()
+    sl = slicing or Slicing()
+    if not isinstance(sl, Slicing):
+        raise ValueError(f"slicing must be a Slicing or None, got {type(sl).__name__}")
+    sl.check(spec)
+    C = sl.cycles(spec.dac.bits)
+    dac_bits = spec.dac.bits if C == 1 else sl.input_bits_per_cycle  # bits of one conversion
     M, Nc = spec.rows, spec.cols
-    S = 2
+    S = 2 * sl.weight_slices  # arrays per tile position: the pair, per weight slice
     g_mean = 0.5 * (spec.device.g_min + spec.device.g_max)
     e_cell = spec.dac.v_read**2 * g_mean * p.t_read_s * p.activity
     rows = []
@@ -145,20 +166,20 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
             tk, tn = -(-K // M), -(-N // Nc)
             t = S * tk * tn
             tiles += t
-            mv = V * P
-            e["dac"] += mv * t * M * spec.dac.bits * p.dac_j_per_bit
+            mv = V * P * C  # array reads per inference: vectors x phases x input cycles
+            e["dac"] += mv * t * M * dac_bits * p.dac_j_per_bit
             e["adc"] += mv * t * Nc * p.adc_j(spec.adc.bits)
             e["crossbar"] += mv * t * M * Nc * e_cell
             e["buffer_read"] += V * K * spec.dac.bits * p.sram_read_j_per_bit
             e["buffer_write"] += V * N * p.out_bits * p.sram_write_j_per_bit
-            e["digital_add"] += V * N * max(P * S * tk - 1, 0) * p.add_j
+            e["digital_add"] += V * N * max(P * C * S * tk - 1, 0) * p.add_j
         rows.append({"layer": rec["layer"], "tiles": tiles, **e})
     return rows
 
 
-def energy_per_inference(model, spec, x, params=None) -> dict:
+def energy_per_inference(model, spec, x, params=None, slicing=None) -> dict:
     """Totals per category and ``total`` (J per inference)."""
-    rows = energy_table(model, spec, x, params)
+    rows = energy_table(model, spec, x, params, slicing)
     tot = {c: float(sum(r[c] for r in rows)) for c in CATEGORIES}
     tot["total"] = float(sum(tot.values()))
     tot["tiles"] = int(sum(r["tiles"] for r in rows))

@@ -105,16 +105,17 @@ def accuracy(module, x, y, **kw) -> float:
     return float((predict(module, x, **kw) == y).mean())
 
 
-def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None) -> dict:
+def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing=None) -> dict:
     """FP32 and crossbar accuracy of a loaded model on a split, with timings and tile count.
 
-    ``options`` (``FCMOptions``) defaults to ``default_options(spec)``.
+    ``options`` (``FCMOptions``) defaults to ``default_options(spec)``; ``slicing``
+    (``xbarlab.fcm.slicing.Slicing``, None: unsliced) is passed to ``to_crossbar``.
     """
     options = options or default_options(spec)
     t0 = time.perf_counter()
     pred_fp = predict(lm.module, split.x, fixed_batch=lm.fixed_batch)
     t1 = time.perf_counter()
-    xm = to_crossbar(lm.module, spec, np.random.default_rng(seed), options)
+    xm = to_crossbar(lm.module, spec, np.random.default_rng(seed), options, slicing=slicing)
     t2 = time.perf_counter()
     pred_x = predict(xm, split.x, fixed_batch=lm.fixed_batch)
     t3 = time.perf_counter()

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xbarlab.fcm import FCM, FCMOptions
+from xbarlab.fcm.slicing import Slicing, build
 from xbarlab.spec import CrossbarSpec
 
 from . import conv_codes
@@ -136,7 +137,7 @@ class CrossbarLayer(nn.Module):
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, spec: CrossbarSpec,
-                 options: FCMOptions | None = None, name: str = "") -> None:
+                 options: FCMOptions | None = None, name: str = "", slicing: Slicing | None = None) -> None:
         super().__init__()
         if not isinstance(spec, CrossbarSpec):
             raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
@@ -144,6 +145,8 @@ class CrossbarLayer(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
         self.spec = spec
         self.options = options or FCMOptions()
+        self.slicing = slicing or Slicing()  # weight slices / bit-serial inputs (xbarlab.fcm.slicing)
+        self.slicing.check(spec, self.options)
         self.name = name
         self.straight_through = False
         self.fcms: list = []
@@ -157,11 +160,23 @@ class CrossbarLayer(nn.Module):
         """Build the FCMs of this layer for the current weights (one hardware instance). The FCM is
         built with default options when none are given (G_non-ideal is G itself, at no cost, for a
         circuit without parasitics)."""
-        self.fcms = [FCM.from_weights(W, self.spec, rng, self.options) for W in self.matrices()]
-        for f in self.fcms:  # the evaluation's per-tile constants: part of generation, not of the first input
+        if self.sliced:
+            self.fcms = [build(W, self.spec, rng, self.options, self.slicing) for W in self.matrices()]
+        else:
+            self.fcms = [FCM.from_weights(W, self.spec, rng, self.options) for W in self.matrices()]
+        for f in self._tile_models():  # the evaluation's per-tile constants: part of generation, not of the first input
             if f.Gn is not None:
                 f._plan()
         return self
+
+    @property
+    def sliced(self) -> bool:
+        """Whether weights are sliced or inputs bit-serial (``SlicedFCM``s in place of plain FCMs)."""
+        return not self.slicing.is_plain(self.spec)
+
+    def _tile_models(self) -> list:
+        """The plain FCMs behind ``fcms`` (each slice of a ``SlicedFCM``)."""
+        return [g for f in self.fcms for g in getattr(f, "fcms", [f])]
 
     regenerate = program
 
@@ -176,7 +191,7 @@ class CrossbarLayer(nn.Module):
         """Input vectors per chunk: the FCMs' per-tile work arrays of one column block of tiles
         stay within CHUNK_BYTES (cache-sized), at least MIN_CHUNK_ROWS."""
         per_row = max([f.Gn.shape[0] * f.Gn.shape[1] * max(f.Gn.shape[3], f.Gn.shape[4])
-                       for f in self.fcms if f.Gn is not None] or [1]) * elsize
+                       for f in self._tile_models() if f.Gn is not None] or [1]) * elsize
         return max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)
 
     def _programmed(self) -> None:
@@ -249,13 +264,14 @@ class CrossbarConv2d(CrossbarLayer):
     """A Conv2d layer on crossbars through im2col; one FCM per group (``ConvGeometry.groups``)."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, spec: CrossbarSpec,
-                 geometry: ConvGeometry, options: FCMOptions | None = None, name: str = "") -> None:
+                 geometry: ConvGeometry, options: FCMOptions | None = None, name: str = "",
+                 slicing: Slicing | None = None) -> None:
         if not isinstance(geometry, ConvGeometry):
             raise ValueError(f"geometry must be a ConvGeometry, got {type(geometry).__name__}")
         if weight.dim() != 4 or tuple(weight.shape[-2:]) != geometry.kernel or weight.shape[0] % geometry.groups:
             raise ValueError(f"conv weight of shape {tuple(weight.shape)} does not fit {geometry}: needs "
                              f"(out, in/groups, *kernel) with out divisible by groups")
-        super().__init__(weight, bias, spec, options, name)
+        super().__init__(weight, bias, spec, options, name, slicing)
         self.geometry = geometry
         self._patch_index = PatchIndex()  # im2col gather indices (im2col path only)
 
@@ -281,7 +297,7 @@ class CrossbarConv2d(CrossbarLayer):
         if signed is None:
             signed = self._signed(x)
         chunk = self.chunk_rows(x.element_size())
-        if conv_codes.fused_applies(x):
+        if conv_codes.fused_applies(x) and not self.sliced:  # SlicedFCM: through matmul_t
             return conv_codes.conv_fused(x.contiguous(), self.fcms, self.geometry, pad, bool(signed), chunk,
                                          self.spec.dac.full_code, self.options.x_max)
         return self._im2col_path(x, pad, signed, chunk)

@@ -34,6 +34,25 @@ def node_names(topo: Topology) -> list[str]:
     return [rep_name[c] for c in topo.comp]
 
 
+def wire_lines(topo: Topology, name: list[str]) -> list[str]:
+    """One resistor card per wire of ``topo`` with r > 0 (zero-ohm wires were merged)."""
+    w = topo.wires
+    return [f"{w.kind[k]}{w.label[k]} {name[w.n1[k]]} {name[w.n2[k]]} {spice_number(w.ohm[k])}"
+            for k in range(len(w.ohm)) if w.ohm[k] > 0]
+
+
+def cell_lines(G: np.ndarray, idx, name: list[str]) -> list[str]:
+    """Linear cells: ``rcell{i}_{j}`` of 1/G ohm between a(i,j) and b(i,j); G = 0 is open."""
+    m, n = G.shape
+    return [f"rcell{i}_{j} {name[int(idx.a(i, j))]} {name[int(idx.b(i, j))]} {spice_number(1.0 / G[i, j])}"
+            for i in range(m) for j in range(n) if G[i, j] > 0]
+
+
+def ammeter_lines(idx, name: list[str]) -> list[str]:
+    """0 V ammeters ``vsense{k}`` from each sense node to virtual ground (the outputs)."""
+    return [f"vsense{k} {name[int(idx.msense(k))]} 0 dc 0" for k in range(idx.sensed)]
+
+
 def netlist(G, V, circuit: CircuitParams, read: str = "forward") -> str:
     """The ngspice deck that solves the crossbar ``G`` (S) driven by ``V`` (V, shape (M,)).
 
@@ -84,20 +103,11 @@ def backward_deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> 
     for j in range(n):
         lines.append(f"vcol{j} {name[int(idx.src(j))]} 0 dc {spice_number(V[j])}")
     lines.append("* wires (per column: driver and segments bottom-up; per row: segments to the left end, sense)")
-    w = topo.wires
-    for k in range(len(w.ohm)):
-        if w.ohm[k] > 0:
-            lines.append(f"{w.kind[k]}{w.label[k]} {name[w.n1[k]]} {name[w.n2[k]]} {spice_number(w.ohm[k])}")
+    lines += wire_lines(topo, name)
     lines.append("* cells: resistor of 1/G ohm between a{i}_{j} (row) and b{i}_{j} (column); G=0 is open")
-    for i in range(m):
-        for j in range(n):
-            if G[i, j] > 0:
-                lines.append(
-                    f"rcell{i}_{j} {name[int(idx.a(i, j))]} {name[int(idx.b(i, j))]} {spice_number(1.0 / G[i, j])}"
-                )
+    lines += cell_lines(G, idx, name)
     lines.append("* row sense amplifiers: 0 V ammeters to virtual ground; output I_i = i(vsense{i})")
-    for i in range(m):
-        lines.append(f"vsense{i} {name[int(idx.msense(i))]} 0 dc 0")
+    lines += ammeter_lines(idx, name)
     lines += [".op", ".end", ""]
     return "\n".join(lines)
 
@@ -205,10 +215,7 @@ def deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams, extra: list[
         lines.pop()  # "* row sources"
         lines += _dac_lines([name[int(idx.src(i))] for i in range(m)], dac, codes)
     lines.append("* wires (driver, row segments, column segments, sense)")
-    w = topo.wires
-    for k in range(len(w.ohm)):
-        if w.ohm[k] > 0:
-            lines.append(f"{w.kind[k]}{w.label[k]} {name[w.n1[k]]} {name[w.n2[k]]} {spice_number(w.ohm[k])}")
+    lines += wire_lines(topo, name)
     if sinh_b > 0:
         lines.append(f"* cells: I = G sinh(b V) / b from a{{i}}_{{j}} to b{{i}}_{{j}}, b={spice_number(sinh_b)} /V; G=0 is open")
         for i in range(m):
@@ -221,15 +228,10 @@ def deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams, extra: list[
                     )
     else:
         lines.append("* cells: resistor of 1/G ohm between a{i}_{j} (row) and b{i}_{j} (column); G=0 is open")
-    for i in range(m):
-        for j in range(n if sinh_b == 0 else 0):
-            if G[i, j] > 0:
-                lines.append(
-                    f"rcell{i}_{j} {name[int(idx.a(i, j))]} {name[int(idx.b(i, j))]} {spice_number(1.0 / G[i, j])}"
-                )
+    if sinh_b == 0:
+        lines += cell_lines(G, idx, name)
     lines.append("* sense amplifiers: 0 V ammeters to virtual ground; output I_j = i(vsense{j})")
-    for j in range(n):
-        lines.append(f"vsense{j} {name[int(idx.msense(j))]} 0 dc 0")
+    lines += ammeter_lines(idx, name)
     lines.extend(extra or [])
     lines += [".op", ".end", ""]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .arrays import check_conductances, check_voltages
 from .cards import DECK_MODEL, ModelCard
-from .netlist import node_names, spice_number
+from .netlist import ammeter_lines, node_names, spice_number, wire_lines
 from .params import CircuitParams, check_circuit
 from .topology import build
 from .transistor import AccessTransistor, GateLine, TransistorSide
@@ -91,10 +91,7 @@ def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: M
     for k in range(count):
         lines.append(f"vg{prefix[1]}{k} {prefix}{k} 0 dc {spice_number(access.v_gate_v)}")
     lines.append("* wires (driver, row segments, column segments, sense)")
-    w = topo.wires
-    for k in range(len(w.ohm)):
-        if w.ohm[k] > 0:
-            lines.append(f"{w.kind[k]}{w.label[k]} {name[w.n1[k]]} {name[w.n2[k]]} {spice_number(w.ohm[k])}")
+    lines += wire_lines(topo, name)
     lines.append("* cells: rcell{i}_{j} (1/G ohm) and nmos m{i}_{j} (drain gate source bulk) joined at x{i}_{j}; "
                  "G=0 is open")
     for i in range(m):
@@ -109,8 +106,7 @@ def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: M
                     lines.append(_mos(f"m{i}_{j}", na, gate, nx, access))
                     lines.append(f"rcell{i}_{j} {nx} {nb} {spice_number(1.0 / G[i, j])}")
     lines.append("* sense amplifiers: 0 V ammeters to virtual ground; output I_j = i(vsense{j})")
-    for j in range(n):
-        lines.append(f"vsense{j} {name[int(idx.msense(j))]} 0 dc 0")
+    lines += ammeter_lines(idx, name)
     lines += [".op", ".end", ""]
     return "\n".join(lines)
 

@@ -53,40 +53,50 @@ class NodeIndex:
     n: int
 
     @property
+    def drivers(self) -> int:
+        """Number of driven lines (rows in the forward read)."""
+        return self.m
+
+    @property
+    def sensed(self) -> int:
+        """Number of sensed lines (columns in the forward read)."""
+        return self.n
+
+    @property
     def gnd(self) -> int:
         return 0
 
-    def src(self, i):
-        return 1 + np.asarray(i)
+    def src(self, k):
+        return 1 + np.asarray(k)
 
-    def d(self, i):
-        return 1 + self.m + np.asarray(i)
+    def d(self, k):
+        return 1 + self.drivers + np.asarray(k)
 
     def a(self, i, j):
-        return 1 + 2 * self.m + np.asarray(i) * self.n + np.asarray(j)
+        return 1 + 2 * self.drivers + np.asarray(i) * self.n + np.asarray(j)
 
     def b(self, i, j):
-        return 1 + 2 * self.m + self.m * self.n + np.asarray(i) * self.n + np.asarray(j)
+        return 1 + 2 * self.drivers + self.m * self.n + np.asarray(i) * self.n + np.asarray(j)
 
-    def s(self, j):
-        return 1 + 2 * self.m + 2 * self.m * self.n + np.asarray(j)
+    def s(self, k):
+        return 1 + 2 * self.drivers + 2 * self.m * self.n + np.asarray(k)
 
-    def msense(self, j):
-        return 1 + 2 * self.m + 2 * self.m * self.n + self.n + np.asarray(j)
+    def msense(self, k):
+        return 1 + 2 * self.drivers + 2 * self.m * self.n + self.sensed + np.asarray(k)
 
     @property
     def count(self) -> int:
-        return 1 + 2 * self.m + 2 * self.m * self.n + 2 * self.n
+        return 1 + 2 * self.drivers + 2 * self.m * self.n + 2 * self.sensed
 
     def names(self) -> list[str]:
         m, n = self.m, self.n
         out = ["0"]
-        out += [f"src{i}" for i in range(m)]
-        out += [f"d{i}" for i in range(m)]
+        out += [f"src{k}" for k in range(self.drivers)]
+        out += [f"d{k}" for k in range(self.drivers)]
         out += [f"a{i}_{j}" for i in range(m) for j in range(n)]
         out += [f"b{i}_{j}" for i in range(m) for j in range(n)]
-        out += [f"s{j}" for j in range(n)]
-        out += [f"m{j}" for j in range(n)]
+        out += [f"s{k}" for k in range(self.sensed)]
+        out += [f"m{k}" for k in range(self.sensed)]
         return out
 
 
@@ -96,35 +106,13 @@ class BackwardNodeIndex(NodeIndex):
     (``src{j}``, ``d{j}``) and the M row sense nodes (``s{i}``, ``m{i}``); same order
     as ``NodeIndex`` (ground, src, d, a, b, s, m)."""
 
-    def d(self, j):
-        return 1 + self.n + np.asarray(j)
-
-    def a(self, i, j):
-        return 1 + 2 * self.n + np.asarray(i) * self.n + np.asarray(j)
-
-    def b(self, i, j):
-        return 1 + 2 * self.n + self.m * self.n + np.asarray(i) * self.n + np.asarray(j)
-
-    def s(self, i):
-        return 1 + 2 * self.n + 2 * self.m * self.n + np.asarray(i)
-
-    def msense(self, i):
-        return 1 + 2 * self.n + 2 * self.m * self.n + self.m + np.asarray(i)
+    @property
+    def drivers(self) -> int:
+        return self.n
 
     @property
-    def count(self) -> int:
-        return 1 + 2 * self.n + 2 * self.m * self.n + 2 * self.m
-
-    def names(self) -> list[str]:
-        m, n = self.m, self.n
-        out = ["0"]
-        out += [f"src{j}" for j in range(n)]
-        out += [f"d{j}" for j in range(n)]
-        out += [f"a{i}_{j}" for i in range(m) for j in range(n)]
-        out += [f"b{i}_{j}" for i in range(m) for j in range(n)]
-        out += [f"s{i}" for i in range(m)]
-        out += [f"m{i}" for i in range(m)]
-        return out
+    def sensed(self) -> int:
+        return self.m
 
 
 @dataclass(frozen=True)
