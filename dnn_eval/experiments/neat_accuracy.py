@@ -14,8 +14,12 @@ without transistors. ``--per-layer`` adds V_G chosen per layer
 (``neat.choose_vg``, within 1 point of the highest V_G) with NEAT training.
 Writes ``neat_accuracy.csv`` / ``.png`` and ``neat_verdict.md``: NEAT's
 trend (a lower V_G after NEAT training at under 1 point accuracy loss)
-reproduced or not, with the numbers. Energy per inference is not modelled
-here (the gate lines' energy is not in ``dnn_eval.energy``).
+reproduced or not, with the numbers. ``energy_j``: energy per inference
+from ``dnn_eval.energy`` with each layer's hardware (the crossbar read at
+the device's mean conductance (g_min + g_max) / 2, so NEAT's narrower range
+[g_min, G_cut] reads with less energy; the cells' G_eff < G and the gate
+lines' own energy are not counted: an upper bound on the read, a lower one
+on the total).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import dataclasses
 import time
 
 import pandas as pd
+import torch
 
 from ..plotting import _ax
 from .common import parse, save
@@ -36,6 +41,24 @@ def base_spec(preset: str):
 
     s = make_spec(preset, 64, variation=0.0)
     return s.replace(device=dataclasses.replace(s.device, g_min=1 / 300e3, g_max=1 / 30e3))
+
+
+def energy_j(model, specs: dict, x) -> float:
+    """Energy per inference (J) with each crossbar layer on its own spec ({layer name: CrossbarSpec})."""
+    from ..energy import CATEGORIES, energy_table
+
+    total = 0.0
+    for spec in {id(s): s for s in specs.values()}.values():
+        for row in energy_table(model, spec, x):
+            if specs[row["layer"]] is spec:
+                total += sum(row[c] for c in CATEGORIES)
+    return total
+
+
+def _layer_specs(xm) -> dict:
+    from ..convert import crossbar_layers
+
+    return {layer.name: layer.spec for layer in crossbar_layers(xm)}
 
 
 def run(preset: str, v_gates, steps: int, per_layer: bool) -> pd.DataFrame:
@@ -51,17 +74,21 @@ def run(preset: str, v_gates, steps: int, per_layer: bool) -> pd.DataFrame:
     fp = accuracy(lm.module, test.x, test.y)
     t0 = time.perf_counter()
     x1r = to_crossbar(lm.module, base, None, default_options(base))
-    rows = [{"mode": "1r", "v_gate_v": float("nan"), "accuracy": accuracy(x1r, test.x, test.y), "clip_fraction": 1.0}]
+    x0 = torch.as_tensor(test.x[:1])
+    e = lambda xm: energy_j(lm.module, _layer_specs(xm), x0)  # noqa: E731
+    rows = [{"mode": "1r", "v_gate_v": float("nan"), "accuracy": accuracy(x1r, test.x, test.y), "clip_fraction": 1.0,
+             "energy_j": e(x1r)}]
     for vg in v_gates:
         xm, cuts = neat.apply(lm.module, base, vg, False)
-        rows.append({"mode": "1t1r", "v_gate_v": vg, "accuracy": accuracy(xm, test.x, test.y), "clip_fraction": 1.0})
+        rows.append({"mode": "1t1r", "v_gate_v": vg, "accuracy": accuracy(xm, test.x, test.y), "clip_fraction": 1.0,
+                     "energy_j": e(xm)})
         xm, cuts = neat.apply(lm.module, base, vg, True)
         frac = min(c.fraction for c in cuts.values())
         rows.append({"mode": "neat-clip", "v_gate_v": vg, "accuracy": accuracy(xm, test.x, test.y),
-                     "clip_fraction": frac})
+                     "clip_fraction": frac, "energy_j": e(xm)})
         hist = neat.neat_train(xm, train, test, cuts, steps=steps)
         rows.append({"mode": "neat-trained", "v_gate_v": vg, "accuracy": hist[-1]["accuracy_crossbar"],
-                     "clip_fraction": frac})
+                     "clip_fraction": frac, "energy_j": e(xm)})
         print(f"V_G {vg:g} V: " + ", ".join(f"{r['mode']} {r['accuracy']:.4f}" for r in rows[-3:])
               + f" ({time.perf_counter() - t0:.0f} s)")
     if per_layer:
@@ -70,6 +97,7 @@ def run(preset: str, v_gates, steps: int, per_layer: bool) -> pd.DataFrame:
         hist = neat.neat_train(xm, train, test, cuts, steps=steps)
         rows.append({"mode": "neat-per-layer", "v_gate_v": sum(vgl.values()) / len(vgl),
                      "accuracy": hist[-1]["accuracy_crossbar"], "clip_fraction": min(c.fraction for c in cuts.values()),
+                     "energy_j": e(xm),
                      "v_gate_per_layer": ";".join(f"{k}={v:g}" for k, v in vgl.items())})
     df = pd.DataFrame(rows)
     df["accuracy_fp32"] = fp
@@ -90,12 +118,17 @@ def verdict(df: pd.DataFrame) -> str:
              f"{int(df.n_samples.iloc[0])} test images, {int(df.steps.iloc[0])} NEAT training steps.", ""]
     for _, r in df[df["mode"] != "1r"].iterrows():
         lines.append(f"- {r['mode']} at V_G {r['v_gate_v']:.3g} V: accuracy {r['accuracy']:.4f} "
-                     f"(weights clipped to {r['clip_fraction']:.3f} of each layer's max)")
+                     f"(weights clipped to {r['clip_fraction']:.3f} of each layer's max)"
+                     + (f", {r['energy_j'] * 1e9:.4g} nJ per inference" if "energy_j" in r else ""))
     trend = (f"a V_G below {hi:g} V after NEAT training within {100 * LOSS_BUDGET:g} point of 1T-1R at {hi:g} V "
              f"({ref:.4f})")
     if len(ok):
         best = ok.sort_values("v_gate_v").iloc[0]
-        lines += ["", f"Trend ({trend}): **reproduced** at V_G {best.v_gate_v:g} V ({best.accuracy:.4f})."]
+        saved = ""
+        if "energy_j" in df:
+            e_ref = float(t[t.v_gate_v == hi].energy_j.iloc[0])
+            saved = f", energy {100 * (1 - best.energy_j / e_ref):.1f} % below 1T-1R at {hi:g} V"
+        lines += ["", f"Trend ({trend}): **reproduced** at V_G {best.v_gate_v:g} V ({best.accuracy:.4f}{saved})."]
     else:
         lines += ["", f"Trend ({trend}): **NOT reproduced**: best NEAT-trained below {hi:g} V "
                       f"{nt.accuracy.max() if len(nt) else float('nan'):.4f}. Energy per inference not measured."]

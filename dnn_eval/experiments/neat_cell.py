@@ -58,10 +58,13 @@ def cutoff_rows(v_gates=V_GATES, tol: float = 0.025, v_read: float = 0.2) -> lis
 
 
 def plot_geff(df: pd.DataFrame):
+    """Colour: V_G; line: solid at the sense side, dashed at the row side; marker: o R_ON, s R_OFF."""
     ax = _ax(None, (7, 4.5))
+    vgs = sorted(df.v_gate_v.unique())
+    colours = dict(zip(vgs, ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7")))
     for (vg, side, r), d in df.groupby(["v_gate_v", "side", "r_device_ohm"]):
         ax.plot(d.v_cell_v, d.g_eff_rel, ("-" if side == "sense" else "--") + ("o" if r < 1e5 else "s"),
-                ms=3, label=f"V_G {vg:g} V, {side} side, R {r / 1e3:g} k")
+                c=colours[vg], ms=3, label=f"V_G {vg:g} V, {side} side, R {r / 1e3:g} k")
     ax.set_xlabel("cell voltage (V)")
     ax.set_ylabel("G_eff x R_device")
     ax.set_title("1T-1R cell: effective conductance (ngspice, FreePDK45 NMOS)")
