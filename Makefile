@@ -42,6 +42,11 @@ report: deps
 	$(PY) -m dnn_eval.experiments.fig16_features --out reports
 	# the paper's DNN statements judged from those CSVs: the `## DNNs on crossbars` verdicts of reports/index.md
 	$(PY) -m dnn_eval.experiments.verdicts --out reports
+	# TxSim (issue 14): three-phase training on crossbars, its sensitivity curves (3 seeds; `## Training on
+	# crossbars (TxSim)` of reports/index.md) and one training step against plain PyTorch
+	$(PY) -m dnn_eval.experiments.txsim_train --out reports
+	$(PY) -m dnn_eval.experiments.txsim_sensitivity --out reports --seeds 3
+	$(PY) benchmarks/bench_train.py --out reports
 	$(PY) benchmarks/bench_dnn.py --out reports
 	# headline numbers and targets at the top of reports/index.md
 	$(PY) -m characterization.overview --out reports

@@ -105,11 +105,86 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-bits-per-cycle", type=_bits, default=None,
                    help="DAC bits fed per cycle, 1..the DAC's bits (default: all of them in one cycle); 1 is a "
                         "1-bit DAC with bit-serial inputs, each cycle's ADC outputs shifted and added")
+    add_range_arguments(p)
     p.add_argument("--seed", type=seed, default=0, help="seed of the hardware instance (variation, faults), 0..2**63-1")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_instance_arguments(p)
+
+
+def _range(kinds: tuple, unit: str):
+    def parse(text: str):
+        if text in kinds:
+            return text
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected one of {list(kinds)} or a fixed full scale in {unit}, "
+                                             f"got {text!r}") from None
+        if not (v > 0 and v < float("inf")):
+            raise argparse.ArgumentTypeError(f"a fixed full scale must be finite and > 0 {unit}, got {text!r}")
+        return v
+    return parse
+
+
+def _percentile(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}") from None
+    if not 0 < v <= 100:
+        raise argparse.ArgumentTypeError(f"percentile must be in (0, 100], got {text!r}")
+    return v
+
+
+def add_range_arguments(p: argparse.ArgumentParser) -> None:
+    """The converter ranges (``dnn_eval.calibration``, ``xbarlab.fcm.ranges``)."""
+    from .calibration import DEFAULT_PERCENTILE, DEFAULT_SAMPLES
+
+    g = p.add_argument_group("converter ranges (calibrated on the training split only; dnn_eval/calibration.py)")
+    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default="calibrated",
+                   help="DAC input full scale: calibrated (default: per layer, a percentile of |x| over training "
+                        "images, as static post-training quantization, Jacob et al. CVPR 2018), per-vector (each "
+                        "input vector scaled by its own max |x|; optimistic, no real DAC does it), or a fixed number")
+    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default="calibrated",
+                   help="ADC full scale: calibrated (default: per tile, a percentile of its column currents for "
+                        "training images, as CrossSim's calibrated ADC ranges), worst-case (every row at full "
+                        "input), or a fixed current in ampere. Calibrated ranges need a bundled data set (its "
+                        "training split); for --dataset mnist/cifar10 give per-vector/worst-case or fixed ranges")
+    g.add_argument("--calibration-percentile", type=_percentile, default=DEFAULT_PERCENTILE,
+                   help=f"percentile of the calibrated ranges, (0, 100], 100 = max (default {DEFAULT_PERCENTILE})")
+    g.add_argument("--calibration-samples", type=_positive_int, default=DEFAULT_SAMPLES,
+                   help=f"training images used for calibration, evenly spaced (default {DEFAULT_SAMPLES})")
+
+
+def ranges_of(args):
+    """The ``ConverterRanges`` of the command line."""
+    from xbarlab.fcm.ranges import (CalibratedInput, CalibratedRange, FixedInput, FixedRange, PerVector,
+                                    WorstCase)
+
+    from .calibration import ConverterRanges
+
+    p = getattr(args, "calibration_percentile", None)
+    d, a = getattr(args, "dac_range", "calibrated"), getattr(args, "adc_range", "calibrated")
+    dac = PerVector() if d == "per-vector" else CalibratedInput(p) if d == "calibrated" else FixedInput(d)
+    adc = WorstCase() if a == "worst-case" else CalibratedRange(p) if a == "calibrated" else FixedRange(a)
+    return ConverterRanges(dac, adc, getattr(args, "calibration_samples", None) or ConverterRanges.samples)
+
+
+def calibration_of(args, ranges):
+    """The calibration images (from the training split of a bundled data set), or None when not needed."""
+    if not ranges.needs_data:
+        return None
+    from .calibration import calibration_batch
+    from .data import BUNDLED, load_bundled_split
+
+    if args.dataset not in BUNDLED:
+        check_data_args(args.dataset, args.data_dir)  # (a missing --data-dir is said first)
+        raise ValueError(f"calibrated converter ranges need a training split; dataset {args.dataset!r} reads only "
+                         f"test files (use a bundled data set {list(BUNDLED)}, or --dac-range per-vector "
+                         "--adc-range worst-case, or fixed ranges)")
+    return calibration_batch(load_bundled_split(args.dataset)[0].x, ranges.samples)
 
 
 def check_data_args(dataset: str, data_dir) -> None:
@@ -223,11 +298,16 @@ def slicing_of(args, spec):
     return sl
 
 
-def config_of(args, lm, spec, fcm_options: dict) -> dict:
-    """The ``config`` object of the JSON output."""
+def config_of(args, lm, spec, fcm_options: dict, converter_ranges: dict | None = None) -> dict:
+    """The ``config`` object of the JSON output: ``converter_ranges`` says which converter ranges produced
+    the numbers and how they were calibrated (the command line's when not given)."""
     from xbarlab.fcm.slicing import total_weight_bits
 
     from .evaluate import fit_file
+
+    if converter_ranges is None:
+        r = ranges_of(args)
+        converter_ranges = {**r.to_dict(), "calibration_split": "train" if r.needs_data else None}
 
     sl = slicing_of(args, spec)
     return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
@@ -239,7 +319,8 @@ def config_of(args, lm, spec, fcm_options: dict) -> dict:
             "input_cycles": sl.cycles(spec.dac.bits), "weight_bits": total_weight_bits(spec, sl),
             "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
             "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
-            "fcm_fit": fit_file(spec)}
+            "fcm_fit": fit_file(spec), "sensing": fcm_options.get("sensing", "separate"),
+            "converter_ranges": converter_ranges}
 
 
 def run(args) -> int:
@@ -252,13 +333,15 @@ def run(args) -> int:
     for flag in ("out", "scheduler", "workers", "timeout_s"):
         if getattr(args, flag, None) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
+    ranges = ranges_of(args)
+    calibration = calibration_of(args, ranges)  # (before the test data: a data set without a training split fails first)
     split, lm = load_inputs(args)
     spec, options = hardware(args)
     slicing = slicing_of(args, spec)
     from .evaluate import evaluate
 
-    res = evaluate(lm, split, spec, args.seed, options, slicing=slicing)
-    config = config_of(args, lm, spec, res.pop("fcm_options"))
+    res = evaluate(lm, split, spec, args.seed, options, slicing=slicing, ranges=ranges, calibration=calibration)
+    config = config_of(args, lm, spec, res.pop("fcm_options"), res.pop("converter_ranges"))
     fit = config["fcm_fit"]
     out = {**res, "accuracy_drop": res["accuracy_fp32"] - res["accuracy_crossbar"], "config": config}
     if args.json:
@@ -273,6 +356,7 @@ def run(args) -> int:
                                              f"({config['input_bits_per_cycle']} bits per cycle)"),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),
+            ("converter ranges", _ranges_line(config["converter_ranges"])),
             ("seed", str(args.seed)),
             ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
             ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]
@@ -280,3 +364,14 @@ def run(args) -> int:
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
     return 0
+
+
+def _ranges_line(c: dict) -> str:
+    """One line of the table: the DAC and ADC ranges and how they were set."""
+    def one(r: dict) -> str:
+        extra = {k: v for k, v in r.items() if k != "kind"}
+        return r["kind"] + (" (" + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in extra.items()) + ")" if extra else "")
+    how = (f"; calibrated on {c.get('calibration_samples', c.get('samples'))} training images"
+           if c.get("calibration_split") else "")
+    return f"DAC {one(c['dac'])}, ADC {one(c['adc'])}{how}"

@@ -105,25 +105,44 @@ def accuracy(module, x, y, **kw) -> float:
     return float((predict(module, x, **kw) == y).mean())
 
 
-def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing=None) -> dict:
+def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing=None, ranges=None,
+             calibration=None) -> dict:
     """FP32 and crossbar accuracy of a loaded model on a split, with timings and tile count.
 
     ``options`` (``FCMOptions``) defaults to ``default_options(spec)``; ``slicing``
     (``xbarlab.fcm.slicing.Slicing``, None: unsliced) is passed to ``to_crossbar``.
+    ``ranges`` (``dnn_eval.calibration.ConverterRanges``, default: per-vector DAC
+    scaling and worst-case ADC ranges, the FCM's defaults) says how the converters
+    get their ranges; calibrated ranges need ``calibration``, a batch of training
+    images (``calibration_batch``), which must share no image with ``split``
+    (ValueError otherwise). The result's ``converter_ranges`` says which ranges
+    produced the number, how they were set, and each layer's values.
     """
+    from .calibration import ConverterRanges, calibrate_network, check_disjoint
+
     options = options or default_options(spec)
+    ranges = ConverterRanges() if ranges is None else ranges
+    if not isinstance(ranges, ConverterRanges):
+        raise ValueError(f"ranges must be a ConverterRanges, got {type(ranges).__name__}")
+    if ranges.needs_data:
+        if calibration is None:
+            raise ValueError("calibrated converter ranges need a calibration batch of training images")
+        check_disjoint(calibration, split.x)
     t0 = time.perf_counter()
     pred_fp = predict(lm.module, split.x, fixed_batch=lm.fixed_batch)
     t1 = time.perf_counter()
     xm = to_crossbar(lm.module, spec, np.random.default_rng(seed), options, slicing=slicing)
+    per_layer = calibrate_network(xm, calibration, ranges, lm.fixed_batch)
     t2 = time.perf_counter()
     pred_x = predict(xm, split.x, fixed_batch=lm.fixed_batch)
     t3 = time.perf_counter()
+    conv = {**ranges.to_dict(), "calibration_split": "train" if ranges.needs_data else None,
+            "calibration_samples": int(len(calibration)) if ranges.needs_data else 0, "layers": per_layer}
     return {
         "accuracy_fp32": float((pred_fp == split.y).mean()),
         "accuracy_crossbar": float((pred_x == split.y).mean()),
         "agreement": float((pred_fp == pred_x).mean()),
         "n_samples": int(len(split.y)),
-        "n_tiles": int(count_tiles(xm)), "fcm_options": options.to_dict(),
+        "n_tiles": int(count_tiles(xm)), "fcm_options": options.to_dict(), "converter_ranges": conv,
         "time_fp32_s": t1 - t0, "time_generate_s": t2 - t1, "time_crossbar_s": t3 - t2,
     }

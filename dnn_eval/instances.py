@@ -119,6 +119,8 @@ class InstanceSetup:
         threads: torch CPU threads per instance.
         model_sha256, data_sha256: fingerprints of the model file and of the test split
             (``model_sha256``, ``split_sha256``); a worker refuses inputs that differ.
+        ranges: the converter ranges (``dnn_eval.calibration.ConverterRanges.to_dict()``), None for the
+            defaults; calibrated ranges are set per instance from the training split (``calibration_of``).
     """
 
     model: str
@@ -132,6 +134,7 @@ class InstanceSetup:
     threads: int
     model_sha256: str
     data_sha256: str
+    ranges: dict | None = None
 
     def __post_init__(self) -> None:
         for name in ("model", "dataset", "model_sha256", "data_sha256"):
@@ -147,28 +150,36 @@ class InstanceSetup:
         _check_int("limit", self.limit, 1, 2**31, optional=True)
         _check_int("base_seed", self.base_seed, 0, SEED_MAX)
         _check_int("threads", self.threads, 1, 4096)
+        if self.ranges is not None:
+            from .calibration import ConverterRanges
+
+            object.__setattr__(self, "ranges", ConverterRanges.from_dict(self.ranges).to_dict())
 
     @classmethod
     def from_loaded(cls, lm, split, model: str, arch: str | None, dataset: str, data_dir, limit,
-                    spec: CrossbarSpec, options: FCMOptions, base_seed: int, threads: int = 1) -> "InstanceSetup":
+                    spec: CrossbarSpec, options: FCMOptions, base_seed: int, threads: int = 1,
+                    ranges=None) -> "InstanceSetup":
         """The setup of a model and a split already loaded (and checked) here, fingerprinted."""
         if lm.kind != "random" and Path(model).exists():
             model = str(Path(model).resolve())
         return cls(model, arch, dataset, None if data_dir is None else str(Path(data_dir).resolve()), limit,
-                   spec, options, int(base_seed), int(threads), model_sha256(lm), split_sha256(split))
+                   spec, options, int(base_seed), int(threads), model_sha256(lm), split_sha256(split),
+                   None if ranges is None or ranges == type(ranges)() else ranges.to_dict())
 
     def to_params(self) -> dict:
         """The sweep parameters: JSON values only (the spec and options as canonical JSON text)."""
         return {"model": self.model, "arch": self.arch, "dataset": self.dataset, "data_dir": self.data_dir,
                 "limit": self.limit, "spec": canonical_json(self.spec.to_dict()),
                 "options": canonical_json(self.options.to_dict()), "base_seed": self.base_seed,
-                "threads": self.threads, "model_sha256": self.model_sha256, "data_sha256": self.data_sha256}
+                "threads": self.threads, "model_sha256": self.model_sha256, "data_sha256": self.data_sha256,
+                **({} if self.ranges is None else {"ranges": canonical_json(self.ranges)})}
 
     @classmethod
     def from_params(cls, p: dict) -> "InstanceSetup":
         return cls(p["model"], p["arch"], p["dataset"], p["data_dir"], p["limit"],
                    CrossbarSpec.from_dict(json.loads(p["spec"])), FCMOptions(**json.loads(p["options"])),
-                   p["base_seed"], p["threads"], p["model_sha256"], p["data_sha256"])
+                   p["base_seed"], p["threads"], p["model_sha256"], p["data_sha256"],
+                   json.loads(p["ranges"]) if p.get("ranges") else None)
 
     @property
     def key(self) -> str:
@@ -206,7 +217,15 @@ def instance_task(params: dict, seed: int) -> dict:
     setup = InstanceSetup.from_params(params)
     split, lm = setup.load()
     torch.manual_seed(seed)  # as a single ``dnn-eval --seed SEED`` run
-    res = evaluate.evaluate(lm, split, setup.spec, seed, setup.options)
+    ranges, calibration = None, None
+    if setup.ranges is not None:
+        from .calibration import ConverterRanges, calibration_batch
+        from .data import load_bundled_split
+
+        ranges = ConverterRanges.from_dict(setup.ranges)
+        if ranges.needs_data:
+            calibration = calibration_batch(load_bundled_split(setup.dataset)[0].x, ranges.samples)
+    res = evaluate.evaluate(lm, split, setup.spec, seed, setup.options, ranges=ranges, calibration=calibration)
     return {k: res[k] for k in RESULT_FIELDS}
 
 

@@ -116,16 +116,18 @@ def table(obj: dict) -> str:
 def run_instances_cli(args) -> int:
     from xbarlab.sweep import OversubscribedWarning
 
-    from .cli import config_of, hardware, load_inputs
+    from .cli import calibration_of, config_of, hardware, load_inputs, ranges_of
 
     out = check_args(args)
+    ranges = ranges_of(args)
+    calibration_of(args, ranges)  # a data set without a training split is refused here, before the sweep
     split, lm = load_inputs(args)
     spec, options = hardware(args)
     if not has_variation(spec):
         print(f"xbarlab: warning: the hardware has no device variation or faults (sigma/mu 0, no stuck cells): "
               f"the {args.instances} instances are identical; give --variation", file=sys.stderr)
     setup = InstanceSetup.from_loaded(lm, split, args.model, args.arch, args.dataset, args.data_dir, args.limit,
-                                      spec, options, args.seed, args.threads)
+                                      spec, options, args.seed, args.threads, ranges)
     store = out / ".cache" / STORE_NAME
     stem = _stem(out, args.model, setup.key)
     config = {**config_of(args, lm, spec, options.to_dict()), "instances": args.instances, "base_seed": args.seed,

@@ -34,7 +34,10 @@ def setup():
     split = Split(t.x[:LIMIT], t.y[:LIMIT])
     lm = load_model("mlp", split.input_shape)
     spec = make_spec(DEFAULT_PRESET, 32, variation=0.1)
-    return InstanceSetup.from_loaded(lm, split, "mlp", None, "digits", None, LIMIT, spec, default_options(spec), 7)
+    from dnn_eval.calibration import CLI_DEFAULT  # the CLI's converter ranges, as ARGV runs
+
+    return InstanceSetup.from_loaded(lm, split, "mlp", None, "digits", None, LIMIT, spec, default_options(spec), 7,
+                                     ranges=CLI_DEFAULT)
 
 
 class _Calls(list):
@@ -50,12 +53,12 @@ def calls(monkeypatch):
     real = ev.evaluate
     log = _Calls()
 
-    def counted(lm, split, spec, seed, options):
+    def counted(lm, split, spec, seed, options, **kw):
         log.append(seed)
         exc = log.fail.pop(seed, None) or log.fail.pop(len(log), None)
         if exc is not None:
             raise exc
-        return real(lm, split, spec, seed, options)
+        return real(lm, split, spec, seed, options, **kw)
 
     monkeypatch.setattr(ev, "evaluate", counted)
     return log
@@ -85,7 +88,12 @@ def test_same_seed_same_accuracies_and_one_instance_reproduced(setup, calls, tmp
     # each instance is `dnn-eval --seed SEED` alone
     split, lm = setup.load()
     seed = a["instances"][2]["seed"]
-    assert ev.evaluate(lm, split, setup.spec, seed, setup.options)["accuracy_crossbar"] == accuracies(a)[2]
+    from dnn_eval.calibration import CLI_DEFAULT, calibration_batch
+    from dnn_eval.data import load_bundled_split
+
+    cal = calibration_batch(load_bundled_split("digits")[0].x, CLI_DEFAULT.samples)
+    assert ev.evaluate(lm, split, setup.spec, seed, setup.options, ranges=CLI_DEFAULT,
+                       calibration=cal)["accuracy_crossbar"] == accuracies(a)[2]
     acc = np.array(accuracies(a))
     st = a["accuracy_crossbar"]
     assert (st["mean"], st["min"], st["max"]) == (acc.mean(), acc.min(), acc.max())

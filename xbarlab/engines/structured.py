@@ -19,14 +19,15 @@ Cost is O(max(M, N) min(M, N)^3) flops (a wide array is solved as its
 transpose, see ``_eliminate``) and O(T (M + N) min(M, N)) memory for T tiles,
 in batched BLAS calls and per-tile LAPACK calls. ``g_nonideal_stack`` evaluates many tiles at once.
 
-Why not a nested dissection (O(N^3) for N x N): its separators must cut the
-row and column wires, so its dense interface matrices would mix wire
-conductances (up to 1e2 S) with cell ones (down to 1e-7 S), and plain
-double-precision elimination of such matrices loses digits: without the
-refinement of ``engines.exact``, sparse nodal analysis is 1e-13 (2.5 ohm
-wires) to 1.4e-11 (0.01 ohm wires) off at 64 x 64. This elimination keeps
-every wire outside its dense matrices (the tridiagonal rows in excess form,
-the column wires as g_col I), which is what keeps it at 1e-15.
+Large, roughly square arrays (both sides >= 48, within a factor 4) go to the
+nested dissection of ``engines.dissection`` instead (O((M + N)^3)); plain
+nested dissection would lose digits (its dense interface matrices mix 1e2 S
+wires with 1e-7 S cells: 1e-13 to 1.4e-11 off at 64 x 64), so its
+eliminations are the subtraction-free GTH form of ``engines.gth``. This
+sweep keeps every wire outside its dense matrices (the tridiagonal rows in
+excess form, the column wires as g_col I), which is what keeps it at 1e-15;
+``row_sweep_stack`` runs it also where the dissection would, as the
+reference of the dissection's tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from scipy.linalg import lapack
 
 from ..blas import one_blas_thread
 from ..params import CircuitParams
+from . import dissection
 
 
 def _spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -132,10 +134,17 @@ def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
         return _eliminate(G, circuit)
 
 
+def row_sweep_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
+    """``g_nonideal_stack`` by the row sweep alone, also where the dissection would run: the
+    previous engine for large square arrays, kept as their reference (tests, benchmarks)."""
+    with one_blas_thread():
+        return _eliminate(G, circuit, dissect=False)
+
+
 ROW_BLOCK_BYTES = 32e6  # row inverses built at once (K^-1 of a block of rows, all tiles)
 
 
-def _eliminate(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
+def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True) -> np.ndarray:
     """The block elimination of ``g_nonideal_stack``, along the longer side of the array.
 
     Its cost is O(T max(M, N) min(M, N)^3): the dense Schur complements are
@@ -150,6 +159,8 @@ def _eliminate(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
     if not applicable(circuit):
         raise ValueError("structured engine needs r_row > 0 and r_col > 0")
     T, M, N = G.shape
+    if dissect and dissection.applicable(M, N):  # large, roughly square: nested dissection, O((M + N)^3)
+        return dissection.g_nonideal_stack(G, circuit)
     g_src = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
     g_end = np.full(N, 1.0 / (circuit.r_col + circuit.r_sense))
     if M >= N:

@@ -64,6 +64,7 @@ from ..spec import CrossbarSpec
 from . import cpu_kernels
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
 from .options import DacLoad, FCMOptions
+from .ranges import CalibratedRange, FixedRange, WorstCase
 from .plans import Plan, compile_plan
 from .stages import dac_codes_t
 
@@ -100,12 +101,25 @@ def _port_admittance(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
     return row_port_admittance_stack(flat, spec.circuit).reshape(G.shape[:-1] + (spec.rows,))
 
 
-#: bytes of the per-tile work arrays (DAC voltages, ADC inputs) evaluated at a time: tiles are
-def _adc_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn: np.ndarray) -> np.ndarray:
-    """ADC full scale per tile (S, Tk, Tn), ampere: the fixed one, or the largest column current at
-    full-scale input, unloaded (v_read, or sinh(b g v_read) / (b g) for sinh cells, times Gn)."""
-    adc = spec.adc
-    if adc.full_scale_a is not None:
+def _adc_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn: np.ndarray, calibrated=None) -> np.ndarray:
+    """ADC full scale per tile (S, Tk, Tn), ampere, as ``options.adc_range`` says (``xbarlab.fcm.ranges``):
+
+    * ``FixedRange(a)``: a everywhere;
+    * ``CalibratedRange``: ``calibrated`` (S, Tk, Tn), finite and > 0, from ``calibration.calibrate_adc``;
+      None gives the worst case below as a placeholder (``FCM.compile`` refuses to evaluate it);
+    * ``WorstCase()``: the hardware's fixed ``ADCParams.full_scale_a`` when set, else the largest column
+      current at full-scale input, unloaded (v_read, or sinh(b g v_read) / (b g) for sinh cells, times Gn).
+    """
+    adc, rule = spec.adc, options.adc_range
+    if isinstance(rule, FixedRange):
+        return np.full(Gn.shape[:3], rule.full_scale_a)
+    if isinstance(rule, CalibratedRange) and calibrated is not None:
+        fs = np.asarray(calibrated, dtype=float)
+        if fs.shape != Gn.shape[:3] or not np.all(np.isfinite(fs)) or not np.all(fs > 0):
+            raise ValueError(f"adc_full_scale_a must be finite, > 0 ampere and of shape {Gn.shape[:3]} (one per "
+                             f"tile), got shape {fs.shape} in [{np.min(fs)!r}, {np.max(fs)!r}]")
+        return fs.copy()
+    if adc.full_scale_a is not None and not isinstance(rule, CalibratedRange):
         return np.full(Gn.shape[:3], adc.full_scale_a)
     v = spec.dac.v_read
     b = spec.device.sinh_b * options.sinh_gamma
@@ -130,7 +144,11 @@ class FCM:
             G_eff at the operating point, ``xbarlab.fcm.cells``).
         Y: row-port admittance of each tile, S, (S, Tk, Tn, rows, rows),
             only for ``DacLoad.EXACT`` (else None).
-        adc_full_scale_a: ADC full scale per tile, ampere, (S, Tk, Tn).
+        adc_full_scale_a: ADC full scale per tile, ampere, (S, Tk, Tn), as
+            ``options.adc_range`` says (``_adc_full_scale``); the calibrated
+            values are given to the constructor (``calibration.calibrate_adc``).
+        adc_calibrated: False only for a ``CalibratedRange`` model without its
+            values (it refuses to evaluate).
 
     ``matmul`` accepts numpy arrays or torch tensors (CPU or CUDA) and
     returns the same type. The evaluation's plan is compiled once per
@@ -138,7 +156,8 @@ class FCM:
     """
 
     def __init__(self, spec: CrossbarSpec, options: FCMOptions, shape: tuple[int, int], w_max: float,
-                 G: np.ndarray | None, Gn: np.ndarray | None, Y: np.ndarray | None = None) -> None:
+                 G: np.ndarray | None, Gn: np.ndarray | None, Y: np.ndarray | None = None,
+                 adc_full_scale_a=None) -> None:
         if not isinstance(spec, CrossbarSpec):
             raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
         if not isinstance(options, FCMOptions):
@@ -152,7 +171,12 @@ class FCM:
         self.Y = Y
         if options.dac_load is DacLoad.EXACT and Gn is not None and Y is None:
             raise ValueError("DacLoad.EXACT needs the row-port admittance Y")
-        self.adc_full_scale_a = None if Gn is None else _adc_full_scale(spec, options, Gn)
+        if adc_full_scale_a is not None and not isinstance(options.adc_range, CalibratedRange):
+            raise ValueError(f"adc_full_scale_a values need adc_range CalibratedRange, got {options.adc_range!r}")
+        self.adc_full_scale_a = None if Gn is None else _adc_full_scale(spec, options, Gn, adc_full_scale_a)
+        self.adc_calibrated = not isinstance(options.adc_range, CalibratedRange) or adc_full_scale_a is not None
+        # the ADC's clip provably cannot act only under the worst-case range (plans.compile_plan)
+        self.adc_worst_case = isinstance(options.adc_range, WorstCase) and spec.adc.full_scale_a is None
         self._plans: dict = {}  # (device, dtype) -> Plan (``compile``)
 
     # ------------------------------------------------------------------ generation
@@ -198,7 +222,8 @@ class FCM:
         return type(self).from_weights(W, self.spec, rng, self.options)
 
     def with_options(self, **changes) -> "FCM":
-        """The same hardware instance under other model settings (no re-sampling)."""
+        """The same hardware instance under other model settings (no re-sampling). Calibrated ADC
+        values are not carried over (they depend on the settings): calibrate the new model again."""
         opts = self.options.replace(**changes)
         if self.Gn is None:
             return type(self)(self.spec, opts, self.shape, self.w_max, None, None)
@@ -222,6 +247,9 @@ class FCM:
         """The evaluation plan of this model for namespace ``ns`` (numpy float64 when None): compiled
         once (``plans.compile_plan``) and moved to each (device, dtype) once, then kept with the model."""
         ns = ns or NumpyNS()
+        if not self.adc_calibrated:
+            raise ValueError("adc_range is CalibratedRange but this model has no calibrated ADC full scales; "
+                             "use xbarlab.fcm.calibration.calibrate_adc(fcm, x_calibration)")
         p = self._plans.get(ns.key)
         if p is None:
             base = self._plans.get(NumpyNS.key)

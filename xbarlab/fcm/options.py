@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..choices import Choice
 from .mapping import Mapping
+from .ranges import AdcRange, WorstCase, adc_range_from
 
 
 class DacLoad(Choice):
@@ -31,7 +32,13 @@ class FCMOptions:
         mapping: ``Mapping.DIFFERENTIAL`` (default) or ``OFFSET``.
         x_max: fixed input full scale (DAC code full maps to |x| = x_max,
             larger inputs clip), in the inputs' units, > 0; None scales each
-            input vector by its own largest magnitude.
+            input vector by its own largest magnitude (optimistic: no real DAC
+            does that; ``xbarlab.fcm.calibration.input_full_scale`` sets it from data).
+        adc_range: how the ADC full scale is set (``xbarlab.fcm.ranges``):
+            ``WorstCase()`` (default), ``FixedRange(a)`` or ``CalibratedRange(p)``
+            (its values set by ``xbarlab.fcm.calibration.calibrate_adc``); a
+            ``to_dict()`` is accepted. A fixed ``ADCParams.full_scale_a`` of the
+            hardware is kept under ``WorstCase()``.
     """
 
     dac_load: DacLoad = DacLoad.ROWSUM
@@ -39,8 +46,10 @@ class FCMOptions:
     sinh_gamma: float = 1.0
     mapping: Mapping = Mapping.DIFFERENTIAL
     x_max: float | None = None
+    adc_range: AdcRange = WorstCase()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "adc_range", adc_range_from(self.adc_range))
         object.__setattr__(self, "dac_load", DacLoad.parse(self.dac_load))
         object.__setattr__(self, "mapping", Mapping.parse(self.mapping))
         for name, hi in (("load_factor", None), ("sinh_gamma", 2.0)):
@@ -58,4 +67,5 @@ class FCMOptions:
 
     def to_dict(self) -> dict:
         return {"dac_load": self.dac_load.name, "load_factor": self.load_factor,
-                "sinh_gamma": self.sinh_gamma, "mapping": self.mapping.name, "x_max": self.x_max}
+                "sinh_gamma": self.sinh_gamma, "mapping": self.mapping.name, "x_max": self.x_max,
+                "adc_range": self.adc_range.to_dict()}

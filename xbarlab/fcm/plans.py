@@ -378,7 +378,7 @@ def compile_plan(fcm) -> Plan:
     # largest column sum of Gn), every Gn >= 0 and the DAC output never exceeds v_read (ROWSUM:
     # V = V_th / (1 + R_th g) <= V_th <= v_read; unloaded: V = V_th): the ADC input then lies in
     # [0, full (1 + rounding)], and rounds into [0, full]. The clip is skipped only then.
-    noclip = (adc.bits is not None and adc.full_scale_a is None and not adc.inl_lsb and not exact
+    noclip = (adc.bits is not None and fcm.adc_worst_case and not adc.inl_lsb and not exact
               and bool(np.all(fcm.Gn >= 0)))
     common = dict(layout=layout, adc=adc, w=np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk)),
                   q=q[..., None, None], off=off, ksinh=ksinh, noclip=noclip)

@@ -1,0 +1,195 @@
+"""Converter ranges of a network on crossbars, calibrated on training data (``xbarlab.fcm.ranges``).
+
+``ConverterRanges`` says how the DAC input full scale (per layer) and the ADC
+full scale (per tile) are set. ``calibrate_network`` runs a calibration batch
+(training images) through the floating-point network, records each crossbar
+layer's input, and sets
+
+* the layer's DAC input full scale (``FCMOptions.x_max``) from its inputs
+  (``xbarlab.fcm.calibration.input_full_scale``), and
+* each tile's ADC full scale from the tile's column currents for those inputs
+  (``calibrate_adc``: the FCM's own current stage under that x_max),
+
+replacing the layer's FCMs by calibrated copies (same hardware instance).
+Calibration images are never test images: ``check_disjoint`` refuses a
+calibration batch that shares an image with the evaluated split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from xbarlab.fcm.calibration import MAX_VECTORS, _evenly, calibrate_adc, input_full_scale
+from xbarlab.fcm.ranges import (AdcRange, CalibratedInput, CalibratedRange, InputRange, PerVector, WorstCase,
+                                adc_range_from, input_range_from)
+
+# (torch, .convert and .layers are imported where used: the CLI's parser reads this module's defaults
+# without importing torch)
+
+#: calibration images taken from the training split by default (evenly spaced, deterministic)
+DEFAULT_SAMPLES = 500
+#: the percentile of the calibrated ranges by default (TensorRT-style percentile calibration)
+DEFAULT_PERCENTILE = 99.99
+
+
+@dataclass(frozen=True)
+class ConverterRanges:
+    """How a network's converters get their ranges.
+
+    Attributes:
+        dac: an ``InputRange`` (``PerVector()``, ``FixedInput(x)``, ``CalibratedInput(p)``), per layer.
+        adc: an ``AdcRange`` (``WorstCase()``, ``FixedRange(a)``, ``CalibratedRange(p)``), per tile.
+        samples: calibration images taken from the training split (evenly spaced), >= 1.
+        max_vectors: input vectors (im2col patches) per layer used for the ADC currents, >= 1.
+    """
+
+    dac: InputRange = PerVector()
+    adc: AdcRange = WorstCase()
+    samples: int = DEFAULT_SAMPLES
+    max_vectors: int = MAX_VECTORS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dac", input_range_from(self.dac))
+        object.__setattr__(self, "adc", adc_range_from(self.adc))
+        for name in ("samples", "max_vectors"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"ConverterRanges.{name} must be an integer >= 1, got {v!r}")
+            object.__setattr__(self, name, int(v))
+
+    @property
+    def needs_data(self) -> bool:
+        return isinstance(self.dac, CalibratedInput) or isinstance(self.adc, CalibratedRange)
+
+    def to_dict(self) -> dict:
+        return {"dac": self.dac.to_dict(), "adc": self.adc.to_dict(), "samples": self.samples,
+                "max_vectors": self.max_vectors}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConverterRanges":
+        return cls(d["dac"], d["adc"], d["samples"], d["max_vectors"])
+
+
+#: what ``xbarlab dnn-eval`` uses unless told otherwise: both ranges calibrated at DEFAULT_PERCENTILE
+CLI_DEFAULT = ConverterRanges(CalibratedInput(DEFAULT_PERCENTILE), CalibratedRange(DEFAULT_PERCENTILE))
+
+
+def _digest_rows(x: np.ndarray) -> set:
+    a = np.ascontiguousarray(x)
+    return {hashlib.sha256(r.tobytes()).hexdigest() for r in a.reshape(len(a), -1)}
+
+
+def check_disjoint(calibration: np.ndarray, test: np.ndarray) -> None:
+    """ValueError when a calibration image equals an image of the evaluated (test) split."""
+    shared = _digest_rows(calibration) & _digest_rows(np.asarray(test, dtype=np.asarray(calibration).dtype))
+    if shared:
+        raise ValueError(f"the calibration batch shares {len(shared)} image(s) with the evaluated split; "
+                         "converter ranges must be calibrated on training data only")
+
+
+def calibration_batch(train_x: np.ndarray, samples: int) -> np.ndarray:
+    """``samples`` training images, evenly spaced over the split (all when it has fewer)."""
+    return _evenly(np.asarray(train_x), int(samples))
+
+
+def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: int = 256) -> dict:
+    """Each crossbar layer's input (concatenated over chunks) for images x, the network run in floating
+    point. A fixed-batch export gets chunks of exactly ``fixed_batch`` images (the last one filled up
+    with the batch's first images again, which leaves a maximum unchanged)."""
+    import torch
+
+    from .convert import crossbar_layers
+    layers = crossbar_layers(model)
+    seen: dict = {}
+    hooks = [layer.register_forward_pre_hook(lambda m, a: seen.setdefault(id(m), []).append(a[0].detach().cpu()))
+             for layer in layers]
+    was = [layer.enabled for layer in layers]
+    bs = fixed_batch or batch
+    try:
+        for layer in layers:
+            layer.enabled = False
+        with torch.no_grad():
+            for k in range(0, len(x), bs):
+                xb = x[k:k + bs]
+                if fixed_batch and len(xb) < fixed_batch:
+                    xb = np.resize(x, (fixed_batch,) + x.shape[1:])[:fixed_batch] if k == 0 else \
+                        np.concatenate([xb, x[:fixed_batch - len(xb)]])
+                model(torch.as_tensor(np.ascontiguousarray(xb)))
+    finally:
+        for layer, e in zip(layers, was):
+            layer.enabled = e
+        for h in hooks:
+            h.remove()
+    return {k: torch.cat(v) for k, v in seen.items()}
+
+
+def _vectors(layer, x: torch.Tensor) -> list:
+    """The FCM input vectors (B', K) of the layer's input x, per FCM (im2col patches per group)."""
+    import torch.nn.functional as F
+
+    from .layers import CrossbarConv2d
+    if not isinstance(layer, CrossbarConv2d):
+        return [x.reshape(-1, x.shape[-1]).double().numpy()]
+    geo = layer.geometry
+    xp, pad = geo.explicit_pad(x)
+    P = F.unfold(xp.double(), geo.kernel, dilation=geo.dilation, padding=pad, stride=geo.stride)  # (B, C*k, L)
+    P = P.permute(0, 2, 1).reshape(-1, P.shape[1]).numpy()
+    kg = P.shape[1] // geo.groups
+    return [P[:, k * kg:(k + 1) * kg] for k in range(geo.groups)]
+
+
+def _calibrated(f, X: np.ndarray, x_max, rule: CalibratedRange, max_vectors: int):
+    """The layer model f (an ``FCM`` or a ``SlicedFCM``) under ``x_max`` with its ADC ranges calibrated on
+    the input vectors X (B, K). Each weight slice is calibrated on what its tiles see: the inputs
+    themselves, or with bit-serial inputs the codes of every cycle (and phase) as ``SlicedFCM`` makes them."""
+    from xbarlab.fcm.slicing import SlicedFCM
+
+    if not isinstance(f, SlicedFCM):
+        return calibrate_adc(f.with_options(x_max=x_max, adc_range=WorstCase()), X, rule, max_vectors)
+    sf = f.with_options(x_max=x_max, adc_range=WorstCase())
+    V = X
+    if sf.cycles > 1:
+        from xbarlab.backend import NumpyNS
+
+        phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(X.T), None)
+        q = float(2 ** sf.slicing.input_bits_per_cycle)
+        V = np.concatenate([(np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q).T
+                            for _, c in phases for k in range(sf.cycles)])
+    slices = [calibrate_adc(g, V, rule, max_vectors) for g in sf.fcms]
+    return SlicedFCM(sf.spec, sf.options.replace(adc_range=rule), sf.slicing, sf.shape, sf.w_max, slices)
+
+
+def calibrate_network(model, x_calibration: np.ndarray, ranges: ConverterRanges,
+                      fixed_batch: int | None = None) -> list[dict]:
+    """Set every crossbar layer's converter ranges of a converted, programmed model (``to_crossbar``)
+    from the calibration images; returns one summary per layer (name, x_max, ADC full scale range)."""
+    from .convert import crossbar_layers
+
+    if not isinstance(ranges, ConverterRanges):
+        raise ValueError(f"ranges must be a ConverterRanges, got {type(ranges).__name__}")
+    inputs = _layer_inputs(model, np.asarray(x_calibration), fixed_batch) if ranges.needs_data else {}
+    out = []
+    for layer in crossbar_layers(model):
+        x = inputs.get(id(layer))
+        if ranges.needs_data and x is None:
+            raise ValueError(f"crossbar layer {layer.name!r} saw no input in the calibration run")
+        x_max = input_full_scale(x if isinstance(ranges.dac, CalibratedInput) else np.ones(1), ranges.dac)
+        adc_rule = ranges.adc
+        opts = layer.options.replace(x_max=x_max, adc_range=adc_rule)
+        if isinstance(adc_rule, CalibratedRange):
+            fcms = [_calibrated(f, v, x_max, adc_rule, ranges.max_vectors) for f, v in zip(layer.fcms, _vectors(layer, x))]
+        else:
+            fcms = [f.with_options(x_max=x_max, adc_range=adc_rule) for f in layer.fcms]
+        tiles = [g for f in fcms for g in getattr(f, "fcms", [f])]  # (each slice of a SlicedFCM)
+        for g in tiles:
+            if g.Gn is not None:
+                g.compile()
+        layer.options, layer.fcms = opts, fcms
+        fs = np.concatenate([g.adc_full_scale_a.ravel() for g in tiles if g.Gn is not None] or [np.zeros(0)])
+        out.append({"layer": layer.name, "x_max": x_max,
+                    "adc_full_scale_a": None if not fs.size else
+                    {"min": float(fs.min()), "median": float(np.median(fs)), "max": float(fs.max())}})
+    return out

@@ -1,0 +1,156 @@
+"""Converter ranges of networks calibrated on training data only (dnn_eval.calibration, dnn-eval flags)."""
+
+from __future__ import annotations
+
+import json
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from xbarlab.cli import main  # noqa: E402
+from xbarlab.fcm.ranges import CalibratedInput, CalibratedRange, FixedRange, PerVector, WorstCase  # noqa: E402
+
+CAL = ["--dac-range", "calibrated", "--adc-range", "calibrated", "--calibration-samples", "120"]
+
+
+def _run(capsys, *argv) -> dict:
+    assert main(["dnn-eval", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_says_which_ranges_and_how_calibrated(capsys):
+    out = _run(capsys, "lenet", "--limit", "40", *CAL)
+    c = out["config"]
+    assert c["sensing"] == "separate"
+    r = c["converter_ranges"]
+    assert r["dac"] == {"kind": "calibrated", "percentile": 99.99}
+    assert r["adc"] == {"kind": "calibrated", "per": "tile", "percentile": 99.99}
+    assert r["calibration_split"] == "train" and r["calibration_samples"] == 120
+    assert [ly["layer"] for ly in r["layers"]] == ["features.0", "features.3", "classifier.1", "classifier.3"]
+    assert all(ly["x_max"] > 0 and 0 < ly["adc_full_scale_a"]["min"] <= ly["adc_full_scale_a"]["max"]
+               for ly in r["layers"])
+    assert r["layers"][0]["x_max"] == 1.0  # digits pixels are in [0, 1] and the bright ones saturate
+    d = _run(capsys, "lenet", "--limit", "40")["config"]["converter_ranges"]  # the CLI's defaults: calibrated
+    assert d["dac"] == r["dac"] and d["adc"] == r["adc"] and d["calibration_samples"] == 500
+    d = _run(capsys, "lenet", "--limit", "40", "--dac-range", "per-vector", "--adc-range",
+             "worst-case")["config"]["converter_ranges"]
+    assert d["dac"] == {"kind": "per-vector"} and d["adc"] == {"kind": "worst-case"}
+    assert d["calibration_split"] is None and all(ly["x_max"] is None for ly in d["layers"])
+
+
+def test_calibration_never_sees_the_test_split(capsys, monkeypatch):
+    """A sentinel test set that would change every range if calibration read it leaves them unchanged."""
+    import dnn_eval.data as data
+
+    ref = _run(capsys, "lenet", "--limit", "30", *CAL)["config"]["converter_ranges"]["layers"]
+    real = data.load_test_split
+
+    def sentinel(dataset="digits", data_dir=None):
+        s = real(dataset, data_dir)
+        return data.Split(np.ascontiguousarray(np.flip(s.x, -1) * 0.25), s.y)  # other images, other ranges
+
+    monkeypatch.setattr(data, "load_test_split", sentinel)
+    out = _run(capsys, "lenet", "--limit", "30", *CAL)
+    assert out["config"]["converter_ranges"]["layers"] == ref
+    # and the batch it used is the training split's (evenly spaced)
+    from dnn_eval.calibration import calibration_batch
+    from dnn_eval.cli import calibration_of, ranges_of
+
+    class A:
+        dataset, dac_range, adc_range, calibration_percentile, calibration_samples = \
+            "digits", "calibrated", "calibrated", 99.99, 120
+    train, test = data.load_bundled_split("digits")
+    batch = calibration_of(A, ranges_of(A))
+    assert np.array_equal(batch, calibration_batch(train.x, 120)) and len(batch) == 120
+
+
+def test_evaluate_refuses_test_images_as_calibration_data():
+    from dnn_eval.calibration import ConverterRanges
+    from dnn_eval.data import load_bundled_split
+    from dnn_eval.evaluate import evaluate, make_spec
+    from dnn_eval.loading import load_model
+
+    train, test = load_bundled_split("digits")
+    lm = load_model("lenet", test.input_shape)
+    spec = make_spec(size=32, variation=0.0)
+    r = ConverterRanges(CalibratedInput(), CalibratedRange())
+    leak = np.concatenate([train.x[:20], test.x[5:6]])
+    with pytest.raises(ValueError, match="training data only"):
+        evaluate(lm, test, spec, 0, ranges=r, calibration=leak)
+    with pytest.raises(ValueError, match="calibration batch"):
+        evaluate(lm, test, spec, 0, ranges=r)
+
+
+def test_fixed_ranges_need_no_data_and_are_applied(capsys):
+    out = _run(capsys, "mlp", "--limit", "20", "--dac-range", "2.5", "--adc-range", "1e-4")
+    r = out["config"]["converter_ranges"]
+    assert r["dac"] == {"kind": "fixed", "x_max": 2.5} and r["adc"] == {"kind": "fixed", "full_scale_a": 1e-4}
+    assert all(ly["x_max"] == 2.5 and ly["adc_full_scale_a"]["min"] == ly["adc_full_scale_a"]["max"] == 1e-4
+               for ly in r["layers"])
+
+
+def test_converter_ranges_validated_and_in_the_instance_setup():
+    from dnn_eval.calibration import ConverterRanges
+    from dnn_eval.instances import InstanceSetup
+    from xbarlab.fcm import FCMOptions
+    from xbarlab.spec import load_preset
+
+    with pytest.raises(ValueError, match="samples"):
+        ConverterRanges(samples=0)
+    with pytest.raises(ValueError, match="adc_range"):
+        ConverterRanges(adc="best")
+    r = ConverterRanges(CalibratedInput(99.0), FixedRange(2e-5), samples=50)
+    assert ConverterRanges.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+    assert ConverterRanges() == ConverterRanges(PerVector(), WorstCase())
+    s = InstanceSetup("lenet", None, "digits", None, 10, load_preset("rxnn-spintronic", 16, 16), FCMOptions(), 0, 1,
+                      "m", "d", r.to_dict())
+    assert InstanceSetup.from_params(s.to_params()) == s
+    plain = InstanceSetup("lenet", None, "digits", None, 10, s.spec, FCMOptions(), 0, 1, "m", "d")
+    assert "ranges" not in plain.to_params()  # default ranges: the sweeps' keys as before
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["mlp", "--adc-range", "best"], "--adc-range"),
+    (["mlp", "--dac-range", "-1"], "finite and > 0"),
+    (["mlp", "--calibration-percentile", "0"], "percentile"),
+    (["mlp", "--dataset", "mnist", "--data-dir", "."], "training split"),  # the default ranges are calibrated
+])
+def test_bad_range_flags_one_line(argv, msg, capsys):
+    try:
+        rc = main(["dnn-eval", *argv])
+    except SystemExit as e:  # argparse's own exit
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc != 0 and msg in err and "Traceback" not in err
+    assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1
+
+
+def test_sliced_layers_are_calibrated_per_slice():
+    """Weight slices see the layer's inputs; bit-serial slices the codes of each cycle (<= 2**b - 1)."""
+    import torch
+
+    from dnn_eval.calibration import ConverterRanges, calibrate_network
+    from dnn_eval.convert import crossbar_layers, to_crossbar
+    from dnn_eval.evaluate import make_spec
+    from xbarlab.fcm.calibration import tile_current_stats
+    from xbarlab.fcm.slicing import Slicing
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 12))
+    spec = make_spec(size=16, variation=0.0, device_bits=3)
+    x = np.random.default_rng(0).random((64, 20)).astype(np.float32)
+    r = ConverterRanges(CalibratedInput(100), CalibratedRange(100))
+    for sl in (Slicing(2, None), Slicing(1, 2)):
+        m = to_crossbar(net, spec, None, slicing=sl)
+        calibrate_network(m, x, r)
+        f = crossbar_layers(m)[0].fcms[0]
+        assert f.options.x_max == pytest.approx(float(x.max()))
+        for g in f.fcms:
+            assert isinstance(g.options.adc_range, CalibratedRange) and g.adc_calibrated
+            inp = x.astype(float) if sl.input_bits_per_cycle is None else None
+            if inp is not None:  # the same inputs, the same x_max: the slice's own tile maxima
+                np.testing.assert_array_equal(g.adc_full_scale_a, tile_current_stats(
+                    g.with_options(x_max=f.options.x_max, adc_range=WorstCase()), inp, 100.0))
+        y = m(torch.as_tensor(x))
+        assert torch.isfinite(y).all()

@@ -1,0 +1,38 @@
+"""The TxSim experiment scripts: tiny runs write their files; the verdicts follow their stated criteria."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dnn_eval.experiments import txsim_sensitivity, txsim_train
+
+
+def _frame(nu, gamma, ratio, wires_sp, wires_re):
+    rows = []
+    for curve, vals, preset in (("nu", nu, "rxnn-spintronic"), ("gamma", gamma, "rxnn-spintronic"),
+                                ("ratio", ratio, "rxnn-spintronic"), ("wires", wires_sp, "rxnn-spintronic"),
+                                ("wires", wires_re, "reram"), ("adc", {4: 0.5, 6: 0.8, 8: 0.9}, "rxnn-spintronic")):
+        rows += [{"curve": curve, "preset": preset, "value": float(v), "accuracy": a, "seed": 0}
+                 for v, a in vals.items()]
+    return pd.DataFrame(rows)
+
+
+def test_verdicts_follow_the_stated_criteria():
+    yes = _frame({0: 0.9, 0.1: 0.85, 0.5: 0.6, 1: 0.3}, {0: 0.9, 1: 0.9, 5: 0.85, 10: 0.8},
+                 {2: 0.7, 5: 0.9, 8: 0.85, 10: 0.8}, {0: 0.9, 1: 0.8}, {0: 0.9, 1: 0.89})
+    assert [line.endswith("**reproduced**") for line in txsim_sensitivity.verdicts(yes)[:4]] == [True] * 4
+    no = _frame({0: 0.9, 0.1: 0.5, 0.5: 0.6, 1: 0.9}, {0: 0.9, 1: 0.9, 5: 0.9, 10: 0.9},
+                {2: 0.95, 5: 0.9, 8: 0.85, 10: 0.8}, {0: 0.9, 1: 0.9}, {0: 0.9, 1: 0.8})
+    assert [line.endswith("**not reproduced**") for line in txsim_sensitivity.verdicts(no)[:4]] == [True] * 4
+    assert txsim_sensitivity.verdicts(no)[-1].endswith("none")
+    collapsed = _frame({0: 0.9, 0.1: 0.1, 0.5: 0.6, 1: 0.3}, {0: 0.9, 1: 0.9, 5: 0.85, 10: 0.8},
+                       {2: 0.7, 5: 0.9, 8: 0.85, 10: 0.8}, {0: 0.9, 1: 0.8}, {0: 0.9, 1: 0.89})
+    assert "nu = 0.1 (rxnn-spintronic, seed 0) 0.100" in txsim_sensitivity.verdicts(collapsed)[-1]
+
+
+def test_txsim_train_tiny_run_writes_its_page(tmp_path):
+    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp"]) == 0
+    df = pd.read_csv(tmp_path / "txsim_train.csv")
+    assert list(df.setting) == list(txsim_train.SETTINGS)
+    assert df.accuracy.between(0, 1).all()
+    assert "xbar-insitu" in (tmp_path / "txsim_train.md").read_text()

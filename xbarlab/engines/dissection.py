@@ -1,0 +1,306 @@
+"""G_non-ideal of large, roughly square crossbars by nested dissection with GTH merging.
+
+The crossbar (r_row > 0, r_col > 0) is cut into rectangular blocks of cells.
+A block owns the row-wire nodes a and column-wire nodes b of its cells and
+the wire segments leaving them to the right and downwards; it is represented
+by the exact Schur complement of its network onto its four edges: L, its
+own a nodes of its first column; R, the a nodes of the first column of the
+block on its right (shared with that block's L); T, its own b nodes of its
+first row; B, the b nodes of the first row of the block below (shared with
+that block's T). Below the last row, B is the sense nodes s_j; right of the
+last column, R is the open end of the row wires. Two neighbouring blocks
+merge by adding their networks and eliminating the nodes they share; the
+array is rebuilt this way level by level, alternating the direction so that
+blocks stay square. At the end the row sources (through r_driver + r_row)
+and the sense amplifiers (through r_sense) are attached as nodes, the rest
+is eliminated, and G_non-ideal[i, j] is the coupling left between source i
+and sense j (the current into sense j for 1 V on source i, the other sources
+at 0 V).
+
+Every elimination is the subtraction-free GTH form of ``engines.gth``, so
+each coupling has a small relative error whatever the conductance spread
+(plain nested dissection, whose dense matrices mix 1e2 S wires with 1e-7 S
+cells, loses up to 1e-11 here). Cost: O((M + N)^3) flops, dominated by the
+top merges, against O(max(M, N) min(M, N)^3) for the row sweep of
+``engines.structured``; memory O(M N (M + N) / min block side), about 0.9 GB
+resident at 1024 x 1024.
+
+The array is padded up to (4..7) x 2^k rows and columns: extra rows above
+row 0 (cells open, each with a source of its own) and extra columns right of
+the last (cells open, with their own sense): the padding only lengthens the
+open ends of the wires, so the real array's G_non-ideal is unchanged. The
+blocks of a level are merged all at once for the whole stack of tiles:
+small ones in compiled loops, larger ones with a compiled GTH factorization
+and BLAS products; the last few blocks of each tile merge one at a time, and
+a block on the array's open top or right end eliminates that edge first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import CircuitParams
+from . import gth
+from .gth import _jit
+
+MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
+LOOP_SIDE = 16  # blocks below this side merge in compiled loops, larger ones in batched BLAS
+ALONE_BLOCKS = 16  # from this many blocks per tile on, blocks merge one at a time (open edges trimmed)
+
+
+MAX_ASPECT = 4  # and neither side more than this many times the other (else the row sweep)
+
+
+def applicable(M: int, N: int) -> bool:
+    """Whether a stack of M x N tiles goes to the dissection rather than the row sweep."""
+    return min(M, N) >= MIN_SIDE and max(M, N) <= MAX_ASPECT * min(M, N)
+
+
+def padded(n: int) -> tuple[int, int]:
+    """(leaf side s in 4..7, levels k) with s 2^k >= n as small as possible."""
+    best = None
+    for s in range(4, 8):
+        k = 0
+        while s << k < n:
+            k += 1
+        if best is None or s << k < best[0] << best[1]:
+            best = (s, k)
+    return best
+
+
+@_jit
+def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
+    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n).
+
+    pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
+    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
+    T, Mp, Np = G.shape
+    n = pos_a.size + pos_b.size
+    r = n - k
+    A = np.empty((n, n))
+    o = np.zeros(n)
+    for t in range(T):
+        for pr in range(Mp // h):
+            for pc in range(Np // w):
+                A[:, :] = 0.0
+                for i in range(h):
+                    for j in range(w):
+                        a = pos_a[i, j]
+                        b = pos_b[i, j]
+                        g = G[t, pr * h + i, pc * w + j]
+                        A[a, b] = g
+                        A[b, a] = g
+                        a2 = pos_a[i, j + 1]
+                        A[a, a2] = g_row
+                        A[a2, a] = g_row
+                        b2 = pos_b[i + 1, j]
+                        A[b, b2] = g_col
+                        A[b2, b] = g_col
+                o[:] = 0.0
+                gth._gth_inplace(A, o, k)
+                for i in range(r):
+                    out[t, pr, pc, i, i] = 0.0
+                    for j in range(i + 1, r):
+                        v = A[k + i, k + j]
+                        out[t, pr, pc, i, j] = v
+                        out[t, pr, pc, j, i] = v
+
+
+@_jit
+def _assemble_stack(WA, WB, pos_a, pos_b, out):
+    """Each pair of networks (WA[t], WB[t]) joined on the nodes they share: out[t] (m, m), A's node
+    i at pos_a[i] and B's node i at pos_b[i] (shared nodes at the same place, couplings added)."""
+    P, na, _ = WA.shape
+    nb = WB.shape[1]
+    for t in range(P):
+        out[t, :, :] = 0.0
+        for i in range(na):
+            for j in range(na):
+                out[t, pos_a[i], pos_a[j]] += WA[t, i, j]
+        for i in range(nb):
+            for j in range(nb):
+                out[t, pos_b[i], pos_b[j]] += WB[t, i, j]
+
+
+@_jit
+def _merge_stack(WA, WB, pos_a, pos_b, m, k, out):
+    """``_assemble_stack`` and the elimination of the first k nodes, one pair at a time (small
+    networks): out (P, m - k, m - k)."""
+    P = WA.shape[0]
+    r = m - k
+    A = np.empty((1, m, m))
+    o = np.zeros(m)
+    for t in range(P):
+        _assemble_stack(WA[t:t + 1], WB[t:t + 1], pos_a, pos_b, A)
+        o[:] = 0.0
+        gth._gth_inplace(A[0], o, k)
+        for i in range(r):
+            out[t, i, i] = 0.0
+            for j in range(i + 1, r):
+                v = A[0, k + i, k + j]
+                out[t, i, j] = v
+                out[t, j, i] = v
+
+
+CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
+
+
+def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
+    out = np.empty((WA.shape[0], m - k, m - k))
+    if not blas_form:
+        _merge_stack(WA, WB, pos_a, pos_b, m, k, out)
+        return out
+    step = max(1, int(CHUNK_BYTES // (8 * m * m)))
+    for a in range(0, WA.shape[0], step):
+        full = np.empty((min(step, WA.shape[0] - a), m, m))
+        _assemble_stack(WA[a:a + step], WB[a:a + step], pos_a, pos_b, full)
+        out[a:a + step] = gth.eliminate_stack(full, k)
+    return out
+
+
+def _edges(h: int, w: int) -> dict:
+    """Index ranges of a uniform block's edges in the order L, R, T, B."""
+    return {"L": np.arange(h), "R": h + np.arange(h), "T": 2 * h + np.arange(w), "B": 2 * h + w + np.arange(w)}
+
+
+def _merge_plan(ea: dict, eb: dict, na: int, nb: int, horizontal: bool):
+    """Where the nodes of blocks A and B (edges ea, eb; T or R may be gone) go in their merge: the
+    shared edge first (A's right = B's left, or A's bottom = B's top), then the new edges.
+    Returns pos_a (na,), pos_b (nb,), the merged size m, the shared count k and the new edges."""
+    if horizontal:
+        shared = (ea["R"], eb["L"])
+        parts = {"L": [("a", ea["L"])], "R": [("b", eb["R"])], "T": [("a", ea["T"]), ("b", eb["T"])],
+                 "B": [("a", ea["B"]), ("b", eb["B"])]}
+    else:
+        shared = (ea["B"], eb["T"])
+        parts = {"L": [("a", ea["L"]), ("b", eb["L"])], "R": [("a", ea["R"]), ("b", eb["R"])],
+                 "T": [("a", ea["T"])], "B": [("b", eb["B"])]}
+    pos_a = np.full(na, -1, dtype=np.int64)
+    pos_b = np.full(nb, -1, dtype=np.int64)
+    k = len(shared[0])
+    pos_a[shared[0]] = np.arange(k)
+    pos_b[shared[1]] = np.arange(k)
+    m, edges = k, {}
+    for side in "LRTB":
+        if any(idx is None for _, idx in parts[side]):
+            edges[side] = None
+            continue
+        start = m
+        for who, idx in parts[side]:
+            (pos_a if who == "a" else pos_b)[idx] = m + np.arange(len(idx))
+            m += len(idx)
+        edges[side] = np.arange(start - k, m - k)
+    assert (pos_a >= 0).all() and (pos_b >= 0).all()
+    return pos_a, pos_b, m, k, edges
+
+
+def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
+    """True: merge side by side (doubles the width)."""
+    return Pr == 1 or (Pc > 1 and w <= h)
+
+
+def _phase_a(Gp, g_row, g_col, sr, sc):
+    """Leaves and the merges of uniform blocks, a level at a time for the whole stack."""
+    T, Mp, Np = Gp.shape
+    h, w = sr, sc
+    pos_a = np.empty((h, w + 1), dtype=np.int64)
+    pos_b = np.empty((h + 1, w), dtype=np.int64)
+    inner = [("a", i, j) for i in range(h) for j in range(1, w)] + \
+            [("b", i, j) for i in range(1, h) for j in range(w)]
+    edge = [("a", i, 0) for i in range(h)] + [("a", i, w) for i in range(h)] + \
+           [("b", 0, j) for j in range(w)] + [("b", h, j) for j in range(w)]
+    for x, (kind, i, j) in enumerate(inner + edge):
+        (pos_a if kind == "a" else pos_b)[i, j] = x
+    n = 2 * (h + w)
+    blocks = np.empty((T, Mp // h, Np // w, n, n))
+    _leaves(Gp, g_row, g_col, h, w, pos_a, pos_b, len(inner), blocks)
+    while True:
+        Pr, Pc = blocks.shape[1:3]
+        if Pr * Pc <= ALONE_BLOCKS:
+            return blocks, h, w
+        horizontal = _direction(h, w, Pr, Pc)
+        e = _edges(h, w)
+        n = blocks.shape[-1]
+        pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
+        WA = blocks[:, :, 0::2] if horizontal else blocks[:, 0::2]
+        WB = blocks[:, :, 1::2] if horizontal else blocks[:, 1::2]
+        shape = WA.shape[:3]
+        out = _merge_level(np.ascontiguousarray(WA).reshape(-1, n, n), np.ascontiguousarray(WB).reshape(-1, n, n),
+                           pa, pb, m, k, max(h, w) >= LOOP_SIDE)
+        blocks = out.reshape(shape + out.shape[1:])
+        h, w = (h, 2 * w) if horizontal else (2 * h, w)
+
+
+def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
+    """Eliminate the edges of a stack of blocks W (T, n, n) that lie on the array's open ends."""
+    drop = [edges[s] for s, on in (("T", top), ("R", right)) if on]
+    if not drop:
+        return W, edges
+    drop = np.concatenate(drop)
+    order = list(drop)
+    new = {"T": None if top else 0, "R": None if right else 0}
+    for s in "LRTB":
+        if (s == "T" and top) or (s == "R" and right):
+            continue
+        new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
+        order.extend(edges[s])
+    order = np.array(order, dtype=np.int64)
+    return gth.eliminate_stack(W[:, order][:, :, order], len(drop)), new
+
+
+def _merge(a, b, horizontal: bool):
+    """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
+    (WA, ea), (WB, eb) = a, b
+    pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
+    W = np.empty((WA.shape[0], m, m))
+    _assemble_stack(WA, WB, pa, pb, W)
+    return gth.eliminate_stack(W, k), edges
+
+
+def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
+    """The merges of the last few blocks (T, Pr, Pc, n, n), one block position at a time for the
+    whole stack, and the final elimination: G_non-ideal (T, Mp, Np)."""
+    T, Pr, Pc = blocks.shape[:3]
+    grid = [[_open_edges(np.ascontiguousarray(blocks[:, p, q]), _edges(h, w), p == 0, q == Pc - 1)
+             for q in range(Pc)] for p in range(Pr)]
+    while Pr * Pc > 1:
+        if _direction(h, w, Pr, Pc):
+            grid = [[_merge(row[2 * q], row[2 * q + 1], True) for q in range(Pc // 2)] for row in grid]
+            Pc, w = Pc // 2, 2 * w
+        else:
+            grid = [[_merge(grid[2 * p][q], grid[2 * p + 1][q], False) for q in range(Pc)]
+                    for p in range(Pr // 2)]
+            Pr, h = Pr // 2, 2 * h
+    W, e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
+    Mp, Np = len(e["L"]), len(e["B"])
+    sense_nodes = r_sense > 0  # else s_j is the sense amplifier's virtual ground itself
+    order = np.concatenate([e["L"], e["B"]])
+    k = Mp + (Np if sense_nodes else 0)
+    F = np.zeros((T,) + (Mp + Np + k,) * 2)  # [row nodes, sense nodes, sources (, senses)]
+    F[:, :Mp + Np, :Mp + Np] = W[:, order][:, :, order]
+    rows, cols = np.arange(Mp), Mp + np.arange(Np)
+    F[:, rows, Mp + Np + rows] = F[:, Mp + Np + rows, rows] = g_src
+    if sense_nodes:
+        F[:, cols, Mp + Np + cols] = F[:, Mp + Np + cols, cols] = 1.0 / r_sense
+        return gth.eliminate_stack(F, k)[:, :Mp, Mp:]  # [sources, senses]
+    return gth.eliminate_stack(F, k)[:, Np:, :Np]  # [sense nodes (grounds), sources]
+
+
+STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)
+
+
+def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
+    """G_non-ideal (S) of a validated stack G (T, M, N) with r_row > 0 and r_col > 0."""
+    T, M, N = G.shape
+    step = max(1, int(STACK_BYTES // (320 * M * N)))
+    if T > step:
+        return np.concatenate([g_nonideal_stack(G[t:t + step], circuit) for t in range(0, T, step)])
+    (sr, kr), (sc, kc) = padded(M), padded(N)
+    Mp, Np = sr << kr, sc << kc
+    g_row, g_col = 1.0 / circuit.r_row, 1.0 / circuit.r_col
+    Gp = np.zeros((T, Mp, Np))
+    Gp[:, Mp - M:, :N] = G
+    g_src = np.full(Mp, g_row)
+    g_src[Mp - M:] = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
+    blocks, h, w = _phase_a(Gp, g_row, g_col, sr, sc)
+    return np.ascontiguousarray(_finish(blocks, h, w, g_src, float(circuit.r_sense))[:, Mp - M:, :N])

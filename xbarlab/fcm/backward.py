@@ -1,0 +1,147 @@
+"""The backward (transposed) read of an FCM's crossbars: ``dx ~ dy @ W^T`` (issue 14, TxSim).
+
+During backpropagation the crossbars that hold W (K, N) are read transposed:
+each column j is driven at its bottom end by a DAC (through ``r_driver``) with
+the error dy_j, and each row i is sensed at its left end through ``r_sense``
+by an ADC (``netlists/README.md``, ``xbarlab.g_nonideal(..., read="backward")``).
+Its parasitics are not those of the forward read, so this model has its own
+G_non-ideal per tile.
+
+It is built by composition over the forward FCM's public API. By reciprocity
+the backward read of a tile G (M, N) is the forward read of the turned tile
+G'[r, c] = G[M-1-c, N-1-r] (``xbarlab.api.turn``) on the circuit
+``topology.backward_as_forward(circuit)`` (r_row and r_col exchanged). So a
+``BackwardFCM`` is a forward ``FCM`` of:
+
+* the turned tiles, with the tile grid transposed: (S, Tn, Tk, N_t, M_t) for
+  the forward model's (S, Tk, Tn, M_t, N_t);
+* the turned spec: rows = the forward spec's cols, cols = its rows, the turned
+  circuit, a DAC on the (former) columns and an ADC on the (former) rows, each
+  at its own bits (by default the forward spec's DAC and ADC);
+* the same weight scale ``w_max`` and model options (mapping, DAC load;
+  note that a ``load_factor`` fitted for the forward read is reused as is);
+
+with the index flips: inside each tile block the inputs enter in reverse
+column order and the outputs leave in reverse row order. The model works on
+the zero-padded sizes (Tn N_t inputs, Tk M_t outputs), since after the flip
+the padding of a partial last block lies at the start of the block; a padded
+input is 0 (DAC code 0, exactly no current) and padded outputs are dropped.
+
+The ADC full scale is calibrated per backward tile on the backward
+G_non-ideal (or is the spec's fixed ``full_scale_a``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..api import turn
+from ..backend import is_torch_tensor
+from ..peripherals.adc import ADCParams
+from ..peripherals.dac import DACParams
+from ..topology import backward_as_forward
+from .model import FCM
+from .options import FCMOptions
+
+
+def backward_spec(spec, dac: DACParams | None = None, adc: ADCParams | None = None):
+    """The forward-read spec whose forward read is ``spec``'s backward read on the turned tiles."""
+    return spec.replace(rows=spec.cols, cols=spec.rows, circuit=backward_as_forward(spec.circuit),
+                        dac=spec.dac if dac is None else dac, adc=spec.adc if adc is None else adc)
+
+
+def turned_tiles(G: np.ndarray) -> np.ndarray:
+    """Tiles (S, Tk, Tn, M, N) -> (S, Tn, Tk, N, M): each tile turned (``api.turn``), the grid transposed."""
+    return np.ascontiguousarray(turn(np.asarray(G)).transpose(0, 2, 1, 3, 4))
+
+
+def _flip_index(blocks: int, size: int) -> np.ndarray:
+    """The order that reverses each block of ``size`` entries of a padded layout (an involution)."""
+    return np.arange(blocks * size).reshape(blocks, size)[:, ::-1].ravel()
+
+
+class BackwardFCM:
+    """The transposed read of a forward ``FCM``'s crossbars: ``fcm_b.matmul(d) ~ d @ W.T``.
+
+    Build with ``BackwardFCM.from_fcm(fcm)``. Attributes (read-only by convention):
+
+        forward_shape: (K, N) of W; inputs d are (B, N), outputs (B, K).
+        turned: the forward ``FCM`` of the turned tiles that computes the read.
+        spec: the turned spec (``backward_spec``).
+    """
+
+    def __init__(self, turned: FCM, forward_shape: tuple[int, int], blocks: tuple[int, int, int, int]) -> None:
+        if not isinstance(turned, FCM):
+            raise ValueError(f"turned must be an FCM, got {type(turned).__name__}")
+        self.turned = turned
+        self.spec = turned.spec
+        self.forward_shape = (int(forward_shape[0]), int(forward_shape[1]))
+        tk, m, tn, nc = blocks
+        self._blocks = blocks
+        # padded input position r (turned row) <- original column in_idx[r]; output k <- turned column out_idx[k]
+        self._in_idx = _flip_index(tn, nc)
+        self._out_idx = _flip_index(tk, m)[: self.forward_shape[0]]
+
+    @classmethod
+    def from_fcm(cls, fcm: FCM, *, dac: DACParams | None = None, adc: ADCParams | None = None,
+                 options: FCMOptions | None = None) -> "BackwardFCM":
+        """The backward read of ``fcm``'s programmed conductances (no re-sampling: the same hardware).
+
+        ``dac`` drives the columns, ``adc`` digitizes the rows (default: the
+        forward spec's, at their bits); ``options`` default to ``fcm.options``.
+        """
+        if not isinstance(fcm, FCM):
+            raise ValueError(f"fcm must be an xbarlab.FCM, got {type(fcm).__name__}")
+        spec_t = backward_spec(fcm.spec, dac, adc)
+        opts = fcm.options if options is None else options
+        K, N = fcm.shape
+        M, Nc = fcm.spec.rows, fcm.spec.cols
+        tk, tn = -(-K // M), -(-N // Nc)
+        if fcm.G is None:  # all-zero W
+            turned = FCM(spec_t, opts, (tn * Nc, tk * M), 0.0, None, None)
+        else:
+            turned = FCM.from_tiles(turned_tiles(fcm.G), spec_t, opts, (tn * Nc, tk * M), fcm.w_max)
+        return cls(turned, (K, N), (tk, M, tn, Nc))
+
+    @property
+    def Gn(self) -> np.ndarray | None:
+        """The backward G_non-ideal of each turned tile, S, (S, Tn, Tk, N_t, M_t) (turned indices)."""
+        return self.turned.Gn
+
+    def __repr__(self) -> str:
+        return f"BackwardFCM(shape={self.forward_shape}, turned={self.turned!r})"
+
+    def matmul(self, d, *, check_finite: bool = True, signed: bool | None = None):
+        """dx ~ d @ W^T for d (B, N) or (N,): the error driven on the columns, read on the rows.
+
+        numpy in, numpy (float64) out; a torch tensor in, a tensor of its dtype and device out.
+        ``signed`` as in ``FCM.matmul`` (errors are usually signed: two DAC phases).
+        """
+        K, N = self.forward_shape
+        torch_in = is_torch_tensor(d)
+        if torch_in:
+            import torch
+
+            da = d
+        else:
+            da = np.asarray(d, dtype=float)
+        if da.ndim not in (1, 2) or da.shape[-1] != N:
+            raise ValueError(f"d must be (N,) or (B, N) with N={N}, got shape {tuple(da.shape)}")
+        single = da.ndim == 1
+        D = da[None] if single else da
+        tn, nc = self._blocks[2], self._blocks[3]
+        P = tn * nc
+        if torch_in:
+            Dp = torch.zeros((D.shape[0], P), dtype=D.dtype, device=D.device)
+            Dp[:, :N] = D
+            Xt = Dp[:, torch.as_tensor(self._in_idx, device=D.device)]
+        else:
+            Dp = np.zeros((D.shape[0], P))
+            Dp[:, :N] = D
+            Xt = Dp[:, self._in_idx]
+        Yt = self.turned.matmul(Xt, check_finite=check_finite, signed=signed)
+        out_idx = torch.as_tensor(self._out_idx, device=D.device) if torch_in else self._out_idx
+        y = Yt[:, out_idx]
+        return y[0] if single else y
+
+    __call__ = matmul
