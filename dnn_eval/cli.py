@@ -98,6 +98,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "from an ngspice sweep of the transistor (xbarlab/fcm/cells.py)")
     p.add_argument("--vg", type=_vgate, default=None, metavar="V",
                    help="with --cell 1t1r: the gate line voltage V_G in volt, 0..5 (default 1.0)")
+    p.add_argument("--sensing", default="separate", choices=["separate", "differential", "reference"],
+                   help="where the two currents of a signed weight are subtracted (xbarlab/fcm/sensing.py): "
+                        "one ADC per array, digital subtraction (separate, default); the pair's currents "
+                        "subtracted before one ADC per pair (differential, needs --mapping differential); a "
+                        "reference column of mid-level cells per tile subtracted before each column's ADC "
+                        "(reference, needs --mapping offset)")
     p.add_argument("--weight-slices", type=int_in(1, 16, "a number of weight slices"), default=1,
                    help="devices per weight, 1..16 (default 1): each weight's magnitude is written in base "
                         "levels over this many devices of --device-bits each, one crossbar per slice, combined "
@@ -147,10 +153,12 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
                    help="DAC input full scale: calibrated (default: per layer, a percentile of |x| over training "
                         "images, as static post-training quantization, Jacob et al. CVPR 2018), per-vector (each "
                         "input vector scaled by its own max |x|; optimistic, no real DAC does it), or a fixed number")
-    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default="calibrated",
-                   help="ADC full scale: calibrated (default: per tile, a percentile of its column currents for "
-                        "training images, as CrossSim's calibrated ADC ranges), worst-case (every row at full "
-                        "input), or a fixed current in ampere. Calibrated ranges need a bundled data set (its "
+    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default=None,
+                   help="ADC full scale: calibrated (default with --sensing separate: per tile, a percentile of its "
+                        "column currents for training images, as CrossSim's calibrated ADC ranges), worst-case "
+                        "(every row at full input; the default and the only range with --sensing differential or "
+                        "reference, whose ADC of the difference is ranged to its worst case), or a fixed current "
+                        "in ampere. Calibrated ranges need a bundled data set (its "
                         "training split); for --dataset mnist/cifar10 give per-vector/worst-case or fixed ranges")
     g.add_argument("--calibration-percentile", type=_percentile, default=DEFAULT_PERCENTILE,
                    help=f"percentile of the calibrated ranges, (0, 100], 100 = max (default {DEFAULT_PERCENTILE})")
@@ -166,7 +174,9 @@ def ranges_of(args):
     from .calibration import ConverterRanges
 
     p = getattr(args, "calibration_percentile", None)
-    d, a = getattr(args, "dac_range", "calibrated"), getattr(args, "adc_range", "calibrated")
+    d, a = getattr(args, "dac_range", "calibrated"), getattr(args, "adc_range", None)
+    if a is None:  # the default: calibrated, except for the sensing schemes that subtract before the ADC
+        a = "calibrated" if getattr(args, "sensing", "separate") == "separate" else "worst-case"
     dac = PerVector() if d == "per-vector" else CalibratedInput(p) if d == "calibrated" else FixedInput(d)
     adc = WorstCase() if a == "worst-case" else CalibratedRange(p) if a == "calibrated" else FixedRange(a)
     return ConverterRanges(dac, adc, getattr(args, "calibration_samples", None) or ConverterRanges.samples)
@@ -256,7 +266,7 @@ def hardware(args):
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    options = default_options(spec).replace(mapping=args.mapping)
+    options = default_options(spec).replace(mapping=args.mapping, sensing=getattr(args, "sensing", "separate"))
     return with_cell(spec, getattr(args, "cell", "1r"), getattr(args, "vg", None)), options
 
 
@@ -314,12 +324,13 @@ def config_of(args, lm, spec, fcm_options: dict, converter_ranges: dict | None =
             "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
             "mapping": args.mapping, "cell": getattr(args, "cell", "1r"),
             "v_gate_v": None if spec.device.access is None else spec.device.access.v_gate_v,
+            "sensing": getattr(args, "sensing", "separate"),
             "weight_slices": sl.weight_slices,
             "input_bits_per_cycle": sl.input_bits_per_cycle or spec.dac.bits,
             "input_cycles": sl.cycles(spec.dac.bits), "weight_bits": total_weight_bits(spec, sl),
             "dac_bits": spec.dac.bits, "adc_bits": spec.adc.bits, "device_bits": spec.device.bits,
             "variation": spec.device.variation, "spec": spec.to_dict(), "fcm_options": fcm_options,
-            "fcm_fit": fit_file(spec), "sensing": fcm_options.get("sensing", "separate"),
+            "fcm_fit": fit_file(spec),
             "converter_ranges": converter_ranges}
 
 
@@ -352,6 +363,7 @@ def run(args) -> int:
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
             ("cell", "1R" if spec.device.access is None else f"1T-1R, V_G {spec.device.access.v_gate_v:g} V"),
+            ("sensing", getattr(args, "sensing", "separate")),
             ("weight slices / input cycles", f"{config['weight_slices']} / {config['input_cycles']} "
                                              f"({config['input_bits_per_cycle']} bits per cycle)"),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "

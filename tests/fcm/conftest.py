@@ -6,7 +6,8 @@ import sys
 
 #: the modules whose STATS are printed, with the heading of each
 _MODULES = (("test_fcm_matmul_spice", "FCM.matmul vs ngspice: examples and largest deviation per bound"),
-            ("test_fcm_plans", "FCM plans vs the reference: codes that differ, and rounding-boundary cases"))
+            ("test_fcm_plans", "FCM plans vs the reference: codes that differ, and rounding-boundary cases"),
+            ("test_sensing", "sensing schemes: examples, and ADC codes near a rounding boundary (counted)"))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -37,7 +37,6 @@ from scipy.linalg import lapack
 
 from ..blas import one_blas_thread
 from ..params import CircuitParams
-from . import dissection
 
 
 def _spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -159,8 +158,11 @@ def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True) -> n
     if not applicable(circuit):
         raise ValueError("structured engine needs r_row > 0 and r_col > 0")
     T, M, N = G.shape
-    if dissect and dissection.applicable(M, N):  # large, roughly square: nested dissection, O((M + N)^3)
-        return dissection.g_nonideal_stack(G, circuit)
+    if dissect and min(M, N) >= 48:  # dissection.MIN_SIDE; imported here: it loads numba (import xbarlab stays light)
+        from . import dissection
+
+        if dissection.applicable(M, N):  # large, roughly square: nested dissection, O((M + N)^3)
+            return dissection.g_nonideal_stack(G, circuit)
     g_src = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
     g_end = np.full(N, 1.0 / (circuit.r_col + circuit.r_sense))
     if M >= N:

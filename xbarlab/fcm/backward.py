@@ -94,6 +94,9 @@ class BackwardFCM:
             raise ValueError(f"fcm must be an xbarlab.FCM, got {type(fcm).__name__}")
         spec_t = backward_spec(fcm.spec, dac, adc)
         opts = fcm.options if options is None else options
+        if fcm.options.sensing.value == "reference" or opts.sensing.value == "reference":
+            raise ValueError("sensing='reference' has no backward read: its reference column would be a row "
+                             "of the transposed read (use sensing 'separate' or 'differential')")
         K, N = fcm.shape
         M, Nc = fcm.spec.rows, fcm.spec.cols
         tk, tn = -(-K // M), -(-N // Nc)

@@ -63,9 +63,10 @@ from ..engines.ports import row_port_admittance_stack
 from ..spec import CrossbarSpec
 from . import cpu_kernels
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
-from .options import DacLoad, FCMOptions
+from . import sensing
+from .options import DacLoad, FCMOptions, Sensing
+from .plans import Plan
 from .ranges import CalibratedRange, FixedRange, WorstCase
-from .plans import Plan, compile_plan
 from .stages import dac_codes_t
 
 __all__ = ["FCM", "DacLoad", "FCMOptions"]
@@ -171,9 +172,15 @@ class FCM:
         self.Y = Y
         if options.dac_load is DacLoad.EXACT and Gn is not None and Y is None:
             raise ValueError("DacLoad.EXACT needs the row-port admittance Y")
+        sensing.check(spec, options)
         if adc_full_scale_a is not None and not isinstance(options.adc_range, CalibratedRange):
             raise ValueError(f"adc_full_scale_a values need adc_range CalibratedRange, got {options.adc_range!r}")
-        self.adc_full_scale_a = None if Gn is None else _adc_full_scale(spec, options, Gn, adc_full_scale_a)
+        if Gn is None:
+            self.adc_full_scale_a = None
+        elif options.sensing is Sensing.SEPARATE:
+            self.adc_full_scale_a = _adc_full_scale(spec, options, Gn, adc_full_scale_a)
+        else:  # one ADC per pair or per data column: (1, Tk, Tn), the difference's full scale
+            self.adc_full_scale_a = sensing.full_scale(spec, options, Gn)
         self.adc_calibrated = not isinstance(options.adc_range, CalibratedRange) or adc_full_scale_a is not None
         # the ADC's clip provably cannot act only under the worst-case range (plans.compile_plan)
         self.adc_worst_case = isinstance(options.adc_range, WorstCase) and spec.adc.full_scale_a is None
@@ -202,6 +209,8 @@ class FCM:
         if w_max == 0.0:
             return cls(spec, options, W.shape, 0.0, None, None)
         Gt = conductances(tile(W, spec.rows, spec.cols), dev, w_max, options.mapping)
+        if options.sensing is Sensing.REFERENCE:  # + the reference column of each tile (sensing.py)
+            Gt = sensing.with_reference_column(Gt, dev)
         Gp = dev.sample(Gt, rng) if random_dev else Gt
         return cls.from_tiles(Gp, spec, options, W.shape, w_max)
 
@@ -210,8 +219,9 @@ class FCM:
                    w_max: float) -> "FCM":
         """A model of given programmed conductances G (S, Tk, Tn, rows, cols), siemens."""
         G = np.asarray(G, dtype=float)
-        if G.ndim != 5 or G.shape[-2:] != (spec.rows, spec.cols):
-            raise ValueError(f"G must have shape (S, Tk, Tn, {spec.rows}, {spec.cols}), got {G.shape}")
+        cols = spec.cols + (options.sensing is Sensing.REFERENCE)  # (+ the reference column)
+        if G.ndim != 5 or G.shape[-2:] != (spec.rows, cols):
+            raise ValueError(f"G must have shape (S, Tk, Tn, {spec.rows}, {cols}), got {G.shape}")
         Gc = _cell_conductances(G, spec)
         Gn = _g_nonideal(Gc, spec)
         Y = _port_admittance(Gc, spec) if options.dac_load is DacLoad.EXACT else None
@@ -225,6 +235,9 @@ class FCM:
         """The same hardware instance under other model settings (no re-sampling). Calibrated ADC
         values are not carried over (they depend on the settings): calibrate the new model again."""
         opts = self.options.replace(**changes)
+        if (opts.sensing is Sensing.REFERENCE) != (self.options.sensing is Sensing.REFERENCE):
+            raise ValueError(f"sensing={opts.sensing.value!r}: a reference column is programmed with the "
+                             f"model (from_weights), not switched on a model of sensing={self.options.sensing.value!r}")
         if self.Gn is None:
             return type(self)(self.spec, opts, self.shape, self.w_max, None, None)
         Y = self.Y
@@ -254,7 +267,7 @@ class FCM:
         if p is None:
             base = self._plans.get(NumpyNS.key)
             if base is None:
-                base = self._plans[NumpyNS.key] = compile_plan(self).to(NumpyNS())
+                base = self._plans[NumpyNS.key] = sensing.compile_sensing(self).to(NumpyNS())
             p = self._plans[ns.key] = base.to(ns)
         return p
 
@@ -284,7 +297,8 @@ class FCM:
         return ns.reshape(ns.permute(c, (1, 0)), (-1,) + tuple(X.shape)), s
 
     def tile_currents(self, codes):
-        """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols).
+        """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols) (cols + 1 with
+        ``Sensing.REFERENCE``: the reference column last).
 
         The plan's first stage, the same code that ``matmul`` runs before its ADC; the columns of the
         zero padding past N are 0 (not computed). numpy codes are checked (integers in 0..full)."""

@@ -19,6 +19,20 @@ class DacLoad(Choice):
     NONE = "none"
 
 
+class Sensing(Choice):
+    """How column currents reach the ADC (``xbarlab.fcm.sensing``).
+
+    ``SEPARATE``: one ADC per array column, subtraction after it (digital);
+    ``DIFFERENTIAL``: the pair's column currents subtracted before one ADC per pair (needs
+    ``Mapping.DIFFERENTIAL``); ``REFERENCE``: one array plus a reference column of mid-level cells
+    per tile whose current is subtracted before each column's ADC (needs ``Mapping.OFFSET``).
+    """
+
+    SEPARATE = "separate"
+    DIFFERENTIAL = "differential"
+    REFERENCE = "reference"
+
+
 @dataclass(frozen=True)
 class FCMOptions:
     """Model settings of the FCM (not hardware; the hardware is ``CrossbarSpec``).
@@ -38,7 +52,10 @@ class FCMOptions:
             ``WorstCase()`` (default), ``FixedRange(a)`` or ``CalibratedRange(p)``
             (its values set by ``xbarlab.fcm.calibration.calibrate_adc``); a
             ``to_dict()`` is accepted. A fixed ``ADCParams.full_scale_a`` of the
-            hardware is kept under ``WorstCase()``.
+            hardware is kept under ``WorstCase()``. The sensing schemes other than
+            ``SEPARATE`` take ``WorstCase()`` only.
+        sensing: ``Sensing.SEPARATE`` (default), ``DIFFERENTIAL`` (with the
+            differential mapping) or ``REFERENCE`` (with the offset mapping); a name is accepted.
     """
 
     dac_load: DacLoad = DacLoad.ROWSUM
@@ -47,11 +64,17 @@ class FCMOptions:
     mapping: Mapping = Mapping.DIFFERENTIAL
     x_max: float | None = None
     adc_range: AdcRange = WorstCase()
+    sensing: Sensing = Sensing.SEPARATE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adc_range", adc_range_from(self.adc_range))
         object.__setattr__(self, "dac_load", DacLoad.parse(self.dac_load))
         object.__setattr__(self, "mapping", Mapping.parse(self.mapping))
+        object.__setattr__(self, "sensing", Sensing.parse(self.sensing))
+        need = {Sensing.DIFFERENTIAL: Mapping.DIFFERENTIAL, Sensing.REFERENCE: Mapping.OFFSET}.get(self.sensing)
+        if need is not None and self.mapping is not need:
+            raise ValueError(f"sensing={self.sensing.value!r} needs mapping={need.value!r}, "
+                             f"got mapping={self.mapping.value!r}")
         for name, hi in (("load_factor", None), ("sinh_gamma", 2.0)):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0 and (hi is None or v <= hi)):
@@ -68,4 +91,4 @@ class FCMOptions:
     def to_dict(self) -> dict:
         return {"dac_load": self.dac_load.name, "load_factor": self.load_factor,
                 "sinh_gamma": self.sinh_gamma, "mapping": self.mapping.name, "x_max": self.x_max,
-                "adc_range": self.adc_range.to_dict()}
+                "adc_range": self.adc_range.to_dict(), "sensing": self.sensing.name}

@@ -28,8 +28,10 @@ import numpy as np
 
 from ..backend import NumpyNS
 from ..engines.ports import row_port_admittance_stack
+from ..fcm import sensing as sens
 from ..fcm.mapping import Mapping
 from ..fcm.model import FCM, DacLoad
+from ..fcm.options import Sensing
 
 
 def dac_codes(fcm: FCM, x) -> tuple[np.ndarray, np.ndarray]:
@@ -81,9 +83,28 @@ def tile_currents(fcm: FCM, V: np.ndarray) -> np.ndarray:
     return np.einsum("pbstnm,stnmc->pbstnc", f, fcm.Gn)
 
 
+def sensed(fcm: FCM, I: np.ndarray) -> np.ndarray:
+    """What reaches the ADCs (..., S', Tk, Tn, Nc) from column currents I (..., S, Tk, Tn, Nc'): I itself
+    (SEPARATE), or the analog difference with S' = 1: I+ - I- (DIFFERENTIAL), each data column minus the
+    tile's reference column (REFERENCE) (``xbarlab.fcm.sensing``)."""
+    s = fcm.options.sensing
+    if s is Sensing.SEPARATE:
+        return I
+    nc = fcm.spec.cols
+    if s is Sensing.DIFFERENTIAL:
+        d = I[..., 0, :, :, :] - I[..., 1, :, :, :] if I.shape[-4] == 2 else I[..., 0, :, :, :]
+    else:
+        d = I[..., 0, :, :, :nc] - I[..., 0, :, :, nc:nc + 1]
+    return d[..., None, :, :, :]
+
+
 def adc_input(fcm: FCM, I: np.ndarray) -> np.ndarray:
-    """The ADC's input in LSB (before rounding, INL included): I / I_fs * full + INL; I (..., S, Tk, Tn, Nc)."""
+    """The ADC's input in LSB (before rounding, INL included): I / I_fs * full + INL; I (..., S, Tk, Tn, Nc).
+
+    Sensing schemes: the difference (``sensed``) over the bipolar ADC's LSB, I_fs / 2**(bits-1)."""
     adc = fcm.spec.adc
+    if fcm.options.sensing is not Sensing.SEPARATE:
+        return sensed(fcm, I) / sens.lsb_a(adc, fcm.adc_full_scale_a)[..., None]
     u = I / fcm.adc_full_scale_a[..., None]
     x = u * float(adc.full_code)
     return x + adc.inl(u) if adc.inl_lsb else x
@@ -92,7 +113,9 @@ def adc_input(fcm: FCM, I: np.ndarray) -> np.ndarray:
 def adc(fcm: FCM, I: np.ndarray) -> np.ndarray:
     """ADC codes (..., S, Tk, Tn, Nc) of column currents I; the currents themselves for an ideal ADC."""
     if fcm.spec.adc.bits is None:
-        return I
+        return sensed(fcm, I)
+    if fcm.options.sensing is not Sensing.SEPARATE:
+        return np.clip(np.rint(adc_input(fcm, I)), *sens.code_range(fcm.spec.adc))
     return np.clip(np.rint(adc_input(fcm, I)), 0.0, float(fcm.spec.adc.full_code))
 
 
@@ -100,6 +123,8 @@ def adc_values(fcm: FCM, D: np.ndarray) -> np.ndarray:
     """The digital column values in ampere of ADC codes D (the currents for an ideal ADC)."""
     if fcm.spec.adc.bits is None:
         return D
+    if fcm.options.sensing is not Sensing.SEPARATE:
+        return D * sens.lsb_a(fcm.spec.adc, fcm.adc_full_scale_a)[..., None]
     return D * (fcm.adc_full_scale_a[..., None] / float(fcm.spec.adc.full_code))
 
 
@@ -109,7 +134,9 @@ def accumulate(fcm: FCM, D: np.ndarray, codes: np.ndarray, scale: np.ndarray) ->
     dac, dev = spec.dac, spec.device
     A = adc_values(fcm, D).sum(axis=3)  # over the row tiles: (P, B, S, Tn, Nc)
     gain = fcm.w_max / (dac.v_read * (dev.g_max - dev.g_min))  # ampere per volt-siemens -> weight
-    if fcm.options.mapping is Mapping.DIFFERENTIAL:
+    if fcm.options.sensing is not Sensing.SEPARATE:  # subtracted before the ADC: nothing left to do
+        I, gain = A[:, :, 0], sens.gain(fcm)
+    elif fcm.options.mapping is Mapping.DIFFERENTIAL:
         I = A[:, :, 0] - A[:, :, 1] if A.shape[2] == 2 else A[:, :, 0]  # I+ - I- (or a lone array)
     else:  # G = q((w / w_max + 1) / 2): twice the gain, minus the mid-level cells' ideal current
         gain *= 2.0

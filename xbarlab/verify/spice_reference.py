@@ -17,6 +17,11 @@ vector of DAC codes:
 * ``spice_evaluate_codes``: the same at given DAC codes (e.g. float32's);
   ``spice_evaluate_layer``: every FCM of a network layer (one per
   convolution group) on its own input matrix (im2col patches).
+
+Sensing schemes (``xbarlab.fcm.sensing``): the reference column is a real
+column of each tile's deck; the subtraction before the ADC is a differential
+read of ngspice's sense currents (``reference.sensed``: i(vsense_j) - i(vsense_ref),
+or I+ - I- of the pair's two decks), then the bipolar ADC.
 """
 
 from __future__ import annotations

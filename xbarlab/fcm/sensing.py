@@ -1,0 +1,161 @@
+"""Sensing schemes: where the subtraction of a signed weight's two currents happens (``Sensing``).
+
+* ``SEPARATE`` (default): each array column has its own ADC (full scale: its largest column current
+  at full input) and the pair's (or the offset's) subtraction is digital, after the ADCs. The plans of
+  ``xbarlab.fcm.plans`` as they are.
+* ``DIFFERENTIAL``: the column currents of the pair G+, G- are subtracted in the analog domain, before
+  one ADC per column pair. Modelled as *ideal current subtraction* d = I+ - I- (as the
+  current-mirror / differential sense amplifiers of RRAM macros do it, e.g. PRIME, Chi et al.,
+  ISCA 2016, and the differential current sensing of Mochida et al., VLSI 2018: two arrays (or two
+  columns) for w+ and w-, one sense circuit per pair). The mirror's own error is not modelled.
+* ``REFERENCE``: the offset mapping G = q((w / w_max + 1) / 2) on one array, plus one reference
+  column per tile whose cells are all programmed to the mid level q(1/2) (the conductance of w = 0).
+  The reference column is a real column of the tile: it shares the rows (and their DAC load, driver
+  and wire resistance) with the data columns, so the tile is rows x (cols + 1) and every parasitic of
+  the reference column is in G_non-ideal and in the ngspice circuit. Its current, the array's
+  common mode sum_i V_i q(1/2) as the circuit really delivers it, is subtracted (ideally) from every
+  data column of the tile before that column's ADC; nothing is subtracted digitally. Reference cells
+  are programmed devices: variation and faults are drawn for them like for every cell.
+
+The ADC of a difference is bipolar, two's complement: ``bits`` bits, codes -2**(bits-1) ..
+2**(bits-1) - 1, LSB = I_fs / 2**(bits-1), d clipped to that range. Its full scale I_fs (per tile,
+ampere) is the fixed ``ADCParams.full_scale_a`` when given, else the worst case of the difference,
+the analogue of the separate ADC's rule: v * max_j sum_i |Ga[i, j] - Gb[i, j]| on G_non-ideal
+(v = v_read, or sinh(b g v_read) / (b g) for sinh cells), which bounds |d| since every row voltage lies in
+[0, v_read]. Ga, Gb are the pair, or the data column and the reference column. The range holds no
+common-mode current (the separate ADC's spends g_min / g_max of it on G_min), but the sign costs one
+bit, and sum_i |Ga - Gb| can exceed a separate array's largest column sum (rows of both signs).
+ADC INL is not modelled for these schemes (refused).
+
+``SensingPlan`` wraps the model's DAC-load plan (``plans.compile_plan``): its ``currents`` stage is
+that plan's, every column (the reference column included) in ampere; ``evaluate`` subtracts, runs the
+bipolar ADC and accumulates over row tiles and phases. The oracle is ``xbarlab.verify.reference``.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mapping import Mapping
+from .options import Sensing
+from .plans import Plan, _Arrays, compile_plan
+
+
+def with_reference_column(G: np.ndarray, device) -> np.ndarray:
+    """Offset-mapped tiles (1, Tk, Tn, M, Nc) -> (1, Tk, Tn, M, Nc + 1): the last column at q(1/2) (siemens)."""
+    ref = np.full(G.shape[:-1] + (1,), float(device.quantize(0.5)))
+    return np.concatenate([G, ref], axis=-1)
+
+
+def data_cols(fcm) -> int:
+    """Data columns per tile (the reference column, when there is one, is not one)."""
+    return fcm.spec.cols
+
+
+def difference(I, sensing: Sensing, nc: int):
+    """Analog difference (..., Tk, Tn, Nc, X) of column currents I (..., S, Tk, Tn, Nc', X) (S the axis -5)."""
+    if sensing is Sensing.DIFFERENTIAL:
+        return I[..., 0, :, :, :, :] - I[..., 1, :, :, :, :] if I.shape[-5] == 2 else I[..., 0, :, :, :, :]
+    return I[..., 0, :, :, :nc, :] - I[..., 0, :, :, nc:nc + 1, :]
+
+
+def full_scale(spec, options, Gn: np.ndarray) -> np.ndarray:
+    """ADC full scale (1, Tk, Tn), ampere, of the difference (the module's rule)."""
+    adc = spec.adc
+    if adc.full_scale_a is not None:
+        return np.full((1,) + Gn.shape[1:3], adc.full_scale_a)
+    v = spec.dac.v_read
+    b = spec.device.sinh_b * options.sinh_gamma
+    if b > 0:
+        v = math.sinh(b * v) / b
+    nc = spec.cols
+    if options.sensing is Sensing.DIFFERENTIAL:  # (Tk, Tn, M, Nc): Ga - Gb
+        d = Gn[0] - Gn[1] if Gn.shape[0] == 2 else Gn[0]
+    else:
+        d = Gn[0, ..., :nc] - Gn[0, ..., nc:nc + 1]
+    fs = v * np.abs(d).sum(axis=-2).max(axis=-1)
+    return np.where(fs > 0, fs, 1.0)[None]
+
+
+def code_range(adc) -> tuple[float, float]:
+    """The bipolar ADC's lowest and highest code."""
+    h = 2.0 ** (adc.bits - 1)
+    return -h, h - 1.0
+
+
+def lsb_a(adc, fs):
+    """Ampere per code of the bipolar ADC of full scale fs (ampere); fs itself for an ideal ADC."""
+    return fs if adc.bits is None else fs / 2.0 ** (adc.bits - 1)
+
+
+def gain(fcm) -> float:
+    """Weight units per ampere of difference (per unit of DAC scale)."""
+    dac, dev = fcm.spec.dac, fcm.spec.device
+    g = fcm.w_max / (dac.v_read * (dev.g_max - dev.g_min))
+    return 2.0 * g if fcm.options.mapping is Mapping.OFFSET else g
+
+
+def check(spec, options) -> None:
+    """ValueError for a setting these schemes do not model."""
+    if options.sensing is not Sensing.SEPARATE and spec.adc.inl_lsb:
+        raise ValueError(f"inl_lsb is not modelled with sensing={options.sensing.value!r}; "
+                         f"got inl_lsb={spec.adc.inl_lsb!r}")
+    from .ranges import WorstCase
+
+    if options.sensing is not Sensing.SEPARATE and not isinstance(options.adc_range, WorstCase):
+        raise ValueError(f"adc_range {options.adc_range!r} is not modelled with sensing={options.sensing.value!r} "
+                         "(its ADC of the difference takes the worst-case range)")
+
+
+@dataclass(frozen=True, eq=False)
+class SensingPlan(_Arrays):
+    """Subtraction before the ADC on top of a DAC-load plan ``base``. ``u`` (Tk, Tn, 1, 1): ADC input
+    units per ampere of difference (1/LSB; 1 for an ideal ADC); ``wu`` (Tk, Tn, 1, 1): weight units per
+    ADC unit; ``lo``, ``hi``: the code range (None: ideal ADC); ``nc`` data columns, ``n`` outputs."""
+
+    base: Plan
+    sensing: Sensing
+    u: object
+    wu: object
+    lo: float | None
+    hi: float | None
+    nc: int
+    n: int
+
+    def currents(self, ns, codes, fused: bool = False):
+        """Every column's current (S, Tk, Tn, Nc', PR), ampere, the reference column last (``base``)."""
+        return self.base.currents(ns, codes, fused)
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False):
+        """y^T (N, R) from DAC codes (K, PR), before the DAC scale (``Plan.evaluate``)."""
+        D = difference(self.base.currents(ns, codes, fused), self.sensing, self.nc) * self.u  # (Tk, Tn, Nc, PR)
+        if self.lo is not None:
+            ns.round_(D)
+            ns.clip_(D, self.lo, self.hi)
+        ns.mul_(D, self.wu)
+        PR = codes.shape[1]
+        y = ns.reshape(ns.sum(D, 0), (-1, PR))[:self.n]
+        return y[:, :R] - y[:, R:] if PR != R else y
+
+
+def compile_sensing(fcm):
+    """The plan of ``fcm``: ``plans.compile_plan`` for SEPARATE, else a ``SensingPlan`` around it."""
+    opts = fcm.options
+    if opts.sensing is Sensing.SEPARATE:
+        return compile_plan(fcm)
+    S, Tk, Tn, M, Ncp = fcm.Gn.shape
+    # the base plan computes every physical column (N' = Tn Nc': no column is padding to it)
+    view = types.SimpleNamespace(Gn=fcm.Gn, Y=fcm.Y, spec=fcm.spec, options=opts, w_max=fcm.w_max,
+                                 shape=(fcm.shape[0], Tn * Ncp), adc_full_scale_a=fcm.adc_full_scale_a)
+    base = compile_plan(view)
+    adc = fcm.spec.adc
+    fs = fcm.adc_full_scale_a[0]  # (Tk, Tn)
+    lsb = lsb_a(adc, fs)
+    lo, hi = (None, None) if adc.bits is None else code_range(adc)
+    u = (1.0 / lsb)[..., None, None]
+    wu = (lsb * gain(fcm))[..., None, None]
+    return SensingPlan(base=base, sensing=opts.sensing, u=u, wu=wu, lo=lo, hi=hi, nc=data_cols(fcm), n=fcm.shape[1])
