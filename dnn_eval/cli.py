@@ -58,6 +58,16 @@ def _sigma(text: str) -> float:
     return v
 
 
+def _vgate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a gate voltage in volt, got {text!r}") from None
+    if not 0 <= v <= 5:
+        raise argparse.ArgumentTypeError(f"V_G must be in [0, 5] volt, got {v}")
+    return v
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="bundled name (mlp, lenet, convnet, vgg, resnet18, resnet50), a .pt2 export or a state_dict .pt")
     p.add_argument("--dataset", default="digits", choices=["digits", "mnist5k", "mnist", "cifar10"],
@@ -81,6 +91,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
                         "parasitic droop of that offset is not cancelled)")
+    p.add_argument("--cell", default="1r", choices=["1r", "1t1r"],
+                   help="cell: the preset's resistive device alone (1r, default), or 1T-1R: the device in series "
+                        "with the shipped FreePDK45 BSIM4 access NMOS (W 100 nm, L 50 nm, at the sense side, gate "
+                        "lines per row), modelled by the FCM as each cell's G_eff at half the DAC's read voltage, "
+                        "from an ngspice sweep of the transistor (xbarlab/fcm/cells.py)")
+    p.add_argument("--vg", type=_vgate, default=None, metavar="V",
+                   help="with --cell 1t1r: the gate line voltage V_G in volt, 0..5 (default 1.0)")
     p.add_argument("--sensing", default="separate", choices=["separate", "differential", "reference"],
                    help="where the two currents of a signed weight are subtracted (xbarlab/fcm/sensing.py): "
                         "one ADC per array, digital subtraction (separate, default); the pair's currents "
@@ -249,7 +266,24 @@ def hardware(args):
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
-    return spec, default_options(spec).replace(mapping=args.mapping, sensing=getattr(args, "sensing", "separate"))
+    options = default_options(spec).replace(mapping=args.mapping, sensing=getattr(args, "sensing", "separate"))
+    return with_cell(spec, getattr(args, "cell", "1r"), getattr(args, "vg", None)), options
+
+
+def with_cell(spec, cell: str, vg):
+    """``spec`` with the ``--cell`` / ``--vg`` choice: unchanged for 1r, the access NMOS at V_G for 1t1r."""
+    import dataclasses
+
+    from xbarlab.transistor import AccessTransistor
+
+    if cell == "1r":
+        if vg is not None:
+            raise ValueError("--vg needs --cell 1t1r")
+        return spec
+    if cell != "1t1r":
+        raise ValueError(f"cell must be '1r' or '1t1r', got {cell!r}")
+    access = AccessTransistor(v_gate_v=1.0 if vg is None else vg)
+    return spec.replace(device=dataclasses.replace(spec.device, access=access))
 
 
 def slicing_of(args, spec):
@@ -288,7 +322,9 @@ def config_of(args, lm, spec, fcm_options: dict, converter_ranges: dict | None =
     sl = slicing_of(args, spec)
     return {"model": args.model, "model_format": lm.kind, "arch": lm.arch, "dataset": args.dataset,
             "xbar": args.xbar, "preset": args.preset, "ideal": bool(args.ideal), "seed": args.seed,
-            "mapping": args.mapping, "sensing": getattr(args, "sensing", "separate"),
+            "mapping": args.mapping, "cell": getattr(args, "cell", "1r"),
+            "v_gate_v": None if spec.device.access is None else spec.device.access.v_gate_v,
+            "sensing": getattr(args, "sensing", "separate"),
             "weight_slices": sl.weight_slices,
             "input_bits_per_cycle": sl.input_bits_per_cycle or spec.dac.bits,
             "input_cycles": sl.cycles(spec.dac.bits), "weight_bits": total_weight_bits(spec, sl),
@@ -326,6 +362,7 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
+            ("cell", "1R" if spec.device.access is None else f"1T-1R, V_G {spec.device.access.v_gate_v:g} V"),
             ("sensing", getattr(args, "sensing", "separate")),
             ("weight slices / input cycles", f"{config['weight_slices']} / {config['input_cycles']} "
                                              f"({config['input_bits_per_cycle']} bits per cycle)"),

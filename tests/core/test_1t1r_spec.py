@@ -51,9 +51,13 @@ def test_device_and_spec_carry_the_cell_option():
         xb.DeviceParams(access="1t1r")
 
 
-def test_fcm_refuses_1t1r_specs_instead_of_modelling_them_as_1r():
+@pytest.mark.ngspice
+def test_fcm_models_1t1r_specs_not_as_1r(ngspice):
+    """The FCM builds a 1T-1R spec on its cells' G_eff (xbarlab.fcm.cells), never silently as a 1R crossbar."""
     import numpy as np
 
     spec = xb.CrossbarSpec(rows=4, cols=4, device=xb.DeviceParams(access=AccessTransistor()))
-    with pytest.raises(ValueError, match="1T-1R cells"):
-        xb.FCM.from_weights(np.ones((4, 4)), spec, None)
+    plain = xb.CrossbarSpec(rows=4, cols=4)
+    f, f1 = xb.FCM.from_weights(np.ones((4, 4)), spec, None), xb.FCM.from_weights(np.ones((4, 4)), plain, None)
+    np.testing.assert_array_equal(f.G, f1.G)
+    assert np.all(f.Gn < f1.Gn)

@@ -81,6 +81,16 @@ def _g_nonideal(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
     return g_nonideal_stack(flat, spec.circuit).reshape(G.shape)
 
 
+def _cell_conductances(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
+    """The linear conductances the crossbar model sees: G, or for 1T-1R cells their G_eff at the
+    operating point (``xbarlab.fcm.cells``)."""
+    if spec.device.access is None:
+        return G
+    from .cells import effective_tiles
+
+    return effective_tiles(G, spec)
+
+
 def _port_admittance(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
     """Row-port admittance Y (..., rows, rows); diag(row sums of G), exactly, without parasitics."""
     if spec.circuit.is_ideal:
@@ -131,7 +141,8 @@ class FCM:
         w_max: the weight that maps to g_max (max |W|).
         G: programmed conductances after variation and faults, S,
             shape (S, Tk, Tn, rows, cols) with S = 2 (G+, G-) or 1.
-        Gn: G_non-ideal of each tile, S, same shape.
+        Gn: G_non-ideal of each tile, S, same shape (for 1T-1R cells built on their
+            G_eff at the operating point, ``xbarlab.fcm.cells``).
         Y: row-port admittance of each tile, S, (S, Tk, Tn, rows, rows),
             only for ``DacLoad.EXACT`` (else None).
         adc_full_scale_a: ADC full scale per tile, ampere, (S, Tk, Tn), as
@@ -207,15 +218,13 @@ class FCM:
     def from_tiles(cls, G, spec: CrossbarSpec, options: FCMOptions, shape: tuple[int, int],
                    w_max: float) -> "FCM":
         """A model of given programmed conductances G (S, Tk, Tn, rows, cols), siemens."""
-        if spec.device.access is not None:  # not silently modelled as a 1R crossbar
-            raise ValueError("spec.device.access (1T-1R cells) is not modelled by the FCM yet; solve such crossbars "
-                             "with xbarlab.engines.nonlinear.solve")
         G = np.asarray(G, dtype=float)
         cols = spec.cols + (options.sensing is Sensing.REFERENCE)  # (+ the reference column)
         if G.ndim != 5 or G.shape[-2:] != (spec.rows, cols):
             raise ValueError(f"G must have shape (S, Tk, Tn, {spec.rows}, {cols}), got {G.shape}")
-        Gn = _g_nonideal(G, spec)
-        Y = _port_admittance(G, spec) if options.dac_load is DacLoad.EXACT else None
+        Gc = _cell_conductances(G, spec)
+        Gn = _g_nonideal(Gc, spec)
+        Y = _port_admittance(Gc, spec) if options.dac_load is DacLoad.EXACT else None
         return cls(spec, options, shape, w_max, G, Gn, Y)
 
     def regenerate(self, W, rng: np.random.Generator | None) -> "FCM":
@@ -233,7 +242,7 @@ class FCM:
             return type(self)(self.spec, opts, self.shape, self.w_max, None, None)
         Y = self.Y
         if opts.dac_load is DacLoad.EXACT and Y is None:
-            Y = _port_admittance(self.G, self.spec)
+            Y = _port_admittance(_cell_conductances(self.G, self.spec), self.spec)
         return type(self)(self.spec, opts, self.shape, self.w_max, self.G, self.Gn, Y)
 
     def __repr__(self) -> str:
