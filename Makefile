@@ -47,6 +47,9 @@ report: deps
 	$(PY) -m dnn_eval.experiments.txsim_train --out reports
 	$(PY) -m dnn_eval.experiments.txsim_sensitivity --out reports --seeds 3
 	$(PY) benchmarks/bench_train.py --out reports
+	# NEAT (issue 15): 1T-1R single-cell G_eff and cut-off conductance from ngspice, accuracy and energy against V_G
+	$(PY) -m dnn_eval.experiments.neat_cell --out reports
+	$(PY) -m dnn_eval.experiments.neat_accuracy --out reports
 	$(PY) benchmarks/bench_dnn.py --out reports
 	# headline numbers and targets at the top of reports/index.md
 	$(PY) -m characterization.overview --out reports

@@ -159,8 +159,16 @@ def main(argv=None) -> int:
     vgs = [float(v) for v in args.v_gates.split(",")]
     df = run(args.preset, vgs, args.steps, bool(args.per_layer))
     save(df, plot(df), args.out, "neat_accuracy")
-    (args.out / "neat_verdict.md").write_text(verdict(df))  # (re-made from the CSV: verdict(pd.read_csv(...)))
-    print(verdict(df))
+    page = verdict(df)
+    (args.out / "neat_verdict.md").write_text(page)  # (re-made from the CSV: verdict(pd.read_csv(...)))
+    from characterization.index import splice
+
+    trend = [line for line in page.splitlines() if line.startswith("Trend")]
+    section = ["<!-- neat:begin -->", "## 1T-1R cells and NEAT", "",
+               "From `neat_accuracy.csv` (page: `neat_verdict.md`; single-cell G_eff and cut-off conductance: "
+               "`neat_geff.csv`, `neat_cutoff.csv`).", "", *trend, "<!-- neat:end -->"]
+    splice(args.out / "index.md", section[0], section[-1], "\n".join(section) + "\n")
+    print(page)
     return 0
 
 
