@@ -149,9 +149,11 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
     from .calibration import DEFAULT_PERCENTILE, DEFAULT_SAMPLES
 
     g = p.add_argument_group("converter ranges (calibrated on the training split only; dnn_eval/calibration.py)")
-    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default="calibrated",
-                   help="DAC input full scale: calibrated (default: per layer, a percentile of |x| over training "
-                        "images, as static post-training quantization, Jacob et al. CVPR 2018), per-vector (each "
+    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default=None,
+                   help="DAC input full scale: calibrated (default for the bundled data sets: per layer, a "
+                        "percentile of |x| over training images, as static post-training quantization, Jacob et "
+                        "al. CVPR 2018; the default for --dataset mnist/cifar10, which have no training split here, "
+                        "is per-vector), per-vector (each "
                         "input vector scaled by its own max |x|; optimistic, no real DAC does it), or a fixed number")
     g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default=None,
                    help="ADC full scale: calibrated (default with --sensing separate: per tile, a percentile of its "
@@ -159,7 +161,7 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
                         "(every row at full input; the default and the only range with --sensing differential or "
                         "reference, whose ADC of the difference is ranged to its worst case), or a fixed current "
                         "in ampere. Calibrated ranges need a bundled data set (its "
-                        "training split); for --dataset mnist/cifar10 give per-vector/worst-case or fixed ranges")
+                        "training split); for --dataset mnist/cifar10 the default is worst-case")
     g.add_argument("--calibration-percentile", type=_percentile, default=DEFAULT_PERCENTILE,
                    help=f"percentile of the calibrated ranges, (0, 100], 100 = max (default {DEFAULT_PERCENTILE})")
     g.add_argument("--calibration-samples", type=_positive_int, default=DEFAULT_SAMPLES,
@@ -174,9 +176,14 @@ def ranges_of(args):
     from .calibration import ConverterRanges
 
     p = getattr(args, "calibration_percentile", None)
-    d, a = getattr(args, "dac_range", "calibrated"), getattr(args, "adc_range", None)
-    if a is None:  # the default: calibrated, except for the sensing schemes that subtract before the ADC
-        a = "calibrated" if getattr(args, "sensing", "separate") == "separate" else "worst-case"
+    from .data import BUNDLED
+
+    d, a = getattr(args, "dac_range", None), getattr(args, "adc_range", None)
+    train = getattr(args, "dataset", "digits") in BUNDLED  # a training split to calibrate on
+    if d is None:  # the defaults: calibrated where there is training data ...
+        d = "calibrated" if train else "per-vector"
+    if a is None:  # ... except for the sensing schemes that subtract before the ADC (worst case)
+        a = "calibrated" if train and getattr(args, "sensing", "separate") == "separate" else "worst-case"
     dac = PerVector() if d == "per-vector" else CalibratedInput(p) if d == "calibrated" else FixedInput(d)
     adc = WorstCase() if a == "worst-case" else CalibratedRange(p) if a == "calibrated" else FixedRange(a)
     return ConverterRanges(dac, adc, getattr(args, "calibration_samples", None) or ConverterRanges.samples)
@@ -243,8 +250,7 @@ def _timeout(text: str) -> float:
 
 
 def load_inputs(args):
-    """(test split, loaded model) of the command line; torch is imported here."""
-    check_data_args(args.dataset, args.data_dir)
+    """(test split, loaded model) of the command line (``check_data_args`` said first); torch is imported here."""
     import torch
 
     from .data import Split, load_test_split
@@ -344,6 +350,7 @@ def run(args) -> int:
     for flag in ("out", "scheduler", "workers", "timeout_s"):
         if getattr(args, flag, None) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} needs --instances N")
+    check_data_args(args.dataset, args.data_dir)  # (its warning before anything heavy loads)
     ranges = ranges_of(args)
     calibration = calibration_of(args, ranges)  # (before the test data: a data set without a training split fails first)
     split, lm = load_inputs(args)

@@ -116,9 +116,10 @@ def table(obj: dict) -> str:
 def run_instances_cli(args) -> int:
     from xbarlab.sweep import OversubscribedWarning
 
-    from .cli import calibration_of, config_of, hardware, load_inputs, ranges_of
+    from .cli import calibration_of, check_data_args, config_of, hardware, load_inputs, ranges_of
 
     out = check_args(args)
+    check_data_args(args.dataset, args.data_dir)  # (its warning before anything heavy loads)
     ranges = ranges_of(args)
     calibration_of(args, ranges)  # a data set without a training split is refused here, before the sweep
     split, lm = load_inputs(args)
