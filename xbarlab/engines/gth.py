@@ -64,16 +64,28 @@ def _gth_inplace(A, o, k):
     return d
 
 
+MIRROR_TILE = 32  # side of the square tiles in which ``_add_upper`` writes its mirrored half
+
+
 @_jit
 def _add_upper(S, W, out):
-    """out = W + S, symmetric with a zero diagonal, from the upper triangle of S."""
-    r = S.shape[0]
-    for j in range(r):
-        out[j, j] = 0.0
-        for i in range(j):
-            v = W[i, j] + S[i, j]
-            out[i, j] = v
-            out[j, i] = v
+    """out = W + S, symmetric with a zero diagonal, from the upper triangle of S (r, r) given in
+    Fortran order (dsyrk's result) and the symmetric W (r, r). Reads S's upper triangle as the
+    lower triangle of its C-order transpose and W's mirror (equal, W is symmetric), so both are
+    read along rows; the mirrored writes go tile by tile, in cache."""
+    ST = S.T
+    r = ST.shape[0]
+    b = MIRROR_TILE
+    for j0 in range(0, r, b):
+        j1 = min(j0 + b, r)
+        for i0 in range(0, j0 + 1, b):
+            for j in range(j0, j1):
+                for i in range(i0, min(i0 + b, j)):
+                    v = W[j, i] + ST[j, i]
+                    out[j, i] = v
+                    out[i, j] = v
+        for j in range(j0, j1):
+            out[j, j] = 0.0
 
 
 @_jit
