@@ -91,7 +91,8 @@ def _add_upper(S, W, out):
 @_jit
 def _factor_stack(Wkk, o, U, d):
     """GTH factor of each network of the stack Wkk (P, k, k) with outside couplings o (P, k):
-    pivots d (P, k) and multipliers U (P, k, k), strictly upper (A = L D L^T, L = I - U^T)."""
+    pivots d (P, k) and the negated multipliers U (P, k, k), strictly upper (A = L D L^T,
+    L = I + U^T), so that U[t].T is L's strict lower part as BLAS reads it, with no copy."""
     P, k, _ = Wkk.shape
     oo = np.empty(k)
     for t in range(P):
@@ -99,6 +100,9 @@ def _factor_stack(Wkk, o, U, d):
         A[:, :] = Wkk[t]
         oo[:] = o[t]
         d[t] = _gth_inplace(A, oo, k)
+        for i in range(k):
+            for j in range(i + 1, k):
+                A[i, j] = -A[i, j]
 
 
 def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
@@ -111,11 +115,11 @@ def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
     W_kr = W[:, :k, k:]
     U = np.empty((P, k, k))
     d = np.empty((P, k))
-    _factor_stack(np.ascontiguousarray(W[:, :k, :k]), np.ascontiguousarray(W_kr.sum(axis=2)), U, d)
+    _factor_stack(W[:, :k, :k], np.ascontiguousarray(W_kr.sum(axis=2)), U, d)
     out = np.empty((P, n - k, n - k))
     scale = 1.0 / np.sqrt(d)
     for t in range(P):  # in Fortran order, where the C-order arrays are their transposes (no copies)
-        YT = blas.dtrsm(1.0, -U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
+        YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
         YT *= scale[t]
         _add_upper(blas.dsyrk(1.0, YT, trans=0, lower=0), W[t, k:, k:], out[t])  # W_rr + Y^T Y
     return out
