@@ -64,28 +64,33 @@ def _gth_inplace(A, o, k):
     return d
 
 
-MIRROR_TILE = 32  # side of the square tiles in which ``_add_upper`` writes its mirrored half
+MIRROR_TILE = 32  # side of the square tiles in which ``_mirror_lower`` writes the upper half
 
 
 @_jit
-def _add_upper(S, W, out):
-    """out = W + S, symmetric with a zero diagonal, from the upper triangle of S (r, r) given in
-    Fortran order (dsyrk's result) and the symmetric W (r, r). Reads S's upper triangle as the
-    lower triangle of its C-order transpose and W's mirror (equal, W is symmetric), so both are
-    read along rows; the mirrored writes go tile by tile, in cache."""
-    ST = S.T
-    r = ST.shape[0]
+def _mirror_lower(A):
+    """A (r, r) made symmetric from its strict lower triangle, with a zero diagonal; the strided
+    writes go tile by tile, in cache."""
+    r = A.shape[0]
     b = MIRROR_TILE
     for j0 in range(0, r, b):
         j1 = min(j0 + b, r)
         for i0 in range(0, j0 + 1, b):
             for j in range(j0, j1):
                 for i in range(i0, min(i0 + b, j)):
-                    v = W[j, i] + ST[j, i]
-                    out[j, i] = v
-                    out[i, j] = v
+                    A[i, j] = A[j, i]
         for j in range(j0, j1):
-            out[j, j] = 0.0
+            A[j, j] = 0.0
+
+
+def _add_gram(YT: np.ndarray, out: np.ndarray) -> None:
+    """out (r, r), C order, holding the symmetric W_rr: out = W_rr + Y^T Y, given YT = Y^T (r, k)
+    in Fortran order. dsyrk accumulates into out.T (Fortran order, the same symmetric matrix) in
+    place, adding non-negative terms to W_rr's upper triangle there, which is out's lower one."""
+    res = blas.dsyrk(1.0, YT, beta=1.0, c=out.T, trans=0, lower=0, overwrite_c=1)
+    if not np.shares_memory(res, out):  # pragma: no cover - f2py copies only a non-contiguous c
+        out[...] = res.T
+    _mirror_lower(out)
 
 
 @_jit
@@ -121,7 +126,8 @@ def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
     for t in range(P):  # in Fortran order, where the C-order arrays are their transposes (no copies)
         YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
         YT *= scale[t]
-        _add_upper(blas.dsyrk(1.0, YT, trans=0, lower=0), W[t, k:, k:], out[t])  # W_rr + Y^T Y
+        out[t] = W[t, k:, k:]
+        _add_gram(YT, out[t])  # W_rr + Y^T Y
     return out
 
 
@@ -172,6 +178,6 @@ def eliminate(W: np.ndarray, k: int) -> np.ndarray:
     U, d = factor(W[:k, :k], W_kr.sum(axis=1))
     Z = solve_triangular(-U, W_kr, trans="T", lower=False, unit_diagonal=True, check_finite=False)
     Z /= np.sqrt(d)[:, None]
-    out = np.empty((n - k, n - k))
-    _add_upper(blas.dsyrk(1.0, Z.T, trans=0, lower=0), W[k:, k:], out)  # Y^T Y from Y^T in Fortran order
+    out = np.array(W[k:, k:], order="C")
+    _add_gram(Z.T, out)  # W_rr + Y^T Y from Y^T in Fortran order
     return out
