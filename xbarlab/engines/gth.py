@@ -38,20 +38,44 @@ def _jit(f):
     return njit(cache=True, nogil=True)(f) if njit is not None else f
 
 
+SPARSE_BELOW = 0.5  # a pivot row with fewer non-zero couplings than this share is updated by index lists
+
+
 @_jit
 def _gth_inplace(A, o, k):
     """Eliminate the first k nodes of A (n, n), upper triangle read and written, o (n,) each node's
     coupling to nodes outside A. Leaves the multipliers W_pj / d_p in A's rows p < k and returns
-    the pivots d (k,)."""
+    the pivots d (k,).
+
+    A pivot row with few non-zero couplings (the leaves of ``engines.dissection`` are grids) updates
+    only the entries they reach, by index lists: the terms skipped are exact zeros, so the result is
+    bitwise the one of the dense loop."""
     n = A.shape[0]
     d = np.empty(k)
+    nz = np.empty(n, dtype=np.int64)
     for p in range(k):
         Ap = A[p]
         s = o[p]
+        cnt = 0
         for j in range(p + 1, n):
-            s += Ap[j]
+            v = Ap[j]
+            s += v
+            if v != 0.0:
+                nz[cnt] = j
+                cnt += 1
         d[p] = s
         inv = 1.0 / s
+        if cnt < SPARSE_BELOW * (n - p - 1):
+            for x in range(cnt):
+                j = nz[x]
+                f = Ap[j] * inv
+                Aj = A[j]
+                for y in range(x + 1, cnt):
+                    i = nz[y]
+                    Aj[i] += f * Ap[i]
+                o[j] += f * o[p]
+                Ap[j] *= inv
+            continue
         for j in range(p + 1, n):
             f = Ap[j] * inv
             if f != 0.0:
