@@ -107,53 +107,65 @@ def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
 
 
 @_jit
-def _assemble_stack(WA, WB, pos_a, pos_b, out):
-    """Each pair of networks (WA[t], WB[t]) joined on the nodes they share: out[t] (m, m), A's node
-    i at pos_a[i] and B's node i at pos_b[i] (shared nodes at the same place, couplings added)."""
-    P, na, _ = WA.shape
-    nb = WB.shape[1]
-    for t in range(P):
-        out[t, :, :] = 0.0
-        for i in range(na):
-            for j in range(na):
-                out[t, pos_a[i], pos_a[j]] += WA[t, i, j]
-        for i in range(nb):
-            for j in range(nb):
-                out[t, pos_b[i], pos_b[j]] += WB[t, i, j]
+def _assemble_one(WA, WB, pos_a, pos_b, out):
+    """The networks WA (na, na) and WB (nb, nb) joined on the nodes they share: out (m, m), A's
+    node i at pos_a[i] and B's node i at pos_b[i] (shared nodes at the same place, couplings added)."""
+    out[:, :] = 0.0
+    for i in range(WA.shape[0]):
+        for j in range(WA.shape[0]):
+            out[pos_a[i], pos_a[j]] += WA[i, j]
+    for i in range(WB.shape[0]):
+        for j in range(WB.shape[0]):
+            out[pos_b[i], pos_b[j]] += WB[i, j]
+
+
+@_jit
+def _assemble_pairs(WA, WB, start, pos_a, pos_b, out):
+    """``_assemble_one`` for the pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na)
+    and WB (Q, C, nb, nb), strided views of the level's blocks (no copies): out (P, m, m)."""
+    C = WA.shape[1]
+    for t in range(out.shape[0]):
+        q = (start + t) // C
+        c = start + t - q * C
+        _assemble_one(WA[q, c], WB[q, c], pos_a, pos_b, out[t])
 
 
 @_jit
 def _merge_stack(WA, WB, pos_a, pos_b, m, k, out):
-    """``_assemble_stack`` and the elimination of the first k nodes, one pair at a time (small
-    networks): out (P, m - k, m - k)."""
-    P = WA.shape[0]
+    """``_assemble_pairs`` and the elimination of the first k nodes, one pair at a time (small
+    networks): out (Q C, m - k, m - k)."""
+    Q, C = WA.shape[:2]
     r = m - k
-    A = np.empty((1, m, m))
+    A = np.empty((m, m))
     o = np.zeros(m)
-    for t in range(P):
-        _assemble_stack(WA[t:t + 1], WB[t:t + 1], pos_a, pos_b, A)
-        o[:] = 0.0
-        gth._gth_inplace(A[0], o, k)
-        for i in range(r):
-            out[t, i, i] = 0.0
-            for j in range(i + 1, r):
-                v = A[0, k + i, k + j]
-                out[t, i, j] = v
-                out[t, j, i] = v
+    for q in range(Q):
+        for c in range(C):
+            t = q * C + c
+            _assemble_one(WA[q, c], WB[q, c], pos_a, pos_b, A)
+            o[:] = 0.0
+            gth._gth_inplace(A, o, k)
+            for i in range(r):
+                out[t, i, i] = 0.0
+                for j in range(i + 1, r):
+                    v = A[k + i, k + j]
+                    out[t, i, j] = v
+                    out[t, j, i] = v
 
 
 CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
 
 
 def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
-    out = np.empty((WA.shape[0], m - k, m - k))
+    """Merge each pair of blocks of WA, WB (Q, C, n, n), strided views: (Q C, m - k, m - k)."""
+    P = WA.shape[0] * WA.shape[1]
+    out = np.empty((P, m - k, m - k))
     if not blas_form:
         _merge_stack(WA, WB, pos_a, pos_b, m, k, out)
         return out
     step = max(1, int(CHUNK_BYTES // (8 * m * m)))
-    for a in range(0, WA.shape[0], step):
-        full = np.empty((min(step, WA.shape[0] - a), m, m))
-        _assemble_stack(WA[a:a + step], WB[a:a + step], pos_a, pos_b, full)
+    for a in range(0, P, step):
+        full = np.empty((min(step, P - a), m, m))
+        _assemble_pairs(WA, WB, a, pos_a, pos_b, full)
         out[a:a + step] = gth.eliminate_stack(full, k)
     return out
 
@@ -222,11 +234,14 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         e = _edges(h, w)
         n = blocks.shape[-1]
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        WA = blocks[:, :, 0::2] if horizontal else blocks[:, 0::2]
-        WB = blocks[:, :, 1::2] if horizontal else blocks[:, 1::2]
-        shape = WA.shape[:3]
-        out = _merge_level(np.ascontiguousarray(WA).reshape(-1, n, n), np.ascontiguousarray(WB).reshape(-1, n, n),
-                           pa, pb, m, k, max(h, w) >= LOOP_SIDE)
+        T = blocks.shape[0]
+        if horizontal:  # pairs side by side: free views of the contiguous blocks
+            V = blocks.reshape(T * Pr, Pc // 2, 2, n, n)
+            WA, WB, shape = V[:, :, 0], V[:, :, 1], (T, Pr, Pc // 2)
+        else:
+            V = blocks.reshape(T * Pr // 2, 2, Pc, n, n)
+            WA, WB, shape = V[:, 0], V[:, 1], (T, Pr // 2, Pc)
+        out = _merge_level(WA, WB, pa, pb, m, k, max(h, w) >= LOOP_SIDE)
         blocks = out.reshape(shape + out.shape[1:])
         h, w = (h, 2 * w) if horizontal else (2 * h, w)
 
@@ -253,7 +268,7 @@ def _merge(a, b, horizontal: bool):
     (WA, ea), (WB, eb) = a, b
     pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
     W = np.empty((WA.shape[0], m, m))
-    _assemble_stack(WA, WB, pa, pb, W)
+    _assemble_pairs(WA[:, None], WB[:, None], 0, pa, pb, W)
     return gth.eliminate_stack(W, k), edges
 
 

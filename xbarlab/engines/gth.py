@@ -38,20 +38,44 @@ def _jit(f):
     return njit(cache=True, nogil=True)(f) if njit is not None else f
 
 
+SPARSE_BELOW = 0.5  # a pivot row with fewer non-zero couplings than this share is updated by index lists
+
+
 @_jit
 def _gth_inplace(A, o, k):
     """Eliminate the first k nodes of A (n, n), upper triangle read and written, o (n,) each node's
     coupling to nodes outside A. Leaves the multipliers W_pj / d_p in A's rows p < k and returns
-    the pivots d (k,)."""
+    the pivots d (k,).
+
+    A pivot row with few non-zero couplings (the leaves of ``engines.dissection`` are grids) updates
+    only the entries they reach, by index lists: the terms skipped are exact zeros, so the result is
+    bitwise the one of the dense loop."""
     n = A.shape[0]
     d = np.empty(k)
+    nz = np.empty(n, dtype=np.int64)
     for p in range(k):
         Ap = A[p]
         s = o[p]
+        cnt = 0
         for j in range(p + 1, n):
-            s += Ap[j]
+            v = Ap[j]
+            s += v
+            if v != 0.0:
+                nz[cnt] = j
+                cnt += 1
         d[p] = s
         inv = 1.0 / s
+        if cnt < SPARSE_BELOW * (n - p - 1):
+            for x in range(cnt):
+                j = nz[x]
+                f = Ap[j] * inv
+                Aj = A[j]
+                for y in range(x + 1, cnt):
+                    i = nz[y]
+                    Aj[i] += f * Ap[i]
+                o[j] += f * o[p]
+                Ap[j] *= inv
+            continue
         for j in range(p + 1, n):
             f = Ap[j] * inv
             if f != 0.0:
@@ -64,22 +88,40 @@ def _gth_inplace(A, o, k):
     return d
 
 
+MIRROR_TILE = 32  # side of the square tiles in which ``_mirror_lower`` writes the upper half
+
+
 @_jit
-def _add_upper(S, W, out):
-    """out = W + S, symmetric with a zero diagonal, from the upper triangle of S."""
-    r = S.shape[0]
-    for j in range(r):
-        out[j, j] = 0.0
-        for i in range(j):
-            v = W[i, j] + S[i, j]
-            out[i, j] = v
-            out[j, i] = v
+def _mirror_lower(A):
+    """A (r, r) made symmetric from its strict lower triangle, with a zero diagonal; the strided
+    writes go tile by tile, in cache."""
+    r = A.shape[0]
+    b = MIRROR_TILE
+    for j0 in range(0, r, b):
+        j1 = min(j0 + b, r)
+        for i0 in range(0, j0 + 1, b):
+            for j in range(j0, j1):
+                for i in range(i0, min(i0 + b, j)):
+                    A[i, j] = A[j, i]
+        for j in range(j0, j1):
+            A[j, j] = 0.0
+
+
+def _add_gram(YT: np.ndarray, out: np.ndarray) -> None:
+    """out (r, r), C order, holding the symmetric W_rr: out = W_rr + Y^T Y, given YT = Y^T (r, k)
+    in Fortran order. dsyrk accumulates into out.T (Fortran order, the same symmetric matrix) in
+    place, adding non-negative terms to W_rr's upper triangle there, which is out's lower one."""
+    res = blas.dsyrk(1.0, YT, beta=1.0, c=out.T, trans=0, lower=0, overwrite_c=1)
+    if not np.shares_memory(res, out):  # pragma: no cover - f2py copies only a non-contiguous c
+        out[...] = res.T
+    _mirror_lower(out)
 
 
 @_jit
 def _factor_stack(Wkk, o, U, d):
     """GTH factor of each network of the stack Wkk (P, k, k) with outside couplings o (P, k):
-    pivots d (P, k) and multipliers U (P, k, k), strictly upper (A = L D L^T, L = I - U^T)."""
+    pivots d (P, k) and the negated multipliers U (P, k, k), strictly upper (A = L D L^T,
+    L = I + U^T), so that U[t].T is L's strict lower part as BLAS reads it, with no copy."""
     P, k, _ = Wkk.shape
     oo = np.empty(k)
     for t in range(P):
@@ -87,6 +129,9 @@ def _factor_stack(Wkk, o, U, d):
         A[:, :] = Wkk[t]
         oo[:] = o[t]
         d[t] = _gth_inplace(A, oo, k)
+        for i in range(k):
+            for j in range(i + 1, k):
+                A[i, j] = -A[i, j]
 
 
 def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
@@ -99,13 +144,14 @@ def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
     W_kr = W[:, :k, k:]
     U = np.empty((P, k, k))
     d = np.empty((P, k))
-    _factor_stack(np.ascontiguousarray(W[:, :k, :k]), np.ascontiguousarray(W_kr.sum(axis=2)), U, d)
+    _factor_stack(W[:, :k, :k], np.ascontiguousarray(W_kr.sum(axis=2)), U, d)
     out = np.empty((P, n - k, n - k))
     scale = 1.0 / np.sqrt(d)
     for t in range(P):  # in Fortran order, where the C-order arrays are their transposes (no copies)
-        YT = blas.dtrsm(1.0, -U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
+        YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
         YT *= scale[t]
-        _add_upper(blas.dsyrk(1.0, YT, trans=0, lower=0), W[t, k:, k:], out[t])  # W_rr + Y^T Y
+        out[t] = W[t, k:, k:]
+        _add_gram(YT, out[t])  # W_rr + Y^T Y
     return out
 
 
@@ -156,6 +202,6 @@ def eliminate(W: np.ndarray, k: int) -> np.ndarray:
     U, d = factor(W[:k, :k], W_kr.sum(axis=1))
     Z = solve_triangular(-U, W_kr, trans="T", lower=False, unit_diagonal=True, check_finite=False)
     Z /= np.sqrt(d)[:, None]
-    out = np.empty((n - k, n - k))
-    _add_upper(blas.dsyrk(1.0, Z.T, trans=0, lower=0), W[k:, k:], out)  # Y^T Y from Y^T in Fortran order
+    out = np.array(W[k:, k:], order="C")
+    _add_gram(Z.T, out)  # W_rr + Y^T Y from Y^T in Fortran order
     return out
