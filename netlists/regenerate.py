@@ -13,7 +13,7 @@ between CPUs (numpy's SIMD ``power`` rounds differently on AVX2 and
 AVX-512), so rebuilding G on another machine can change a deck in its 15th
 digit. A case whose ``.npz`` is missing gets one written first.
 
-The golden test (tests/test_netlist_golden.py) loads the same ``.npz``
+The golden test (tests/core/test_netlist_golden.py) loads the same ``.npz``
 (``stored_cases``), checks that xbarlab.netlist() still writes these decks
 byte for byte, and that the exact solver reproduces the stored ngspice outputs.
 

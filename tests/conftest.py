@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# the shared test helpers (strategies, mp_reference, sweep_tasks) live here, beside this file; the test
+# files are in folders that follow the packages (core, fcm, dnn, characterization, security)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=40,

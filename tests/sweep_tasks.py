@@ -1,4 +1,4 @@
-"""Module-level task functions for tests/test_sweep.py (importable by worker processes).
+"""Module-level task functions for tests/core/test_sweep.py (importable by worker processes).
 
 Each call appends one line to the file named by params["log"], so a test can
 count how many times each point was really computed.

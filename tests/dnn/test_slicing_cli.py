@@ -56,7 +56,7 @@ def test_default_slicing_is_bitwise_the_unsliced_network():
     (["--instances", "2", "--weight-slices", "2"], "not yet available with --instances"),
 ])
 def test_bad_slicing_flags_one_line(capsys, argv, msg):
-    assert main(["dnn-eval", "mlp", *argv]) != 0  # in process (the subprocess form is tests/test_dnn_cli.py's)
+    assert main(["dnn-eval", "mlp", *argv]) != 0  # in process (the subprocess form is tests/dnn/test_dnn_cli.py's)
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err
     assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1

@@ -16,7 +16,7 @@ from xbarlab.fcm import cpu_kernels  # noqa: E402
 
 @pytest.fixture(scope="module")
 def bench():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dnn.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_dnn.py"
     spec = importlib.util.spec_from_file_location("bench_dnn", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -14,7 +14,7 @@ import pytest
 import sweep_tasks
 from xbarlab.sweep import ResultStore, canonical_json, grid, make_tasks, run_sweep, task_key
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where sweep_tasks.py lives
 
 
 def executions(log: Path) -> list[str]:

@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 
 from xbarlab.cli import main  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dnn_eval_json(capsys):

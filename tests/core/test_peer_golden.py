@@ -16,7 +16,7 @@ import pytest
 
 import xbarlab as xb
 
-DATA = Path(__file__).resolve().parent.parent / "netlists" / "badcrossbar" / "qucs.npz"
+DATA = Path(__file__).resolve().parents[2] / "netlists" / "badcrossbar" / "qucs.npz"
 REL = 1e-12  # relative to the largest magnitude of each quantity in the circuit
 
 

@@ -20,7 +20,7 @@ from characterization.fig3a_dac import dac_point
 from characterization.technology import GROUPS, PRESET, default_spec, group_circuit
 from xbarlab.spec import group, groups, load_preset, preset_sources, preset_variants, strong_dac
 
-CHAR_DIR = Path(__file__).resolve().parents[1] / "characterization"
+CHAR_DIR = Path(__file__).resolve().parents[2] / "characterization"
 SPEC = default_spec()
 
 MC_COLUMNS = {"N", "group", "kind", "column", "error_max", "error_min", "error_avg", "error_std", "n_instances",

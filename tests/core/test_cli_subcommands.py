@@ -15,7 +15,7 @@ import pytest
 
 from xbarlab import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APPS = {"validate": "xbarlab.validation_report", "dnn-eval": "dnn_eval.cli", "characterize": "characterization.cli"}
 
 PLUGIN = '''

@@ -17,7 +17,7 @@ import pytest
 
 import xbarlab as xb
 
-NETLISTS = Path(__file__).resolve().parents[1] / "netlists"
+NETLISTS = Path(__file__).resolve().parents[2] / "netlists"
 sys.path.insert(0, str(NETLISTS))
 import regenerate  # noqa: E402
 from regenerate import dac_cases, dac_deck  # noqa: E402
