@@ -78,7 +78,8 @@ def test_the_experiments_use_the_cli_default_ranges():
     from dnn_eval.experiments import decompose
 
     assert inspect.signature(decompose.evaluate_settings).parameters["ranges"].default is CLI_DEFAULT
-    args = type("Args", (), {"calibration_percentile": 99.99, "calibration_samples": 500})()
+    args = type("Args", (), {"dataset": "digits", "sensing": "separate", "calibration_percentile": 99.99,
+                             "calibration_samples": 500})()
     assert ranges_of(args) == CLI_DEFAULT  # the command line's defaults are the experiments' ranges
 
 
