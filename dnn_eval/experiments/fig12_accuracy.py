@@ -8,6 +8,9 @@ the paper's reference), precision only, parasitics only, variation only,
 precision + parasitics, and everything (``accuracy_nonideal``). Each
 accuracy has its binomial standard error ``stderr_*`` = sqrt(p (1 - p) / n)
 over the n test images. ``degradation_pct`` = 100 (ideal - everything).
+Converter ranges: those of ``xbarlab dnn-eval`` (``calibration.CLI_DEFAULT``,
+calibrated on 500 training images; ``experiments.decompose``), named in the
+columns ``dac_range``, ``adc_range`` and ``calibration`` of every row.
 Writes ``dnn_fig12a_accuracy.csv`` / ``.png``.
 """
 
@@ -19,7 +22,7 @@ from ..data import load_bundled_split
 from ..loading import load_model
 from ..models import TRAINED_ON
 from .common import SIZES, parse, save
-from .decompose import evaluate_settings, wide_row
+from .decompose import calibration_images, evaluate_settings, wide_row
 from .plots import decomposition_bars
 from .settings import DEFAULT_PRESET
 
@@ -28,13 +31,14 @@ def run(preset: str = DEFAULT_PRESET, seed: int = 0, datasets=tuple(TRAINED_ON),
         networks=None) -> pd.DataFrame:
     rows = []
     for dataset in datasets:
-        _, test = load_bundled_split(dataset)
+        train, test = load_bundled_split(dataset)
+        calibration = calibration_images(train)
         for net in networks or TRAINED_ON[dataset]:
             lm = load_model(net, test.input_shape)
             for n in sizes:
-                res = evaluate_settings(lm, test, n, preset, seed, ideal=True)
+                res = evaluate_settings(lm, test, n, preset, seed, ideal=True, calibration=calibration)
                 row = {"dataset": dataset, "network": net, "xbar": n, "preset": preset, "seed": seed,
-                       "n_samples": res["n_samples"], "n_tiles": res["n_tiles"], **wide_row(res)}
+                       "n_samples": res["n_samples"], "n_tiles": res["n_tiles"], **res["ranges"], **wide_row(res)}
                 row["accuracy_nonideal"] = row.pop("accuracy_everything")
                 row["stderr_nonideal"] = row.pop("stderr_everything")
                 row["degradation_pct"] = 100 * (row["accuracy_ideal"] - row["accuracy_nonideal"])

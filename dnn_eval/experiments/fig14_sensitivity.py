@@ -8,7 +8,10 @@ and ADC, no parasitics); ``parasitics`` (ideal converters); ``variation``
 NI-Cross6-64x64); ``everything`` (NI-Cross6-64x64 with variation). The
 settings with variation run ``--seeds`` hardware instances (default 5), the
 others are deterministic and run once. ``stderr`` is the binomial standard
-error over the test images, sqrt(p (1 - p) / n). Writes
+error over the test images, sqrt(p (1 - p) / n). Converter ranges: those of
+``xbarlab dnn-eval`` (``calibration.CLI_DEFAULT``, calibrated on 500 training
+images; ``experiments.decompose``), named in the columns ``dac_range``,
+``adc_range`` and ``calibration`` of every row. Writes
 ``dnn_fig14_sensitivity.csv`` / ``.png``.
 """
 
@@ -20,7 +23,7 @@ from ..data import load_bundled_split
 from ..loading import load_model
 from ..models import TRAINED_ON
 from .common import parse, save
-from .decompose import SEEDED, evaluate_settings
+from .decompose import SEEDED, calibration_images, evaluate_settings
 from .plots import sensitivity_lines
 from .settings import DEFAULT_PRESET, SETTINGS, stderr
 
@@ -29,24 +32,25 @@ def run(preset: str = DEFAULT_PRESET, seeds: int = 5, size: int = 64, datasets=t
         networks=None) -> pd.DataFrame:
     rows = []
     for dataset in datasets:
-        _, test = load_bundled_split(dataset)
+        train, test = load_bundled_split(dataset)
+        calibration = calibration_images(train)
         for net in networks or TRAINED_ON[dataset]:
             lm = load_model(net, test.input_shape)
-            fp32 = None
+            fp32, none = None, {"dac_range": "none (float)", "adc_range": "none (float)", "calibration": "none"}
             for setting in SETTINGS:
                 for seed in range(seeds if setting in SEEDED else 1):
-                    res = evaluate_settings(lm, test, size, preset, seed, (setting,))
+                    res = evaluate_settings(lm, test, size, preset, seed, (setting,), calibration=calibration)
                     n = res["n_samples"]
                     if fp32 is None:
                         fp32 = res["fp32"]
-                        rows.append(_row(dataset, net, size, preset, "FP32", 0, fp32, n))
-                    rows.append(_row(dataset, net, size, preset, setting, seed, res[setting], n))
+                        rows.append(_row(dataset, net, size, preset, "FP32", 0, fp32, n, none))
+                    rows.append(_row(dataset, net, size, preset, setting, seed, res[setting], n, res["ranges"]))
     return pd.DataFrame(rows)
 
 
-def _row(dataset, net, size, preset, implementation, seed, acc, n) -> dict:
+def _row(dataset, net, size, preset, implementation, seed, acc, n, ranges: dict) -> dict:
     return {"dataset": dataset, "network": net, "xbar": size, "preset": preset, "implementation": implementation,
-            "seed": seed, "accuracy": acc, "stderr": stderr(acc, n), "n_samples": n}
+            "seed": seed, "accuracy": acc, "stderr": stderr(acc, n), "n_samples": n, **ranges}
 
 
 def main(argv=None) -> int:

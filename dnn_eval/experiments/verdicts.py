@@ -158,6 +158,27 @@ def deeper_networks(a) -> str:
             "loss in points, " + "; ".join(parts) + " |")
 
 
+def ranges_line(a, s=None) -> str:
+    """Which converter ranges produced the figures (the CSVs' ``dac_range``, ``adc_range``, ``calibration``)."""
+    parts = []
+    for name, df in (("Fig. 12(a)", a), ("Fig. 14", s)):
+        if df is None:
+            continue
+        if "dac_range" not in df:
+            parts.append(f"{name}: the FCM's defaults (per-vector DAC scaling, worst-case ADC full scale; the CSV "
+                         "predates the range columns)")
+            continue
+        if "implementation" in df:
+            df = df[df["implementation"] != "FP32"]
+        combos = df[["dac_range", "adc_range", "calibration"]].drop_duplicates()
+        parts.append(f"{name}: " + "; ".join(
+            f"DAC {r.dac_range}, ADC {r.adc_range}, " + ("not calibrated" if r.calibration == "none" else
+                                                         f"calibrated on {r.calibration}")
+            for r in combos.itertuples()))
+    return ("Converter ranges (the CSV columns `dac_range`, `adc_range`, `calibration`; `xbarlab dnn-eval`'s "
+            "defaults are calibrated on the training split only, `dnn_eval/calibration.py`): " + ". ".join(parts) + ".")
+
+
 def decomposition_table(a) -> list[str]:
     cols = ("fp32", "ideal", "precision", "parasitics", "variation", "precision_parasitics", "nonideal")
     L = ["| data set | network | size | FP32 | ideal | precision only | parasitics only | variation only | "
@@ -180,9 +201,8 @@ def lines(out: Path) -> list[str]:
         L += [f"Every setting is built from the one preset (`{pre}`, `dnn_eval/experiments/settings.py`): precision "
               "only = its device levels, DAC and ADC, no parasitics or variation; parasitics only = "
               "`xbarlab.spec.group(spec, \"ALL\")` with ideal converters and analog devices; variation only = its "
-              "sigma/mu and faults alone; everything = the preset. ADC full scale and DAC scaling are the FCM's "
-              "defaults (per-tile worst-case full scale, each input vector scaled by its own maximum). +- is the "
-              "binomial standard error over the test images.", ""]
+              "sigma/mu and faults alone; everything = the preset. +- is the binomial standard error over the test "
+              "images.", "", ranges_line(a, s), ""]
     L += ["| paper's statement | this run |", "|---|---|"]
     if a is None or "accuracy_precision" not in a:
         L.append(_missing("dnn_fig12a_accuracy (with the decomposition)", "fig12_accuracy"))

@@ -1,6 +1,7 @@
 """The loss decomposed: each setting keeps only its own preset values; the verdicts follow their criteria."""
 
 import dataclasses
+import inspect
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,31 @@ def test_fig12_and_fig14_rows_on_a_small_case():
     assert counts["variation"] == counts["everything"] == 2 and counts["precision"] == 1
     same = s[(s.implementation == "everything") & (s.seed == 0)].accuracy.iloc[0]
     assert same == pytest.approx(r.accuracy_nonideal)  # the same setting and seed in both figures
+    # the CLI's default converter ranges, calibrated on training images, named in every row
+    cli = {"dac_range": "calibrated percentile 99.99", "adc_range": "calibrated per tile percentile 99.99",
+           "calibration": "500 train images"}
+    assert {k: r[k] for k in cli} == cli
+    hw = s[s.implementation != "FP32"]
+    assert (hw[list(cli)] == pd.Series(cli)).all().all() and (s[s.implementation == "FP32"].calibration == "none").all()
+    line = verdicts.ranges_line(a, s)
+    assert line.count("DAC calibrated percentile 99.99, ADC calibrated per tile percentile 99.99, calibrated on 500 "
+                      "train images") == 2
+
+
+def test_the_experiments_use_the_cli_default_ranges():
+    from dnn_eval.calibration import CLI_DEFAULT
+    from dnn_eval.cli import ranges_of
+    from dnn_eval.experiments import decompose
+
+    assert inspect.signature(decompose.evaluate_settings).parameters["ranges"].default is CLI_DEFAULT
+    args = type("Args", (), {"dataset": "digits", "sensing": "separate", "calibration_percentile": 99.99,
+                             "calibration_samples": 500})()
+    assert ranges_of(args) == CLI_DEFAULT  # the command line's defaults are the experiments' ranges
+
+
+def test_ranges_line_names_old_csvs():
+    old = pd.DataFrame(_fig12(0.0, 0.05, 0.20))
+    assert "Fig. 12(a): the FCM's defaults (per-vector DAC scaling, worst-case ADC" in verdicts.ranges_line(old)
 
 
 def test_layer_error_is_zero_against_itself_and_positive_on_the_preset():
