@@ -34,7 +34,7 @@ report: deps
 	$(PY) -m characterization.fcm_accuracy --out reports --pairs 20
 	$(PY) -m characterization.fcm_accuracy --out reports --pairs 20 --r-pd 200 --name fcm_accuracy_rpd200
 	$(PY) -m characterization.fcm_speed --out reports
-	# dnn_eval: RxNN Fig. 12-16 on digits and mnist5k (fig12a/14/15/16 + verdicts: 3 min of CPU, 8 min wall on the shared 2 cores) and the speed benchmark
+	# dnn_eval: RxNN Fig. 12-16 on digits and mnist5k (about 12 min on 2 cores with the calibrated converter ranges) and the speed benchmark
 	$(PY) -m dnn_eval.experiments.fig12_accuracy --out reports
 	$(PY) -m dnn_eval.experiments.fig12_energy --out reports
 	$(PY) -m dnn_eval.experiments.fig14_sensitivity --out reports
