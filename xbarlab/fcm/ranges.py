@@ -30,6 +30,7 @@ Every class is frozen and validated; ``to_dict`` / ``range_from_dict`` round-tri
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -40,13 +41,23 @@ def _percentile(name: str, p) -> float:
     return float(p)
 
 
-class AdcRange:
-    """How the ADC full scale is set (base class of ``WorstCase``, ``FixedRange``, ``CalibratedRange``)."""
+def _positive(name: str, v, unit: str = "") -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0{unit}, got {v!r}")
+    return float(v)
+
+
+class _Strategy:
+    """A frozen strategy dataclass named by ``kind``; ``to_dict`` is its kind and its fields."""
 
     kind = ""
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind}
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+class AdcRange(_Strategy):
+    """How the ADC full scale is set (base class of ``WorstCase``, ``FixedRange``, ``CalibratedRange``)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +75,7 @@ class FixedRange(AdcRange):
     kind = "fixed"
 
     def __post_init__(self) -> None:
-        v = self.full_scale_a
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-            raise ValueError(f"FixedRange.full_scale_a must be a finite number > 0 ampere, got {v!r}")
-        object.__setattr__(self, "full_scale_a", float(v))
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "full_scale_a": self.full_scale_a}
+        object.__setattr__(self, "full_scale_a", _positive("FixedRange.full_scale_a", self.full_scale_a, " ampere"))
 
 
 @dataclass(frozen=True)
@@ -87,17 +92,9 @@ class CalibratedRange(AdcRange):
         if self.per != "tile":
             raise ValueError(f"CalibratedRange.per must be 'tile' (one ADC range per tile), got {self.per!r}")
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "per": self.per, "percentile": self.percentile}
 
-
-class InputRange:
+class InputRange(_Strategy):
     """How the DAC input full scale is set (base class of ``PerVector``, ``FixedInput``, ``CalibratedInput``)."""
-
-    kind = ""
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -115,13 +112,7 @@ class FixedInput(InputRange):
     kind = "fixed"
 
     def __post_init__(self) -> None:
-        v = self.x_max
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-            raise ValueError(f"FixedInput.x_max must be a finite number > 0, got {v!r}")
-        object.__setattr__(self, "x_max", float(v))
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "x_max": self.x_max}
+        object.__setattr__(self, "x_max", _positive("FixedInput.x_max", self.x_max))
 
 
 @dataclass(frozen=True)
@@ -133,9 +124,6 @@ class CalibratedInput(InputRange):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "percentile", _percentile("CalibratedInput", self.percentile))
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "percentile": self.percentile}
 
 
 _ADC = {c.kind: c for c in (WorstCase, FixedRange, CalibratedRange)}
