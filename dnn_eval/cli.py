@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from xbarlab.cli_args import int_in, seed, threads
+from xbarlab.cli_args import float_in, int_in, seed, threads
 
 from . import DEFAULT_PRESET
 
@@ -48,24 +48,8 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _sigma(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sigma/mu as a number, got {text!r}") from None
-    if not (v >= 0 and v < 10):
-        raise argparse.ArgumentTypeError(f"variation sigma/mu must be in [0, 10), got {v}")
-    return v
-
-
-def _vgate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a gate voltage in volt, got {text!r}") from None
-    if not 0 <= v <= 5:
-        raise argparse.ArgumentTypeError(f"V_G must be in [0, 5] volt, got {v}")
-    return v
+_sigma = float_in("[0, 10)", "variation sigma/mu", "sigma/mu as a number")
+_vgate = float_in("[0, 5]", "V_G", "a gate voltage in volt", "volt")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -134,14 +118,7 @@ def _range(kinds: tuple, unit: str):
     return parse
 
 
-def _percentile(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}") from None
-    if not 0 < v <= 100:
-        raise argparse.ArgumentTypeError(f"percentile must be in (0, 100], got {text!r}")
-    return v
+_percentile = float_in("(0, 100]", "percentile", "a percentile in (0, 100]")
 
 
 def add_range_arguments(p: argparse.ArgumentParser) -> None:
@@ -239,14 +216,7 @@ def add_instance_arguments(p: argparse.ArgumentParser) -> None:
                    "on stderr only when stderr is a terminal and --json is not given)")
 
 
-def _timeout(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < v <= 1e6:
-        raise argparse.ArgumentTypeError(f"timeout must be in (0, 1e6] seconds, got {v}")
-    return v
+_timeout = float_in("(0, 1e6]", "timeout", "a number of seconds", "seconds")
 
 
 def load_inputs(args):

@@ -36,6 +36,28 @@ def int_in(lo: int, hi: int, what: str = "an integer"):
     return parse
 
 
+def float_in(interval: str, name: str, what: str, unit: str = ""):
+    """An argparse type: a number in ``interval``, written as it is shown (``"[0, 5]"``, ``"(0, 1e6]"``,
+    ``"[0, 10)"``: a round bracket leaves its end out). ``what`` names the expected text (``"a gate
+    voltage in volt"``), ``name`` the quantity in the range message, ``unit`` follows the interval."""
+    lo_text, hi_text = interval[1:-1].split(",")
+    lo, hi = float(lo_text), float(hi_text)
+    lo_open, hi_open = interval[0] == "(", interval[-1] == ")"
+    shown = f"{interval}{' ' + unit if unit else ''}"
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ((v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)):
+            raise argparse.ArgumentTypeError(f"{name} must be in {shown}, got {v}")
+        return v
+
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
 def seed(text: str) -> int:
     """An argparse type: a seed in 0 .. 2**63 - 1."""
     return int_in(0, SEED_MAX, "a seed")(text)
