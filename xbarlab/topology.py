@@ -126,19 +126,32 @@ class Wires:
     ohm: np.ndarray
 
 
+class _WireList:
+    """Wires collected in netlist order (one builder for the forward and the backward read)."""
+
+    def __init__(self) -> None:
+        self.kind, self.label, self.n1, self.n2, self.ohm = [], [], [], [], []
+
+    def add(self, kind: str, labels, a, b, r) -> None:
+        """Wires ``kind{label}`` from nodes a[k] to b[k] of r ohm (a scalar or one value per wire)."""
+        self.kind.extend([kind] * len(labels))
+        self.label.extend(labels)
+        self.n1.extend(np.asarray(a).tolist())
+        self.n2.extend(np.asarray(b).tolist())
+        self.ohm.extend(np.broadcast_to(r, (len(labels),)).tolist())
+
+    def wires(self) -> Wires:
+        return Wires(kind=np.array(self.kind, dtype=object), label=np.array(self.label, dtype=object),
+                     n1=np.array(self.n1, dtype=np.int64), n2=np.array(self.n2, dtype=np.int64),
+                     ohm=np.array(self.ohm, dtype=float))
+
+
 def wires(m: int, n: int, circuit: CircuitParams) -> Wires:
     """All driver, row, column and sense resistors of an M x N crossbar, in netlist order."""
     idx = NodeIndex(m, n)
     rd = circuit.r_driver_rows(m)
-    kinds, labels, n1, n2, ohm = [], [], [], [], []
-
-    def add(kind, lab, a, b, r):
-        kinds.extend([kind] * len(a))
-        labels.extend(lab)
-        n1.extend(np.asarray(a).tolist())
-        n2.extend(np.asarray(b).tolist())
-        ohm.extend(np.broadcast_to(r, (len(a),)).tolist())
-
+    out = _WireList()
+    add = out.add
     rows = np.arange(m)
     cols = np.arange(n)
     for i in range(m):
@@ -149,13 +162,7 @@ def wires(m: int, n: int, circuit: CircuitParams) -> Wires:
         add("rcol", [f"{i}_{j}" for i in range(1, m)], idx.b(rows[:-1], j), idx.b(rows[1:], j), circuit.r_col)
         add("rcol", [f"{m}_{j}"], [idx.b(m - 1, j)], [idx.s(j)], circuit.r_col)
         add("rsense", [f"{j}"], [idx.s(j)], [idx.msense(j)], circuit.r_sense)
-    return Wires(
-        kind=np.array(kinds, dtype=object),
-        label=np.array(labels, dtype=object),
-        n1=np.array(n1, dtype=np.int64),
-        n2=np.array(n2, dtype=np.int64),
-        ohm=np.array(ohm, dtype=float),
-    )
+    return out.wires()
 
 
 def backward_wires(m: int, n: int, circuit: CircuitParams) -> Wires:
@@ -165,14 +172,10 @@ def backward_wires(m: int, n: int, circuit: CircuitParams) -> Wires:
     if isinstance(circuit.r_driver, tuple):
         raise ValueError(backward_driver_message(circuit))
     idx = BackwardNodeIndex(m, n)
-    kinds, labels, n1, n2, ohm = [], [], [], [], []
+    out = _WireList()
 
-    def add(kind, lab, a, b, r):
-        kinds.append(kind)
-        labels.append(lab)
-        n1.append(int(a))
-        n2.append(int(b))
-        ohm.append(float(r))
+    def add(kind, lab, a, b, r):  # one wire
+        out.add(kind, [lab], [a], [b], r)
 
     for j in range(n):
         add("rdrv", f"{j}", idx.src(j), idx.d(j), circuit.r_driver)
@@ -184,13 +187,7 @@ def backward_wires(m: int, n: int, circuit: CircuitParams) -> Wires:
             add("rrow", f"{i}_{j}", idx.a(i, j), idx.a(i, j - 1), circuit.r_row)
         add("rrow", f"{i}_0", idx.a(i, 0), idx.s(i), circuit.r_row)
         add("rsense", f"{i}", idx.s(i), idx.msense(i), circuit.r_sense)
-    return Wires(
-        kind=np.array(kinds, dtype=object),
-        label=np.array(labels, dtype=object),
-        n1=np.array(n1, dtype=np.int64),
-        n2=np.array(n2, dtype=np.int64),
-        ohm=np.array(ohm, dtype=float),
-    )
+    return out.wires()
 
 
 def backward_as_forward(circuit: CircuitParams) -> CircuitParams:
