@@ -24,9 +24,15 @@ raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
 verified against ngspice; no extended-precision refinement here) raise
 ValueError.
 
+``solve_ngspice`` runs the same crossbar in ngspice (the sinh or 1T-1R deck,
+tightened tolerances). Both are public through ``xbarlab.solve`` /
+``xbarlab.simulate`` with ``cells=`` (``cells_for_device`` builds the cells
+of a ``DeviceParams``).
+
 Verified against ngspice ``.op`` on whole crossbars:
 ``tests/core/test_nonlinear_sinh.py`` (<= 1e-9 relative) and
-``tests/core/test_1t1r_solver.py`` (the table's bound, stated there).
+``tests/core/test_1t1r_solver.py`` (the table's bound, stated there);
+through the public API: ``tests/core/test_api_nonlinear.py``.
 """
 
 from __future__ import annotations
