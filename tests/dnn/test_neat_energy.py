@@ -67,5 +67,6 @@ def test_neat_page_has_a_trend_per_dataset_and_width():
     assert len(trends) == 3
     assert "on digits, W 100 nm" in trends[0] and "**reproduced** at V_G 0.75 V" in trends[0]
     assert "25.0 % less energy" in trends[0]
+    assert "energy saving (about 20 %; criterion >= 15 %): **reproduced** (25.0 %)" in trends[0]
     assert "on digits, W 400 nm" in trends[1] and "**NOT reproduced**" in trends[1]
     assert "on mnist5k" in trends[2] and "**NOT reproduced**" in trends[2]
