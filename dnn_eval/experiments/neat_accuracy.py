@@ -1,7 +1,7 @@
 """NEAT: LeNet's accuracy and energy against V_G on 1T-1R crossbars, without and with NEAT training.
 
     python -m dnn_eval.experiments.neat_accuracy --out reports [--datasets digits,mnist5k] [--steps 20]
-        [--v-gates 0.75,0.9,1.1,1.3] [--mnist-test 200] [--wide-w-m 4e-7] [--full 1]
+        [--v-gates 0.75,0.9,1.1,1.3] [--mnist-test 200] [--wide-w-m 4e-7] [--full 1] [--from-csv 1]
 
 Hardware: the preset's 64x64 crossbars (wires, DAC, 6-bit ADC, its fitted
 DAC-load factor) with NEAT's devices, R_ON 30 kOhm and R_OFF 300 kOhm, no
@@ -30,12 +30,14 @@ G_cut] reads with less energy, and the cells' G_eff < G is not counted (an
 upper bound on the read). Writes ``neat_accuracy.csv`` / ``.png`` (accuracy
 and energy against V_G) and ``neat_verdict.md``: NEAT's trend (a lower V_G
 after NEAT training at under 1 point accuracy loss, with the energy saved)
-reproduced or not per data set, with the numbers.
+reproduced or not per data set, with the numbers; ``--from-csv 1`` writes
+them again from the saved ``neat_accuracy.csv`` without recomputing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import pandas as pd
@@ -172,8 +174,11 @@ def _trend(df: pd.DataFrame, what: str) -> str:
     def saved(r) -> str:
         return f", {100 * (1 - r.energy_j / ref.energy_j):.1f} % less energy per inference" if has_e else ""
 
+    se = ""
+    if "n_samples" in df:  # the binomial standard error of one accuracy on this test set
+        se = f", 1 SE {math.sqrt(ref.accuracy * (1 - ref.accuracy) / float(ref.n_samples)):.4f}"
     trend = (f"Trend{what} (a V_G below {hi:g} V after NEAT training within {100 * LOSS_BUDGET:g} point of 1T-1R at "
-             f"{hi:g} V ({ref.accuracy:.4f}))")
+             f"{hi:g} V ({ref.accuracy:.4f}{se}))")
     if len(ok):
         best = ok.sort_values("v_gate_v").iloc[0]
         line = f"{trend}: **reproduced** at V_G {best.v_gate_v:g} V ({best.accuracy:.4f}{saved(best)})."
@@ -250,9 +255,26 @@ def plot(df: pd.DataFrame):
     return fig
 
 
+def write_pages(df: pd.DataFrame, out) -> str:
+    """``neat_verdict.md`` and the neat section of ``index.md`` in ``out`` from the table; returns the page."""
+    from characterization.index import splice
+
+    page = verdict(df)
+    (out / "neat_verdict.md").write_text(page)
+    trend = [line for line in page.splitlines() if line.startswith("Trend")]
+    section = ["<!-- neat:begin -->", "## 1T-1R cells and NEAT", "",
+               "From `neat_accuracy.csv` (page: `neat_verdict.md`; single-cell G_eff and cut-off conductance: "
+               "`neat_geff.csv`, `neat_cutoff.csv`; the sinh FCM against the Newton solver: `fcm_sinh.md`). "
+               "Energy per inference includes the gate lines (`dnn_eval.energy`).", "",
+               *[f"- {t}" for t in trend], "<!-- neat:end -->"]
+    splice(out / "index.md", section[0], section[-1], "\n".join(section) + "\n")
+    return page
+
+
 def main(argv=None) -> int:
     args = parse(__doc__, argv, steps=(int, 20), v_gates=(str, "0.75,0.9,1.1,1.3"), per_layer=(int, 0),
-                 datasets=(str, "digits,mnist5k"), mnist_test=(int, 200), wide_w_m=(float, 4e-7), full=(int, 0))
+                 datasets=(str, "digits,mnist5k"), mnist_test=(int, 200), wide_w_m=(float, 4e-7), full=(int, 0),
+                 from_csv=(int, 0))
     vgs = [float(v) for v in args.v_gates.split(",")]
     sets = [d for d in args.datasets.split(",") if d]
     if not sets or any(d not in ("digits", "mnist5k") for d in sets):
@@ -260,6 +282,9 @@ def main(argv=None) -> int:
     if not 1 <= args.mnist_test <= 1000 or not 0 <= args.wide_w_m <= 1e-3 or args.steps < 0:
         raise SystemExit(f"--mnist-test must be in 1..1000, --wide-w-m in [0, 1e-3] m and --steps >= 0; got "
                          f"{args.mnist_test}, {args.wide_w_m!r}, {args.steps}")
+    if args.from_csv:  # the pages again from the saved table, nothing recomputed
+        print(write_pages(pd.read_csv(args.out / "neat_accuracy.csv"), args.out))
+        return 0
     steps = max(args.steps, 60) if args.full else args.steps
     t0 = time.perf_counter()
     frames = [run(args.preset, vgs, steps, bool(args.per_layer), ds,
@@ -268,18 +293,7 @@ def main(argv=None) -> int:
               for ds in sets]
     df = pd.concat(frames, ignore_index=True)
     save(df, plot(df), args.out, "neat_accuracy")
-    page = verdict(df)
-    (args.out / "neat_verdict.md").write_text(page)  # (re-made from the CSV: verdict(pd.read_csv(...)))
-    from characterization.index import splice
-
-    trend = [line for line in page.splitlines() if line.startswith("Trend")]
-    section = ["<!-- neat:begin -->", "## 1T-1R cells and NEAT", "",
-               "From `neat_accuracy.csv` (page: `neat_verdict.md`; single-cell G_eff and cut-off conductance: "
-               "`neat_geff.csv`, `neat_cutoff.csv`; the sinh FCM against the Newton solver: `fcm_sinh.md`). "
-               "Energy per inference includes the gate lines (`dnn_eval.energy`).", "",
-               *[f"- {t}" for t in trend], "<!-- neat:end -->"]
-    splice(args.out / "index.md", section[0], section[-1], "\n".join(section) + "\n")
-    print(page)
+    print(write_pages(df, args.out))
     print(f"neat_accuracy: {time.perf_counter() - t0:.0f} s")
     return 0
 
