@@ -70,3 +70,20 @@ def test_neat_page_has_a_trend_per_dataset_and_width():
     assert "energy saving (about 20 %; criterion >= 15 %): **reproduced** (25.0 %)" in trends[0]
     assert "on digits, W 400 nm" in trends[1] and "**NOT reproduced**" in trends[1]
     assert "on mnist5k" in trends[2] and "**NOT reproduced**" in trends[2]
+
+
+def test_neat_pages_again_from_the_csv(tmp_path):
+    import pandas as pd
+
+    from dnn_eval.experiments import neat_accuracy
+
+    rows = [("digits", "1r", float("nan"), 0.95, float("nan"), 4e-8), ("digits", "1t1r", 1.3, 0.95, 1e-7, 4e-8),
+            ("digits", "neat-trained", 0.75, 0.20, 1e-7, 3e-8)]
+    df = pd.DataFrame(rows, columns=["dataset", "mode", "v_gate_v", "accuracy", "w_m", "energy_j"])
+    df["clip_fraction"], df["energy_gate_j"], df["accuracy_fp32"], df["n_samples"], df["steps"] = 0.2, 0.0, 0.96, 360, 20
+    df.to_csv(tmp_path / "neat_accuracy.csv", index=False)
+    assert neat_accuracy.main(["--out", str(tmp_path), "--from-csv", "1"]) == 0
+    index = (tmp_path / "index.md").read_text()
+    assert "<!-- neat:begin -->" in index and "**NOT reproduced**" in index
+    with pytest.raises(SystemExit, match="--datasets"):
+        neat_accuracy.main(["--out", str(tmp_path), "--datasets", "cifar10"])
