@@ -50,8 +50,6 @@ report: deps
 	# NEAT (issue 15): 1T-1R single-cell G_eff and cut-off conductance from ngspice, accuracy and energy against V_G
 	$(PY) -m dnn_eval.experiments.neat_cell --out reports
 	$(PY) -m dnn_eval.experiments.neat_accuracy --out reports
-	# the sinh FCM against its reference for non-linear cells, the exact Newton solver (reports/fcm_sinh.md)
-	$(PY) -m xbarlab.verify.fcm_sinh --out reports
 	$(PY) benchmarks/bench_dnn.py --out reports
 	# headline numbers and targets at the top of reports/index.md
 	$(PY) -m characterization.overview --out reports
