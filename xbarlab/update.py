@@ -244,11 +244,17 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
     if n_arr.dtype.kind not in "iu":
         if n_arr.dtype.kind != "f" or not np.all(np.isfinite(n_arr)) or np.any(n_arr != np.rint(n_arr)):
             raise ValueError("n must hold whole numbers of pulses")
-    rng = _check_rng(rng, update.gamma > 0)
-    out = response(G, n_arr, device, update)
+    return apply_pulses_unchecked(G, n_arr, device, update, _check_rng(rng, update.gamma > 0))
+
+
+def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, update: UpdateParams,
+                           rng: np.random.Generator | None) -> np.ndarray:
+    """``apply_pulses`` without its input checks, for a caller whose G (float, within the bounds), n
+    (whole numbers of G's shape) and rng are valid by construction (``dnn_eval.txsim``'s cell state)."""
+    out = response(G, n, device, update)
     if update.gamma > 0:
-        out = out + update.gamma * update.step(device) * np.sqrt(np.abs(n_arr)) * rng.standard_normal(G.shape)
-    return np.clip(out, device.g_min, device.g_max)
+        out += update.gamma * update.step(device) * np.sqrt(np.abs(n)) * rng.standard_normal(G.shape)
+    return np.clip(out, device.g_min, device.g_max, out=out)
 
 
 def pulses_to(G, target, device: DeviceParams, update: UpdateParams) -> np.ndarray:
