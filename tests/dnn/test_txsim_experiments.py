@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dnn_eval.experiments import txsim_sensitivity, txsim_train
+from dnn_eval.experiments import txsim_diagnose, txsim_sensitivity, txsim_train
 
 
 def _frame(nu, gamma, ratio, wires_sp, wires_re):
@@ -31,8 +31,23 @@ def test_verdicts_follow_the_stated_criteria():
 
 
 def test_txsim_train_tiny_run_writes_its_page(tmp_path):
-    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp"]) == 0
+    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp", "--datasets", "digits"]) == 0
     df = pd.read_csv(tmp_path / "txsim_train.csv")
-    assert list(df.setting) == list(txsim_train.SETTINGS)
+    assert list(df.setting) == list(txsim_train.SMALL["digits"])
     assert df.accuracy.between(0, 1).all()
     assert "xbar-insitu" in (tmp_path / "txsim_train.md").read_text()
+
+
+def test_txsim_train_plans_small_and_full_runs():
+    small = txsim_train.plan(False, txsim_train.DATASETS, ["mlp", "lenet"])
+    assert ("mnist5k", "lenet", "xbar-insitu") in small and ("digits", "lenet", "xbar-insitu-L1") not in small
+    full = txsim_train.plan(True, txsim_train.DATASETS, ["mlp", "lenet"])
+    assert len(full) == 2 * 2 * len(txsim_train.SETTINGS) and set(small) < set(full)
+
+
+def test_txsim_diagnose_tiny_run_measures_the_updates(tmp_path):
+    assert txsim_diagnose.main(["--out", str(tmp_path), "--steps", "3", "--networks", "mlp",
+                                "--bit-lengths", "10"]) == 0
+    df = pd.read_csv(tmp_path / "txsim_insitu_diagnosis.csv")
+    assert len(df) == 2 * txsim_diagnose.WINDOWS  # two layers
+    assert df.capped.between(0, 1).all() and df.cells_changed.between(0, 1).all() and (df.gain > 0).all()
