@@ -14,8 +14,10 @@ batch ``--batch``:
   values for the benchmark, not a device's), then the interpolated FCMs
   (``refresh(exact=False)``);
 * the exact FCM rebuild (``refresh(exact=True)``: forward and backward
-  G_non-ideal of every tile) separately, and the step with a rebuild every
-  ``L`` steps amortized, L = 1 and 10.
+  G_non-ideal of every tile; the first layer has no backward read) separately,
+  and the step with a rebuild every ``L`` steps amortized, L = 1 and 10;
+* the crossbar step's phases (forward, backward, update, estimate), timed in a
+  copy of the step.
 
 Plain and crossbar run alternately; each ratio is the median of the
 per-pair ratios, so both sides see the same machine load. Goal (issue 14):
@@ -48,6 +50,7 @@ from xbarlab.fcm import FCMOptions  # noqa: E402
 from xbarlab.update import UpdateParams  # noqa: E402
 
 GOAL = 5.0
+PHASES = ("forward", "backward", "update", "estimate")  # of one crossbar step (xbar_phases)
 UPDATE = UpdateParams(nu_set=0.1, nu_reset=0.1, gamma=1.0, pulses=1000)
 
 
@@ -83,18 +86,39 @@ def bench_network(name: str, net_fn, batch: int, reps: int) -> list[dict]:
         train_step(xnet, layers, opt_x, x, y, s, rng)
         refresh(layers, exact=False)
 
+    def xbar_phases() -> dict:
+        """``xbar_step`` with a timer per phase (the same work, in train_step's order)."""
+        t = [time.perf_counter()]
+        for layer in layers:
+            layer.records.clear()
+        opt_x.zero_grad()
+        loss = F.cross_entropy(xnet(x), y)
+        t.append(time.perf_counter())
+        loss.backward()
+        t.append(time.perf_counter())
+        opt_x.step()
+        for layer in layers:
+            layer.state.apply_update(*layer.records[0], s, rng)
+            layer.records.clear()
+        t.append(time.perf_counter())
+        refresh(layers, exact=False)
+        t.append(time.perf_counter())
+        return dict(zip(PHASES, np.diff(t)))
+
     for _ in range(2):  # warm-up: numba kernels, lazy imports, FCM plans
         plain_step()
         xbar_step()
         refresh(layers, exact=True)
-    tp, tx, tr, ratios = [], [], [], []
+    tp, tx, tr, ratios, ph = [], [], [], [], []
     for _ in range(reps):
         a, b = _time(plain_step), _time(xbar_step)
         tr.append(_time(lambda: refresh(layers, exact=True)))
+        ph.append(xbar_phases())
         tp.append(a)
         tx.append(b)
         ratios.append(b / a)
     p, xs, r = float(np.median(tp)), float(np.median(tx)), float(np.median(tr))
+    phases = {f"{k}_ms": 1e3 * float(np.median([d[k] for d in ph])) for k in PHASES}
     tiles = sum(l.state.fwd.n_tiles for l in layers)
     rows = []
     for L in (None, 10, 1):
@@ -103,7 +127,7 @@ def bench_network(name: str, net_fn, batch: int, reps: int) -> list[dict]:
                                                                             zip(tp, tx, tr)]))
         rows.append({"network": name, "batch": batch, "tiles": tiles, "rebuild_every": L or "never (interpolated)",
                      "plain_ms": 1e3 * p, "crossbar_step_ms": 1e3 * step, "rebuild_ms": 1e3 * r,
-                     "ratio": ratio, "goal": GOAL, "met": ratio <= GOAL})
+                     "ratio": ratio, "goal": GOAL, "met": ratio <= GOAL, **phases})
     return rows
 
 
@@ -130,6 +154,15 @@ def write(rows: list[dict], out: Path, reps: int, threads: int) -> None:
         lines.append(f"| {r['network']} | {r['batch']} | {r['tiles']} | {r['rebuild_every']} | {r['plain_ms']:.2f} | "
                      f"{r['crossbar_step_ms']:.2f} | {r['rebuild_ms']:.1f} | {r['ratio']:.1f}x | "
                      f"{'yes' if r['met'] else 'no'} |")
+    lines += ["", "Where the crossbar step's time goes (medians of a timed copy of the step, ms): forward (the "
+              "forward FCMs, im2col and the loss; it includes compiling the evaluation plans of the FCMs that "
+              "the last estimate made), backward (the backward FCMs and autograd), update (the pulse "
+              "streams and the device response of every cell, and the digital biases), estimate (the "
+              "interpolated FCMs: new G_non-ideal estimates and their evaluation plans).", "",
+              "| network | plain step | forward | backward | update | estimate |", "|---|---|---|---|---|---|"]
+    for r in rows[::3]:
+        lines.append(f"| {r['network']} | {r['plain_ms']:.2f} | {r['forward_ms']:.2f} | {r['backward_ms']:.2f} | "
+                     f"{r['update_ms']:.2f} | {r['estimate_ms']:.2f} |")
     lines += ["", "TxSim reports 14x against a GPU, RxNN's forward-only re-training 2.75x (issue 14).", ""]
     (out / "bench_train.md").write_text("\n".join(lines))
 

@@ -6,7 +6,8 @@ straight-through.
 
 Small counts (``make report``): digits 300 steps, mnist5k (4000 training and
 1000 test images, 28x28) 100 steps, the settings of ``SMALL``. ``--full``:
-digits 1000 steps, mnist5k 1000 steps, every setting (``SETTINGS``).
+digits 1000 steps, mnist5k 1000 steps, every setting (``SETTINGS``), written
+to ``txsim_train_full.csv`` / ``.md`` (the small run's files stay).
 ``--steps`` / ``--mnist-steps`` override the step counts.
 
 Per data set and network (MLP and LeNet, random initial weights, torch seed
@@ -152,9 +153,12 @@ def main(argv=None) -> int:
         r = rows[-1]
         print(f"{ds:8s} {net:6s} {setting:20s} accuracy {r['accuracy']:.3f}  {r['wall_s']:.1f} s", flush=True)
     df = pd.DataFrame(rows)
-    df.to_csv(a.out / "txsim_train.csv", index=False)
+    stem = "txsim_train_full" if a.full else "txsim_train"  # make report's small run keeps its own files
+    df.to_csv(a.out / f"{stem}.csv", index=False)
     total = float(df.wall_s.sum())
-    cmd = "python -m dnn_eval.experiments.txsim_train" + (" --full" if a.full else "")
+    cmd = "python -m dnn_eval.experiments.txsim_train" + (" --full" if a.full else "") + "".join(
+        f" --{k} {v}" for k, v, d in (("networks", a.networks, "mlp,lenet"), ("datasets", a.datasets, ",".join(DATASETS)))
+        if v != d)
     lines = ["# Training with crossbars in all three phases (issue 14)", "",
              f"`{cmd}` ({', '.join(f'{d} {steps[d]} steps' for d in datasets)}): {a.preset} 32x32, analog device "
              "(1000 pulses over the range), 6-bit DAC and ADC in the forward and the backward read; batch 32; "
@@ -167,8 +171,8 @@ def main(argv=None) -> int:
         rb = "" if np.isnan(r["rebuild_s"]) else f"{r['rebuild_s']:.1f}"
         lines.append(f"| {r['dataset']} | {r['network']} | {r['setting']} | {r['steps']} | {r['accuracy']:.3f} | "
                      f"{r['wall_s']:.1f} | {rb} |")
-    (a.out / "txsim_train.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {a.out / 'txsim_train'}.csv and .md ({total:.0f} s of runs)")
+    (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.out / stem}.csv and .md ({total:.0f} s of runs)")
     return 0
 
 
