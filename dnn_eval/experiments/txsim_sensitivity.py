@@ -115,6 +115,32 @@ def verdicts(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def training_lines(out) -> list[str]:
+    """The training results and the in-situ diagnosis from ``txsim_train.csv`` and
+    ``txsim_insitu_diagnosis.csv`` in ``out``, when they are there (each is its own script's run)."""
+    lines = []
+    if (out / "txsim_train.csv").exists():
+        t = pd.read_csv(out / "txsim_train.csv")
+        for (ds, net), g in t.groupby(["dataset", "network"], sort=False):
+            lines.append(f"* training, {ds} {net}, {int(g.steps.iloc[0])} steps (`txsim_train.csv`): "
+                         + ", ".join(f"{r.setting} {r.accuracy:.3f}" for r in g.itertuples()))
+    if (out / "txsim_insitu_diagnosis.csv").exists():
+        d = pd.read_csv(out / "txsim_insitu_diagnosis.csv")
+        d = d[d.network == "lenet"]
+        if len(d) and {10, 100} <= set(d.bit_length):
+            b10, b100 = d[d.bit_length == 10], d[d.bit_length == 100]
+            last = b10[b10.layer == b10.layer.iloc[-1]]
+            lines.append(
+                f"* why LeNet in-situ stays at chance (`txsim_insitu_diagnosis.md`): at bit length 10 the output "
+                f"layer's update is capped for {100 * last.capped.iloc[0]:.0f} % of the vectors in steps "
+                f"{last.steps.iloc[0]} (gain {last.gain.iloc[0]:.2f} of SGD's step); by steps {last.steps.iloc[-1]} "
+                f"the network has collapsed (SGD asks for {b10[b10.steps == last.steps.iloc[-1]].desired_pulses.max():.2g} "
+                f"pulses per cell per step at most: the gradients vanish); at bit length 100 at most "
+                f"{100 * b100.capped.max():.0f} % of any layer's vectors are capped and it reaches "
+                f"{b100.final_accuracy.iloc[0]:.3f} (ideal update: see above)")
+    return lines
+
+
 def main(argv=None) -> int:
     from .common import parse, save
 
@@ -148,7 +174,8 @@ def main(argv=None) -> int:
 
     section = ["<!-- txsim:begin -->", "## Training on crossbars (TxSim)", "",
                f"From `txsim_sensitivity.csv` ({a.seeds} seed(s), {a.steps} steps; page: `txsim_verdicts.md`; "
-               "one training step against plain PyTorch: `bench_train.md`).", ""] + verdicts(df) + ["<!-- txsim:end -->"]
+               "one training step against plain PyTorch: `bench_train.md`).", ""] + verdicts(df) + training_lines(a.out)
+    section += ["<!-- txsim:end -->"]
     splice(a.out / "index.md", section[0], section[-1], "\n".join(section) + "\n")
     print("\n".join(page[3:]))
     return 0

@@ -51,3 +51,16 @@ def test_txsim_diagnose_tiny_run_measures_the_updates(tmp_path):
     df = pd.read_csv(tmp_path / "txsim_insitu_diagnosis.csv")
     assert len(df) == 2 * txsim_diagnose.WINDOWS  # two layers
     assert df.capped.between(0, 1).all() and df.cells_changed.between(0, 1).all() and (df.gain > 0).all()
+
+
+def test_index_lines_come_from_the_training_and_diagnosis_csvs(tmp_path):
+    assert txsim_sensitivity.training_lines(tmp_path) == []
+    pd.DataFrame([{"dataset": "digits", "network": "mlp", "setting": "float", "steps": 3, "accuracy": 0.5}]).to_csv(
+        tmp_path / "txsim_train.csv", index=False)
+    rows = [{"network": "lenet", "bit_length": bl, "layer": "3 fc 32x10", "steps": w, "capped": c, "gain": 0.5,
+             "desired_pulses": 0.25, "final_accuracy": acc}
+            for bl, c, acc in ((10, 0.7, 0.1), (100, 0.0, 0.4)) for w in ("1-2", "3-4")]
+    pd.DataFrame(rows).to_csv(tmp_path / "txsim_insitu_diagnosis.csv", index=False)
+    lines = txsim_sensitivity.training_lines(tmp_path)
+    assert lines[0].endswith("float 0.500")
+    assert "capped for 70 % of the vectors in steps 1-2" in lines[1] and "reaches 0.400" in lines[1]
