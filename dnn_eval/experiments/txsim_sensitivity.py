@@ -124,6 +124,15 @@ def training_lines(out) -> list[str]:
         for (ds, net), g in t.groupby(["dataset", "network"], sort=False):
             lines.append(f"* training, {ds} {net}, {int(g.steps.iloc[0])} steps (`txsim_train.csv`): "
                          + ", ".join(f"{r.setting} {r.accuracy:.3f}" for r in g.itertuples()))
+    if (out / "txsim_train_full.csv").exists():
+        f = pd.read_csv(out / "txsim_train_full.csv").set_index(["dataset", "network", "setting"])
+        for ds, net in dict.fromkeys(k[:2] for k in f.index):
+            if (ds, net, "straight-through-L1") in f.index and (ds, net, "straight-through") in f.index:
+                lines.append(f"* straight-through, {ds} {net} (`txsim_train_full.csv`, "
+                             f"{int(f.loc[(ds, net, 'straight-through'), 'steps'])} steps): "
+                             f"{f.loc[(ds, net, 'straight-through'), 'accuracy']:.3f} with the crossbars reprogrammed "
+                             f"every 10 steps, {f.loc[(ds, net, 'straight-through-L1'), 'accuracy']:.3f} every step "
+                             "(in between, the forward pass runs on weights up to 9 Adam steps old)")
     if (out / "txsim_insitu_diagnosis.csv").exists():
         d = pd.read_csv(out / "txsim_insitu_diagnosis.csv")
         d = d[d.network == "lenet"]

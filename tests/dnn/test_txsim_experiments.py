@@ -61,6 +61,10 @@ def test_index_lines_come_from_the_training_and_diagnosis_csvs(tmp_path):
              "desired_pulses": 0.25, "final_accuracy": acc}
             for bl, c, acc in ((10, 0.7, 0.1), (100, 0.0, 0.4)) for w in ("1-2", "3-4")]
     pd.DataFrame(rows).to_csv(tmp_path / "txsim_insitu_diagnosis.csv", index=False)
+    pd.DataFrame([{"dataset": "digits", "network": "lenet", "setting": st, "steps": 3, "accuracy": a}
+                  for st, a in (("straight-through", 0.25), ("straight-through-L1", 0.75))]).to_csv(
+        tmp_path / "txsim_train_full.csv", index=False)
     lines = txsim_sensitivity.training_lines(tmp_path)
     assert lines[0].endswith("float 0.500")
-    assert "capped for 70 % of the vectors in steps 1-2" in lines[1] and "reaches 0.400" in lines[1]
+    assert "0.250 with the crossbars reprogrammed every 10 steps, 0.750 every step" in lines[1]
+    assert "capped for 70 % of the vectors in steps 1-2" in lines[2] and "reaches 0.400" in lines[2]
