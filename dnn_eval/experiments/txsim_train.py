@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     total = float(df.wall_s.sum())
     cmd = "python -m dnn_eval.experiments.txsim_train" + (" --full" if a.full else "") + "".join(
         f" --{k} {v}" for k, v, d in (("networks", a.networks, "mlp,lenet"), ("datasets", a.datasets, ",".join(DATASETS)))
-        if v != d)
+        if v != d) + "".join(f" --{k} {v}" for k, v in (("steps", a.steps), ("mnist-steps", a.mnist_steps)) if v)
     lines = ["# Training with crossbars in all three phases (issue 14)", "",
              f"`{cmd}` ({', '.join(f'{d} {steps[d]} steps' for d in datasets)}): {a.preset} 32x32, analog device "
              "(1000 pulses over the range), 6-bit DAC and ADC in the forward and the backward read; batch 32; "
