@@ -157,7 +157,8 @@ def write(rows: list[dict], out: Path, reps: int, threads: int, load=(float("nan
         "",
         "Crossbar step: forward through forward FCMs, the error through backward FCMs, in-situ outer-product "
         "updates (ν = 0.1, γ = 1, 1000 pulses; ASSUMED benchmark values), interpolated FCMs. The exact rebuild "
-        "(forward and backward G_non-ideal of every tile) is timed apart and amortized every L steps. "
+        "(forward and backward G_non-ideal of every tile; the first layer has no backward read) is timed apart "
+        "and amortized every L steps. "
         f"32x32 rxnn-spintronic tiles, analog device. Goal: <= {GOAL:g}x plain.",
         "",
         "| network | batch | tiles | exact rebuild every | plain ms | crossbar step ms | rebuild ms | ratio | goal met "
@@ -174,7 +175,8 @@ def write(rows: list[dict], out: Path, reps: int, threads: int, load=(float("nan
               "forward FCMs, im2col and the loss; it includes compiling the evaluation plans of the FCMs that "
               "the last estimate made), backward (the backward FCMs and autograd), update (the pulse "
               "streams and the device response of every cell, and the digital biases), estimate (the "
-              "interpolated FCMs: new G_non-ideal estimates and their evaluation plans).", "",
+              "interpolated FCMs' new G_non-ideal estimates; their plans compile in the next forward). Wall "
+              "time: on a loaded machine these medians are noisy.", "",
               "| network | plain step | forward | backward | update | estimate |", "|---|---|---|---|---|---|"]
     for r in rows[::3]:
         lines.append(f"| {r['network']} | {r['plain_ms']:.2f} | {r['forward_ms']:.2f} | {r['backward_ms']:.2f} | "
