@@ -42,10 +42,10 @@ report: deps
 	$(PY) -m dnn_eval.experiments.fig16_features --out reports
 	# the paper's DNN statements judged from those CSVs: the `## DNNs on crossbars` verdicts of reports/index.md
 	$(PY) -m dnn_eval.experiments.verdicts --out reports
-	# TxSim (issue 14): three-phase training on crossbars, its sensitivity curves (5 seeds; `## Training on
+	# TxSim (issue 14): three-phase training on crossbars, its sensitivity curves (3 seeds; `## Training on
 	# crossbars (TxSim)` of reports/index.md) and one training step against plain PyTorch
 	$(PY) -m dnn_eval.experiments.txsim_train --out reports
-	$(PY) -m dnn_eval.experiments.txsim_sensitivity --out reports --seeds 5
+	$(PY) -m dnn_eval.experiments.txsim_sensitivity --out reports --seeds 3
 	$(PY) benchmarks/bench_train.py --out reports
 	# NEAT (issue 15): 1T-1R single-cell G_eff and cut-off conductance from ngspice, accuracy and energy against V_G
 	$(PY) -m dnn_eval.experiments.neat_cell --out reports
