@@ -11,8 +11,9 @@ from characterization import report
 
 ROOT = Path(__file__).resolve().parents[2]
 #: modules with a main() that write no report page: the runner itself, the kappa fit tool (its files are
-#: written by fcm_accuracy), the ROWSUM bound's constant measurement (quoted in its docstring)
-NOT_REPORT_STEPS = {"report", "fitting", "rowsum_bound"}
+#: written by fcm_accuracy), the ROWSUM bound's constant measurement (quoted in its docstring), and the
+#: in-situ training diagnosis (run by hand, ~1.5 min; its page states its command)
+NOT_REPORT_STEPS = {"report", "fitting", "rowsum_bound", "txsim_diagnose"}
 
 
 def test_every_experiment_and_study_with_a_main_is_a_step():
