@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def _model(seed=0, K=19, N=10, **opts):
 @pytest.mark.parametrize("make, field", [
     (lambda: CalibratedRange(0), "CalibratedRange.percentile"), (lambda: CalibratedRange(100.5), "percentile"),
     (lambda: CalibratedRange(float("nan")), "percentile"), (lambda: CalibratedRange(True), "percentile"),
-    (lambda: CalibratedRange(per="column"), "CalibratedRange.per"),
+    (lambda: CalibratedRange(per="row"), "CalibratedRange.per"), (lambda: CalibratedRange(per=1), "per"),
     (lambda: FixedRange(0.0), "FixedRange.full_scale_a"), (lambda: FixedRange(float("inf")), "full_scale_a"),
     (lambda: FixedInput(-1.0), "FixedInput.x_max"), (lambda: CalibratedInput(-5), "CalibratedInput.percentile"),
     (lambda: FCMOptions(adc_range="sometimes"), "adc_range"), (lambda: FCMOptions(adc_range="fixed"), "adc_range"),
@@ -42,7 +43,7 @@ def test_bad_ranges_raise_naming_the_field(make, field):
 
 
 def test_ranges_are_frozen_and_round_trip_through_json_dicts():
-    for r in (WorstCase(), FixedRange(1e-5), CalibratedRange(99.9)):
+    for r in (WorstCase(), FixedRange(1e-5), CalibratedRange(99.9), CalibratedRange(99.0, per="column")):
         assert adc_range_from(r.to_dict()) == r
         with pytest.raises(dataclasses.FrozenInstanceError):
             r.kind = "x"
@@ -50,6 +51,8 @@ def test_ranges_are_frozen_and_round_trip_through_json_dicts():
         assert input_range_from(r.to_dict()) == r
     o = FCMOptions(adc_range=CalibratedRange(99.0))
     assert FCMOptions(**o.to_dict()) == o and FCMOptions().adc_range == WorstCase()
+    o = FCMOptions(adc_range=CalibratedRange(99.0, "column"))
+    assert FCMOptions(**json.loads(json.dumps(o.to_dict()))) == o and o.to_dict()["adc_range"]["per"] == "column"
 
 
 def test_input_full_scale():
@@ -104,16 +107,17 @@ def test_uncalibrated_model_refuses_and_with_options_drops_the_values():
 
 @settings(max_examples=15, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**31), pct=st.sampled_from([50.0, 90.0, 99.0, 100.0]), signed=st.booleans(),
-       x_max=st.sampled_from([None, 0.5, 1.0]))
-def test_calibrated_model_equals_the_reference_evaluator(seed, pct, signed, x_max):
+       x_max=st.sampled_from([None, 0.5, 1.0]), per=st.sampled_from(["tile", "column"]))
+def test_calibrated_model_equals_the_reference_evaluator(seed, pct, signed, x_max, per):
     """matmul of a calibrated model (its clip active) = the stage-by-stage reference on the same inputs,
     to 1e-9 of the output scale (ADC codes may differ only at a rounding boundary, within 1e-12)."""
     rng = np.random.default_rng(seed)
     f = _model(seed % 1000, x_max=x_max)
     x = rng.random((25, 19)) - (0.5 if signed else 0.0)
-    c = calibrate_adc(f, x[:15], CalibratedRange(pct))
-    st_ = tile_current_stats(f, x[:15], pct)
-    np.testing.assert_array_equal(c.adc_full_scale_a, np.where(st_ > 0, st_, f.adc_full_scale_a))
+    c = calibrate_adc(f, x[:15], CalibratedRange(pct, per))
+    st_ = tile_current_stats(f, x[:15], pct, per=per)
+    worst = f.adc_full_scale_a if per == "tile" else f.adc_full_scale_a[..., None]
+    np.testing.assert_array_equal(c.adc_full_scale_a, np.where(st_ > 0, st_, worst))
     y, ref = c.matmul(x), reference.evaluate(c, x)
     lsb = np.max(np.abs(ref["y"])) / c.spec.adc.full_code + 1e-300
     assert np.max(np.abs(y - ref["y"])) <= 2 * lsb  # at most one code flipped at a rounding boundary
