@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import NumpyNS
 from .model import FCM
+from .stages import dac_codes_t
 from .ranges import CalibratedInput, CalibratedRange, FixedInput, InputRange, PerVector, WorstCase
 
 #: input vectors (times DAC phases) whose tile currents a calibration uses at most: evenly spaced
@@ -87,15 +89,27 @@ def _worst_case(fcm: FCM) -> FCM:
     return FCM(fcm.spec, fcm.options.replace(adc_range=WorstCase()), fcm.shape, fcm.w_max, fcm.G, fcm.Gn, fcm.Y)
 
 
+def selected_codes(fcm: FCM, n: int, signed: bool, rows, max_vectors: int = MAX_VECTORS) -> np.ndarray:
+    """``calibration_codes`` of n input vectors given by ``rows(i)`` (the vectors i, (len(i), K)), only those
+    of ``select_vectors`` made: for a caller whose vectors are many and cheap to make one by one (im2col
+    patches). ``signed``: whether any of the n vectors has a negative entry (two DAC phases)."""
+    ph, v = select_vectors(int(n), 2 if signed else 1, max_vectors)
+    u, inv = np.unique(v, return_inverse=True)
+    X = _as_numpy(rows(u))
+    if X.ndim != 2 or X.shape != (len(u), fcm.shape[0]):
+        raise ValueError(f"calibration inputs must be (B, K) with K={fcm.shape[0]}, got shape {X.shape}")
+    # (stages.dac_codes_t as FCM.codes runs it, each vector's codes its own, the phases known in advance)
+    c, _ = dac_codes_t(NumpyNS(), np.ascontiguousarray(X.T), fcm.spec.dac, fcm.options.x_max, bool(signed))
+    return c.T.reshape(-1, len(u), X.shape[1])[ph, inv]  # (P, U, K) -> the selected (phase, vector) rows
+
+
 def calibration_codes(fcm: FCM, x, max_vectors: int = MAX_VECTORS) -> np.ndarray:
     """The DAC codes (B', K) under the model's ``x_max`` that ``tile_current_stats`` uses for inputs x
     (B, K): those of ``select_vectors`` out of the codes (P, B, K) of every input and phase."""
     X = _as_numpy(x)
     if X.ndim != 2 or X.shape[1] != fcm.shape[0]:
         raise ValueError(f"calibration inputs must be (B, K) with K={fcm.shape[0]}, got shape {X.shape}")
-    codes, _ = fcm.codes(X)  # (P, B, K), under the model's x_max
-    p, v = select_vectors(X.shape[0], codes.shape[0], max_vectors)
-    return codes[p, v]
+    return selected_codes(fcm, len(X), bool(np.any(X < 0)), lambda i: X[i], max_vectors)
 
 
 def current_stats(fcm: FCM, codes: np.ndarray, percentile: float, per: str = "tile") -> np.ndarray:
