@@ -360,7 +360,8 @@ def compile_plan(fcm) -> Plan:
     dac, adc, dev = spec.dac, spec.adc, spec.device
     layout = Layout(S, Tk, Tn, M, Nc, K, N)
     fd = float(dac.full_code)
-    fc = fcm.adc_full_scale_columns  # (S, Tk, Tn, C): C = 1 (per tile) or Nc (calibrated per column)
+    fc = fcm.adc_full_scale_a  # (S, Tk, Tn), or (S, Tk, Tn, Nc) calibrated per column
+    fc = fc if fc.ndim == 4 else fc[..., None]
     fs = fc.max(axis=-1)  # (S, Tk, Tn)
     # each column's ADC input is scaled by its own full scale (q), the tile's weight by the tile's largest:
     # their ratio is the column's digital gain after its ADC (colgain; None, i.e. 1, when C = 1)
