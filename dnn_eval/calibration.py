@@ -1,14 +1,16 @@
 """Converter ranges of a network on crossbars, calibrated on training data (``xbarlab.fcm.ranges``).
 
 ``ConverterRanges`` says how the DAC input full scale (per layer) and the ADC
-full scale (per tile) are set. ``calibrate_network`` runs a calibration batch
+full scale (per tile, or per column with ``CalibratedRange(per="column")``) are set. ``calibrate_network`` runs a calibration batch
 (training images) through the floating-point network, records each crossbar
 layer's input, and sets
 
 * the layer's DAC input full scale (``FCMOptions.x_max``) from its inputs
   (``xbarlab.fcm.calibration.input_full_scale``), and
-* each tile's ADC full scale from the tile's column currents for those inputs
-  (``calibrate_adc``: the FCM's own current stage under that x_max),
+* each tile's (or column's) ADC full scale from its column currents for those
+  inputs (``calibrate_adc``: the FCM's own current stage under that x_max; only
+  the DAC codes of the input vectors it uses are made, so a convolution's
+  im2col patches are gathered one by one rather than all unfolded),
 
 replacing the layer's FCMs by calibrated copies (same hardware instance).
 Calibration images are never test images: ``check_disjoint`` refuses a
@@ -41,7 +43,8 @@ class ConverterRanges:
 
     Attributes:
         dac: an ``InputRange`` (``PerVector()``, ``FixedInput(x)``, ``CalibratedInput(p)``), per layer.
-        adc: an ``AdcRange`` (``WorstCase()``, ``FixedRange(a)``, ``CalibratedRange(p)``), per tile.
+        adc: an ``AdcRange`` (``WorstCase()``, ``FixedRange(a)``, ``CalibratedRange(p, per)``), per tile
+            (or per column: ``CalibratedRange(p, "column")``).
         samples: calibration images taken from the training split (evenly spaced), >= 1.
         max_vectors: input vectors (im2col patches) per layer used for the ADC currents, >= 1.
     """

@@ -134,7 +134,8 @@ def test_bad_range_flags_one_line(argv, msg, capsys):
     assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1
 
 
-def test_sliced_layers_are_calibrated_per_slice():
+@pytest.mark.parametrize("per", ["tile", "column"])
+def test_sliced_layers_are_calibrated_per_slice(per):
     """Weight slices see the layer's inputs; bit-serial slices the codes of each cycle (<= 2**b - 1)."""
     import torch
 
@@ -148,7 +149,7 @@ def test_sliced_layers_are_calibrated_per_slice():
     net = torch.nn.Sequential(torch.nn.Linear(20, 12))
     spec = make_spec(size=16, variation=0.0, device_bits=3)
     x = np.random.default_rng(0).random((64, 20)).astype(np.float32)
-    r = ConverterRanges(CalibratedInput(100), CalibratedRange(100))
+    r = ConverterRanges(CalibratedInput(100), CalibratedRange(100, per))
     for sl in (Slicing(2, None), Slicing(1, 2)):
         m = to_crossbar(net, spec, None, slicing=sl)
         calibrate_network(m, x, r)
@@ -158,8 +159,10 @@ def test_sliced_layers_are_calibrated_per_slice():
             assert isinstance(g.options.adc_range, CalibratedRange) and g.adc_calibrated
             inp = x.astype(float) if sl.input_bits_per_cycle is None else None
             if inp is not None:  # the same inputs, the same x_max: the slice's own tile maxima
-                np.testing.assert_array_equal(g.adc_full_scale_a, tile_current_stats(
-                    g.with_options(x_max=f.options.x_max, adc_range=WorstCase()), inp, 100.0))
+                st = tile_current_stats(g.with_options(x_max=f.options.x_max, adc_range=WorstCase()), inp, 100.0,
+                                        per=per)  # (0 for the zero padding's columns: they keep the worst case)
+                assert g.adc_full_scale_a.shape == st.shape and np.all(st[..., :12] > 0)
+                np.testing.assert_array_equal(g.adc_full_scale_a[st > 0], st[st > 0])
         y = m(torch.as_tensor(x))
         assert torch.isfinite(y).all()
 

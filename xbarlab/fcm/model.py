@@ -72,7 +72,6 @@ from .stages import dac_codes_t
 __all__ = ["FCM", "DacLoad", "FCMOptions"]
 
 
-
 def _g_nonideal(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
     """G_non-ideal of every tile of G (..., rows, cols); G itself, exactly, without parasitics."""
     if spec.circuit.is_ideal:
@@ -323,7 +322,6 @@ class FCM:
             I = self.compile(ns).currents(ns, ns.contiguous(ns.permute(c, (1, 0))), ns.host and cpu_kernels.enabled())
         return ns.permute(I, (0, 1, 2, 4, 3))
 
-
     def matmul(self, x, *, check_finite: bool = True, signed: bool | None = None):
         """y ~ x @ W for x of shape (B, K) (or (K,)), in the weights' units.
 
@@ -370,7 +368,6 @@ class FCM:
             return ns.zeros((self.shape[1], xa.shape[1]))
         with ns.no_grad():
             return self._eval_t(ns, ns.contiguous(xa), signed)
-
 
     def _eval_t(self, ns, XT, signed):
         """y^T (N, R) for contiguous x^T (K, R)."""

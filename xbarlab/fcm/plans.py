@@ -69,10 +69,9 @@ class _Arrays:
 @dataclass(frozen=True, eq=False)
 class Plan(_Arrays):
     """What every plan holds. ``w`` (Tn, 1, S*Tk): each tile's ADC-output-to-weight factor, tiles in
-    (Tn, S, Tk) order; ``q`` (S, Tk, Tn, 1 or Nc, 1): ADC input units per ampere (per column when
-    calibrated so); ``off``: the offset mapping's digital offset per unit of summed codes (0
-    otherwise); ``ksinh``: the sinh argument per unit of the voltage variable (0: linear cells);
-    ``noclip``: the ADC's clip provably cannot act."""
+    (Tn, S, Tk) order; ``q`` (S, Tk, Tn, 1 or Nc, 1): ADC input units per ampere; ``off``: the offset
+    mapping's digital offset per unit of summed codes (0 otherwise); ``ksinh``: the sinh argument per
+    unit of the voltage variable (0: linear cells); ``noclip``: the ADC's clip provably cannot act."""
 
     layout: Layout
     adc: ADCParams
@@ -360,12 +359,12 @@ def compile_plan(fcm) -> Plan:
     dac, adc, dev = spec.dac, spec.adc, spec.device
     layout = Layout(S, Tk, Tn, M, Nc, K, N)
     fd = float(dac.full_code)
-    fc = fcm.adc_full_scale_a  # (S, Tk, Tn), or (S, Tk, Tn, Nc) calibrated per column
-    fc = fc if fc.ndim == 4 else fc[..., None]
-    fs = fc.max(axis=-1)  # (S, Tk, Tn)
-    # each column's ADC input is scaled by its own full scale (q), the tile's weight by the tile's largest:
-    # their ratio is the column's digital gain after its ADC (colgain; None, i.e. 1, when C = 1)
+    fc = fcm.adc_full_scale_a if fcm.adc_full_scale_a.ndim == 4 else fcm.adc_full_scale_a[..., None]
+    fs = fc.max(axis=-1)  # (S, Tk, Tn); fc (S, Tk, Tn, 1), or (S, Tk, Tn, Nc) calibrated per column:
+    # each column's ADC input is scaled by its own full scale (q), the tile's weight by the tile's largest;
+    # their ratio is the column's digital gain after its ADC (colgain; None, i.e. 1, per tile)
     colgain = None if fc.shape[-1] == 1 else fc / fs[..., None]
+    cg = None if colgain is None else colgain.transpose(2, 0, 1, 3)[..., None]  # (Tn, S, Tk, Nc, 1)
     if adc.bits is None:
         q, wq = 1.0 / fc, fs
     elif adc.inl_lsb:
@@ -395,8 +394,7 @@ def compile_plan(fcm) -> Plan:
     common = dict(layout=layout, adc=adc, w=np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk)),
                   q=q[..., None], off=off, ksinh=ksinh, noclip=noclip)
     if exact:
-        return ExactPlan(**common, dac=dac, Y=fcm.Y, Gq=fcm.Gn * q[..., None, :], bg=bg,
-                         colgain=None if colgain is None else colgain.transpose(2, 0, 1, 3)[..., None])
+        return ExactPlan(**common, dac=dac, Y=fcm.Y, Gq=fcm.Gn * q[..., None, :], bg=bg, colgain=cg)
     if unloaded:  # (the per-column gain folded into each column's weight: wc (S, Tk, Tn, 1 or Nc))
         wc, weff = w[..., None] if colgain is None else w[..., None] * colgain, None
         if adc.bits is None:  # linear after the (shared) DAC: the whole layer is one matrix
@@ -408,8 +406,7 @@ def compile_plan(fcm) -> Plan:
     A, B = dac.load_terms(opts.load_factor * fcm.Gn.sum(axis=-1))  # (S, Tk, Tn, M)
     # V = (v/full) c / (A - B c): the factor v/full (vscale, or 1/(b g) with k on the voltage side) is in Gs
     groups = _rowsum_groups(layout, A.transpose(2, 0, 1, 3)[..., None], B.transpose(2, 0, 1, 3)[..., None],
-                            Gs.transpose(2, 0, 1, 4, 3), w.transpose(2, 0, 1), fold=ksinh == 0,
-                            cg=None if colgain is None else colgain.transpose(2, 0, 1, 3)[..., None])
-    fusable = (not ksinh and adc.bits is not None and not adc.inl_lsb and colgain is None
+                            Gs.transpose(2, 0, 1, 4, 3), w.transpose(2, 0, 1), fold=ksinh == 0, cg=cg)
+    fusable = (not ksinh and adc.bits is not None and not adc.inl_lsb and cg is None
                and all(g.alpha is not None for g in groups))
     return RowsumPlan(**common, groups=groups, fusable=fusable)
