@@ -1,8 +1,9 @@
 """Converter ranges of a network on crossbars, calibrated on training data (``xbarlab.fcm.ranges``).
 
 ``ConverterRanges`` says how the DAC input full scale (per layer) and the ADC
-full scale (per tile, or per column with ``CalibratedRange(per="column")``) are set. ``calibrate_network`` runs a calibration batch
-(training images) through the floating-point network, records each crossbar
+full scale (per tile, or per column with ``CalibratedRange(per="column")``) are
+set. ``calibrate_network`` runs a calibration batch (training images) through
+the floating-point network, records each crossbar
 layer's input, and sets
 
 * the layer's DAC input full scale (``FCMOptions.x_max``) from its inputs

@@ -169,7 +169,8 @@ def test_sliced_layers_are_calibrated_per_slice(per):
 
 @pytest.mark.parametrize("conv, signed", [
     (dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, dilation=2, groups=2), True),
-    (dict(in_channels=3, out_channels=4, kernel_size=(2, 3), stride=(1, 2), padding=(2, 1), padding_mode="reflect"), False),
+    (dict(in_channels=3, out_channels=4, kernel_size=(2, 3), stride=(1, 2), padding=(2, 1),
+          padding_mode="reflect"), False),
     (dict(in_channels=2, out_channels=3, kernel_size=3, padding="same"), True),
     (dict(in_channels=3, out_channels=3, kernel_size=1, stride=3), False),
 ])
@@ -184,7 +185,8 @@ def test_calibration_patches_are_unfolds_rows(conv, signed):
     from dnn_eval.evaluate import make_spec
 
     torch.manual_seed(1)
-    layer = crossbar_layers(to_crossbar(torch.nn.Sequential(torch.nn.Conv2d(**conv)), make_spec(size=8, variation=0.0), None))[0]
+    net = torch.nn.Sequential(torch.nn.Conv2d(**conv))
+    layer = crossbar_layers(to_crossbar(net, make_spec(size=8, variation=0.0), None))[0]
     x = torch.rand(5, conv["in_channels"], 9, 11) - (0.5 if signed else 0.0)
     geo = layer.geometry
     xp, pad = geo.explicit_pad(x)
