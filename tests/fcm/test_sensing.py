@@ -194,7 +194,11 @@ def test_fast_paths_equal_reference(case):
             scale = np.abs(I).max(axis=-1, keepdims=True).max(axis=-3, keepdims=True)
             assert np.all(np.abs(np.moveaxis(tc, 3, 0) - I) <= 1e-12 * scale + 1e-300)
     check_fast(f, x, r, f.matmul(torch.tensor(x)).numpy(), "torch float64 vs reference")
-    # float32: the reference at float32's own DAC codes; codes within 1e-5 of a rounding boundary counted
+    check_float32(f, x)
+
+
+def check_float32(f, x):
+    """float32: the reference at float32's own DAC codes; codes within 1e-5 of a rounding boundary counted."""
     x32 = torch.tensor(x, dtype=torch.float32)
     c32, s32 = f.codes(x32)
     c, sc = c32.double().numpy(), s32.double().numpy().reshape(-1)
@@ -209,6 +213,26 @@ def test_fast_paths_equal_reference(case):
         STATS["torch float32 vs reference at its codes (within 1e-5 of a boundary)"][2] += int(near.size)
     STATS["torch float32 vs reference at its codes (within 1e-5 of a boundary)"][0] += 1
     assert np.all(np.abs(f.matmul(x32).double().numpy() - r32["y"]) <= allow)
+
+
+@pytest.mark.parametrize("B, signed", [(5, True), (1100, False), (1100, True)])
+def test_differential_fused_pass_equals_reference(B, signed):
+    """The fused differential ADC pass (``cpu_kernels.diff_accumulate`` on the ROWSUM base's blocks) runs,
+    and equals the reference up to codes within 1e-12 of a boundary; at B = 1100 the tiles are taken in
+    blocks of row tiles, both arrays of each pair together (``RowsumGroup.blocks(pairs=True)``)."""
+    spec = xb.load_preset("spintronic").replace(dac=xb.DACParams(bits=6, v_read=0.2, r_pd=20.0))
+    rng = np.random.default_rng(14)
+    f = xb.FCM.from_weights(rng.standard_normal((150, 70)), spec, None, xb.FCMOptions(sensing="differential"))
+    x = rng.standard_normal((B, 150)) if signed else rng.random((B, 150))
+    r = ref.evaluate(f, x)
+    with kernels("auto"):
+        g = f.with_options()
+        assert g.compile().wd and xb.fcm.cpu_kernels.enabled()
+        check_fast(g, x, r, g.matmul(x), "differential fused pass vs reference")
+        check_float32(g, x)
+    with kernels("array"):
+        h = f.with_options()
+        check_fast(h, x, r, h.matmul(x), "differential array code vs reference")
 
 
 # ---------------------------------------------------------------------------- against ngspice
