@@ -179,14 +179,17 @@ def compile_sensing(fcm):
     if opts.sensing is Sensing.SEPARATE:
         return compile_plan(fcm)
     S, Tk, Tn, M, Ncp = fcm.Gn.shape
-    # the base plan computes every physical column (N' = Tn Nc': no column is padding to it)
+    # REFERENCE: the base plan computes every physical column (N' = Tn Nc': no column is padding to it,
+    # the reference column is a real one); DIFFERENTIAL: the data columns, the zero padding's past N
+    # not computed (0, as with SEPARATE; their difference is dropped anyway)
+    diff = opts.sensing is Sensing.DIFFERENTIAL  # (the base's products in units of the difference's LSB)
     view = types.SimpleNamespace(Gn=fcm.Gn, Y=fcm.Y, spec=fcm.spec, options=opts, w_max=fcm.w_max,
-                                 shape=(fcm.shape[0], Tn * Ncp), adc_full_scale_a=fcm.adc_full_scale_a,
+                                 shape=fcm.shape if diff else (fcm.shape[0], Tn * Ncp),
+                                 adc_full_scale_a=fcm.adc_full_scale_a,
                                  adc_worst_case=False)  # only its current stage is used here
     adc = fcm.spec.adc
     fs = fcm.adc_full_scale_a[0]  # (Tk, Tn)
     lsb = lsb_a(adc, fs)
-    diff = opts.sensing is Sensing.DIFFERENTIAL  # (the base's products in units of the difference's LSB)
     base = compile_plan(view, q_sensed=(1.0 / lsb)[None] if diff else None)
     lo, hi = (None, None) if adc.bits is None else code_range(adc)
     u = (1.0 / lsb)[..., None, None]
