@@ -216,8 +216,12 @@ class CrossbarLayer(nn.Module):
     def _straight_through(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _bias(self) -> torch.Tensor:
+        """The bias, shaped to broadcast over the layer's output."""
+        return self.bias
+
     def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y + self._bias()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
@@ -226,7 +230,8 @@ class CrossbarLayer(nn.Module):
             return self._straight_through(x)
         else:
             with torch.no_grad():
-                y = self.forward_crossbar(x)
+                y = self.forward_crossbar(x)  # a new tensor of the layer's own: the bias is added in place
+                return y if self.bias is None else y.add_(self._bias())
         return self._add_bias(y)
 
     def extra_repr(self) -> str:
@@ -286,21 +291,20 @@ class CrossbarConv2d(CrossbarLayer):
         return [w[k * ng:(k + 1) * ng].reshape(ng, -1).T.numpy() for k in range(g)]
 
     def forward_crossbar(self, x):
-        signed = self._signed(x)
-        x, pad = self.geometry.explicit_pad(x)
-        return self.forward_padded(x, pad, signed)
+        x, pad = self.geometry.explicit_pad(x)  # (padding adds no negative entry: the sign test after it)
+        return self.forward_padded(x, pad)
 
     def forward_padded(self, x: torch.Tensor, pad: tuple[int, int], signed: bool | None = None) -> torch.Tensor:
         """``forward_crossbar`` of an input that has had ``ConvGeometry.explicit_pad`` applied; ``pad`` is
         the zero padding still to add."""
         self._programmed()
-        if signed is None:
-            signed = self._signed(x)
         chunk = self.chunk_rows(x.element_size())
         if conv_codes.fused_applies(x) and not self.sliced:  # SlicedFCM: through matmul_t
-            return conv_codes.conv_fused(x.contiguous(), self.fcms, self.geometry, pad, bool(signed), chunk,
+            # (signed None: tested in the fused path's batch-last pass over x)
+            return conv_codes.conv_fused(x.contiguous(), self.fcms, self.geometry, pad,
+                                         None if signed is None else bool(signed), chunk,
                                          self.spec.dac.full_code, self.options.x_max)
-        return self._im2col_path(x, pad, signed, chunk)
+        return self._im2col_path(x, pad, self._signed(x) if signed is None else signed, chunk)
 
     def _im2col_path(self, x, pad, signed, chunk):
         """Patches gathered into x^T (K, R) per chunk of whole images, through ``FCM.matmul_t``."""
@@ -332,8 +336,8 @@ class CrossbarConv2d(CrossbarLayer):
         xp, pad = self.geometry.explicit_pad(x)  # explicit padding (other modes, "same") keeps its own autograd
         return StraightThrough.apply(xp, self.weight, self.bias, self, pad)
 
-    def _add_bias(self, y):
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+    def _bias(self):
+        return self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
         return f"conv, {self.geometry}, {super().extra_repr()}"
