@@ -237,6 +237,31 @@ def test_differential_fused_pass_equals_reference(B, signed):
         check_fast(h, x, r, h.matmul(x), "differential array code vs reference")
 
 
+@pytest.mark.parametrize("load, r_pd, sinh_b", [("none", 20.0, 0.0), ("rowsum", 0.0, 0.0), ("none", 20.0, 2.0)])
+def test_unloaded_differential_merges_the_pair(load, r_pd, sinh_b):
+    """Unloaded DAC (NONE, or R_PD = 0): both arrays see the same row voltages, so the pair is one product
+    with G+ - G- (``SensingPlan.GdT``), equal to the reference up to codes within 1e-12 of a boundary;
+    under ROWSUM with R_PD > 0 the pair is not merged."""
+    base = xb.load_preset("spintronic", rows=16, cols=12)
+    spec = base.replace(dac=xb.DACParams(bits=6, v_read=0.2, r_pd=r_pd),
+                        device=dataclasses.replace(base.device, sinh_b=sinh_b))
+    rng = np.random.default_rng(15)
+    f = xb.FCM.from_weights(rng.standard_normal((40, 30)), spec, None,
+                            xb.FCMOptions(sensing="differential", dac_load=load))
+    assert f.compile().GdT is not None and f.compile().GdT.shape == (3, 3 * 12, 16)
+    for x in (rng.random((7, 40)), rng.standard_normal((7, 40))):
+        r = ref.evaluate(f, x)
+        for choice in ("auto", "array"):
+            with kernels(choice):
+                g = f.with_options()
+                check_fast(g, x, r, g.matmul(x), f"merged pair ({choice}) vs reference")
+                check_fast(g, x, r, g.matmul(torch.tensor(x)).numpy(), f"merged pair torch float64 ({choice}) vs reference")
+                check_float32(g, x)
+    loaded = xb.FCM.from_weights(rng.standard_normal((40, 30)), spec.replace(dac=xb.DACParams(bits=6, v_read=0.2, r_pd=20.0)),
+                                 None, xb.FCMOptions(sensing="differential", dac_load="rowsum"))
+    assert loaded.compile().GdT is None
+
+
 # ---------------------------------------------------------------------------- against ngspice
 
 def check_spice(f, x, sp, name):

@@ -33,9 +33,11 @@ bipolar ADC and accumulates over row tiles and phases. The oracle is ``xbarlab.v
 For DIFFERENTIAL the base plan's products give each array's current in units of the difference's LSB,
 and on CPU with the fused kernels, under the ROWSUM load with linear cells, the difference, the ADC and
 the accumulation run in one pass per block of tiles (``cpu_kernels.diff_accumulate``) on the base plan's
-blocks, both arrays of a pair in every block. The pair's two products cannot be merged into one with
-G+ - G-: under a loaded DAC (ROWSUM, EXACT) each array's row voltages depend on its own row
-conductances, so the two arrays of a pair see different voltages.
+blocks, both arrays of a pair in every block. The pair's two products are merged into one with
+G+ - G- only where both arrays see the same row voltages: the unloaded DAC (``DacLoad.NONE``, or
+R_PD = 0: V = V_th, or sinh of it, for both). Under a loaded DAC (ROWSUM, EXACT) each array's row
+voltages depend on its own row conductances, so the two arrays of a pair see different voltages and
+both products are computed.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import numpy as np
 from . import cpu_kernels
 from .mapping import Mapping
 from .options import Sensing
-from .plans import Plan, RowsumPlan, _Arrays, compile_plan
+from .plans import Plan, RowsumPlan, UnloadedPlan, _Arrays, compile_plan
 
 
 def with_reference_column(G: np.ndarray, device) -> np.ndarray:
@@ -124,7 +126,9 @@ class SensingPlan(_Arrays):
     units per ampere of difference (1/LSB; 1 for an ideal ADC); ``wu`` (Tk, Tn, 1, 1): weight units per
     ADC unit; ``lo``, ``hi``: the code range (None: ideal ADC); ``nc`` data columns, ``n`` outputs.
     ``wd``: per group of a fusable ROWSUM base (DIFFERENTIAL, linear cells), its tiles' ``wu`` (n, t)
-    for ``cpu_kernels.diff_accumulate``; empty otherwise. ``base``'s products are then in ADC units."""
+    for ``cpu_kernels.diff_accumulate``; empty otherwise. ``base``'s products are then in ADC units.
+    ``GdT`` (Tk, Tn*Nc, M), ``wdT`` (Tk, Tn*Nc, 1): with an unloaded DAC base (DIFFERENTIAL), the pair
+    merged, (G+ - G-) in ADC units per voltage unit, and each tile's ``wu``; None otherwise."""
 
     base: Plan
     sensing: Sensing
@@ -135,6 +139,8 @@ class SensingPlan(_Arrays):
     nc: int
     n: int
     wd: tuple = ()
+    GdT: object = None
+    wdT: object = None
 
     def currents(self, ns, codes, fused: bool = False):
         """Every column's current (S, Tk, Tn, Nc', PR), ampere, the reference column last (``base``)."""
@@ -144,11 +150,17 @@ class SensingPlan(_Arrays):
         """y^T (N, R) from DAC codes (K, PR), before the DAC scale (``Plan.evaluate``)."""
         if fused and self.wd:
             return self._evaluate_fused(ns, codes, R)
-        D = difference(self.base.currents(ns, codes, fused), self.sensing, self.nc) * self.u  # (Tk, Tn, Nc, PR)
+        if self.GdT is not None:  # one product per tile with the merged pair (same row voltages)
+            V = self.base._row_blocks(ns, codes)
+            D = ns.matmul(self.GdT, ns.sinh_(V * self.base.ksinh) if self.base.ksinh else V)  # (Tk, Tn*Nc, PR)
+            wu = self.wdT
+        else:
+            D = difference(self.base.currents(ns, codes, fused), self.sensing, self.nc) * self.u  # (Tk, Tn, Nc, PR)
+            wu = self.wu
         if self.lo is not None:
             ns.round_(D)
             ns.clip_(D, self.lo, self.hi)
-        ns.mul_(D, self.wu)
+        ns.mul_(D, wu)
         PR = codes.shape[1]
         y = ns.reshape(ns.sum(D, 0), (-1, PR))[:self.n]
         return y[:, :R] - y[:, R:] if PR != R else y
@@ -197,5 +209,10 @@ def compile_sensing(fcm):
     wd = ()
     if diff and isinstance(base, RowsumPlan) and not base.ksinh and all(g.alpha is not None for g in base.groups):
         wd = tuple(np.ascontiguousarray(wl[g.t0:g.t0 + g.G.shape[2], g.tn[0]:g.tn[1]].T) for g in base.groups)
+    GdT = wdT = None
+    if diff and isinstance(base, UnloadedPlan):  # V = V_th for both arrays: (G+ - G-) in one product
+        G = base.GcatT.reshape(Tk, Tn, S, Ncp, M)
+        GdT = np.ascontiguousarray((G[:, :, 0] - G[:, :, 1] if S == 2 else G[:, :, 0]).reshape(Tk, Tn * Ncp, M))
+        wdT = np.ascontiguousarray(np.repeat(wl, Ncp, axis=1)[..., None])  # (Tk, Tn*Nc, 1)
     return SensingPlan(base=base, sensing=opts.sensing, u=u, wu=wl[..., None, None], lo=lo, hi=hi,
-                       nc=data_cols(fcm), n=fcm.shape[1], wd=wd)
+                       nc=data_cols(fcm), n=fcm.shape[1], wd=wd, GdT=GdT, wdT=wdT)
