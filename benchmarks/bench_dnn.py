@@ -159,7 +159,7 @@ FLOOR_COLS = (128, 256, 512, 1024)
 #: the fused CPU kernels and torch functions timed by ``phase_breakdown``, by phase
 PHASES = {"tile products (BLAS)": ("matmul",), "DAC codes": ("dac_codes", "dac_codes_conv", "channel_max"),
           "DAC load (ROWSUM voltages)": ("dac_rowsum",), "ADC + accumulation": ("adc_accumulate", "diff_accumulate"),
-          "layout (batch-last in, batch-first out)": ("transpose", "transpose_signed", "mul")}
+          "layout (batch-last in, batch-first out)": ("transpose", "mul")}
 
 
 def phase_breakdown(xm, x, reps) -> dict | None:

@@ -121,34 +121,12 @@ def channel_max(xt, signed, cmax):
                         dst[b] = max(dst[b], src[b])
 
 
-@_kernel
-def transpose_signed(src, dst):
-    """``cpu_kernels.transpose`` (dst = src.T, 16 x 16 blocks) that also tells whether src has an entry < 0."""
-    P, Q = src.shape
-    neg = False
-    for qb in prange((Q + 15) // 16):
-        q0, q1 = qb * 16, min(Q, qb * 16 + 16)
-        for p0 in range(0, P, 16):
-            p1 = min(P, p0 + 16)
-            for q in range(q0, q1):
-                for p in range(p0, p1):
-                    v = src[p, q]
-                    neg |= v < 0
-                    dst[q, p] = v
-    return neg
-
-
 def batch_last(x: torch.Tensor) -> np.ndarray:
     """The images x (B, C, H, W) of a CPU tensor as a numpy array (C, H, W, B) (``cpu_kernels.transpose``)."""
-    return batch_last_signed(x)[0]
-
-
-def batch_last_signed(x: torch.Tensor) -> tuple[np.ndarray, bool]:
-    """(``batch_last(x)``, whether x has a negative entry), in one pass (``transpose_signed``)."""
     B, C, H, W = x.shape
     xt = np.empty((C, H, W, B), dtype=x.numpy().dtype)
-    neg = cpu_kernels.kernels().transpose_signed(x.numpy().reshape(B, C * H * W), xt.reshape(C * H * W, B))
-    return xt, bool(neg)
+    cpu_kernels.kernels().transpose(x.numpy().reshape(B, C * H * W), xt.reshape(C * H * W, B))
+    return xt
 
 
 def conv_codes(xt: np.ndarray, cmax: np.ndarray, geometry, pad: tuple[int, int], Wo: int, p0: int, p1: int,
@@ -163,14 +141,13 @@ def conv_codes(xt: np.ndarray, cmax: np.ndarray, geometry, pad: tuple[int, int],
                                          full, bool(signed), xm, codes, scale)
 
 
-def conv_fused(x: torch.Tensor, fcms: list, geometry, pad: tuple[int, int], signed: bool | None, chunk: int,
+def conv_fused(x: torch.Tensor, fcms: list, geometry, pad: tuple[int, int], signed: bool, chunk: int,
                full_code: int, x_max: float | None) -> torch.Tensor:
     """A convolution's crossbar output y (B, N, Ho, Wo) without the im2col matrix.
 
     x (B, C, H, W) contiguous CPU input, ``pad`` the zero padding to apply, ``fcms`` one FCM per
-    group; ``signed`` None: whether x has a negative entry is found in the batch-last pass. The
-    input vectors are ordered (position, image), ``chunk`` of them at a time; the scale (``x_max``
-    too) is applied while moving each chunk to (B, N, L): one strided pass.
+    group. The input vectors are ordered (position, image), ``chunk`` of them at a time; the
+    scale (``x_max`` too) is applied while moving each chunk to (B, N, L): one strided pass.
     """
     B, C, H, W = x.shape
     Ho, Wo = output_size(H, W, geometry, pad)
@@ -178,8 +155,7 @@ def conv_fused(x: torch.Tensor, fcms: list, geometry, pad: tuple[int, int], sign
     kh, kw = geometry.kernel
     cg, kg = C // g, (C // g) * kh * kw
     N = sum(f.shape[1] for f in fcms)
-    xt, neg = batch_last_signed(x)  # each group's channels contiguous
-    signed = neg if signed is None else signed
+    xt = batch_last(x)  # each group's channels contiguous
     y = x.new_empty((B, N, Ho, Wo))
     y3 = y.view(B, N, L)
     npos = max(1, chunk // max(B, 1))

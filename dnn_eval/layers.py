@@ -291,20 +291,21 @@ class CrossbarConv2d(CrossbarLayer):
         return [w[k * ng:(k + 1) * ng].reshape(ng, -1).T.numpy() for k in range(g)]
 
     def forward_crossbar(self, x):
-        x, pad = self.geometry.explicit_pad(x)  # (padding adds no negative entry: the sign test after it)
-        return self.forward_padded(x, pad)
+        signed = self._signed(x)
+        x, pad = self.geometry.explicit_pad(x)
+        return self.forward_padded(x, pad, signed)
 
     def forward_padded(self, x: torch.Tensor, pad: tuple[int, int], signed: bool | None = None) -> torch.Tensor:
         """``forward_crossbar`` of an input that has had ``ConvGeometry.explicit_pad`` applied; ``pad`` is
         the zero padding still to add."""
         self._programmed()
+        if signed is None:
+            signed = self._signed(x)
         chunk = self.chunk_rows(x.element_size())
         if conv_codes.fused_applies(x) and not self.sliced:  # SlicedFCM: through matmul_t
-            # (signed None: tested in the fused path's batch-last pass over x)
-            return conv_codes.conv_fused(x.contiguous(), self.fcms, self.geometry, pad,
-                                         None if signed is None else bool(signed), chunk,
+            return conv_codes.conv_fused(x.contiguous(), self.fcms, self.geometry, pad, bool(signed), chunk,
                                          self.spec.dac.full_code, self.options.x_max)
-        return self._im2col_path(x, pad, self._signed(x) if signed is None else signed, chunk)
+        return self._im2col_path(x, pad, signed, chunk)
 
     def _im2col_path(self, x, pad, signed, chunk):
         """Patches gathered into x^T (K, R) per chunk of whole images, through ``FCM.matmul_t``."""

@@ -108,19 +108,3 @@ def test_conv_kernels_join_the_fcm_kernel_namespace():
     finally:
         del cpu_kernels._KERNELS["late_kernel"]
         cpu_kernels._BUILD.clear()
-
-
-@needs_kernels
-@pytest.mark.parametrize("shape", [(3, 2, 5, 7), (17, 3, 4, 4), (0, 2, 3, 3)])
-def test_batch_last_signed_is_the_transpose_and_the_sign_test(shape):
-    """``batch_last_signed``: (C, H, W, B) images exactly, and whether any entry is negative (the one pass
-    that replaces the layer's own ``amin`` test on the fused path)."""
-    g = torch.Generator().manual_seed(5)
-    x = torch.rand(shape, generator=g)
-    for neg_at in (None, 0, -1):
-        y = x.clone()
-        if neg_at is not None and y.numel():
-            y.view(-1)[neg_at] = -1e-30
-        xt, signed = conv_codes.batch_last_signed(y)
-        np.testing.assert_array_equal(xt, y.permute(1, 2, 3, 0).numpy())
-        assert signed == (y.numel() > 0 and bool(y.amin() < 0))
