@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import platform
 import statistics
 import time
@@ -306,6 +307,7 @@ def main(argv=None) -> int:
                    help="the sensing schemes of the inference rows (dnn-eval's --sensing; default: both)")
     p.add_argument("--no-offset", action="store_true", help="skip the inference rows with the offset mapping")
     args = p.parse_args(argv)
+    load0 = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -329,6 +331,7 @@ def main(argv=None) -> int:
     df = pd.DataFrame(rows)
     df["device"] = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     df["threads"] = args.threads
+    df["load_start"], df["load_end"] = load0, os.getloadavg()[0]  # the machine's 1-min load average
     df["met"] = df["ratio"] <= df["target"]
     df["floor_met"] = df["floor_goal_ratio"] <= FLOOR_GOAL  # (NaN for the re-training rows: False)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +350,8 @@ def report_lines(df, rows, args, dev) -> list[str]:
     """The markdown report of one run's rows."""
     lines = ["# dnn_eval speed: crossbar against plain PyTorch", "",
              f"Machine: {platform.processor() or platform.machine()}, device {df['device'][0]}, "
-             f"{args.threads} torch thread(s), torch {torch.__version__}, FCM CPU kernels: "
+             f"{args.threads} torch thread(s) ({os.cpu_count()} CPUs; 1-min load average {df['load_start'][0]:.1f} at the "
+             f"start, {df['load_end'][0]:.1f} at the end), torch {torch.__version__}, FCM CPU kernels: "
              f"{'numba (fused)' if dev.type == 'cpu' and cpu_kernels.enabled() else 'array code'}. "
              f"Median of {args.reps} runs (ResNet-18 rows: {max(1, args.reps // 2)}); plain and crossbar run "
              "alternately, and the ratio is the median of the per-pair ratios. "

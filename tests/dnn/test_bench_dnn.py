@@ -63,7 +63,7 @@ def test_report_gives_both_goal_ratios_for_every_inference_row(bench):
            "floor_s": 1.1, "floor_goal_ratio": 1.4 / 1.1, "ratio": 1.4}
     rows = [{**row, "benchmark": "inference a, sensing=separate", "sensing": "separate"},
             {**row, "benchmark": "inference a, sensing=differential", "sensing": "differential", "ratio": 1.6}]
-    df = pd.DataFrame(rows).assign(device="cpu")
+    df = pd.DataFrame(rows).assign(device="cpu", load_start=1.0, load_end=2.0)
     lines = bench.report_lines(df, rows, argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
     goal = [ln for ln in lines if ln.startswith("| inference a") and ln.count("|") == 12]
     assert goal == ["| inference a, sensing=separate | 1000.00 | 500.00 | 600.00 | 1100.00 | 1400.00 | 1.27 | yes | "
