@@ -15,6 +15,16 @@
 * where the crossbar inference's time goes (``phase_breakdown``, CPU with
   the fused kernels): tile products, DAC codes, DAC load, ADC and
   accumulation, layout changes, and the rest;
+* every inference row under each sensing scheme of ``--sensing`` (the
+  ``dnn-eval --sensing`` choices, set as it sets them: ``FCMOptions.sensing``
+  on the preset's fitted options; default: separate and differential);
+* issue 12's two speed goals, both reported for every inference row: the
+  crossbar inference <= 1.3x its tile-product floor (``plain - plain
+  weighted layers + tile products``; the goal of the separate scheme) and
+  <= 1.5x plain PyTorch (the goal of the differential scheme). The four
+  parts (plain, crossbar, the plain weighted layers, the tile products)
+  run interleaved, one of each per repetition, and each ratio is the median
+  of the per-repetition ratios;
 * the same inference rows with the offset mapping (one array per weight,
   ``Mapping.OFFSET``), which halves the tile products (``--no-offset``
   skips them): for speed only, since without a reference column this
@@ -22,8 +32,8 @@
   (``dnn_eval/README.md``). The default mapping is the differential pair.
 
 Times are medians over ``--reps`` runs; plain and crossbar run alternately
-and each ratio is the median of the per-pair ratios (``time_pair``), so both
-sides see the same machine load.
+and each ratio is the median of the per-pair ratios (``time_pair``,
+``time_interleaved``), so both sides see the same machine load.
 
 Runs on CUDA when torch has it (``cuda if available``), else on CPU with
 ``--threads`` torch threads for both sides. The ConvNet uses the
@@ -39,6 +49,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import platform
 import statistics
 import time
@@ -56,6 +67,7 @@ from dnn_eval.models import build_model
 from xbarlab.cli_args import int_in, threads
 from xbarlab.fcm import cpu_kernels
 from xbarlab.fcm.mapping import Mapping
+from xbarlab.fcm.options import Sensing
 from xbarlab.params import CircuitParams
 
 
@@ -77,38 +89,54 @@ def timeit(fn, dev, reps: int) -> float:
     return statistics.median(_once(fn, dev) for _ in range(reps))
 
 
+def time_interleaved(fns, dev, reps: int) -> list[list[float]]:
+    """Seconds of each of ``fns`` per repetition: one warm-up run of each, then ``reps`` rounds that run
+    every fn once, in order, so that all of them see the same machine load (shared, noisy machines)."""
+    for f in fns:
+        _once(f, dev)
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for f, t in zip(fns, times):
+            t.append(_once(f, dev))
+    return times
+
+
 def time_pair(plain, crossbar, dev, reps: int) -> tuple[float, float, float]:
     """(median plain s, median crossbar s, median of the per-pair ratios crossbar / plain).
 
-    The two run alternately, one of each per pair, so that both see the same
-    machine load (shared, noisy machines): the ratio of each pair is taken
-    within a few milliseconds, and its median is the reported ratio.
+    The two run alternately, one of each per pair (``time_interleaved``): the ratio of each pair is
+    taken within a few milliseconds, and its median is the reported ratio.
     """
-    _once(plain, dev)
-    _once(crossbar, dev)
-    tp, tx = [], []
-    for _ in range(reps):
-        tp.append(_once(plain, dev))
-        tx.append(_once(crossbar, dev))
+    tp, tx = time_interleaved([plain, crossbar], dev, reps)
     return statistics.median(tp), statistics.median(tx), statistics.median(b / a for a, b in zip(tp, tx))
 
 
-def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIAL):
+def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIAL, sensing=Sensing.SEPARATE):
+    """One inference row: plain, crossbar (``mapping``, ``sensing``), its tile-product floor and phases.
+
+    Plain, crossbar, the plain weighted layers and the tile products run interleaved
+    (``time_interleaved``); ``ratio`` is the median of crossbar / plain per repetition, ``floor_goal_ratio``
+    the median of crossbar / (plain - plain layers + tile products) per repetition."""
     model = model.to(dev).eval()
     t0 = time.perf_counter()
-    xm = to_crossbar(model, spec, np.random.default_rng(0), default_options(spec).replace(mapping=mapping)).to(dev)
+    opts = default_options(spec).replace(mapping=mapping, sensing=sensing)  # as dnn-eval --mapping/--sensing
+    xm = to_crossbar(model, spec, np.random.default_rng(0), opts).to(dev)
     gen = time.perf_counter() - t0
     with torch.no_grad():
-        t_fp, t_x, ratio = time_pair(lambda: model(x), lambda: xm(x), dev, reps)
+        layers, tiles = tile_product_floor(xm, x, dev, reps)
+        tp, tx, tl, tt = time_interleaved([lambda: model(x), lambda: xm(x), layers, tiles], dev, reps)
         t_cl = plain_channels_last(model, x, dev, reps, lambda m, xc: lambda: m(xc))
-    floor = tile_product_floor(xm, x, dev, reps)
     phases = phase_breakdown(xm, x, reps)
-    t_floor = t_fp - floor["plain_layers_s"] + floor["tile_products_s"]
-    label = "" if mapping is Mapping.DIFFERENTIAL else f", {mapping.value} mapping"
-    return {"benchmark": f"inference {name}{label}", "mapping": mapping.value, "batch": x.shape[0],
-            "plain_s": t_fp, "crossbar_s": t_x, "ratio": ratio, "target": 1.5, "generate_s": gen,
-            "plain_channels_last_s": t_cl, **floor,
-            "floor_ratio": t_floor / t_fp, **({f"phase {k} s": v for k, v in phases.items()} if phases else {})}
+    t_fp, t_floor = statistics.median(tp), [p - a + b for p, a, b in zip(tp, tl, tt)]
+    label = ("" if mapping is Mapping.DIFFERENTIAL else f", {mapping.value} mapping") + f", sensing={sensing.value}"
+    return {"benchmark": f"inference {name}{label}", "mapping": mapping.value, "sensing": sensing.value,
+            "batch": x.shape[0], "plain_s": t_fp, "crossbar_s": statistics.median(tx),
+            "ratio": statistics.median(b / a for a, b in zip(tp, tx)), "target": PLAIN_GOAL, "generate_s": gen,
+            "plain_channels_last_s": t_cl, "plain_layers_s": statistics.median(tl),
+            "tile_products_s": statistics.median(tt), "floor_s": statistics.median(t_floor),
+            "floor_ratio": statistics.median(f / a for a, f in zip(tp, t_floor)),
+            "floor_goal_ratio": statistics.median(b / f for b, f in zip(tx, t_floor)), "floor_target": FLOOR_GOAL,
+            **({f"phase {k} s": v for k, v in phases.items()} if phases else {})}
 
 
 def plain_channels_last(model, x, dev, reps, make_run) -> float:
@@ -119,6 +147,11 @@ def plain_channels_last(model, x, dev, reps, make_run) -> float:
     return timeit(make_run(m, x.contiguous(memory_format=torch.channels_last)), dev, reps)
 
 
+#: issue 12's goals: crossbar inference <= FLOOR_GOAL x its tile-product floor (separate sensing) and
+#: <= PLAIN_GOAL x plain PyTorch (differential sensing; issue 5's inference target); both ratios are
+#: reported for every inference row
+FLOOR_GOAL, PLAIN_GOAL = 1.3, 1.5
+
 #: input vectors per product in ``tile_product_floor`` (one cache-sized block of columns, reused;
 #: the fastest of these counts)
 FLOOR_COLS = (128, 256, 512, 1024)
@@ -126,7 +159,7 @@ FLOOR_COLS = (128, 256, 512, 1024)
 
 #: the fused CPU kernels and torch functions timed by ``phase_breakdown``, by phase
 PHASES = {"tile products (BLAS)": ("matmul",), "DAC codes": ("dac_codes", "dac_codes_conv", "channel_max"),
-          "DAC load (ROWSUM voltages)": ("dac_rowsum",), "ADC + accumulation": ("adc_accumulate",),
+          "DAC load (ROWSUM voltages)": ("dac_rowsum",), "ADC + accumulation": ("adc_accumulate", "diff_accumulate"),
           "layout (batch-last in, batch-first out)": ("transpose", "mul")}
 
 
@@ -175,19 +208,19 @@ def phase_breakdown(xm, x, reps) -> dict | None:
     return out
 
 
-def tile_product_floor(xm, x, dev, reps) -> dict:
-    """A lower bound on the crossbar network's time: its tile matrix products alone.
+def tile_product_floor(xm, x, dev, reps):
+    """A lower bound on the crossbar network's time, as two functions to time: (layers, tiles).
 
-    Records each crossbar layer's input on one forward pass, then times (a)
-    the layer in floating point (``CrossbarLayer.forward_float``, what the plain network
-    runs) and (b) only the matrix products the FCM cannot avoid: one
-    (cols x rows) @ (rows x R) product per tile and DAC phase, for every tile
-    of both arrays of the differential pair (unpadded tile shapes, as the
-    FCM computes them), batched per tile shape, on random data of the same
-    shapes and dtype, in blocks of input vectors (one block, reused: the
-    most cache-friendly case; the fastest block size of ``FLOOR_COLS``). Everything else the crossbar adds (DAC
-    codes, DAC load, ADC, accumulation, layout) is left out, so
-    ``plain - plain layers + tile products`` is the time a crossbar
+    Records each crossbar layer's input on one forward pass; ``layers()`` runs every layer in
+    floating point (``CrossbarLayer.forward_float``, what the plain network runs), ``tiles()``
+    only the matrix products the FCM cannot avoid: one (cols x rows) @ (rows x R) product per
+    tile and DAC phase, for every tile of every array (both arrays of the differential pair, with
+    either sensing scheme: under a loaded DAC their row voltages differ, so the pair's products
+    cannot be merged; ``xbarlab.fcm.sensing``), unpadded tile shapes as the FCM computes them,
+    batched per tile shape, on random data of the same shapes and dtype, in blocks of input
+    vectors (one block, reused: the most cache-friendly case; per layer the fastest block size of
+    ``FLOOR_COLS``, chosen here). Everything else the crossbar adds (DAC codes, DAC load, ADC,
+    accumulation, layout) is left out, so ``plain - layers + tiles`` is the time a crossbar
     evaluation could reach if all of that were free.
     """
     inputs = []
@@ -198,36 +231,43 @@ def tile_product_floor(xm, x, dev, reps) -> dict:
     for h in hooks:
         h.remove()
     g = torch.Generator(device=dev).manual_seed(0)
-    t_fp = t_tiles = 0.0
-    with torch.no_grad():
-        for op, a in inputs:
-            t_fp += timeit(lambda: op.forward_float(a), dev, reps)
-            if not isinstance(op, CrossbarConv2d):
-                r = a.numel() // a.shape[-1]
-            else:
-                yb = op.forward_float(a)  # (B, N, Ho, Wo): one input vector per output pixel
-                r = yb.shape[0] * yb.shape[-2] * yb.shape[-1]
-            r *= 2 if bool(a.amin() < 0) else 1  # two DAC phases for signed inputs
-            shapes = {}  # (rows, cols) of a tile, unpadded -> number of such tiles (both arrays of the pair)
-            for f in op.fcms:
-                S, Tk, Tn, M, Nc = f.Gn.shape
-                K, N = f.shape
-                for m in [M] * (K // M) + ([K % M] if K % M else []):
-                    for n in [Nc] * (N // Nc) + ([N % Nc] if N % Nc else []):
-                        shapes[(m, n)] = shapes.get((m, n), 0) + S
-            best = math.inf
-            for cols in FLOOR_COLS:  # the best of a few cache-sized blocks of input vectors
-                mats = [(torch.rand((t, n, m), generator=g, device=dev, dtype=a.dtype),
-                         torch.rand((t, m, min(r, cols)), generator=g, device=dev, dtype=a.dtype))
-                        for (m, n), t in shapes.items()]
+    runs = []
+    for op, a in inputs:
+        if not isinstance(op, CrossbarConv2d):
+            r = a.numel() // a.shape[-1]
+        else:
+            yb = op.forward_float(a)  # (B, N, Ho, Wo): one input vector per output pixel
+            r = yb.shape[0] * yb.shape[-2] * yb.shape[-1]
+        r *= 2 if bool(a.amin() < 0) else 1  # two DAC phases for signed inputs
+        shapes = {}  # (rows, cols) of a tile, unpadded -> number of such tiles (every array)
+        for f in op.fcms:
+            S, Tk, Tn, M, Nc = f.Gn.shape
+            K, N = f.shape
+            for m in [M] * (K // M) + ([K % M] if K % M else []):
+                for n in [Nc] * (N // Nc) + ([N % Nc] if N % Nc else []):
+                    shapes[(m, n)] = shapes.get((m, n), 0) + S
+        best = (math.inf, None)
+        for cols in FLOOR_COLS:  # the best of a few cache-sized blocks of input vectors
+            mats = [(torch.rand((t, n, m), generator=g, device=dev, dtype=a.dtype),
+                     torch.rand((t, m, min(r, cols)), generator=g, device=dev, dtype=a.dtype))
+                    for (m, n), t in shapes.items()]
 
-                def products(mats=mats, r=r, cols=cols):
-                    for G, V in mats:
-                        for r0 in range(0, r, cols):
-                            torch.bmm(G, V[..., :min(cols, r - r0)])
-                best = min(best, timeit(products, dev, reps))
-            t_tiles += best
-    return {"plain_layers_s": t_fp, "tile_products_s": t_tiles}
+            def products(mats=mats, r=r, cols=cols):
+                for G, V in mats:
+                    for r0 in range(0, r, cols):
+                        torch.bmm(G, V[..., :min(cols, r - r0)])
+            t = timeit(products, dev, max(1, reps // 2))
+            best = (t, products) if t < best[0] else best
+        runs.append((lambda op=op, a=a: op.forward_float(a), best[1]))
+
+    def layers():
+        for f, _ in runs:
+            f()
+
+    def tiles():
+        for _, f in runs:
+            f()
+    return layers, tiles
 
 
 def bench_train(model, x, y, spec, dev, reps, regen_every=10):
@@ -250,7 +290,7 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
     t_cl = plain_channels_last(model, x, dev, reps, make_step)
     t_regen = timeit(lambda: program_all(xm, np.random.default_rng(0)), dev, max(1, reps // 2))
     amort = t_x + t_regen / regen_every
-    common = {"mapping": Mapping.DIFFERENTIAL.value, "batch": x.shape[0], "plain_s": t_fp, "target": 2.0,
+    common = {"mapping": Mapping.DIFFERENTIAL.value, "sensing": Sensing.SEPARATE.value, "batch": x.shape[0], "plain_s": t_fp, "target": 2.0,
               "generate_s": t_regen, "plain_channels_last_s": t_cl}
     return [{"benchmark": "re-training step convnet", "crossbar_s": t_x, "ratio": ratio, **common},
             {"benchmark": f"re-training step convnet + FCM rebuild every {regen_every}", "crossbar_s": amort,
@@ -263,47 +303,68 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count")
     p.add_argument("--reps", type=int_in(1, 1000, "a repeat count"), default=11)
     p.add_argument("--batch", type=int_in(1, 65536, "a batch size"), default=128)
+    p.add_argument("--sensing", nargs="+", default=["separate", "differential"], choices=["separate", "differential"],
+                   help="the sensing schemes of the inference rows (dnn-eval's --sensing; default: both)")
     p.add_argument("--no-offset", action="store_true", help="skip the inference rows with the offset mapping")
     args = p.parse_args(argv)
+    load0 = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     g = torch.Generator().manual_seed(0)
     spec = make_spec("spintronic", 64)
+    sensings = [Sensing.parse(s) for s in dict.fromkeys(args.sensing)]
     rows = []
     convnet = load_model("convnet").module
     x = torch.rand((args.batch, 1, 8, 8), generator=g).to(dev)
     y = torch.randint(0, 10, (args.batch,), generator=g).to(dev)
-    rows.append(bench_inference("convnet (digits 1x8x8)", convnet, x, spec, dev, args.reps))
+    rows += [bench_inference("convnet (digits 1x8x8)", convnet, x, spec, dev, args.reps, sensing=s) for s in sensings]
     rows += bench_train(load_model("convnet").module, x, y, spec, dev, args.reps)
     r18 = build_model("resnet18", (3, 32, 32), 10)
     xr = torch.rand((args.batch, 3, 32, 32), generator=g).to(dev)
-    r18_spec = spec.replace(circuit=CircuitParams.ideal())
-    rows.append(bench_inference("resnet18 shape (3x32x32)", r18, xr, r18_spec, dev, max(1, args.reps // 2)))
+    r18_spec, r18_reps = spec.replace(circuit=CircuitParams.ideal()), max(1, args.reps // 2)
+    rows += [bench_inference("resnet18 shape (3x32x32)", r18, xr, r18_spec, dev, r18_reps, sensing=s)
+             for s in sensings]
     if not args.no_offset:  # the single-array mapping: half the tile products (see the module docstring)
         rows.append(bench_inference("convnet (digits 1x8x8)", convnet, x, spec, dev, args.reps, Mapping.OFFSET))
-        rows.append(bench_inference("resnet18 shape (3x32x32)", r18, xr, r18_spec, dev, max(1, args.reps // 2),
-                                    Mapping.OFFSET))
+        rows.append(bench_inference("resnet18 shape (3x32x32)", r18, xr, r18_spec, dev, r18_reps, Mapping.OFFSET))
     df = pd.DataFrame(rows)
     df["device"] = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     df["threads"] = args.threads
+    df["load_start"], df["load_end"] = load0, os.getloadavg()[0]  # the machine's 1-min load average
     df["met"] = df["ratio"] <= df["target"]
+    df["floor_met"] = df["floor_goal_ratio"] <= FLOOR_GOAL  # (NaN for the re-training rows: False)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "bench_dnn.csv", index=False)
+    text = "\n".join(report_lines(df, rows, args, dev)) + "\n"
+    (args.out / "bench_dnn.md").write_text(text)
+    print(text)
+    return 0
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def report_lines(df, rows, args, dev) -> list[str]:
+    """The markdown report of one run's rows."""
     lines = ["# dnn_eval speed: crossbar against plain PyTorch", "",
              f"Machine: {platform.processor() or platform.machine()}, device {df['device'][0]}, "
-             f"{args.threads} torch thread(s), torch {torch.__version__}, FCM CPU kernels: "
+             f"{args.threads} torch thread(s) ({os.cpu_count()} CPUs; 1-min load average {df['load_start'][0]:.1f} at the "
+             f"start, {df['load_end'][0]:.1f} at the end), torch {torch.__version__}, FCM CPU kernels: "
              f"{'numba (fused)' if dev.type == 'cpu' and cpu_kernels.enabled() else 'array code'}. "
              f"Median of {args.reps} runs (ResNet-18 rows: {max(1, args.reps // 2)}); plain and crossbar run "
              "alternately, and the ratio is the median of the per-pair ratios. "
              "Targets from issue 5 (paper: 2.5x inference, 2.75x re-training). Default mapping: the differential "
              "pair; the offset-mapping rows use one array per weight (speed only: without a reference column this "
-             "mapping loses most of the accuracy on non-ideal presets, see dnn_eval/README.md).",
+             "mapping loses most of the accuracy on non-ideal presets, see dnn_eval/README.md). `sensing=` is "
+             "dnn-eval's `--sensing` (`xbarlab/fcm/sensing.py`): separate, one ADC per array; differential, the "
+             "pair's currents subtracted before one ADC per pair.",
              "", "| benchmark | batch | plain (ms) | crossbar (ms) | ratio | target | met | FCM generation (s) | "
              "plain, channels_last (ms) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['benchmark']} | {r['batch']} | {1e3 * r['plain_s']:.2f} | {1e3 * r['crossbar_s']:.2f} | "
-                     f"{r['ratio']:.2f} | <= {r['target']} | {'yes' if r['ratio'] <= r['target'] else 'NO'} | "
+                     f"{r['ratio']:.2f} | <= {r['target']} | {_yes(r['ratio'] <= r['target'])} | "
                      f"{r['generate_s']:.2f} | {1e3 * r['plain_channels_last_s']:.2f} |")
     lines += ["", "Both sides of every ratio run the network as given, in PyTorch's default NCHW memory format, "
               "so the layers that stay digital (pooling, ReLU, BatchNorm) cost the same on both sides. The "
@@ -311,20 +372,30 @@ def main(argv=None) -> int:
               "the ConvNet this is much faster, mostly because PyTorch's CPU max-pooling of small NCHW images is "
               "slow, and that cost is part of both sides of the ConvNet ratios: against a channels_last plain "
               "network they would be correspondingly larger."]
-    lines += ["", "## Lower bound: the tile products alone", "",
-              "The differential pair maps every weight onto two arrays (G+ and G-), each with its own "
-              "column ADCs, so the FCM must compute both arrays' column currents: twice the multiply-adds "
-              "of the layer, in products whose inner dimension is the tile's row count (64), against "
-              "the layer's full K in the plain network. `tile_product_floor` times only those products "
-              "(random data, same shapes, batched per layer) and the plain network's weighted layers; "
-              "`floor ratio` = (plain - plain layers + tile products) / plain is what the crossbar "
-              "evaluation would reach if the DAC, DAC load, ADC, accumulation and layout work were free.",
-              "", "| benchmark | plain (ms) | plain weighted layers (ms) | tile products (ms) | floor ratio | "
-              "measured ratio |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Issue 12's speed goals: the tile-product floor and plain PyTorch", "",
+              "The differential pair maps every weight onto two arrays (G+ and G-) whose column currents the FCM "
+              "must both compute, with either sensing scheme: the DAC's load (ROWSUM, R_PD > 0) depends on each "
+              "array's own row conductances, so the two arrays see different row voltages and the pair's "
+              "products cannot be merged into one product with G+ - G-. That is twice the multiply-adds of the "
+              "layer, in products whose inner dimension is the tile's row count (64), against the layer's full "
+              "K in the plain network. `tile_product_floor` times only those products (random data, same "
+              "shapes, batched per layer) and the plain network's weighted layers; floor = plain - plain "
+              "weighted layers + tile products is what the crossbar evaluation would reach if the DAC, DAC load, "
+              "ADC, accumulation and layout work were free. The four parts run interleaved, one of each per "
+              "repetition, and each ratio is the median of the per-repetition ratios. Goals (issue 12): "
+              f"crossbar <= {FLOOR_GOAL}x floor with the separate scheme, and <= {PLAIN_GOAL}x plain PyTorch with "
+              "the differential scheme; both ratios are given for every row, `goal` names the one that applies.",
+              "", "| benchmark | plain (ms) | plain weighted layers (ms) | tile products (ms) | floor (ms) | "
+              f"crossbar (ms) | crossbar / floor | <= {FLOOR_GOAL} | crossbar / plain | <= {PLAIN_GOAL} | goal |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        if "floor_ratio" in r:
+        if "floor_goal_ratio" in r:
+            goal = {"separate": "floor" if r["mapping"] == "differential" else "(none)",
+                    "differential": "plain"}.get(r["sensing"], "(none)")
             lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | {1e3 * r['plain_layers_s']:.2f} | "
-                         f"{1e3 * r['tile_products_s']:.2f} | {r['floor_ratio']:.2f} | {r['ratio']:.2f} |")
+                         f"{1e3 * r['tile_products_s']:.2f} | {1e3 * r['floor_s']:.2f} | {1e3 * r['crossbar_s']:.2f} | "
+                         f"{r['floor_goal_ratio']:.2f} | {_yes(r['floor_goal_ratio'] <= FLOOR_GOAL)} | "
+                         f"{r['ratio']:.2f} | {_yes(r['ratio'] <= PLAIN_GOAL)} | {goal} |")
     phase_cols = [c for c in df.columns if c.startswith("phase ")]
     if phase_cols:
         lines += ["", "## Where the crossbar inference's time goes", "",
@@ -341,9 +412,7 @@ def main(argv=None) -> int:
                 cells = [f"{1e3 * r[c]:.2f}" + ("" if c == "phase total s" else f" ({100 * r[c] / tot:.0f} %)")
                          for c in phase_cols]
                 lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | " + " | ".join(cells) + " |")
-    (args.out / "bench_dnn.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return lines
 
 
 if __name__ == "__main__":

@@ -216,8 +216,12 @@ class CrossbarLayer(nn.Module):
     def _straight_through(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _bias(self) -> torch.Tensor:
+        """The bias, shaped to broadcast over the layer's output."""
+        return self.bias
+
     def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y + self._bias()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
@@ -226,7 +230,8 @@ class CrossbarLayer(nn.Module):
             return self._straight_through(x)
         else:
             with torch.no_grad():
-                y = self.forward_crossbar(x)
+                y = self.forward_crossbar(x)  # a new tensor of the layer's own: the bias is added in place
+                return y if self.bias is None else y.add_(self._bias())
         return self._add_bias(y)
 
     def extra_repr(self) -> str:
@@ -332,8 +337,8 @@ class CrossbarConv2d(CrossbarLayer):
         xp, pad = self.geometry.explicit_pad(x)  # explicit padding (other modes, "same") keeps its own autograd
         return StraightThrough.apply(xp, self.weight, self.bias, self, pad)
 
-    def _add_bias(self, y):
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+    def _bias(self):
+        return self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
         return f"conv, {self.geometry}, {super().extra_repr()}"

@@ -44,3 +44,29 @@ def test_phase_breakdown_restores_what_it_wraps(bench):
     assert (torch.matmul, torch.mul, {k: getattr(kern, k) for k in vars(kern)}) == before
     assert set(out) == set(bench.PHASES) | {"rest (Python, allocation, other layers)", "total"}
     assert out["tile products (BLAS)"] > 0 and out["total"] >= sum(out[p] for p in bench.PHASES)
+
+
+def test_time_interleaved_runs_one_of_each_per_round(bench):
+    calls = []
+    fns = [lambda k=k: calls.append(k) for k in "pxlt"]
+    times = bench.time_interleaved(fns, torch.device("cpu"), 3)
+    assert calls == list("pxlt") * 4 and [len(t) for t in times] == [3] * 4
+
+
+def test_report_gives_both_goal_ratios_for_every_inference_row(bench):
+    import argparse
+
+    import pandas as pd
+
+    row = {"mapping": "differential", "batch": 8, "plain_s": 1.0, "crossbar_s": 1.4, "target": bench.PLAIN_GOAL,
+           "generate_s": 0.1, "plain_channels_last_s": 1.0, "plain_layers_s": 0.5, "tile_products_s": 0.6,
+           "floor_s": 1.1, "floor_goal_ratio": 1.4 / 1.1, "ratio": 1.4}
+    rows = [{**row, "benchmark": "inference a, sensing=separate", "sensing": "separate"},
+            {**row, "benchmark": "inference a, sensing=differential", "sensing": "differential", "ratio": 1.6}]
+    df = pd.DataFrame(rows).assign(device="cpu", load_start=1.0, load_end=2.0)
+    lines = bench.report_lines(df, rows, argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
+    goal = [ln for ln in lines if ln.startswith("| inference a") and ln.count("|") == 12]
+    assert goal == ["| inference a, sensing=separate | 1000.00 | 500.00 | 600.00 | 1100.00 | 1400.00 | 1.27 | yes | "
+                    "1.40 | yes | floor |",
+                    "| inference a, sensing=differential | 1000.00 | 500.00 | 600.00 | 1100.00 | 1400.00 | 1.27 | yes | "
+                    "1.60 | NO | plain |"]

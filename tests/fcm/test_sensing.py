@@ -190,11 +190,17 @@ def test_fast_paths_equal_reference(case):
             g = f.with_options()  # a fresh plan cache: compiled again under this choice
             check_fast(g, x, r, g.matmul(x), f"fast path ({choice}) vs reference")
             tc = g.tile_currents(r["codes"].reshape(-1, x.shape[1]))
-            I = r["I"].reshape((-1,) + r["I"].shape[2:])
+            I = r["I"].reshape((-1,) + r["I"].shape[2:]).copy()
+            if opts.sensing.value == "differential":  # the zero padding's columns past N: 0, not computed
+                I[..., -1, f.shape[1] - (I.shape[-2] - 1) * I.shape[-1]:] = 0.0
             scale = np.abs(I).max(axis=-1, keepdims=True).max(axis=-3, keepdims=True)
             assert np.all(np.abs(np.moveaxis(tc, 3, 0) - I) <= 1e-12 * scale + 1e-300)
     check_fast(f, x, r, f.matmul(torch.tensor(x)).numpy(), "torch float64 vs reference")
-    # float32: the reference at float32's own DAC codes; codes within 1e-5 of a rounding boundary counted
+    check_float32(f, x)
+
+
+def check_float32(f, x):
+    """float32: the reference at float32's own DAC codes; codes within 1e-5 of a rounding boundary counted."""
     x32 = torch.tensor(x, dtype=torch.float32)
     c32, s32 = f.codes(x32)
     c, sc = c32.double().numpy(), s32.double().numpy().reshape(-1)
@@ -209,6 +215,51 @@ def test_fast_paths_equal_reference(case):
         STATS["torch float32 vs reference at its codes (within 1e-5 of a boundary)"][2] += int(near.size)
     STATS["torch float32 vs reference at its codes (within 1e-5 of a boundary)"][0] += 1
     assert np.all(np.abs(f.matmul(x32).double().numpy() - r32["y"]) <= allow)
+
+
+@pytest.mark.parametrize("B, signed", [(5, True), (1100, False), (1100, True)])
+def test_differential_fused_pass_equals_reference(B, signed):
+    """The fused differential ADC pass (``cpu_kernels.diff_accumulate`` on the ROWSUM base's blocks) runs,
+    and equals the reference up to codes within 1e-12 of a boundary; at B = 1100 the tiles are taken in
+    blocks of row tiles, both arrays of each pair together (``RowsumGroup.blocks(pairs=True)``)."""
+    spec = xb.load_preset("spintronic").replace(dac=xb.DACParams(bits=6, v_read=0.2, r_pd=20.0))
+    rng = np.random.default_rng(14)
+    f = xb.FCM.from_weights(rng.standard_normal((150, 70)), spec, None, xb.FCMOptions(sensing="differential"))
+    x = rng.standard_normal((B, 150)) if signed else rng.random((B, 150))
+    r = ref.evaluate(f, x)
+    with kernels("auto"):
+        g = f.with_options()
+        assert g.compile().wd and xb.fcm.cpu_kernels.enabled()
+        check_fast(g, x, r, g.matmul(x), "differential fused pass vs reference")
+        check_float32(g, x)
+    with kernels("array"):
+        h = f.with_options()
+        check_fast(h, x, r, h.matmul(x), "differential array code vs reference")
+
+
+@pytest.mark.parametrize("load, r_pd, sinh_b", [("none", 20.0, 0.0), ("rowsum", 0.0, 0.0), ("none", 20.0, 2.0)])
+def test_unloaded_differential_merges_the_pair(load, r_pd, sinh_b):
+    """Unloaded DAC (NONE, or R_PD = 0): both arrays see the same row voltages, so the pair is one product
+    with G+ - G- (``SensingPlan.GdT``), equal to the reference up to codes within 1e-12 of a boundary;
+    under ROWSUM with R_PD > 0 the pair is not merged."""
+    base = xb.load_preset("spintronic", rows=16, cols=12)
+    spec = base.replace(dac=xb.DACParams(bits=6, v_read=0.2, r_pd=r_pd),
+                        device=dataclasses.replace(base.device, sinh_b=sinh_b))
+    rng = np.random.default_rng(15)
+    f = xb.FCM.from_weights(rng.standard_normal((40, 30)), spec, None,
+                            xb.FCMOptions(sensing="differential", dac_load=load))
+    assert f.compile().GdT is not None and f.compile().GdT.shape == (3, 3 * 12, 16)
+    for x in (rng.random((7, 40)), rng.standard_normal((7, 40))):
+        r = ref.evaluate(f, x)
+        for choice in ("auto", "array"):
+            with kernels(choice):
+                g = f.with_options()
+                check_fast(g, x, r, g.matmul(x), f"merged pair ({choice}) vs reference")
+                check_fast(g, x, r, g.matmul(torch.tensor(x)).numpy(), f"merged pair torch float64 ({choice}) vs reference")
+                check_float32(g, x)
+    loaded = xb.FCM.from_weights(rng.standard_normal((40, 30)), spec.replace(dac=xb.DACParams(bits=6, v_read=0.2, r_pd=20.0)),
+                                 None, xb.FCMOptions(sensing="differential", dac_load="rowsum"))
+    assert loaded.compile().GdT is None
 
 
 # ---------------------------------------------------------------------------- against ngspice

@@ -129,6 +129,34 @@ def adc_accumulate(I, w, full, clip, y, first):
                     out[r] += wk * d
 
 
+@_kernel
+def diff_accumulate(I, w, lo, hi, quantize, y, first):
+    """The ADC of the analog difference (``sensing.Sensing.DIFFERENTIAL``), then the weighted digital sum.
+
+    I (N, S, K, C, R): each array's column currents in units of the difference's LSB, for N column
+    blocks of S arrays (2: the pair, 1: a lone array) and K row tiles; w (N, K) each tile's
+    LSB-to-weight factor; y (N, C, R) receives sum_k w[n, k] D[n, k], D = I[n, 0, k] - I[n, 1, k]
+    (the lone array: I[n, 0, k]), rounded half to even and clipped to [lo, hi] when ``quantize``;
+    written when ``first``, added otherwise. ``lo``, ``hi`` have the arrays' dtype.
+    """
+    N, S, K, C, R = I.shape
+    for q in prange(N * C):
+        n, j = q // C, q % C
+        out = y[n, j]
+        for k in range(K):
+            wk = w[n, k]
+            a = I[n, 0, k, j]
+            b = I[n, S - 1, k, j]
+            for r in range(R):
+                d = a[r] - b[r] if S == 2 else a[r]
+                if quantize:
+                    d = min(max(np.rint(d), lo), hi)
+                if first and k == 0:
+                    out[r] = wk * d
+                else:
+                    out[r] += wk * d
+
+
 #: input vectors per parallel block of the scale pass of ``dac_codes``
 _RBLOCK = 256
 

@@ -208,11 +208,12 @@ class RowsumGroup(_Arrays):
         return dataclasses.replace(self, alpha_np=None if self.alpha is None else ns.np(self.alpha)[..., 0],
                                    w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]))
 
-    def blocks(self, S: int, tk_r: int, fit: int) -> list:
+    def blocks(self, S: int, tk_r: int, fit: int, pairs: bool = False) -> list:
         """How the group's tiles are taken, ``fit`` tiles at a time (so that V and the ADC input stay
         within GROUP_BYTES): whole column blocks (all S x tk_r tiles of a column block) when one fits,
-        else runs of row blocks of one column block and one array. A list of (column-block slice,
-        array slice, row-block slice, first write of y)."""
+        else runs of row blocks of one column block and one array (of both arrays with ``pairs``: the
+        analog difference needs them together). A list of (column-block slice, array slice, row-block
+        slice, first write of y)."""
         a, b = self.tn
         if fit >= S * tk_r * (b - a):  # (the common case: one block of every tile of the group)
             return [(slice(0, b - a), slice(None), slice(None), self.first)]
@@ -220,9 +221,9 @@ class RowsumGroup(_Arrays):
             step = fit // (S * tk_r)
             return [(slice(j, min(j + step, b - a)), slice(None), slice(None), self.first)
                     for j in range(0, b - a, step)]
-        return [(slice(j, j + 1), slice(si, si + 1), slice(t0, min(tk_r, t0 + fit)),
-                 self.first and si == 0 and t0 == 0)
-                for j in range(b - a) for si in range(S) for t0 in range(0, tk_r, fit)]
+        step, arrays = (max(1, fit // S), [slice(None)]) if pairs else (fit, [slice(si, si + 1) for si in range(S)])
+        return [(slice(j, j + 1), si, slice(t0, min(tk_r, t0 + step)), self.first and si.start in (None, 0) and t0 == 0)
+                for j in range(b - a) for si in arrays for t0 in range(0, tk_r, step)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,9 +250,10 @@ class RowsumPlan(Plan):
         return {"full": codes[:Kf].reshape(Kf // L.M, L.M, PR) if Kf else None,
                 "last": codes[Kf:][None] if Kf < L.K else None}
 
-    def _blocks(self, ns, codes, fused: bool):
+    def _blocks(self, ns, codes, fused: bool, pairs: bool = False):
         """Per block of tiles: (group, column-block slice, array slice, row-block slice, first,
-        ADC input (n, s, t, nc, PR)). The voltages: ``cpu_kernels.dac_rowsum`` when ``fused``."""
+        ADC input (n, s, t, nc, PR)); ``pairs``: both arrays in every block (``RowsumGroup.blocks``).
+        The voltages: ``cpu_kernels.dac_rowsum`` when ``fused``."""
         L = self.layout
         PR = codes.shape[1]
         parts = self._parts(ns.np(codes) if fused else codes)
@@ -261,7 +263,7 @@ class RowsumPlan(Plan):
             ct = parts[g.part]
             tk_r = ct.shape[0]
             fit = max(1, int(GROUP_BYTES // max(1, PR * max(g.m, g.nc) * esize)))
-            blocks = g.blocks(L.S, tk_r, fit)
+            blocks = g.blocks(L.S, tk_r, fit, pairs)
             whole = len(blocks) == 1  # one block of all the group's tiles: its arrays as they are
             for tn, si, tk, first in blocks:
                 G = g.G if whole else g.G[tn, si, tk]  # (n, s, t, nc, m)
@@ -350,9 +352,11 @@ def _rowsum_groups(layout: Layout, A, B, GT, wt, fold: bool, cg=None) -> tuple:
     return tuple(groups)
 
 
-def compile_plan(fcm) -> Plan:
+def compile_plan(fcm, q_sensed=None) -> Plan:
     """The plan of ``fcm`` (numpy float64): its strategy's class with every input-independent factor
-    folded. ``Plan.to(ns)`` moves it to another namespace's device and dtype."""
+    folded. ``Plan.to(ns)`` moves it to another namespace's device and dtype. ``q_sensed`` (S, Tk, Tn):
+    ADC input units per ampere in place of the separate ADC's (a sensing scheme's ADC of the difference,
+    ``sensing.compile_sensing``; only the plan's currents are then meaningful)."""
     S, Tk, Tn, M, Nc = fcm.Gn.shape
     K, N = fcm.shape
     spec, opts = fcm.spec, fcm.options
@@ -371,6 +375,8 @@ def compile_plan(fcm) -> Plan:
         q, wq = 1.0 / fc, fs / float(adc.full_code)
     else:
         q, wq = float(adc.full_code) / fc, fs / float(adc.full_code)
+    # (a sensing scheme's ADC of the difference: its units per ampere, per tile)
+    q = q if q_sensed is None else np.asarray(q_sensed, dtype=float)[..., None]
     dg = dev.g_max - dev.g_min
     if opts.mapping is Mapping.DIFFERENTIAL:  # G+ - G- (a lone array, S = 1, counts positive)
         sign, gain, off = np.array([1.0, -1.0][:S]), fcm.w_max / (dac.v_read * dg), 0.0

@@ -30,6 +30,14 @@ ADC INL is not modelled for these schemes (refused).
 ``SensingPlan`` wraps the model's DAC-load plan (``plans.compile_plan``): its ``currents`` stage is
 that plan's, every column (the reference column included) in ampere; ``evaluate`` subtracts, runs the
 bipolar ADC and accumulates over row tiles and phases. The oracle is ``xbarlab.verify.reference``.
+For DIFFERENTIAL the base plan's products give each array's current in units of the difference's LSB,
+and on CPU with the fused kernels, under the ROWSUM load with linear cells, the difference, the ADC and
+the accumulation run in one pass per block of tiles (``cpu_kernels.diff_accumulate``) on the base plan's
+blocks, both arrays of a pair in every block. The pair's two products are merged into one with
+G+ - G- only where both arrays see the same row voltages: the unloaded DAC (``DacLoad.NONE``, or
+R_PD = 0: V = V_th, or sinh of it, for both). Under a loaded DAC (ROWSUM, EXACT) each array's row
+voltages depend on its own row conductances, so the two arrays of a pair see different voltages and
+both products are computed.
 """
 
 from __future__ import annotations
@@ -40,9 +48,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import cpu_kernels
 from .mapping import Mapping
 from .options import Sensing
-from .plans import Plan, _Arrays, compile_plan
+from .plans import Plan, RowsumPlan, UnloadedPlan, _Arrays, compile_plan
 
 
 def with_reference_column(G: np.ndarray, device) -> np.ndarray:
@@ -115,7 +124,11 @@ def check(spec, options) -> None:
 class SensingPlan(_Arrays):
     """Subtraction before the ADC on top of a DAC-load plan ``base``. ``u`` (Tk, Tn, 1, 1): ADC input
     units per ampere of difference (1/LSB; 1 for an ideal ADC); ``wu`` (Tk, Tn, 1, 1): weight units per
-    ADC unit; ``lo``, ``hi``: the code range (None: ideal ADC); ``nc`` data columns, ``n`` outputs."""
+    ADC unit; ``lo``, ``hi``: the code range (None: ideal ADC); ``nc`` data columns, ``n`` outputs.
+    ``wd``: per group of a fusable ROWSUM base (DIFFERENTIAL, linear cells), its tiles' ``wu`` (n, t)
+    for ``cpu_kernels.diff_accumulate``; empty otherwise. ``base``'s products are then in ADC units.
+    ``GdT`` (Tk, Tn*Nc, M), ``wdT`` (Tk, Tn*Nc, 1): with an unloaded DAC base (DIFFERENTIAL), the pair
+    merged, (G+ - G-) in ADC units per voltage unit, and each tile's ``wu``; None otherwise."""
 
     base: Plan
     sensing: Sensing
@@ -125,6 +138,9 @@ class SensingPlan(_Arrays):
     hi: float | None
     nc: int
     n: int
+    wd: tuple = ()
+    GdT: object = None
+    wdT: object = None
 
     def currents(self, ns, codes, fused: bool = False):
         """Every column's current (S, Tk, Tn, Nc', PR), ampere, the reference column last (``base``)."""
@@ -132,13 +148,40 @@ class SensingPlan(_Arrays):
 
     def evaluate(self, ns, codes, R: int, fused: bool = False):
         """y^T (N, R) from DAC codes (K, PR), before the DAC scale (``Plan.evaluate``)."""
-        D = difference(self.base.currents(ns, codes, fused), self.sensing, self.nc) * self.u  # (Tk, Tn, Nc, PR)
+        if fused and self.wd:
+            return self._evaluate_fused(ns, codes, R)
+        if self.GdT is not None:  # one product per tile with the merged pair (same row voltages)
+            V = self.base._row_blocks(ns, codes)
+            D = ns.matmul(self.GdT, ns.sinh_(V * self.base.ksinh) if self.base.ksinh else V)  # (Tk, Tn*Nc, PR)
+            wu = self.wdT
+        else:
+            D = difference(self.base.currents(ns, codes, fused), self.sensing, self.nc) * self.u  # (Tk, Tn, Nc, PR)
+            wu = self.wu
         if self.lo is not None:
             ns.round_(D)
             ns.clip_(D, self.lo, self.hi)
-        ns.mul_(D, self.wu)
+        ns.mul_(D, wu)
         PR = codes.shape[1]
         y = ns.reshape(ns.sum(D, 0), (-1, PR))[:self.n]
+        return y[:, :R] - y[:, R:] if PR != R else y
+
+    def _evaluate_fused(self, ns, codes, R: int):
+        """``evaluate`` on host memory: per block of tiles of the ROWSUM base (both arrays of a pair),
+        ``cpu_kernels.diff_accumulate`` on the block's products, straight into y."""
+        base, PR = self.base, codes.shape[1]
+        L = base.layout
+        y = ns.empty((L.Tn, L.Nc, PR))  # every row < N is written by its first group; the rest is dropped
+        yn, kern = ns.np(y), cpu_kernels.kernels()
+        quantize = self.lo is not None
+        lo, hi = ns.scalar(self.lo if quantize else 0.0), ns.scalar(self.hi if quantize else 0.0)
+        wds = dict(zip(map(id, base.groups), self.wd))
+        for g, tn, _, tk, first, I in base._blocks(ns, codes, True, pairs=True):
+            n, _, t_, nc = I.shape[:4]
+            wd = ns.np(wds[id(g)])
+            w = wd if wd.shape == (n, t_) else np.ascontiguousarray(wd[tn, tk])
+            y0 = g.tn[0] + tn.start
+            kern.diff_accumulate(ns.np(I), w, lo, hi, quantize, yn[y0:y0 + n, :nc], first)
+        y = ns.reshape(y, (L.Tn * L.Nc, PR))[:self.n]
         return y[:, :R] - y[:, R:] if PR != R else y
 
 
@@ -148,15 +191,28 @@ def compile_sensing(fcm):
     if opts.sensing is Sensing.SEPARATE:
         return compile_plan(fcm)
     S, Tk, Tn, M, Ncp = fcm.Gn.shape
-    # the base plan computes every physical column (N' = Tn Nc': no column is padding to it)
+    # REFERENCE: the base plan computes every physical column (N' = Tn Nc': no column is padding to it,
+    # the reference column is a real one); DIFFERENTIAL: the data columns, the zero padding's past N
+    # not computed (0, as with SEPARATE; their difference is dropped anyway)
+    diff = opts.sensing is Sensing.DIFFERENTIAL  # (the base's products in units of the difference's LSB)
     view = types.SimpleNamespace(Gn=fcm.Gn, Y=fcm.Y, spec=fcm.spec, options=opts, w_max=fcm.w_max,
-                                 shape=(fcm.shape[0], Tn * Ncp), adc_full_scale_a=fcm.adc_full_scale_a,
+                                 shape=fcm.shape if diff else (fcm.shape[0], Tn * Ncp),
+                                 adc_full_scale_a=fcm.adc_full_scale_a,
                                  adc_worst_case=False)  # only its current stage is used here
-    base = compile_plan(view)
     adc = fcm.spec.adc
     fs = fcm.adc_full_scale_a[0]  # (Tk, Tn)
     lsb = lsb_a(adc, fs)
+    base = compile_plan(view, q_sensed=(1.0 / lsb)[None] if diff else None)
     lo, hi = (None, None) if adc.bits is None else code_range(adc)
     u = (1.0 / lsb)[..., None, None]
-    wu = (lsb * gain(fcm))[..., None, None]
-    return SensingPlan(base=base, sensing=opts.sensing, u=u, wu=wu, lo=lo, hi=hi, nc=data_cols(fcm), n=fcm.shape[1])
+    wl = lsb * gain(fcm)  # (Tk, Tn)
+    wd = ()
+    if diff and isinstance(base, RowsumPlan) and not base.ksinh and all(g.alpha is not None for g in base.groups):
+        wd = tuple(np.ascontiguousarray(wl[g.t0:g.t0 + g.G.shape[2], g.tn[0]:g.tn[1]].T) for g in base.groups)
+    GdT = wdT = None
+    if diff and isinstance(base, UnloadedPlan):  # V = V_th for both arrays: (G+ - G-) in one product
+        G = base.GcatT.reshape(Tk, Tn, S, Ncp, M)
+        GdT = np.ascontiguousarray((G[:, :, 0] - G[:, :, 1] if S == 2 else G[:, :, 0]).reshape(Tk, Tn * Ncp, M))
+        wdT = np.ascontiguousarray(np.repeat(wl, Ncp, axis=1)[..., None])  # (Tk, Tn*Nc, 1)
+    return SensingPlan(base=base, sensing=opts.sensing, u=u, wu=wl[..., None, None], lo=lo, hi=hi,
+                       nc=data_cols(fcm), n=fcm.shape[1], wd=wd, GdT=GdT, wdT=wdT)
