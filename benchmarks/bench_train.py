@@ -14,8 +14,10 @@ batch ``--batch``:
   values for the benchmark, not a device's), then the interpolated FCMs
   (``refresh(exact=False)``);
 * the exact FCM rebuild (``refresh(exact=True)``: forward and backward
-  G_non-ideal of every tile) separately, and the step with a rebuild every
-  ``L`` steps amortized, L = 1 and 10.
+  G_non-ideal of every tile; the first layer has no backward read) separately,
+  and the step with a rebuild every ``L`` steps amortized, L = 1 and 10;
+* the crossbar step's phases (forward, backward, update, estimate), timed in a
+  copy of the step.
 
 Plain and crossbar run alternately; each ratio is the median of the
 per-pair ratios, so both sides see the same machine load. Goal (issue 14):
@@ -48,6 +50,7 @@ from xbarlab.fcm import FCMOptions  # noqa: E402
 from xbarlab.update import UpdateParams  # noqa: E402
 
 GOAL = 5.0
+PHASES = ("forward", "backward", "update", "estimate")  # of one crossbar step (xbar_phases)
 UPDATE = UpdateParams(nu_set=0.1, nu_reset=0.1, gamma=1.0, pulses=1000)
 
 
@@ -60,6 +63,14 @@ def _time(f) -> float:
     t = time.perf_counter()
     f()
     return time.perf_counter() - t
+
+
+def _times(f) -> tuple[float, float]:
+    """(wall, CPU) seconds of f(): the CPU time of this process is what other processes' load
+    changes least (every phase here runs on one thread)."""
+    t, c = time.perf_counter(), time.process_time()
+    f()
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def bench_network(name: str, net_fn, batch: int, reps: int) -> list[dict]:
@@ -83,18 +94,41 @@ def bench_network(name: str, net_fn, batch: int, reps: int) -> list[dict]:
         train_step(xnet, layers, opt_x, x, y, s, rng)
         refresh(layers, exact=False)
 
+    def xbar_phases() -> dict:
+        """``xbar_step`` with a timer per phase (the same work, in train_step's order)."""
+        t = [time.perf_counter()]
+        for layer in layers:
+            layer.records.clear()
+        opt_x.zero_grad()
+        loss = F.cross_entropy(xnet(x), y)
+        t.append(time.perf_counter())
+        loss.backward()
+        t.append(time.perf_counter())
+        opt_x.step()
+        for layer in layers:
+            layer.state.apply_update(*layer.records[0], s, rng)
+            layer.records.clear()
+        t.append(time.perf_counter())
+        refresh(layers, exact=False)
+        t.append(time.perf_counter())
+        return dict(zip(PHASES, np.diff(t)))
+
     for _ in range(2):  # warm-up: numba kernels, lazy imports, FCM plans
         plain_step()
         xbar_step()
         refresh(layers, exact=True)
-    tp, tx, tr, ratios = [], [], [], []
+    tp, tx, tr, ratios, ph, cpu = [], [], [], [], [], []
     for _ in range(reps):
-        a, b = _time(plain_step), _time(xbar_step)
-        tr.append(_time(lambda: refresh(layers, exact=True)))
+        (a, ca), (b, cb) = _times(plain_step), _times(xbar_step)
+        c, cc = _times(lambda: refresh(layers, exact=True))
+        tr.append(c)
+        ph.append(xbar_phases())
         tp.append(a)
         tx.append(b)
         ratios.append(b / a)
+        cpu.append((ca, cb, cc))
     p, xs, r = float(np.median(tp)), float(np.median(tx)), float(np.median(tr))
+    phases = {f"{k}_ms": 1e3 * float(np.median([d[k] for d in ph])) for k in PHASES}
     tiles = sum(l.state.fwd.n_tiles for l in layers)
     rows = []
     for L in (None, 10, 1):
@@ -103,11 +137,12 @@ def bench_network(name: str, net_fn, batch: int, reps: int) -> list[dict]:
                                                                             zip(tp, tx, tr)]))
         rows.append({"network": name, "batch": batch, "tiles": tiles, "rebuild_every": L or "never (interpolated)",
                      "plain_ms": 1e3 * p, "crossbar_step_ms": 1e3 * step, "rebuild_ms": 1e3 * r,
-                     "ratio": ratio, "goal": GOAL, "met": ratio <= GOAL})
+                     "ratio": ratio, "goal": GOAL, "met": ratio <= GOAL,
+                     "ratio_cpu": float(np.median([(b + c / (L or np.inf)) / a for a, b, c in cpu])), **phases})
     return rows
 
 
-def write(rows: list[dict], out: Path, reps: int, threads: int) -> None:
+def write(rows: list[dict], out: Path, reps: int, threads: int, load=(float("nan"),) * 2) -> None:
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.to_csv(out / "bench_train.csv", index=False)
@@ -115,21 +150,37 @@ def write(rows: list[dict], out: Path, reps: int, threads: int) -> None:
         "# One training step on crossbars (all three phases) against plain PyTorch",
         "",
         f"`python benchmarks/bench_train.py --out {out}` on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, torch threads {threads}, medians over {reps} alternating pairs "
-        "(ratio: median of per-pair ratios).",
+        f"{os.cpu_count()} CPUs (1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end), "
+        f"torch threads {threads}, medians over {reps} alternating pairs (ratio: median of per-pair ratios). "
+        "A loaded machine slows the crossbar step (many short numpy calls) more than the plain step: compare "
+        "ratios measured at the same load, or the CPU-time ratios.",
         "",
         "Crossbar step: forward through forward FCMs, the error through backward FCMs, in-situ outer-product "
         "updates (ν = 0.1, γ = 1, 1000 pulses; ASSUMED benchmark values), interpolated FCMs. The exact rebuild "
-        "(forward and backward G_non-ideal of every tile) is timed apart and amortized every L steps. "
+        "(forward and backward G_non-ideal of every tile; the first layer has no backward read) is timed apart "
+        "and amortized every L steps. "
         f"32x32 rxnn-spintronic tiles, analog device. Goal: <= {GOAL:g}x plain.",
         "",
-        "| network | batch | tiles | exact rebuild every | plain ms | crossbar step ms | rebuild ms | ratio | goal met |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| network | batch | tiles | exact rebuild every | plain ms | crossbar step ms | rebuild ms | ratio | goal met "
+        "| ratio in CPU time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['network']} | {r['batch']} | {r['tiles']} | {r['rebuild_every']} | {r['plain_ms']:.2f} | "
                      f"{r['crossbar_step_ms']:.2f} | {r['rebuild_ms']:.1f} | {r['ratio']:.1f}x | "
-                     f"{'yes' if r['met'] else 'no'} |")
+                     f"{'yes' if r['met'] else 'no'} | {r['ratio_cpu']:.1f}x |")
+    lines += ["", "Ratio in CPU time: the same median of per-pair ratios in this process's CPU time instead of "
+              "wall time (every phase runs on one thread), which other processes' load changes much less.",
+              "", "Where the crossbar step's time goes (medians of a timed copy of the step, ms): forward (the "
+              "forward FCMs, im2col and the loss; it includes compiling the evaluation plans of the FCMs that "
+              "the last estimate made), backward (the backward FCMs and autograd), update (the pulse "
+              "streams and the device response of every cell, and the digital biases), estimate (the "
+              "interpolated FCMs' new G_non-ideal estimates; their plans compile in the next forward). Wall "
+              "time: on a loaded machine these medians are noisy.", "",
+              "| network | plain step | forward | backward | update | estimate |", "|---|---|---|---|---|---|"]
+    for r in rows[::3]:
+        lines.append(f"| {r['network']} | {r['plain_ms']:.2f} | {r['forward_ms']:.2f} | {r['backward_ms']:.2f} | "
+                     f"{r['update_ms']:.2f} | {r['estimate_ms']:.2f} |")
     lines += ["", "TxSim reports 14x against a GPU, RxNN's forward-only re-training 2.75x (issue 14).", ""]
     (out / "bench_train.md").write_text("\n".join(lines))
 
@@ -147,8 +198,9 @@ def main(argv=None) -> int:
             print(f"bench_train: {name} must be in {lo}..{hi}, got {v}", file=sys.stderr)
             return 2
     torch.set_num_threads(a.threads)
+    start = os.getloadavg()[0]
     rows = bench_network("mlp", MLP, a.batch, a.reps) + bench_network("lenet", LeNet, a.batch, a.reps)
-    write(rows, a.out, a.reps, a.threads)
+    write(rows, a.out, a.reps, a.threads, (start, os.getloadavg()[0]))
     for r in rows:
         print(f"{r['network']:6s} rebuild every {r['rebuild_every']!s:22s} plain {r['plain_ms']:.2f} ms  crossbar "
               f"{r['crossbar_step_ms']:.2f} ms  rebuild {r['rebuild_ms']:.1f} ms  ratio {r['ratio']:.1f}x")

@@ -1,14 +1,17 @@
 """Converter ranges of a network on crossbars, calibrated on training data (``xbarlab.fcm.ranges``).
 
 ``ConverterRanges`` says how the DAC input full scale (per layer) and the ADC
-full scale (per tile) are set. ``calibrate_network`` runs a calibration batch
-(training images) through the floating-point network, records each crossbar
+full scale (per tile, or per column with ``CalibratedRange(per="column")``) are
+set. ``calibrate_network`` runs a calibration batch (training images) through
+the floating-point network, records each crossbar
 layer's input, and sets
 
 * the layer's DAC input full scale (``FCMOptions.x_max``) from its inputs
   (``xbarlab.fcm.calibration.input_full_scale``), and
-* each tile's ADC full scale from the tile's column currents for those inputs
-  (``calibrate_adc``: the FCM's own current stage under that x_max),
+* each tile's (or column's) ADC full scale from its column currents for those
+  inputs (``calibrate_adc``: the FCM's own current stage under that x_max; only
+  the DAC codes of the input vectors it uses are made, so a convolution's
+  im2col patches are gathered one by one rather than all unfolded),
 
 replacing the layer's FCMs by calibrated copies (same hardware instance).
 Calibration images are never test images: ``check_disjoint`` refuses a
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xbarlab.fcm.calibration import MAX_VECTORS, _evenly, calibrate_adc, input_full_scale
+from xbarlab.fcm.calibration import MAX_VECTORS, _evenly, calibrate_adc, input_full_scale, selected_codes
 from xbarlab.fcm.ranges import (AdcRange, CalibratedInput, CalibratedRange, InputRange, PerVector, WorstCase,
                                 adc_range_from, input_range_from)
 
@@ -41,7 +44,8 @@ class ConverterRanges:
 
     Attributes:
         dac: an ``InputRange`` (``PerVector()``, ``FixedInput(x)``, ``CalibratedInput(p)``), per layer.
-        adc: an ``AdcRange`` (``WorstCase()``, ``FixedRange(a)``, ``CalibratedRange(p)``), per tile.
+        adc: an ``AdcRange`` (``WorstCase()``, ``FixedRange(a)``, ``CalibratedRange(p, per)``), per tile
+            (or per column: ``CalibratedRange(p, "column")``).
         samples: calibration images taken from the training split (evenly spaced), >= 1.
         max_vectors: input vectors (im2col patches) per layer used for the ADC currents, >= 1.
     """
@@ -127,37 +131,63 @@ def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: i
 
 
 def _vectors(layer, x: torch.Tensor) -> list:
-    """The FCM input vectors (B', K) of the layer's input x, per FCM (im2col patches per group)."""
+    """The FCM input vectors of the layer's input x, per FCM (im2col patches per group), without making
+    them all: (n, signed, rows) with n vectors (n, K), ``signed`` whether any of them has a negative
+    entry, ``rows(i)`` the vectors i as float64 (len(i), K), in ``F.unfold``'s order (image, ho, wo) x
+    (channel, i, j); a convolution's patches are gathered from a strided view of the padded image."""
+    import torch
     import torch.nn.functional as F
 
+    from .im2col import output_size
     from .layers import CrossbarConv2d
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("the calibration batch must be finite; found NaN or Inf")
     if not isinstance(layer, CrossbarConv2d):
-        return [x.reshape(-1, x.shape[-1]).double().numpy()]
+        X = x.reshape(-1, x.shape[-1])
+        return [(len(X), bool((X < 0).any()), lambda i: X[torch.as_tensor(i)].double().numpy())]
     geo = layer.geometry
     xp, pad = geo.explicit_pad(x)
-    P = F.unfold(xp.double(), geo.kernel, dilation=geo.dilation, padding=pad, stride=geo.stride)  # (B, C*k, L)
-    P = P.permute(0, 2, 1).reshape(-1, P.shape[1]).numpy()
-    kg = P.shape[1] // geo.groups
-    return [P[:, k * kg:(k + 1) * kg] for k in range(geo.groups)]
+    xp = F.pad(xp, [pad[1], pad[1], pad[0], pad[0]]).contiguous()  # the zero padding unfold applies
+    B, C, Hp, Wp = xp.shape
+    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    Ho, Wo = output_size(Hp, Wp, geo, (0, 0))
+    view = xp.as_strided((B, Ho, Wo, C, kh, kw), (C * Hp * Wp, sh * Wp, sw, Hp * Wp, dh * Wp, dw))
+    cg = C // geo.groups
+    # a negative entry in some patch of a group: the largest -x over every window > 0 (x >= 0 skips it)
+    neg = torch.zeros(C, dtype=torch.bool) if not bool((xp < 0).any()) else \
+        (F.max_pool2d(-xp, (kh, kw), (sh, sw), dilation=(dh, dw)) > 0).any(dim=(0, 2, 3))
+
+    def rows(k):
+        def get(i):
+            i = torch.as_tensor(i)
+            b, hw = i // (Ho * Wo), i % (Ho * Wo)
+            return view[b, hw // Wo, hw % Wo, k * cg:(k + 1) * cg].reshape(len(i), -1).double().numpy()
+        return get
+    return [(B * Ho * Wo, bool(neg[k * cg:(k + 1) * cg].any()), rows(k)) for k in range(geo.groups)]
 
 
-def _calibrated(f, X: np.ndarray, x_max, rule: CalibratedRange, max_vectors: int):
+def _calibrated(f, vectors, x_max, rule: CalibratedRange, max_vectors: int):
     """The layer model f (an ``FCM`` or a ``SlicedFCM``) under ``x_max`` with its ADC ranges calibrated on
-    the input vectors X (B, K). Each weight slice is calibrated on what its tiles see: the inputs
+    its input vectors (``_vectors``). Each weight slice is calibrated on what its tiles see: the inputs
     themselves, or with bit-serial inputs the codes of every cycle (and phase) as ``SlicedFCM`` makes them."""
     from xbarlab.fcm.slicing import SlicedFCM
 
-    if not isinstance(f, SlicedFCM):
-        return calibrate_adc(f.with_options(x_max=x_max, adc_range=WorstCase()), X, rule, max_vectors)
-    sf = f.with_options(x_max=x_max, adc_range=WorstCase())
-    V = X
-    if sf.cycles > 1:
-        from xbarlab.backend import NumpyNS
+    n, signed, rows = vectors
 
-        phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(X.T), None)
-        q = float(2 ** sf.slicing.input_bits_per_cycle)
-        V = np.concatenate([(np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q).T
-                            for _, c in phases for k in range(sf.cycles)])
+    def calibrated(g):  # only the DAC codes the calibration uses are made (selected_codes)
+        return calibrate_adc(g, None, rule, max_vectors, codes=selected_codes(g, n, signed, rows, max_vectors))
+    if not isinstance(f, SlicedFCM):
+        return calibrated(f.with_options(x_max=x_max, adc_range=WorstCase()))
+    sf = f.with_options(x_max=x_max, adc_range=WorstCase())
+    if sf.cycles == 1:
+        return SlicedFCM(sf.spec, sf.options.replace(adc_range=rule), sf.slicing, sf.shape, sf.w_max,
+                         [calibrated(g) for g in sf.fcms])
+    from xbarlab.backend import NumpyNS
+
+    phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(rows(np.arange(n)).T), None)
+    q = float(2 ** sf.slicing.input_bits_per_cycle)
+    V = np.concatenate([(np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q).T
+                        for _, c in phases for k in range(sf.cycles)])
     slices = [calibrate_adc(g, V, rule, max_vectors) for g in sf.fcms]
     return SlicedFCM(sf.spec, sf.options.replace(adc_range=rule), sf.slicing, sf.shape, sf.w_max, slices)
 

@@ -139,6 +139,9 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
                         "reference, whose ADC of the difference is ranged to its worst case), or a fixed current "
                         "in ampere. Calibrated ranges need a bundled data set (its "
                         "training split); for --dataset mnist/cifar10 the default is worst-case")
+    g.add_argument("--adc-calibration", choices=("tile", "column"), default=None,
+                   help="what a calibrated ADC full scale is shared by: every column of a tile (default, one "
+                        "percentile of all the tile's column currents) or each column alone (its own percentile)")
     g.add_argument("--calibration-percentile", type=_percentile, default=DEFAULT_PERCENTILE,
                    help=f"percentile of the calibrated ranges, (0, 100], 100 = max (default {DEFAULT_PERCENTILE})")
     g.add_argument("--calibration-samples", type=_positive_int, default=DEFAULT_SAMPLES,
@@ -162,7 +165,11 @@ def ranges_of(args):
     if a is None:  # ... except for the sensing schemes that subtract before the ADC (worst case)
         a = "calibrated" if train and getattr(args, "sensing", "separate") == "separate" else "worst-case"
     dac = PerVector() if d == "per-vector" else CalibratedInput(p) if d == "calibrated" else FixedInput(d)
-    adc = WorstCase() if a == "worst-case" else CalibratedRange(p) if a == "calibrated" else FixedRange(a)
+    per = getattr(args, "adc_calibration", None)
+    if per is not None and a != "calibrated":
+        raise ValueError(f"--adc-calibration {per} applies only to a calibrated ADC range, got --adc-range {a}")
+    adc = WorstCase() if a == "worst-case" else CalibratedRange(p, per or "tile") if a == "calibrated" else \
+        FixedRange(a)
     return ConverterRanges(dac, adc, getattr(args, "calibration_samples", None) or ConverterRanges.samples)
 
 

@@ -30,6 +30,13 @@ TxSim's setting); ADC conversions and crossbar reads S * W * Tk * Tn * cols
 are unchanged. The cell energy keeps ``activity`` (ASSUMED the same for a
 bit-serial cycle's 0/1 inputs). W = C = 1 is the table above.
 
+1T-1R cells (``spec.device.access`` set) add the gate lines (category
+``gate_line``, outside ``CATEGORIES``: 0 for 1R hardware): every array read
+charges the gates of all its rows x cols access transistors and their share
+of the gate line to V_G, C V_G**2 joule per cell (``gate_c_f_per_cell``),
+with C = the transistor's gate capacitance from its BSIM4 card
+(``gate_capacitance_f``) + ``gate_wire_c_f_per_cell``.
+
 Energies per operation are technology inputs (``EnergyParams``), each with
 its source in ``EnergyParams.sources()``. Anything not taken from a source
 is marked ASSUMED. Operations other than the crossbar layers (pooling,
@@ -53,6 +60,8 @@ from .convert import crossbar_layers, to_crossbar
 from .layers import CrossbarConv2d
 
 CATEGORIES = ("dac", "adc", "crossbar", "buffer_read", "buffer_write", "digital_add")
+GATE = "gate_line"  # 1T-1R gate lines; 0 for 1R hardware
+EPS0_F_PER_M = 8.8541878128e-12  # vacuum permittivity (CODATA 2018)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class EnergyParams:
         sram_write_j_per_bit: buffer write per bit, J.
         add_j: one 32-bit integer addition, J.
         out_bits: width of a stored output word, bits.
+        gate_wire_c_f_per_cell: gate-line wire capacitance per cell pitch, farad (1T-1R cells).
     """
 
     adc_j_8bit: float = 1.56e-12
@@ -81,6 +91,7 @@ class EnergyParams:
     sram_write_j_per_bit: float = 20e-12 / 64
     add_j: float = 0.1e-12
     out_bits: int = 16
+    gate_wire_c_f_per_cell: float = 0.05e-15
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
@@ -105,12 +116,42 @@ class EnergyParams:
             "sram_write_j_per_bit": "ASSUMED equal to the read energy (Horowitz 2014 gives reads only)",
             "add_j": "Horowitz ISSCC 2014 (45 nm): 32-bit integer add = 0.1 pJ",
             "out_bits": "ASSUMED 16-bit stored activations",
+            "gate_wire_c_f_per_cell": "ASSUMED 0.05 fF: about 0.2 fF/um of minimum-pitch interconnect times an "
+                                      "ASSUMED 0.25 um 1T-1R cell pitch",
+            "gate_capacitance": "per access transistor: Cox W_eff L_eff + (CGSO + CGDO) W_eff from its BSIM4 card "
+                                "(Cox = EPSROX eps0 / TOXE; L_eff = L + XL - 2 DLC, W_eff = W + XW - 2 DWC; "
+                                "the strong-inversion gate capacitance, an upper estimate), charged to V_G once "
+                                "per array read - ASSUMED every gate line is switched per read",
             "crossbar": "cell energy v_read**2 * g * t_read with g = (g_min + g_max) / 2 of the CrossbarSpec's device",
         }
 
     def adc_j(self, bits: int | None) -> float:
         b = self.adc_bits_ref if bits is None else bits
         return self.adc_j_8bit * 2.0 ** (b - self.adc_bits_ref)
+
+
+def gate_capacitance_f(access) -> float:
+    """Gate capacitance (F) of one access NMOS (``xbarlab.transistor.AccessTransistor``) from its BSIM4 card:
+    Cox W_eff L_eff + (CGSO + CGDO) W_eff, Cox = EPSROX eps0 / TOXE, L_eff = L + XL - 2 DLC and
+    W_eff = W + XW - 2 DWC (DLC, DWC default to LINT, WINT as in BSIM4; CGSO, CGDO default to
+    0.6 DLC Cox, BSIM4 4.7 manual). ValueError when the card leaves no positive W_eff, L_eff or TOXE."""
+    p = dict(access.model_card().params)
+    toxe = float(p.get("toxe", 3e-9))
+    cox = float(p.get("epsrox", 3.9)) * EPS0_F_PER_M / toxe if toxe > 0 else float("nan")
+    dlc = float(p.get("dlc", p.get("lint", 0.0)))
+    dwc = float(p.get("dwc", p.get("wint", 0.0)))
+    l_eff = access.l_m + float(p.get("xl", 0.0)) - 2 * dlc
+    w_eff = access.w_m + float(p.get("xw", 0.0)) - 2 * dwc
+    if not (l_eff > 0 and w_eff > 0 and cox > 0):
+        raise ValueError(f"the card leaves no gate (W_eff {w_eff!r} m, L_eff {l_eff!r} m, TOXE {toxe!r} m)")
+    ov = sum(float(p.get(k, 0.6 * max(dlc, 0.0) * cox)) for k in ("cgso", "cgdo"))
+    return cox * w_eff * l_eff + ov * w_eff
+
+
+def gate_c_f_per_cell(spec: CrossbarSpec, params: "EnergyParams") -> float:
+    """Gate-line capacitance per cell (F): the access transistor's gate and its gate-line wire; 0 for 1R."""
+    acc = spec.device.access
+    return 0.0 if acc is None else gate_capacitance_f(acc) + params.gate_wire_c_f_per_cell
 
 
 def _layer_records(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor) -> list[dict]:
@@ -139,8 +180,8 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
                  params: EnergyParams | None = None, slicing=None) -> list[dict]:
     """Energy per inference (J) by layer and category, for input images x (B, C, H, W).
 
-    One row per crossbar layer with columns ``layer``, ``tiles`` and one per
-    ``CATEGORIES`` entry; the phases (signed inputs) are taken from x.
+    One row per crossbar layer with columns ``layer``, ``tiles``, one per
+    ``CATEGORIES`` entry and ``gate_line`` (1T-1R gate lines, 0 for 1R); the phases (signed inputs) are taken from x.
     ``slicing`` (``xbarlab.fcm.slicing.Slicing``; None: one device per weight,
     all input bits in one cycle) multiplies arrays and cycles (module docstring).
     """
@@ -157,10 +198,12 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
     S = 2 * sl.weight_slices  # arrays per tile position: the pair, per weight slice
     g_mean = 0.5 * (spec.device.g_min + spec.device.g_max)
     e_cell = spec.dac.v_read**2 * g_mean * p.t_read_s * p.activity
+    c_gate = gate_c_f_per_cell(spec, p)
+    e_gate = c_gate * spec.device.access.v_gate_v**2 if c_gate else 0.0  # per cell and array read
     rows = []
     for rec in _layer_records(model, spec, x[:1]):
         V, P = rec["vectors"], rec["phases"]
-        e = dict.fromkeys(CATEGORIES, 0.0)
+        e = dict.fromkeys(CATEGORIES + (GATE,), 0.0)
         tiles = 0
         for K, N in rec["shapes"]:
             tk, tn = -(-K // M), -(-N // Nc)
@@ -170,6 +213,7 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
             e["dac"] += mv * t * M * dac_bits * p.dac_j_per_bit
             e["adc"] += mv * t * Nc * p.adc_j(spec.adc.bits)
             e["crossbar"] += mv * t * M * Nc * e_cell
+            e[GATE] += mv * t * M * Nc * e_gate
             e["buffer_read"] += V * K * spec.dac.bits * p.sram_read_j_per_bit
             e["buffer_write"] += V * N * p.out_bits * p.sram_write_j_per_bit
             e["digital_add"] += V * N * max(P * C * S * tk - 1, 0) * p.add_j
@@ -178,9 +222,9 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
 
 
 def energy_per_inference(model, spec, x, params=None, slicing=None) -> dict:
-    """Totals per category and ``total`` (J per inference)."""
+    """Totals per category (and ``gate_line``) and ``total`` (J per inference)."""
     rows = energy_table(model, spec, x, params, slicing)
-    tot = {c: float(sum(r[c] for r in rows)) for c in CATEGORIES}
+    tot = {c: float(sum(r[c] for r in rows)) for c in CATEGORIES + (GATE,)}
     tot["total"] = float(sum(tot.values()))
     tot["tiles"] = int(sum(r["tiles"] for r in rows))
     return tot

@@ -24,6 +24,7 @@ access NMOS at V_G (``dnn_eval.cli.with_cell``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,11 +61,19 @@ def with_access(spec: CrossbarSpec, v_gate_v: float) -> CrossbarSpec:
 def cutoff(spec: CrossbarSpec, v_gate_v: float, tol: float = TOLERANCE) -> Cutoff:
     """The cut-off of ``spec``'s device at V_G (the transistor table from ngspice, ``xbarlab.fcm.cells``)."""
     s = with_access(spec, v_gate_v)
-    table = cells.transistor_table(s.device.access)
-    g = cells.cutoff_conductance(table, tol, np.linspace(V_CELL_LO, s.dac.v_read, 5))
+    acc = s.device.access
+    g = _cutoff_g(acc, acc.model_card().params, float(tol), float(s.dac.v_read))
     d = s.device
     frac = 1.0 if g >= d.g_max else max(0.0, (g - d.g_min) / (d.g_max - d.g_min))
     return Cutoff(float(v_gate_v), float(g), float(frac))
+
+
+@functools.lru_cache(maxsize=64)
+def _cutoff_g(access: AccessTransistor, card_params: tuple, tol: float, v_read: float) -> float:
+    """G_cut (S): a pure function of the transistor, its card's contents, the tolerance and v_read, kept in a
+    small cache (``apply`` asks for it once per layer and ``choose_vg`` once per trial)."""
+    table = cells.transistor_table(access)
+    return cells.cutoff_conductance(table, tol, np.linspace(V_CELL_LO, v_read, 5))
 
 
 def neat_layer_spec(spec: CrossbarSpec, cut: Cutoff) -> CrossbarSpec:

@@ -17,7 +17,7 @@
 
    * ``"insitu"``: row and column pulse streams per vector (stochastic pulse
      coincidence, ``xbarlab.update.outer_product_pulses``' encoding, batched
-     here); the signed counts of one batch are summed per cell and applied
+     in ``xbarlab.update.batched_pulses``); the signed counts of one batch are summed per cell and applied
      once (``apply_pulses``: TxSim's ν and γ, bounds); G+ gets n pulses and
      G- gets -n (the pair's columns are pulsed with opposite signs);
    * ``"verify"``: the digital ΔW = -lr sum_r x_r d_r^T, split as +ΔG/2 on G+
@@ -64,7 +64,7 @@ from xbarlab.fcm import FCM, FCMOptions, Mapping
 from xbarlab.fcm.backward import BackwardFCM, backward_spec, turned_tiles
 from xbarlab.fcm.mapping import check_weights, conductances, tile, tile_counts
 from xbarlab.spec import CrossbarSpec
-from xbarlab.update import (InSituSettings, PulseScheme, UpdateParams, VerifySettings, apply_pulses,
+from xbarlab.update import (InSituSettings, UpdateParams, VerifySettings, apply_pulses_unchecked, batched_pulses,
                             program_and_verify)
 
 STYLES = ("insitu", "verify", "ideal")
@@ -144,6 +144,7 @@ class CrossbarState:
         dac = None if s.backward_dac_bits is None else dataclasses.replace(spec.dac, bits=s.backward_dac_bits)
         adc = None if s.backward_adc_bits is None else dataclasses.replace(spec.adc, bits=s.backward_adc_bits)
         self.bspec = backward_spec(spec, dac, adc)
+        self._bwd = None
         self.rebuild()
 
     # -------------------------------------------------------------- weights <-> cells
@@ -163,26 +164,38 @@ class CrossbarState:
         return self.w_max * d[: self.shape[0], : self.shape[1]] / (dev.g_max - dev.g_min)
 
     # -------------------------------------------------------------- FCMs
+    @property
+    def bwd(self) -> BackwardFCM:
+        """The backward FCM, built on first use: the network's first layer never reads its error back
+        (its input needs no gradient), so it never pays for one."""
+        if self._bwd is None:
+            self._bwd, self._G_bwd = self._exact_backward(), self.G.copy()
+        return self._bwd
+
+    def _exact_backward(self) -> BackwardFCM:
+        turned_shape = (self.blocks[2] * self.blocks[3], self.blocks[0] * self.blocks[1])
+        return BackwardFCM(FCM.from_tiles(turned_tiles(self.G), self.bspec, self.options, turned_shape, self.w_max),
+                           self.shape, self.blocks)
+
     def rebuild(self) -> None:
-        """Exact forward and backward FCMs of the present cells (two G_non-ideal stacks)."""
-        K, N = self.shape
+        """Exact forward and (once used) backward FCMs of the present cells (G_non-ideal stacks)."""
         self.fwd = FCM.from_tiles(self.G, self.spec, self.options, self.shape, self.w_max)
-        self.bwd = BackwardFCM(FCM.from_tiles(turned_tiles(self.G), self.bspec, self.options,
-                                              (self.blocks[2] * self.blocks[3], self.blocks[0] * self.blocks[1]),
-                                              self.w_max), self.shape, self.blocks)
-        self._G_built = self.G.copy()
+        self._G_fwd = self.G.copy()
+        self._bwd = None if self._bwd is None else self._exact_backward()
+        self._G_bwd = self._G_fwd
 
     def estimate(self) -> None:
         """Interpolated FCMs: the last exact G_non-ideal plus the change of the cells (no circuit solve)."""
-        dG = self.G - self._G_built
-        Y = self.fwd.Y
-        gn = np.maximum(self.fwd.Gn + dG, 0.0)
-        self.fwd = FCM(self.spec, self.options, self.shape, self.w_max, self.G, gn, Y)
-        t = self.bwd.turned
-        gb = np.maximum(t.Gn + turned_tiles(dG), 0.0)
-        self.bwd = BackwardFCM(FCM(t.spec, t.options, t.shape, self.w_max, turned_tiles(self.G), gb, t.Y),
-                               self.shape, self.blocks)
-        self._G_built = self.G.copy()
+        f = self.fwd
+        self.fwd = FCM(self.spec, self.options, self.shape, self.w_max, self.G,
+                       np.maximum(f.Gn + (self.G - self._G_fwd), 0.0), f.Y)
+        self._G_fwd = self.G.copy()
+        if self._bwd is not None:
+            t = self._bwd.turned
+            gb = np.maximum(t.Gn + turned_tiles(self.G - self._G_bwd), 0.0)
+            self._bwd = BackwardFCM(FCM(t.spec, t.options, t.shape, self.w_max, turned_tiles(self.G), gb, t.Y),
+                                    self.shape, self.blocks)
+            self._G_bwd = self._G_fwd
 
     # -------------------------------------------------------------- update
     def apply_update(self, X: np.ndarray, D: np.ndarray, s: TxSimSettings, rng: np.random.Generator) -> None:
@@ -195,9 +208,8 @@ class CrossbarState:
         if s.style == "insitu":
             n = np.zeros((Kp, Np), dtype=np.int64)
             n[:K, :N] = batched_pulses(X, D, half, s.update.step(dev), s.in_situ, rng)
-            nt = self._tiles(n)
-            self.G = np.stack([apply_pulses(self.G[0], nt, dev, s.update, rng),
-                               apply_pulses(self.G[1], -nt, dev, s.update, rng)])
+            nt = self._tiles(n)  # G+ gets n pulses, G- gets -n (noise drawn for G+ first, then G-)
+            self.G = apply_pulses_unchecked(self.G, np.stack([nt, -nt]), dev, s.update, rng)
             return
         dG = np.zeros((Kp, Np))
         with one_blas_thread():
@@ -218,31 +230,6 @@ def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float,
     cp, cm = np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
     tp, tm = cp - (tm - cm), cm - (tp - cp)  # the remainder the bound refused, moved to the partner
     return np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
-
-
-def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, settings: InSituSettings,
-                   rng: np.random.Generator | None) -> np.ndarray:
-    """Signed pulse counts (K, N): the sum over vectors r of ``outer_product_pulses(X[r], D[r], scale_s)``'s
-    encoding (per-vector balanced probabilities p = a|x|, q = b|d| capped at 1, ``bit_length`` slots),
-    drawn for all vectors at once. ``EXPECTED`` sums each vector's rounded expected count."""
-    BL = settings.bit_length
-    xm = np.abs(X).max(axis=1, keepdims=True)
-    dm = np.abs(D).max(axis=1, keepdims=True)
-    live = (xm[:, 0] > 0) & (dm[:, 0] > 0)
-    if scale_s == 0 or not live.any():
-        return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
-    X, D, xm, dm = X[live], D[live], xm[live], dm[live]
-    peak = np.sqrt(abs(scale_s) * xm * dm / (step_s * BL))  # (R, 1)
-    p = np.minimum(1.0, np.abs(X) / xm * peak)
-    q = np.minimum(1.0, np.abs(D) / dm * peak)
-    sx, sd = np.sign(X) * np.sign(scale_s), np.sign(D)
-    if settings.scheme is PulseScheme.EXPECTED:
-        return np.rint(BL * np.einsum("rk,rn->rkn", sx * p, sd * q)).sum(axis=0).astype(np.int64)
-    R, K = X.shape
-    rows = (rng.random((R, BL, K)) < p[:, None, :]) * sx[:, None, :]  # (R, BL, K) signed row pulses
-    cols = (rng.random((R, BL, D.shape[1])) < q[:, None, :]) * sd[:, None, :]
-    with one_blas_thread():  # a small product: BLAS thread pools only spin here (xbarlab.blas)
-        return np.rint(rows.reshape(R * BL, K).T @ cols.reshape(R * BL, -1)).astype(np.int64)
 
 
 class _CrossbarMatmul(torch.autograd.Function):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .api import g_nonideal, g_nonideal_stack, simulate, solve
 from .device import DeviceParams, VariationKind
 from .engines.ngspice import NgspiceSettings
+from .engines.nonlinear import NewtonConvergenceError, SinhCells, cells_for_device
 from .engines.result import SolveResult
 from .errors import NgspiceNotFoundError, SpiceError, SpiceTimeoutError, XbarlabError
 from .netlist import netlist
@@ -35,6 +36,9 @@ __all__ = [
     "load_preset",
     "preset_names",
     "NgspiceSettings",
+    "NewtonConvergenceError",
+    "SinhCells",
+    "cells_for_device",
     "NgspiceNotFoundError",
     "SolveResult",
     "SpiceError",

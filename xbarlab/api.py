@@ -22,7 +22,7 @@ def turn(X: np.ndarray) -> np.ndarray:
 
 
 def solve(G, V, circuit: CircuitParams, engine: str = "exact",
-          ngspice: NgspiceSettings | None = None, read: str = "forward") -> SolveResult:
+          ngspice: NgspiceSettings | None = None, read: str = "forward", cells=None) -> SolveResult:
     """Solve the crossbar: node voltages, cell currents and output currents.
 
     Args:
@@ -39,7 +39,15 @@ def solve(G, V, circuit: CircuitParams, engine: str = "exact",
             ``netlists/README.md``). A per-row r_driver raises ValueError in
             the backward read. Node voltages and ``i_cell`` (from a(i, j) to
             b(i, j)) keep the array's (M, N) layout in both reads.
+        cells: None (linear cells, conductance G) or non-linear cells of device conductance G:
+            ``xbarlab.engines.nonlinear.SinhCells(b)`` (I = G sinh(b V) / b) or a ``TransistorTable``
+            (1T-1R cells; ``nonlinear.cells_for_device(device)`` builds either from a ``DeviceParams``).
+            The exact engine then runs the Newton solver (``engines.nonlinear.solve``; it raises
+            ``NewtonConvergenceError`` rather than return an unconverged answer), ngspice the non-linear
+            deck (``nonlinear.solve_ngspice``). Forward read only.
     """
+    if cells is not None:
+        return _solve_cells(G, V, circuit, engine, ngspice, read, cells)
     if check_read(read) == "backward":
         return _solve_backward(G, V, circuit, engine, ngspice)
     G = check_conductances(G)
@@ -53,6 +61,26 @@ def solve(G, V, circuit: CircuitParams, engine: str = "exact",
 
         cond.check_ngspice_range(G, V, circuit)
         return spice.solve(G, V, circuit, ngspice or NgspiceSettings())
+    raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+
+
+def _solve_cells(G, V, circuit: CircuitParams, engine: str, ngspice: NgspiceSettings | None, read: str,
+                 cells) -> SolveResult:
+    """``solve`` with non-linear cells: the Newton solver or ngspice's non-linear deck."""
+    from .engines import nonlinear
+
+    nonlinear.check_cells(cells)
+    if check_read(read) != "forward":
+        raise ValueError(f"read must be 'forward' for non-linear cells (cells set), got {read!r}")
+    G = check_conductances(G)
+    V = check_voltages(V, G.shape[0])
+    circuit = check_circuit(circuit)
+    circuit.r_driver_rows(G.shape[0])
+    if engine == "exact":
+        return nonlinear.solve(G, V, circuit, cells)
+    if engine == "ngspice":
+        cond.check_ngspice_range(G, V, circuit)
+        return nonlinear.solve_ngspice(G, V, circuit, cells, ngspice or NgspiceSettings())
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
 
@@ -93,7 +121,7 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
 
 
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
-             ngspice: NgspiceSettings | None = None, read: str = "forward") -> np.ndarray:
+             ngspice: NgspiceSettings | None = None, read: str = "forward", cells=None) -> np.ndarray:
     """Output currents (A) of the crossbar: shape (N,) for V (M,), (B, N) for V (B, M).
 
     With the exact engine, r_row > 0, r_col > 0 and cells the block elimination
@@ -106,7 +134,11 @@ def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
     currents (M,) or (B, M) are returned (see ``solve``); with the exact
     engine this is the forward read of the turned array (``turn``,
     ``topology.backward_as_forward``), so every forward engine serves it.
+
+    ``cells`` (non-linear cells, see ``solve``): the output currents of ``solve(..., cells=cells)``.
     """
+    if cells is not None:
+        return solve(G, V, circuit, engine=engine, ngspice=ngspice, read=read, cells=cells).i_out
     if check_read(read) == "backward" and engine == "exact":
         G = check_conductances(G)
         V = check_voltages(V, G.shape[1])

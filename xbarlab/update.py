@@ -40,6 +40,8 @@ Write styles:
    reference material either). The
    ``EXPECTED`` scheme gives each cell the rounded expected count instead
    (deterministic, like aihwkit's deterministic pulse trains, release 0.3.0).
+   ``batched_pulses`` sums the counts of many vectors (a mini-batch, a
+   convolution's patches) drawn at once.
 2. ``program_and_verify``: a digitally computed update written by
    program-and-verify: the target G + ΔG is clipped and put on the device's
    levels, then rounds of pulses (counted from the inverse of the curves)
@@ -57,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import check_real_number_types
+from .blas import one_blas_thread
 from .choices import Choice
 from .device import DeviceParams, _finite, _int_or_none
 from .fields import check_known_fields
@@ -244,11 +247,17 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
     if n_arr.dtype.kind not in "iu":
         if n_arr.dtype.kind != "f" or not np.all(np.isfinite(n_arr)) or np.any(n_arr != np.rint(n_arr)):
             raise ValueError("n must hold whole numbers of pulses")
-    rng = _check_rng(rng, update.gamma > 0)
-    out = response(G, n_arr, device, update)
+    return apply_pulses_unchecked(G, n_arr, device, update, _check_rng(rng, update.gamma > 0))
+
+
+def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, update: UpdateParams,
+                           rng: np.random.Generator | None) -> np.ndarray:
+    """``apply_pulses`` without its input checks, for a caller whose G (float, within the bounds), n
+    (whole numbers of G's shape) and rng are valid by construction (``dnn_eval.txsim``'s cell state)."""
+    out = response(G, n, device, update)
     if update.gamma > 0:
-        out = out + update.gamma * update.step(device) * np.sqrt(np.abs(n_arr)) * rng.standard_normal(G.shape)
-    return np.clip(out, device.g_min, device.g_max)
+        out += update.gamma * update.step(device) * np.sqrt(np.abs(n)) * rng.standard_normal(G.shape)
+    return np.clip(out, device.g_min, device.g_max, out=out)
 
 
 def pulses_to(G, target, device: DeviceParams, update: UpdateParams) -> np.ndarray:
@@ -309,6 +318,50 @@ def outer_product_pulses(x, d, scale_s: float, device: DeviceParams, update: Upd
     rows = rng.random((x.size, BL)) < p[:, None]
     cols = rng.random((d.size, BL)) < q[:, None]
     return sign * (rows.astype(np.int64) @ cols.T.astype(np.int64))
+
+
+def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, settings: InSituSettings,
+                   rng: np.random.Generator | None) -> np.ndarray:
+    """Signed pulse counts (K, N): the sum over vectors r of ``outer_product_pulses(X[r], D[r], scale_s)``'s
+    encoding (per-vector balanced probabilities p = a|x|, q = b|d| capped at 1, ``bit_length`` slots),
+    drawn for all vectors at once. ``EXPECTED`` sums each vector's rounded expected count.
+
+    The stochastic streams (``_streams``) draw a uniform per slot only for the lines with a firing
+    probability above 0; the pulse count of each cell is exact in float32 up to 2^24 slots."""
+    BL = settings.bit_length
+    xm = np.abs(X).max(axis=1, keepdims=True)
+    dm = np.abs(D).max(axis=1, keepdims=True)
+    live = (xm[:, 0] > 0) & (dm[:, 0] > 0)
+    if scale_s == 0 or not live.any():
+        return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
+    X, D, xm, dm = X[live], D[live], xm[live], dm[live]
+    peak = np.sqrt(abs(scale_s) * xm * dm / (step_s * BL))  # (R, 1)
+    p = np.minimum(1.0, np.abs(X) / xm * peak)
+    q = np.minimum(1.0, np.abs(D) / dm * peak)
+    sx, sd = np.sign(X) * np.sign(scale_s), np.sign(D)
+    if settings.scheme is PulseScheme.EXPECTED:
+        return np.rint(BL * np.einsum("rk,rn->rkn", sx * p, sd * q)).sum(axis=0).astype(np.int64)
+    R = X.shape[0]
+    exact = np.float32 if R * BL <= 2**24 else np.float64  # sums of +-1 stay exact integers
+    rows = _streams(p, sx, BL, rng, exact)  # (R BL, K) signed row pulses
+    cols = _streams(q, sd, BL, rng, exact)
+    with one_blas_thread():  # a small product: BLAS thread pools only spin here (xbarlab.blas)
+        return np.rint(rows.T @ cols).astype(np.int64)
+
+
+def _streams(prob: np.ndarray, sign: np.ndarray, BL: int, rng: np.random.Generator, dtype) -> np.ndarray:
+    """Pulse streams (R BL, n) of ``dtype``: entry (r t, i) is sign[r, i] when line i fires in slot t of
+    vector r, else 0; each line fires in each slot independently with probability prob[r, i].
+
+    Uniforms are drawn (float32, resolution 2^-24) only for the lines with prob > 0: a line at 0 never
+    fires, and ReLU inputs and zero padding make many of them."""
+    R, n = prob.shape
+    r, i = np.nonzero(prob)
+    out = np.zeros((R, BL, n), dtype=dtype)
+    if r.size:
+        fired = rng.random((r.size, BL), dtype=np.float32) < prob[r, i].astype(np.float32)[:, None]
+        out[r, :, i] = fired * sign[r, i].astype(dtype)[:, None]
+    return out.reshape(R * BL, n)
 
 
 def outer_product_update(G, x, d, scale_s: float, device: DeviceParams, update: UpdateParams,

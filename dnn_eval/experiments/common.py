@@ -20,7 +20,10 @@ def parse(doc: str, argv=None, **extra) -> argparse.Namespace:
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names())
     p.add_argument("--threads", type=threads, default=1, help="torch CPU threads, 1..this machine's CPU count")
     for name, (typ, default) in extra.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=typ, default=default)
+        if typ is bool:  # a flag, off unless given
+            p.add_argument(f"--{name.replace('_', '-')}", action="store_true")
+        else:
+            p.add_argument(f"--{name.replace('_', '-')}", type=typ, default=default)
     args = p.parse_args(argv)
     try:
         check_out_dir(args.out)

@@ -64,17 +64,22 @@ def point_spec(preset: str, change: dict):
 
 
 def run(steps: int, seeds: int) -> pd.DataFrame:
+    """One row per point and seed. Points that are the same run (the base setting is on every curve:
+    ν = 0, γ = 0, the preset's wires and 6-bit ADC) are trained once and their row repeated."""
     train, test = load_digits_split()
-    rows = []
+    rows, done = [], {}
     for curve, value, preset, change, upd in points():
+        spec = point_spec(preset, change)
         for seed in range(seeds):
-            torch.manual_seed(seed)
-            s = TxSimSettings(steps=steps, batch=32, lr=LR, style="insitu", update=upd, eval_every=steps,
-                              rebuild_every=10, seed=seed)
-            _, hist, timing = train_on_crossbar(MLP(), point_spec(preset, change), train, test, s)
-            rows.append({"curve": curve, "value": value, "preset": preset, "seed": seed, "steps": steps,
-                         "accuracy": hist[-1]["accuracy"], "loss": hist[-1]["loss"],
-                         "train_s": timing["train_s"], "rebuild_s": timing["rebuild_s"]})
+            key = (repr(spec), repr(upd), seed)
+            if key not in done:
+                torch.manual_seed(seed)
+                s = TxSimSettings(steps=steps, batch=32, lr=LR, style="insitu", update=upd, eval_every=steps,
+                                  rebuild_every=10, seed=seed)
+                _, hist, timing = train_on_crossbar(MLP(), spec, train, test, s)
+                done[key] = {"accuracy": hist[-1]["accuracy"], "loss": hist[-1]["loss"],
+                             "train_s": timing["train_s"], "rebuild_s": timing["rebuild_s"]}
+            rows.append({"curve": curve, "value": value, "preset": preset, "seed": seed, "steps": steps, **done[key]})
             print(f"{curve:6s} {value!s:5s} {preset:16s} seed {seed}: accuracy {rows[-1]['accuracy']:.3f}", flush=True)
     return pd.DataFrame(rows)
 
@@ -110,6 +115,41 @@ def verdicts(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def training_lines(out) -> list[str]:
+    """The training results and the in-situ diagnosis from ``txsim_train.csv`` and
+    ``txsim_insitu_diagnosis.csv`` in ``out``, when they are there (each is its own script's run)."""
+    lines = []
+    if (out / "txsim_train.csv").exists():
+        t = pd.read_csv(out / "txsim_train.csv")
+        for (ds, net), g in t.groupby(["dataset", "network"], sort=False):
+            lines.append(f"* training, {ds} {net}, {int(g.steps.iloc[0])} steps (`txsim_train.csv`): "
+                         + ", ".join(f"{r.setting} {r.accuracy:.3f}" for r in g.itertuples()))
+    if (out / "txsim_train_full.csv").exists():
+        f = pd.read_csv(out / "txsim_train_full.csv").set_index(["dataset", "network", "setting"])
+        for ds, net in dict.fromkeys(k[:2] for k in f.index):
+            if (ds, net, "straight-through-L1") in f.index and (ds, net, "straight-through") in f.index:
+                lines.append(f"* straight-through, {ds} {net} (`txsim_train_full.csv`, "
+                             f"{int(f.loc[(ds, net, 'straight-through'), 'steps'])} steps): "
+                             f"{f.loc[(ds, net, 'straight-through'), 'accuracy']:.3f} with the crossbars reprogrammed "
+                             f"every 10 steps, {f.loc[(ds, net, 'straight-through-L1'), 'accuracy']:.3f} every step "
+                             "(in between, the forward pass runs on weights up to 9 Adam steps old)")
+    if (out / "txsim_insitu_diagnosis.csv").exists():
+        d = pd.read_csv(out / "txsim_insitu_diagnosis.csv")
+        d = d[d.network == "lenet"]
+        if len(d) and {10, 100} <= set(d.bit_length):
+            b10, b100 = d[d.bit_length == 10], d[d.bit_length == 100]
+            last = b10[b10.layer == b10.layer.iloc[-1]]
+            lines.append(
+                f"* why LeNet in-situ stays at chance (`txsim_insitu_diagnosis.md`): at bit length 10 the output "
+                f"layer's update is capped for {100 * last.capped.iloc[0]:.0f} % of the vectors in steps "
+                f"{last.steps.iloc[0]} (gain {last.gain.iloc[0]:.2f} of SGD's step); by steps {last.steps.iloc[-1]} "
+                f"the network has collapsed (SGD asks for {b10[b10.steps == last.steps.iloc[-1]].desired_pulses.max():.2g} "
+                f"pulses per cell per step at most: the gradients vanish); at bit length 100 at most "
+                f"{100 * b100.capped.max():.0f} % of any layer's vectors are capped and it reaches "
+                f"{b100.final_accuracy.iloc[0]:.3f} (ideal update: see above)")
+    return lines
+
+
 def main(argv=None) -> int:
     from .common import parse, save
 
@@ -143,7 +183,8 @@ def main(argv=None) -> int:
 
     section = ["<!-- txsim:begin -->", "## Training on crossbars (TxSim)", "",
                f"From `txsim_sensitivity.csv` ({a.seeds} seed(s), {a.steps} steps; page: `txsim_verdicts.md`; "
-               "one training step against plain PyTorch: `bench_train.md`).", ""] + verdicts(df) + ["<!-- txsim:end -->"]
+               "one training step against plain PyTorch: `bench_train.md`).", ""] + verdicts(df) + training_lines(a.out)
+    section += ["<!-- txsim:end -->"]
     splice(a.out / "index.md", section[0], section[-1], "\n".join(section) + "\n")
     print("\n".join(page[3:]))
     return 0

@@ -1,9 +1,17 @@
-"""Training on digits in all three phases on crossbars (issue 14, TxSim), against float and straight-through.
+"""Training on digits and mnist5k in all three phases on crossbars (issue 14, TxSim), against float and
+straight-through.
 
-    python -m dnn_eval.experiments.txsim_train --out reports [--steps 300] [--networks mlp,lenet]
+    python -m dnn_eval.experiments.txsim_train --out reports [--full] [--networks mlp,lenet]
+        [--datasets digits,mnist5k] [--steps N] [--mnist-steps N]
 
-Per network (MLP and LeNet, random initial weights, torch seed 0), the same
-steps, batch 32 and batch order (seed 0):
+Small counts (``make report``): digits 300 steps, mnist5k (4000 training and
+1000 test images, 28x28) 100 steps, the settings of ``SMALL``. ``--full``:
+digits 1000 steps, mnist5k 1000 steps, every setting (``SETTINGS``), written
+to ``txsim_train_full.csv`` / ``.md`` (the small run's files stay).
+``--steps`` / ``--mnist-steps`` override the step counts.
+
+Per data set and network (MLP and LeNet, random initial weights, torch seed
+0), the same steps, batch 32 and batch order (seed 0):
 
 * ``float``: plain PyTorch SGD (lr 0.5);
 * ``straight-through``: today's re-training (``dnn_eval.retrain``: crossbar
@@ -14,12 +22,17 @@ steps, batch 32 and batch order (seed 0):
   non-ideal update ν = 0.1 (SET and RESET), γ = 1 (ASSUMED values);
 * ``xbar-verify``: all three phases, program-and-verify writes, same device;
 * ``xbar-insitu-L1``: as ``xbar-insitu`` with an exact FCM rebuild every
-  step instead of every 10 (the cost in accuracy of the interpolated FCM).
+  step instead of every 10 (the cost in accuracy of the interpolated FCM);
+* ``straight-through-L1``: as ``straight-through`` with the crossbars
+  reprogrammed every step (between reprogrammings the forward pass runs on
+  weights up to 9 Adam steps old, which from random initial weights costs
+  LeNet most of its accuracy: ``reports/txsim_train.md``).
 
 Crossbars: ``rxnn-spintronic`` at 32x32 with an analog device (1000 pulses
 over the range) and its 6-bit DAC and ADC in both reads. Writes
 ``txsim_train.csv`` / ``.md``: final test accuracy, wall time of the run,
-and the time of the exact FCM rebuilds apart.
+and the time of the exact FCM rebuilds apart. Why ``xbar-insitu`` stalls
+on LeNet: ``txsim_diagnose``.
 """
 
 from __future__ import annotations
@@ -36,12 +49,15 @@ import torch.nn.functional as F
 
 from xbarlab.update import UpdateParams
 
-from ..data import load_digits_split
+from ..data import load_bundled_split
 from ..evaluate import make_spec
 from ..models import MLP, LeNet
 from ..txsim import TxSimSettings, train_on_crossbar
 
 NETS = {"mlp": MLP, "lenet": LeNet}
+DATASETS = ("digits", "mnist5k")
+STEPS = {"digits": 300, "mnist5k": 100}  # small counts (make report)
+FULL_STEPS = {"digits": 1000, "mnist5k": 1000}
 NONIDEAL = UpdateParams(nu_set=0.1, nu_reset=0.1, gamma=1.0, pulses=1000)
 LR = 0.5
 
@@ -68,17 +84,19 @@ def float_sgd(model, train, test, steps: int, batch: int, lr: float, seed: int) 
         return float((model(torch.as_tensor(test.x)).argmax(1).numpy() == test.y).mean())
 
 
-def run_setting(net: str, setting: str, steps: int, spec, train, test) -> dict:
+def run_setting(net: str, setting: str, steps: int, spec, train, test, dataset: str = "digits") -> dict:
     torch.manual_seed(0)
-    model = NETS[net]()
+    model = NETS[net](in_shape=train.input_shape)
     t0 = time.perf_counter()
-    row = {"network": net, "setting": setting, "steps": steps, "batch": 32, "rebuild_s": float("nan")}
+    row = {"dataset": dataset, "network": net, "setting": setting, "steps": steps, "batch": 32,
+           "rebuild_s": float("nan")}
     if setting == "float":
         row["accuracy"] = float_sgd(model, train, test, steps, 32, LR, 0)
-    elif setting == "straight-through":
+    elif setting.startswith("straight-through"):
         from ..retrain import RetrainSettings, retrain
 
-        regen = math.gcd(10, steps)  # every 10 steps (or a divisor of a short run's steps)
+        # every 10 steps (or a divisor of a short run's steps), or every step (-L1)
+        regen = 1 if setting.endswith("L1") else math.gcd(10, steps)
         _, hist = retrain(model, spec, train, test, RetrainSettings(steps=steps, batch=32, lr=1e-2, regen_every=regen,
                                                                     eval_every=steps, seed=0))
         row["accuracy"] = hist[-1]["accuracy_crossbar"]
@@ -94,40 +112,67 @@ def run_setting(net: str, setting: str, steps: int, spec, train, test) -> dict:
     return row
 
 
-SETTINGS = ("float", "straight-through", "xbar-ideal-update", "xbar-insitu", "xbar-verify", "xbar-insitu-L1")
+SETTINGS = ("float", "straight-through", "xbar-ideal-update", "xbar-insitu", "xbar-verify", "xbar-insitu-L1",
+            "straight-through-L1")
+SMALL = {"digits": SETTINGS[:5] + ("xbar-insitu-L1",), "mnist5k": ("float", "xbar-ideal-update", "xbar-insitu")}
+SMALL_L1_NETS = ("mlp",)  # the -L1 settings at small counts: the MLP only (time)
+
+
+def plan(full: bool, datasets, nets) -> list[tuple[str, str, str]]:
+    """(data set, network, setting) of every run."""
+    out = []
+    for ds in datasets:
+        for net in nets:
+            for setting in SETTINGS if full else SMALL[ds]:
+                if full or not setting.endswith("L1") or net in SMALL_L1_NETS:
+                    out.append((ds, net, setting))
+    return out
 
 
 def main(argv=None) -> int:
     from .common import parse
 
-    a = parse(__doc__, argv, steps=(int, 300), networks=(str, "mlp,lenet"))
+    a = parse(__doc__, argv, full=(bool, False), steps=(int, 0), mnist_steps=(int, 0), networks=(str, "mlp,lenet"),
+              datasets=(str, ",".join(DATASETS)))
     nets = [n for n in a.networks.split(",") if n]
-    bad = [n for n in nets if n not in NETS] + ([] if 1 <= a.steps <= 100000 else [f"--steps {a.steps}"])
-    if bad:
-        raise SystemExit(f"txsim_train: unknown network or bad value: {', '.join(map(str, bad))}")
+    datasets = [d for d in a.datasets.split(",") if d]
+    steps = dict(FULL_STEPS if a.full else STEPS)
+    for ds, v in (("digits", a.steps), ("mnist5k", a.mnist_steps)):
+        steps[ds] = v or steps[ds]
+    bad = ([n for n in nets if n not in NETS] + [d for d in datasets if d not in DATASETS]
+           + [f"steps {v}" for v in steps.values() if not 1 <= v <= 100000])
+    if bad or not nets or not datasets:
+        raise SystemExit(f"txsim_train: unknown network or data set, or bad value: {', '.join(map(str, bad)) or 'none given'}")
     a.out.mkdir(parents=True, exist_ok=True)
-    train, test = load_digits_split()
     spec = train_spec(a.preset)
-    rows = []
-    for net in nets:
-        for setting in SETTINGS:
-            rows.append(run_setting(net, setting, a.steps, copy.deepcopy(spec), train, test))
-            r = rows[-1]
-            print(f"{net:6s} {setting:18s} accuracy {r['accuracy']:.3f}  {r['wall_s']:.1f} s", flush=True)
+    rows, data = [], {}
+    for ds, net, setting in plan(a.full, datasets, nets):
+        if ds not in data:
+            data[ds] = load_bundled_split(ds)
+        rows.append(run_setting(net, setting, steps[ds], copy.deepcopy(spec), *data[ds], dataset=ds))
+        r = rows[-1]
+        print(f"{ds:8s} {net:6s} {setting:20s} accuracy {r['accuracy']:.3f}  {r['wall_s']:.1f} s", flush=True)
     df = pd.DataFrame(rows)
-    df.to_csv(a.out / "txsim_train.csv", index=False)
-    lines = ["# Training on digits with crossbars in all three phases (issue 14)", "",
-             f"`python -m dnn_eval.experiments.txsim_train --steps {a.steps}`: {a.preset} 32x32, analog device "
+    stem = "txsim_train_full" if a.full else "txsim_train"  # make report's small run keeps its own files
+    df.to_csv(a.out / f"{stem}.csv", index=False)
+    total = float(df.wall_s.sum())
+    cmd = "python -m dnn_eval.experiments.txsim_train" + (" --full" if a.full else "") + "".join(
+        f" --{k} {v}" for k, v, d in (("networks", a.networks, "mlp,lenet"), ("datasets", a.datasets, ",".join(DATASETS)))
+        if v != d) + "".join(f" --{k} {v}" for k, v in (("steps", a.steps), ("mnist-steps", a.mnist_steps)) if v)
+    lines = ["# Training with crossbars in all three phases (issue 14)", "",
+             f"`{cmd}` ({', '.join(f'{d} {steps[d]} steps' for d in datasets)}): {a.preset} 32x32, analog device "
              "(1000 pulses over the range), 6-bit DAC and ADC in the forward and the backward read; batch 32; "
-             "test split of digits (360 images). Non-ideal update: ν = 0.1, γ = 1 (ASSUMED). Wall time on this "
-             f"machine (torch threads {a.threads}), exact FCM rebuilds apart.", "",
-             "| network | setting | steps | test accuracy | wall s | of which exact rebuilds s |", "|---|---|---|---|---|---|"]
+             "test splits: digits 360 images, mnist5k 1000. Non-ideal update: ν = 0.1, γ = 1, bit length 10 "
+             f"(ASSUMED). Wall time on this machine (torch threads {a.threads}; all runs {total:.0f} s), exact FCM "
+             "rebuilds apart. Why xbar-insitu stalls on LeNet: `txsim_insitu_diagnosis.md`.", "",
+             "| data set | network | setting | steps | test accuracy | wall s | of which exact rebuilds s |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         rb = "" if np.isnan(r["rebuild_s"]) else f"{r['rebuild_s']:.1f}"
-        lines.append(f"| {r['network']} | {r['setting']} | {r['steps']} | {r['accuracy']:.3f} | {r['wall_s']:.1f} | "
-                     f"{rb} |")
-    (a.out / "txsim_train.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {a.out / 'txsim_train'}.csv and .md")
+        lines.append(f"| {r['dataset']} | {r['network']} | {r['setting']} | {r['steps']} | {r['accuracy']:.3f} | "
+                     f"{r['wall_s']:.1f} | {rb} |")
+    (a.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.out / stem}.csv and .md ({total:.0f} s of runs)")
     return 0
 
 

@@ -39,11 +39,16 @@ def test_json_says_which_ranges_and_how_calibrated(capsys):
     assert d["calibration_split"] is None and all(ly["x_max"] is None for ly in d["layers"])
 
 
-def test_calibration_never_sees_the_test_split(capsys, monkeypatch):
-    """A sentinel test set that would change every range if calibration read it leaves them unchanged."""
+@pytest.mark.parametrize("per", ["tile", "column"])
+def test_calibration_never_sees_the_test_split(capsys, monkeypatch, per):
+    """A sentinel test set that would change every range if calibration read it leaves them unchanged
+    (ADC ranges calibrated per tile and per column)."""
     import dnn_eval.data as data
 
-    ref = _run(capsys, "lenet", "--limit", "30", *CAL)["config"]["converter_ranges"]["layers"]
+    cal = [*CAL, "--adc-calibration", per]
+    first = _run(capsys, "lenet", "--limit", "30", *cal)["config"]["converter_ranges"]
+    assert first["adc"]["per"] == per
+    ref = first["layers"]
     real = data.load_test_split
 
     def sentinel(dataset="digits", data_dir=None):
@@ -51,16 +56,17 @@ def test_calibration_never_sees_the_test_split(capsys, monkeypatch):
         return data.Split(np.ascontiguousarray(np.flip(s.x, -1) * 0.25), s.y)  # other images, other ranges
 
     monkeypatch.setattr(data, "load_test_split", sentinel)
-    out = _run(capsys, "lenet", "--limit", "30", *CAL)
+    out = _run(capsys, "lenet", "--limit", "30", *cal)
     assert out["config"]["converter_ranges"]["layers"] == ref
     # and the batch it used is the training split's (evenly spaced)
     from dnn_eval.calibration import calibration_batch
     from dnn_eval.cli import calibration_of, ranges_of
 
     class A:
-        dataset, dac_range, adc_range, calibration_percentile, calibration_samples = \
-            "digits", "calibrated", "calibrated", 99.99, 120
+        dataset, dac_range, adc_range, calibration_percentile, calibration_samples, adc_calibration = \
+            "digits", "calibrated", "calibrated", 99.99, 120, per
     train, test = data.load_bundled_split("digits")
+    assert ranges_of(A).adc == CalibratedRange(99.99, per)
     batch = calibration_of(A, ranges_of(A))
     assert np.array_equal(batch, calibration_batch(train.x, 120)) and len(batch) == 120
 
@@ -114,6 +120,8 @@ def test_converter_ranges_validated_and_in_the_instance_setup():
     (["mlp", "--adc-range", "best"], "--adc-range"),
     (["mlp", "--dac-range", "-1"], "finite and > 0"),
     (["mlp", "--calibration-percentile", "0"], "percentile"),
+    (["mlp", "--adc-calibration", "row"], "--adc-calibration"),
+    (["mlp", "--adc-range", "worst-case", "--adc-calibration", "column"], "--adc-calibration"),
     (["mlp", "--dataset", "mnist", "--data-dir", ".", "--adc-range", "calibrated"], "training split"),  # no training split to calibrate on (its default ranges are per-vector / worst-case)
 ])
 def test_bad_range_flags_one_line(argv, msg, capsys):
@@ -126,7 +134,8 @@ def test_bad_range_flags_one_line(argv, msg, capsys):
     assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1
 
 
-def test_sliced_layers_are_calibrated_per_slice():
+@pytest.mark.parametrize("per", ["tile", "column"])
+def test_sliced_layers_are_calibrated_per_slice(per):
     """Weight slices see the layer's inputs; bit-serial slices the codes of each cycle (<= 2**b - 1)."""
     import torch
 
@@ -140,7 +149,7 @@ def test_sliced_layers_are_calibrated_per_slice():
     net = torch.nn.Sequential(torch.nn.Linear(20, 12))
     spec = make_spec(size=16, variation=0.0, device_bits=3)
     x = np.random.default_rng(0).random((64, 20)).astype(np.float32)
-    r = ConverterRanges(CalibratedInput(100), CalibratedRange(100))
+    r = ConverterRanges(CalibratedInput(100), CalibratedRange(100, per))
     for sl in (Slicing(2, None), Slicing(1, 2)):
         m = to_crossbar(net, spec, None, slicing=sl)
         calibrate_network(m, x, r)
@@ -150,7 +159,45 @@ def test_sliced_layers_are_calibrated_per_slice():
             assert isinstance(g.options.adc_range, CalibratedRange) and g.adc_calibrated
             inp = x.astype(float) if sl.input_bits_per_cycle is None else None
             if inp is not None:  # the same inputs, the same x_max: the slice's own tile maxima
-                np.testing.assert_array_equal(g.adc_full_scale_a, tile_current_stats(
-                    g.with_options(x_max=f.options.x_max, adc_range=WorstCase()), inp, 100.0))
+                st = tile_current_stats(g.with_options(x_max=f.options.x_max, adc_range=WorstCase()), inp, 100.0,
+                                        per=per)  # (0 for the zero padding's columns: they keep the worst case)
+                assert g.adc_full_scale_a.shape == st.shape and np.all(st[..., :12] > 0)
+                np.testing.assert_array_equal(g.adc_full_scale_a[st > 0], st[st > 0])
         y = m(torch.as_tensor(x))
         assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("conv, signed", [
+    (dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, dilation=2, groups=2), True),
+    (dict(in_channels=3, out_channels=4, kernel_size=(2, 3), stride=(1, 2), padding=(2, 1),
+          padding_mode="reflect"), False),
+    (dict(in_channels=2, out_channels=3, kernel_size=3, padding="same"), True),
+    (dict(in_channels=3, out_channels=3, kernel_size=1, stride=3), False),
+])
+def test_calibration_patches_are_unfolds_rows(conv, signed):
+    """The patches calibration gathers one by one (``_vectors``) are F.unfold's rows, bitwise, in its
+    order; the signed flag is whether any patch of the group has a negative entry."""
+    import torch
+    import torch.nn.functional as F
+
+    from dnn_eval.calibration import _vectors
+    from dnn_eval.convert import crossbar_layers, to_crossbar
+    from dnn_eval.evaluate import make_spec
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv2d(**conv))
+    layer = crossbar_layers(to_crossbar(net, make_spec(size=8, variation=0.0), None))[0]
+    x = torch.rand(5, conv["in_channels"], 9, 11) - (0.5 if signed else 0.0)
+    geo = layer.geometry
+    xp, pad = geo.explicit_pad(x)
+    P = F.unfold(xp.double(), geo.kernel, dilation=geo.dilation, padding=pad, stride=geo.stride)
+    P = P.permute(0, 2, 1).reshape(-1, P.shape[1]).numpy()
+    kg = P.shape[1] // geo.groups
+    got = _vectors(layer, x)
+    assert len(got) == geo.groups
+    for k, (n, neg, rows) in enumerate(got):
+        want = P[:, k * kg:(k + 1) * kg]
+        idx = np.random.default_rng(k).permutation(n)[:50]
+        assert n == len(want) and neg == bool((want < 0).any())
+        np.testing.assert_array_equal(rows(idx), want[idx])
+        np.testing.assert_array_equal(rows(np.arange(n)), want)

@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 import xbarlab as xb
-from dnn_eval.txsim import (CrossbarState, TxLayer, TxSimSettings, batched_pulses, train_on_crossbar,
-                            weight_matrix)
+from dnn_eval.txsim import (CrossbarState, TxLayer, TxSimSettings, batched_pulses, to_txsim, train_on_crossbar,
+                            train_step, weight_matrix)
 from xbarlab.fcm import FCMOptions
-from xbarlab.update import InSituSettings, PulseScheme, UpdateParams, outer_product_pulses
+from xbarlab.update import (InSituSettings, PulseScheme, UpdateParams, apply_pulses, apply_pulses_unchecked,
+                            outer_product_pulses)
 
 
 def _ideal_spec(rows=8, cols=8, dac_bits=16):
@@ -42,6 +43,48 @@ def test_batched_pulses_is_outer_product_pulses_summed():
     q = np.minimum(1, np.abs(D[0]) / np.abs(D[0]).max() * peak)
     expected = -np.sign(np.outer(X[0], D[0])) * 10 * np.outer(p, q)
     assert np.abs(mean - expected).max() < 0.25
+
+
+def test_batched_pulse_streams_have_the_law_of_independent_slots():
+    """Mean, variance of every cell and the covariance of two cells on one row (they share the row's
+    stream) are those of BL independent slots, within 5 standard errors of each estimate."""
+    rng = np.random.default_rng(5)
+    x, d = np.array([0.9, 0.0, -0.4, 0.2]), np.array([0.5, -1.0, 0.3])
+    dev, up, sto = _ideal_spec().device, UpdateParams(pulses=100), InSituSettings(bit_length=6)
+    n, BL, scale = 4000, 6, 2e-6
+    a = np.array([batched_pulses(x[None], d[None], scale, up.step(dev), sto, rng) for _ in range(n)], dtype=float)
+    peak = np.sqrt(scale * 0.9 * 1.0 / (up.step(dev) * BL))
+    p, q = np.abs(x) / 0.9 * peak, np.abs(d) / 1.0 * peak
+    pq = np.outer(p, q)
+    mean, var = np.sign(np.outer(x, d)) * BL * pq, BL * pq * (1 - pq)
+    cov01 = np.sign(d[0] * d[1]) * BL * p[0] * (1 - p[0]) * q[0] * q[1]  # cells (0, 0) and (0, 1)
+    assert np.all(np.abs(a.mean(0) - mean) <= 5 * np.sqrt(var / n))
+    assert np.all(np.abs(a.var(0) - var) <= 5 * np.sqrt(2 / n) * var + 1e-12)
+    got = np.mean((a[:, 0, 0] - a[:, 0, 0].mean()) * (a[:, 0, 1] - a[:, 0, 1].mean()))
+    assert abs(got - cov01) <= 5 * np.sqrt(var[0, 0] * var[0, 1] / n), (got, cov01)
+
+
+def test_unchecked_apply_is_apply_pulses():
+    dev = _ideal_spec().device
+    up = UpdateParams(nu_set=0.3, nu_reset=0.1, gamma=1.0, pulses=50)
+    G = np.random.default_rng(0).uniform(dev.g_min, dev.g_max, (2, 3, 4))
+    n = np.random.default_rng(1).integers(-20, 20, G.shape)
+    np.testing.assert_array_equal(apply_pulses_unchecked(G, n, dev, up, np.random.default_rng(2)),
+                                  apply_pulses(G, n, dev, up, np.random.default_rng(2)))
+
+
+def test_the_first_layer_builds_no_backward_read():
+    from dnn_eval.models import MLP
+
+    torch.manual_seed(0)
+    s = TxSimSettings(lr=0.1)
+    rng = np.random.default_rng(0)
+    model, layers = to_txsim(MLP(in_shape=(1, 4, 4), hidden=8), _spintronic(8), FCMOptions(), s, rng)
+    train_step(model, layers, None, torch.rand(5, 1, 4, 4), torch.arange(5), s, rng)
+    for layer in layers:
+        layer.state.estimate()
+        layer.state.rebuild()
+    assert layers[0].state._bwd is None and layers[1].state._bwd is not None
 
 
 def test_cells_are_the_weights_and_the_ideal_update_is_sgd():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dnn_eval.experiments import txsim_sensitivity, txsim_train
+from dnn_eval.experiments import txsim_diagnose, txsim_sensitivity, txsim_train
 
 
 def _frame(nu, gamma, ratio, wires_sp, wires_re):
@@ -31,8 +31,40 @@ def test_verdicts_follow_the_stated_criteria():
 
 
 def test_txsim_train_tiny_run_writes_its_page(tmp_path):
-    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp"]) == 0
+    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp", "--datasets", "digits"]) == 0
     df = pd.read_csv(tmp_path / "txsim_train.csv")
-    assert list(df.setting) == list(txsim_train.SETTINGS)
+    assert list(df.setting) == list(txsim_train.SMALL["digits"])
     assert df.accuracy.between(0, 1).all()
     assert "xbar-insitu" in (tmp_path / "txsim_train.md").read_text()
+
+
+def test_txsim_train_plans_small_and_full_runs():
+    small = txsim_train.plan(False, txsim_train.DATASETS, ["mlp", "lenet"])
+    assert ("mnist5k", "lenet", "xbar-insitu") in small and ("digits", "lenet", "xbar-insitu-L1") not in small
+    full = txsim_train.plan(True, txsim_train.DATASETS, ["mlp", "lenet"])
+    assert len(full) == 2 * 2 * len(txsim_train.SETTINGS) and set(small) < set(full)
+
+
+def test_txsim_diagnose_tiny_run_measures_the_updates(tmp_path):
+    assert txsim_diagnose.main(["--out", str(tmp_path), "--steps", "3", "--networks", "mlp",
+                                "--bit-lengths", "10"]) == 0
+    df = pd.read_csv(tmp_path / "txsim_insitu_diagnosis.csv")
+    assert len(df) == 2 * txsim_diagnose.WINDOWS  # two layers
+    assert df.capped.between(0, 1).all() and df.cells_changed.between(0, 1).all() and (df.gain > 0).all()
+
+
+def test_index_lines_come_from_the_training_and_diagnosis_csvs(tmp_path):
+    assert txsim_sensitivity.training_lines(tmp_path) == []
+    pd.DataFrame([{"dataset": "digits", "network": "mlp", "setting": "float", "steps": 3, "accuracy": 0.5}]).to_csv(
+        tmp_path / "txsim_train.csv", index=False)
+    rows = [{"network": "lenet", "bit_length": bl, "layer": "3 fc 32x10", "steps": w, "capped": c, "gain": 0.5,
+             "desired_pulses": 0.25, "final_accuracy": acc}
+            for bl, c, acc in ((10, 0.7, 0.1), (100, 0.0, 0.4)) for w in ("1-2", "3-4")]
+    pd.DataFrame(rows).to_csv(tmp_path / "txsim_insitu_diagnosis.csv", index=False)
+    pd.DataFrame([{"dataset": "digits", "network": "lenet", "setting": st, "steps": 3, "accuracy": a}
+                  for st, a in (("straight-through", 0.25), ("straight-through-L1", 0.75))]).to_csv(
+        tmp_path / "txsim_train_full.csv", index=False)
+    lines = txsim_sensitivity.training_lines(tmp_path)
+    assert lines[0].endswith("float 0.500")
+    assert "0.250 with the crossbars reprogrammed every 10 steps, 0.750 every step" in lines[1]
+    assert "capped for 70 % of the vectors in steps 1-2" in lines[2] and "reaches 0.400" in lines[2]

@@ -257,3 +257,25 @@ def test_matmul_equals_ngspice_on_large_preset_tiles(ngspice, rows, cols, K, N, 
     if r_pd == base.dac.r_pd:
         kappa = _fitted_kappa(base.with_size(rows, cols))
         check_rowsum(f, x, sp, kappa, name + f", fitted kappa {kappa:.3f}")
+
+
+@settings(max_examples=max(6, settings.default.max_examples // 8))
+@given(case=layers(max_tile=min(MAX_TILE, 10)), per=st.sampled_from(["tile", "column"]),
+       pct=st.sampled_from([60.0, 99.0, 100.0]), seed=st.integers(0, 2**31 - 1))
+def test_calibrated_adc_ranges_equal_ngspice(ngspice, case, per, pct, seed):
+    """ADC full scales calibrated per tile or per column (``calibrate_adc``, on other inputs than the
+    evaluated ones; low percentiles clip): matmul equals ngspice's currents through the same ADC (EXACT
+    load, the bounds above), and the ROWSUM and unloaded plans equal the reference evaluator."""
+    from xbarlab.fcm.calibration import calibrate_adc
+    from xbarlab.fcm.ranges import CalibratedRange
+
+    spec, W, x, mapping = case
+    rng = np.random.default_rng(seed)
+    xc = rng.standard_normal((6, W.shape[0])) if np.any(x < 0) else rng.random((6, W.shape[0]))
+    f = xb.FCM.from_weights(W, spec, None, xb.FCMOptions(dac_load="exact", mapping=mapping))
+    c = calibrate_adc(f, xc, CalibratedRange(pct, per))
+    assert c.adc_full_scale_a.shape == f.Gn.shape[:3] + ((f.Gn.shape[4],) if per == "column" else ())
+    check_against_spice(c, x, spice_evaluate(c, x, workers=WORKERS), f"ADC calibrated per {per}")
+    for mode in ("rowsum", "none"):
+        g = calibrate_adc(f.with_options(dac_load=mode), xc, CalibratedRange(pct, per))
+        check_fast_equals_reference(g, x, ref.evaluate(g, x))

@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from ..transistor import AccessTransistor
 
@@ -72,6 +71,8 @@ class HermiteGrid:
             fr = monotone_slopes(x[k:], f[k:], axis=0)
             fx = np.concatenate([fl[:-1], 0.5 * (fl[-1:] + fr[:1]), fr[1:]])
         fy = monotone_slopes(y, f, axis=1)
+        from scipy.interpolate import CubicSpline  # here: ``import xbarlab`` stays quick
+
         fxy = CubicSpline(y, fx, axis=1).derivative()(y)
         return cls(x, y, f, fx, fy, fxy)
 
@@ -109,6 +110,8 @@ def monotone_slopes(x: np.ndarray, f: np.ndarray, axis: int) -> np.ndarray:
     a slope keeps the sign of the neighbouring secants and at most 3 times the smaller of them, and is 0 at
     a local extremum of the data. The cubic Hermite curve through the nodes is then monotone wherever the
     data are, and where they are smooth and strictly monotone the filter leaves the spline slope unchanged."""
+    from scipy.interpolate import CubicSpline
+
     s = np.moveaxis(CubicSpline(x, f, axis=axis).derivative()(x), axis, 0).copy()
     d = np.moveaxis(np.diff(f, axis=axis), axis, 0) / np.diff(x).reshape((-1,) + (1,) * (f.ndim - 1))
     left = np.concatenate([d[:1], d])  # secant before each node (the first node: its only secant)

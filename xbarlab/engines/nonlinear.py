@@ -24,9 +24,15 @@ raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
 verified against ngspice; no extended-precision refinement here) raise
 ValueError.
 
+``solve_ngspice`` runs the same crossbar in ngspice (the sinh or 1T-1R deck,
+tightened tolerances). Both are public through ``xbarlab.solve`` /
+``xbarlab.simulate`` with ``cells=`` (``cells_for_device`` builds the cells
+of a ``DeviceParams``).
+
 Verified against ngspice ``.op`` on whole crossbars:
 ``tests/core/test_nonlinear_sinh.py`` (<= 1e-9 relative) and
-``tests/core/test_1t1r_solver.py`` (the table's bound, stated there).
+``tests/core/test_1t1r_solver.py`` (the table's bound, stated there);
+through the public API: ``tests/core/test_api_nonlinear.py``.
 """
 
 from __future__ import annotations
@@ -160,8 +166,7 @@ def solve(G, V, circuit: CircuitParams, cells, settings: NewtonSettings = Newton
     V = check_voltages(V, G.shape[0])
     circuit = check_circuit(circuit)
     circuit.r_driver_rows(G.shape[0])
-    if not isinstance(cells, (SinhCells, TransistorTable)):
-        raise ValueError(f"cells must be a SinhCells or a TransistorTable, got {type(cells).__name__}")
+    check_cells(cells)
     if not isinstance(settings, NewtonSettings):
         raise ValueError(f"settings must be a NewtonSettings, got {type(settings).__name__}")
     if not circuit.is_ideal:
@@ -173,6 +178,55 @@ def solve(G, V, circuit: CircuitParams, cells, settings: NewtonSettings = Newton
     if V.ndim == 1:
         out = [a[0] for a in out]
     return SolveResult(v_row=out[0], v_col=out[1], i_cell=out[2], i_out=out[3], engine="newton")
+
+
+def check_cells(cells):
+    """``cells`` if it is a ``SinhCells`` or a ``TransistorTable``, else ValueError naming it."""
+    if not isinstance(cells, (SinhCells, TransistorTable)):
+        raise ValueError(f"cells must be a SinhCells or a TransistorTable (engines.nonlinear.cells_for_device), "
+                         f"got {type(cells).__name__}")
+    return cells
+
+
+def solve_ngspice(G, V, circuit: CircuitParams, cells, settings=None) -> SolveResult:
+    """The crossbar of non-linear cells in ngspice, one ``.op`` per input vector: sinh cells as behavioural
+    sources (``netlist.deck_text``), 1T-1R cells as the device and the access NMOS of ``cells.access``
+    (``netlist_1t1r``). ngspice's Newton tolerances are tightened (``netlist_1t1r.verification_deck``).
+    ``i_cell``: the current through the device (for 1T-1R on the transistor's row side this leaves out the
+    transistor's gate and bulk currents, which the Newton solver's drain current includes)."""
+    from ..netlist import deck_text
+    from ..netlist_1t1r import netlist_1t1r, verification_deck
+    from . import spice
+    from .ngspice import NgspiceSettings
+
+    G = check_conductances(G)
+    V = check_voltages(V, G.shape[0])
+    circuit = check_circuit(circuit)
+    check_cells(cells)
+    ii, jj = np.nonzero(G > 0)
+    if isinstance(cells, SinhCells):
+        b = cells.b_per_v
+
+        def write(g, v, c):
+            return verification_deck(deck_text(g, v, c, sinh_b=b))
+
+        def cell_currents(volt, v_row, v_col):
+            return G * np.sinh(b * (v_row - v_col)) / b
+    else:
+        access, card = cells.access, cells.access.model_card()
+        sense = access.side is TransistorSide.SENSE
+
+        def write(g, v, c):
+            return verification_deck(netlist_1t1r(g, v, c, access, card))
+
+        def cell_currents(volt, v_row, v_col):
+            vx = np.array([volt(f"x{i}_{j}") for i, j in zip(ii, jj)])
+            out = np.zeros(G.shape)
+            g = G[ii, jj]
+            out[ii, jj] = g * (v_row[ii, jj] - vx) if sense else g * (vx - v_col[ii, jj])
+            return out
+
+    return spice.solve(G, V, circuit, settings or NgspiceSettings(), write=write, cell_currents=cell_currents)
 
 
 class _Network:
@@ -207,8 +261,9 @@ class _Network:
         pa, pb, px = self.pa, self.pb, self.px
         if isinstance(self.cells, SinhCells):
             b = self.cells.b_per_v
-            i = g * np.sinh(b * (va - vb)) / b
-            d = g * np.cosh(b * (va - vb))
+            with np.errstate(over="ignore"):  # an overflow is non-finite: the iteration raises on it
+                i = g * np.sinh(b * (va - vb)) / b
+                d = g * np.cosh(b * (va - vb))
             if st is not None:
                 st.term(pa, i, [(pa, d), (pb, -d)])
                 st.term(pb, -i, [(pa, -d), (pb, d)])

@@ -112,7 +112,12 @@ def effective_tiles(G: np.ndarray, spec) -> np.ndarray:
     access = spec.device.access
     if access is None:
         raise ValueError("effective_tiles needs a 1T-1R spec (spec.device.access set)")
-    return effective_conductance(G, operating_voltage(spec), transistor_table(access))
+    G = np.asarray(G, dtype=float)
+    # programmed conductances take few distinct values (the device levels): each is solved once, with the
+    # same element-wise arithmetic, so the result equals the element-by-element one
+    levels, inverse = np.unique(G, return_inverse=True)
+    g_eff = effective_conductance(levels, operating_voltage(spec), transistor_table(access))
+    return g_eff[inverse].reshape(G.shape)
 
 
 def cutoff_conductance(table, tol: float = 0.025, v_cells=(0.05, 0.5), g_hi: float = 1.0) -> float:

@@ -72,7 +72,6 @@ from .stages import dac_codes_t
 __all__ = ["FCM", "DacLoad", "FCMOptions"]
 
 
-
 def _g_nonideal(G: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
     """G_non-ideal of every tile of G (..., rows, cols); G itself, exactly, without parasitics."""
     if spec.circuit.is_ideal:
@@ -106,8 +105,9 @@ def _adc_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn: np.ndarray, cal
     """ADC full scale per tile (S, Tk, Tn), ampere, as ``options.adc_range`` says (``xbarlab.fcm.ranges``):
 
     * ``FixedRange(a)``: a everywhere;
-    * ``CalibratedRange``: ``calibrated`` (S, Tk, Tn), finite and > 0, from ``calibration.calibrate_adc``;
-      None gives the worst case below as a placeholder (``FCM.compile`` refuses to evaluate it);
+    * ``CalibratedRange``: ``calibrated`` (S, Tk, Tn) (``per="tile"``) or (S, Tk, Tn, Nc) (``per="column"``),
+      finite and > 0, from ``calibration.calibrate_adc``; None gives the worst case below as a placeholder
+      (``FCM.compile`` refuses to evaluate it);
     * ``WorstCase()``: the hardware's fixed ``ADCParams.full_scale_a`` when set, else the largest column
       current at full-scale input, unloaded (v_read, or sinh(b g v_read) / (b g) for sinh cells, times Gn).
     """
@@ -116,9 +116,10 @@ def _adc_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn: np.ndarray, cal
         return np.full(Gn.shape[:3], rule.full_scale_a)
     if isinstance(rule, CalibratedRange) and calibrated is not None:
         fs = np.asarray(calibrated, dtype=float)
-        if fs.shape != Gn.shape[:3] or not np.all(np.isfinite(fs)) or not np.all(fs > 0):
-            raise ValueError(f"adc_full_scale_a must be finite, > 0 ampere and of shape {Gn.shape[:3]} (one per "
-                             f"tile), got shape {fs.shape} in [{np.min(fs)!r}, {np.max(fs)!r}]")
+        shape = Gn.shape[:3] + ((Gn.shape[4],) if rule.per == "column" else ())
+        if fs.shape != shape or not np.all(np.isfinite(fs)) or not np.all(fs > 0):
+            raise ValueError(f"adc_full_scale_a must be finite, > 0 ampere and of shape {shape} (one per "
+                             f"{rule.per}), got shape {fs.shape} in [{np.min(fs)!r}, {np.max(fs)!r}]")
         return fs.copy()
     if adc.full_scale_a is not None and not isinstance(rule, CalibratedRange):
         return np.full(Gn.shape[:3], adc.full_scale_a)
@@ -145,9 +146,11 @@ class FCM:
             G_eff at the operating point, ``xbarlab.fcm.cells``).
         Y: row-port admittance of each tile, S, (S, Tk, Tn, rows, rows),
             only for ``DacLoad.EXACT`` (else None).
-        adc_full_scale_a: ADC full scale per tile, ampere, (S, Tk, Tn), as
+        adc_full_scale_a: ADC full scale per tile, ampere, (S, Tk, Tn), or per
+            column (S, Tk, Tn, Nc) for ``CalibratedRange(per="column")``, as
             ``options.adc_range`` says (``_adc_full_scale``); the calibrated
             values are given to the constructor (``calibration.calibrate_adc``).
+            ``adc_full_scale_columns`` is it as (S, Tk, Tn, 1 or Nc).
         adc_calibrated: False only for a ``CalibratedRange`` model without its
             values (it refuses to evaluate).
 
@@ -250,6 +253,12 @@ class FCM:
                 f"tiles={self.n_tiles}, dac_load={self.options.dac_load.value}, mapping={self.options.mapping.value})")
 
     @property
+    def adc_full_scale_columns(self) -> np.ndarray | None:
+        """``adc_full_scale_a`` as (S, Tk, Tn, C), ampere: C = Nc per column, 1 per tile (broadcasts over columns)."""
+        fs = self.adc_full_scale_a
+        return fs if fs is None or fs.ndim == 4 else fs[..., None]
+
+    @property
     def n_tiles(self) -> int:
         k, n = self.shape
         tk, tn = tile_counts(k, n, self.spec.rows, self.spec.cols)
@@ -309,7 +318,6 @@ class FCM:
             I = self.compile(ns).currents(ns, ns.contiguous(ns.permute(c, (1, 0))), ns.host and cpu_kernels.enabled())
         return ns.permute(I, (0, 1, 2, 4, 3))
 
-
     def matmul(self, x, *, check_finite: bool = True, signed: bool | None = None):
         """y ~ x @ W for x of shape (B, K) (or (K,)), in the weights' units.
 
@@ -356,7 +364,6 @@ class FCM:
             return ns.zeros((self.shape[1], xa.shape[1]))
         with ns.no_grad():
             return self._eval_t(ns, ns.contiguous(xa), signed)
-
 
     def _eval_t(self, ns, XT, signed):
         """y^T (N, R) for contiguous x^T (K, R)."""

@@ -69,7 +69,7 @@ class _Arrays:
 @dataclass(frozen=True, eq=False)
 class Plan(_Arrays):
     """What every plan holds. ``w`` (Tn, 1, S*Tk): each tile's ADC-output-to-weight factor, tiles in
-    (Tn, S, Tk) order; ``q`` (S, Tk, Tn, 1, 1): ADC input units per ampere; ``off``: the offset
+    (Tn, S, Tk) order; ``q`` (S, Tk, Tn, 1 or Nc, 1): ADC input units per ampere; ``off``: the offset
     mapping's digital offset per unit of summed codes (0 otherwise); ``ksinh``: the sinh argument per
     unit of the voltage variable (0: linear cells); ``noclip``: the ADC's clip provably cannot act."""
 
@@ -153,12 +153,13 @@ class UnloadedPlan(Plan):
 class ExactPlan(Plan):
     """V = solve(I + diag(R_th) Y, V_th) per tile and input vector (``DACParams.v_loaded_ports``).
     ``Y`` (S, Tk, Tn, M, M) row-port admittance, ``Gq`` (S, Tk, Tn, M, Nc) = Gn * q, ``bg`` the sinh
-    cells' b * gamma (0: linear)."""
+    cells' b * gamma (0: linear), ``colgain`` (Tn, S, Tk, Nc, 1) the per-column ADC gain (None: 1)."""
 
     dac: DACParams = None
     Y: object = None
     Gq: object = None
     bg: float = 0.0
+    colgain: object = None
 
     def _adc_input(self, ns, codes):
         c = ns.permute(self._row_blocks(ns, codes), (0, 2, 1))[None, :, None]  # (1, Tk, 1, PR, M)
@@ -172,7 +173,8 @@ class ExactPlan(Plan):
 
     def evaluate(self, ns, codes, R: int, fused: bool = False):
         L = self.layout
-        D = adc_codes(ns, ns.contiguous(ns.permute(self._adc_input(ns, codes), (2, 0, 1, 4, 3))), self.adc)
+        D = adc_codes(ns, ns.contiguous(ns.permute(self._adc_input(ns, codes), (2, 0, 1, 4, 3))), self.adc,
+                      gain=self.colgain)
         y = ns.matmul(self.w, ns.reshape(D, (L.Tn, L.S * L.Tk, L.Nc * codes.shape[1])))  # (Tn, 1, Nc*PR)
         return self._finish(ns, y, codes, R)
 
@@ -185,7 +187,8 @@ class RowsumGroup(_Arrays):
     (V = c / (alpha - c)), or ``A``, ``B`` (V = c / (A - B c)); ``w`` (n, 1, S*t) the tiles' weights.
     ``first``: the group writes its columns of y first. ``alpha_np``, ``w_np``: numpy views of alpha
     (n, S, t, m) and w (n, S, t) for the fused kernels; ``runs``: G[j, s] (t, nc, m) of each column block
-    j and array s, in (j, s) order, so that a block of one array's row tiles is one slice (host memory only)."""
+    j and array s, in (j, s) order, so that a block of one array's row tiles is one slice (host memory only).
+    ``colgain`` (n, S, t, nc, 1): the per-column ADC gain (None: 1)."""
 
     tn: tuple
     part: str
@@ -200,6 +203,7 @@ class RowsumGroup(_Arrays):
     B: object = None
     alpha_np: object = None
     w_np: object = None
+    colgain: object = None
     runs: tuple = ()
 
     def to(self, ns):
@@ -316,7 +320,7 @@ class RowsumPlan(Plan):
                 kern.adc_accumulate(ns.np(I).reshape(n, s_ * t_, nc, PR), wn, full, clip, yn[y0:y1, :nc], first)
                 continue
             w = g.w[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, 1, -1)
-            D = adc_codes(ns, I, self.adc, not self.noclip)
+            D = adc_codes(ns, I, self.adc, not self.noclip, None if g.colgain is None else g.colgain[tn, si, tk])
             r = ns.reshape(ns.matmul(w, ns.reshape(D, (n, s_ * t_, nc * PR))), (n, nc, PR))
             ys = y[y0:y1, :nc]
             if first:
@@ -326,9 +330,10 @@ class RowsumPlan(Plan):
         return self._finish(ns, y, codes, R)
 
 
-def _rowsum_groups(layout: Layout, A, B, GT, wt, fold: bool) -> tuple:
+def _rowsum_groups(layout: Layout, A, B, GT, wt, fold: bool, cg=None) -> tuple:
     """The ROWSUM groups (tiles of one shape) from per-tile constants in (Tn, S, Tk, ...) order:
-    A, B (.., M, 1), GT (.., Nc, M) in ADC input units per voltage unit, wt (Tn, S, Tk)."""
+    A, B (.., M, 1), GT (.., Nc, M) in ADC input units per voltage unit, wt (Tn, S, Tk), cg (.., Nc, 1)
+    the per-column ADC gain (None: 1)."""
     L = layout
     S, Tk, Tn, M, Nc = L.S, L.Tk, L.Tn, L.M, L.Nc
     Mr, Ncr = L.K - (Tk - 1) * M, L.N - (Tn - 1) * Nc
@@ -342,7 +347,8 @@ def _rowsum_groups(layout: Layout, A, B, GT, wt, fold: bool) -> tuple:
                 continue
             Ag, Bg, Gg = A[a:b, :, t0:t1, :m], B[a:b, :, t0:t1, :m], GT[a:b, :, t0:t1, :nc, :m]
             common = dict(tn=(a, b), part="last" if m < M else "full", t0=t0, m=m, nc=nc, first=first,
-                          w=np.ascontiguousarray(wt[a:b, :, t0:t1].reshape(b - a, 1, S * (t1 - t0))))
+                          w=np.ascontiguousarray(wt[a:b, :, t0:t1].reshape(b - a, 1, S * (t1 - t0))),
+                          colgain=None if cg is None else np.ascontiguousarray(cg[a:b, :, t0:t1, :nc]))
             if fold and np.all(Bg > 1e-15):  # (B ~ R_PD G_load / full; tiny B: the A - B c form)
                 # V = c / (A - B c) = (1/B) c / (alpha - c), alpha = A/B, with 1/B folded into the
                 # tile's rows: one subtraction with a per-row constant (vectorizes well), one divide
@@ -364,13 +370,18 @@ def compile_plan(fcm) -> Plan:
     dac, adc, dev = spec.dac, spec.adc, spec.device
     layout = Layout(S, Tk, Tn, M, Nc, K, N)
     fd = float(dac.full_code)
-    fs = fcm.adc_full_scale_a  # (S, Tk, Tn)
+    fc = fcm.adc_full_scale_a if fcm.adc_full_scale_a.ndim == 4 else fcm.adc_full_scale_a[..., None]
+    fs = fc.max(axis=-1)  # (S, Tk, Tn); fc (S, Tk, Tn, 1), or (S, Tk, Tn, Nc) calibrated per column:
+    # each column's ADC input is scaled by its own full scale (q), the tile's weight by the tile's largest;
+    # their ratio is the column's digital gain after its ADC (colgain; None, i.e. 1, per tile)
+    colgain = None if fc.shape[-1] == 1 else fc / fs[..., None]
+    cg = None if colgain is None else colgain.transpose(2, 0, 1, 3)[..., None]  # (Tn, S, Tk, Nc, 1)
     if adc.bits is None:
-        q, wq = 1.0 / fs, fs
+        q, wq = 1.0 / fc, fs
     elif adc.inl_lsb:
-        q, wq = 1.0 / fs, fs / float(adc.full_code)
+        q, wq = 1.0 / fc, fs / float(adc.full_code)
     else:
-        q, wq = float(adc.full_code) / fs, fs / float(adc.full_code)
+        q, wq = float(adc.full_code) / fc, fs / float(adc.full_code)
     dg = dev.g_max - dev.g_min
     if opts.mapping is Mapping.DIFFERENTIAL:  # G+ - G- (a lone array, S = 1, counts positive)
         sign, gain, off = np.array([1.0, -1.0][:S]), fcm.w_max / (dac.v_read * dg), 0.0
@@ -381,7 +392,7 @@ def compile_plan(fcm) -> Plan:
     bg = dev.sinh_b * opts.sinh_gamma
     vscale = dac.v_read / fd if bg == 0 else 1.0 / bg  # volt per unit of the voltage variable
     ksinh = 0.0 if bg == 0 else bg * dac.v_read / fd
-    Gs = fcm.Gn * (vscale * q)[..., None, None]  # (S, Tk, Tn, M, Nc), ADC input units per code
+    Gs = fcm.Gn * (vscale * q)[..., None, :]  # (S, Tk, Tn, M, Nc), ADC input units per code
     exact = opts.dac_load is DacLoad.EXACT and dac.r_pd > 0
     unloaded = dac.r_pd == 0 or opts.dac_load is DacLoad.NONE
     # The ADC's clip to [0, full] is provably a no-op when its full scale is the calibrated one
@@ -392,20 +403,21 @@ def compile_plan(fcm) -> Plan:
     noclip = (adc.bits is not None and fcm.adc_worst_case and not adc.inl_lsb and not exact
               and bool(np.all(fcm.Gn >= 0)))
     common = dict(layout=layout, adc=adc, w=np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk)),
-                  q=q[..., None, None], off=off, ksinh=ksinh, noclip=noclip)
+                  q=q[..., None], off=off, ksinh=ksinh, noclip=noclip)
     if exact:
-        return ExactPlan(**common, dac=dac, Y=fcm.Y, Gq=fcm.Gn * q[..., None, None], bg=bg)
-    if unloaded:
-        weff = None
+        return ExactPlan(**common, dac=dac, Y=fcm.Y, Gq=fcm.Gn * q[..., None, :], bg=bg, colgain=cg)
+    if unloaded:  # (the per-column gain folded into each column's weight: wc (S, Tk, Tn, 1 or Nc))
+        wc, weff = w[..., None] if colgain is None else w[..., None] * colgain, None
         if adc.bits is None:  # linear after the (shared) DAC: the whole layer is one matrix
-            weff = np.einsum("stn,stnmc->tmnc", w * vscale * q, fcm.Gn)
+            weff = np.einsum("stnc,stnmc->tmnc", np.broadcast_to(wc * vscale * q, (S, Tk, Tn, Nc)), fcm.Gn)
             weff = np.ascontiguousarray(weff.reshape(Tk * M, Tn * Nc)[:K, :N].T)
-        wcat = np.broadcast_to(w.transpose(1, 2, 0)[:, :, :, None, None], (Tk, Tn, S, Nc, 1))
+        wcat = np.broadcast_to(wc.transpose(1, 2, 0, 3)[..., None], (Tk, Tn, S, Nc, 1))
         return UnloadedPlan(**common, GcatT=np.ascontiguousarray(Gs.transpose(1, 2, 0, 4, 3).reshape(Tk, Tn * S * Nc, M)),
                             wcat=np.ascontiguousarray(wcat.reshape(Tk, Tn * S * Nc, 1)), WeffT=weff)
     A, B = dac.load_terms(opts.load_factor * fcm.Gn.sum(axis=-1))  # (S, Tk, Tn, M)
     # V = (v/full) c / (A - B c): the factor v/full (vscale, or 1/(b g) with k on the voltage side) is in Gs
     groups = _rowsum_groups(layout, A.transpose(2, 0, 1, 3)[..., None], B.transpose(2, 0, 1, 3)[..., None],
-                            Gs.transpose(2, 0, 1, 4, 3), w.transpose(2, 0, 1), fold=ksinh == 0)
-    fusable = (not ksinh and adc.bits is not None and not adc.inl_lsb and all(g.alpha is not None for g in groups))
+                            Gs.transpose(2, 0, 1, 4, 3), w.transpose(2, 0, 1), fold=ksinh == 0, cg=cg)
+    fusable = (not ksinh and adc.bits is not None and not adc.inl_lsb and cg is None
+               and all(g.alpha is not None for g in groups))
     return RowsumPlan(**common, groups=groups, fusable=fusable)

@@ -7,10 +7,14 @@ ADC full scale (``FCMOptions.adc_range``), per tile of the model:
   unloaded (``v_read @ G_non-ideal``). Nothing ever clips, but with a low
   ON/OFF ratio most of the range carries the common-mode current of g_min.
 * ``FixedRange(full_scale_a)``: one full-scale current for every ADC, ampere.
-* ``CalibratedRange(percentile)``: per tile, the ``percentile`` of that
-  tile's column currents over a calibration batch (100: their maximum);
-  the values are data of the FCM, set by ``xbarlab.fcm.calibration.calibrate_adc``,
-  which returns a new FCM. A model with this option and no data refuses to evaluate.
+* ``CalibratedRange(percentile, per)``: with ``per="tile"`` (the default) one
+  full scale per tile, the ``percentile`` of all that tile's column currents
+  over a calibration batch (100: their maximum); with ``per="column"`` one per
+  column ADC, the ``percentile`` of that column's currents alone (each column's
+  ADC with its own reference, trimmed at calibration). The values are data of the FCM
+  (``FCM.adc_full_scale_a``: (S, Tk, Tn) per tile, (S, Tk, Tn, Nc) per column),
+  set by ``xbarlab.fcm.calibration.calibrate_adc``, which returns a new FCM. A
+  model with this option and no data refuses to evaluate.
 
 DAC input full scale (the value of |x| that maps to the full DAC code, per
 layer; ``xbarlab.fcm.calibration.input_full_scale`` turns it into
@@ -78,10 +82,15 @@ class FixedRange(AdcRange):
         object.__setattr__(self, "full_scale_a", _positive("FixedRange.full_scale_a", self.full_scale_a, " ampere"))
 
 
+#: what a calibrated ADC full scale is shared by: every column of a tile, or each column alone
+CALIBRATION_UNITS = ("tile", "column")
+
+
 @dataclass(frozen=True)
 class CalibratedRange(AdcRange):
-    """ADC full scale per tile: the ``percentile`` (in (0, 100], 100 = max) of the tile's column
-    currents over a calibration batch (``calibration.calibrate_adc``)."""
+    """ADC full scale from a calibration batch (``calibration.calibrate_adc``): the ``percentile``
+    (in (0, 100], 100 = max) of the column currents of each tile (``per="tile"``) or of each
+    column alone (``per="column"``)."""
 
     percentile: float = 100.0
     per: str = "tile"
@@ -89,8 +98,9 @@ class CalibratedRange(AdcRange):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "percentile", _percentile("CalibratedRange", self.percentile))
-        if self.per != "tile":
-            raise ValueError(f"CalibratedRange.per must be 'tile' (one ADC range per tile), got {self.per!r}")
+        if not isinstance(self.per, str) or self.per not in CALIBRATION_UNITS:
+            raise ValueError(f"CalibratedRange.per must be one of {list(CALIBRATION_UNITS)} (one ADC range per "
+                             f"tile, or per column), got {self.per!r}")
 
 
 class InputRange(_Strategy):

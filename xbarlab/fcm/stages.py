@@ -4,7 +4,8 @@
   signed inputs side by side (K, 2R), and each input vector's scale; the
   fused ``cpu_kernels.dac_codes`` runs the same operations in one pass;
 * ``adc_codes``: the column ADC on inputs already in its units (LSB, or a
-  fraction of full scale with INL), rounded and clipped in place.
+  fraction of full scale with INL), rounded and clipped in place (then each
+  column's digital gain when it has its own full scale).
 
 What lies between them (the DAC load, the tile products) and after them
 (the accumulation) is a plan's (``xbarlab.fcm.plans``).
@@ -53,16 +54,18 @@ def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None
     return c, s
 
 
-def adc_codes(ns, I, adc: ADCParams, clip: bool = True):
+def adc_codes(ns, I, adc: ADCParams, clip: bool = True, gain=None):
     """The column ADC on inputs already in its units (LSB, or fraction of full scale with INL), in place.
 
-    ``clip=False`` only where the input provably lies in [0, full] (``plans.compile_plan`` says when)."""
+    ``clip=False`` only where the input provably lies in [0, full] (``plans.compile_plan`` says when).
+    ``gain`` (broadcasting over I): each column's ADC full scale over its tile's, a digital gain on its
+    codes after the ADC (ranges calibrated per column, ``plans.compile_plan``); None: 1, nothing done."""
     if adc.bits is None:
-        return I
+        return I if gain is None else ns.mul_(I, gain)
     full = float(adc.full_code)
     if adc.inl_lsb:
         I = I * full + adc.inl(I, ns)
     ns.round_(I)
     if clip:
         ns.clip_(I, 0.0, full)
-    return I
+    return I if gain is None else ns.mul_(I, gain)

@@ -117,7 +117,7 @@ def adc_input(fcm: FCM, I: np.ndarray) -> np.ndarray:
     adc = fcm.spec.adc
     if fcm.options.sensing is not Sensing.SEPARATE:
         return sensed(fcm, I) / sens.lsb_a(adc, fcm.adc_full_scale_a)[..., None]
-    u = I / fcm.adc_full_scale_a[..., None]
+    u = I / fcm.adc_full_scale_columns  # (S, Tk, Tn, 1 or Nc)
     x = u * float(adc.full_code)
     return x + adc.inl(u) if adc.inl_lsb else x
 
@@ -137,7 +137,7 @@ def adc_values(fcm: FCM, D: np.ndarray) -> np.ndarray:
         return D
     if fcm.options.sensing is not Sensing.SEPARATE:
         return D * sens.lsb_a(fcm.spec.adc, fcm.adc_full_scale_a)[..., None]
-    return D * (fcm.adc_full_scale_a[..., None] / float(fcm.spec.adc.full_code))
+    return D * (fcm.adc_full_scale_columns / float(fcm.spec.adc.full_code))
 
 
 def accumulate(fcm: FCM, D: np.ndarray, codes: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -6,9 +6,11 @@ vector of DAC codes:
 
 * ``spice_currents``: one ngspice ``.op`` per input vector
   (``xbarlab.netlist.dac_netlist``), linear or sinh cells;
-* ``exact_currents``: the exact sparse solver with each DAC in Thevenin form
-  (R_th added to that row's driver resistance, V_th as the source) - linear
-  cells only;
+* ``exact_currents``: each DAC in Thevenin form (R_th added to that row's
+  driver resistance, V_th as the source), solved by the exact sparse solver
+  (linear cells) or by the exact Newton solver (sinh cells,
+  ``xbarlab.engines.nonlinear``, <= 1e-9 of ngspice): the reference the sinh
+  FCM is measured against without ngspice (``xbarlab.verify.fcm_sinh``);
 * ``spice_tile_currents`` / ``spice_evaluate``: every tile of an ``FCM`` at the
   actual DAC codes of its inputs, solved by ngspice, then the FCM's own ADC,
   accumulation over the row tiles, the differential pair (or offset) and the
@@ -86,15 +88,22 @@ def thevenin_circuit(spec: CrossbarSpec, codes_row: np.ndarray) -> tuple[Circuit
 
 
 def exact_currents(G, codes, spec: CrossbarSpec) -> np.ndarray:
-    """Output currents (A), shape (B, N), by the exact solver (linear cells only)."""
-    if spec.device.sinh_b != 0:
-        raise ValueError(f"exact_currents needs linear cells (sinh_b = 0), got sinh_b={spec.device.sinh_b!r}")
+    """Output currents (A), shape (B, N), exactly: the sparse solver for linear cells, the Newton solver
+    (``engines.nonlinear``, ``SinhCells(spec.device.sinh_b)``) for sinh cells. 1T-1R specs raise ValueError
+    (their table is swept in ngspice: ``engines.nonlinear.cells_for_device``)."""
+    if spec.device.access is not None:
+        raise ValueError("exact_currents needs 1R cells (linear or sinh), got a 1T-1R spec (device.access set)")
     G = check_conductances(G)
     c = _codes2d(codes, G.shape[0])
     out = []
     for ck in c:
         circ, v_th = thevenin_circuit(spec, ck)
-        out.append(simulate(G, v_th, circ))
+        if spec.device.sinh_b == 0:
+            out.append(simulate(G, v_th, circ))
+        else:
+            from ..engines.nonlinear import SinhCells, solve
+
+            out.append(solve(G, v_th, circ, SinhCells(spec.device.sinh_b)).i_out)
     return np.stack(out)
 
 
