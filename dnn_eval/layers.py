@@ -166,7 +166,7 @@ class CrossbarLayer(nn.Module):
             self.fcms = [FCM.from_weights(W, self.spec, rng, self.options) for W in self.matrices()]
         for f in self._tile_models():  # the evaluation's per-tile constants: part of generation, not of the first input
             if f.Gn is not None:
-                f._plan()
+                f.compile()
         return self
 
     @property

@@ -48,6 +48,19 @@ def cell_lines(G: np.ndarray, idx, name: list[str]) -> list[str]:
             for i in range(m) for j in range(n) if G[i, j] > 0]
 
 
+def header_lines(title: str, m: int, n: int, circuit: CircuitParams, units: str = "ohm, volt, ampere") -> list[str]:
+    """The first lines of a forward-read crossbar deck (this module's and ``netlist_1t1r``'s): the title, the
+    shape and units, the wire and sense resistances."""
+    return [title, f"* rows M={m} (inputs), columns N={n} (outputs); units: {units}",
+            f"* r_row={spice_number(circuit.r_row)} r_col={spice_number(circuit.r_col)} "
+            f"r_sense={spice_number(circuit.r_sense)} (per segment / per column)"]
+
+
+def row_source_lines(V: np.ndarray, idx, name: list[str]) -> list[str]:
+    """One voltage source per row, ``vrow{i}`` from its source node to ground at V[i] volt."""
+    return [f"vrow{i} {name[int(idx.src(i))]} 0 dc {spice_number(V[i])}" for i in range(len(V))]
+
+
 def ammeter_lines(idx, name: list[str]) -> list[str]:
     """0 V ammeters ``vsense{k}`` from each sense node to virtual ground (the outputs)."""
     return [f"vsense{k} {name[int(idx.msense(k))]} 0 dc 0" for k in range(idx.sensed)]
@@ -200,17 +213,13 @@ def deck_text(G: np.ndarray, V: np.ndarray, circuit: CircuitParams, extra: list[
     name = node_names(topo)
     idx = topo.index
     lines = [
-        TITLE,
-        f"* rows M={m} (inputs), columns N={n} (outputs); units: ohm, volt, ampere",
-        f"* r_row={spice_number(circuit.r_row)} r_col={spice_number(circuit.r_col)} "
-        f"r_sense={spice_number(circuit.r_sense)} (per segment / per column)",
+        *header_lines(TITLE, m, n, circuit),
         "* zero-ohm parasitics are ideal wires: their nodes are merged, no element is written",
         ".options numdgt=15",
         "* row sources",
     ]
     if dac is None:
-        for i in range(m):
-            lines.append(f"vrow{i} {name[int(idx.src(i))]} 0 dc {spice_number(V[i])}")
+        lines += row_source_lines(V[:m], idx, name)
     else:
         lines.pop()  # "* row sources"
         lines += _dac_lines([name[int(idx.src(i))] for i in range(m)], dac, codes)

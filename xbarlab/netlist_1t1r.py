@@ -17,7 +17,7 @@ import numpy as np
 
 from .arrays import check_conductances, check_voltages
 from .cards import DECK_MODEL, ModelCard
-from .netlist import ammeter_lines, node_names, spice_number, wire_lines
+from .netlist import ammeter_lines, header_lines, node_names, row_source_lines, spice_number, wire_lines
 from .params import CircuitParams, check_circuit
 from .topology import build
 from .transistor import AccessTransistor, GateLine, TransistorSide
@@ -73,10 +73,7 @@ def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: M
     name = node_names(topo)
     idx = topo.index
     lines = [
-        TITLE,
-        f"* rows M={m} (inputs), columns N={n} (outputs); units: ohm, volt, ampere, meter",
-        f"* r_row={spice_number(circuit.r_row)} r_col={spice_number(circuit.r_col)} "
-        f"r_sense={spice_number(circuit.r_sense)} (per segment / per column)",
+        *header_lines(TITLE, m, n, circuit, "ohm, volt, ampere, meter"),
         f"* cells: device 1/G in series with nmos w={spice_number(access.w_m)} l={spice_number(access.l_m)}, "
         f"transistor at the {access.side.value} side, gate lines per {access.gate_line.value} "
         f"at {spice_number(access.v_gate_v)} V, bulk at ground",
@@ -84,8 +81,7 @@ def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: M
         *card.deck_lines(),
         "* row sources",
     ]
-    for i in range(m):
-        lines.append(f"vrow{i} {name[int(idx.src(i))]} 0 dc {spice_number(V[i])}")
+    lines += row_source_lines(V, idx, name)
     lines.append("* gate lines")
     prefix, count = ("gr", m) if access.gate_line is GateLine.ROW else ("gc", n)
     for k in range(count):

@@ -130,3 +130,35 @@ def test_cutoff_conductance_meets_the_tolerance(ngspice):
         cells.cutoff_conductance(table, 1.5)
     with pytest.raises(ValueError, match="v_cells"):
         cells.cutoff_conductance(table, 0.02, (0.0,))
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("load", ["exact", "rowsum"])
+def test_reference_evaluator_models_the_cells_as_the_fcm_does(ngspice, load):
+    """``xbarlab.verify.reference`` on a 1T-1R model: every stage on the cells' G_eff (EXACT's row-port
+    admittance included, ``reference.cell_conductances``), so it agrees with ``FCM.matmul`` to 1e-9 of the
+    largest |y|; with the devices' own G in the row-port admittance EXACT would be off by far more. The
+    ngspice reference writes 1R decks and refuses 1T-1R models."""
+    from xbarlab.engines.ports import row_port_admittance_stack
+    from xbarlab.verify.spice_reference import spice_tile_currents
+
+    spec = spec_1t1r(AccessTransistor(v_gate_v=0.9))
+    fcm, x = layer(2, spec, load)
+    Gc = ref.cell_conductances(fcm)
+    np.testing.assert_array_equal(Gc, cells.effective_tiles(fcm.G, spec))
+    assert np.all(Gc < fcm.G)
+    r = ref.evaluate(fcm, x)
+    y = fcm.matmul(x)
+    dev = np.abs(y - r["y"]).max() / np.abs(r["y"]).max()
+    print(f"1T-1R reference vs FCM.matmul ({load}): {dev:.3g} of the largest |y|")
+    assert dev <= 1e-9
+    if load == "exact":  # the check has teeth: the device G in Y moves the loaded DAC voltages
+        S, Tk, Tn, M, Nc = fcm.G.shape
+        Y_dev = row_port_admittance_stack(fcm.G.reshape(-1, M, Nc), spec.circuit).reshape(S, Tk, Tn, M, M)
+        c = r["tile_codes"][:, :, None, :, None, :]
+        V_dev = spec.dac.v_loaded_ports(c, Y_dev, xb.backend.NumpyNS())
+        shift = np.abs(V_dev - r["V"]).max() / spec.dac.v_read
+        print(f"1T-1R EXACT: device G in place of G_eff moves V by {shift:.3g} of v_read")
+        assert shift > 1e3 * dev
+    with pytest.raises(ValueError, match="1T-1R"):
+        spice_tile_currents(fcm, r["tile_codes"])

@@ -149,6 +149,26 @@ def test_current_stage_in_blocks_equals_the_reference(monkeypatch, B):
         check_codes(f, I, I_ref, real, path + " (blocks)")
 
 
+def test_matmul_in_blocks_fused_equals_the_array_code(monkeypatch):
+    """The whole ROWSUM evaluation where it takes one array's row tiles at a time (``RowsumGroup.runs``, the
+    weights of each block): the fused kernels give the array code's outputs (the same DAC voltages, tile
+    products and ADC codes; only the accumulation over tiles sums in another order), numpy and torch."""
+    spec = xb.load_preset("spintronic").replace(dac=xb.DACParams(bits=6, v_read=0.25, r_pd=200.0))
+    rng = np.random.default_rng(14)
+    f = xb.FCM.from_weights(rng.standard_normal((150, 70)), spec, None)
+    x = rng.random((1100, 150))
+    fit = plans.GROUP_BYTES // (x.shape[0] * spec.rows * 8)  # tiles per block (float64)
+    runs = [any(si.start is not None for _, si, _, _ in g.blocks(2, 2 if g.part == "full" else 1, fit))
+            for g in f.compile().groups]
+    assert runs == [True, False, True, False]  # the full row blocks in runs of one array, the last one whole
+    for xa, tol in ((x, 1e-12), (torch.as_tensor(x, dtype=torch.float32), 1e-5)):
+        ys = {}
+        for kernels in ("auto", "array"):
+            monkeypatch.setenv("XBARLAB_KERNELS", kernels)
+            ys[kernels] = np.asarray(f.matmul(xa), dtype=float)
+        assert np.abs(ys["auto"] - ys["array"]).max() <= tol * np.abs(ys["array"]).max()
+
+
 def test_plans_compile_once_per_device_and_dtype():
     spec = xb.load_preset("spintronic", rows=16).replace(dac=xb.DACParams(bits=6, v_read=0.25, r_pd=20.0))
     rng = np.random.default_rng(13)
@@ -163,7 +183,7 @@ def test_plans_compile_once_per_device_and_dtype():
         assert set(f._plans) == {("numpy", "float64"), ("cpu", "torch.float32"), ("cpu", "torch.float64")}
         assert all(type(p) is cls for p in f._plans.values())
         p = f.compile(NumpyNS())
-        assert p is f.compile() and p is f._plan()
+        assert p is f.compile() and not hasattr(f, "_plan")  # one entry point, no alias
         assert f.compile(TorchNS(torch.zeros(1))) is f._plans[("cpu", "torch.float32")]
         with pytest.raises(dataclasses.FrozenInstanceError):
             p.noclip = False

@@ -144,3 +144,40 @@ def test_sliced_bit_serial_on_cuda_equals_numpy():
     y = f.matmul(x)
     yc = f.matmul(torch.as_tensor(x, device="cuda")).cpu().numpy()
     np.testing.assert_allclose(yc, y, rtol=0, atol=1e-9 * np.abs(y).max())
+
+
+@pytest.mark.parametrize("x_max", [None, 0.7])
+@pytest.mark.parametrize("kind", ["signed", "non-negative", "negative promised non-negative"])
+def test_bit_serial_codes_are_the_fcm_dac_stage(kind, x_max):
+    """The bit-serial input codes are the FCM's own DAC codes (``stages.dac_codes_t``, one DAC-code
+    function), both phases, numpy and torch; a negative entry under signed=False reads as code 0 (the
+    fused kernel's and the array code's values agree)."""
+    torch = pytest.importorskip("torch")
+    from xbarlab.backend import namespace_for
+    from xbarlab.fcm import cpu_kernels
+    from xbarlab.fcm.stages import dac_codes_t
+
+    spec = nonideal(8, 8, 2, 6)
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((20, 10))
+    x = rng.standard_normal((20, 33)) * 3.0
+    x[:, 4] = 0.0
+    signed = {"signed": None, "non-negative": None, "negative promised non-negative": False}[kind]
+    if kind == "non-negative":
+        x = np.abs(x)
+    f = SlicedFCM.from_weights(W, spec, np.random.default_rng(1), xb.FCMOptions(x_max=x_max), Slicing(1, 2))
+    for xa in (x, torch.as_tensor(x), torch.as_tensor(x, dtype=torch.float32)):
+        ns, xa = namespace_for(xa)
+        phases, s = f._input_codes(ns, xa, signed)
+        assert [p for p, _ in phases] == ([1.0, -1.0] if kind == "signed" else [1.0])
+        codes = np.concatenate([np.asarray(c) for _, c in phases], axis=1)
+        ref, sref = dac_codes_t(ns, xa, spec.dac, x_max, signed)
+        np.testing.assert_array_equal(codes, np.asarray(ref))
+        np.testing.assert_array_equal(np.asarray(s), np.asarray(sref))
+        assert codes.min() >= 0 and codes.max() <= spec.dac.full_code
+        if cpu_kernels.enabled():  # the fused kernel writes the same codes
+            fc, fs = dac_codes_t(ns, xa, spec.dac, x_max, signed, fused=True)
+            np.testing.assert_array_equal(np.asarray(fc), codes)
+            np.testing.assert_array_equal(np.asarray(fs), np.asarray(s))
+        if kind == "negative promised non-negative":
+            assert np.all(codes[x < 0] == 0)

@@ -280,10 +280,6 @@ class FCM:
             p = self._plans[ns.key] = base.to(ns)
         return p
 
-    def _plan(self) -> Plan:
-        """``compile()``: the plan in numpy float64 (``dnn_eval`` builds it when it programs a layer)."""
-        return self.compile()
-
     def _check_x(self, x, check_finite: bool = True):
         ns, xa = namespace_for(x)
         k = self.shape[0]

@@ -186,8 +186,9 @@ class RowsumGroup(_Arrays):
     ADC input units; either ``alpha`` (n, S, t, m, 1) = A / B with 1/B folded into G
     (V = c / (alpha - c)), or ``A``, ``B`` (V = c / (A - B c)); ``w`` (n, 1, S*t) the tiles' weights.
     ``first``: the group writes its columns of y first. ``alpha_np``, ``w_np``: numpy views of alpha
-    (n, S, t, m) and w (n, S*t) for the fused kernels (host memory only). ``colgain`` (n, S, t, nc, 1):
-    the per-column ADC gain (None: 1)."""
+    (n, S, t, m) and w (n, S, t) for the fused kernels; ``runs``: G[j, s] (t, nc, m) of each column block
+    j and array s, in (j, s) order, so that a block of one array's row tiles is one slice (host memory only).
+    ``colgain`` (n, S, t, nc, 1): the per-column ADC gain (None: 1)."""
 
     tn: tuple
     part: str
@@ -203,10 +204,17 @@ class RowsumGroup(_Arrays):
     alpha_np: object = None
     w_np: object = None
     colgain: object = None
+    runs: tuple = ()
+
+    def to(self, ns):
+        """The group's arrays on ``ns``; its host views are left behind (``RowsumPlan.to`` makes them there)."""
+        return _Arrays.to(dataclasses.replace(self, alpha_np=None, w_np=None, runs=()), ns)
 
     def with_host_views(self, ns) -> "RowsumGroup":
+        n, S, t = self.G.shape[:3]
         return dataclasses.replace(self, alpha_np=None if self.alpha is None else ns.np(self.alpha)[..., 0],
-                                   w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]))
+                                   w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]).reshape(n, S, t),
+                                   runs=tuple(self.G[j, s] for j in range(n) for s in range(S)))
 
     def blocks(self, S: int, tk_r: int, fit: int, pairs: bool = False) -> list:
         """How the group's tiles are taken, ``fit`` tiles at a time (so that V and the ADC input stay
@@ -266,8 +274,12 @@ class RowsumPlan(Plan):
             blocks = g.blocks(L.S, tk_r, fit, pairs)
             whole = len(blocks) == 1  # one block of all the group's tiles: its arrays as they are
             for tn, si, tk, first in blocks:
-                G = g.G if whole else g.G[tn, si, tk]  # (n, s, t, nc, m)
-                n, s_, t_, _, m = G.shape
+                if fused and not whole and si.start is not None:  # one array's run of row tiles: one slice
+                    G = g.runs[tn.start * L.S + si.start][tk]  # (t, nc, m), the product broadcasts
+                    n, s_, (t_, _, m) = 1, 1, G.shape
+                else:
+                    G = g.G if whole else g.G[tn, si, tk]  # (n, s, t, nc, m)
+                    n, s_, t_, _, m = G.shape
                 V = ns.empty((n, s_, t_, m, PR))
                 c = ct if whole else ct[tk]
                 if fused:
@@ -306,8 +318,7 @@ class RowsumPlan(Plan):
             n, s_, t_, nc = I.shape[:4]
             y0, y1 = g.tn[0] + tn.start, g.tn[0] + tn.stop
             if fused:  # ADC and accumulation in one pass (cpu_kernels.adc_accumulate)
-                wn = g.w_np if n == g.tn[1] - g.tn[0] and s_ * t_ == g.w_np.shape[1] else \
-                    np.ascontiguousarray(g.w_np[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, s_ * t_))
+                wn = g.w_np[tn, si, tk].reshape(n, s_ * t_)  # (a contiguous view in every kind of block)
                 kern.adc_accumulate(ns.np(I).reshape(n, s_ * t_, nc, PR), wn, full, clip, yn[y0:y1, :nc], first)
                 continue
             w = g.w[tn].reshape(n, L.S, -1)[:, si, tk].reshape(n, 1, -1)

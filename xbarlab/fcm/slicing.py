@@ -65,6 +65,7 @@ from ..spec import CrossbarSpec
 from .mapping import Mapping, check_weights, conductances, tile
 from .model import FCM
 from .options import FCMOptions
+from .stages import dac_codes_t
 
 __all__ = ["Slicing", "SlicedFCM", "build", "slice_weights"]
 
@@ -268,19 +269,13 @@ class SlicedFCM:
         return y * (self.w_max / float(self.levels ** self.slicing.weight_slices - 1))
 
     def _input_codes(self, ns, xa, signed):
-        """[(+1, codes), (-1, codes)] (K, R) of the spec's B-bit DAC, as ``FCM`` makes them, and the scale
-        (1, R) or the fixed x_max."""
-        full = float(self.spec.dac.full_code)
-        neg = ns.any_negative(xa) if signed is None else bool(signed)
-        if self.options.x_max is None:
-            s = ns.col_absmax(xa) if neg else ns.col_max(xa)
-            s = ns.where(s > 0, s, s * 0 + 1.0)
-        else:
-            s = self.options.x_max
-        xf = xa / s
-        out = [(1.0, ns.clip(ns.round(xf * full), 0.0, full))]
-        if neg:
-            out.append((-1.0, ns.clip(ns.round(-xf * full), 0.0, full)))
+        """[(+1, codes), (-1, codes)] (K, R) of the spec's B-bit DAC and the scale (1, R) or the fixed
+        x_max: the FCM's own DAC stage (``stages.dac_codes_t``), its two phases split."""
+        c, s = dac_codes_t(ns, xa, self.spec.dac, self.options.x_max, signed)
+        R = xa.shape[1]
+        out = [(1.0, c[:, :R])]
+        if c.shape[1] != R:  # signed: the negative phase in columns R..2R
+            out.append((-1.0, c[:, R:]))
         return out, s
 
 

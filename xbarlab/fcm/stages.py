@@ -47,10 +47,10 @@ def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None
     c = ns.cat([xf, -xf], 1) if neg else xf
     ns.mul_(c, full)
     ns.round_(c)
-    if neg or x_max is not None:
+    if neg or x_max is not None or signed is False:  # (signed=False: a negative entry reads as code 0)
         ns.clip_(c, 0.0, full)
-    # else 0 <= x <= s (its column's maximum), so 0 <= x / s * full <= full already (IEEE
-    # division and multiplication are monotonic and exact at 1): the clip is a no-op
+    # else x >= 0 was tested and 0 <= x <= s (its column's maximum), so 0 <= x / s * full <= full
+    # already (IEEE division and multiplication are monotonic and exact at 1): the clip is a no-op
     return c, s
 
 

@@ -9,8 +9,10 @@ works (RxNN paper section V), with no folding of constants and no fused loops:
 2. ``tile_codes``: the codes of each row block of tiles (zero padded);
 3. ``loaded_voltages``: each row DAC's output under its load
    (``DACParams.v_loaded`` for ROWSUM with G_load = kappa sum_j Gn[i, j],
-   ``DACParams.v_loaded_ports``, the row-port solve, for EXACT, V_th for NONE:
-   the package's DAC-load formulas, which the fast plans fold but do not restate);
+   ``DACParams.v_loaded_ports``, the row-port solve, for EXACT, with the row-port
+   admittance of the cells' linear conductances, ``cell_conductances``: G_eff for
+   1T-1R cells; V_th for NONE: the package's DAC-load formulas, which the fast
+   plans fold but do not restate);
 4. ``tile_currents``: I = f(V) @ Gn per tile (f = sinh(b g V) / (b g) for sinh cells);
 5. ``adc``: the column ADC's codes (``adc_input`` gives its input in LSB);
 6. ``accumulate``: ADC values back to ampere, the differential pair (or the
@@ -29,6 +31,7 @@ import numpy as np
 from ..backend import NumpyNS
 from ..engines.ports import row_port_admittance_stack
 from ..fcm import sensing as sens
+from ..fcm.cells import effective_tiles
 from ..fcm.mapping import Mapping
 from ..fcm.model import FCM, DacLoad
 from ..fcm.options import Sensing
@@ -62,7 +65,7 @@ def loaded_voltages(fcm: FCM, tc: np.ndarray) -> np.ndarray:
     """Row voltages V (P, B, S, Tk, Tn, M) at the crossbar's row sources for tile codes tc (P, B, Tk, M).
 
     The DAC-load formulas are ``DACParams``' own: ``v_loaded`` (ROWSUM, G_load = kappa sum_j Gn[i, j]),
-    ``v_loaded_ports`` (EXACT, with the row-port admittance of the programmed tiles), ``thevenin`` (NONE)."""
+    ``v_loaded_ports`` (EXACT, with the row-port admittance of ``cell_conductances``), ``thevenin`` (NONE)."""
     S, Tk, Tn, M, Nc = fcm.Gn.shape
     dac = fcm.spec.dac
     c = tc[:, :, None, :, None, :]  # (P, B, 1, Tk, 1, M)
@@ -72,8 +75,17 @@ def loaded_voltages(fcm: FCM, tc: np.ndarray) -> np.ndarray:
         return np.broadcast_to(dac.thevenin(c)[0], shape).copy()
     if mode is DacLoad.ROWSUM:
         return dac.v_loaded(c, fcm.options.load_factor * fcm.Gn.sum(axis=-1))
-    Y = row_port_admittance_stack(fcm.G.reshape(-1, M, Nc), fcm.spec.circuit).reshape(S, Tk, Tn, M, M)
-    return dac.v_loaded_ports(dac.check_codes(c), Y, NumpyNS())
+    Y = row_port_admittance_stack(cell_conductances(fcm).reshape(-1, M, Nc), fcm.spec.circuit)
+    return dac.v_loaded_ports(dac.check_codes(c), Y.reshape(S, Tk, Tn, M, M), NumpyNS())
+
+
+def cell_conductances(fcm: FCM) -> np.ndarray:
+    """The linear conductances (S, Tk, Tn, M, Nc), siemens, of the cells the FCM's crossbar model sees: the
+    programmed G, or for 1T-1R cells their G_eff at the operating point (``xbarlab.fcm.cells``), on which
+    G_non-ideal and the row-port admittance of EXACT are built."""
+    if fcm.spec.device.access is None:
+        return fcm.G
+    return effective_tiles(fcm.G, fcm.spec)
 
 
 def tile_currents(fcm: FCM, V: np.ndarray) -> np.ndarray:

@@ -113,11 +113,15 @@ def spice_tile_currents(fcm, tc: np.ndarray, settings: NgspiceSettings | None = 
 
     One ``.op`` of the full circuit per (phase, vector, tile) (``dac_netlist``:
     DAC dividers at the codes, driver, wires, cells or sinh sources, sense);
-    a tile whose codes are all 0 has no source and carries exactly 0 A (not run).
+    a tile whose codes are all 0 has no source and carries exactly 0 A (not run). 1R cells only: a
+    1T-1R model (``spec.device.access``) is refused with ValueError.
     """
     S, Tk, Tn, M, Nc = fcm.G.shape
     P, B = tc.shape[:2]
     spec = fcm.spec
+    if spec.device.access is not None:  # dac_netlist writes 1R cells: it would drop the transistors
+        raise ValueError("spice_tile_currents writes 1R decks, but spec.device.access is set (1T-1R cells): "
+                         "solve them with the 1T-1R deck (xbarlab.netlist_1t1r)")
     settings = settings or NgspiceSettings()
     jobs = [(p, b, s, k, t) for p in range(P) for b in range(B) for s in range(S) for k in range(Tk)
             for t in range(Tn) if np.any(tc[p, b, k] > 0)]
