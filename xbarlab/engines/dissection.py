@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import CircuitParams
-from . import gth
+from . import gth, gth_lanes
 from .gth import _jit
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
@@ -69,41 +69,40 @@ def padded(n: int) -> tuple[int, int]:
 
 
 @_jit
-def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
-    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n).
+def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, L, out):
+    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n),
+    L leaves at a time in the lanes of ``gth_lanes``.
 
     pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
     row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
     T, Mp, Np = G.shape
+    Pr, Pc = Mp // h, Np // w
     n = pos_a.size + pos_b.size
-    r = n - k
-    A = np.empty((n, n))
-    o = np.zeros(n)
-    for t in range(T):
-        for pr in range(Mp // h):
-            for pc in range(Np // w):
-                A[:, :] = 0.0
-                for i in range(h):
-                    for j in range(w):
-                        a = pos_a[i, j]
-                        b = pos_b[i, j]
-                        g = G[t, pr * h + i, pc * w + j]
-                        A[a, b] = g
-                        A[b, a] = g
-                        a2 = pos_a[i, j + 1]
-                        A[a, a2] = g_row
-                        A[a2, a] = g_row
-                        b2 = pos_b[i + 1, j]
-                        A[b, b2] = g_col
-                        A[b2, b] = g_col
-                o[:] = 0.0
-                gth._gth_inplace(A, o, k)
-                for i in range(r):
-                    out[t, pr, pc, i, i] = 0.0
-                    for j in range(i + 1, r):
-                        v = A[k + i, k + j]
-                        out[t, pr, pc, i, j] = v
-                        out[t, pr, pc, j, i] = v
+    A = np.empty((n, n, L))
+    F = np.empty((n, L))
+    nz = np.empty(n, dtype=np.int64)
+    flat = out.reshape(T * Pr * Pc, n - k, n - k)
+    total = T * Pr * Pc
+    for first in range(0, total, L):
+        count = min(L, total - first)
+        A[:, :, :] = 0.0
+        for b in range(L):
+            x = first + min(b, count - 1)  # the last group's spare lanes repeat a leaf
+            t = x // (Pr * Pc)
+            pr = (x // Pc) % Pr
+            pc = x % Pc
+            for i in range(h):
+                for j in range(w):
+                    a = pos_a[i, j]
+                    bb = pos_b[i, j]
+                    g = G[t, pr * h + i, pc * w + j]
+                    A[min(a, bb), max(a, bb), b] = g
+                    a2 = pos_a[i, j + 1]
+                    A[min(a, a2), max(a, a2), b] = g_row
+                    b2 = pos_b[i + 1, j]
+                    A[min(bb, b2), max(bb, b2), b] = g_col
+        gth_lanes.gth_lanes(A, k, F, nz)
+        gth_lanes.scatter_lanes(A, k, flat, first, count)
 
 
 @_jit
@@ -131,25 +130,31 @@ def _assemble_pairs(WA, WB, start, pos_a, pos_b, out):
 
 
 @_jit
-def _merge_stack(WA, WB, pos_a, pos_b, m, k, out):
-    """``_assemble_pairs`` and the elimination of the first k nodes, one pair at a time (small
-    networks): out (Q C, m - k, m - k)."""
+def _merge_stack(WA, WB, pos_a, pos_b, m, k, L, out):
+    """``_assemble_pairs`` and the elimination of the first k nodes, L pairs at a time in the lanes
+    of ``gth_lanes`` (small networks): out (Q C, m - k, m - k)."""
     Q, C = WA.shape[:2]
-    r = m - k
-    A = np.empty((m, m))
-    o = np.zeros(m)
-    for q in range(Q):
-        for c in range(C):
-            t = q * C + c
-            _assemble_one(WA[q, c], WB[q, c], pos_a, pos_b, A)
-            o[:] = 0.0
-            gth._gth_inplace(A, o, k)
-            for i in range(r):
-                out[t, i, i] = 0.0
-                for j in range(i + 1, r):
-                    v = A[k + i, k + j]
-                    out[t, i, j] = v
-                    out[t, j, i] = v
+    A = np.zeros((m, m, L))
+    F = np.empty((m, L))
+    nz = np.empty(m, dtype=np.int64)
+    na, nb = WA.shape[2], WB.shape[2]
+    for first in range(0, Q * C, L):
+        count = min(L, Q * C - first)
+        A[:, :, :] = 0.0
+        for b in range(L):
+            x = first + min(b, count - 1)  # the last group's spare lanes repeat a pair
+            q, c = x // C, x % C
+            wa, wb = WA[q, c], WB[q, c]
+            for i in range(na):
+                for j in range(i + 1, na):
+                    u, v = pos_a[i], pos_a[j]
+                    A[min(u, v), max(u, v), b] += wa[i, j]
+            for i in range(nb):
+                for j in range(i + 1, nb):
+                    u, v = pos_b[i], pos_b[j]
+                    A[min(u, v), max(u, v), b] += wb[i, j]
+        gth_lanes.gth_lanes(A, k, F, nz)
+        gth_lanes.scatter_lanes(A, k, out, first, count)
 
 
 CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
@@ -160,7 +165,7 @@ def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
     P = WA.shape[0] * WA.shape[1]
     out = np.empty((P, m - k, m - k))
     if not blas_form:
-        _merge_stack(WA, WB, pos_a, pos_b, m, k, out)
+        _merge_stack(WA, WB, pos_a, pos_b, m, k, gth_lanes.lanes_for(m, P), out)
         return out
     step = max(1, int(CHUNK_BYTES // (8 * m * m)))
     for a in range(0, P, step):
@@ -225,7 +230,8 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         (pos_a if kind == "a" else pos_b)[i, j] = x
     n = 2 * (h + w)
     blocks = np.empty((T, Mp // h, Np // w, n, n))
-    _leaves(Gp, g_row, g_col, h, w, pos_a, pos_b, len(inner), blocks)
+    _leaves(Gp, g_row, g_col, h, w, pos_a, pos_b, len(inner), gth_lanes.lanes_for(n + len(inner), blocks[..., 0, 0].size),
+            blocks)
     while True:
         Pr, Pc = blocks.shape[1:3]
         if Pr * Pc <= ALONE_BLOCKS:
@@ -288,17 +294,21 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
             Pr, h = Pr // 2, 2 * h
     W, e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
     Mp, Np = len(e["L"]), len(e["B"])
-    sense_nodes = r_sense > 0  # else s_j is the sense amplifier's virtual ground itself
-    order = np.concatenate([e["L"], e["B"]])
-    k = Mp + (Np if sense_nodes else 0)
-    F = np.zeros((T,) + (Mp + Np + k,) * 2)  # [row nodes, sense nodes, sources (, senses)]
-    F[:, :Mp + Np, :Mp + Np] = W[:, order][:, :, order]
-    rows, cols = np.arange(Mp), Mp + np.arange(Np)
-    F[:, rows, Mp + Np + rows] = F[:, Mp + Np + rows, rows] = g_src
-    if sense_nodes:
-        F[:, cols, Mp + Np + cols] = F[:, Mp + Np + cols, cols] = 1.0 / r_sense
-        return gth.eliminate_stack(F, k)[:, :Mp, Mp:]  # [sources, senses]
-    return gth.eliminate_stack(F, k)[:, Np:, :Np]  # [sense nodes (grounds), sources]
+    rows = np.arange(Mp)
+    if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
+        order = np.concatenate([e["L"], e["B"]])
+        k = Mp + Np
+        Ra = np.zeros((k, Mp))
+        Ra[rows, rows] = g_src
+        Rb = np.zeros((k, Np))
+        Rb[Mp + np.arange(Np), np.arange(Np)] = 1.0 / r_sense
+        return gth.terminal_couplings(W[:, order][:, :, order], np.broadcast_to(Ra, (T,) + Ra.shape),
+                                      np.broadcast_to(Rb, (T,) + Rb.shape), Mp)  # [sources, senses]
+    # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
+    Ra = np.zeros((Mp, Mp))
+    Ra[rows, rows] = g_src
+    return gth.terminal_couplings(W[:, e["L"]][:, :, e["L"]], np.broadcast_to(Ra, (T,) + Ra.shape),
+                                  W[:, e["L"]][:, :, e["B"]], 0)
 
 
 STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)

@@ -205,3 +205,35 @@ def eliminate(W: np.ndarray, k: int) -> np.ndarray:
     out = np.array(W[k:, k:], order="C")
     _add_gram(Z.T, out)  # W_rr + Y^T Y from Y^T in Fortran order
     return out
+
+
+def terminal_couplings(W: np.ndarray, Ra: np.ndarray, Rb: np.ndarray, first: int) -> np.ndarray:
+    """The couplings left between two groups of terminals once every node of each network of the
+    stack W (P, k, k) is eliminated: (P, ra, rb). Terminal group a couples to the nodes by
+    Ra (P, k, ra) >= 0, group b by Rb (P, k, rb) >= 0, whose rows before ``first`` are zero;
+    the terminals do not couple to each other directly.
+
+    With the GTH factorization A = L D L^T of the nodes' nodal matrix (their couplings to both
+    groups counted as outside couplings), the couplings are (L^-1 Ra)^T D^-1 (L^-1 Rb), and
+    L^-1 Rb is zero above ``first`` (L is lower triangular): only the terminal-to-terminal block
+    that is asked for is formed, not the whole Schur complement onto both groups. Every term
+    is a sum of non-negative products, as in ``eliminate_stack``."""
+    P, k, _ = W.shape
+    o = Ra.sum(axis=2) + Rb.sum(axis=2)
+    out = np.empty((P, Ra.shape[2], Rb.shape[2]))
+    if k <= BLOCKED_FROM:
+        U = np.empty((P, k, k))
+        d = np.empty((P, k))
+        _factor_stack(W, np.ascontiguousarray(o), U, d)
+    for t in range(P):
+        if k > BLOCKED_FROM:
+            u, dt = factor(W[t], o[t])
+            u, dt = -u, dt
+        else:
+            u, dt = U[t], d[t]
+        Xa = solve_triangular(u, Ra[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)[first:]
+        Xb = solve_triangular(u[first:, first:], Rb[t, first:], trans="T", lower=False, unit_diagonal=True,
+                              check_finite=False)
+        Xb /= dt[first:, None]
+        out[t] = Xa.T @ Xb
+    return out
