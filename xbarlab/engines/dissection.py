@@ -44,7 +44,7 @@ from . import gth, gth_lanes
 from .gth import _jit
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
-LOOP_SIDE = 16  # blocks below this side merge in compiled loops, larger ones in batched BLAS
+LOOP_SIDE = 32  # blocks below this side merge in the compiled lanes, larger ones in batched BLAS
 ALONE_BLOCKS = 16  # from this many blocks per tile on, blocks merge one at a time (open edges trimmed)
 
 
