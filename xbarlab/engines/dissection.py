@@ -106,32 +106,46 @@ def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, L, out):
 
 
 @_jit
-def _assemble_one(WA, WB, pos_a, pos_b, out):
-    """The networks WA (na, na) and WB (nb, nb) joined on the nodes they share: out (m, m), A's
-    node i at pos_a[i] and B's node i at pos_b[i] (shared nodes at the same place, couplings added)."""
-    out[:, :] = 0.0
-    for i in range(WA.shape[0]):
-        for j in range(WA.shape[0]):
-            out[pos_a[i], pos_a[j]] += WA[i, j]
-    for i in range(WB.shape[0]):
-        for j in range(WB.shape[0]):
-            out[pos_b[i], pos_b[j]] += WB[i, j]
+def _place(w, pos, k, wk, out):
+    """Add the network w (n, n), its node i at pos[i], to a merged network split as in
+    ``gth.eliminate_split``: wk (k, m), the rows of the nodes placed before k, and the lower
+    triangle of out (m - k, m - k)."""
+    n = w.shape[0]
+    for i in range(n):
+        u = pos[i]
+        if u < k:
+            for j in range(n):
+                wk[u, pos[j]] += w[i, j]
+        else:
+            for j in range(n):
+                v = pos[j]
+                if k <= v < u:
+                    out[u - k, v - k] += w[i, j]
 
 
 @_jit
-def _assemble_pairs(WA, WB, start, pos_a, pos_b, out):
-    """``_assemble_one`` for the pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na)
-    and WB (Q, C, nb, nb), strided views of the level's blocks (no copies): out (P, m, m)."""
+def _assemble_split(WA, WB, start, pos_a, pos_b, k, Wk, out):
+    """The pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na) and WB (Q, C, nb, nb),
+    strided views of the level's blocks, joined on the nodes they share (A's node i at pos_a[i],
+    B's at pos_b[i], couplings added) and split for ``gth.eliminate_split``: Wk (P, k, m) and the
+    lower triangle of out (P, m - k, m - k)."""
     C = WA.shape[1]
+    r = out.shape[1]
     for t in range(out.shape[0]):
         q = (start + t) // C
         c = start + t - q * C
-        _assemble_one(WA[q, c], WB[q, c], pos_a, pos_b, out[t])
+        Wk[t] = 0.0
+        o = out[t]
+        for i in range(r):
+            for j in range(i + 1):
+                o[i, j] = 0.0
+        _place(WA[q, c], pos_a, k, Wk[t], o)
+        _place(WB[q, c], pos_b, k, Wk[t], o)
 
 
 @_jit
 def _merge_stack(WA, WB, pos_a, pos_b, m, k, L, out):
-    """``_assemble_pairs`` and the elimination of the first k nodes, L pairs at a time in the lanes
+    """The pairs of blocks joined (as in ``_assemble_split``) and the first k nodes eliminated, L at a time in the lanes
     of ``gth_lanes`` (small networks): out (Q C, m - k, m - k)."""
     Q, C = WA.shape[:2]
     A = np.zeros((m, m, L))
@@ -157,7 +171,7 @@ def _merge_stack(WA, WB, pos_a, pos_b, m, k, L, out):
         gth_lanes.scatter_lanes(A, k, out, first, count)
 
 
-CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
+CHUNK_BYTES = 64e6  # couplings of the eliminated nodes assembled at once in the batched BLAS merges
 
 
 def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
@@ -167,11 +181,11 @@ def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
     if not blas_form:
         _merge_stack(WA, WB, pos_a, pos_b, m, k, gth_lanes.lanes_for(m, P), out)
         return out
-    step = max(1, int(CHUNK_BYTES // (8 * m * m)))
+    step = max(1, int(CHUNK_BYTES // (8 * k * m)))
     for a in range(0, P, step):
-        full = np.empty((min(step, P - a), m, m))
-        _assemble_pairs(WA, WB, a, pos_a, pos_b, full)
-        out[a:a + step] = gth.eliminate_stack(full, k)
+        Wk = np.empty((min(step, P - a), k, m))
+        _assemble_split(WA, WB, a, pos_a, pos_b, k, Wk, out[a:a + step])
+        gth.eliminate_split(Wk, out[a:a + step], k)
     return out
 
 
@@ -273,9 +287,10 @@ def _merge(a, b, horizontal: bool):
     """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
     (WA, ea), (WB, eb) = a, b
     pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
-    W = np.empty((WA.shape[0], m, m))
-    _assemble_pairs(WA[:, None], WB[:, None], 0, pa, pb, W)
-    return gth.eliminate_stack(W, k), edges
+    Wk = np.empty((WA.shape[0], k, m))
+    out = np.empty((WA.shape[0], m - k, m - k))
+    _assemble_split(WA[:, None], WB[:, None], 0, pa, pb, k, Wk, out)
+    return gth.eliminate_split(Wk, out, k), edges
 
 
 def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:

@@ -155,6 +155,32 @@ def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def eliminate_split(Wk: np.ndarray, out: np.ndarray, k: int) -> np.ndarray:
+    """``eliminate_stack`` of networks given in two parts, with no (P, n, n) copy of them: Wk
+    (P, k, n), the couplings of the k nodes to eliminate (to every node), and out (P, n - k, n - k),
+    whose lower triangle holds the couplings among the kept nodes (the upper one is not read).
+    out is overwritten with the result (symmetric, zero diagonal) and returned."""
+    P = Wk.shape[0]
+    W_kr = Wk[:, :, k:]
+    o = np.ascontiguousarray(W_kr.sum(axis=2))
+    if k > BLOCKED_FROM:
+        for t in range(P):
+            U, d = factor(Wk[t, :, :k], o[t])
+            Z = solve_triangular(-U, W_kr[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)
+            Z /= np.sqrt(d)[:, None]
+            _add_gram(Z.T, out[t])
+        return out
+    U = np.empty((P, k, k))
+    d = np.empty((P, k))
+    _factor_stack(Wk[:, :, :k], o, U, d)
+    scale = 1.0 / np.sqrt(d)
+    for t in range(P):
+        YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
+        YT *= scale[t]
+        _add_gram(YT, out[t])
+    return out
+
+
 BLOCKED_FROM = 256  # eliminated nodes above which ``eliminate_stack`` factorizes by blocks
 PANEL = 96  # nodes per compiled GTH panel of ``factor``
 
