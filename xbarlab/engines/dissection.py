@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import CircuitParams
-from . import gth, gth_lanes
+from . import dissection_lanes, gth
 from .gth import _jit
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
@@ -66,43 +66,6 @@ def padded(n: int) -> tuple[int, int]:
         if best is None or s << k < best[0] << best[1]:
             best = (s, k)
     return best
-
-
-@_jit
-def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, L, out):
-    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n),
-    L leaves at a time in the lanes of ``gth_lanes``.
-
-    pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
-    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
-    T, Mp, Np = G.shape
-    Pr, Pc = Mp // h, Np // w
-    n = pos_a.size + pos_b.size
-    A = np.empty((n, n, L))
-    F = np.empty((n, L))
-    nz = np.empty(n, dtype=np.int64)
-    flat = out.reshape(T * Pr * Pc, n - k, n - k)
-    total = T * Pr * Pc
-    for first in range(0, total, L):
-        count = min(L, total - first)
-        A[:, :, :] = 0.0
-        for b in range(L):
-            x = first + min(b, count - 1)  # the last group's spare lanes repeat a leaf
-            t = x // (Pr * Pc)
-            pr = (x // Pc) % Pr
-            pc = x % Pc
-            for i in range(h):
-                for j in range(w):
-                    a = pos_a[i, j]
-                    bb = pos_b[i, j]
-                    g = G[t, pr * h + i, pc * w + j]
-                    A[min(a, bb), max(a, bb), b] = g
-                    a2 = pos_a[i, j + 1]
-                    A[min(a, a2), max(a, a2), b] = g_row
-                    b2 = pos_b[i + 1, j]
-                    A[min(bb, b2), max(bb, b2), b] = g_col
-        gth_lanes.gth_lanes(A, k, F, nz)
-        gth_lanes.scatter_lanes(A, k, flat, first, count)
 
 
 @_jit
@@ -143,44 +106,13 @@ def _assemble_split(WA, WB, start, pos_a, pos_b, k, Wk, out):
         _place(WB[q, c], pos_b, k, Wk[t], o)
 
 
-@_jit
-def _merge_stack(WA, WB, pos_a, pos_b, m, k, L, out):
-    """The pairs of blocks joined (as in ``_assemble_split``) and the first k nodes eliminated, L at a time in the lanes
-    of ``gth_lanes`` (small networks): out (Q C, m - k, m - k)."""
-    Q, C = WA.shape[:2]
-    A = np.zeros((m, m, L))
-    F = np.empty((m, L))
-    nz = np.empty(m, dtype=np.int64)
-    na, nb = WA.shape[2], WB.shape[2]
-    for first in range(0, Q * C, L):
-        count = min(L, Q * C - first)
-        A[:, :, :] = 0.0
-        for b in range(L):
-            x = first + min(b, count - 1)  # the last group's spare lanes repeat a pair
-            q, c = x // C, x % C
-            wa, wb = WA[q, c], WB[q, c]
-            for i in range(na):
-                for j in range(i + 1, na):
-                    u, v = pos_a[i], pos_a[j]
-                    A[min(u, v), max(u, v), b] += wa[i, j]
-            for i in range(nb):
-                for j in range(i + 1, nb):
-                    u, v = pos_b[i], pos_b[j]
-                    A[min(u, v), max(u, v), b] += wb[i, j]
-        gth_lanes.gth_lanes(A, k, F, nz)
-        gth_lanes.scatter_lanes(A, k, out, first, count)
-
-
 CHUNK_BYTES = 64e6  # couplings of the eliminated nodes assembled at once in the batched BLAS merges
 
 
-def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
+def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
     """Merge each pair of blocks of WA, WB (Q, C, n, n), strided views: (Q C, m - k, m - k)."""
     P = WA.shape[0] * WA.shape[1]
     out = np.empty((P, m - k, m - k))
-    if not blas_form:
-        _merge_stack(WA, WB, pos_a, pos_b, m, k, gth_lanes.lanes_for(m, P), out)
-        return out
     step = max(1, int(CHUNK_BYTES // (8 * k * m)))
     for a in range(0, P, step):
         Wk = np.empty((min(step, P - a), k, m))
@@ -231,7 +163,9 @@ def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
 
 
 def _phase_a(Gp, g_row, g_col, sr, sc):
-    """Leaves and the merges of uniform blocks, a level at a time for the whole stack."""
+    """Leaves and the merges of uniform blocks, a level at a time for the whole stack: the small
+    blocks in lanes (``engines.dissection_lanes``), numbered in merge order, the larger ones in
+    batched BLAS, the two halves of the blocks (in merge order) being the pairs' two sides."""
     T, Mp, Np = Gp.shape
     h, w = sr, sc
     pos_a = np.empty((h, w + 1), dtype=np.int64)
@@ -242,28 +176,33 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
            [("b", 0, j) for j in range(w)] + [("b", h, j) for j in range(w)]
     for x, (kind, i, j) in enumerate(inner + edge):
         (pos_a if kind == "a" else pos_b)[i, j] = x
-    n = 2 * (h + w)
-    blocks = np.empty((T, Mp // h, Np // w, n, n))
-    _leaves(Gp, g_row, g_col, h, w, pos_a, pos_b, len(inner), gth_lanes.lanes_for(n + len(inner), blocks[..., 0, 0].size),
-            blocks)
-    while True:
-        Pr, Pc = blocks.shape[1:3]
-        if Pr * Pc <= ALONE_BLOCKS:
-            return blocks, h, w
+    plan = []  # (side by side, block height, block width) of each level's merge
+    Pr, Pc = Mp // h, Np // w
+    while Pr * Pc > ALONE_BLOCKS:
         horizontal = _direction(h, w, Pr, Pc)
-        e = _edges(h, w)
-        n = blocks.shape[-1]
+        plan.append((horizontal, h, w))
+        Pr, Pc, h, w = (Pr, Pc // 2, h, 2 * w) if horizontal else (Pr // 2, Pc, 2 * h, w)
+    natural = np.argsort(dissection_lanes.merge_order(T, Mp // sr, Np // sc, [p[0] for p in plan]))
+    n = 2 * (sr + sc)
+    X = np.empty((natural.size // dissection_lanes.LANES, n, n, dissection_lanes.LANES))
+    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X)
+    blocks = None
+    for horizontal, bh, bw in plan:
+        e = _edges(bh, bw)
+        n = 2 * (bh + bw)
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        T = blocks.shape[0]
-        if horizontal:  # pairs side by side: free views of the contiguous blocks
-            V = blocks.reshape(T * Pr, Pc // 2, 2, n, n)
-            WA, WB, shape = V[:, :, 0], V[:, :, 1], (T, Pr, Pc // 2)
-        else:
-            V = blocks.reshape(T * Pr // 2, 2, Pc, n, n)
-            WA, WB, shape = V[:, 0], V[:, 1], (T, Pr // 2, Pc)
-        out = _merge_level(WA, WB, pa, pb, m, k, max(h, w) >= LOOP_SIDE)
-        blocks = out.reshape(shape + out.shape[1:])
-        h, w = (h, 2 * w) if horizontal else (2 * h, w)
+        if blocks is None and max(bh, bw) < LOOP_SIDE:
+            Y = np.empty((X.shape[0] // 2, m - k, m - k, X.shape[3]))
+            dissection_lanes.merge(X, pa, pb, m, k, Y)
+            X = Y
+            continue
+        if blocks is None:
+            blocks = dissection_lanes.unlane(X)
+        half = blocks.shape[0] // 2
+        blocks = _merge_level(blocks[None, :half], blocks[None, half:], pa, pb, m, k)
+    if blocks is None:
+        blocks = dissection_lanes.unlane(X)
+    return blocks.reshape((T, Pr, Pc) + blocks.shape[1:]), h, w
 
 
 def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
