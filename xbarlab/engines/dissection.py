@@ -37,6 +37,8 @@ a block on the array's open top or right end eliminates that edge first.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..params import CircuitParams
@@ -184,7 +186,8 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         Pr, Pc, h, w = (Pr, Pc // 2, h, 2 * w) if horizontal else (Pr // 2, Pc, 2 * h, w)
     natural = np.argsort(dissection_lanes.merge_order(T, Mp // sr, Np // sc, [p[0] for p in plan]))
     n = 2 * (sr + sc)
-    X = np.empty((natural.size // dissection_lanes.LANES, n, n, dissection_lanes.LANES))
+    lanes = math.gcd(natural.size, dissection_lanes.LANES)  # LANES but with no level (a few blocks)
+    X = np.empty((natural.size // lanes, n, n, lanes))
     dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X)
     blocks = None
     for horizontal, bh, bw in plan:
