@@ -106,14 +106,20 @@ def test_outputs_are_exactly_symmetric_with_a_zero_diagonal():
 
 @pytest.mark.parametrize("P,n,k,density", [(3, 12, 5, 0.5), (13, 40, 24, 0.1), (9, 30, 10, 1.0)])
 def test_lanes_are_bitwise_the_one_at_a_time_loop(P, n, k, density):
-    """``gth_lanes`` eliminates 8+ networks side by side (a last partial group of lanes too); each
-    lane does the operations of ``_gth_inplace`` on its own network, sparse pivot rows included."""
+    """``gth_lanes`` (one pivot at a time) and ``gth_lanes_panels`` (through ``eliminate_stack``:
+    four pivots' updates in one pass, a last partial panel too) eliminate 8+ networks side by side
+    (a last partial group of lanes too); each lane does the operations of ``_gth_inplace`` on its
+    own network, sparse pivot rows included."""
     rng = np.random.default_rng(P * n)
     W = np.stack([network(rng, n, density=density) for _ in range(P)])
     W[0, 1:, 1:] = 0.0  # a star: its pivot rows are sparser than the other lanes'
     W[0, 1:, 0] = W[0, 0, 1:] = 1.0
     got = gth_lanes.eliminate_stack(W, k)
+    lanes = np.ascontiguousarray(np.moveaxis(W, 0, 2))  # (n, n, P)
+    gth_lanes.gth_lanes(lanes, k, np.empty((n, P)), np.empty(n, dtype=np.int64))
     for t in range(P):
+        one = np.triu(lanes[k:, k:, t], 1)
+        assert np.array_equal(got[t], one + one.T)
         A, o = W[t].copy(), np.zeros(n)
         gth._gth_inplace(A, o, k)
         loop = np.triu(A[k:, k:], 1)

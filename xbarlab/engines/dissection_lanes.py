@@ -112,13 +112,13 @@ def merge(X, pos_a, pos_b, m, k, Y):
     half = X.shape[0] // 2
     L = X.shape[3]
     A = np.empty((m, m, L))
-    F = np.empty((m, L))
+    F = np.empty((gth_lanes.PANEL, m, L))
     nz = np.empty(m, dtype=np.int64)
     for g in range(half):
         A[:, :, :] = 0.0
         _add(X, g, pos_a, A)
         _add(X, half + g, pos_b, A)
-        gth_lanes.gth_lanes(A, k, F, nz)
+        gth_lanes.gth_lanes_panels(A, k, F, nz)
         _store(A, k, Y, g)
 
 
