@@ -222,7 +222,8 @@ def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
         new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
         order.extend(edges[s])
     order = np.array(order, dtype=np.int64)
-    return gth.eliminate_stack(W[:, order][:, :, order], len(drop)), new
+    keep = order[len(drop):]
+    return gth.eliminate_split(W[:, drop][:, :, order], W[:, keep][:, :, keep], len(drop)), new
 
 
 def _merge(a, b, horizontal: bool):
