@@ -30,9 +30,14 @@ row 0 (cells open, each with a source of its own) and extra columns right of
 the last (cells open, with their own sense): the padding only lengthens the
 open ends of the wires, so the real array's G_non-ideal is unchanged. The
 blocks of a level are merged all at once for the whole stack of tiles:
-small ones in compiled loops, larger ones with a compiled GTH factorization
-and BLAS products; the last few blocks of each tile merge one at a time, and
-a block on the array's open top or right end eliminates that edge first.
+small ones side by side in the SIMD lanes of ``engines.dissection_lanes``
+(16 blocks per group, numbered so that the two blocks of each pair share a
+lane), larger ones with a compiled GTH factorization and BLAS products, the
+merged network written directly in the two parts they read
+(``gth.eliminate_split``); the last few blocks of each tile merge one at a
+time, and a block on the array's open top or right end eliminates that edge
+first. The last step forms only the source-to-sense block of the Schur
+complement onto the terminals (``gth.terminal_couplings``).
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ def terminal_couplings(W: np.ndarray, Ra: np.ndarray, Rb: np.ndarray, first: int
     for t in range(P):
         if k > BLOCKED_FROM:
             u, dt = factor(W[t], o[t])
-            u, dt = -u, dt
+            u = -u  # the negated multipliers, as ``_factor_stack`` stores them
         else:
             u, dt = U[t], d[t]
         Xa = solve_triangular(u, Ra[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)[first:]
