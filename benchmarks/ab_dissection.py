@@ -3,8 +3,9 @@
     python benchmarks/ab_dissection.py REF_TREE NEW_TREE --n 256 --tiles 1 --reps 5
 
 Each repetition runs both trees in fresh subprocesses (one BLAS thread), in alternating
-order, each timing the best of two calls after a warm-up; the medians and their ratio are
-printed. On a loaded machine, read the ratio, not the absolute times.
+order, each timing the best of --calls calls after a warm-up, in wall time and in the
+process's CPU time; the medians and their ratios are printed. On a loaded machine, read the
+ratios (the CPU-time one is the less disturbed by other processes), not the absolute times.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from xbarlab.engines import structured
 G = np.random.default_rng(0).uniform(1e-6, 1e-4, ({T}, {n}, {n}))
 c = CircuitParams(r_row=1.0, r_col=1.0)
 structured.g_nonideal_stack(G[:1], c)
-ts = []
-for _ in range(2):
-    t = time.perf_counter(); structured.g_nonideal_stack(G, c); ts.append(time.perf_counter() - t)
-print(min(ts))
+ts, cs = [], []
+for _ in range({calls}):
+    t, p = time.perf_counter(), time.process_time()
+    structured.g_nonideal_stack(G, c)
+    ts.append(time.perf_counter() - t)
+    cs.append(time.process_time() - p)
+print(min(ts), min(cs))
 """
 
 
@@ -36,19 +40,25 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=256, help="array side")
     ap.add_argument("--tiles", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--calls", type=int, default=2, help="timed calls per subprocess (the best is kept)")
     a = ap.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    times = {a.ref: [], a.new: []}
+    wall = {a.ref: [], a.new: []}
+    cpu = {a.ref: [], a.new: []}
     for r in range(a.reps):
         for tree in (a.ref, a.new) if r % 2 == 0 else (a.new, a.ref):
-            run = subprocess.run([sys.executable, "-c", CODE.format(T=a.tiles, n=a.n)], cwd=tree,
+            run = subprocess.run([sys.executable, "-c", CODE.format(T=a.tiles, n=a.n, calls=a.calls)], cwd=tree,
                                  env={**env, "PYTHONPATH": os.path.abspath(tree)}, capture_output=True, text=True)
             if run.returncode:
                 sys.exit(f"ab_dissection: {tree}: {run.stderr.strip().splitlines()[-1]}")
-            times[tree].append(float(run.stdout.split()[-1]))
-    ref, new = statistics.median(times[a.ref]), statistics.median(times[a.new])
-    print(f"{a.n}x{a.n}, {a.tiles} tiles: ref {ref * 1e3:.1f} ms, new {new * 1e3:.1f} ms, "
-          f"speed-up {ref / new:.2f}x (ref {times[a.ref]}, new {times[a.new]})")
+            w, c = (float(x) for x in run.stdout.split()[-2:])
+            wall[tree].append(w)
+            cpu[tree].append(c)
+    med = {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in wall}
+    (rw, rc), (nw, nc) = med[a.ref], med[a.new]
+    print(f"{a.n}x{a.n}, {a.tiles} tiles, median of {a.reps}: wall ref {rw * 1e3:.1f} ms, new {nw * 1e3:.1f} ms, "
+          f"speed-up {rw / nw:.2f}x; CPU ref {rc * 1e3:.1f} ms, new {nc * 1e3:.1f} ms, speed-up {rc / nc:.2f}x "
+          f"(wall ref {[round(x, 4) for x in wall[a.ref]]}, new {[round(x, 4) for x in wall[a.new]]})")
 
 
 if __name__ == "__main__":

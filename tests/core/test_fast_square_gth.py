@@ -12,7 +12,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from xbarlab.engines import gth
+from xbarlab.engines import gth, gth_lanes
 
 
 def network(rng, n, density=0.5, lo=0.1, hi=1.0):
@@ -102,3 +102,48 @@ def test_outputs_are_exactly_symmetric_with_a_zero_diagonal():
         assert np.array_equal(out, np.swapaxes(out, 1, 2))
         assert not np.diagonal(out, axis1=1, axis2=2).any()
         assert rel(out[0], textbook(W[0], 20)) <= 1e-12
+
+
+@pytest.mark.parametrize("P,n,k,density", [(3, 12, 5, 0.5), (13, 40, 24, 0.1), (9, 30, 10, 1.0)])
+def test_lanes_are_bitwise_the_one_at_a_time_loop(P, n, k, density):
+    """``gth_lanes`` (one pivot at a time) and ``gth_lanes_panels`` (through ``eliminate_stack``:
+    four pivots' updates in one pass, a last partial panel too) eliminate 8+ networks side by side
+    (a last partial group of lanes too); each lane does the operations of ``_gth_inplace`` on its
+    own network, sparse pivot rows included."""
+    rng = np.random.default_rng(P * n)
+    W = np.stack([network(rng, n, density=density) for _ in range(P)])
+    W[0, 1:, 1:] = 0.0  # a star: its pivot rows are sparser than the other lanes'
+    W[0, 1:, 0] = W[0, 0, 1:] = 1.0
+    got = gth_lanes.eliminate_stack(W, k)
+    lanes = np.ascontiguousarray(np.moveaxis(W, 0, 2))  # (n, n, P)
+    gth_lanes.gth_lanes(lanes, k, np.empty((n, P)), np.empty(n, dtype=np.int64))
+    for t in range(P):
+        one = np.triu(lanes[k:, k:, t], 1)
+        assert np.array_equal(got[t], one + one.T)
+        A, o = W[t].copy(), np.zeros(n)
+        gth._gth_inplace(A, o, k)
+        loop = np.triu(A[k:, k:], 1)
+        assert np.array_equal(got[t], loop + loop.T)
+    assert rel(got[1], textbook(W[1], k)) <= 1e-12
+
+
+@pytest.mark.parametrize("first", [0, 7])
+def test_terminal_couplings_match_the_textbook_schur_complement(first, monkeypatch):
+    """Only the block between two groups of terminals, with every other node eliminated, in the
+    stacked and the blocked factorization."""
+    rng = np.random.default_rng(first)
+    k, ra, rb = 20, 5, 4
+    W = np.stack([network(rng, k) for _ in range(2)])
+    Ra = rng.uniform(0.0, 1.0, (2, k, ra)) * (rng.random((2, k, ra)) < 0.5)
+    Rb = rng.uniform(0.0, 1.0, (2, k, rb))
+    Rb[:, :first] = 0.0
+    full = np.zeros((2, k + ra + rb, k + ra + rb))
+    full[:, :k, :k] = W
+    full[:, :k, k:k + ra] = Ra
+    full[:, :k, k + ra:] = Rb
+    full[:, k:, :k] = np.swapaxes(full[:, :k, k:], 1, 2)  # the terminals couple only to the nodes
+    ref = np.stack([textbook(f, k)[:ra, ra:] for f in full])
+    assert rel(gth.terminal_couplings(W, Ra, Rb, first), ref) <= 1e-12
+    monkeypatch.setattr(gth, "BLOCKED_FROM", 0)
+    monkeypatch.setattr(gth, "PANEL", 6)
+    assert rel(gth.terminal_couplings(W, Ra, Rb, first), ref) <= 1e-12

@@ -30,21 +30,28 @@ row 0 (cells open, each with a source of its own) and extra columns right of
 the last (cells open, with their own sense): the padding only lengthens the
 open ends of the wires, so the real array's G_non-ideal is unchanged. The
 blocks of a level are merged all at once for the whole stack of tiles:
-small ones in compiled loops, larger ones with a compiled GTH factorization
-and BLAS products; the last few blocks of each tile merge one at a time, and
-a block on the array's open top or right end eliminates that edge first.
+small ones side by side in the SIMD lanes of ``engines.dissection_lanes``
+(16 blocks per group, numbered so that the two blocks of each pair share a
+lane), larger ones with a compiled GTH factorization and BLAS products, the
+merged network written directly in the two parts they read
+(``gth.eliminate_split``); the last few blocks of each tile merge one at a
+time, and a block on the array's open top or right end eliminates that edge
+first. The last step forms only the source-to-sense block of the Schur
+complement onto the terminals (``gth.terminal_couplings``).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..params import CircuitParams
-from . import gth
+from . import dissection_lanes, gth
 from .gth import _jit
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
-LOOP_SIDE = 16  # blocks below this side merge in compiled loops, larger ones in batched BLAS
+LOOP_SIDE = 32  # blocks below this side merge in the compiled lanes, larger ones in batched BLAS
 ALONE_BLOCKS = 16  # from this many blocks per tile on, blocks merge one at a time (open edges trimmed)
 
 
@@ -69,104 +76,55 @@ def padded(n: int) -> tuple[int, int]:
 
 
 @_jit
-def _leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, out):
-    """Each h x w leaf of the padded stack G (T, Mp, Np), reduced onto its edges: out (T, Pr, Pc, n, n).
-
-    pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
-    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
-    T, Mp, Np = G.shape
-    n = pos_a.size + pos_b.size
-    r = n - k
-    A = np.empty((n, n))
-    o = np.zeros(n)
-    for t in range(T):
-        for pr in range(Mp // h):
-            for pc in range(Np // w):
-                A[:, :] = 0.0
-                for i in range(h):
-                    for j in range(w):
-                        a = pos_a[i, j]
-                        b = pos_b[i, j]
-                        g = G[t, pr * h + i, pc * w + j]
-                        A[a, b] = g
-                        A[b, a] = g
-                        a2 = pos_a[i, j + 1]
-                        A[a, a2] = g_row
-                        A[a2, a] = g_row
-                        b2 = pos_b[i + 1, j]
-                        A[b, b2] = g_col
-                        A[b2, b] = g_col
-                o[:] = 0.0
-                gth._gth_inplace(A, o, k)
-                for i in range(r):
-                    out[t, pr, pc, i, i] = 0.0
-                    for j in range(i + 1, r):
-                        v = A[k + i, k + j]
-                        out[t, pr, pc, i, j] = v
-                        out[t, pr, pc, j, i] = v
+def _place(w, pos, k, wk, out):
+    """Add the network w (n, n), its node i at pos[i], to a merged network split as in
+    ``gth.eliminate_split``: wk (k, m), the rows of the nodes placed before k, and the lower
+    triangle of out (m - k, m - k)."""
+    n = w.shape[0]
+    for i in range(n):
+        u = pos[i]
+        if u < k:
+            for j in range(n):
+                wk[u, pos[j]] += w[i, j]
+        else:
+            for j in range(n):
+                v = pos[j]
+                if k <= v < u:
+                    out[u - k, v - k] += w[i, j]
 
 
 @_jit
-def _assemble_one(WA, WB, pos_a, pos_b, out):
-    """The networks WA (na, na) and WB (nb, nb) joined on the nodes they share: out (m, m), A's
-    node i at pos_a[i] and B's node i at pos_b[i] (shared nodes at the same place, couplings added)."""
-    out[:, :] = 0.0
-    for i in range(WA.shape[0]):
-        for j in range(WA.shape[0]):
-            out[pos_a[i], pos_a[j]] += WA[i, j]
-    for i in range(WB.shape[0]):
-        for j in range(WB.shape[0]):
-            out[pos_b[i], pos_b[j]] += WB[i, j]
-
-
-@_jit
-def _assemble_pairs(WA, WB, start, pos_a, pos_b, out):
-    """``_assemble_one`` for the pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na)
-    and WB (Q, C, nb, nb), strided views of the level's blocks (no copies): out (P, m, m)."""
+def _assemble_split(WA, WB, start, pos_a, pos_b, k, Wk, out):
+    """The pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na) and WB (Q, C, nb, nb),
+    strided views of the level's blocks, joined on the nodes they share (A's node i at pos_a[i],
+    B's at pos_b[i], couplings added) and split for ``gth.eliminate_split``: Wk (P, k, m) and the
+    lower triangle of out (P, m - k, m - k)."""
     C = WA.shape[1]
+    r = out.shape[1]
     for t in range(out.shape[0]):
         q = (start + t) // C
         c = start + t - q * C
-        _assemble_one(WA[q, c], WB[q, c], pos_a, pos_b, out[t])
+        Wk[t] = 0.0
+        o = out[t]
+        for i in range(r):
+            for j in range(i + 1):
+                o[i, j] = 0.0
+        _place(WA[q, c], pos_a, k, Wk[t], o)
+        _place(WB[q, c], pos_b, k, Wk[t], o)
 
 
-@_jit
-def _merge_stack(WA, WB, pos_a, pos_b, m, k, out):
-    """``_assemble_pairs`` and the elimination of the first k nodes, one pair at a time (small
-    networks): out (Q C, m - k, m - k)."""
-    Q, C = WA.shape[:2]
-    r = m - k
-    A = np.empty((m, m))
-    o = np.zeros(m)
-    for q in range(Q):
-        for c in range(C):
-            t = q * C + c
-            _assemble_one(WA[q, c], WB[q, c], pos_a, pos_b, A)
-            o[:] = 0.0
-            gth._gth_inplace(A, o, k)
-            for i in range(r):
-                out[t, i, i] = 0.0
-                for j in range(i + 1, r):
-                    v = A[k + i, k + j]
-                    out[t, i, j] = v
-                    out[t, j, i] = v
+CHUNK_BYTES = 64e6  # couplings of the eliminated nodes assembled at once in the batched BLAS merges
 
 
-CHUNK_BYTES = 64e6  # merged networks assembled at once in the batched BLAS merges
-
-
-def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int, blas_form: bool):
+def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
     """Merge each pair of blocks of WA, WB (Q, C, n, n), strided views: (Q C, m - k, m - k)."""
     P = WA.shape[0] * WA.shape[1]
     out = np.empty((P, m - k, m - k))
-    if not blas_form:
-        _merge_stack(WA, WB, pos_a, pos_b, m, k, out)
-        return out
-    step = max(1, int(CHUNK_BYTES // (8 * m * m)))
+    step = max(1, int(CHUNK_BYTES // (8 * k * m)))
     for a in range(0, P, step):
-        full = np.empty((min(step, P - a), m, m))
-        _assemble_pairs(WA, WB, a, pos_a, pos_b, full)
-        out[a:a + step] = gth.eliminate_stack(full, k)
+        Wk = np.empty((min(step, P - a), k, m))
+        _assemble_split(WA, WB, a, pos_a, pos_b, k, Wk, out[a:a + step])
+        gth.eliminate_split(Wk, out[a:a + step], k)
     return out
 
 
@@ -212,7 +170,9 @@ def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
 
 
 def _phase_a(Gp, g_row, g_col, sr, sc):
-    """Leaves and the merges of uniform blocks, a level at a time for the whole stack."""
+    """Leaves and the merges of uniform blocks, a level at a time for the whole stack: the small
+    blocks in lanes (``engines.dissection_lanes``), numbered in merge order, the larger ones in
+    batched BLAS, the two halves of the blocks (in merge order) being the pairs' two sides."""
     T, Mp, Np = Gp.shape
     h, w = sr, sc
     pos_a = np.empty((h, w + 1), dtype=np.int64)
@@ -223,27 +183,34 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
            [("b", 0, j) for j in range(w)] + [("b", h, j) for j in range(w)]
     for x, (kind, i, j) in enumerate(inner + edge):
         (pos_a if kind == "a" else pos_b)[i, j] = x
-    n = 2 * (h + w)
-    blocks = np.empty((T, Mp // h, Np // w, n, n))
-    _leaves(Gp, g_row, g_col, h, w, pos_a, pos_b, len(inner), blocks)
-    while True:
-        Pr, Pc = blocks.shape[1:3]
-        if Pr * Pc <= ALONE_BLOCKS:
-            return blocks, h, w
+    plan = []  # (side by side, block height, block width) of each level's merge
+    Pr, Pc = Mp // h, Np // w
+    while Pr * Pc > ALONE_BLOCKS:
         horizontal = _direction(h, w, Pr, Pc)
-        e = _edges(h, w)
-        n = blocks.shape[-1]
+        plan.append((horizontal, h, w))
+        Pr, Pc, h, w = (Pr, Pc // 2, h, 2 * w) if horizontal else (Pr // 2, Pc, 2 * h, w)
+    natural = np.argsort(dissection_lanes.merge_order(T, Mp // sr, Np // sc, [p[0] for p in plan]))
+    n = 2 * (sr + sc)
+    lanes = math.gcd(natural.size, dissection_lanes.LANES)  # LANES but with no level (a few blocks)
+    X = np.empty((natural.size // lanes, n, n, lanes))
+    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X)
+    blocks = None
+    for horizontal, bh, bw in plan:
+        e = _edges(bh, bw)
+        n = 2 * (bh + bw)
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        T = blocks.shape[0]
-        if horizontal:  # pairs side by side: free views of the contiguous blocks
-            V = blocks.reshape(T * Pr, Pc // 2, 2, n, n)
-            WA, WB, shape = V[:, :, 0], V[:, :, 1], (T, Pr, Pc // 2)
-        else:
-            V = blocks.reshape(T * Pr // 2, 2, Pc, n, n)
-            WA, WB, shape = V[:, 0], V[:, 1], (T, Pr // 2, Pc)
-        out = _merge_level(WA, WB, pa, pb, m, k, max(h, w) >= LOOP_SIDE)
-        blocks = out.reshape(shape + out.shape[1:])
-        h, w = (h, 2 * w) if horizontal else (2 * h, w)
+        if blocks is None and max(bh, bw) < LOOP_SIDE:
+            Y = np.empty((X.shape[0] // 2, m - k, m - k, X.shape[3]))
+            dissection_lanes.merge(X, pa, pb, m, k, Y)
+            X = Y
+            continue
+        if blocks is None:
+            blocks = dissection_lanes.unlane(X)
+        half = blocks.shape[0] // 2
+        blocks = _merge_level(blocks[None, :half], blocks[None, half:], pa, pb, m, k)
+    if blocks is None:
+        blocks = dissection_lanes.unlane(X)
+    return blocks.reshape((T, Pr, Pc) + blocks.shape[1:]), h, w
 
 
 def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
@@ -260,16 +227,18 @@ def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
         new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
         order.extend(edges[s])
     order = np.array(order, dtype=np.int64)
-    return gth.eliminate_stack(W[:, order][:, :, order], len(drop)), new
+    keep = order[len(drop):]
+    return gth.eliminate_split(W[:, drop][:, :, order], W[:, keep][:, :, keep], len(drop)), new
 
 
 def _merge(a, b, horizontal: bool):
     """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
     (WA, ea), (WB, eb) = a, b
     pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
-    W = np.empty((WA.shape[0], m, m))
-    _assemble_pairs(WA[:, None], WB[:, None], 0, pa, pb, W)
-    return gth.eliminate_stack(W, k), edges
+    Wk = np.empty((WA.shape[0], k, m))
+    out = np.empty((WA.shape[0], m - k, m - k))
+    _assemble_split(WA[:, None], WB[:, None], 0, pa, pb, k, Wk, out)
+    return gth.eliminate_split(Wk, out, k), edges
 
 
 def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
@@ -288,17 +257,21 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
             Pr, h = Pr // 2, 2 * h
     W, e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
     Mp, Np = len(e["L"]), len(e["B"])
-    sense_nodes = r_sense > 0  # else s_j is the sense amplifier's virtual ground itself
-    order = np.concatenate([e["L"], e["B"]])
-    k = Mp + (Np if sense_nodes else 0)
-    F = np.zeros((T,) + (Mp + Np + k,) * 2)  # [row nodes, sense nodes, sources (, senses)]
-    F[:, :Mp + Np, :Mp + Np] = W[:, order][:, :, order]
-    rows, cols = np.arange(Mp), Mp + np.arange(Np)
-    F[:, rows, Mp + Np + rows] = F[:, Mp + Np + rows, rows] = g_src
-    if sense_nodes:
-        F[:, cols, Mp + Np + cols] = F[:, Mp + Np + cols, cols] = 1.0 / r_sense
-        return gth.eliminate_stack(F, k)[:, :Mp, Mp:]  # [sources, senses]
-    return gth.eliminate_stack(F, k)[:, Np:, :Np]  # [sense nodes (grounds), sources]
+    rows = np.arange(Mp)
+    if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
+        order = np.concatenate([e["L"], e["B"]])
+        k = Mp + Np
+        Ra = np.zeros((k, Mp))
+        Ra[rows, rows] = g_src
+        Rb = np.zeros((k, Np))
+        Rb[Mp + np.arange(Np), np.arange(Np)] = 1.0 / r_sense
+        return gth.terminal_couplings(W[:, order][:, :, order], np.broadcast_to(Ra, (T,) + Ra.shape),
+                                      np.broadcast_to(Rb, (T,) + Rb.shape), Mp)  # [sources, senses]
+    # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
+    Ra = np.zeros((Mp, Mp))
+    Ra[rows, rows] = g_src
+    return gth.terminal_couplings(W[:, e["L"]][:, :, e["L"]], np.broadcast_to(Ra, (T,) + Ra.shape),
+                                  W[:, e["L"]][:, :, e["B"]], 0)
 
 
 STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)

@@ -155,6 +155,32 @@ def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def eliminate_split(Wk: np.ndarray, out: np.ndarray, k: int) -> np.ndarray:
+    """``eliminate_stack`` of networks given in two parts, with no (P, n, n) copy of them: Wk
+    (P, k, n), the couplings of the k nodes to eliminate (to every node), and out (P, n - k, n - k),
+    whose lower triangle holds the couplings among the kept nodes (the upper one is not read).
+    out is overwritten with the result (symmetric, zero diagonal) and returned."""
+    P = Wk.shape[0]
+    W_kr = Wk[:, :, k:]
+    o = np.ascontiguousarray(W_kr.sum(axis=2))
+    if k > BLOCKED_FROM:
+        for t in range(P):
+            U, d = factor(Wk[t, :, :k], o[t])
+            Z = solve_triangular(-U, W_kr[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)
+            Z /= np.sqrt(d)[:, None]
+            _add_gram(Z.T, out[t])
+        return out
+    U = np.empty((P, k, k))
+    d = np.empty((P, k))
+    _factor_stack(Wk[:, :, :k], o, U, d)
+    scale = 1.0 / np.sqrt(d)
+    for t in range(P):
+        YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
+        YT *= scale[t]
+        _add_gram(YT, out[t])
+    return out
+
+
 BLOCKED_FROM = 256  # eliminated nodes above which ``eliminate_stack`` factorizes by blocks
 PANEL = 96  # nodes per compiled GTH panel of ``factor``
 
@@ -204,4 +230,36 @@ def eliminate(W: np.ndarray, k: int) -> np.ndarray:
     Z /= np.sqrt(d)[:, None]
     out = np.array(W[k:, k:], order="C")
     _add_gram(Z.T, out)  # W_rr + Y^T Y from Y^T in Fortran order
+    return out
+
+
+def terminal_couplings(W: np.ndarray, Ra: np.ndarray, Rb: np.ndarray, first: int) -> np.ndarray:
+    """The couplings left between two groups of terminals once every node of each network of the
+    stack W (P, k, k) is eliminated: (P, ra, rb). Terminal group a couples to the nodes by
+    Ra (P, k, ra) >= 0, group b by Rb (P, k, rb) >= 0, whose rows before ``first`` are zero;
+    the terminals do not couple to each other directly.
+
+    With the GTH factorization A = L D L^T of the nodes' nodal matrix (their couplings to both
+    groups counted as outside couplings), the couplings are (L^-1 Ra)^T D^-1 (L^-1 Rb), and
+    L^-1 Rb is zero above ``first`` (L is lower triangular): only the terminal-to-terminal block
+    that is asked for is formed, not the whole Schur complement onto both groups. Every term
+    is a sum of non-negative products, as in ``eliminate_stack``."""
+    P, k, _ = W.shape
+    o = Ra.sum(axis=2) + Rb.sum(axis=2)
+    out = np.empty((P, Ra.shape[2], Rb.shape[2]))
+    if k <= BLOCKED_FROM:
+        U = np.empty((P, k, k))
+        d = np.empty((P, k))
+        _factor_stack(W, np.ascontiguousarray(o), U, d)
+    for t in range(P):
+        if k > BLOCKED_FROM:
+            u, dt = factor(W[t], o[t])
+            u = -u  # the negated multipliers, as ``_factor_stack`` stores them
+        else:
+            u, dt = U[t], d[t]
+        Xa = solve_triangular(u, Ra[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)[first:]
+        Xb = solve_triangular(u[first:, first:], Rb[t, first:], trans="T", lower=False, unit_diagonal=True,
+                              check_finite=False)
+        Xb /= dt[first:, None]
+        out[t] = Xa.T @ Xb
     return out
