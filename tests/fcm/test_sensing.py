@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 import xbarlab as xb
 from xbarlab.fcm import sensing
-from xbarlab.fcm.plans import compile_plan
+from xbarlab.fcm.compile import compile_plan
 from xbarlab.verify import reference as ref
 from xbarlab.verify.rowsum_bound import rowsum_rel_bound
 from xbarlab.verify.spice_reference import spice_evaluate
@@ -150,7 +150,7 @@ def test_separate_is_the_default_plan_unchanged():
     assert type(f.compile()) is type(p)
     ns = xb.backend.NumpyNS()
     codes, s = xb.fcm.stages.dac_codes_t(ns, np.ascontiguousarray(x.T), spec.dac, None, None)
-    with kernels("array"):  # the plan of plans.compile_plan, as the fcm-plans branch runs it
+    with kernels("array"):  # the plan of compile.compile_plan, as the fcm-plans branch runs it
         np.testing.assert_array_equal(f.matmul(x), (p.to(ns).evaluate(ns, codes, 5) * s).T)
 
 

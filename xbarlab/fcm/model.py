@@ -185,7 +185,7 @@ class FCM:
         else:  # one ADC per pair or per data column: (1, Tk, Tn), the difference's full scale
             self.adc_full_scale_a = sensing.full_scale(spec, options, Gn)
         self.adc_calibrated = not isinstance(options.adc_range, CalibratedRange) or adc_full_scale_a is not None
-        # the ADC's clip provably cannot act only under the worst-case range (plans.compile_plan)
+        # the ADC's clip provably cannot act only under the worst-case range (compile.compile_plan)
         self.adc_worst_case = isinstance(options.adc_range, WorstCase) and spec.adc.full_scale_a is None
         self._plans: dict = {}  # (device, dtype) -> Plan (``compile``)
 
@@ -267,7 +267,7 @@ class FCM:
     # ------------------------------------------------------------------ evaluation
     def compile(self, ns=None) -> Plan:
         """The evaluation plan of this model for namespace ``ns`` (numpy float64 when None): compiled
-        once (``plans.compile_plan``) and moved to each (device, dtype) once, then kept with the model."""
+        once (``compile.compile_plan``) and moved to each (device, dtype) once, then kept with the model."""
         ns = ns or NumpyNS()
         if not self.adc_calibrated:
             raise ValueError("adc_range is CalibratedRange but this model has no calibrated ADC full scales; "

@@ -27,7 +27,7 @@ common-mode current (the separate ADC's spends g_min / g_max of it on G_min), bu
 bit, and sum_i |Ga - Gb| can exceed a separate array's largest column sum (rows of both signs).
 ADC INL is not modelled for these schemes (refused).
 
-``SensingPlan`` wraps the model's DAC-load plan (``plans.compile_plan``): its ``currents`` stage is
+``SensingPlan`` wraps the model's DAC-load plan (``compile.compile_plan``): its ``currents`` stage is
 that plan's, every column (the reference column included) in ampere; ``evaluate`` subtracts, runs the
 bipolar ADC and accumulates over row tiles and phases. The oracle is ``xbarlab.verify.reference``.
 For DIFFERENTIAL the base plan's products give each array's current in units of the difference's LSB,
@@ -51,7 +51,8 @@ import numpy as np
 from . import cpu_kernels
 from .mapping import Mapping
 from .options import Sensing
-from .plans import Plan, RowsumPlan, UnloadedPlan, _Arrays, compile_plan
+from .compile import compile_plan
+from .plans import Plan, RowsumPlan, UnloadedPlan, _Arrays
 
 
 def with_reference_column(G: np.ndarray, device) -> np.ndarray:
@@ -186,7 +187,7 @@ class SensingPlan(_Arrays):
 
 
 def compile_sensing(fcm):
-    """The plan of ``fcm``: ``plans.compile_plan`` for SEPARATE, else a ``SensingPlan`` around it."""
+    """The plan of ``fcm``: ``compile.compile_plan`` for SEPARATE, else a ``SensingPlan`` around it."""
     opts = fcm.options
     if opts.sensing is Sensing.SEPARATE:
         return compile_plan(fcm)

@@ -57,9 +57,9 @@ def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None
 def adc_codes(ns, I, adc: ADCParams, clip: bool = True, gain=None):
     """The column ADC on inputs already in its units (LSB, or fraction of full scale with INL), in place.
 
-    ``clip=False`` only where the input provably lies in [0, full] (``plans.compile_plan`` says when).
+    ``clip=False`` only where the input provably lies in [0, full] (``compile.compile_plan`` says when).
     ``gain`` (broadcasting over I): each column's ADC full scale over its tile's, a digital gain on its
-    codes after the ADC (ranges calibrated per column, ``plans.compile_plan``); None: 1, nothing done."""
+    codes after the ADC (ranges calibrated per column, ``compile.compile_plan``); None: 1, nothing done."""
     if adc.bits is None:
         return I if gain is None else ns.mul_(I, gain)
     full = float(adc.full_code)
