@@ -131,6 +131,22 @@ def _adc_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn: np.ndarray, cal
     return np.where(fs > 0, fs, 1.0)
 
 
+def _model_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn, given) -> np.ndarray | None:
+    """The model's ADC full scale (ampere): ``_adc_full_scale`` for separate ADCs, else the sensing
+    scheme's (one ADC per pair or per data column: (1, Tk, Tn), the difference's full scale)."""
+    if given is not None and not isinstance(options.adc_range, CalibratedRange):
+        raise ValueError(f"adc_full_scale_a values need adc_range CalibratedRange, got {options.adc_range!r}")
+    if Gn is None:
+        return None
+    if options.sensing is Sensing.SEPARATE:
+        return _adc_full_scale(spec, options, Gn, given)
+    return sensing.full_scale(spec, options, Gn)
+
+
+def _columns(fs):
+    return fs if fs is None or fs.ndim == 4 else fs[..., None]
+
+
 class FCM:
     """A weight matrix programmed onto crossbar tiles: ``y = fcm.matmul(x) ~ x @ W``.
 
@@ -176,14 +192,7 @@ class FCM:
         if options.dac_load is DacLoad.EXACT and Gn is not None and Y is None:
             raise ValueError("DacLoad.EXACT needs the row-port admittance Y")
         sensing.check(spec, options)
-        if adc_full_scale_a is not None and not isinstance(options.adc_range, CalibratedRange):
-            raise ValueError(f"adc_full_scale_a values need adc_range CalibratedRange, got {options.adc_range!r}")
-        if Gn is None:
-            self.adc_full_scale_a = None
-        elif options.sensing is Sensing.SEPARATE:
-            self.adc_full_scale_a = _adc_full_scale(spec, options, Gn, adc_full_scale_a)
-        else:  # one ADC per pair or per data column: (1, Tk, Tn), the difference's full scale
-            self.adc_full_scale_a = sensing.full_scale(spec, options, Gn)
+        self.adc_full_scale_a = _model_full_scale(spec, options, Gn, adc_full_scale_a)
         self.adc_calibrated = not isinstance(options.adc_range, CalibratedRange) or adc_full_scale_a is not None
         # the ADC's clip provably cannot act only under the worst-case range (compile.compile_plan)
         self.adc_worst_case = isinstance(options.adc_range, WorstCase) and spec.adc.full_scale_a is None
@@ -255,8 +264,7 @@ class FCM:
     @property
     def adc_full_scale_columns(self) -> np.ndarray | None:
         """``adc_full_scale_a`` as (S, Tk, Tn, C), ampere: C = Nc per column, 1 per tile (broadcasts over columns)."""
-        fs = self.adc_full_scale_a
-        return fs if fs is None or fs.ndim == 4 else fs[..., None]
+        return _columns(self.adc_full_scale_a)
 
     @property
     def n_tiles(self) -> int:
@@ -347,13 +355,8 @@ class FCM:
     __call__ = matmul
 
     def matmul_t(self, xt, *, check_finite: bool = True, signed: bool | None = None):
-        """y^T = (x @ W)^T for x^T of shape (K, R): ``matmul`` on transposed inputs and outputs.
-
-        The evaluation's own layout (each row block of inputs is a plain
-        view), so a caller that can lay out its inputs as (K, R) (im2col
-        patches as columns) saves two transposing copies. Same options and
-        same values as ``matmul``; returns (N, R).
-        """
+        """y^T = (x @ W)^T (N, R) for x^T (K, R): ``matmul`` (same options, same values) in the evaluation's own
+        layout, which saves two transposing copies for a caller with (K, R) inputs (im2col patches as columns)."""
         ns, xa = namespace_for(xt)
         k = self.shape[0]
         if xa.ndim != 2 or xa.shape[0] != k:
@@ -372,18 +375,11 @@ class FCM:
         return self._eval_codes_t(ns, codes, s, XT.shape[1], fused)
 
     def matmul_codes_t(self, codes, scale, n_vectors: int, *, scaled: bool = True):
-        """y^T (N, R) from DAC codes already made: the second half of ``matmul_t``.
-
-        ``codes`` (K, P*R) and ``scale`` (1, R), or the fixed ``x_max``, are
-        what ``stages.dac_codes_t`` (or ``cpu_kernels.dac_codes`` / ``dac_codes_conv``,
-        which write the same values) gives for x^T (K, R), ``n_vectors`` = R;
-        P = 2 (negative phase in columns R..2R) for signed inputs. Lets a
-        caller make the codes straight from its own layout (a convolution's
-        image, without the im2col matrix). No checks beyond the shape.
-        ``scaled=False`` leaves out the last step, the multiplication of
-        column r by its DAC scale (the caller does it, e.g. while moving the
-        result to its own layout).
-        """
+        """y^T (N, R) from DAC codes already made (``codes`` (K, P*R), ``scale`` (1, R) or the fixed x_max,
+        as ``stages.dac_codes_t`` or ``cpu_kernels.dac_codes[_conv]`` give them for x^T (K, R), R = ``n_vectors``,
+        P = 2 with the negative phase in columns R..2R): the second half of ``matmul_t``, for a caller that
+        makes codes from its own layout (a convolution's image). No checks beyond the shape. ``scaled=False``
+        leaves out the multiplication of column r by its DAC scale (the caller does it in its own layout)."""
         ns, codes = namespace_for(codes)
         if codes.ndim != 2 or codes.shape[0] != self.shape[0] or codes.shape[1] not in (n_vectors, 2 * n_vectors):
             raise ValueError(f"codes must be (K, R) or (K, 2R) with K={self.shape[0]}, R={n_vectors}; "
