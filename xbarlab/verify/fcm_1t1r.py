@@ -184,6 +184,10 @@ def page(rows: list[dict], argv_line: str) -> str:
                      f"it: {len(over)} of {len(sel)}"
                      + (" (" + ", ".join(f"{r['size']} {r['v_gate_v']:g} V {r['r_on_ohm'] / 1e3:g}k {r['dac_load']}"
                                          for r in over) + ")" if over else "") + ".")
+    lines.append("* The CI tests cover devices over [1/300k, 1/30k] S and [1/300k, 1/100k] S at the sense side (V_G "
+                 "0.75 and 1.3 V at 32x32, 0.9 V at 8x8) and [1/300k, 1/30k] S at the row side (V_G 0.75 V); the "
+                 "10k/100k rows are outside what they assert: three times more conductive cells, the transistor's "
+                 "share of each cell's series resistance the largest at the lowest V_G.")
     sp = [r for r in rows if not np.isnan(r["ngspice_vs_newton_pct_fs"])]
     if sp:
         lines.append(f"* Newton against ngspice: at most {max(r['ngspice_vs_newton_pct_fs'] for r in sp):.2g} % FS "
