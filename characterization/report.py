@@ -63,6 +63,8 @@ STEPS: tuple[Step, ...] = (
          "Fig. 10 at the strong 200 ohm DAC load"),
     Step("fcm-speed", "characterization.fcm_speed", what="Fig. 11: FCM against ngspice"),
     Step("fcm-sinh", "xbarlab.verify.fcm_sinh", what="the sinh-cell FCM against the Newton solver (issue 15)"),
+    Step("fcm-1t1r", "xbarlab.verify.fcm_1t1r",
+         what="the 1T-1R FCM against the Newton solver and ngspice, 16-64, over V_G and R_ON/R_OFF (issue 15)"),
     Step("dnn-fig12a", "dnn_eval.experiments.fig12_accuracy", what="Fig. 12(a) accuracy, the loss decomposed"),
     Step("dnn-fig12b", "dnn_eval.experiments.fig12_energy", what="Fig. 12(b)/13 energy"),
     Step("dnn-fig14", "dnn_eval.experiments.fig14_sensitivity", what="Fig. 14 sensitivity"),
