@@ -89,12 +89,14 @@ def test_timeout_kills_task_and_others_finish(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_resume_after_interrupt_computes_only_the_rest(tmp_path, sig):
     log, store = tmp_path / "log", tmp_path / "s.sqlite"
-    n = 12
+    # 16 tasks of 0.6 s on 2 workers: about 3.6 s left when the fourth has finished, so a loaded machine
+    # that starves this test's polling for a second still interrupts the sweep mid-run
+    n, sleep_s = 16, 0.6
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(HERE)!r})
         import sweep_tasks
         from xbarlab.sweep import run_sweep
-        pts = [{{"x": x, "sleep": 0.3, "log": {str(log)!r}}} for x in range(10, 10 + {n})]
+        pts = [{{"x": x, "sleep": {sleep_s}, "log": {str(log)!r}}} for x in range(10, 10 + {n})]
         run_sweep(sweep_tasks.square, pts, store={str(store)!r}, progress=False, max_workers=2)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
@@ -119,7 +121,7 @@ def test_resume_after_interrupt_computes_only_the_rest(tmp_path, sig):
         finished = st.count("ok")
     assert 4 <= finished < n
     before = len(executions(log))
-    pts = [{"x": x, "sleep": 0.3, "log": str(log)} for x in range(10, 10 + n)]
+    pts = [{"x": x, "sleep": sleep_s, "log": str(log)} for x in range(10, 10 + n)]
     df = run_sweep(sweep_tasks.square, pts, store=store, progress=False, max_workers=2)
     assert df.attrs["counts"] == {"total": n, "skipped": finished, "ok": n - finished, "failed": 0}
     assert len(executions(log)) - before == n - finished  # only the rest was computed
