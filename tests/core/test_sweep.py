@@ -89,10 +89,11 @@ def test_timeout_kills_task_and_others_finish(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_resume_after_interrupt_computes_only_the_rest(tmp_path, sig):
     log, store = tmp_path / "log", tmp_path / "s.sqlite"
-    # 16 tasks of 0.6 s on 2 workers: about 3.6 s left when the fourth has finished, so a loaded machine
-    # that starves this test's polling for a second still interrupts the sweep mid-run
-    n, sleep_s = 16, 0.6
+    n, sleep_s = 12, 0.3
+    # SIGINT as in an interactive shell: a job started in the background by a non-interactive shell (a CI
+    # runner, `make test &`) inherits SIGINT ignored, and an ignored signal stays ignored across exec
     script = textwrap.dedent(f"""
+        import signal; signal.signal(signal.SIGINT, signal.default_int_handler)
         import sys; sys.path.insert(0, {str(HERE)!r})
         import sweep_tasks
         from xbarlab.sweep import run_sweep
