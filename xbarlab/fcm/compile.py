@@ -17,6 +17,12 @@ from .options import DacLoad
 from .plans import ExactPlan, Layout, Plan, RowsumGroup, RowsumPlan, UnloadedPlan
 
 
+def full_scale_columns(fs):
+    """An ADC full scale (ampere) per tile (S, Tk, Tn) or per column (S, Tk, Tn, Nc) as (S, Tk, Tn, 1 or Nc),
+    which broadcasts over columns; None stays None."""
+    return fs if fs is None or fs.ndim == 4 else fs[..., None]
+
+
 def _rowsum_groups(layout: Layout, A, B, GT, wt, fold: bool, cg=None) -> tuple:
     """The ROWSUM groups (tiles of one shape) from per-tile constants in (Tn, S, Tk, ...) order:
     A, B (.., M, 1), GT (.., Nc, M) in ADC input units per voltage unit, wt (Tn, S, Tk), cg (.., Nc, 1)
@@ -59,7 +65,7 @@ def compile_plan(fcm, q_sensed=None) -> Plan:
     dac, adc, dev = spec.dac, spec.adc, spec.device
     layout = Layout(S, Tk, Tn, M, Nc, K, N)
     fd = float(dac.full_code)
-    fc = fcm.adc_full_scale_a if fcm.adc_full_scale_a.ndim == 4 else fcm.adc_full_scale_a[..., None]
+    fc = full_scale_columns(fcm.adc_full_scale_a)
     fs = fc.max(axis=-1)  # (S, Tk, Tn); fc (S, Tk, Tn, 1), or (S, Tk, Tn, Nc) calibrated per column:
     # each column's ADC input is scaled by its own full scale (q), the tile's weight by the tile's largest;
     # their ratio is the column's digital gain after its ADC (colgain; None, i.e. 1, per tile)

@@ -62,6 +62,7 @@ from ..backend import NumpyNS, namespace_for
 from ..engines.ports import row_port_admittance_stack
 from ..spec import CrossbarSpec
 from . import cpu_kernels
+from .compile import full_scale_columns
 from .mapping import Mapping, check_weights, conductances, tile, tile_counts
 from . import sensing
 from .options import DacLoad, FCMOptions, Sensing
@@ -141,10 +142,6 @@ def _model_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn, given) -> np.
     if options.sensing is Sensing.SEPARATE:
         return _adc_full_scale(spec, options, Gn, given)
     return sensing.full_scale(spec, options, Gn)
-
-
-def _columns(fs):
-    return fs if fs is None or fs.ndim == 4 else fs[..., None]
 
 
 class FCM:
@@ -264,7 +261,7 @@ class FCM:
     @property
     def adc_full_scale_columns(self) -> np.ndarray | None:
         """``adc_full_scale_a`` as (S, Tk, Tn, C), ampere: C = Nc per column, 1 per tile (broadcasts over columns)."""
-        return _columns(self.adc_full_scale_a)
+        return full_scale_columns(self.adc_full_scale_a)
 
     @property
     def n_tiles(self) -> int:
