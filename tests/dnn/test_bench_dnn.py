@@ -1,10 +1,9 @@
 """The speed benchmark's measuring helpers (not its numbers: speed is never a unit test)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from scripts import load_benchmark
 
 torch = pytest.importorskip("torch")
 
@@ -16,11 +15,7 @@ from xbarlab.fcm import cpu_kernels  # noqa: E402
 
 @pytest.fixture(scope="module")
 def bench():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_dnn.py"
-    spec = importlib.util.spec_from_file_location("bench_dnn", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_dnn")
 
 
 def test_time_pair_alternates_and_takes_the_median_pair_ratio(bench, monkeypatch):

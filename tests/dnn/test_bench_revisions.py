@@ -1,18 +1,14 @@
 """bench_revisions.py's pairing, ratios and option checks (not its numbers: speed is never a unit test)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_revisions.py"
-    spec = importlib.util.spec_from_file_location("bench_revisions", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_revisions")
 
 
 def test_pairs_alternate_the_order(bench, monkeypatch):

@@ -8,7 +8,6 @@ real ngspice failure (a crash, a rejected deck) still exits non-zero.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scripts import load_benchmark
 
 from characterization.budget import OverBudget, check_budget, timed_runs
 from xbarlab.errors import NgspiceNotFoundError, SpiceError, SpiceTimeoutError
@@ -86,10 +86,7 @@ def _script_main(script):
     if script == "fcm_speed":
         from characterization.fcm_speed import main
         return main
-    spec = importlib.util.spec_from_file_location("bench_g_nonideal", ROOT / "benchmarks" / "bench_g_nonideal.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    return load_benchmark("bench_g_nonideal").main
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
