@@ -171,3 +171,24 @@ def test_plan_projects_the_real_steps_from_a_run_record(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("projected wall:")
     assert report.main(["--plan", str(tmp_path / "nope.json")]) == 2
+
+
+def _splice_many(page: str, k: int) -> None:
+    from characterization.index import splice
+
+    for i in range(30):
+        splice(Path(page), f"<!-- s{k}:begin -->", f"<!-- s{k}:end -->", f"<!-- s{k}:begin -->\n{k} {i}\n<!-- s{k}:end -->\n")
+
+
+def test_steps_side_by_side_never_lose_each_others_index_sections(tmp_path):
+    import multiprocessing as mp
+
+    page = tmp_path / "index.md"
+    procs = [mp.get_context("spawn").Process(target=_splice_many, args=(str(page), k)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    text = page.read_text()
+    assert all(f"{k} 29" in text and text.count(f"<!-- s{k}:begin -->") == 1 for k in range(3))
