@@ -192,3 +192,17 @@ def test_steps_side_by_side_never_lose_each_others_index_sections(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     text = page.read_text()
     assert all(f"{k} 29" in text and text.count(f"<!-- s{k}:begin -->") == 1 for k in range(3))
+
+
+def test_fcm_speed_report_count_leaves_out_large_ngspice_points_and_says_so(tmp_path):
+    from characterization import fcm_speed
+
+    assert fcm_speed.main(["--quick", "--sizes", "16", "--ngspice-max", "8", "--out", str(tmp_path)]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "fcm_speed.csv").set_index("method")
+    assert df.loc["ngspice", "status"] == fcm_speed.NOT_TIMED and df.loc["ngspice", "n_timed"] == 0
+    page = (tmp_path / "fcm_speed.md").read_text()
+    assert "--ngspice-max 8" in page and fcm_speed.FULL_COMMAND in page
+    step = next(s for s in report.STEPS if s.name == "fcm-speed")
+    assert "--ngspice-max" in step.args
