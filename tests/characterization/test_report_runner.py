@@ -206,3 +206,32 @@ def test_fcm_speed_report_count_leaves_out_large_ngspice_points_and_says_so(tmp_
     assert "--ngspice-max 8" in page and fcm_speed.FULL_COMMAND in page
     step = next(s for s in report.STEPS if s.name == "fcm-speed")
     assert "--ngspice-max" in step.args
+
+
+def test_fig14_takes_its_seed0_results_from_fig12a_and_evaluates_only_the_rest(tmp_path, monkeypatch):
+    from dnn_eval.experiments import fig14_sensitivity as f14
+    from dnn_eval.experiments.settings import SETTINGS
+
+    ranges = {"dac_range": "d", "adc_range": "a", "calibration": "c"}
+    row = {"dataset": "digits", "network": "mlp", "xbar": 64, "preset": "p", "seed": 0, "n_samples": 7,
+           "accuracy_fp32": 0.9, **ranges,
+           **{"accuracy_" + ("nonideal" if s == "everything" else s.replace("+", "_")): i / 10
+              for i, s in enumerate(SETTINGS)}}
+    import pandas as pd
+
+    pd.DataFrame([row, {**row, "xbar": 32}]).to_csv(tmp_path / "a.csv", index=False)
+    known = f14.seed0_results(tmp_path / "a.csv", "p")
+    assert list(known) == [("digits", "mlp")] and known[("digits", "mlp")]["everything"] == (len(SETTINGS) - 1) / 10
+    calls = []
+
+    def fake(lm, test, size, preset, seed, settings, calibration=None):
+        calls.append((seed, settings))
+        return {settings[0]: 0.5, "fp32": 0.9, "n_samples": 7, "ranges": ranges}
+
+    monkeypatch.setattr(f14, "evaluate_settings", fake)
+    df = f14.run("p", seeds=2, datasets=("digits",), networks=("mlp",), known=known)
+    assert sorted(calls) == sorted((1, (s,)) for s in f14.SEEDED)  # seed 0 came from the CSV
+    got = df[df.seed == 0].set_index("implementation").accuracy
+    assert got["FP32"] == 0.9 and [got[s] for s in SETTINGS] == [i / 10 for i in range(len(SETTINGS))]
+    step = next(s for s in report.STEPS if s.name == "dnn-fig14")
+    assert "dnn-fig12a" in step.after and "--seed0-from" in step.args
