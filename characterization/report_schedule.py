@@ -163,6 +163,7 @@ def run(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
                 if jobs > 1 and not s.exclusive:
                     env.update(ONE_THREAD)
                 env["TQDM_DISABLE"] = "1"  # progress bars do not survive line-by-line relaying
+                env["PYTHONUNBUFFERED"] = "1"  # its lines arrive as it prints them, not when it ends
                 alone = " (alone: a speed benchmark)" if s.exclusive else ""
                 say(f"[{k}/{n}] {s.name}: started{alone}: {s.what}")
                 t = threading.Thread(target=_run_one, daemon=True,
