@@ -229,6 +229,9 @@ def test_fig14_takes_its_seed0_results_from_fig12a_and_evaluates_only_the_rest(t
         return {settings[0]: 0.5, "fp32": 0.9, "n_samples": 7, "ranges": ranges}
 
     monkeypatch.setattr(f14, "evaluate_settings", fake)
+    monkeypatch.setattr(f14, "load_bundled_split", lambda d: (None, type("T", (), {"input_shape": (1, 8, 8)})))
+    monkeypatch.setattr(f14, "load_model", lambda net, shape: net)
+    monkeypatch.setattr(f14, "calibration_images", lambda train: None)
     df = f14.run("p", seeds=2, datasets=("digits",), networks=("mlp",), known=known)
     assert sorted(calls) == sorted((1, (s,)) for s in f14.SEEDED)  # seed 0 came from the CSV
     got = df[df.seed == 0].set_index("implementation").accuracy
