@@ -125,6 +125,7 @@ def write_run(out: Path, rows: list[dict], budget_s: float, wall: float, jobs: i
     verdict = ("within the budget" if wall <= budget_s
                else f"**over the budget by {wall - budget_s:.0f} s** on this machine")
     alone = [r["step"] for r in rows if r.get("exclusive")]
+    workers = max(1, (os.cpu_count() or 1) // jobs)  # what report_schedule.run gives a step's --workers
     lines = ["# The main job's run time", "",
              f"`python -m characterization.report --out reports` (`make report`), finished "
              f"{meta['finished_at_utc']} UTC on {meta['cpus']} CPUs, {jobs} step(s) at a time, load average "
@@ -136,9 +137,10 @@ def write_run(out: Path, rows: list[dict], budget_s: float, wall: float, jobs: i
              "(`python -m characterization.report --list`). "
              + (f"The speed benchmarks {', '.join(alone)} ran alone: nothing else loaded the machine while "
                 "they timed. " if alone else "")
-             + ("Every other step shared the machine with at most one other, with one BLAS thread and one "
-                "worker process each (two steps never ask for more than the two cores); fcm-speed's ngspice "
-                "and FCM times are therefore taken beside one other single-threaded step." if jobs > 1 else ""),
+             + (f"Every other step shared the machine with at most {jobs - 1} other(s), with one BLAS thread and "
+                f"{workers} worker process(es) each (the steps at once never ask for more threads than the "
+                f"{meta['cpus']} cores); fcm-speed's ngspice and FCM times are therefore taken beside other "
+                "single-threaded steps." if jobs > 1 else ""),
              "", "| step | what | start (s) | end (s) | wall (s) | CPU (s) |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['step']}{' (alone)' if r.get('exclusive') else ''} | {r['what']} | {r['start_s']:.0f} | "
               f"{r['end_s']:.0f} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} |" for r in rows]
