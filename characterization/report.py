@@ -125,7 +125,7 @@ def write_run(out: Path, rows: list[dict], budget_s: float, wall: float, jobs: i
     verdict = ("within the budget" if wall <= budget_s
                else f"**over the budget by {wall - budget_s:.0f} s** on this machine")
     alone = [r["step"] for r in rows if r.get("exclusive")]
-    workers = max(1, (os.cpu_count() or 1) // jobs)  # what report_schedule.run gives a step's --workers
+    workers = report_schedule.workers_per_step(os.cpu_count() or 1, jobs)
     lines = ["# The main job's run time", "",
              f"`python -m characterization.report --out reports` (`make report`), finished "
              f"{meta['finished_at_utc']} UTC on {meta['cpus']} CPUs, {jobs} step(s) at a time, load average "

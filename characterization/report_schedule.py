@@ -55,6 +55,11 @@ class Step:
         return [sys.executable, *head, *(a.replace("{out}", out) for a in self.args), *tail]
 
 
+def workers_per_step(cpus: int, jobs: int) -> int:
+    """What a step's ``workers`` option gets when ``jobs`` steps share ``cpus`` cores."""
+    return max(1, cpus // jobs)
+
+
 def check_steps(steps: Sequence[Step]) -> None:
     """ValueError on a duplicate name, an unknown or later ``after`` (the priority order must respect
     the dependencies, so that a ready step never waits behind one that needs it)."""
@@ -152,7 +157,7 @@ def run(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
     pending, running, done, records, failed = list(steps), {}, set(), [], None
     finished: queue.Queue = queue.Queue()
     t_job = time.perf_counter()
-    workers = max(1, cpus // jobs)
+    workers = workers_per_step(cpus, jobs)
     n, k = len(steps), 0
     while pending or running:
         if failed is None:
