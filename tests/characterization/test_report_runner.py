@@ -238,3 +238,14 @@ def test_fig14_takes_its_seed0_results_from_fig12a_and_evaluates_only_the_rest(t
     assert got["FP32"] == 0.9 and [got[s] for s in SETTINGS] == [i / 10 for i in range(len(SETTINGS))]
     step = next(s for s in report.STEPS if s.name == "dnn-fig14")
     assert "dnn-fig12a" in step.after and "--seed0-from" in step.args
+
+
+def test_fcm_accuracy_report_counts_are_flags_the_page_states(tmp_path, capsys):
+    from characterization import fcm_accuracy
+
+    with pytest.raises(SystemExit):
+        fcm_accuracy.main(["--pairs-64", "0", "--out", str(tmp_path)])
+    assert "--pairs-64 must be >= 1" in capsys.readouterr().err
+    for name in ("fcm-accuracy", "fcm-accuracy-rpd200"):
+        args = next(s for s in report.STEPS if s.name == name).args
+        assert args[args.index("--pairs-64") + 1] == "10" and args[args.index("--pairs") + 1] == "20"
