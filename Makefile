@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 deps: ngspice $(STAMP)
 
 report: deps
-	# every step that writes reports/, timed (per-step wall and CPU in reports/report_run.md);
-	# `$(PY) -m characterization.report --list` names them, `--from STEP` resumes
+	# every step that writes reports/, two at a time on two cores (--jobs), each timed (per-step wall,
+	# CPU and schedule in reports/report_run.md); `$(PY) -m characterization.report --list` names them
+	# and what each waits for; after a failure it prints the --only list that finishes the job
 	$(PY) -m characterization.report --out reports
 
 test: deps

@@ -166,7 +166,9 @@ def write_markdown(path: Path, summary, bounds, fits: list[dict], spec: xb.Cross
         f"Preset `{spec.name}` (circuit {spec.circuit.to_dict()}, device g = [{spec.device.g_min:.3e}, "
         f"{spec.device.g_max:.3e}] S, {spec.device.levels} levels, DAC {spec.dac.bits} bit, "
         f"v_read = {spec.dac.v_read} V, **R_PD = {spec.dac.r_pd:g} ohm**). Random (state, input) pairs: "
-        + ", ".join(f"{n} at {s}x{s}" for s, n in n_pairs.items()) + ".",
+        + ", ".join(f"{n} at {s}x{s}" for s, n in n_pairs.items()) + "."
+        + ("" if min(n_pairs.values()) >= 100 else " The paper's count is 100 pairs per size (the default of "
+           "`python -m characterization.fcm_accuracy`; `make report` runs fewer, `characterization/report.py`)."),
         "",
         "Metrics, per column of every pair, on the analog column currents (the ADC is the same digital "
         "function in every model): the paper's per-column relative error (I_model - I_ngspice) / I_ngspice "
@@ -220,12 +222,17 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=10, help="seed of the random pairs")
     p.add_argument("--pairs", type=int, default=100,
                    help="random (state, input) pairs per size, >= 1 (default 100, the paper's count)")
+    p.add_argument("--pairs-64", type=int, default=None,
+                   help="pairs at 64x64, >= 1 (default: --pairs); make report passes fewer there, where one "
+                        "ngspice deck takes about 5 s")
     p.add_argument("--workers", type=int, default=2, help="ngspice processes at once (default 2)")
     p.add_argument("--replot", action="store_true",
                    help="rebuild summary, figure and markdown from the CSV/JSON saved in --out (no ngspice)")
     args = p.parse_args(argv)
     if args.pairs < 1:
         p.error(f"--pairs must be >= 1, got {args.pairs}")
+    if args.pairs_64 is not None and args.pairs_64 < 1:
+        p.error(f"--pairs-64 must be >= 1, got {args.pairs_64}")
     if args.workers < 1:
         p.error(f"--workers must be >= 1, got {args.workers}")
     import pandas as pd
@@ -235,7 +242,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / args.name
-    sizes = {n: args.pairs for n in (16, 32, 64)} if not args.quick else {16: 10, 32: 5, 64: 3}
+    sizes = {16: args.pairs, 32: args.pairs, 64: args.pairs_64 or args.pairs} if not args.quick else {16: 10, 32: 5, 64: 3}
     n_fit = 3 if args.quick else 10
     t0 = time.perf_counter()
     base = make_spec(args.preset, 64, args.r_pd)

@@ -9,7 +9,9 @@ written too.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 
 BEGIN = "<!-- characterization:begin -->"
@@ -276,14 +278,40 @@ def write_index(out: str | Path) -> Path:
     return splice(out / "index.md", BEGIN, END, "\n".join(L) + "\n")
 
 
+@contextlib.contextmanager
+def locked_page(page: Path):
+    """Hold an exclusive lock for ``page`` (``.cache/NAME.lock`` beside it) while it is read and rewritten:
+    the report steps that run side by side (``characterization.report --jobs``) each splice their own
+    section of ``index.md``, and none may lose another's."""
+    import fcntl
+
+    lock = page.parent / ".cache" / f"{page.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def replace_text(page: Path, text: str) -> None:
+    """Write ``page`` whole or not at all (a temporary file renamed over it): a reader never sees half."""
+    tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, page)
+
+
 def splice(page: Path, begin: str, end: str, text: str) -> Path:
     """Put ``text`` (which starts with ``begin`` and ends with ``end``) into ``page`` in place of its
-    ``begin`` ... ``end`` section, or append it when the page has none; the rest of the page is kept."""
+    ``begin`` ... ``end`` section, or append it when the page has none; the rest of the page is kept
+    (under ``locked_page``)."""
     page = Path(page)
-    old = page.read_text() if page.exists() else ""
-    if begin in old and end in old:
-        new = old[: old.index(begin)] + text.rstrip("\n") + old[old.index(end) + len(end):]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
-    page.write_text(new)
+    with locked_page(page):
+        old = page.read_text() if page.exists() else ""
+        if begin in old and end in old:
+            new = old[: old.index(begin)] + text.rstrip("\n") + old[old.index(end) + len(end):]
+        else:
+            new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
+        replace_text(page, new)
     return page

@@ -156,12 +156,15 @@ def write_overview(out: str | Path) -> Path:
     L.append(END)
     text = "\n".join(L)
     page = out / "index.md"
-    old = page.read_text() if page.exists() else ""
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
-    else:
-        new = text + ("\n\n" + old.lstrip("\n") if old.strip() else "\n")
-    page.write_text(new)
+    from .index import locked_page, replace_text
+
+    with locked_page(page):  # other steps splice their sections into the same page
+        old = page.read_text() if page.exists() else ""
+        if BEGIN in old and END in old:
+            new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
+        else:
+            new = text + ("\n\n" + old.lstrip("\n") if old.strip() else "\n")
+        replace_text(page, new)
     return page
 
 
