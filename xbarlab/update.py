@@ -54,6 +54,7 @@ Every random draw comes from the ``numpy.random.Generator`` passed in; with
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,6 +197,12 @@ def _check_rng(rng, needed: bool):
     return rng
 
 
+def _compiled() -> bool:
+    """Whether the in-situ update runs as compiled loops (``update_kernels``, numba): unless
+    XBARLAB_KERNELS=array, which runs the array code here as in ``xbarlab.fcm.cpu_kernels``."""
+    return os.environ.get("XBARLAB_KERNELS", "auto") != "array"
+
+
 SERIES_NU = 1e-8  # below it (times the pulses in units of P) the curves use their first-order series in ν
 
 
@@ -253,7 +260,14 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
 def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, update: UpdateParams,
                            rng: np.random.Generator | None) -> np.ndarray:
     """``apply_pulses`` without its input checks, for a caller whose G (float, within the bounds), n
-    (whole numbers of G's shape) and rng are valid by construction (``dnn_eval.txsim``'s cell state)."""
+    (whole numbers of G's shape) and rng are valid by construction (``dnn_eval.txsim``'s cell state).
+    Integer n runs as one compiled loop (``update_kernels.respond``, bitwise this array code)."""
+    if _compiled() and n.dtype.kind in "iu":
+        from . import update_kernels
+
+        z = rng.standard_normal(G.shape) if update.gamma > 0 else None
+        return update_kernels.respond(G, n, z, device.g_min, device.g_max, update.pulse_count(device), update.nu_set,
+                                      update.nu_reset, SERIES_NU, update.gamma * update.step(device))
     out = response(G, n, device, update)
     if update.gamma > 0:
         out += update.gamma * update.step(device) * np.sqrt(np.abs(n)) * rng.standard_normal(G.shape)
@@ -341,6 +355,10 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     sx, sd = np.sign(X) * np.sign(scale_s), np.sign(D)
     if settings.scheme is PulseScheme.EXPECTED:
         return np.rint(BL * np.einsum("rk,rn->rkn", sx * p, sd * q)).sum(axis=0).astype(np.int64)
+    if _compiled():  # the same draws and counts in one compiled loop (update_kernels.pulse_counts)
+        from . import update_kernels
+
+        return update_kernels.pulse_counts(p, sx, q, sd, BL, rng)
     R = X.shape[0]
     exact = np.float32 if R * BL <= 2**24 else np.float64  # sums of +-1 stay exact integers
     rows = _streams(p, sx, BL, rng, exact)  # (R BL, K) signed row pulses

@@ -1,0 +1,170 @@
+"""Compiled loops (numba) of the in-situ update: the pulse coincidences and the device response per cell.
+
+``xbarlab.update`` states the model in array code (``_streams`` and a matrix
+product for the pulse counts, ``response`` for the curves). With a mini-batch
+of convolution patches that array code builds streams of R x BL x K entries,
+mostly zeros, and spends its time on memory and on many short numpy calls.
+These loops compute the same numbers in one pass each:
+
+* ``coincidences``: from the same uniforms (drawn by the caller from its
+  generator, in the array code's order), each cell's signed pulse count, as
+  the sum over vectors and time slots of the products of the fired row and
+  column signs. Integer arithmetic: the counts are exactly those of the
+  array code's float product (itself exact below 2^24 slots).
+* ``respond``: the closed-form SET/RESET curves, the write noise and the
+  clip to the bounds, with the same IEEE operations in the same order as
+  ``response`` and ``apply_pulses_unchecked`` (no ``fastmath``: no fused
+  multiply-add, no reassociation). Its only transcendental, expm1, is passed
+  in, computed by numpy on the same array as the array code does (numpy's
+  SIMD expm1 and libm's differ in the last bit), so the result is bitwise
+  the array code's (``tests/core/test_update_kernels.py``).
+
+Imported on first use (``import xbarlab`` does not load numba); compiled on
+first use, then cached on disk by numba. Single-threaded (see
+``xbarlab.fcm.cpu_kernels`` on numba's and torch's thread pools).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+_jit = njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+
+
+def pulse_counts(p, sx, q, sd, BL: int, rng) -> np.ndarray:
+    """``update._stream_counts`` (the signed coincidence counts (K, N) of row streams p, sx (R, K) and
+    column streams q, sd (R, N), BL slots) from the same draws of ``rng``: one float32 uniform per slot of
+    each line with probability != 0, rows first, in (vector, line) order."""
+    ur = _uniforms(np.count_nonzero(p), BL, rng)
+    uc = _uniforms(np.count_nonzero(q), BL, rng)
+    out = np.zeros((p.shape[1], q.shape[1]), dtype=np.int64)
+    _coincidences(p, sx, q, sd, ur, uc, out)
+    return out
+
+
+def _uniforms(lines: int, BL: int, rng) -> np.ndarray:
+    return rng.random((lines, BL), dtype=np.float32) if lines else np.zeros((0, BL), dtype=np.float32)
+
+
+def respond(G: np.ndarray, n: np.ndarray, z, g_min: float, g_max: float, P: int, nu_set: float, nu_reset: float,
+            small_nu: float, noise: float) -> np.ndarray:
+    """``update.apply_pulses_unchecked``'s result (a new array of G's shape) for float G and whole-number
+    n of one shape; z: the standard normals per cell (None when noise = 0), noise = γ ΔG_step (S)."""
+    G = np.ascontiguousarray(G, dtype=float)
+    n = np.ascontiguousarray(n, dtype=np.int64)
+    k = np.abs(n.astype(float)) / P  # (the array code's k: its expm1 here, numpy's, on the same array)
+    e_set = np.expm1(-nu_set * k) if nu_set else k
+    e_reset = np.expm1(-nu_reset * k) if nu_reset else k
+    zz = k if z is None else np.ascontiguousarray(z, dtype=float)
+    out = np.empty_like(G)
+    _respond(G.ravel(), n.ravel(), e_set.ravel(), e_reset.ravel(), zz.ravel(), g_min, g_max, float(P),
+                 nu_set, nu_reset, math.expm1(-nu_set), math.expm1(-nu_reset), small_nu, noise, out.ravel())
+    return out
+
+
+_M1, _M2, _M4, _H01 = (np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F),
+                       np.uint64(0x0101010101010101))
+_ONE, _SIX = np.uint64(1), np.uint64(56)
+
+
+@_jit
+def _popcount(x):
+    """Set bits of a uint64 (SWAR)."""
+    x = x - ((x >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return (x * _H01) >> _SIX
+
+
+@_jit
+def _masks(prob, sign, r, u, u0, idx, s, mask):
+    """The lines of vector r with a firing probability != 0: index, sign and the bit mask of the slots
+    where each fires (uniform u[u0 + line, t] < prob as float32); returns how many."""
+    n = 0
+    BL = u.shape[1]
+    for i in range(prob.shape[1]):
+        if prob[r, i] != 0:
+            pf = np.float32(prob[r, i])
+            row = u0 + n
+            for w in range(mask.shape[1]):
+                m = np.uint64(0)
+                for t in range(64 * w, min(BL, 64 * w + 64)):
+                    m |= np.uint64(u[row, t] < pf) << np.uint64(t - 64 * w)
+                mask[n, w] = m
+            idx[n] = i
+            s[n] = np.int64(sign[r, i])
+            n += 1
+    return n
+
+
+@_jit
+def _coincidences(p, sx, q, sd, ur, uc, out):
+    """out (K, N) int64 += the signed coincidences of row streams (p, sx: (R, K) probability and sign)
+    and column streams (q, sd: (R, N)); ur, uc (float32, (lines, BL)): one uniform per slot of each line
+    with probability != 0, in row-major (vector, line) order. Line i fires in slot t when u < p (float32);
+    cell (i, j) of vector r gets sign_i sign_j times the slots where both fire (a popcount of their masks)."""
+    R, K = p.shape
+    N = q.shape[1]
+    W = (ur.shape[1] + 63) // 64
+    ri = np.empty(K, np.int64)
+    rs = np.empty(K, np.int64)
+    rm = np.empty((K, W), np.uint64)
+    ci = np.empty(N, np.int64)
+    cs = np.empty(N, np.int64)
+    cm = np.empty((N, W), np.uint64)
+    ur0 = 0
+    uc0 = 0
+    for r in range(R):
+        nr = _masks(p, sx, r, ur, ur0, ri, rs, rm)
+        nc = _masks(q, sd, r, uc, uc0, ci, cs, cm)
+        ur0 += nr
+        uc0 += nc
+        for a in range(nr):
+            for b in range(nc):
+                c = np.uint64(0)
+                for w in range(W):
+                    c += _popcount(rm[a, w] & cm[b, w])
+                out[ri[a], ci[b]] += rs[a] * cs[b] * np.int64(c)
+
+
+@_jit
+def _respond(G, n, e_set, e_reset, z, g_min, g_max, P, nu_set, nu_reset, em_set, em_reset, small_nu, noise,
+             out):
+    """out = clip(response(G, n) + noise sqrt(|n|) z, g_min, g_max) over flat arrays, as the array code:
+    ``e_set`` = expm1(-nu_set |n| / P) (numpy's), ``em_set`` = expm1(-nu_set) (math's), the same for
+    RESET; ``small_nu``: the series threshold (``update.SERIES_NU``); z is read only when noise > 0."""
+    span = g_max - g_min
+    for c in range(G.size):
+        g = G[c]
+        m = n[c]
+        if m > 0:
+            k = np.float64(m) / P
+            if nu_set == 0:
+                up = span * k - 0.0
+            else:
+                if nu_set * max(k, 1.0) < small_nu:
+                    gain = k * (1.0 + nu_set * (1.0 - k) / 2.0)
+                else:
+                    gain = e_set[c] / em_set
+                up = span * gain - (g - g_min) * -e_set[c]
+            v = g + up
+        elif m < 0:
+            k = np.float64(-m) / P
+            if nu_reset == 0:
+                down = span * k - 0.0
+            else:
+                if nu_reset * max(k, 1.0) < small_nu:
+                    gain = k * (1.0 + nu_reset * (1.0 - k) / 2.0)
+                else:
+                    gain = e_reset[c] / em_reset
+                down = span * gain - (g_max - g) * -e_reset[c]
+            v = g - down
+        else:
+            v = g
+        if noise > 0:
+            v += noise * np.sqrt(np.float64(abs(m))) * z[c]
+        out[c] = min(max(v, g_min), g_max)
