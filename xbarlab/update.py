@@ -343,6 +343,10 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     The stochastic streams (``_streams``) draw a uniform per slot only for the lines with a firing
     probability above 0; the pulse count of each cell is exact in float32 up to 2^24 slots."""
     BL = settings.bit_length
+    if _compiled() and settings.scheme is PulseScheme.STOCHASTIC and scale_s != 0:
+        from . import update_kernels  # (the same draws and counts in compiled loops)
+
+        return update_kernels.pulse_counts(X, D, scale_s, step_s, BL, rng)
     xm = np.abs(X).max(axis=1, keepdims=True)
     dm = np.abs(D).max(axis=1, keepdims=True)
     live = (xm[:, 0] > 0) & (dm[:, 0] > 0)
@@ -355,10 +359,6 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     sx, sd = np.sign(X) * np.sign(scale_s), np.sign(D)
     if settings.scheme is PulseScheme.EXPECTED:
         return np.rint(BL * np.einsum("rk,rn->rkn", sx * p, sd * q)).sum(axis=0).astype(np.int64)
-    if _compiled():  # the same draws and counts in one compiled loop (update_kernels.pulse_counts)
-        from . import update_kernels
-
-        return update_kernels.pulse_counts(p, sx, q, sd, BL, rng)
     R = X.shape[0]
     exact = np.float32 if R * BL <= 2**24 else np.float64  # sums of +-1 stay exact integers
     rows = _streams(p, sx, BL, rng, exact)  # (R BL, K) signed row pulses

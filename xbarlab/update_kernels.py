@@ -35,19 +35,56 @@ from numba import njit
 _jit = njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 
 
-def pulse_counts(p, sx, q, sd, BL: int, rng) -> np.ndarray:
-    """``update._stream_counts`` (the signed coincidence counts (K, N) of row streams p, sx (R, K) and
-    column streams q, sd (R, N), BL slots) from the same draws of ``rng``: one float32 uniform per slot of
-    each line with probability != 0, rows first, in (vector, line) order."""
-    ur = _uniforms(np.count_nonzero(p), BL, rng)
-    uc = _uniforms(np.count_nonzero(q), BL, rng)
-    out = np.zeros((p.shape[1], q.shape[1]), dtype=np.int64)
-    _coincidences(p, sx, q, sd, ur, uc, out)
+def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL: int, rng) -> np.ndarray:
+    """``update.batched_pulses``' stochastic counts (K, N) for X (R, K), D (R, N), scale_s != 0, from the same
+    draws of ``rng``: the probabilities of the array code (``_probabilities``), then one float32 uniform
+    per slot of each line with probability != 0, rows first, in (vector, line) order."""
+    X = np.ascontiguousarray(X, dtype=float)
+    D = np.ascontiguousarray(D, dtype=float)
+    P, Q = np.empty_like(X), np.empty_like(D)
+    nr, nc = _probabilities(X, D, abs(scale_s), 1.0 if scale_s > 0 else -1.0, step_s * BL, P, Q)
+    if nr == 0 or nc == 0:  # (no live vector: the array code draws nothing either)
+        return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
+    ur = rng.random((nr, BL), dtype=np.float32)
+    uc = rng.random((nc, BL), dtype=np.float32)
+    out = np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
+    _coincidences(P, Q, ur, uc, out)
     return out
 
 
-def _uniforms(lines: int, BL: int, rng) -> np.ndarray:
-    return rng.random((lines, BL), dtype=np.float32) if lines else np.zeros((0, BL), dtype=np.float32)
+@_jit
+def _probabilities(X, D, scale, sign, slots, P, Q):
+    """Signed firing probabilities P (R, K) of the rows and Q (R, N) of the columns, as the array code:
+    per vector peak = sqrt(scale max|x| max|d| / slots), p = min(1, |x| / max|x| * peak) with the sign
+    of x (times ``sign``, the scale's), q likewise with d's; a vector whose x or d is all zero is 0.
+    Returns the lines with a probability != 0 (rows, columns)."""
+    R, K = X.shape
+    N = D.shape[1]
+    nr = 0
+    nc = 0
+    for r in range(R):
+        xm = 0.0
+        for i in range(K):
+            xm = max(xm, abs(X[r, i]))
+        dm = 0.0
+        for j in range(N):
+            dm = max(dm, abs(D[r, j]))
+        if not (xm > 0 and dm > 0):
+            P[r] = 0.0
+            Q[r] = 0.0
+            continue
+        peak = np.sqrt(scale * xm * dm / slots)
+        for i in range(K):
+            x = X[r, i]
+            v = min(1.0, abs(x) / xm * peak)
+            P[r, i] = v * sign if x > 0 else -v * sign if x < 0 else 0.0
+            nr += v != 0
+        for j in range(N):
+            d = D[r, j]
+            v = min(1.0, abs(d) / dm * peak)
+            Q[r, j] = v if d > 0 else -v if d < 0 else 0.0
+            nc += v != 0
+    return nr, nc
 
 
 def respond(G: np.ndarray, n: np.ndarray, z, g_min: float, g_max: float, P: int, nu_set: float, nu_reset: float,
@@ -81,14 +118,15 @@ def _popcount(x):
 
 
 @_jit
-def _masks(prob, sign, r, u, u0, idx, s, mask):
-    """The lines of vector r with a firing probability != 0: index, sign and the bit mask of the slots
-    where each fires (uniform u[u0 + line, t] < prob as float32); returns how many."""
+def _masks(prob, r, u, u0, idx, s, mask):
+    """The lines of vector r with a signed firing probability != 0 (prob (R, n)): index, sign and the bit
+    mask of the slots where each fires (uniform u[u0 + line, t] < |prob| as float32); returns how many."""
     n = 0
     BL = u.shape[1]
     for i in range(prob.shape[1]):
-        if prob[r, i] != 0:
-            pf = np.float32(prob[r, i])
+        v = prob[r, i]
+        if v != 0:
+            pf = np.float32(abs(v))
             row = u0 + n
             for w in range(mask.shape[1]):
                 m = np.uint64(0)
@@ -96,15 +134,15 @@ def _masks(prob, sign, r, u, u0, idx, s, mask):
                     m |= np.uint64(u[row, t] < pf) << np.uint64(t - 64 * w)
                 mask[n, w] = m
             idx[n] = i
-            s[n] = np.int64(sign[r, i])
+            s[n] = 1 if v > 0 else -1
             n += 1
     return n
 
 
 @_jit
-def _coincidences(p, sx, q, sd, ur, uc, out):
-    """out (K, N) int64 += the signed coincidences of row streams (p, sx: (R, K) probability and sign)
-    and column streams (q, sd: (R, N)); ur, uc (float32, (lines, BL)): one uniform per slot of each line
+def _coincidences(p, q, ur, uc, out):
+    """out (K, N) int64 += the signed coincidences of row streams (p: (R, K) signed probabilities)
+    and column streams (q: (R, N)); ur, uc (float32, (lines, BL)): one uniform per slot of each line
     with probability != 0, in row-major (vector, line) order. Line i fires in slot t when u < p (float32);
     cell (i, j) of vector r gets sign_i sign_j times the slots where both fire (a popcount of their masks)."""
     R, K = p.shape
@@ -119,8 +157,8 @@ def _coincidences(p, sx, q, sd, ur, uc, out):
     ur0 = 0
     uc0 = 0
     for r in range(R):
-        nr = _masks(p, sx, r, ur, ur0, ri, rs, rm)
-        nc = _masks(q, sd, r, uc, uc0, ci, cs, cm)
+        nr = _masks(p, r, ur, ur0, ri, rs, rm)
+        nc = _masks(q, r, uc, uc0, ci, cs, cm)
         ur0 += nr
         uc0 += nc
         for a in range(nr):
