@@ -33,6 +33,7 @@ from numba import njit
 
 
 _jit = njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+_inline = njit(cache=True, nogil=True, boundscheck=False, error_model="numpy", inline="always")  # (helpers)
 
 
 def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL: int, rng) -> np.ndarray:
@@ -42,22 +43,23 @@ def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL
     X = np.ascontiguousarray(X, dtype=float)
     D = np.ascontiguousarray(D, dtype=float)
     P, Q = np.empty_like(X), np.empty_like(D)
-    nr, nc = _probabilities(X, D, abs(scale_s), 1.0 if scale_s > 0 else -1.0, step_s * BL, P, Q)
+    lines = np.empty((X.shape[0], 2), dtype=np.int64)  # per vector: rows and columns with probability != 0
+    nr, nc = _probabilities(X, D, abs(scale_s), 1.0 if scale_s > 0 else -1.0, step_s * BL, P, Q, lines)
     if nr == 0 or nc == 0:  # (no live vector: the array code draws nothing either)
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
     ur = rng.random((nr, BL), dtype=np.float32)
     uc = rng.random((nc, BL), dtype=np.float32)
     out = np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
-    _coincidences(P, Q, ur, uc, out)
+    _coincidences(P, Q, lines, ur, uc, out)
     return out
 
 
 @_jit
-def _probabilities(X, D, scale, sign, slots, P, Q):
+def _probabilities(X, D, scale, sign, slots, P, Q, lines):
     """Signed firing probabilities P (R, K) of the rows and Q (R, N) of the columns, as the array code:
     per vector peak = sqrt(scale max|x| max|d| / slots), p = min(1, |x| / max|x| * peak) with the sign
     of x (times ``sign``, the scale's), q likewise with d's; a vector whose x or d is all zero is 0.
-    Returns the lines with a probability != 0 (rows, columns)."""
+    ``lines`` (R, 2): each vector's rows and columns with a probability != 0; returns their totals."""
     R, K = X.shape
     N = D.shape[1]
     nr = 0
@@ -69,6 +71,8 @@ def _probabilities(X, D, scale, sign, slots, P, Q):
         dm = 0.0
         for j in range(N):
             dm = max(dm, abs(D[r, j]))
+        lines[r, 0] = 0
+        lines[r, 1] = 0
         if not (xm > 0 and dm > 0):
             P[r] = 0.0
             Q[r] = 0.0
@@ -77,13 +81,15 @@ def _probabilities(X, D, scale, sign, slots, P, Q):
         for i in range(K):
             x = X[r, i]
             v = min(1.0, abs(x) / xm * peak)
-            P[r, i] = v * sign if x > 0 else -v * sign if x < 0 else 0.0
-            nr += v != 0
+            P[r, i] = np.copysign(v, x) * sign  # (x = 0: v = 0, a zero that no mask reads)
+            lines[r, 0] += v != 0
         for j in range(N):
             d = D[r, j]
             v = min(1.0, abs(d) / dm * peak)
-            Q[r, j] = v if d > 0 else -v if d < 0 else 0.0
-            nc += v != 0
+            Q[r, j] = np.copysign(v, d)
+            lines[r, 1] += v != 0
+        nr += lines[r, 0]
+        nc += lines[r, 1]
     return nr, nc
 
 
@@ -108,7 +114,7 @@ _M1, _M2, _M4, _H01 = (np.uint64(0x5555555555555555), np.uint64(0x33333333333333
 _ONE, _SIX = np.uint64(1), np.uint64(56)
 
 
-@_jit
+@_inline
 def _popcount(x):
     """Set bits of a uint64 (SWAR)."""
     x = x - ((x >> _ONE) & _M1)
@@ -117,7 +123,7 @@ def _popcount(x):
     return (x * _H01) >> _SIX
 
 
-@_jit
+@_inline
 def _masks(prob, r, u, u0, idx, s, mask):
     """The lines of vector r with a signed firing probability != 0 (prob (R, n)): index, sign and the bit
     mask of the slots where each fires (uniform u[u0 + line, t] < |prob| as float32); returns how many."""
@@ -140,9 +146,9 @@ def _masks(prob, r, u, u0, idx, s, mask):
 
 
 @_jit
-def _coincidences(p, q, ur, uc, out):
+def _coincidences(p, q, lines, ur, uc, out):
     """out (K, N) int64 += the signed coincidences of row streams (p: (R, K) signed probabilities)
-    and column streams (q: (R, N)); ur, uc (float32, (lines, BL)): one uniform per slot of each line
+    and column streams (q: (R, N)), ``lines`` (R, 2) the live rows and columns of each vector; ur, uc (float32, (lines, BL)): one uniform per slot of each line
     with probability != 0, in row-major (vector, line) order. Line i fires in slot t when u < p (float32);
     cell (i, j) of vector r gets sign_i sign_j times the slots where both fire (a popcount of their masks)."""
     R, K = p.shape
@@ -157,10 +163,14 @@ def _coincidences(p, q, ur, uc, out):
     ur0 = 0
     uc0 = 0
     for r in range(R):
-        nr = _masks(p, r, ur, ur0, ri, rs, rm)
-        nc = _masks(q, r, uc, uc0, ci, cs, cm)
-        ur0 += nr
-        uc0 += nc
+        nr, nc = lines[r, 0], lines[r, 1]
+        if nr > 0 and nc > 0:  # (a vector with no live row or no live column pulses no cell)
+            _masks(p, r, ur, ur0, ri, rs, rm)
+            _masks(q, r, uc, uc0, ci, cs, cm)
+        else:
+            nr = nc = 0
+        ur0 += lines[r, 0]
+        uc0 += lines[r, 1]
         for a in range(nr):
             for b in range(nc):
                 c = np.uint64(0)
