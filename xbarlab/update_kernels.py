@@ -172,11 +172,17 @@ def _coincidences(p, q, lines, ur, uc, out):
         ur0 += lines[r, 0]
         uc0 += lines[r, 1]
         for a in range(nr):
+            i, sa = ri[a], rs[a]
+            if W == 1:  # (BL <= 64: one word per line, the common case)
+                m = rm[a, 0]
+                for b in range(nc):
+                    out[i, ci[b]] += sa * cs[b] * np.int64(_popcount(m & cm[b, 0]))
+                continue
             for b in range(nc):
                 c = np.uint64(0)
                 for w in range(W):
                     c += _popcount(rm[a, w] & cm[b, w])
-                out[ri[a], ci[b]] += rs[a] * cs[b] * np.int64(c)
+                out[i, ci[b]] += sa * cs[b] * np.int64(c)
 
 
 @_jit
