@@ -85,3 +85,28 @@ def test_conv_layer_reads_patches_as_columns_with_the_same_values():
     dX = layer.state.bwd.matmul(dY, check_finite=False, signed=True)  # (B L, K)
     dx = F.fold(dX.reshape(4, 36, -1).transpose(1, 2), (6, 6), kernel_size=3, padding=1)
     torch.testing.assert_close(x.grad, dx, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "float32", "float64"])
+def test_backward_read_in_the_turned_layout_is_the_row_layout(kind):
+    """``BackwardFCM.matmul`` drives the turned read with X^T (``FCM.matmul_t``): bitwise the row layout (the
+    errors padded, flipped per block, read by ``FCM.matmul``, the outputs flipped back), partial blocks too."""
+    from xbarlab.fcm import FCM
+    from xbarlab.fcm.backward import BackwardFCM
+
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((13, 11))
+    b = BackwardFCM.from_fcm(FCM.from_weights(W, _spintronic(8), rng))
+    d = rng.standard_normal((6, 11))
+    if kind != "numpy":
+        d = torch.as_tensor(d, dtype=getattr(torch, kind))
+    got = b.matmul(d, check_finite=False, signed=True)
+    tn, nc = b._blocks[2], b._blocks[3]
+    Dp = (torch.zeros((6, tn * nc), dtype=d.dtype) if kind != "numpy" else np.zeros((6, tn * nc)))
+    Dp[:, :11] = d
+    want = b.turned.matmul(Dp[:, b._in_idx], check_finite=False, signed=True)[:, b._out_idx]
+    if kind == "numpy":
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(b.matmul(d[0], signed=True), want[0])
+    else:
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
