@@ -184,6 +184,13 @@ class CrossbarState:
         self._bwd = None if self._bwd is None else self._exact_backward()
         self._G_bwd = self._G_fwd
 
+    def compile(self, ns) -> None:
+        """Compile the evaluation plans of the present FCMs for namespace ``ns`` now (the backward's once
+        built), rather than in the next forward and backward (``FCM.compile``: a benchmark times it apart)."""
+        self.fwd.compile(ns)
+        if self._bwd is not None:
+            self._bwd.turned.compile(ns)
+
     def estimate(self) -> None:
         """Interpolated FCMs: the last exact G_non-ideal plus the change of the cells (no circuit solve)."""
         f = self.fwd
@@ -193,8 +200,8 @@ class CrossbarState:
         if self._bwd is not None:
             t = self._bwd.turned
             gb = np.maximum(t.Gn + turned_tiles(self.G - self._G_bwd), 0.0)
-            self._bwd = BackwardFCM(FCM(t.spec, t.options, t.shape, self.w_max, turned_tiles(self.G), gb, t.Y),
-                                    self.shape, self.blocks)
+            self._bwd = self._bwd.with_turned(FCM(t.spec, t.options, t.shape, self.w_max, turned_tiles(self.G), gb,
+                                                  t.Y))
             self._G_bwd = self._G_fwd
 
     # -------------------------------------------------------------- update

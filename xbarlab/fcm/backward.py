@@ -33,6 +33,8 @@ G_non-ideal (or is the spec's fixed ``full_scale_a``).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..api import turn
@@ -106,6 +108,15 @@ class BackwardFCM:
         else:
             turned = FCM.from_tiles(turned_tiles(fcm.G), spec_t, opts, (tn * Nc, tk * M), fcm.w_max)
         return cls(turned, (K, N), (tk, M, tn, Nc))
+
+    def with_turned(self, turned: FCM) -> "BackwardFCM":
+        """The same read of other conductances: ``turned`` a forward FCM of the same turned layout (an
+        estimate, a rebuild); the index arrays (and their tensors) are shared."""
+        if not isinstance(turned, FCM) or turned.shape != self.turned.shape:
+            raise ValueError(f"turned must be an FCM of shape {self.turned.shape}, got {turned!r}")
+        new = copy.copy(self)
+        new.turned, new.spec = turned, turned.spec
+        return new
 
     @property
     def Gn(self) -> np.ndarray | None:
