@@ -125,7 +125,8 @@ class TxSimSettings:
 
 
 class CrossbarState:
-    """One layer's cells (G+, G- over the padded weight matrix, siemens) and its two FCMs."""
+    """One layer's cells (G+, G- over the padded weight matrix, siemens) and its two FCMs. ``G`` is
+    replaced by each update, never written in place: an FCM's ``G`` is the state it was made of."""
 
     def __init__(self, W: np.ndarray, spec: CrossbarSpec, options: FCMOptions, s: TxSimSettings,
                  rng: np.random.Generator) -> None:
@@ -169,7 +170,7 @@ class CrossbarState:
         """The backward FCM, built on first use: the network's first layer never reads its error back
         (its input needs no gradient), so it never pays for one."""
         if self._bwd is None:
-            self._bwd, self._G_bwd = self._exact_backward(), self.G.copy()
+            self._bwd = self._exact_backward()
         return self._bwd
 
     def _exact_backward(self) -> BackwardFCM:
@@ -180,9 +181,7 @@ class CrossbarState:
     def rebuild(self) -> None:
         """Exact forward and (once used) backward FCMs of the present cells (G_non-ideal stacks)."""
         self.fwd = FCM.from_tiles(self.G, self.spec, self.options, self.shape, self.w_max)
-        self._G_fwd = self.G.copy()
         self._bwd = None if self._bwd is None else self._exact_backward()
-        self._G_bwd = self._G_fwd
 
     def compile(self, ns) -> None:
         """Compile the evaluation plans of the present FCMs for namespace ``ns`` now (the backward's once
@@ -192,17 +191,18 @@ class CrossbarState:
             self._bwd.turned.compile(ns)
 
     def estimate(self) -> None:
-        """Interpolated FCMs: the last exact G_non-ideal plus the change of the cells (no circuit solve)."""
+        """Interpolated FCMs: the last exact G_non-ideal plus the change of the cells (no circuit solve).
+        The change is against each FCM's own cells (``fcm.G``: the state when it was made, since ``G`` is
+        replaced by an update, never written in place); turned tiles are a permutation of the cells, so
+        turning the difference or differencing the turned cells gives the same numbers."""
         f = self.fwd
         self.fwd = FCM(self.spec, self.options, self.shape, self.w_max, self.G,
-                       np.maximum(f.Gn + (self.G - self._G_fwd), 0.0), f.Y)
-        self._G_fwd = self.G.copy()
+                       np.maximum(f.Gn + (self.G - f.G), 0.0), f.Y)
         if self._bwd is not None:
             t = self._bwd.turned
-            gb = np.maximum(t.Gn + turned_tiles(self.G - self._G_bwd), 0.0)
-            self._bwd = self._bwd.with_turned(FCM(t.spec, t.options, t.shape, self.w_max, turned_tiles(self.G), gb,
-                                                  t.Y))
-            self._G_bwd = self._G_fwd
+            tG = turned_tiles(self.G)
+            self._bwd = self._bwd.with_turned(FCM(t.spec, t.options, t.shape, self.w_max, tG,
+                                                  np.maximum(t.Gn + (tG - t.G), 0.0), t.Y))
 
     # -------------------------------------------------------------- update
     def apply_update(self, X: np.ndarray, D: np.ndarray, s: TxSimSettings, rng: np.random.Generator) -> None:
