@@ -157,7 +157,8 @@ class BackwardFCM:
             Xt = np.zeros((P, D.shape[0]))
             Xt[into] = D.T
         Yt = self.turned.matmul_t(Xt, check_finite=check_finite, signed=signed)  # (turned N, B)
-        y = Yt[out_idx].T  # (B, K): the same values as the row layout (FCM.matmul_t)
+        y = Yt[out_idx].T  # (B, K): the same values as the row layout (FCM.matmul_t); a tensor stays a view
+        y = y if torch_in else np.ascontiguousarray(y)
         return y[0] if single else y
 
     def _index_tensors(self, device):
