@@ -48,7 +48,10 @@ Write styles:
    and exact verify reads run until each cell is within the tolerance.
 
 Every random draw comes from the ``numpy.random.Generator`` passed in; with
-γ = 0 and the expected scheme no generator is needed.
+γ = 0 and the expected scheme no generator is needed. The stochastic batch
+encoding and the device response run as compiled loops (``update_kernels``)
+with the same draws and bitwise the same results as the array code here
+(``XBARLAB_KERNELS=array`` runs the array code).
 """
 
 from __future__ import annotations
