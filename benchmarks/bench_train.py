@@ -46,11 +46,12 @@ from dnn_eval.data import load_digits_split  # noqa: E402
 from dnn_eval.evaluate import make_spec  # noqa: E402
 from dnn_eval.models import MLP, LeNet  # noqa: E402
 from dnn_eval.txsim import TxSimSettings, bias_optimizer, refresh, to_txsim, train_step  # noqa: E402
+from xbarlab.backend import TorchNS  # noqa: E402
 from xbarlab.fcm import FCMOptions  # noqa: E402
 from xbarlab.update import UpdateParams  # noqa: E402
 
 GOAL = 5.0
-PHASES = ("forward", "backward", "update", "estimate")  # of one crossbar step (xbar_phases)
+PHASES = ("compile", "forward", "backward", "update", "estimate")  # of one crossbar step (xbar_phases)
 UPDATE = UpdateParams(nu_set=0.1, nu_reset=0.1, gamma=1.0, pulses=1000)
 
 
@@ -94,9 +95,15 @@ def bench_network(name: str, net_fn, batch: int, reps: int) -> list[dict]:
         train_step(xnet, layers, opt_x, x, y, s, rng)
         refresh(layers, exact=False)
 
+    ns = TorchNS(x)
+
     def xbar_phases() -> dict:
-        """``xbar_step`` with a timer per phase (the same work, in train_step's order)."""
+        """``xbar_step`` with a timer per phase (the same work, in train_step's order; the plans of the
+        FCMs that the last estimate made, which the step compiles in its forward and backward, first)."""
         t = [time.perf_counter()]
+        for layer in layers:
+            layer.state.compile(ns)
+        t.append(time.perf_counter())
         for layer in layers:
             layer.records.clear()
         opt_x.zero_grad()
@@ -171,16 +178,17 @@ def write(rows: list[dict], out: Path, reps: int, threads: int, load=(float("nan
                      f"{'yes' if r['met'] else 'no'} | {r['ratio_cpu']:.1f}x |")
     lines += ["", "Ratio in CPU time: the same median of per-pair ratios in this process's CPU time instead of "
               "wall time (every phase runs on one thread), which other processes' load changes much less.",
-              "", "Where the crossbar step's time goes (medians of a timed copy of the step, ms): forward (the "
-              "forward FCMs, im2col and the loss; it includes compiling the evaluation plans of the FCMs that "
-              "the last estimate made), backward (the backward FCMs and autograd), update (the pulse "
-              "streams and the device response of every cell, and the digital biases), estimate (the "
-              "interpolated FCMs' new G_non-ideal estimates; their plans compile in the next forward). Wall "
-              "time: on a loaded machine these medians are noisy.", "",
-              "| network | plain step | forward | backward | update | estimate |", "|---|---|---|---|---|---|"]
+              "", "Where the crossbar step's time goes (medians of a timed copy of the step, ms): compile (the "
+              "evaluation plans of the FCMs that the last estimate made, forward and backward: the step "
+              "itself compiles them in its forward and backward), forward (the forward FCMs, im2col and "
+              "the loss), backward (the backward FCMs and autograd), update (the pulse streams and the device "
+              "response of every cell, and the digital biases), estimate (the interpolated FCMs' new "
+              "G_non-ideal estimates). Wall time: on a loaded machine these medians are noisy.", "",
+              "| network | plain step | compile | forward | backward | update | estimate |",
+              "|---|---|---|---|---|---|---|"]
     for r in rows[::3]:
-        lines.append(f"| {r['network']} | {r['plain_ms']:.2f} | {r['forward_ms']:.2f} | {r['backward_ms']:.2f} | "
-                     f"{r['update_ms']:.2f} | {r['estimate_ms']:.2f} |")
+        lines.append(f"| {r['network']} | {r['plain_ms']:.2f} | {r['compile_ms']:.2f} | {r['forward_ms']:.2f} | "
+                     f"{r['backward_ms']:.2f} | {r['update_ms']:.2f} | {r['estimate_ms']:.2f} |")
     lines += ["", "TxSim reports 14x against a GPU, RxNN's forward-only re-training 2.75x (issue 14).", ""]
     (out / "bench_train.md").write_text("\n".join(lines))
 

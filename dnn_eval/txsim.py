@@ -125,7 +125,8 @@ class TxSimSettings:
 
 
 class CrossbarState:
-    """One layer's cells (G+, G- over the padded weight matrix, siemens) and its two FCMs."""
+    """One layer's cells (G+, G- over the padded weight matrix, siemens) and its two FCMs. ``G`` is
+    replaced by each update, never written in place: an FCM's ``G`` is the state it was made of."""
 
     def __init__(self, W: np.ndarray, spec: CrossbarSpec, options: FCMOptions, s: TxSimSettings,
                  rng: np.random.Generator) -> None:
@@ -169,7 +170,7 @@ class CrossbarState:
         """The backward FCM, built on first use: the network's first layer never reads its error back
         (its input needs no gradient), so it never pays for one."""
         if self._bwd is None:
-            self._bwd, self._G_bwd = self._exact_backward(), self.G.copy()
+            self._bwd = self._exact_backward()
         return self._bwd
 
     def _exact_backward(self) -> BackwardFCM:
@@ -180,22 +181,28 @@ class CrossbarState:
     def rebuild(self) -> None:
         """Exact forward and (once used) backward FCMs of the present cells (G_non-ideal stacks)."""
         self.fwd = FCM.from_tiles(self.G, self.spec, self.options, self.shape, self.w_max)
-        self._G_fwd = self.G.copy()
         self._bwd = None if self._bwd is None else self._exact_backward()
-        self._G_bwd = self._G_fwd
+
+    def compile(self, ns) -> None:
+        """Compile the evaluation plans of the present FCMs for namespace ``ns`` now (the backward's once
+        built), rather than in the next forward and backward (``FCM.compile``: a benchmark times it apart)."""
+        self.fwd.compile(ns)
+        if self._bwd is not None:
+            self._bwd.turned.compile(ns)
 
     def estimate(self) -> None:
-        """Interpolated FCMs: the last exact G_non-ideal plus the change of the cells (no circuit solve)."""
+        """Interpolated FCMs: the last exact G_non-ideal plus the change of the cells (no circuit solve).
+        The change is against each FCM's own cells (``fcm.G``: the state when it was made, since ``G`` is
+        replaced by an update, never written in place); turned tiles are a permutation of the cells, so
+        turning the difference or differencing the turned cells gives the same numbers."""
         f = self.fwd
         self.fwd = FCM(self.spec, self.options, self.shape, self.w_max, self.G,
-                       np.maximum(f.Gn + (self.G - self._G_fwd), 0.0), f.Y)
-        self._G_fwd = self.G.copy()
+                       np.maximum(f.Gn + (self.G - f.G), 0.0), f.Y)
         if self._bwd is not None:
             t = self._bwd.turned
-            gb = np.maximum(t.Gn + turned_tiles(self.G - self._G_bwd), 0.0)
-            self._bwd = BackwardFCM(FCM(t.spec, t.options, t.shape, self.w_max, turned_tiles(self.G), gb, t.Y),
-                                    self.shape, self.blocks)
-            self._G_bwd = self._G_fwd
+            tG = turned_tiles(self.G)
+            self._bwd = self._bwd.with_turned(FCM(t.spec, t.options, t.shape, self.w_max, tG,
+                                                  np.maximum(t.Gn + (tG - t.G), 0.0), t.Y))
 
     # -------------------------------------------------------------- update
     def apply_update(self, X: np.ndarray, D: np.ndarray, s: TxSimSettings, rng: np.random.Generator) -> None:
@@ -233,12 +240,16 @@ def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float,
 
 
 class _CrossbarMatmul(torch.autograd.Function):
-    """y = fwd.matmul(X); the backward reads dX = bwd.matmul(dY) and keeps (X, dY) for the update."""
+    """y = fwd.matmul(X); the backward reads dX = bwd.matmul(dY) and keeps (X, dY) for the update.
+    ``transposed``: X^T (K, R) in, y^T (N, R) out (``FCM.matmul_t``, the same values: a convolution's
+    patches as columns save two transposing copies)."""
 
     @staticmethod
-    def forward(ctx, X, anchor, state, record):
-        ctx.state, ctx.record = state, record
+    def forward(ctx, X, anchor, state, record, transposed=False):
+        ctx.state, ctx.record, ctx.transposed = state, record, transposed
         ctx.save_for_backward(X)
+        if transposed:
+            return state.fwd.matmul_t(X.detach(), check_finite=False)
         return state.fwd.matmul(X.detach(), check_finite=False)
 
     @staticmethod
@@ -246,9 +257,12 @@ class _CrossbarMatmul(torch.autograd.Function):
         # ``anchor`` (an empty tensor that requires grad) makes autograd call this for the first layer
         # too, whose input needs no gradient: its backward read is then skipped, as hardware would
         (X,) = ctx.saved_tensors
-        ctx.record.append((X.detach().double().numpy(), dY.detach().double().numpy()))
+        if ctx.transposed:
+            X, dY = X.t(), dY.t()
+        ctx.record.append((np.ascontiguousarray(X.detach().double().numpy()),
+                           np.ascontiguousarray(dY.detach().double().numpy())))
         dX = ctx.state.bwd.matmul(dY.contiguous(), check_finite=False, signed=True) if ctx.needs_input_grad[0] else None
-        return dX, None, None, None
+        return (dX.t() if ctx.transposed and dX is not None else dX), None, None, None, None
 
 
 class TxLayer(nn.Module):
@@ -273,13 +287,14 @@ class TxLayer(nn.Module):
             return y if self.bias is None else y + self.bias
         B, _, H, W = x.shape
         cols = F.unfold(x, **self.geom)  # (B, K, L)
-        L = cols.shape[-1]
-        y = _CrossbarMatmul.apply(cols.transpose(1, 2).reshape(B * L, -1).contiguous(), self.anchor, self.state,
-                                   self.records)
+        K, L = cols.shape[1:]
+        # patches as columns, patch r = b L + l: X^T (K, B L) in, y^T (N, B L) out
+        yt = _CrossbarMatmul.apply(cols.transpose(0, 1).reshape(K, B * L), self.anchor, self.state, self.records,
+                                   True)
         kh, kw = self.geom["kernel_size"]
         (ph, pw), (sh, sw), (dh, dw) = self.geom["padding"], self.geom["stride"], self.geom["dilation"]
         ho, wo = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        y = y.reshape(B, L, -1).transpose(1, 2).reshape(B, -1, ho, wo)
+        y = yt.reshape(-1, B, L).transpose(0, 1).reshape(B, -1, ho, wo)
         return y if self.bias is None else y + self.bias[None, :, None, None]
 
 

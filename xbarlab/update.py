@@ -48,12 +48,16 @@ Write styles:
    and exact verify reads run until each cell is within the tolerance.
 
 Every random draw comes from the ``numpy.random.Generator`` passed in; with
-γ = 0 and the expected scheme no generator is needed.
+γ = 0 and the expected scheme no generator is needed. The stochastic batch
+encoding and the device response run as compiled loops (``update_kernels``)
+with the same draws and bitwise the same results as the array code here
+(``XBARLAB_KERNELS=array`` runs the array code).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,6 +200,12 @@ def _check_rng(rng, needed: bool):
     return rng
 
 
+def _compiled() -> bool:
+    """Whether the in-situ update runs as compiled loops (``update_kernels``, numba): unless
+    XBARLAB_KERNELS=array, which runs the array code here as in ``xbarlab.fcm.cpu_kernels``."""
+    return os.environ.get("XBARLAB_KERNELS", "auto") != "array"
+
+
 SERIES_NU = 1e-8  # below it (times the pulses in units of P) the curves use their first-order series in ν
 
 
@@ -253,7 +263,14 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
 def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, update: UpdateParams,
                            rng: np.random.Generator | None) -> np.ndarray:
     """``apply_pulses`` without its input checks, for a caller whose G (float, within the bounds), n
-    (whole numbers of G's shape) and rng are valid by construction (``dnn_eval.txsim``'s cell state)."""
+    (whole numbers of G's shape) and rng are valid by construction (``dnn_eval.txsim``'s cell state).
+    Integer n runs as one compiled loop (``update_kernels.respond``, bitwise this array code)."""
+    if _compiled() and n.dtype.kind in "iu":
+        from . import update_kernels
+
+        z = rng.standard_normal(G.shape) if update.gamma > 0 else None
+        return update_kernels.respond(G, n, z, device.g_min, device.g_max, update.pulse_count(device), update.nu_set,
+                                      update.nu_reset, SERIES_NU, update.gamma * update.step(device))
     out = response(G, n, device, update)
     if update.gamma > 0:
         out += update.gamma * update.step(device) * np.sqrt(np.abs(n)) * rng.standard_normal(G.shape)
@@ -329,6 +346,10 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     The stochastic streams (``_streams``) draw a uniform per slot only for the lines with a firing
     probability above 0; the pulse count of each cell is exact in float32 up to 2^24 slots."""
     BL = settings.bit_length
+    if _compiled() and settings.scheme is PulseScheme.STOCHASTIC and scale_s != 0:
+        from . import update_kernels  # (the same draws and counts in compiled loops)
+
+        return update_kernels.pulse_counts(X, D, scale_s, step_s, BL, rng)
     xm = np.abs(X).max(axis=1, keepdims=True)
     dm = np.abs(D).max(axis=1, keepdims=True)
     live = (xm[:, 0] > 0) & (dm[:, 0] > 0)

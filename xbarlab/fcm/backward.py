@@ -33,6 +33,8 @@ G_non-ideal (or is the spec's fixed ``full_scale_a``).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..api import turn
@@ -81,6 +83,7 @@ class BackwardFCM:
         # padded input position r (turned row) <- original column in_idx[r]; output k <- turned column out_idx[k]
         self._in_idx = _flip_index(tn, nc)
         self._out_idx = _flip_index(tk, m)[: self.forward_shape[0]]
+        self._idx: dict = {}  # device -> the two index arrays as tensors (``_index_tensors``)
 
     @classmethod
     def from_fcm(cls, fcm: FCM, *, dac: DACParams | None = None, adc: ADCParams | None = None,
@@ -105,6 +108,15 @@ class BackwardFCM:
         else:
             turned = FCM.from_tiles(turned_tiles(fcm.G), spec_t, opts, (tn * Nc, tk * M), fcm.w_max)
         return cls(turned, (K, N), (tk, M, tn, Nc))
+
+    def with_turned(self, turned: FCM) -> "BackwardFCM":
+        """The same read of other conductances: ``turned`` a forward FCM of the same turned layout (an
+        estimate, a rebuild); the index arrays (and their tensors) are shared."""
+        if not isinstance(turned, FCM) or turned.shape != self.turned.shape:
+            raise ValueError(f"turned must be an FCM of shape {self.turned.shape}, got {turned!r}")
+        new = copy.copy(self)
+        new.turned, new.spec = turned, turned.spec
+        return new
 
     @property
     def Gn(self) -> np.ndarray | None:
@@ -134,17 +146,29 @@ class BackwardFCM:
         D = da[None] if single else da
         tn, nc = self._blocks[2], self._blocks[3]
         P = tn * nc
+        # the turned read's inputs in its own layout, X^T (P, B): padded input r is column in_idx[r] of d, so
+        # (in_idx an involution) column c of d is row in_idx[c]; the padding's rows stay 0
         if torch_in:
-            Dp = torch.zeros((D.shape[0], P), dtype=D.dtype, device=D.device)
-            Dp[:, :N] = D
-            Xt = Dp[:, torch.as_tensor(self._in_idx, device=D.device)]
+            into, out_idx = self._index_tensors(D.device)
+            Xt = torch.zeros((P, D.shape[0]), dtype=D.dtype, device=D.device)
+            Xt.index_copy_(0, into, D.t())
         else:
-            Dp = np.zeros((D.shape[0], P))
-            Dp[:, :N] = D
-            Xt = Dp[:, self._in_idx]
-        Yt = self.turned.matmul(Xt, check_finite=check_finite, signed=signed)
-        out_idx = torch.as_tensor(self._out_idx, device=D.device) if torch_in else self._out_idx
-        y = Yt[:, out_idx]
+            into, out_idx = self._in_idx[:N], self._out_idx
+            Xt = np.zeros((P, D.shape[0]))
+            Xt[into] = D.T
+        Yt = self.turned.matmul_t(Xt, check_finite=check_finite, signed=signed)  # (turned N, B)
+        y = Yt[out_idx].T  # (B, K): the same values as the row layout (FCM.matmul_t); a tensor stays a view
+        y = y if torch_in else np.ascontiguousarray(y)
         return y[0] if single else y
+
+    def _index_tensors(self, device):
+        """(in_idx[:N], out_idx) as int64 tensors on ``device``, made once per device."""
+        key = str(device)
+        if key not in self._idx:
+            import torch
+
+            self._idx[key] = (torch.as_tensor(self._in_idx[: self.forward_shape[1]], device=device),
+                              torch.as_tensor(self._out_idx, device=device))
+        return self._idx[key]
 
     __call__ = matmul

@@ -194,6 +194,7 @@ class FCM:
         # the ADC's clip provably cannot act only under the worst-case range (compile.compile_plan)
         self.adc_worst_case = isinstance(options.adc_range, WorstCase) and spec.adc.full_scale_a is None
         self._plans: dict = {}  # (device, dtype) -> Plan (``compile``)
+        self._compiled = None  # the plan compiled, before its move to any (device, dtype)
 
     # ------------------------------------------------------------------ generation
     @classmethod
@@ -279,10 +280,9 @@ class FCM:
                              "use xbarlab.fcm.calibration.calibrate_adc(fcm, x_calibration)")
         p = self._plans.get(ns.key)
         if p is None:
-            base = self._plans.get(NumpyNS.key)
-            if base is None:
-                base = self._plans[NumpyNS.key] = sensing.compile_sensing(self).to(NumpyNS())
-            p = self._plans[ns.key] = base.to(ns)
+            if self._compiled is None:  # (float64 numpy arrays, moved to numpy too for its host views)
+                self._compiled = sensing.compile_sensing(self)
+            p = self._plans[ns.key] = self._compiled.to(ns)
         return p
 
     def _check_x(self, x, check_finite: bool = True):

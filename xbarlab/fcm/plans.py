@@ -51,6 +51,16 @@ class Layout:
         return (self.Tk - 1) * self.M if self.K < self.Tk * self.M else self.Tk * self.M
 
 
+def _replace(obj, **changes):
+    """``dataclasses.replace`` for the plan classes (frozen, every field set by ``__init__``, no
+    ``__post_init__``): a shallow copy with ``changes``, without re-running ``__init__`` (a training step
+    rebuilds its plans, and replace was most of a plan's move to torch)."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 class _Arrays:
     """Mixin of frozen dataclasses whose array fields move to a namespace with ``to``."""
 
@@ -61,7 +71,8 @@ class _Arrays:
                 return ns.const(v)
             return tuple(conv(u) for u in v) if isinstance(v, tuple) else v.to(ns) if isinstance(v, _Arrays) else v
 
-        return dataclasses.replace(self, **{f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)})
+        # (every attribute of a plan is one of its fields: ``__dict__`` is ``dataclasses.fields`` here, faster)
+        return _replace(self, **{k: conv(v) for k, v in self.__dict__.items()})
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,13 +217,13 @@ class RowsumGroup(_Arrays):
 
     def to(self, ns):
         """The group's arrays on ``ns``; its host views are left behind (``RowsumPlan.to`` makes them there)."""
-        return _Arrays.to(dataclasses.replace(self, alpha_np=None, w_np=None, runs=()), ns)
+        return _Arrays.to(_replace(self, alpha_np=None, w_np=None, runs=()), ns)
 
     def with_host_views(self, ns) -> "RowsumGroup":
         n, S, t = self.G.shape[:3]
-        return dataclasses.replace(self, alpha_np=None if self.alpha is None else ns.np(self.alpha)[..., 0],
-                                   w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]).reshape(n, S, t),
-                                   runs=tuple(self.G[j, s] for j in range(n) for s in range(S)))
+        return _replace(self, alpha_np=None if self.alpha is None else ns.np(self.alpha)[..., 0],
+                        w_np=np.ascontiguousarray(ns.np(self.w)[:, 0, :]).reshape(n, S, t),
+                        runs=tuple(self.G[j, s] for j in range(n) for s in range(S)))
 
     def blocks(self, S: int, tk_r: int, fit: int, pairs: bool = False) -> list:
         """How the group's tiles are taken, ``fit`` tiles at a time (so that V and the ADC input stay
@@ -245,7 +256,7 @@ class RowsumPlan(Plan):
     def to(self, ns):
         p = super().to(ns)
         if ns.host:
-            p = dataclasses.replace(p, groups=tuple(g.with_host_views(ns) for g in p.groups))
+            p = _replace(p, groups=tuple(g.with_host_views(ns) for g in p.groups))
         return p
 
     def _parts(self, codes) -> dict:

@@ -1,0 +1,72 @@
+"""The compiled in-situ update (``xbarlab.update_kernels``) is bitwise the array code of ``xbarlab.update``:
+the same draws from the generator, the same pulse counts, the same conductances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xbarlab as xb
+import xbarlab.update as U
+from xbarlab.update import InSituSettings, UpdateParams, apply_pulses_unchecked, batched_pulses
+
+DEV = xb.DeviceParams(g_min=1e-6, g_max=1e-4, bits=None, levels=None)
+
+
+def _both(monkeypatch, f, seed: int):
+    """f(rng) by the array code, then by the compiled loops, each from a generator of ``seed``; and
+    the two generators' next draw (the same when both consumed the same stream)."""
+    out = []
+    for compiled in (False, True):
+        monkeypatch.setattr(U, "_compiled", lambda c=compiled: c)
+        rng = np.random.default_rng(seed)
+        out.append((f(rng), rng.random()))
+    return out
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 300), st.integers(1, 40), st.integers(1, 20), st.sampled_from([1, 10, 63, 64, 65, 130]),
+       st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(1e-9, 1e-5), st.booleans(), st.integers(0, 2**32 - 1))
+def test_pulse_counts_are_the_array_codes(R, K, N, BL, zx, zd, scale, negative, seed):
+    """Any batch, widths, bit lengths across 64-slot words, share of zero inputs (ReLU, padding), scale
+    sign and size (capped probabilities included): the same counts and the same stream consumed."""
+    g = np.random.default_rng(seed)
+    X = g.standard_normal((R, K)) * (g.random((R, K)) >= zx)
+    D = g.standard_normal((R, N)) * (g.random((R, N)) >= zd)
+    s = -scale if negative else scale
+    with pytest.MonkeyPatch.context() as mp:
+        (a, ra), (b, rb) = _both(mp, lambda rng: batched_pulses(X, D, s, 1e-8, InSituSettings(bit_length=BL), rng),
+                                 seed)
+    assert a.dtype == b.dtype == np.int64
+    np.testing.assert_array_equal(a, b)
+    assert ra == rb
+
+
+@settings(max_examples=40)
+@given(st.sampled_from([0.0, 1e-12, 1e-3, 0.1, 1.0, 5.0]), st.sampled_from([0.0, 1e-10, 0.1, 2.0]),
+       st.sampled_from([0.0, 0.3, 1.0, 10.0]), st.integers(1, 2000), st.integers(0, 2**32 - 1))
+def test_device_response_is_the_array_codes(nu_set, nu_reset, gamma, pulses, seed):
+    """Every branch of the curves (linear, series, closed form), noise on or off, cells at and near the
+    bounds, pulse counts beyond the range: bitwise equal conductances."""
+    g = np.random.default_rng(seed)
+    G = DEV.g_min + (DEV.g_max - DEV.g_min) * g.random((2, 3, 2, 5, 7))
+    G.flat[:4] = [DEV.g_min, DEV.g_max, DEV.g_min, DEV.g_max]
+    n = g.integers(-3 * pulses, 3 * pulses + 1, G.shape)
+    n.flat[4:8] = 0
+    up = UpdateParams(nu_set=nu_set, nu_reset=nu_reset, gamma=gamma, pulses=pulses)
+    with pytest.MonkeyPatch.context() as mp:
+        (a, ra), (b, rb) = _both(mp, lambda rng: apply_pulses_unchecked(G, n, DEV, up, rng), seed)
+    np.testing.assert_array_equal(a, b)
+    assert ra == rb
+
+
+def test_float_pulses_run_the_array_code(monkeypatch):
+    """Float counts (whole numbers, ``apply_pulses``' other input) keep the array code: no int cast."""
+    G = np.full((3,), 5e-5)
+    n = np.array([1e30, -2.0, 0.0])
+    up = UpdateParams(nu_set=0.1, pulses=10)
+    monkeypatch.setattr(U, "_compiled", lambda: True)
+    np.testing.assert_array_equal(apply_pulses_unchecked(G, n, DEV, up, None), U.response(G, n, DEV, up).clip(
+        DEV.g_min, DEV.g_max))
