@@ -16,7 +16,7 @@ import numpy as np
 from . import gth_lanes
 from .gth import _jit
 
-LANES = 16  # blocks per group; divides every level's half (a level leaves >= ALONE_BLOCKS = 16 per tile)
+LANES = 64  # blocks per group at most (fewer where the last lane level leaves fewer blocks in all)
 
 
 def merge_order(T: int, Pr: int, Pc: int, directions: list[bool]) -> np.ndarray:
