@@ -198,13 +198,13 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
     X = np.empty((natural.size // lanes, n, n, lanes))
     dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X)
     blocks = None
-    for horizontal, bh, bw in plan:
+    for level, (horizontal, bh, bw) in enumerate(plan):
         e = _edges(bh, bw)
         n = 2 * (bh + bw)
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        if blocks is None and max(bh, bw) < LOOP_SIDE:
+        if level < in_lanes:
             Y = np.empty((X.shape[0] // 2, m - k, m - k, X.shape[3]))
-            dissection_lanes.merge(X, pa, pb, m, k, Y)
+            dissection_lanes.merge(X, pa, pb, m, k, Y, level == in_lanes - 1)  # full for unlane
             X = Y
             continue
         if blocks is None:

@@ -40,20 +40,24 @@ def merge_order(T: int, Pr: int, Pc: int, directions: list[bool]) -> np.ndarray:
 
 
 @_jit
-def _store(A, k, Y, g):
-    """The kept nodes of the lanes of A (m, m, L) into Y[g] (r, r, L), symmetric, zero diagonal."""
+def _store(A, k, Y, g, full=True):
+    """The kept nodes of the lanes of A (m, m, L) into Y[g] (r, r, L), symmetric with a zero
+    diagonal (full) or only its strict upper triangle (what the next lane merge reads)."""
     r = A.shape[0] - k
     L = A.shape[2]
     for i in range(r):
-        for b in range(L):
-            Y[g, i, i, b] = 0.0
+        if full:
+            for b in range(L):
+                Y[g, i, i, b] = 0.0
         for j in range(i + 1, r):
             x = A[k + i, k + j]
             y = Y[g, i, j]
-            z = Y[g, j, i]
             for b in range(L):
                 y[b] = x[b]
-                z[b] = x[b]
+            if full:
+                z = Y[g, j, i]
+                for b in range(L):
+                    z[b] = x[b]
 
 
 @_jit
@@ -105,21 +109,23 @@ def _add(X, g, pos, A):
 
 
 @_jit
-def merge(X, pos_a, pos_b, m, k, Y):
+def merge(X, pos_a, pos_b, m, k, Y, full=True):
     """Join each block of the first half of the groups of X (G, n, n, L) with the one in the same
     lane of the second half (A's node i at pos_a[i], B's at pos_b[i]) and eliminate the first k
-    nodes: Y (G / 2, m - k, m - k, L)."""
+    nodes: Y (G / 2, m - k, m - k, L), symmetric (full) or its strict upper triangle alone (X's
+    strict upper triangles are all that is read)."""
     half = X.shape[0] // 2
     L = X.shape[3]
     A = np.empty((m, m, L))
     F = np.empty((gth_lanes.PANEL, m, L))
     nz = np.empty(m, dtype=np.int64)
     for g in range(half):
-        A[:, :, :] = 0.0
+        for i in range(m):  # the strict upper triangle, the only part written and read
+            A[i, i + 1:] = 0.0
         _add(X, g, pos_a, A)
         _add(X, half + g, pos_b, A)
         gth_lanes.gth_lanes_panels(A, k, F, nz)
-        _store(A, k, Y, g)
+        _store(A, k, Y, g, full)
 
 
 def unlane(X: np.ndarray) -> np.ndarray:
