@@ -49,9 +49,9 @@ def plan_flops(n: int, tiles: int, circuit) -> float:
 
     with contextlib.ExitStack() as stack:
         patch = lambda mod, name, f: stack.enter_context(mock.patch.object(mod, name, f))  # noqa: E731
-        patch(dissection_lanes, "leaves", lambda G, gr, gc, h, w, pa, pb, k, nat, Y:
+        patch(dissection_lanes, "leaves", lambda G, gr, gc, h, w, pa, pb, k, nat, Y, *_:
               dense(Y.shape[0] * Y.shape[3], pa.size + pb.size, k))
-        patch(dissection_lanes, "merge", lambda X, pa, pb, m, k, Y: dense(Y.shape[0] * Y.shape[3], m, k))
+        patch(dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense(Y.shape[0] * Y.shape[3], m, k))
         patch(dissection, "_assemble_split", lambda *a: None)
         patch(gth, "eliminate_split", split)
         patch(gth, "terminal_couplings", terminal)
@@ -129,9 +129,9 @@ def stage_profile(n: int, tiles: int, repeats: int, circuit, one_thread) -> dict
             return r
         return run
 
-    wrap = [(dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y:
+    wrap = [(dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y, *_:
              dense_flops(Y.shape[0] * Y.shape[3], pa.size + pb.size, k)),
-            (dissection_lanes, "merge", lambda X, pa, pb, m, k, Y: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
+            (dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
             (dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0] * WA.shape[1], m, k)),
             (dissection, "_finish", lambda *a: 0.0), (gth, "terminal_couplings", terminal_flops)]
     runs = []

@@ -61,12 +61,13 @@ def _store(A, k, Y, g, full=True):
 
 
 @_jit
-def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y):
+def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y, full=True):
     """Each h x w leaf of the padded stack G (T, Mp, Np) reduced onto its edges, into the lanes
     Y (P / L, n, n, L) in merge order: lane number x holds leaf natural[x] (flat (t, pr, pc)).
 
     pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
-    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
+    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below.
+    Y's blocks are symmetric (full) or only their strict upper triangles are written."""
     T, Mp, Np = G.shape
     Pr, Pc = Mp // h, Np // w
     L = Y.shape[3]
@@ -75,7 +76,8 @@ def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y):
     F = np.empty((n, L))
     nz = np.empty(n, dtype=np.int64)
     for g in range(Y.shape[0]):
-        A[:, :, :] = 0.0
+        for i in range(n):  # the strict upper triangle, the only part written and read
+            A[i, i + 1:] = 0.0
         for b in range(L):
             x = natural[g * L + b]
             t = x // (Pr * Pc)
@@ -91,7 +93,7 @@ def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y):
                     b2 = pos_b[i + 1, j]
                     A[min(bb, b2), max(bb, b2), b] = g_col
         gth_lanes.gth_lanes(A, k, F, nz)
-        _store(A, k, Y, g)
+        _store(A, k, Y, g, full)
 
 
 @_jit
