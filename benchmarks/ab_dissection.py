@@ -1,6 +1,6 @@
 """A/B timing of g_nonideal_stack in two source trees, as a ratio within one run.
 
-    python benchmarks/ab_dissection.py REF_TREE NEW_TREE --n 256 --tiles 1 --reps 5
+    python benchmarks/ab_dissection.py REF_TREE NEW_TREE --n 256 --tiles 1 --reps 5 [--circuit bench|ideal]
 
 Each repetition runs both trees in fresh subprocesses (one BLAS thread), in alternating
 order, each timing the best of --calls calls after a warm-up, in wall time and in the
@@ -20,8 +20,13 @@ CODE = """
 import time, numpy as np
 from xbarlab.params import CircuitParams
 from xbarlab.engines import structured
-G = np.random.default_rng(0).uniform(1e-6, 1e-4, ({T}, {n}, {n}))
-c = CircuitParams(r_row=1.0, r_col=1.0)
+rng = np.random.default_rng(0)
+if "{circuit}" == "bench":  # benchmarks/bench_g_nonideal.py's circuit, on which the goals are measured
+    G = 10 ** rng.uniform(-6, -4, ({T}, {n}, {n}))
+    c = CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
+else:  # "ideal": ideal sense amplifiers and drivers (a smaller final elimination)
+    G = rng.uniform(1e-6, 1e-4, ({T}, {n}, {n}))
+    c = CircuitParams(r_row=1.0, r_col=1.0)
 structured.g_nonideal_stack(G[:1], c)
 ts, cs = [], []
 for _ in range({calls}):
@@ -41,13 +46,16 @@ def main() -> None:
     ap.add_argument("--tiles", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--calls", type=int, default=2, help="timed calls per subprocess (the best is kept)")
+    ap.add_argument("--circuit", choices=("bench", "ideal"), default="bench",
+                    help="bench: bench_g_nonideal.py's circuit (r_sense 100 ohm, r_driver 50 ohm); "
+                         "ideal: r_sense = r_driver = 0")
     a = ap.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     wall = {a.ref: [], a.new: []}
     cpu = {a.ref: [], a.new: []}
     for r in range(a.reps):
         for tree in (a.ref, a.new) if r % 2 == 0 else (a.new, a.ref):
-            run = subprocess.run([sys.executable, "-c", CODE.format(T=a.tiles, n=a.n, calls=a.calls)], cwd=tree,
+            run = subprocess.run([sys.executable, "-c", CODE.format(T=a.tiles, n=a.n, calls=a.calls, circuit=a.circuit)], cwd=tree,
                                  env={**env, "PYTHONPATH": os.path.abspath(tree)}, capture_output=True, text=True)
             if run.returncode:
                 sys.exit(f"ab_dissection: {tree}: {run.stderr.strip().splitlines()[-1]}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from unittest import mock
 import os
 import subprocess
 import sys
@@ -32,7 +31,10 @@ import pandas as pd
 
 import xbarlab as xb
 from characterization.budget import OverBudget, add_budget_argument, timed_runs
-from xbarlab.engines import dissection, dissection_lanes, exact, gth, structured
+from xbarlab.engines import exact, structured
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from g_nonideal_floor import floor_section  # noqa: E402
 
 CIRCUIT = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
 TARGET_S = {64: 0.010, 128: 0.025, 256: 0.150, 512: 1.5, 1024: 15.0}
@@ -57,86 +59,6 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(dict(seconds=dt, cpu_seconds=cpu, peak_mib=peak / 2**20, process_peak_rss_mib=rss)))
 """
 PAPER_S = {16: 0.038, 32: 1.2, 64: 61.0}
-
-
-def plan_flops(n: int, tiles: int = 1) -> float:
-    """Floating-point operations per tile of ``dissection.g_nonideal_stack`` on n x n tiles, counted
-    from its elimination plan by a dry run (the compute kernels replaced by counters, nothing is
-    solved): eliminating k of m nodes densely costs sum_p<k (m - p)^2 (the factorization plus the
-    rank-k update of the kept block, one multiply and one add each); the final step,
-    k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first). The grid leaves are sparse, so
-    their dense count is an upper bound."""
-    total = [0.0]
-
-    def dense(P, m, k):
-        total[0] += P * sum((m - p) ** 2 for p in range(k))
-
-    def split(Wk, out, k):
-        dense(Wk.shape[0], Wk.shape[2], k)
-        return out
-
-    def terminal(W, Ra, Rb, first):
-        P, k, _ = W.shape
-        ra, rb = Ra.shape[2], Rb.shape[2]
-        total[0] += P * (k ** 3 / 3 + k * k * ra + (k - first) ** 2 * rb + 2 * ra * rb * (k - first))
-        return np.zeros((P, ra, rb))
-
-    with contextlib.ExitStack() as stack:
-        patch = lambda mod, name, f: stack.enter_context(mock.patch.object(mod, name, f))  # noqa: E731
-        patch(dissection_lanes, "leaves", lambda G, gr, gc, h, w, pa, pb, k, nat, Y:
-              dense(Y.shape[0] * Y.shape[3], pa.size + pb.size, k))
-        patch(dissection_lanes, "merge", lambda X, pa, pb, m, k, Y: dense(Y.shape[0] * Y.shape[3], m, k))
-        patch(dissection, "_assemble_split", lambda *a: None)
-        patch(gth, "eliminate_split", split)
-        patch(gth, "terminal_couplings", terminal)
-        dissection.g_nonideal_stack(np.full((tiles, n, n), 1e-5), CIRCUIT)
-    return total[0] / tiles
-
-
-def dgemm_gflops(n: int) -> float:
-    """This machine's one-thread matrix product rate at n x n (best of a few), GFLOP/s."""
-    a, b = np.random.default_rng(n).random((2, n, n))
-    reps = max(1, int(2e8 // n ** 3))
-    best = np.inf
-    with one_blas_thread():
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                a @ b
-            best = min(best, (time.perf_counter() - t0) / reps)
-    return 2 * n ** 3 / best / 1e9
-
-
-def floor_section(rows: list, T: int, t_stack: float) -> list:
-    """The report's floor: each measured dissection size's flop count (``plan_flops``), the rate
-    it ran at, and the time the same flops would take at this run's one-thread dgemm rate, the
-    best this machine does on dense products (a bound no elimination of these sizes reaches)."""
-    gemm = {n: dgemm_gflops(n) for n in (128, 1024)}
-    peak = max(gemm.values())
-    cases = [(r["size"], r["n"], 1, r["g_nonideal_one_blas_thread_s"], r["target_s"]) for r in rows
-             if dissection.applicable(r["n"], r["n"])]
-    cases.append((f"stack of {T} x 64x64, per tile", 64, T, t_stack / T, 1.0 / STACK_TARGET))
-    out = ["", "## Floor: the flops of the elimination plan against the achieved rate", "",
-           f"This run's one-thread dgemm: {gemm[128]:.1f} GFLOP/s at 128 x 128, {gemm[1024]:.1f} GFLOP/s at "
-           "1024 x 1024 (on a loaded machine both are low too). Flops per tile are counted from the "
-           "dissection's elimination plan by a dry run (`plan_flops`: dense count, an upper bound for the "
-           "sparse grid leaves); \"at dgemm rate\" is that count at the faster of the two dgemm rates, the "
-           "time below which no implementation of this plan can go on this machine.", "",
-           "| case | Mflop per tile | time, 1 BLAS thread | achieved GFLOP/s | at dgemm rate | goal | "
-           "the goal is stopped by |", "|---|---|---|---|---|---|---|"]
-    for name, n, tiles, t, goal in cases:
-        flops = plan_flops(n, tiles)
-        floor = flops / (peak * 1e9)
-        if np.isnan(goal) or t <= goal:
-            why = "– (met)" if not np.isnan(goal) else "–"
-        elif floor > goal:
-            why = "the algorithm: its flops at dgemm rate exceed the goal"
-        else:
-            why = (f"the rate: {flops / t / 1e9:.1f} GFLOP/s achieved on small eliminations "
-                   f"({100 * flops / t / 1e9 / peak:.0f} % of dgemm), not the flop count")
-        out.append(f"| {name} | {flops / 1e6:.1f} | {fmt(t)} | {flops / t / 1e9:.2f} | {fmt(floor)} | "
-                   f"{fmt(goal)} | {why} |")
-    return out + [""]
 
 
 def blas_threads() -> str:
@@ -336,7 +258,8 @@ def main(argv=None) -> int:
               f"= **{T / t_stack:.0f} tiles/s** (goal >= {STACK_TARGET:.0f}; met: {met(T / t_stack >= STACK_TARGET)}); "
               f"the row sweep (previous engine) in this run: {T / t_stack_sweep:.0f} tiles/s.",
               ""]
-    lines += floor_section(rows, T, t_stack)
+    lines += floor_section(rows, T, t_stack, 1 if args.quick else 5, circuit=CIRCUIT, goal_tiles_s=STACK_TARGET,
+                           one_thread=one_blas_thread, fmt=fmt)
     (out / "bench_g_nonideal.md").write_text("\n".join(lines))
     pd.DataFrame([dict(tiles=T, tile_size="64x64", seconds=t_stack, tiles_per_s=T / t_stack)]).to_csv(
         out / "bench_g_nonideal_stack.csv", index=False)

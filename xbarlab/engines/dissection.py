@@ -31,7 +31,7 @@ the last (cells open, with their own sense): the padding only lengthens the
 open ends of the wires, so the real array's G_non-ideal is unchanged. The
 blocks of a level are merged all at once for the whole stack of tiles:
 small ones side by side in the SIMD lanes of ``engines.dissection_lanes``
-(16 blocks per group, numbered so that the two blocks of each pair share a
+(up to 64 blocks per group, numbered so that the two blocks of each pair share a
 lane), larger ones with a compiled GTH factorization and BLAS products, the
 merged network written directly in the two parts they read
 (``gth.eliminate_split``); the last few blocks of each tile merge one at a
@@ -191,17 +191,20 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         Pr, Pc, h, w = (Pr, Pc // 2, h, 2 * w) if horizontal else (Pr // 2, Pc, 2 * h, w)
     natural = np.argsort(dissection_lanes.merge_order(T, Mp // sr, Np // sc, [p[0] for p in plan]))
     n = 2 * (sr + sc)
-    lanes = math.gcd(natural.size, dissection_lanes.LANES)  # LANES but with no level (a few blocks)
+    in_lanes = 0  # the levels merged in lanes: a prefix of the plan
+    while in_lanes < len(plan) and max(plan[in_lanes][1:]) < LOOP_SIDE:
+        in_lanes += 1
+    lanes = math.gcd(natural.size >> in_lanes, dissection_lanes.LANES)  # divides every lane level's half
     X = np.empty((natural.size // lanes, n, n, lanes))
-    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X)
+    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X, in_lanes == 0)
     blocks = None
-    for horizontal, bh, bw in plan:
+    for level, (horizontal, bh, bw) in enumerate(plan):
         e = _edges(bh, bw)
         n = 2 * (bh + bw)
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        if blocks is None and max(bh, bw) < LOOP_SIDE:
+        if level < in_lanes:
             Y = np.empty((X.shape[0] // 2, m - k, m - k, X.shape[3]))
-            dissection_lanes.merge(X, pa, pb, m, k, Y)
+            dissection_lanes.merge(X, pa, pb, m, k, Y, level == in_lanes - 1)  # full for unlane
             X = Y
             continue
         if blocks is None:

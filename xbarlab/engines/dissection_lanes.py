@@ -16,7 +16,7 @@ import numpy as np
 from . import gth_lanes
 from .gth import _jit
 
-LANES = 16  # blocks per group; divides every level's half (a level leaves >= ALONE_BLOCKS = 16 per tile)
+LANES = 64  # blocks per group at most (fewer where the last lane level leaves fewer blocks in all)
 
 
 def merge_order(T: int, Pr: int, Pc: int, directions: list[bool]) -> np.ndarray:
@@ -40,29 +40,34 @@ def merge_order(T: int, Pr: int, Pc: int, directions: list[bool]) -> np.ndarray:
 
 
 @_jit
-def _store(A, k, Y, g):
-    """The kept nodes of the lanes of A (m, m, L) into Y[g] (r, r, L), symmetric, zero diagonal."""
+def _store(A, k, Y, g, full=True):
+    """The kept nodes of the lanes of A (m, m, L) into Y[g] (r, r, L), symmetric with a zero
+    diagonal (full) or only its strict upper triangle (what the next lane merge reads)."""
     r = A.shape[0] - k
     L = A.shape[2]
     for i in range(r):
-        for b in range(L):
-            Y[g, i, i, b] = 0.0
+        if full:
+            for b in range(L):
+                Y[g, i, i, b] = 0.0
         for j in range(i + 1, r):
             x = A[k + i, k + j]
             y = Y[g, i, j]
-            z = Y[g, j, i]
             for b in range(L):
                 y[b] = x[b]
-                z[b] = x[b]
+            if full:
+                z = Y[g, j, i]
+                for b in range(L):
+                    z[b] = x[b]
 
 
 @_jit
-def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y):
+def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y, full=True):
     """Each h x w leaf of the padded stack G (T, Mp, Np) reduced onto its edges, into the lanes
     Y (P / L, n, n, L) in merge order: lane number x holds leaf natural[x] (flat (t, pr, pc)).
 
     pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
-    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below."""
+    row-wire node of the leaf on the right, row h of pos_b the first column-wire node below.
+    Y's blocks are symmetric (full) or only their strict upper triangles are written."""
     T, Mp, Np = G.shape
     Pr, Pc = Mp // h, Np // w
     L = Y.shape[3]
@@ -71,7 +76,8 @@ def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y):
     F = np.empty((n, L))
     nz = np.empty(n, dtype=np.int64)
     for g in range(Y.shape[0]):
-        A[:, :, :] = 0.0
+        for i in range(n):  # the strict upper triangle, the only part written and read
+            A[i, i + 1:] = 0.0
         for b in range(L):
             x = natural[g * L + b]
             t = x // (Pr * Pc)
@@ -87,7 +93,7 @@ def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y):
                     b2 = pos_b[i + 1, j]
                     A[min(bb, b2), max(bb, b2), b] = g_col
         gth_lanes.gth_lanes(A, k, F, nz)
-        _store(A, k, Y, g)
+        _store(A, k, Y, g, full)
 
 
 @_jit
@@ -105,21 +111,23 @@ def _add(X, g, pos, A):
 
 
 @_jit
-def merge(X, pos_a, pos_b, m, k, Y):
+def merge(X, pos_a, pos_b, m, k, Y, full=True):
     """Join each block of the first half of the groups of X (G, n, n, L) with the one in the same
     lane of the second half (A's node i at pos_a[i], B's at pos_b[i]) and eliminate the first k
-    nodes: Y (G / 2, m - k, m - k, L)."""
+    nodes: Y (G / 2, m - k, m - k, L), symmetric (full) or its strict upper triangle alone (X's
+    strict upper triangles are all that is read)."""
     half = X.shape[0] // 2
     L = X.shape[3]
     A = np.empty((m, m, L))
     F = np.empty((gth_lanes.PANEL, m, L))
     nz = np.empty(m, dtype=np.int64)
     for g in range(half):
-        A[:, :, :] = 0.0
+        for i in range(m):  # the strict upper triangle, the only part written and read
+            A[i, i + 1:] = 0.0
         _add(X, g, pos_a, A)
         _add(X, half + g, pos_b, A)
         gth_lanes.gth_lanes_panels(A, k, F, nz)
-        _store(A, k, Y, g)
+        _store(A, k, Y, g, full)
 
 
 def unlane(X: np.ndarray) -> np.ndarray:

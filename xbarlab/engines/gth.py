@@ -17,10 +17,11 @@ textbook elimination loses digits as soon as a wire of 1e2 S meets a cell of
 products below keep the same signs (multipliers >= 0, right-hand sides >= 0),
 so LAPACK/BLAS calls on them add non-negative terms too.
 
-Three forms: ``_gth_inplace`` (the compiled loop itself, used on small
-networks by ``engines.dissection``), ``eliminate_stack`` (a stack of networks:
-compiled factorization, BLAS products) and ``eliminate`` (one large network,
-blocked: compiled GTH panels, BLAS for the rest).
+Three forms: ``_gth_inplace`` (the compiled loop itself; ``_gth_panels``,
+its bitwise twin for dense networks, applies four pivots' updates in one
+pass and is the one the factorizations call), ``eliminate_stack`` (a stack
+of networks: compiled factorization, BLAS products) and ``eliminate`` (one
+large network, blocked: compiled GTH panels, BLAS for the rest).
 """
 
 from __future__ import annotations
@@ -88,6 +89,74 @@ def _gth_inplace(A, o, k):
     return d
 
 
+@_jit
+def _gth_panels(A, o, k):
+    """``_gth_inplace`` for dense networks (the merged blocks), by panels of four pivots: a panel's
+    pivots are eliminated one after the other from its own rows, then their updates of every later
+    row are applied in one pass, each entry receiving them in pivot order. The same operations as
+    one pivot at a time (bitwise: a skipped term is an exact zero), with a quarter of the passes
+    over the later rows."""
+    n = A.shape[0]
+    d = np.empty(k)
+    F = np.zeros((4, n))
+    nz = np.empty(n, dtype=np.int64)
+    for p0 in range(0, k, 4):
+        end = min(p0 + 4, k)
+        nb = end - p0
+        for q in range(nb):
+            p = p0 + q
+            Ap = A[p]
+            f = F[q]
+            s = o[p]
+            for j in range(p + 1, n):
+                s += Ap[j]
+            d[p] = s
+            inv = 1.0 / s
+            for j in range(p + 1, n):
+                f[j] = Ap[j] * inv
+            for pp in range(p + 1, end):  # the panel's later rows
+                fj = f[pp]
+                if fj != 0.0:
+                    Y = A[pp]
+                    for i in range(pp + 1, n):
+                        Y[i] += fj * Ap[i]
+                    o[pp] += fj * o[p]
+        cnt = 0  # the later nodes that some pivot of the panel couples to
+        for j in range(end, n):
+            hit = 0.0
+            for q in range(nb):
+                hit += F[q, j]
+            if hit != 0.0:  # multipliers are >= 0
+                nz[cnt] = j
+                cnt += 1
+        if nb == 4:
+            R0, R1, R2, R3 = A[p0], A[p0 + 1], A[p0 + 2], A[p0 + 3]
+            o0, o1, o2, o3 = o[p0], o[p0 + 1], o[p0 + 2], o[p0 + 3]
+            for u in range(cnt):
+                j = nz[u]
+                Y = A[j]
+                f0, f1, f2, f3 = F[0, j], F[1, j], F[2, j], F[3, j]
+                for i in range(j + 1, n):
+                    Y[i] = Y[i] + f0 * R0[i] + f1 * R1[i] + f2 * R2[i] + f3 * R3[i]
+                o[j] = o[j] + f0 * o0 + f1 * o1 + f2 * o2 + f3 * o3
+        else:
+            for q in range(nb):
+                Ap = A[p0 + q]
+                op = o[p0 + q]
+                for u in range(cnt):
+                    j = nz[u]
+                    fj = F[q, j]
+                    Y = A[j]
+                    for i in range(j + 1, n):
+                        Y[i] += fj * Ap[i]
+                    o[j] += fj * op
+        for q in range(nb):
+            p = p0 + q
+            for j in range(p + 1, n):
+                A[p, j] = F[q, j]
+    return d
+
+
 MIRROR_TILE = 32  # side of the square tiles in which ``_mirror_lower`` writes the upper half
 
 
@@ -128,7 +197,7 @@ def _factor_stack(Wkk, o, U, d):
         A = U[t]
         A[:, :] = Wkk[t]
         oo[:] = o[t]
-        d[t] = _gth_inplace(A, oo, k)
+        d[t] = _gth_panels(A, oo, k)
         for i in range(k):
             for j in range(i + 1, k):
                 A[i, j] = -A[i, j]
@@ -181,7 +250,7 @@ def eliminate_split(Wk: np.ndarray, out: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-BLOCKED_FROM = 256  # eliminated nodes above which ``eliminate_stack`` factorizes by blocks
+BLOCKED_FROM = 144  # eliminated nodes above which ``eliminate_stack`` factorizes by blocks
 PANEL = 96  # nodes per compiled GTH panel of ``factor``
 
 
@@ -203,7 +272,7 @@ def factor(W_kk: np.ndarray, o: np.ndarray):
         p1 = min(p0 + PANEL, k)
         panel = A[p0:p1, p0:p1].copy()
         o_ext = o[p0:p1] + A[p0:p1, p1:].sum(axis=1)
-        d[p0:p1] = _gth_inplace(panel, o_ext, p1 - p0)
+        d[p0:p1] = _gth_panels(panel, o_ext, p1 - p0)
         A[p0:p1, p0:p1] = panel
         if p1 < k:
             rhs = np.concatenate([A[p0:p1, p1:], o[p0:p1, None]], axis=1)
