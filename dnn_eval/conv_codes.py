@@ -77,10 +77,45 @@ def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, s
         for b in range(B):
             if not dst[b] > 0:
                 dst[b] = 1.0
-    with_sums = sums.shape[0] > 0
-    for r in range(sums.shape[0]):
-        sums[r] = zero
-    for k in range(C * kh * kw):
+    if sums.shape[0] > 0:  # (a loop of its own: the loop without sums stays as tight as it was; each run
+        # of codes is added to the sums right after it is written, in a pass of its own: both loops vectorize)
+        for r in range(sums.shape[0]):
+            sums[r] = zero
+        for k in range(C * kh * kw):  # (the sums add over rows: not a loop for a parallel build)
+            c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
+            row = codes[k]
+            for p in range(p0, p1):
+                h = (p // Wo) * sh - ph + i * dh
+                w = (p % Wo) * sw - pw + j * dw
+                base = (p - p0) * B
+                sc = scale[base:base + B]
+                pos = row[base:base + B]
+                if h < 0 or h >= H or w < 0 or w >= W:
+                    for b in range(B):
+                        pos[b] = zero
+                    if signed:
+                        neg = row[R + base:R + base + B]
+                        for b in range(B):
+                            neg[b] = zero
+                    continue
+                src = xt[c, h, w]
+                sp = sums[base:base + B]
+                if signed:
+                    neg = row[R + base:R + base + B]
+                    for b in range(B):
+                        xf = src[b] / sc[b]
+                        pos[b] = min(max(np.rint(xf * full), zero), full)
+                        neg[b] = min(max(np.rint(-xf * full), zero), full)
+                    sn = sums[R + base:R + base + B]
+                    for b in range(B):
+                        sn[b] += neg[b]
+                else:
+                    for b in range(B):
+                        pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
+                for b in range(B):
+                    sp[b] += pos[b]
+        return
+    for k in prange(C * kh * kw):
         c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
         row = codes[k]
         for p in range(p0, p1):
@@ -107,14 +142,6 @@ def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, s
             else:
                 for b in range(B):
                     pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
-            if with_sums:  # (a pass of its own over the codes just written: both loops vectorize)
-                sp = sums[base:base + B]
-                for b in range(B):
-                    sp[b] += pos[b]
-                if signed:
-                    sn, neg = sums[R + base:R + base + B], row[R + base:R + base + B]
-                    for b in range(B):
-                        sn[b] += neg[b]
 
 
 @_kernel
