@@ -24,7 +24,13 @@ same machine load.
   ``--reps``, ResNet-18 half of that, after one warm-up each). The plain
   network runs the same torch code in both trees, so its ratio shows the
   noise of the measurement. Writes ``bench_revisions_dnn.md``. Run it on a
-  quiet machine: it is minutes per pair at the default sizes.
+  quiet machine: it is minutes per pair at the default sizes. On a shared,
+  loaded machine use ``--interleave``: one long-lived process per tree builds
+  every model once, then single plain and crossbar inferences alternate
+  between the two processes (``--reps`` rounds per case, the order flipping
+  every round), so both sides of each ratio see the load of the same second
+  (the plain network's ratio then stays within about 1 % of 1, where separate
+  children gave 0.66-1.30 under a load average of 4 on 2 cores).
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ for name, f in calls.items():
 print(json.dumps(out))
 '''
 
-DNN_CHILD = r'''
+DNN_SETUP = r'''
 import dataclasses, json, statistics, sys, time
 import numpy as np
 import torch
@@ -91,8 +97,7 @@ def once(f):
     return time.perf_counter() - t
 
 
-out = {}
-for case in cases:
+def build(case):
     name, mapping = case.split(":")
     if name == "convnet":
         model, inp, sp, n = load_model("convnet").module, x, spec, reps
@@ -102,7 +107,13 @@ for case in cases:
     model = model.eval()
     t0 = time.perf_counter()
     xm = to_crossbar(model, sp, np.random.default_rng(0), dataclasses.replace(default_options(sp), mapping=mapping))
-    gen = time.perf_counter() - t0
+    return model, xm, inp, n, time.perf_counter() - t0
+'''
+
+DNN_CHILD = DNN_SETUP + r'''
+out = {}
+for case in cases:
+    model, xm, inp, n, gen = build(case)
     tp, tx = [], []
     with torch.no_grad():
         once(lambda: model(inp))
@@ -113,6 +124,22 @@ for case in cases:
     out[case] = {"plain": statistics.median(tp), "crossbar": statistics.median(tx), "generate": gen}
 print(json.dumps(out))
 '''
+
+#: ``--interleave``: every case built once, then one timed inference per line read ("CASE plain|crossbar")
+DNN_SERVER = DNN_SETUP + r'''
+built = {case: build(case) for case in cases}
+with torch.no_grad():
+    for model, xm, inp, _, _ in built.values():
+        once(lambda: model(inp))
+        once(lambda: xm(inp))
+print("ready", flush=True)
+for line in sys.stdin:
+    case, which = line.split()
+    model, xm, inp, _, _ = built[case]
+    with torch.no_grad():
+        print(once(lambda: (xm if which == "crossbar" else model)(inp)), flush=True)
+'''
+
 
 #: bench_dnn.py's inference rows: (model, mapping)
 DNN_CASES = ("convnet:differential", "resnet18:differential", "convnet:offset", "resnet18:offset")
@@ -136,10 +163,8 @@ def export(rev: str, dest: Path) -> Path:
 
 def run_child(tree: Path, code: str, *args) -> dict:
     """The JSON that ``code`` prints, run in a fresh interpreter with ``tree`` first on the path."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                       env=env, cwd=tree)
+                       env=child_env(tree), cwd=tree)
     if r.returncode != 0:
         raise RuntimeError(f"timing child failed in {tree}: {r.stderr.strip().splitlines()[-1:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -156,6 +181,45 @@ def pairs(trees: dict, n_pairs: int, code: str, *args) -> list[dict]:
     return out
 
 
+def child_env(tree: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
+def interleaved(trees: dict, n: int, cases: list, *args) -> list[dict]:
+    """``--interleave``: one long-lived ``DNN_SERVER`` per tree, then per case ``n`` rounds of one plain and
+    one crossbar inference in each tree, back to back (the order flips every round), so that both sides of
+    each ratio see the machine's load of the same second. [{label: {case: {"plain", "crossbar"}}}, ...]."""
+    procs = {label: subprocess.Popen([sys.executable, "-c", DNN_SERVER, *map(str, args), ",".join(cases)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=child_env(tree), cwd=tree) for label, tree in trees.items()}
+    try:
+        for label, p in procs.items():
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"timing server failed in {trees[label]} (exit {p.wait()})")
+
+        def timed(label, case, which):
+            procs[label].stdin.write(f"{case} {which}\n")
+            procs[label].stdin.flush()
+            return float(procs[label].stdout.readline())
+
+        runs = []
+        for case in cases:
+            for i in range(n):
+                order = list(trees) if i % 2 == 0 else list(trees)[::-1]
+                r = {label: {case: {"generate": 0.0}} for label in trees}
+                for which in ("plain", "crossbar"):
+                    for label in order:
+                        r[label][case][which] = timed(label, case, which)
+                runs.append(r)
+        return runs
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait()
+
+
 def median_ratio(runs: list[dict], key, field=None) -> float:
     def get(d):
         return d[key] if field is None else d[key][field]
@@ -166,11 +230,12 @@ def best(runs: list[dict], label: str, key, field=None) -> float:
     return min(r[label][key] if field is None else r[label][key][field] for r in runs)
 
 
-def header(a, what: str, how: str) -> list[str]:
+def header(a, what: str, how: str, rounds: bool = False) -> list[str]:
     load = os.getloadavg()[0]
     new = f"`{a.new}`" if a.new else "the working tree"
+    pairs_ = "" if rounds else f"{a.pairs} alternating pairs, "
     return [f"# {what}: {new} against revision `{a.baseline}`", "",
-            f"`python benchmarks/bench_revisions.py {' '.join(a.argv)}`: {a.pairs} alternating pairs, {how}; "
+            f"`python benchmarks/bench_revisions.py {' '.join(a.argv)}`: {pairs_}{how}; "
             f"ratio = median over pairs of new / baseline (< 1 is faster). Load average at the end: {load:.1f} "
             f"on {os.cpu_count()} cores.", ""]
 
@@ -194,20 +259,29 @@ def suite_core(a, trees: dict) -> list[str]:
 
 def suite_dnn(a, trees: dict) -> list[str]:
     cases = [c for c in DNN_CASES if c.split(":")[0] in a.models and not (a.no_offset and c.endswith("offset"))]
-    runs = pairs(trees, a.pairs, DNN_CHILD, a.batch, a.reps, a.threads, ",".join(cases))
-    lines = header(a, "dnn_eval inference speed",
-                   f"batch {a.batch}, {a.threads} torch thread(s), median of {a.reps} crossbar inferences per "
-                   f"child (ResNet-18: {max(1, a.reps // 2)}), plain and crossbar alternately")
+    if a.interleave:
+        runs = interleaved(trees, a.reps, cases, a.batch, a.reps, a.threads)
+        lines = header(a, "dnn_eval inference speed",
+                       f"batch {a.batch}, {a.threads} torch thread(s); --interleave: one timing process per tree "
+                       f"(every model built once), then per case {a.reps} rounds of one plain and one crossbar "
+                       f"inference in each tree back to back (the order flips every round), each round a pair", rounds=True)
+    else:
+        runs = pairs(trees, a.pairs, DNN_CHILD, a.batch, a.reps, a.threads, ",".join(cases))
+        lines = header(a, "dnn_eval inference speed",
+                       f"batch {a.batch}, {a.threads} torch thread(s), median of {a.reps} crossbar inferences per "
+                       f"child (ResNet-18: {max(1, a.reps // 2)}), plain and crossbar alternately")
     lines += ["| inference | mapping | baseline (ms) | now (ms) | ratio | plain network's ratio (noise) | "
               "within +5 % |", "|---|---|---|---|---|---|---|"]
     for c in cases:
-        ratio, noise = median_ratio(runs, c, "crossbar"), median_ratio(runs, c, "plain")
+        rc = [r for r in runs if c in r["new"]]  # (--interleave: each round times one case)
+        ratio, noise = median_ratio(rc, c, "crossbar"), median_ratio(rc, c, "plain")
         name, mapping = c.split(":")
         ok = "yes" if ratio <= 1.05 else "**no**"
-        lines.append(f"| {name} | {mapping} | {1e3 * best(runs, 'baseline', c, 'crossbar'):.2f} | "
-                     f"{1e3 * best(runs, 'new', c, 'crossbar'):.2f} | {ratio:.3f} | {noise:.3f} | {ok} |")
+        lines.append(f"| {name} | {mapping} | {1e3 * best(rc, 'baseline', c, 'crossbar'):.2f} | "
+                     f"{1e3 * best(rc, 'new', c, 'crossbar'):.2f} | {ratio:.3f} | {noise:.3f} | {ok} |")
         print(f"{c}: ratio {ratio:.3f} (plain {noise:.3f})", flush=True)
-    return lines + ["", "Times are the fastest child's median; the ratio is the median of the per-pair ratios."]
+    fastest = "the fastest inference" if a.interleave else "the fastest child's median"
+    return lines + ["", f"Times are {fastest}; the ratio is the median of the per-pair ratios."]
 
 
 def main(argv=None) -> int:
@@ -223,6 +297,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="dnn: torch CPU threads")
     ap.add_argument("--models", default="convnet,resnet18", help="dnn: comma-separated subset of convnet,resnet18")
     ap.add_argument("--no-offset", action="store_true", help="dnn: skip the offset-mapping rows")
+    ap.add_argument("--interleave", action="store_true",
+                    help="dnn: one long-lived timing process per tree, single inferences alternating between "
+                         "them (--reps rounds per case; --pairs unused): both sides see the same load")
     ap.add_argument("--out", type=Path, default=ROOT / "reports")
     a = ap.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)

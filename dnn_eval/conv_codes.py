@@ -33,7 +33,7 @@ def fused_applies(x: torch.Tensor) -> bool:
 
 
 @_kernel
-def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale):
+def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, signed, x_max, codes, scale, sums):
     """``dac_codes`` of a convolution's im2col patches, read straight from the image (no patch matrix).
 
     xt (C, H, W, B): the images batch-last. The patches of output positions
@@ -48,6 +48,11 @@ def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, s
     cmax (H, W, B) is ``channel_max(xt, signed)``: a patch's largest value is
     the largest of its pixels' values over the channels, so the scale costs
     kh*kw reads per patch, not C*kh*kw (unused when ``x_max`` > 0).
+
+    sums (P*R,), unless empty: each column's sum of its codes, in the codes' dtype, added up while
+    they are written (exact where every sum is an integer below 2**24 in float32, 2**53 in float64;
+    the offset mapping's digital offset, ``FCM.matmul_codes_t``). The loop over rows then adds into
+    shared outputs: a parallel build would split it over columns instead.
     """
     C, H, W, B = xt.shape
     R = (p1 - p0) * B
@@ -72,6 +77,44 @@ def dac_codes_conv(xt, cmax, kh, kw, sh, sw, ph, pw, dh, dw, Wo, p0, p1, full, s
         for b in range(B):
             if not dst[b] > 0:
                 dst[b] = 1.0
+    if sums.shape[0] > 0:  # (a loop of its own: the loop without sums stays as tight as it was; each run
+        # of codes is added to the sums right after it is written, in a pass of its own: both loops vectorize)
+        for r in range(sums.shape[0]):
+            sums[r] = zero
+        for k in range(C * kh * kw):  # (the sums add over rows: not a loop for a parallel build)
+            c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
+            row = codes[k]
+            for p in range(p0, p1):
+                h = (p // Wo) * sh - ph + i * dh
+                w = (p % Wo) * sw - pw + j * dw
+                base = (p - p0) * B
+                sc = scale[base:base + B]
+                pos = row[base:base + B]
+                if h < 0 or h >= H or w < 0 or w >= W:
+                    for b in range(B):
+                        pos[b] = zero
+                    if signed:
+                        neg = row[R + base:R + base + B]
+                        for b in range(B):
+                            neg[b] = zero
+                    continue
+                src = xt[c, h, w]
+                sp = sums[base:base + B]
+                if signed:
+                    neg = row[R + base:R + base + B]
+                    for b in range(B):
+                        xf = src[b] / sc[b]
+                        pos[b] = min(max(np.rint(xf * full), zero), full)
+                        neg[b] = min(max(np.rint(-xf * full), zero), full)
+                    sn = sums[R + base:R + base + B]
+                    for b in range(B):
+                        sn[b] += neg[b]
+                else:
+                    for b in range(B):
+                        pos[b] = min(max(np.rint(src[b] / sc[b] * full), zero), full)
+                for b in range(B):
+                    sp[b] += pos[b]
+        return
     for k in prange(C * kh * kw):
         c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
         row = codes[k]
@@ -130,15 +173,18 @@ def batch_last(x: torch.Tensor) -> np.ndarray:
 
 
 def conv_codes(xt: np.ndarray, cmax: np.ndarray, geometry, pad: tuple[int, int], Wo: int, p0: int, p1: int,
-               full_code: int, signed: bool, x_max: float | None, codes: np.ndarray, scale: np.ndarray) -> None:
+               full_code: int, signed: bool, x_max: float | None, codes: np.ndarray, scale: np.ndarray,
+               sums: np.ndarray | None = None) -> None:
     """The DAC codes (K, P*R) and per-column scales (R,) of output positions p0..p1-1 of every image of xt
     (C, H, W, B; one group's channels), written into ``codes`` and ``scale``; ``cmax`` is
-    ``channel_max(xt, signed)`` (unused with a fixed ``x_max``). Arguments of ``xt``'s dtype."""
+    ``channel_max(xt, signed)`` (unused with a fixed ``x_max``). Arguments of ``xt``'s dtype.
+    ``sums`` (P*R,): each column's sum of codes is written there too (``dac_codes_conv``)."""
     (kh, kw), (sh, sw), (dh, dw) = geometry.kernel, geometry.stride, geometry.dilation
     full = np.asarray(full_code, dtype=xt.dtype)[()]
     xm = np.asarray(0.0 if x_max is None else x_max, dtype=xt.dtype)[()]
     cpu_kernels.kernels().dac_codes_conv(xt, cmax, kh, kw, sh, sw, pad[0], pad[1], dh, dw, Wo, p0, p1,
-                                         full, bool(signed), xm, codes, scale)
+                                         full, bool(signed), xm, codes, scale,
+                                         np.empty(0, dtype=xt.dtype) if sums is None else sums)
 
 
 def conv_fused(x: torch.Tensor, fcms: list, geometry, pad: tuple[int, int], signed: bool, chunk: int,
@@ -166,15 +212,19 @@ def conv_fused(x: torch.Tensor, fcms: list, geometry, pad: tuple[int, int], sign
         cmax = [np.empty((H, W, B), dtype=xt.dtype) for _ in xg]
         for v, m in zip(xg, cmax):
             cpu_kernels.kernels().channel_max(v, bool(signed), m)
+    # the offset mapping's column sums of the codes, made with them where they are exact integers
+    exact = kg * full_code < 2.0 ** (24 if x.dtype == torch.float32 else 53)
+    with_sums = [exact and f.Gn is not None and f.compile().uses_code_sums for f in fcms]
     for p0 in range(0, L, npos):
         p1 = min(L, p0 + npos)
         R = (p1 - p0) * B
         for k, f in enumerate(fcms):
             codes = x.new_empty((kg, 2 * R if signed else R))
             scale = x.new_empty((1, R))
+            sums = x.new_empty((codes.shape[1],)) if with_sums[k] else None
             conv_codes(xg[k], cmax[k], geometry, pad, Wo, p0, p1, full_code, signed, x_max,
-                       codes.numpy(), scale.numpy()[0])
-            yf = f.matmul_codes_t(codes, scale, R, scaled=False)  # unscaled (N_k, R)
+                       codes.numpy(), scale.numpy()[0], None if sums is None else sums.numpy())
+            yf = f.matmul_codes_t(codes, scale, R, scaled=False, code_sums=sums)  # unscaled (N_k, R)
             nk, P = f.shape[1], p1 - p0
             torch.mul(yf.view(nk, P, B).permute(2, 0, 1), scale.view(P, B).t()[:, None, :],
                       out=y3[:, n0[k]:n0[k] + nk, p0:p1])

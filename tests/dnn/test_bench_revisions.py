@@ -58,3 +58,46 @@ def test_bad_options_give_one_line(bench, capsys, argv, message):
         bench.main(argv)
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_interleave_alternates_single_inferences_between_two_servers(bench, monkeypatch, tmp_path):
+    """--interleave: one server per tree; each round times plain then crossbar in both trees, the order
+    flipping every round; the ratio is the median over rounds (here 1.1, 0.9, 1.0 -> 1.0)."""
+    log = []
+    crossbar = {("B", 0): 10.0, ("N", 0): 11.0, ("B", 1): 10.0, ("N", 1): 9.0, ("B", 2): 10.0, ("N", 2): 10.0}
+
+    class Server:
+        def __init__(self, argv, cwd, **kw):
+            assert argv[2] is bench.DNN_SERVER and argv[-1] == "convnet:differential"
+            self.tree, self.lines, self.round = str(cwd), ["ready\n"], {}
+            self.stdin, self.stdout = self, self
+
+        def write(self, line):
+            case, which = line.split()
+            n = sum(1 for t, c, w in log if t == self.tree and w == which)
+            log.append((self.tree, case, which))
+            self.lines.append(f"{crossbar[(self.tree, n)] if which == 'crossbar' else 1.0}\n")
+
+        def readline(self):
+            return self.lines.pop(0)
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(bench.subprocess, "Popen", Server)
+    monkeypatch.setattr(bench, "export", lambda rev, dest: Path("B"))
+    monkeypatch.setattr(bench, "ROOT", Path("N"))
+    monkeypatch.setattr(bench, "resolve", lambda rev: "0" * 40)
+    assert bench.main(["--suite", "dnn", "--baseline", "abc", "--interleave", "--reps", "3", "--batch", "4",
+                       "--models", "convnet", "--no-offset", "--out", str(tmp_path)]) == 0
+    assert [t for t, _, w in log if w == "crossbar"] == ["B", "N", "N", "B", "B", "N"]
+    text = (tmp_path / "bench_revisions_dnn.md").read_text()
+    row = [ln for ln in text.splitlines() if ln.startswith("| convnet")][0].split("|")
+    assert float(row[5]) == pytest.approx(1.0) and row[6].strip() == "1.000" and row[7].strip() == "yes"
+    assert "--interleave" in text and "fastest inference" in text

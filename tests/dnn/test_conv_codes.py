@@ -60,6 +60,12 @@ def test_conv_codes_equal_dac_codes_of_the_im2col_matrix_bitwise(geo, signed, dt
     np.testing.assert_array_equal(scale, ref_scale)
     np.testing.assert_array_equal(codes, ref_codes)
     assert codes.max() == full and codes.min() == 0
+    # with the column sums of the codes (the offset mapping's): the same codes and scales, and the sums exact
+    codes2, scale2, sums = np.full_like(codes, -1.0), np.full_like(scale, -1.0), np.full(P * R, -1.0, dtype=xt.dtype)
+    conv_codes.conv_codes(xt, cmax, geo, pad, Wo, p0, p1, full, signed, x_max, codes2, scale2, sums)
+    np.testing.assert_array_equal(codes2, codes)
+    np.testing.assert_array_equal(scale2, scale)
+    np.testing.assert_array_equal(sums, codes.astype(np.float64).sum(axis=0))
 
 
 @pytest.mark.parametrize("geo", GEOMETRIES, ids=str)

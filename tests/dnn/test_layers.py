@@ -12,6 +12,7 @@ from dnn_eval.evaluate import evaluate, ideal_spec, make_spec, predict  # noqa: 
 from dnn_eval.layers import CrossbarLinear  # noqa: E402
 from dnn_eval.loading import WEIGHTS_DIR, load_model  # noqa: E402
 from xbarlab.fcm import FCMOptions  # noqa: E402
+from xbarlab.fcm.mapping import Mapping  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -182,12 +183,13 @@ def test_straight_through_conv_gradients_are_the_float_gradients(conv):
 @pytest.mark.parametrize("signed", [False, True])
 def test_fused_conv_codes_match_the_im2col_path(monkeypatch, kw, signed):
     """On CPU the DAC codes of a convolution come straight from the image (dnn_eval.conv_codes.dac_codes_conv);
-    the outputs must be those of the im2col matrix path, non-ideal crossbar, float64 and float32."""
+    the outputs must be those of the im2col matrix path, non-ideal crossbar, float64 and float32 (the offset
+    mapping: its column sums of the codes made with them, against the array path's own sum)."""
     torch.manual_seed(0)
     kw = {"kernel_size": 3, **kw}
     conv = nn.Conv2d(4, 6, bias=False, **kw)
     x = torch.randn(5, 4, 9, 7) if signed else torch.rand(5, 4, 9, 7)
-    for opts in (None, FCMOptions(x_max=2.0)):
+    for opts in (None, FCMOptions(x_max=2.0), FCMOptions(mapping=Mapping.OFFSET)):
         xm = to_crossbar(nn.Sequential(conv), make_spec("spintronic", 16), None, opts)
         for dtype in (torch.float64, torch.float32):
             xd = x.to(dtype)

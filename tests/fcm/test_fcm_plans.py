@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import xbarlab as xb
 from xbarlab.backend import NumpyNS, TorchNS
-from xbarlab.fcm import plans
+from xbarlab.fcm import plans, stages
 from xbarlab.verify import reference as ref
 
 torch = pytest.importorskip("torch")
@@ -200,3 +200,22 @@ def test_current_stage_rejects_bad_codes():
         f.tile_currents(np.full((2, 12), 0.5))
     with pytest.raises(ValueError, match="all-zero W"):
         xb.FCM.from_weights(np.zeros((12, 5)), spec, None).tile_currents(np.zeros((1, 12)))
+
+
+def test_given_code_sums_give_the_plans_own_offset_bitwise():
+    """``matmul_codes_t(..., code_sums=...)`` (the column sums a caller made with the codes, as
+    ``dnn_eval.conv_codes`` does) equals the plan summing the codes itself, in every plan kind, numpy
+    float64 and torch float32; only the offset mapping uses them."""
+    spec = xb.load_preset("spintronic", rows=16).replace(dac=xb.DACParams(bits=6, v_read=0.25, r_pd=20.0))
+    rng = np.random.default_rng(15)
+    W, x = rng.standard_normal((40, 20)), rng.random((40, 33)) - 0.3  # x^T (K, R), signed: two phases
+    for mode in ("rowsum", "exact", "none"):
+        for mapping in ("offset", "differential"):
+            f = xb.FCM.from_weights(W, spec, None, xb.FCMOptions(dac_load=mode, mapping=mapping))
+            assert f.compile().uses_code_sums == (mapping == "offset")
+            for xt in (x, torch.as_tensor(x, dtype=torch.float32)):
+                ns = NumpyNS() if isinstance(xt, np.ndarray) else TorchNS(xt)
+                codes, s = stages.dac_codes_t(ns, xt, spec.dac, None, None)
+                own = f.matmul_codes_t(codes, s, 33)
+                given_ = f.matmul_codes_t(codes, s, 33, code_sums=codes.sum(0))
+                assert np.array_equal(np.asarray(own), np.asarray(given_)), (mode, mapping, type(xt))

@@ -371,12 +371,14 @@ class FCM:
         codes, s = dac_codes_t(ns, XT, self.spec.dac, self.options.x_max, signed, fused)  # (K, PR)
         return self._eval_codes_t(ns, codes, s, XT.shape[1], fused)
 
-    def matmul_codes_t(self, codes, scale, n_vectors: int, *, scaled: bool = True):
+    def matmul_codes_t(self, codes, scale, n_vectors: int, *, scaled: bool = True, code_sums=None):
         """y^T (N, R) from DAC codes already made (``codes`` (K, P*R), ``scale`` (1, R) or the fixed x_max,
         as ``stages.dac_codes_t`` or ``cpu_kernels.dac_codes[_conv]`` give them for x^T (K, R), R = ``n_vectors``,
         P = 2 with the negative phase in columns R..2R): the second half of ``matmul_t``, for a caller that
         makes codes from its own layout (a convolution's image). No checks beyond the shape. ``scaled=False``
-        leaves out the multiplication of column r by its DAC scale (the caller does it in its own layout)."""
+        leaves out the multiplication of column r by its DAC scale (the caller does it in its own layout).
+        ``code_sums`` (P*R,): each column's sum of codes, exact, when the caller made them with the codes and
+        ``compile().uses_code_sums`` (the offset mapping's digital offset), else None (summed here)."""
         ns, codes = namespace_for(codes)
         if codes.ndim != 2 or codes.shape[0] != self.shape[0] or codes.shape[1] not in (n_vectors, 2 * n_vectors):
             raise ValueError(f"codes must be (K, R) or (K, 2R) with K={self.shape[0]}, R={n_vectors}; "
@@ -385,9 +387,9 @@ class FCM:
             return ns.zeros((self.shape[1], n_vectors))
         with ns.no_grad():
             return self._eval_codes_t(ns, codes, scale if scaled else None, n_vectors,
-                                      ns.host and cpu_kernels.enabled())
+                                      ns.host and cpu_kernels.enabled(), code_sums)
 
-    def _eval_codes_t(self, ns, codes, s, R, fused):
+    def _eval_codes_t(self, ns, codes, s, R, fused, code_sums=None):
         """y^T (N, R) from DAC codes; s is the DAC scale to multiply by, or None for unscaled."""
-        y = self.compile(ns).evaluate(ns, codes, R, fused)
+        y = self.compile(ns).evaluate(ns, codes, R, fused, code_sums)
         return y if s is None else y * s

@@ -94,19 +94,27 @@ class Plan(_Arrays):
         """Tile column currents (S, Tk, Tn, Nc, PR), ampere, before the ADC, of DAC codes (K, PR)."""
         raise NotImplementedError
 
-    def evaluate(self, ns, codes, R: int, fused: bool = False):
+    def evaluate(self, ns, codes, R: int, fused: bool = False, code_sums=None):
         """y^T (N, R) from DAC codes (K, PR), PR = R or 2R (two phases), before the DAC scale;
-        ``fused``: the fused CPU kernels may run (host memory, numba)."""
+        ``fused``: the fused CPU kernels may run (host memory, numba); ``code_sums`` (PR,): each
+        column's sum of codes, when the caller made them with the codes (``uses_code_sums``), else
+        None (summed here)."""
         raise NotImplementedError
 
-    def _finish(self, ns, y, codes, R: int):
-        """(Tn, Nc, PR) or (N, PR) digital sums -> y^T (N, R): padding dropped, offset removed, phases."""
+    @property
+    def uses_code_sums(self) -> bool:
+        """Whether ``evaluate`` needs each column's sum of codes (the offset mapping's digital offset)."""
+        return bool(self.off)
+
+    def _finish(self, ns, y, codes, R: int, code_sums=None):
+        """(Tn, Nc, PR) or (N, PR) digital sums -> y^T (N, R): padding dropped, offset removed, phases.
+        ``code_sums``: the codes' column sums when given (``evaluate``)."""
         L = self.layout
         PR = codes.shape[1]
         if y.ndim != 2 or y.shape[0] != L.N:
             y = ns.reshape(y, (L.Tn * L.Nc, PR))[:L.N]
-        if self.off:
-            y = y - ns.sum(codes, 0)[None, :] * self.off
+        if self.off:  # (in place: y is the plan's own new array)
+            y = ns.sub(y, (ns.sum(codes, 0) if code_sums is None else code_sums)[None, :] * self.off, out=y)
         if PR != R:
             y = y[:, :R] - y[:, R:]
         return y
@@ -147,15 +155,15 @@ class UnloadedPlan(Plan):
         I = ns.reshape(self._adc_input(ns, codes), (L.Tk, L.Tn, L.S, L.Nc, codes.shape[1]))
         return self._amperes(ns, ns.contiguous(ns.permute(I, (2, 0, 1, 3, 4))))
 
-    def evaluate(self, ns, codes, R: int, fused: bool = False):
+    def evaluate(self, ns, codes, R: int, fused: bool = False, code_sums=None):
         L = self.layout
         PR = codes.shape[1]
         if self.WeffT is not None:
             return self._finish(ns, ns.matmul(self.WeffT, ns.sinh_(codes * self.ksinh) if self.ksinh else codes),
-                                codes, R)
+                                codes, R, code_sums)
         D = adc_codes(ns, self._adc_input(ns, codes), self.adc, not self.noclip)
         ns.mul_(D, self.wcat)
-        return self._finish(ns, ns.sum(ns.reshape(ns.sum(D, 0), (L.Tn, L.S, L.Nc, PR)), 1), codes, R)
+        return self._finish(ns, ns.sum(ns.reshape(ns.sum(D, 0), (L.Tn, L.S, L.Nc, PR)), 1), codes, R, code_sums)
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,12 +188,12 @@ class ExactPlan(Plan):
     def currents(self, ns, codes, fused: bool = False):
         return self._amperes(ns, ns.contiguous(ns.permute(self._adc_input(ns, codes), (0, 1, 2, 4, 3))))
 
-    def evaluate(self, ns, codes, R: int, fused: bool = False):
+    def evaluate(self, ns, codes, R: int, fused: bool = False, code_sums=None):
         L = self.layout
         D = adc_codes(ns, ns.contiguous(ns.permute(self._adc_input(ns, codes), (2, 0, 1, 4, 3))), self.adc,
                       gain=self.colgain)
         y = ns.matmul(self.w, ns.reshape(D, (L.Tn, L.S * L.Tk, L.Nc * codes.shape[1])))  # (Tn, 1, Nc*PR)
-        return self._finish(ns, y, codes, R)
+        return self._finish(ns, y, codes, R, code_sums)
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,7 +323,7 @@ class RowsumPlan(Plan):
             out[a + tn.start:a + tn.stop, si, rows, :g.nc] = I
         return self._amperes(ns, ns.contiguous(ns.permute(out, (1, 2, 0, 3, 4))))
 
-    def evaluate(self, ns, codes, R: int, fused: bool = False):
+    def evaluate(self, ns, codes, R: int, fused: bool = False, code_sums=None):
         L = self.layout
         PR = codes.shape[1]
         fused = fused and self.fusable
@@ -338,4 +346,4 @@ class RowsumPlan(Plan):
                 ys[...] = r
             else:
                 ys += r
-        return self._finish(ns, y, codes, R)
+        return self._finish(ns, y, codes, R, code_sums)

@@ -147,8 +147,11 @@ class SensingPlan(_Arrays):
         """Every column's current (S, Tk, Tn, Nc', PR), ampere, the reference column last (``base``)."""
         return self.base.currents(ns, codes, fused)
 
-    def evaluate(self, ns, codes, R: int, fused: bool = False):
-        """y^T (N, R) from DAC codes (K, PR), before the DAC scale (``Plan.evaluate``)."""
+    #: the sensed difference needs no column sums of the codes (``Plan.uses_code_sums``)
+    uses_code_sums = False
+
+    def evaluate(self, ns, codes, R: int, fused: bool = False, code_sums=None):
+        """y^T (N, R) from DAC codes (K, PR), before the DAC scale (``Plan.evaluate``; ``code_sums`` unused)."""
         if fused and self.wd:
             return self._evaluate_fused(ns, codes, R)
         if self.GdT is not None:  # one product per tile with the merged pair (same row voltages)
