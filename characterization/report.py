@@ -49,13 +49,13 @@ FIT = ("fcm-accuracy",)
 
 #: priority order: the longest steps and those others wait for first, the benchmarks (alone) last
 STEPS: tuple[Step, ...] = (
-    Step("fcm-accuracy", "characterization.fcm_accuracy", ("--out", "{out}", "--pairs", "20", "--pairs-64", "10"),
-         "Fig. 10 at the preset's R_PD (20 pairs at 16 and 32, 10 at 64; --pairs 100 is the paper's count)",
+    Step("fcm-accuracy", "characterization.fcm_accuracy", ("--out", "{out}", "--pairs", "20"),
+         "Fig. 10 at the preset's R_PD (20 pairs per size; --pairs 100 is the paper's count)",
          workers="--workers"),
     Step("characterize", "xbarlab.cli", ("characterize", "all", "--out", "{out}", "--no-progress"),
          "RxNN Fig. 2/3 sensitivity studies (report mode; --full for the paper's counts)", workers="--workers"),
     Step("fcm-accuracy-rpd200", "characterization.fcm_accuracy",
-         ("--out", "{out}", "--pairs", "20", "--pairs-64", "10", "--r-pd", "200", "--name", "fcm_accuracy_rpd200"),
+         ("--out", "{out}", "--pairs", "20", "--r-pd", "200", "--name", "fcm_accuracy_rpd200"),
          "Fig. 10 at the strong 200 ohm DAC load (the same counts)", workers="--workers"),
     Step("txsim-train", "dnn_eval.experiments.txsim_train", what="TxSim: training on crossbars (issue 14)",
          after=FIT),

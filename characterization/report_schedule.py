@@ -185,7 +185,7 @@ def run(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
         if rec["rc"] == 0:
             done.add(s.name)
             records.append(rec)
-            say(f"[{len(done)}/{n} done] {s.name}: done in {rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)")
+            say(f"[{len(done)}/{n} done] {s.name}: finished in {rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)")
         else:
             say(f"[{len(done)}/{n} done] {s.name}: FAILED (exit status {rec['rc']}) after {rec['wall_s']:.1f} s"
                 + (f": {rec['error']}" if rec.get("error") else ""))

@@ -241,6 +241,7 @@ def test_fig14_takes_its_seed0_results_from_fig12a_and_evaluates_only_the_rest(t
 
 
 def test_fcm_accuracy_report_counts_are_flags_the_page_states(tmp_path, capsys):
+    """--pairs-64 is validated; make report runs the same 20 pairs at every size for both DAC loads."""
     from characterization import fcm_accuracy
 
     with pytest.raises(SystemExit):
@@ -248,4 +249,4 @@ def test_fcm_accuracy_report_counts_are_flags_the_page_states(tmp_path, capsys):
     assert "--pairs-64 must be >= 1" in capsys.readouterr().err
     for name in ("fcm-accuracy", "fcm-accuracy-rpd200"):
         args = next(s for s in report.STEPS if s.name == name).args
-        assert args[args.index("--pairs-64") + 1] == "10" and args[args.index("--pairs") + 1] == "20"
+        assert "--pairs-64" not in args and args[args.index("--pairs") + 1] == "20"
