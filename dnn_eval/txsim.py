@@ -240,16 +240,12 @@ def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float,
 
 
 class _CrossbarMatmul(torch.autograd.Function):
-    """y = fwd.matmul(X); the backward reads dX = bwd.matmul(dY) and keeps (X, dY) for the update.
-    ``transposed``: X^T (K, R) in, y^T (N, R) out (``FCM.matmul_t``, the same values: a convolution's
-    patches as columns save two transposing copies)."""
+    """y = fwd.matmul(X); the backward reads dX = bwd.matmul(dY) and keeps (X, dY) for the update."""
 
     @staticmethod
-    def forward(ctx, X, anchor, state, record, transposed=False):
-        ctx.state, ctx.record, ctx.transposed = state, record, transposed
+    def forward(ctx, X, anchor, state, record):
+        ctx.state, ctx.record = state, record
         ctx.save_for_backward(X)
-        if transposed:
-            return state.fwd.matmul_t(X.detach(), check_finite=False)
         return state.fwd.matmul(X.detach(), check_finite=False)
 
     @staticmethod
@@ -257,12 +253,9 @@ class _CrossbarMatmul(torch.autograd.Function):
         # ``anchor`` (an empty tensor that requires grad) makes autograd call this for the first layer
         # too, whose input needs no gradient: its backward read is then skipped, as hardware would
         (X,) = ctx.saved_tensors
-        if ctx.transposed:
-            X, dY = X.t(), dY.t()
-        ctx.record.append((np.ascontiguousarray(X.detach().double().numpy()),
-                           np.ascontiguousarray(dY.detach().double().numpy())))
+        ctx.record.append((X.detach().double().numpy(), dY.detach().double().numpy()))
         dX = ctx.state.bwd.matmul(dY.contiguous(), check_finite=False, signed=True) if ctx.needs_input_grad[0] else None
-        return (dX.t() if ctx.transposed and dX is not None else dX), None, None, None, None
+        return dX, None, None, None
 
 
 class TxLayer(nn.Module):
@@ -287,14 +280,13 @@ class TxLayer(nn.Module):
             return y if self.bias is None else y + self.bias
         B, _, H, W = x.shape
         cols = F.unfold(x, **self.geom)  # (B, K, L)
-        K, L = cols.shape[1:]
-        # patches as columns, patch r = b L + l: X^T (K, B L) in, y^T (N, B L) out
-        yt = _CrossbarMatmul.apply(cols.transpose(0, 1).reshape(K, B * L), self.anchor, self.state, self.records,
-                                   True)
+        L = cols.shape[-1]
+        y = _CrossbarMatmul.apply(cols.transpose(1, 2).reshape(B * L, -1).contiguous(), self.anchor, self.state,
+                                   self.records)
         kh, kw = self.geom["kernel_size"]
         (ph, pw), (sh, sw), (dh, dw) = self.geom["padding"], self.geom["stride"], self.geom["dilation"]
         ho, wo = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        y = yt.reshape(-1, B, L).transpose(0, 1).reshape(B, -1, ho, wo)
+        y = y.reshape(B, L, -1).transpose(1, 2).reshape(B, -1, ho, wo)
         return y if self.bias is None else y + self.bias[None, :, None, None]
 
 

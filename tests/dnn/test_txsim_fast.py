@@ -55,38 +55,6 @@ def test_compiled_update_is_bitwise_the_array_code(monkeypatch, net):
     assert want[-1] == got[-1]
 
 
-def test_conv_layer_reads_patches_as_columns_with_the_same_values():
-    """A convolution's patches go in as X^T (K, B L) (``FCM.matmul_t``): its output, the recorded (X, dY) of
-    the update and the input's gradient are bitwise those of the row layout (``FCM.matmul`` on X (B L, K))."""
-    import torch.nn.functional as F
-    from torch import nn
-
-    from dnn_eval.txsim import CrossbarState, TxLayer, weight_matrix
-
-    torch.manual_seed(0)
-    conv = nn.Conv2d(3, 5, 3, padding=1)
-    s = TxSimSettings()
-    layer = TxLayer(conv, CrossbarState(weight_matrix(conv), _spintronic(8), FCMOptions(), s,
-                                        np.random.default_rng(0)))
-    x = torch.randn(4, 3, 6, 6, requires_grad=True)
-    g = torch.randn(4, 5, 6, 6)
-    y = layer(x)
-    (y * g).sum().backward()
-    # the row layout, by hand
-    cols = F.unfold(x.detach(), kernel_size=3, padding=1)  # (B, K, L)
-    X = cols.transpose(1, 2).reshape(4 * 36, -1).contiguous()
-    want = layer.state.fwd.matmul(X, check_finite=False).reshape(4, 36, -1).transpose(1, 2).reshape(4, 5, 6, 6)
-    torch.testing.assert_close(y.detach(), want + layer.bias.detach()[None, :, None, None], rtol=0, atol=0)
-    dY = g.reshape(4, 5, 36).transpose(1, 2).reshape(4 * 36, 5).contiguous()
-    (Xr, Dr), = layer.records
-    np.testing.assert_array_equal(Xr, X.double().numpy())
-    np.testing.assert_array_equal(Dr, dY.double().numpy())
-    assert Xr.flags.c_contiguous and Dr.flags.c_contiguous
-    dX = layer.state.bwd.matmul(dY, check_finite=False, signed=True)  # (B L, K)
-    dx = F.fold(dX.reshape(4, 36, -1).transpose(1, 2), (6, 6), kernel_size=3, padding=1)
-    torch.testing.assert_close(x.grad, dx, rtol=0, atol=0)
-
-
 @pytest.mark.parametrize("kind", ["numpy", "float32", "float64"])
 def test_backward_read_in_the_turned_layout_is_the_row_layout(kind):
     """``BackwardFCM.matmul`` drives the turned read with X^T (``FCM.matmul_t``): bitwise the row layout (the
