@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS claims (
     heartbeat REAL NOT NULL        -- time.time() of the owner's last renewal
 );
 """
+OPEN_WAIT_S = 30.0  # how long opening a store waits for another process that holds it locked, s
 LEASE_S = 60.0  # a claim not renewed for this long is stale (renewed every LEASE_S / 6 by a live run)
 
 # outcomes of ResultStore.claim
@@ -101,17 +102,28 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise self._error(exc, "cannot be created") from None
-        db = sqlite3.connect(str(self.path), timeout=30.0)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
-            db.commit()
-            db.execute("SELECT COUNT(*) FROM results").fetchone()
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
+        # Two sweeps may open a new store at the same moment. Switching it to WAL takes an exclusive lock,
+        # and SQLite can report SQLITE_BUSY for that at once, without waiting its busy timeout: such a
+        # "database is locked" is retried (with a short, growing pause) for up to OPEN_WAIT_S.
+        deadline, pause = time.monotonic() + OPEN_WAIT_S, 0.01
+        while True:
+            db = sqlite3.connect(str(self.path), timeout=30.0)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+                db.commit()
+                db.execute("SELECT COUNT(*) FROM results").fetchone()
+                return db
+            except sqlite3.OperationalError as exc:
+                db.close()
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            except sqlite3.Error:
+                db.close()
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
 
     def _open_readonly(self) -> sqlite3.Connection:
         self.readonly = True
