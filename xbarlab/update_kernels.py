@@ -185,6 +185,19 @@ def _coincidences(p, q, lines, ur, uc, out):
                 out[i, ci[b]] += sa * cs[b] * np.int64(c)
 
 
+@_inline
+def _move(k, rel, e, em, nu, span, small_nu):
+    """The conductance change, S, of k = |n| / P pulses along one curve (SET from g_min, RESET from g_max):
+    ``rel`` the cell's distance from the curve's start, ``e`` = expm1(-nu k), ``em`` = expm1(-nu)."""
+    if nu == 0:
+        return span * k - 0.0
+    if nu * max(k, 1.0) < small_nu:
+        gain = k * (1.0 + nu * (1.0 - k) / 2.0)
+    else:
+        gain = e / em
+    return span * gain - rel * -e
+
+
 @_jit
 def _respond(G, n, e_set, e_reset, z, g_min, g_max, P, nu_set, nu_reset, em_set, em_reset, small_nu, noise,
              out):
@@ -196,27 +209,9 @@ def _respond(G, n, e_set, e_reset, z, g_min, g_max, P, nu_set, nu_reset, em_set,
         g = G[c]
         m = n[c]
         if m > 0:
-            k = np.float64(m) / P
-            if nu_set == 0:
-                up = span * k - 0.0
-            else:
-                if nu_set * max(k, 1.0) < small_nu:
-                    gain = k * (1.0 + nu_set * (1.0 - k) / 2.0)
-                else:
-                    gain = e_set[c] / em_set
-                up = span * gain - (g - g_min) * -e_set[c]
-            v = g + up
+            v = g + _move(np.float64(m) / P, g - g_min, e_set[c], em_set, nu_set, span, small_nu)
         elif m < 0:
-            k = np.float64(-m) / P
-            if nu_reset == 0:
-                down = span * k - 0.0
-            else:
-                if nu_reset * max(k, 1.0) < small_nu:
-                    gain = k * (1.0 + nu_reset * (1.0 - k) / 2.0)
-                else:
-                    gain = e_reset[c] / em_reset
-                down = span * gain - (g_max - g) * -e_reset[c]
-            v = g - down
+            v = g - _move(np.float64(-m) / P, g_max - g, e_reset[c], em_reset, nu_reset, span, small_nu)
         else:
             v = g
         if noise > 0:
