@@ -99,12 +99,17 @@ def plot_dac_error(df, ax=None):
     return ax
 
 
-def dac_figure(df):
+def _two_panels(df, left, right, title: str):
+    """One figure of two panels side by side, ``left(df, ax)`` and ``right(df, ax)``."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    plot_dac(df, axes[0])
-    plot_dac_error(df, axes[1])
-    fig.suptitle("Fig. 3(a): non-ideal divider DAC under load (ngspice)")
+    left(df, axes[0])
+    right(df, axes[1])
+    fig.suptitle(title)
     return fig
+
+
+def dac_figure(df):
+    return _two_panels(df, plot_dac, plot_dac_error, "Fig. 3(a): non-ideal divider DAC under load (ngspice)")
 
 
 def plot_sneak_cells(df, ax=None):
@@ -144,11 +149,8 @@ def plot_sneak_sweep(df, ax=None, row: int = 1, col: int = 1):
 
 
 def sneak_figure(df):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    plot_sneak_cells(df, axes[0])
-    plot_sneak_sweep(df, axes[1])
-    fig.suptitle("Fig. 3(b): sneak path in a 3x2 crossbar (all 20 kOhm; 0.2, 0.01, 0.2 V)")
-    return fig
+    return _two_panels(df, plot_sneak_cells, plot_sneak_sweep,
+                       "Fig. 3(b): sneak path in a 3x2 crossbar (all 20 kOhm; 0.2, 0.01, 0.2 V)")
 
 
 def no_data_figure(name: str):

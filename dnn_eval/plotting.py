@@ -10,45 +10,37 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _ax(ax, size=(6, 4)):
+def ax_or_new(ax, size=(6, 4)):
+    """``ax``, or the axes of a new figure of ``size`` (inches) when it is None."""
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
 
 
-def accuracy_degradation(df: pd.DataFrame, ax=None):
-    """Fig. 12(a): accuracy loss (percentage points) against the ideal crossbar, per network and size."""
-    ax = _ax(ax)
-    piv = df.pivot(index="network", columns="xbar", values="degradation_pct")
+def _bars_per_size(df: pd.DataFrame, values: str, ylabel: str, title: str, ax):
+    """Grouped bars: one group per network, one bar per crossbar size (column ``xbar``)."""
+    ax = ax_or_new(ax)
+    piv = df.pivot(index="network", columns="xbar", values=values)
     nets, sizes = list(piv.index), list(piv.columns)
     w = 0.8 / len(sizes)
     for k, s in enumerate(sizes):
         ax.bar(np.arange(len(nets)) + k * w, piv[s].values, w, label=f"Cross{s}")
     ax.set_xticks(np.arange(len(nets)) + w * (len(sizes) - 1) / 2, nets)
-    ax.set_ylabel("accuracy degradation vs ideal (%)")
-    ax.set_title("Fig. 12(a): accuracy loss on non-ideal crossbars (digits)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend()
     return ax
 
 
 def energy_per_image(df: pd.DataFrame, ax=None):
     """Fig. 12(b): energy per inference normalized to Cross64, per network and size."""
-    ax = _ax(ax)
-    piv = df.pivot(index="network", columns="xbar", values="energy_norm")
-    nets, sizes = list(piv.index), list(piv.columns)
-    w = 0.8 / len(sizes)
-    for k, s in enumerate(sizes):
-        ax.bar(np.arange(len(nets)) + k * w, piv[s].values, w, label=f"Cross{s}")
-    ax.set_xticks(np.arange(len(nets)) + w * (len(sizes) - 1) / 2, nets)
-    ax.set_ylabel("energy per image / Cross64")
-    ax.set_title("Fig. 12(b): normalized energy per image")
-    ax.legend()
-    return ax
+    return _bars_per_size(df, "energy_norm", "energy per image / Cross64",
+                          "Fig. 12(b): normalized energy per image", ax)
 
 
 def energy_breakdown(df: pd.DataFrame, ax=None):
     """Fig. 13: share of each energy category per network (Cross64)."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     cats = [c for c in df["category"].unique()]
     piv = df.pivot(index="network", columns="category", values="fraction")[cats]
     bottom = np.zeros(len(piv))
@@ -61,23 +53,9 @@ def energy_breakdown(df: pd.DataFrame, ax=None):
     return ax
 
 
-def sensitivity(df: pd.DataFrame, ax=None):
-    """Fig. 14: accuracy for FP32 -> ideal 6-bit -> non-ideal 64x64 -> + variation."""
-    ax = _ax(ax)
-    order = list(dict.fromkeys(df["implementation"]))
-    for net, g in df.groupby("network", sort=False):
-        g = g.groupby("implementation", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
-        ax.errorbar(range(len(order)), 100 * g["mean"], yerr=100 * g["std"].fillna(0), marker="o", capsize=3, label=net)
-    ax.set_xticks(range(len(order)), order, rotation=15, ha="right")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Fig. 14: accuracy as non-idealities are added")
-    ax.legend()
-    return ax
-
-
 def retrain_curve(df: pd.DataFrame, ax=None):
     """Fig. 15: crossbar test accuracy over re-training iterations."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     for net, g in df.groupby("network", sort=False):
         line, = ax.plot(g["step"], 100 * g["accuracy_crossbar"], marker=".", label=f"{net} (crossbar)")
         ax.axhline(100 * g["accuracy_fp32"].iloc[0], ls="--", color=line.get_color(), lw=0.8)
@@ -111,4 +89,54 @@ def feature_maps(df: pd.DataFrame, fig=None, channels: int = 4):
                 ax.set_ylabel(f"{layer}\n{kind}", fontsize=8)
             ax.set_title(f"channel {c}", fontsize=8)
     fig.suptitle("Fig. 16: ConvNet feature maps, ideal vs non-ideal crossbar")
+    return fig
+
+
+COLUMNS = (("fp32", "FP32"), ("precision", "precision only"), ("parasitics", "parasitics only"),
+           ("variation", "variation only"), ("nonideal", "everything"))
+
+
+def decomposition_bars(df):
+    """Fig. 12(a): accuracy per setting (bars, +-1 standard error), one panel per data set and size."""
+    panels = [(d, n) for d in dict.fromkeys(df["dataset"]) for n in sorted(df["xbar"].unique())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), sharey=True, squeeze=False)
+    w = 0.8 / len(COLUMNS)
+    for ax, (d, n) in zip(axes[0], panels):
+        g = df[(df["dataset"] == d) & (df["xbar"] == n)]
+        x = np.arange(len(g))
+        for k, (col, label) in enumerate(COLUMNS):
+            ax.bar(x + k * w, 100 * g[f"accuracy_{col}"], w, yerr=100 * g[f"stderr_{col}"], capsize=2, label=label)
+        ax.set_xticks(x + w * (len(COLUMNS) - 1) / 2, g["network"], rotation=30)
+        ax.set_title(f"{d}, Cross{n}", fontsize=9)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Fig. 12(a): accuracy on crossbars, the loss decomposed")
+    return fig
+
+
+def sensitivity_lines(df):
+    """Fig. 14: mean accuracy per setting over hardware seeds (error bar: the larger of the seed spread and 1 SE)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    order = list(dict.fromkeys(df["implementation"]))
+    for (d, net), g in df.groupby(["dataset", "network"], sort=False):
+        s = g.groupby("implementation", sort=False).agg(mean=("accuracy", "mean"), std=("accuracy", "std"),
+                                                         se=("stderr", "mean")).reindex(order)
+        err = np.maximum(s["std"].fillna(0), s["se"])
+        ax.errorbar(range(len(order)), 100 * s["mean"], yerr=100 * err, marker="o", capsize=3, label=f"{net} ({d})")
+    ax.set_xticks(range(len(order)), order, rotation=20, ha="right")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Fig. 14: accuracy per non-ideality (64x64)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def layer_error_lines(df):
+    """Fig. 16 as numbers: relative L2 error of each conv layer's output, ideal against non-ideal."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (d, net), g in df.groupby(["dataset", "network"], sort=False):
+        ax.plot(g["conv_index"], 100 * g["rel_l2_error"], marker="o", label=f"{net} ({d})")
+    ax.set_xlabel("conv layer (1 = first)")
+    ax.set_ylabel("relative L2 error of the layer output (%)")
+    ax.set_title("Fig. 16: distortion per conv layer (64x64)")
+    ax.legend(fontsize=7)
     return fig

@@ -23,7 +23,7 @@ from ..loading import load_model
 from ..models import TRAINED_ON
 from .common import SIZES, parse, save
 from .decompose import calibration_images, evaluate_settings, wide_row
-from .plots import decomposition_bars
+from ..plotting import decomposition_bars
 from .settings import DEFAULT_PRESET
 
 

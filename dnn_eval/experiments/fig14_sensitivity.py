@@ -26,7 +26,7 @@ from ..loading import load_model
 from ..models import TRAINED_ON
 from .common import parse, save
 from .decompose import SEEDED, calibration_images, evaluate_settings
-from .plots import sensitivity_lines
+from ..plotting import sensitivity_lines
 from .settings import DEFAULT_PRESET, SETTINGS, stderr
 
 

@@ -26,9 +26,8 @@ from ..data import Split, load_bundled_split, load_digits_split
 from ..evaluate import default_options, ideal_spec, make_spec
 from ..loading import load_model
 from ..models import TRAINED_ON
-from ..plotting import feature_maps
+from ..plotting import feature_maps, layer_error_lines
 from .common import parse, save
-from .plots import layer_error_lines
 
 LAYERS = {"conv1": 1, "conv3": 6}  # index of the ReLU after each conv in ConvNet.features
 

@@ -43,7 +43,6 @@ import time
 import pandas as pd
 import torch
 
-from ..plotting import _ax
 from .common import parse, save
 
 LOSS_BUDGET = 0.01  # NEAT: under 1 % accuracy loss

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plotting import _ax
+from ..plotting import ax_or_new
 from .common import parse, save
 
 V_GATES = (0.75, 0.9, 1.1, 1.3)
@@ -59,7 +59,7 @@ def cutoff_rows(v_gates=V_GATES, tol: float = 0.025, v_read: float = 0.2) -> lis
 
 def plot_geff(df: pd.DataFrame):
     """Colour: V_G; line: solid at the sense side, dashed at the row side; marker: o R_ON, s R_OFF."""
-    ax = _ax(None, (7, 4.5))
+    ax = ax_or_new(None, (7, 4.5))
     vgs = sorted(df.v_gate_v.unique())
     colours = dict(zip(vgs, ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7")))
     for (vg, side, r), d in df.groupby(["v_gate_v", "side", "r_device_ohm"]):
@@ -73,7 +73,7 @@ def plot_geff(df: pd.DataFrame):
 
 
 def plot_cutoff(df: pd.DataFrame):
-    ax = _ax(None)
+    ax = ax_or_new(None)
     ax.plot(df.v_gate_v, df.r_cut_ohm / 1e3, "o-")
     ax.set_xlabel("V_G (V)")
     ax.set_ylabel("R_cut = 1/G_cut (kOhm)")
