@@ -47,8 +47,7 @@ import math
 import numpy as np
 
 from ..params import CircuitParams
-from . import dissection_lanes, gth
-from .gth import _jit
+from . import dissection_lanes, gth_blas
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
 LOOP_SIDE = 32  # blocks below this side merge in the compiled lanes, larger ones in batched BLAS
@@ -75,56 +74,10 @@ def padded(n: int) -> tuple[int, int]:
     return best
 
 
-@_jit
-def _place(w, pos, k, wk, out):
-    """Add the network w (n, n), its node i at pos[i], to a merged network split as in
-    ``gth.eliminate_split``: wk (k, m), the rows of the nodes placed before k, and the lower
-    triangle of out (m - k, m - k)."""
-    n = w.shape[0]
-    for i in range(n):
-        u = pos[i]
-        if u < k:
-            for j in range(n):
-                wk[u, pos[j]] += w[i, j]
-        else:
-            for j in range(n):
-                v = pos[j]
-                if k <= v < u:
-                    out[u - k, v - k] += w[i, j]
-
-
-@_jit
-def _assemble_split(WA, WB, start, pos_a, pos_b, k, Wk, out):
-    """The pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na) and WB (Q, C, nb, nb),
-    strided views of the level's blocks, joined on the nodes they share (A's node i at pos_a[i],
-    B's at pos_b[i], couplings added) and split for ``gth.eliminate_split``: Wk (P, k, m) and the
-    lower triangle of out (P, m - k, m - k)."""
-    C = WA.shape[1]
-    r = out.shape[1]
-    for t in range(out.shape[0]):
-        q = (start + t) // C
-        c = start + t - q * C
-        Wk[t] = 0.0
-        o = out[t]
-        for i in range(r):
-            for j in range(i + 1):
-                o[i, j] = 0.0
-        _place(WA[q, c], pos_a, k, Wk[t], o)
-        _place(WB[q, c], pos_b, k, Wk[t], o)
-
-
-CHUNK_BYTES = 64e6  # couplings of the eliminated nodes assembled at once in the batched BLAS merges
-
-
 def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
-    """Merge each pair of blocks of WA, WB (Q, C, n, n), strided views: (Q C, m - k, m - k)."""
-    P = WA.shape[0] * WA.shape[1]
-    out = np.empty((P, m - k, m - k))
-    step = max(1, int(CHUNK_BYTES // (8 * k * m)))
-    for a in range(0, P, step):
-        Wk = np.empty((min(step, P - a), k, m))
-        _assemble_split(WA, WB, a, pos_a, pos_b, k, Wk, out[a:a + step])
-        gth.eliminate_split(Wk, out[a:a + step], k)
+    """Merge each pair of blocks WA[t], WB[t] (P, n, n), views: (P, m - k, m - k)."""
+    out = np.empty((WA.shape[0], m - k, m - k))
+    gth_blas.merge_stack(WA, gth_blas.runs_of(pos_a), WB, gth_blas.runs_of(pos_b), k, out, gth_blas.addresses())
     return out
 
 
@@ -210,7 +163,7 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         if blocks is None:
             blocks = dissection_lanes.unlane(X)
         half = blocks.shape[0] // 2
-        blocks = _merge_level(blocks[None, :half], blocks[None, half:], pa, pb, m, k)
+        blocks = _merge_level(blocks[:half], blocks[half:], pa, pb, m, k)
     if blocks is None:
         blocks = dissection_lanes.unlane(X)
     return blocks.reshape((T, Pr, Pc) + blocks.shape[1:]), h, w
@@ -229,26 +182,38 @@ def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
             continue
         new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
         order.extend(edges[s])
-    order = np.array(order, dtype=np.int64)
-    keep = order[len(drop):]
-    return gth.eliminate_split(W[:, drop][:, :, order], W[:, keep][:, :, keep], len(drop)), new
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[np.array(order, dtype=np.int64)] = np.arange(len(order))
+    out = np.empty((W.shape[0], len(order) - len(drop), len(order) - len(drop)))
+    gth_blas.merge_stack(W, gth_blas.runs_of(pos), W, gth_blas.NO_RUNS, len(drop), out, gth_blas.addresses())
+    return out, new
 
 
 def _merge(a, b, horizontal: bool):
     """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
     (WA, ea), (WB, eb) = a, b
     pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
-    Wk = np.empty((WA.shape[0], k, m))
-    out = np.empty((WA.shape[0], m - k, m - k))
-    _assemble_split(WA[:, None], WB[:, None], 0, pa, pb, k, Wk, out)
-    return gth.eliminate_split(Wk, out, k), edges
+    return _merge_level(WA, WB, pa, pb, m, k), edges
+
+
+def _terminals(W, nodes, Ra, Rb, first: int) -> np.ndarray:
+    """``gth.terminal_couplings`` of the networks W (T, n, n) on their nodes ``nodes`` (in order),
+    the terminals' couplings Ra (k, ra) or (T, k, ra) and Rb likewise: (T, ra, rb)."""
+    T = W.shape[0]
+    pos = np.full(W.shape[1], -1, dtype=np.int64)
+    pos[nodes] = np.arange(len(nodes))
+    Ra = np.broadcast_to(Ra, (T,) + Ra.shape[-2:])
+    Rb = np.broadcast_to(Rb, (T,) + Rb.shape[-2:])
+    out = np.empty((T, Ra.shape[2], Rb.shape[2]))
+    gth_blas.terminal_stack(W, gth_blas.runs_of(pos), Ra, Rb, first, out, gth_blas.addresses())
+    return out
 
 
 def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
     """The merges of the last few blocks (T, Pr, Pc, n, n), one block position at a time for the
     whole stack, and the final elimination: G_non-ideal (T, Mp, Np)."""
     T, Pr, Pc = blocks.shape[:3]
-    grid = [[_open_edges(np.ascontiguousarray(blocks[:, p, q]), _edges(h, w), p == 0, q == Pc - 1)
+    grid = [[_open_edges(blocks[:, p, q], _edges(h, w), p == 0, q == Pc - 1)
              for q in range(Pc)] for p in range(Pr)]
     while Pr * Pc > 1:
         if _direction(h, w, Pr, Pc):
@@ -262,19 +227,16 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
     Mp, Np = len(e["L"]), len(e["B"])
     rows = np.arange(Mp)
     if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
-        order = np.concatenate([e["L"], e["B"]])
         k = Mp + Np
         Ra = np.zeros((k, Mp))
         Ra[rows, rows] = g_src
         Rb = np.zeros((k, Np))
         Rb[Mp + np.arange(Np), np.arange(Np)] = 1.0 / r_sense
-        return gth.terminal_couplings(W[:, order][:, :, order], np.broadcast_to(Ra, (T,) + Ra.shape),
-                                      np.broadcast_to(Rb, (T,) + Rb.shape), Mp)  # [sources, senses]
+        return _terminals(W, np.concatenate([e["L"], e["B"]]), Ra, Rb, Mp)  # [sources, senses]
     # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
     Ra = np.zeros((Mp, Mp))
     Ra[rows, rows] = g_src
-    return gth.terminal_couplings(W[:, e["L"]][:, :, e["L"]], np.broadcast_to(Ra, (T,) + Ra.shape),
-                                  W[:, e["L"]][:, :, e["B"]], 0)
+    return _terminals(W, e["L"], Ra, np.ascontiguousarray(W[:, e["L"]][:, :, e["B"]]), 0)
 
 
 STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)

@@ -1,0 +1,265 @@
+"""The GTH merges and the final elimination of ``engines.dissection``, each network of a stack
+assembled, eliminated and stored by one compiled loop that calls BLAS itself.
+
+The merges of the last levels are many small eliminations (16 to 64 of 100 to 400 nodes, per
+tile); driven from Python, each network costs a dozen calls (assembly, factorization, ``dtrsm``,
+``dsyrk``, mirroring), and their glue and scattered copies took most of the time. Here one
+compiled loop per level does, for each network of the stack: the assembly from its two blocks
+(contiguous runs of nodes copied block by block, upper triangles only), the elimination of its
+first k nodes by panels of ``PANEL`` pivots (``gth._gth_panels`` on the panel, its couplings to
+every later node counted in its pivots; then ``dtrsm`` on the panel's rows and ``dsyrk`` on the
+later nodes, all of non-negative operands, as in ``gth.factor``), and the store of the kept
+network. BLAS is called through scipy's ``cython_blas`` function addresses, passed in as
+integers (so the compiled code can be cached: ``_call`` turns them into calls).
+
+Every step is the subtraction-free form of ``engines.gth``: pivots summed afresh from the
+couplings, multipliers and right-hand sides >= 0 in every product.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import get_cython_function_address, intrinsic
+
+from .gth import _gth_panels, _jit
+
+PANEL = 32  # pivots per compiled GTH panel; the later nodes are updated by dtrsm + dsyrk
+
+
+@intrinsic
+def _call(typingctx, fn, args):
+    """Call the C function at address fn (void f(void *, ...)) with args, a tuple of addresses."""
+    if not isinstance(args, types.UniTuple):  # pragma: no cover - a typing error
+        return None
+
+    def codegen(context, builder, signature, llargs):
+        ptr = ir.IntType(8).as_pointer()
+        n = signature.args[1].count
+        fnty = ir.FunctionType(ir.VoidType(), [ptr] * n)
+        f = builder.inttoptr(llargs[0], fnty.as_pointer())
+        builder.call(f, [builder.inttoptr(builder.extract_value(llargs[1], i), ptr) for i in range(n)])
+        return context.get_dummy_value()
+
+    return types.void(fn, args), codegen
+
+
+@_jit
+def _ptr(a):
+    """The address of array a's first element, as int64."""
+    return np.int64(a.ctypes.data)
+
+
+@_jit
+def _scalars(chars, ints, reals):
+    """Fortran arguments by reference: one byte per char, int32 and float64 buffers."""
+    c = np.empty(len(chars), dtype=np.uint8)
+    for i in range(len(chars)):
+        c[i] = chars[i]
+    n = np.empty(len(ints), dtype=np.int32)
+    for i in range(len(ints)):
+        n[i] = ints[i]
+    x = np.empty(len(reals))
+    for i in range(len(reals)):
+        x[i] = reals[i]
+    return c, n, x
+
+
+@_jit
+def _trsm(fn, side, uplo, transa, m, n, a, lda, b, ldb):
+    """dtrsm(side, uplo, transa, 'U', m, n, 1, a, lda, b, ldb): B := op(A)^-1 B or B op(A)^-1,
+    A unit triangular (Fortran order; a and b are addresses)."""
+    c, i, x = _scalars((side, uplo, transa, 85), (m, n, lda, ldb), (1.0,))
+    C, I, X = _ptr(c), _ptr(i), _ptr(x)
+    _call(fn[0], (C, C + 1, C + 2, C + 3, I, I + 4, X, a, I + 8, b, I + 12))
+
+
+@_jit
+def _syrk(fn, n, k, a, lda, c_, ldc):
+    """dsyrk('L', 'N', n, k, 1, a, lda, 1, c, ldc): C += A A^T on C's lower triangle (Fortran)."""
+    c, i, x = _scalars((76, 78), (n, k, lda, ldc), (1.0,))
+    C, I, X = _ptr(c), _ptr(i), _ptr(x)
+    _call(fn[1], (C, C + 1, I, I + 4, X, a, I + 8, X, c_, I + 12))
+
+
+@_jit
+def _gemm_tn(fn, m, n, k, a, lda, b, ldb, c_, ldc):
+    """dgemm('T', 'N', m, n, k, 1, a, lda, b, ldb, 0, c, ldc): C = A^T B (Fortran)."""
+    c, i, x = _scalars((84, 78), (m, n, k, lda, ldb, ldc), (1.0, 0.0))
+    C, I, X = _ptr(c), _ptr(i), _ptr(x)
+    _call(fn[2], (C, C + 1, I, I + 4, I + 8, X, a, I + 12, b, I + 16, X + 8, c_, I + 20))
+
+
+@_jit
+def _eliminate(M, o, k, panel, d, fn, keep):
+    """Eliminate the first k nodes of M (m, m), C order, upper triangle read and written, o (m,)
+    each node's coupling outside M (updated for the later nodes): pivots into d (k,), the kept
+    network in M[k:, k:]'s upper triangle. keep: leave the negated multipliers in M's strict
+    upper rows p < k (the factor L = I + U^T of ``gth._factor_stack``)."""
+    m = M.shape[0]
+    base = _ptr(M)
+    P = np.empty((panel, panel))
+    oe = np.empty(panel)
+    zo = np.empty(panel)
+    for p0 in range(0, k, panel):
+        p1 = min(p0 + panel, k)
+        nb = p1 - p0
+        rest = m - p1
+        for q in range(nb):
+            s = o[p0 + q]
+            for j in range(p1, m):
+                s += M[p0 + q, j]
+            oe[q] = s
+            for j in range(q + 1, nb):
+                P[q, j] = M[p0 + q, p0 + j]
+        d[p0:p1] = _gth_panels(P[:nb, :nb], oe[:nb], nb)
+        for q in range(nb):  # L^-1 o: forward substitution, non-negative terms
+            s = o[p0 + q]
+            for u in range(q):
+                s += P[u, q] * zo[u]
+            zo[q] = s
+        for q in range(nb):
+            for j in range(q + 1, nb):
+                P[q, j] = -P[q, j]
+        if rest > 0:
+            rows = base + 8 * (p0 * m + p1)
+            _trsm(fn, 82, 76, 84, rest, nb, _ptr(P), panel, rows, m)  # (L^-1 W_pr)^T in place
+            for q in range(nb):
+                sc = 1.0 / np.sqrt(d[p0 + q])
+                zo[q] *= sc
+                for j in range(p1, m):
+                    M[p0 + q, j] *= sc
+            _syrk(fn, rest, nb, rows, m, base + 8 * (p1 * m + p1), m)  # W_rr + Y^T Y, upper in C order
+            for q in range(nb):
+                z = zo[q]
+                if z != 0.0:
+                    for j in range(p1, m):
+                        o[j] += M[p0 + q, j] * z
+                if keep:
+                    sc = -1.0 / np.sqrt(d[p0 + q])
+                    for j in range(p1, m):
+                        M[p0 + q, j] *= sc
+        if keep:
+            for q in range(nb):
+                for j in range(q + 1, nb):
+                    M[p0 + q, p0 + j] = P[q, j]
+
+
+@_jit
+def _add_runs(W, runs, M):
+    """Add the symmetric network W (n, n) to the upper triangle of M, W's nodes sa .. sa + len - 1
+    of each run (sa, da, len) at M's nodes da .. da + len - 1 (the runs' targets are disjoint)."""
+    for a in range(runs.shape[0]):
+        sa, da, la = runs[a, 0], runs[a, 1], runs[a, 2]
+        for b in range(runs.shape[0]):
+            sb, db, lb = runs[b, 0], runs[b, 1], runs[b, 2]
+            if a == b:
+                for i in range(la):
+                    for j in range(i + 1, la):
+                        M[da + i, da + j] += W[sa + i, sa + j]
+            elif da < db:
+                for i in range(la):
+                    for j in range(lb):
+                        M[da + i, db + j] += W[sa + i, sb + j]
+
+
+@_jit
+def _assemble(WA, t, runs_a, WB, runs_b, M):
+    m = M.shape[0]
+    for i in range(m):
+        M[i, i:] = 0.0
+    _add_runs(WA[t], runs_a, M)
+    if runs_b.shape[0]:
+        _add_runs(WB[t], runs_b, M)
+
+
+@_jit
+def merge_stack(WA, runs_a, WB, runs_b, k, out, fn, panel=PANEL):
+    """Each network t of the stack joined from WA[t] and WB[t] (symmetric, placed by their runs),
+    with its first k nodes eliminated: out (T, m - k, m - k), symmetric, zero diagonal. With no
+    runs_b, WA alone (its nodes reordered)."""
+    r = out.shape[1]
+    m = r + k
+    M = np.empty((m, m))
+    o = np.zeros(m)
+    d = np.empty(max(k, 1))
+    for t in range(out.shape[0]):
+        _assemble(WA, t, runs_a, WB, runs_b, M)
+        o[:] = 0.0
+        _eliminate(M, o, k, panel, d, fn, False)
+        Y = out[t]
+        for i in range(r):
+            Y[i, i] = 0.0
+            for j in range(i + 1, r):
+                Y[i, j] = M[k + i, k + j]
+        for j0 in range(0, r, 32):  # the lower triangle, tile by tile
+            for i0 in range(0, j0 + 1, 32):
+                for j in range(j0, min(j0 + 32, r)):
+                    for i in range(i0, min(i0 + 32, j)):
+                        Y[j, i] = Y[i, j]
+
+
+@_jit
+def terminal_stack(W, runs, Ra, Rb, first, out, fn, panel=PANEL):
+    """``gth.terminal_couplings`` of the networks W[t] reordered by runs (k nodes): the couplings
+    (T, ra, rb) left between terminal groups a (coupled to the nodes by Ra (T, k, ra)) and b
+    (Rb (T, k, rb), zero above row ``first``) once every node is eliminated: (L^-1 Ra)^T D^-1
+    (L^-1 Rb), only L^-1 Rb's rows from ``first`` on, all of non-negative terms."""
+    k, ra = Ra.shape[1], Ra.shape[2]
+    rb = Rb.shape[2]
+    kk = k - first
+    M = np.empty((k, k))
+    o = np.empty(k)
+    d = np.empty(k)
+    Fa = np.empty((ra, k))  # (L^-1 Ra)^T, as a Fortran (k, ra) array
+    Fb = np.empty((rb, max(kk, 1)))
+    for t in range(out.shape[0]):
+        _assemble(W, t, runs, W, runs[:0], M)
+        for i in range(k):
+            s = 0.0
+            for c in range(ra):
+                s += Ra[t, i, c]
+            for c in range(rb):
+                s += Rb[t, i, c]
+            o[i] = s
+        _eliminate(M, o, k, panel, d, fn, True)
+        for c in range(ra):
+            for i in range(k):
+                Fa[c, i] = Ra[t, i, c]
+        for c in range(rb):
+            for i in range(kk):
+                Fb[c, i] = Rb[t, first + i, c]
+        _trsm(fn, 76, 76, 78, k, ra, _ptr(M), k, _ptr(Fa), k)
+        _trsm(fn, 76, 76, 78, kk, rb, _ptr(M) + 8 * (first * k + first), k, _ptr(Fb), kk)
+        for c in range(rb):
+            for i in range(kk):
+                Fb[c, i] /= d[first + i]
+        _gemm_tn(fn, rb, ra, kk, _ptr(Fb), kk, _ptr(Fa) + 8 * first, k, _ptr(out[t]), rb)
+
+
+def runs_of(pos: np.ndarray) -> np.ndarray:
+    """The runs (source, target, length) of a placement pos (node i at pos[i], left out where
+    pos[i] < 0): maximal ranges of consecutive nodes placed consecutively."""
+    pos = np.asarray(pos, dtype=np.int64)
+    src = np.flatnonzero(pos >= 0)
+    if src.size == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    dst = pos[src]
+    cut = np.flatnonzero((np.diff(src) != 1) | (np.diff(dst) != 1)) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [src.size]])
+    return np.stack([src[starts], dst[starts], ends - starts], axis=1).astype(np.int64)
+
+
+NO_RUNS = np.zeros((0, 3), dtype=np.int64)
+
+
+@functools.cache
+def addresses() -> np.ndarray:
+    """The addresses of dtrsm, dsyrk and dgemm (scipy.linalg.cython_blas), for the kernels above
+    (looked up once per process)."""
+    return np.array([get_cython_function_address("scipy.linalg.cython_blas", f)
+                     for f in ("dtrsm", "dsyrk", "dgemm")], dtype=np.uint64)
