@@ -13,7 +13,7 @@ from unittest import mock
 
 import numpy as np
 
-from xbarlab.engines import dissection, dissection_lanes, gth
+from xbarlab.engines import dissection, dissection_lanes, gth_blas
 
 
 def dense_flops(P: int, m: int, k: int) -> float:
@@ -21,9 +21,10 @@ def dense_flops(P: int, m: int, k: int) -> float:
     return P * sum((m - p) ** 2 for p in range(k))
 
 
-def terminal_flops(W, Ra, Rb, first) -> float:
-    """``gth.terminal_couplings``' flops: P (k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first))."""
-    (P, k, _), ra, rb = W.shape, Ra.shape[2], Rb.shape[2]
+def terminal_flops(W, nodes, Ra, Rb, first) -> float:
+    """``dissection._terminals``' flops (the final elimination of k = len(nodes) nodes):
+    P (k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first))."""
+    P, k, ra, rb = W.shape[0], len(nodes), Ra.shape[-1], Rb.shape[-1]
     return P * (k ** 3 / 3 + k * k * ra + (k - first) ** 2 * rb + 2 * ra * rb * (k - first))
 
 
@@ -39,22 +40,21 @@ def plan_flops(n: int, tiles: int, circuit) -> float:
     def dense(P, m, k):
         total[0] += dense_flops(P, m, k)
 
-    def split(Wk, out, k):
-        dense(Wk.shape[0], Wk.shape[2], k)
-        return out
+    def merged(WA, runs_a, WB, runs_b, k, out, *_):
+        dense(out.shape[0], out.shape[1] + k, k)
+        out[...] = 0.0
 
-    def terminal(W, Ra, Rb, first):
-        total[0] += terminal_flops(W, Ra, Rb, first)
-        return np.zeros((W.shape[0], Ra.shape[2], Rb.shape[2]))
+    def terminal(W, nodes, Ra, Rb, first):
+        total[0] += terminal_flops(W, nodes, Ra, Rb, first)
+        return np.zeros((W.shape[0], Ra.shape[-1], Rb.shape[-1]))
 
     with contextlib.ExitStack() as stack:
         patch = lambda mod, name, f: stack.enter_context(mock.patch.object(mod, name, f))  # noqa: E731
         patch(dissection_lanes, "leaves", lambda G, gr, gc, h, w, pa, pb, k, nat, Y, *_:
               dense(Y.shape[0] * Y.shape[3], pa.size + pb.size, k))
         patch(dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense(Y.shape[0] * Y.shape[3], m, k))
-        patch(dissection, "_assemble_split", lambda *a: None)
-        patch(gth, "eliminate_split", split)
-        patch(gth, "terminal_couplings", terminal)
+        patch(gth_blas, "merge_stack", merged)
+        patch(dissection, "_terminals", terminal)
         dissection.g_nonideal_stack(np.full((tiles, n, n), 1e-5), circuit)
     return total[0] / tiles
 
@@ -132,8 +132,8 @@ def stage_profile(n: int, tiles: int, repeats: int, circuit, one_thread) -> dict
     wrap = [(dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y, *_:
              dense_flops(Y.shape[0] * Y.shape[3], pa.size + pb.size, k)),
             (dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
-            (dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0] * WA.shape[1], m, k)),
-            (dissection, "_finish", lambda *a: 0.0), (gth, "terminal_couplings", terminal_flops)]
+            (dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0], m, k)),
+            (dissection, "_finish", lambda *a: 0.0), (dissection, "_terminals", terminal_flops)]
     runs = []
     with contextlib.ExitStack() as stack, one_thread():
         for stage, (mod, name, flops) in zip(STAGES, wrap):

@@ -74,11 +74,19 @@ def padded(n: int) -> tuple[int, int]:
     return best
 
 
-def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
-    """Merge each pair of blocks WA[t], WB[t] (P, n, n), views: (P, m - k, m - k)."""
-    out = np.empty((WA.shape[0], m - k, m - k))
-    gth_blas.merge_stack(WA, gth_blas.runs_of(pos_a), WB, gth_blas.runs_of(pos_b), k, out, gth_blas.addresses())
+def _joined(WA, ia, WB, ib, pos_a, pos_b, m: int, k: int):
+    """Each pair of blocks WA[ia[t]], WB[ib[t]] (C order (P, n, n)) joined (A's node i at
+    pos_a[i], B's at pos_b[i]) with the first k of the m nodes eliminated: (T, m - k, m - k)."""
+    out = np.empty((len(ia), m - k, m - k))
+    gth_blas.merge_stack(WA, ia, gth_blas.runs_of(pos_a), WB, ib, gth_blas.runs_of(pos_b), k, out,
+                         gth_blas.addresses())
     return out
+
+
+def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
+    """A level of uniform blocks merged in batched BLAS, pairs WA[t], WB[t]: ``_joined``."""
+    idx = np.arange(WA.shape[0])
+    return _joined(WA, idx, WB, idx, pos_a, pos_b, m, k)
 
 
 def _edges(h: int, w: int) -> dict:
@@ -170,10 +178,12 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
 
 
 def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
-    """Eliminate the edges of a stack of blocks W (T, n, n) that lie on the array's open ends."""
+    """Eliminate the edges of a stack of blocks (W (P, n, n), C order, idx (T,): the block of each
+    tile) that lie on the array's open ends."""
+    W, idx = W
     drop = [edges[s] for s, on in (("T", top), ("R", right)) if on]
     if not drop:
-        return W, edges
+        return (W, idx), edges
     drop = np.concatenate(drop)
     order = list(drop)
     new = {"T": None if top else 0, "R": None if right else 0}
@@ -184,16 +194,15 @@ def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
         order.extend(edges[s])
     pos = np.empty(len(order), dtype=np.int64)
     pos[np.array(order, dtype=np.int64)] = np.arange(len(order))
-    out = np.empty((W.shape[0], len(order) - len(drop), len(order) - len(drop)))
-    gth_blas.merge_stack(W, gth_blas.runs_of(pos), W, gth_blas.NO_RUNS, len(drop), out, gth_blas.addresses())
-    return out, new
+    out = _joined(W, idx, W, idx, pos, np.zeros(0, dtype=np.int64), len(order), len(drop))
+    return (out, np.arange(len(idx))), new
 
 
 def _merge(a, b, horizontal: bool):
     """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
-    (WA, ea), (WB, eb) = a, b
+    ((WA, ia), ea), ((WB, ib), eb) = a, b
     pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
-    return _merge_level(WA, WB, pa, pb, m, k), edges
+    return (_joined(WA, ia, WB, ib, pa, pb, m, k), np.arange(len(ia))), edges
 
 
 def _terminals(W, nodes, Ra, Rb, first: int) -> np.ndarray:
@@ -212,8 +221,9 @@ def _terminals(W, nodes, Ra, Rb, first: int) -> np.ndarray:
 def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
     """The merges of the last few blocks (T, Pr, Pc, n, n), one block position at a time for the
     whole stack, and the final elimination: G_non-ideal (T, Mp, Np)."""
-    T, Pr, Pc = blocks.shape[:3]
-    grid = [[_open_edges(blocks[:, p, q], _edges(h, w), p == 0, q == Pc - 1)
+    T, Pr, Pc, n = blocks.shape[:4]
+    flat = blocks.reshape(T * Pr * Pc, n, n)
+    grid = [[_open_edges((flat, np.arange(T) * Pr * Pc + p * Pc + q), _edges(h, w), p == 0, q == Pc - 1)
              for q in range(Pc)] for p in range(Pr)]
     while Pr * Pc > 1:
         if _direction(h, w, Pr, Pc):
@@ -223,7 +233,7 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
             grid = [[_merge(grid[2 * p][q], grid[2 * p + 1][q], False) for q in range(Pc)]
                     for p in range(Pr // 2)]
             Pr, h = Pr // 2, 2 * h
-    W, e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
+    (W, _), e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
     Mp, Np = len(e["L"]), len(e["B"])
     rows = np.arange(Mp)
     if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
@@ -239,7 +249,8 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
     return _terminals(W, e["L"], Ra, np.ascontiguousarray(W[:, e["L"]][:, :, e["B"]]), 0)
 
 
-STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)
+STACK_BYTES = 16e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile): a
+# level's blocks stay in the caches between levels (64 x 64: 12 tiles at once; 1.4x the rate of 64)
 
 
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:

@@ -94,6 +94,23 @@ def _gemm_tn(fn, m, n, k, a, lda, b, ldb, c_, ldc):
 
 
 @_jit
+def _sum(x, a, b):
+    """x[a:b].sum() with four partial sums (vectorizable; all terms >= 0)."""
+    s0 = s1 = s2 = s3 = 0.0
+    j = a
+    while j + 4 <= b:
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+        j += 4
+    while j < b:
+        s0 += x[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@_jit
 def _eliminate(M, o, k, panel, d, fn, keep):
     """Eliminate the first k nodes of M (m, m), C order, upper triangle read and written, o (m,)
     each node's coupling outside M (updated for the later nodes): pivots into d (k,), the kept
@@ -109,10 +126,7 @@ def _eliminate(M, o, k, panel, d, fn, keep):
         nb = p1 - p0
         rest = m - p1
         for q in range(nb):
-            s = o[p0 + q]
-            for j in range(p1, m):
-                s += M[p0 + q, j]
-            oe[q] = s
+            oe[q] = o[p0 + q] + _sum(M[p0 + q], p1, m)
             for j in range(q + 1, nb):
                 P[q, j] = M[p0 + q, p0 + j]
         d[p0:p1] = _gth_panels(P[:nb, :nb], oe[:nb], nb)
@@ -167,27 +181,27 @@ def _add_runs(W, runs, M):
 
 
 @_jit
-def _assemble(WA, t, runs_a, WB, runs_b, M):
+def _assemble(WA, runs_a, WB, runs_b, M):
     m = M.shape[0]
     for i in range(m):
         M[i, i:] = 0.0
-    _add_runs(WA[t], runs_a, M)
+    _add_runs(WA, runs_a, M)
     if runs_b.shape[0]:
-        _add_runs(WB[t], runs_b, M)
+        _add_runs(WB, runs_b, M)
 
 
 @_jit
-def merge_stack(WA, runs_a, WB, runs_b, k, out, fn, panel=PANEL):
-    """Each network t of the stack joined from WA[t] and WB[t] (symmetric, placed by their runs),
-    with its first k nodes eliminated: out (T, m - k, m - k), symmetric, zero diagonal. With no
-    runs_b, WA alone (its nodes reordered)."""
+def merge_stack(WA, ia, runs_a, WB, ib, runs_b, k, out, fn, panel=PANEL):
+    """Each network t of the stack joined from blocks WA[ia[t]] and WB[ib[t]] (symmetric, placed by
+    their runs), with its first k nodes eliminated: out (T, m - k, m - k), symmetric, zero
+    diagonal. With no runs_b, WA[ia[t]] alone (its nodes reordered)."""
     r = out.shape[1]
     m = r + k
     M = np.empty((m, m))
     o = np.zeros(m)
     d = np.empty(max(k, 1))
     for t in range(out.shape[0]):
-        _assemble(WA, t, runs_a, WB, runs_b, M)
+        _assemble(WA[ia[t]], runs_a, WB[ib[t]], runs_b, M)
         o[:] = 0.0
         _eliminate(M, o, k, panel, d, fn, False)
         Y = out[t]
@@ -204,7 +218,7 @@ def merge_stack(WA, runs_a, WB, runs_b, k, out, fn, panel=PANEL):
 
 @_jit
 def terminal_stack(W, runs, Ra, Rb, first, out, fn, panel=PANEL):
-    """``gth.terminal_couplings`` of the networks W[t] reordered by runs (k nodes): the couplings
+    """``gth.terminal_couplings`` of the networks W[t] (C order) reordered by runs (k nodes): the couplings
     (T, ra, rb) left between terminal groups a (coupled to the nodes by Ra (T, k, ra)) and b
     (Rb (T, k, rb), zero above row ``first``) once every node is eliminated: (L^-1 Ra)^T D^-1
     (L^-1 Rb), only L^-1 Rb's rows from ``first`` on, all of non-negative terms."""
@@ -217,7 +231,7 @@ def terminal_stack(W, runs, Ra, Rb, first, out, fn, panel=PANEL):
     Fa = np.empty((ra, k))  # (L^-1 Ra)^T, as a Fortran (k, ra) array
     Fb = np.empty((rb, max(kk, 1)))
     for t in range(out.shape[0]):
-        _assemble(W, t, runs, W, runs[:0], M)
+        _assemble(W[t], runs, W[t], runs[:0], M)
         for i in range(k):
             s = 0.0
             for c in range(ra):
