@@ -163,10 +163,14 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         e = _edges(bh, bw)
         n = 2 * (bh + bw)
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        if level < in_lanes:
+        if level < in_lanes - 1:
             Y = np.empty((X.shape[0] // 2, m - k, m - k, X.shape[3]))
-            dissection_lanes.merge(X, pa, pb, m, k, Y, level == in_lanes - 1)  # full for unlane
+            dissection_lanes.merge(X, pa, pb, m, k, Y, False)
             X = Y
+            continue
+        if level == in_lanes - 1:  # the last level in lanes stores its blocks one after the other
+            blocks = np.empty((X.shape[0] // 2 * X.shape[3], m - k, m - k))
+            dissection_lanes.merge_blocks(X, pa, pb, m, k, blocks)
             continue
         if blocks is None:
             blocks = dissection_lanes.unlane(X)
@@ -246,7 +250,8 @@ def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.nda
     # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
     Ra = np.zeros((Mp, Mp))
     Ra[rows, rows] = g_src
-    return _terminals(W, e["L"], Ra, np.ascontiguousarray(W[:, e["L"]][:, :, e["B"]]), 0)
+    U = np.triu(W, 1)  # the couplings are W's upper triangles
+    return _terminals(W, e["L"], Ra, np.ascontiguousarray((U + U.transpose(0, 2, 1))[:, e["L"]][:, :, e["B"]]), 0)
 
 
 STACK_BYTES = 16e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile): a

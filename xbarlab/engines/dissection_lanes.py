@@ -130,6 +130,41 @@ def merge(X, pos_a, pos_b, m, k, Y, full=True):
         _store(A, k, Y, g, full)
 
 
+@_jit
+def _store_blocks(A, k, Y, first):
+    """The kept nodes of the lanes of A (m, m, L) into Y[first + lane] (P, r, r): upper triangles
+    with a zero diagonal, eight lanes at a time."""
+    r = A.shape[0] - k
+    L = A.shape[2]
+    for b0 in range(0, L, 8):
+        b1 = min(b0 + 8, L)
+        for i in range(r):
+            for b in range(b0, b1):
+                Y[first + b, i, i] = 0.0
+            for j in range(i + 1, r):
+                x = A[k + i, k + j]
+                for b in range(b0, b1):
+                    Y[first + b, i, j] = x[b]
+
+
+@_jit
+def merge_blocks(X, pos_a, pos_b, m, k, Y):
+    """``merge`` storing the merged blocks one after the other, as ``unlane`` would: the upper
+    triangles (and zero diagonals) of Y (G / 2 L, m - k, m - k)."""
+    half = X.shape[0] // 2
+    L = X.shape[3]
+    A = np.empty((m, m, L))
+    F = np.empty((gth_lanes.PANEL, m, L))
+    nz = np.empty(m, dtype=np.int64)
+    for g in range(half):
+        for i in range(m):
+            A[i, i + 1:] = 0.0
+        _add(X, g, pos_a, A)
+        _add(X, half + g, pos_b, A)
+        gth_lanes.gth_lanes_panels(A, k, F, nz)
+        _store_blocks(A, k, Y, g * L)
+
+
 def unlane(X: np.ndarray) -> np.ndarray:
     """The blocks of X (G, n, n, L) as (G L, n, n), in their numbers' order."""
     G, n, _, L = X.shape

@@ -164,8 +164,9 @@ def _eliminate(M, o, k, panel, d, fn, keep):
 
 @_jit
 def _add_runs(W, runs, M):
-    """Add the symmetric network W (n, n) to the upper triangle of M, W's nodes sa .. sa + len - 1
-    of each run (sa, da, len) at M's nodes da .. da + len - 1 (the runs' targets are disjoint)."""
+    """Add the network W (n, n), its upper triangle, to the upper triangle of M, W's nodes
+    sa .. sa + len - 1 of each run (sa, da, len) at M's nodes da .. da + len - 1 (the runs'
+    sources are disjoint, and so are their targets)."""
     for a in range(runs.shape[0]):
         sa, da, la = runs[a, 0], runs[a, 1], runs[a, 2]
         for b in range(runs.shape[0]):
@@ -174,10 +175,14 @@ def _add_runs(W, runs, M):
                 for i in range(la):
                     for j in range(i + 1, la):
                         M[da + i, da + j] += W[sa + i, sa + j]
-            elif da < db:
+            elif da < db and sa < sb:
                 for i in range(la):
                     for j in range(lb):
                         M[da + i, db + j] += W[sa + i, sb + j]
+            elif da < db:  # W's couplings of this pair are in its other triangle
+                for j in range(lb):
+                    for i in range(la):
+                        M[da + i, db + j] += W[sb + j, sa + i]
 
 
 @_jit
@@ -192,9 +197,10 @@ def _assemble(WA, runs_a, WB, runs_b, M):
 
 @_jit
 def merge_stack(WA, ia, runs_a, WB, ib, runs_b, k, out, fn, panel=PANEL):
-    """Each network t of the stack joined from blocks WA[ia[t]] and WB[ib[t]] (symmetric, placed by
-    their runs), with its first k nodes eliminated: out (T, m - k, m - k), symmetric, zero
-    diagonal. With no runs_b, WA[ia[t]] alone (its nodes reordered)."""
+    """Each network t of the stack joined from blocks WA[ia[t]] and WB[ib[t]] (their upper
+    triangles, placed by their runs), with its first k nodes eliminated: the upper triangle of
+    out (T, m - k, m - k), zero diagonal (the lower triangle is not written). With no runs_b,
+    WA[ia[t]] alone (its nodes reordered)."""
     r = out.shape[1]
     m = r + k
     M = np.empty((m, m))
@@ -209,16 +215,11 @@ def merge_stack(WA, ia, runs_a, WB, ib, runs_b, k, out, fn, panel=PANEL):
             Y[i, i] = 0.0
             for j in range(i + 1, r):
                 Y[i, j] = M[k + i, k + j]
-        for j0 in range(0, r, 32):  # the lower triangle, tile by tile
-            for i0 in range(0, j0 + 1, 32):
-                for j in range(j0, min(j0 + 32, r)):
-                    for i in range(i0, min(i0 + 32, j)):
-                        Y[j, i] = Y[i, j]
 
 
 @_jit
 def terminal_stack(W, runs, Ra, Rb, first, out, fn, panel=PANEL):
-    """``gth.terminal_couplings`` of the networks W[t] (C order) reordered by runs (k nodes): the couplings
+    """``gth.terminal_couplings`` of the networks W[t] (C order, upper triangles) reordered by runs (k nodes): the couplings
     (T, ra, rb) left between terminal groups a (coupled to the nodes by Ra (T, k, ra)) and b
     (Rb (T, k, rb), zero above row ``first``) once every node is eliminated: (L^-1 Ra)^T D^-1
     (L^-1 Rb), only L^-1 Rb's rows from ``first`` on, all of non-negative terms."""
