@@ -48,6 +48,8 @@ import numpy as np
 
 from ..params import CircuitParams
 from . import dissection_lanes, gth_blas
+from .dissection_finish import _direction, _edges, _merge_plan
+from .dissection_finish import finish as _finish
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
 LOOP_SIDE = 32  # blocks below this side merge in the compiled lanes, larger ones in batched BLAS
@@ -87,47 +89,6 @@ def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
     """A level of uniform blocks merged in batched BLAS, pairs WA[t], WB[t]: ``_joined``."""
     idx = np.arange(WA.shape[0])
     return _joined(WA, idx, WB, idx, pos_a, pos_b, m, k)
-
-
-def _edges(h: int, w: int) -> dict:
-    """Index ranges of a uniform block's edges in the order L, R, T, B."""
-    return {"L": np.arange(h), "R": h + np.arange(h), "T": 2 * h + np.arange(w), "B": 2 * h + w + np.arange(w)}
-
-
-def _merge_plan(ea: dict, eb: dict, na: int, nb: int, horizontal: bool):
-    """Where the nodes of blocks A and B (edges ea, eb; T or R may be gone) go in their merge: the
-    shared edge first (A's right = B's left, or A's bottom = B's top), then the new edges.
-    Returns pos_a (na,), pos_b (nb,), the merged size m, the shared count k and the new edges."""
-    if horizontal:
-        shared = (ea["R"], eb["L"])
-        parts = {"L": [("a", ea["L"])], "R": [("b", eb["R"])], "T": [("a", ea["T"]), ("b", eb["T"])],
-                 "B": [("a", ea["B"]), ("b", eb["B"])]}
-    else:
-        shared = (ea["B"], eb["T"])
-        parts = {"L": [("a", ea["L"]), ("b", eb["L"])], "R": [("a", ea["R"]), ("b", eb["R"])],
-                 "T": [("a", ea["T"])], "B": [("b", eb["B"])]}
-    pos_a = np.full(na, -1, dtype=np.int64)
-    pos_b = np.full(nb, -1, dtype=np.int64)
-    k = len(shared[0])
-    pos_a[shared[0]] = np.arange(k)
-    pos_b[shared[1]] = np.arange(k)
-    m, edges = k, {}
-    for side in "LRTB":
-        if any(idx is None for _, idx in parts[side]):
-            edges[side] = None
-            continue
-        start = m
-        for who, idx in parts[side]:
-            (pos_a if who == "a" else pos_b)[idx] = m + np.arange(len(idx))
-            m += len(idx)
-        edges[side] = np.arange(start - k, m - k)
-    assert (pos_a >= 0).all() and (pos_b >= 0).all()
-    return pos_a, pos_b, m, k, edges
-
-
-def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
-    """True: merge side by side (doubles the width)."""
-    return Pr == 1 or (Pc > 1 and w <= h)
 
 
 def _phase_a(Gp, g_row, g_col, sr, sc):
@@ -179,79 +140,6 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
     if blocks is None:
         blocks = dissection_lanes.unlane(X)
     return blocks.reshape((T, Pr, Pc) + blocks.shape[1:]), h, w
-
-
-def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
-    """Eliminate the edges of a stack of blocks (W (P, n, n), C order, idx (T,): the block of each
-    tile) that lie on the array's open ends."""
-    W, idx = W
-    drop = [edges[s] for s, on in (("T", top), ("R", right)) if on]
-    if not drop:
-        return (W, idx), edges
-    drop = np.concatenate(drop)
-    order = list(drop)
-    new = {"T": None if top else 0, "R": None if right else 0}
-    for s in "LRTB":
-        if (s == "T" and top) or (s == "R" and right):
-            continue
-        new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
-        order.extend(edges[s])
-    pos = np.empty(len(order), dtype=np.int64)
-    pos[np.array(order, dtype=np.int64)] = np.arange(len(order))
-    out = _joined(W, idx, W, idx, pos, np.zeros(0, dtype=np.int64), len(order), len(drop))
-    return (out, np.arange(len(idx))), new
-
-
-def _merge(a, b, horizontal: bool):
-    """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
-    ((WA, ia), ea), ((WB, ib), eb) = a, b
-    pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
-    return (_joined(WA, ia, WB, ib, pa, pb, m, k), np.arange(len(ia))), edges
-
-
-def _terminals(W, nodes, Ra, Rb, first: int) -> np.ndarray:
-    """``gth.terminal_couplings`` of the networks W (T, n, n) on their nodes ``nodes`` (in order),
-    the terminals' couplings Ra (k, ra) or (T, k, ra) and Rb likewise: (T, ra, rb)."""
-    T = W.shape[0]
-    pos = np.full(W.shape[1], -1, dtype=np.int64)
-    pos[nodes] = np.arange(len(nodes))
-    Ra = np.broadcast_to(Ra, (T,) + Ra.shape[-2:])
-    Rb = np.broadcast_to(Rb, (T,) + Rb.shape[-2:])
-    out = np.empty((T, Ra.shape[2], Rb.shape[2]))
-    gth_blas.terminal_stack(W, gth_blas.runs_of(pos), Ra, Rb, first, out, gth_blas.addresses())
-    return out
-
-
-def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
-    """The merges of the last few blocks (T, Pr, Pc, n, n), one block position at a time for the
-    whole stack, and the final elimination: G_non-ideal (T, Mp, Np)."""
-    T, Pr, Pc, n = blocks.shape[:4]
-    flat = blocks.reshape(T * Pr * Pc, n, n)
-    grid = [[_open_edges((flat, np.arange(T) * Pr * Pc + p * Pc + q), _edges(h, w), p == 0, q == Pc - 1)
-             for q in range(Pc)] for p in range(Pr)]
-    while Pr * Pc > 1:
-        if _direction(h, w, Pr, Pc):
-            grid = [[_merge(row[2 * q], row[2 * q + 1], True) for q in range(Pc // 2)] for row in grid]
-            Pc, w = Pc // 2, 2 * w
-        else:
-            grid = [[_merge(grid[2 * p][q], grid[2 * p + 1][q], False) for q in range(Pc)]
-                    for p in range(Pr // 2)]
-            Pr, h = Pr // 2, 2 * h
-    (W, _), e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
-    Mp, Np = len(e["L"]), len(e["B"])
-    rows = np.arange(Mp)
-    if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
-        k = Mp + Np
-        Ra = np.zeros((k, Mp))
-        Ra[rows, rows] = g_src
-        Rb = np.zeros((k, Np))
-        Rb[Mp + np.arange(Np), np.arange(Np)] = 1.0 / r_sense
-        return _terminals(W, np.concatenate([e["L"], e["B"]]), Ra, Rb, Mp)  # [sources, senses]
-    # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
-    Ra = np.zeros((Mp, Mp))
-    Ra[rows, rows] = g_src
-    U = np.triu(W, 1)  # the couplings are W's upper triangles
-    return _terminals(W, e["L"], Ra, np.ascontiguousarray((U + U.transpose(0, 2, 1))[:, e["L"]][:, :, e["B"]]), 0)
 
 
 STACK_BYTES = 16e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile): a
