@@ -13,7 +13,7 @@ from unittest import mock
 
 import numpy as np
 
-from xbarlab.engines import dissection, dissection_lanes, gth_blas
+from xbarlab.engines import dissection, dissection_finish, dissection_lanes, gth_blas
 
 
 def dense_flops(P: int, m: int, k: int) -> float:
@@ -22,7 +22,7 @@ def dense_flops(P: int, m: int, k: int) -> float:
 
 
 def terminal_flops(W, nodes, Ra, Rb, first) -> float:
-    """``dissection._terminals``' flops (the final elimination of k = len(nodes) nodes):
+    """``dissection_finish._terminals``' flops (the final elimination of k = len(nodes) nodes):
     P (k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first))."""
     P, k, ra, rb = W.shape[0], len(nodes), Ra.shape[-1], Rb.shape[-1]
     return P * (k ** 3 / 3 + k * k * ra + (k - first) ** 2 * rb + 2 * ra * rb * (k - first))
@@ -40,8 +40,13 @@ def plan_flops(n: int, tiles: int, circuit) -> float:
     def dense(P, m, k):
         total[0] += dense_flops(P, m, k)
 
-    def merged(WA, runs_a, WB, runs_b, k, out, *_):
+    def merged(WA, ia, runs_a, WB, ib, runs_b, k, out, *_):
         dense(out.shape[0], out.shape[1] + k, k)
+        out[...] = 0.0
+
+    def program(blocks, npos, steps, runs, offsets, size, out, *_):
+        for k, r in steps[:, 6:8]:
+            dense(out.shape[0], int(k + r), int(k))
         out[...] = 0.0
 
     def terminal(W, nodes, Ra, Rb, first):
@@ -53,8 +58,10 @@ def plan_flops(n: int, tiles: int, circuit) -> float:
         patch(dissection_lanes, "leaves", lambda G, gr, gc, h, w, pa, pb, k, nat, Y, *_:
               dense(Y.shape[0] * Y.shape[3], pa.size + pb.size, k))
         patch(dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense(Y.shape[0] * Y.shape[3], m, k))
+        patch(dissection_lanes, "merge_blocks", lambda X, pa, pb, m, k, Y: dense(Y.shape[0], m, k))
         patch(gth_blas, "merge_stack", merged)
-        patch(dissection, "_terminals", terminal)
+        patch(dissection_finish, "_run", program)
+        patch(dissection_finish, "_terminals", terminal)
         dissection.g_nonideal_stack(np.full((tiles, n, n), 1e-5), circuit)
     return total[0] / tiles
 
@@ -108,7 +115,7 @@ def floor_section(rows: list, T: int, t_stack: float, repeats: int, *, circuit, 
     return out + stage_section(profiles, peak, repeats, fmt) + [""]
 
 
-STAGES = ("leaves (lanes)", "merges in lanes", "merges in batched BLAS", "last merges, one position at a time",
+STAGES = ("leaves (lanes)", "merges in lanes", "merges in batched BLAS", "last merges, tile by tile",
           "final elimination onto the terminals")
 
 
@@ -129,14 +136,17 @@ def stage_profile(n: int, tiles: int, repeats: int, circuit, one_thread) -> dict
             return r
         return run
 
-    wrap = [(dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y, *_:
+    wrap = [(STAGES[0], dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y, *_:
              dense_flops(Y.shape[0] * Y.shape[3], pa.size + pb.size, k)),
-            (dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
-            (dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0], m, k)),
-            (dissection, "_finish", lambda *a: 0.0), (dissection, "_terminals", terminal_flops)]
+            (STAGES[1], dissection_lanes, "merge",
+             lambda X, pa, pb, m, k, Y, *_: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
+            (STAGES[1], dissection_lanes, "merge_blocks", lambda X, pa, pb, m, k, Y: dense_flops(Y.shape[0], m, k)),
+            (STAGES[2], dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0], m, k)),
+            (STAGES[3], dissection, "_finish", lambda *a: 0.0),
+            (STAGES[4], dissection_finish, "_terminals", terminal_flops)]
     runs = []
     with contextlib.ExitStack() as stack, one_thread():
-        for stage, (mod, name, flops) in zip(STAGES, wrap):
+        for stage, mod, name, flops in wrap:
             stack.enter_context(mock.patch.object(mod, name, timed(stage, getattr(mod, name), flops)))
         for r in range(repeats + 1):  # the first is a warm-up
             now.update({s: [0.0, 0.0] for s in STAGES})
