@@ -142,8 +142,8 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
     return blocks.reshape((T, Pr, Pc) + blocks.shape[1:]), h, w
 
 
-STACK_BYTES = 16e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile): a
-# level's blocks stay in the caches between levels (64 x 64: 12 tiles at once; 1.4x the rate of 64)
+STACK_BYTES = 10.5e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile): a
+# level's blocks stay in the caches between levels (64 x 64: 8 tiles at once, measured best among 2 to 24)
 
 
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
