@@ -192,7 +192,7 @@ def _run(blocks, npos, steps, runs, offsets, size, out, fn, panel):
             WB = _source(blocks, t * npos, buf, offsets, steps, steps[s, 1])  # = WA if it has no runs
             gth_blas._assemble(WA, runs[steps[s, 2]:steps[s, 3]], WB, runs[steps[s, 4]:steps[s, 5]], M)
             o[:m] = 0.0
-            gth_blas._eliminate(M, o[:m], k, panel, d, fn, False)
+            gth_blas._eliminate(M, o[:m], k, panel, d, fn)
             Y = out[t] if s == last else buf[offsets[s]:offsets[s] + r * r].reshape((r, r))
             for i in range(r):
                 Y[i, i] = 0.0
@@ -200,38 +200,37 @@ def _run(blocks, npos, steps, runs, offsets, size, out, fn, panel):
                     Y[i, j] = M[k + i, k + j]
 
 
-def _terminals(W, nodes, Ra, Rb, first: int) -> np.ndarray:
-    """``gth.terminal_couplings`` of the networks W (T, n, n) on their nodes ``nodes`` (in order),
-    the terminals' couplings Ra (k, ra) or (T, k, ra) and Rb likewise: (T, ra, rb)."""
+def _terminals(W, pos, k: int, Ra, Rb) -> np.ndarray:
+    """``gth_blas.terminal_stack`` of the networks W (T, n, n) placed by pos (their k nodes to
+    eliminate first), the terminals' couplings Ra (k, ra) and Rb (k, rb): (T, ra, rb)."""
     T = W.shape[0]
-    pos = np.full(W.shape[1], -1, dtype=np.int64)
-    pos[nodes] = np.arange(len(nodes))
-    Ra = np.broadcast_to(Ra, (T,) + Ra.shape[-2:])
-    Rb = np.broadcast_to(Rb, (T,) + Rb.shape[-2:])
-    out = np.empty((T, Ra.shape[2], Rb.shape[2]))
-    gth_blas.terminal_stack(W, gth_blas.runs_of(pos), Ra, Rb, first, out, gth_blas.addresses())
+    out = np.empty((T, Ra.shape[1], Rb.shape[1]))
+    gth_blas.terminal_stack(W, gth_blas.runs_of(pos), np.broadcast_to(Ra, (T,) + Ra.shape),
+                            np.broadcast_to(Rb, (T,) + Rb.shape), k, out, gth_blas.addresses())
     return out
 
 
 def finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
     """The merges of the last few blocks (T, Pr, Pc, n, n) (upper triangles), tile by tile, and
-    the final elimination: G_non-ideal (T, Mp, Np)."""
+    the final elimination: G_non-ideal (T, Mp, Np), the couplings left between the sources and
+    the senses."""
     T, Pr, Pc, n = blocks.shape[:4]
     steps, runs, offsets, size, e = _program(h, w, Pr, Pc)  # e: L (row wires of column 0), B (senses)
     Mp, Np = len(e["L"]), len(e["B"])
     W = np.empty((T, steps[-1, 7], steps[-1, 7]))
     _run(np.ascontiguousarray(blocks).reshape(T * Pr * Pc, n, n), Pr * Pc, steps, runs, offsets, size, W,
          gth_blas.addresses(), gth_blas.PANEL)
-    rows = np.arange(Mp)
+    pos = np.empty(W.shape[1], dtype=np.int64)
     if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
-        k = Mp + Np
-        Ra = np.zeros((k, Mp))
-        Ra[rows, rows] = g_src
-        Rb = np.zeros((k, Np))
+        pos[e["L"]] = np.arange(Mp)
+        pos[e["B"]] = Mp + np.arange(Np)
+        Ra = np.zeros((Mp + Np, Mp))
+        Ra[np.arange(Mp), np.arange(Mp)] = g_src
+        Rb = np.zeros((Mp + Np, Np))
         Rb[Mp + np.arange(Np), np.arange(Np)] = 1.0 / r_sense
-        return _terminals(W, np.concatenate([e["L"], e["B"]]), Ra, Rb, Mp)  # [sources, senses]
-    # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
-    Ra = np.zeros((Mp, Mp))
-    Ra[rows, rows] = g_src
-    U = np.triu(W, 1)  # the couplings are W's upper triangles
-    return _terminals(W, e["L"], Ra, np.ascontiguousarray((U + U.transpose(0, 2, 1))[:, e["L"]][:, :, e["B"]]), 0)
+        return _terminals(W, pos, Mp + Np, Ra, Rb)
+    # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal: eliminate L,
+    # keep the sources (after L) and the nodes s_j (after the sources)
+    pos[e["L"]] = np.arange(Mp)
+    pos[e["B"]] = 2 * Mp + np.arange(Np)
+    return _terminals(W, pos, Mp, np.diag(np.asarray(g_src, dtype=float)), np.zeros((Mp, Np)))
