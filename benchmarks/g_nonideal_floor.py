@@ -21,20 +21,18 @@ def dense_flops(P: int, m: int, k: int) -> float:
     return P * sum((m - p) ** 2 for p in range(k))
 
 
-def terminal_flops(W, nodes, Ra, Rb, first) -> float:
-    """``dissection_finish._terminals``' flops (the final elimination of k = len(nodes) nodes):
-    P (k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first))."""
-    P, k, ra, rb = W.shape[0], len(nodes), Ra.shape[-1], Rb.shape[-1]
-    return P * (k ** 3 / 3 + k * k * ra + (k - first) ** 2 * rb + 2 * ra * rb * (k - first))
+def terminal_flops(W, pos, k, Ra, Rb) -> float:
+    """``dissection_finish._terminals``' flops: the terminals are kept nodes, so eliminating the k
+    nodes of each network is ``dense_flops`` of k of k + r_a + r_b nodes."""
+    return dense_flops(W.shape[0], k + Ra.shape[-1] + Rb.shape[-1], k)
 
 
 def plan_flops(n: int, tiles: int, circuit) -> float:
     """Floating-point operations per tile of ``dissection.g_nonideal_stack`` on n x n tiles, counted
     from its elimination plan by a dry run (the compute kernels replaced by counters, nothing is
     solved): eliminating k of m nodes densely costs sum_p<k (m - p)^2 (the factorization plus the
-    rank-k update of the kept block, one multiply and one add each); the final step,
-    k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first). The grid leaves are sparse, so
-    their dense count is an upper bound."""
+    rank-k update of the kept block, one multiply and one add each), the final step too (its
+    terminals kept as nodes). The grid leaves are sparse, so their dense count is an upper bound."""
     total = [0.0]
 
     def dense(P, m, k):
@@ -49,8 +47,8 @@ def plan_flops(n: int, tiles: int, circuit) -> float:
             dense(out.shape[0], int(k + r), int(k))
         out[...] = 0.0
 
-    def terminal(W, nodes, Ra, Rb, first):
-        total[0] += terminal_flops(W, nodes, Ra, Rb, first)
+    def terminal(W, pos, k, Ra, Rb):
+        total[0] += terminal_flops(W, pos, k, Ra, Rb)
         return np.zeros((W.shape[0], Ra.shape[-1], Rb.shape[-1]))
 
     with contextlib.ExitStack() as stack:
