@@ -32,12 +32,15 @@ open ends of the wires, so the real array's G_non-ideal is unchanged. The
 blocks of a level are merged all at once for the whole stack of tiles:
 small ones side by side in the SIMD lanes of ``engines.dissection_lanes``
 (up to 64 blocks per group, numbered so that the two blocks of each pair share a
-lane), larger ones with a compiled GTH factorization and BLAS products, the
-merged network written directly in the two parts they read
-(``gth.eliminate_split``); the last few blocks of each tile merge one at a
-time, and a block on the array's open top or right end eliminates that edge
-first. The last step forms only the source-to-sense block of the Schur
-complement onto the terminals (``gth.terminal_couplings``).
+lane), larger ones by ``engines.gth_blas`` (one compiled loop per level:
+assembly, GTH panels, dtrsm and dsyrk called from the loop). Between merges a
+block is the upper triangle of its couplings. The last few blocks of each tile
+merge tile by tile in one compiled loop (``engines.dissection_finish``), a
+block on the array's open top or right end eliminating that edge first; the
+last step keeps the sources and the senses as nodes and eliminates every
+other one, the couplings left between them being G_non-ideal. A stack is
+taken a few tiles at a time (``STACK_BYTES``), so that a level's blocks stay
+in the caches.
 """
 
 from __future__ import annotations
