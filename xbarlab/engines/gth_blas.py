@@ -8,14 +8,14 @@ compiled loop per level does, for each network of the stack: the assembly from i
 (contiguous runs of nodes copied block by block, upper triangles only), the elimination of its
 first k nodes by panels of ``PANEL`` pivots (``gth._gth_panels`` on the panel, its couplings to
 every later node counted in its pivots; then ``dtrsm`` on the panel's rows and ``dsyrk`` on the
-later nodes, all of non-negative operands, as in ``gth.factor``), and the store of the kept
+later nodes, all of non-negative operands: a right-looking blocked GTH), and the store of the kept
 network. BLAS is called through scipy's ``cython_blas`` function addresses, passed in as
 integers (so the compiled code can be cached: ``_call`` turns them into calls).
 
 The final elimination (``terminal_stack``) is one more such elimination: the terminals (the
 sources and the sense amplifiers) are nodes of the network, kept, and the couplings left
 between the two groups are the result. It does about twice the flops of a factorization
-followed by triangular solves (``gth.terminal_couplings``), but in ``dsyrk`` panels, which
+followed by triangular solves (the form it replaced), but in ``dsyrk`` panels, which
 run at several times the rate of ``dtrsm`` on these sizes (measured: the same time at 64 x 64).
 
 Every step is the subtraction-free form of ``engines.gth``: pivots summed afresh from the
