@@ -112,7 +112,9 @@ def _sum(x, a, b):
 def _eliminate(M, o, k, panel, d, fn):
     """Eliminate the first k nodes of M (m, m), C order, upper triangle read and written, o (m,)
     each node's coupling outside M (updated for the later nodes): pivots into d (k,), the kept
-    network in M[k:, k:]'s upper triangle (the rows p < k are left with scaled multipliers)."""
+    network in M[k:, k:]'s upper triangle (the rows p < k are left with scaled multipliers).
+    A panel updates the later nodes only up to the last one its rows couple to (the terminals of
+    ``terminal_stack`` are ordered so that the others, still uncoupled, come last)."""
     m = M.shape[0]
     base = _ptr(M)
     P = np.empty((panel, panel))
@@ -121,9 +123,15 @@ def _eliminate(M, o, k, panel, d, fn):
     for p0 in range(0, k, panel):
         p1 = min(p0 + panel, k)
         nb = p1 - p0
-        rest = m - p1
+        end = p1  # the panel's rows are zero from column ``end`` on: those nodes are not updated
         for q in range(nb):
-            oe[q] = o[p0 + q] + _sum(M[p0 + q], p1, m)
+            j = m
+            while j > end and M[p0 + q, j - 1] == 0.0:
+                j -= 1
+            end = j
+        rest = end - p1
+        for q in range(nb):
+            oe[q] = o[p0 + q] + _sum(M[p0 + q], p1, end)
             for j in range(q + 1, nb):
                 P[q, j] = M[p0 + q, p0 + j]
         d[p0:p1] = _gth_panels(P[:nb, :nb], oe[:nb], nb)
@@ -141,13 +149,13 @@ def _eliminate(M, o, k, panel, d, fn):
             for q in range(nb):
                 sc = 1.0 / np.sqrt(d[p0 + q])
                 zo[q] *= sc
-                for j in range(p1, m):
+                for j in range(p1, end):
                     M[p0 + q, j] *= sc
             _syrk(fn, rest, nb, rows, m, base + 8 * (p1 * m + p1), m)  # W_rr + Y^T Y, upper in C order
             for q in range(nb):
                 z = zo[q]
                 if z != 0.0:
-                    for j in range(p1, m):
+                    for j in range(p1, end):
                         o[j] += M[p0 + q, j] * z
 
 
@@ -213,7 +221,10 @@ def terminal_stack(W, runs, Ra, Rb, k, out, fn, panel=PANEL):
     nodes first; kept nodes of W, if any, after the terminals), group a coupled to the k nodes
     by Ra (T, k, ra) >= 0 and group b by Rb (T, k, rb) >= 0. The terminals are nodes of the
     network (k, then a, then b), so that this is one more GTH elimination: its kept block of
-    couplings between a and b, the only one stored."""
+    couplings between a and b, the only one stored. Where terminal c of each group couples to
+    one node, the groups' order following their nodes' (the dissection's sources and senses),
+    each panel of pivots reaches only the terminals of its own and earlier nodes (``_eliminate``
+    skips the rest): half the flops of the dense elimination."""
     ra, rb = out.shape[1], out.shape[2]
     m = k + ra + rb
     M = np.empty((m, m))
