@@ -75,12 +75,20 @@ def _scalars(chars, ints, reals):
 
 
 @_jit
+def _alive(c, i, x):
+    """A use of the argument buffers after the BLAS call, so that they are not freed before it
+    (a compiled function releases an array after its last use, and ``_call`` sees addresses)."""
+    return c[0] + i[0] + x[0]
+
+
+@_jit
 def _trsm(fn, m, n, a, lda, b, ldb):
     """dtrsm('R', 'L', 'T', 'U', m, n, 1, a, lda, b, ldb): B := B A^-T, A unit lower triangular
     (Fortran order; a and b are addresses)."""
     c, i, x = _scalars((82, 76, 84, 85), (m, n, lda, ldb), (1.0,))
     C, I, X = _ptr(c), _ptr(i), _ptr(x)
     _call(fn[0], (C, C + 1, C + 2, C + 3, I, I + 4, X, a, I + 8, b, I + 12))
+    return _alive(c, i, x)
 
 
 @_jit
@@ -89,6 +97,7 @@ def _syrk(fn, n, k, a, lda, c_, ldc):
     c, i, x = _scalars((76, 78), (n, k, lda, ldc), (1.0,))
     C, I, X = _ptr(c), _ptr(i), _ptr(x)
     _call(fn[1], (C, C + 1, I, I + 4, X, a, I + 8, X, c_, I + 12))
+    return _alive(c, i, x)
 
 
 @_jit
