@@ -85,18 +85,22 @@ def floor_section(rows: list, T: int, t_stack: float, repeats: int, *, circuit, 
     best this machine does on dense products (a bound no elimination of these sizes reaches)."""
     gemm = {n: dgemm_gflops(n, one_thread) for n in (128, 1024)}
     peak = max(gemm.values())
-    cases = [(r["size"], r["n"], 1, r["g_nonideal_one_blas_thread_s"], r["target_s"]) for r in rows
-             if dissection.applicable(r["n"], r["n"])]
-    cases.append((f"stack of {T} x 64x64, per tile", 64, T, t_stack / T, 1.0 / goal_tiles_s))
+    profiles = {"128x128": stage_profile(128, 1, repeats, circuit, one_thread),
+                f"stack of {T} x 64x64": stage_profile(64, T, repeats, circuit, one_thread)}
+    cases = [(r["size"], r["n"], 1, r["g_nonideal_one_blas_thread_s"], r["target_s"], profiles.get(r["size"]))
+             for r in rows if dissection.applicable(r["n"], r["n"])]
+    cases.append((f"stack of {T} x 64x64, per tile", 64, T, t_stack / T, 1.0 / goal_tiles_s,
+                  profiles[f"stack of {T} x 64x64"]))
     out = ["", "## Floor: the flops of the elimination plan against the achieved rate", "",
            f"This run's one-thread dgemm: {gemm[128]:.1f} GFLOP/s at 128 x 128, {gemm[1024]:.1f} GFLOP/s at "
            "1024 x 1024 (on a loaded machine both are low too). Flops per tile are counted from the "
            "dissection's elimination plan by a dry run (`plan_flops`: dense count, an upper bound for the "
-           "sparse grid leaves); \"at dgemm rate\" is that count at the faster of the two dgemm rates, the "
+           "sparse grid leaves and for the final step, whose panels skip the terminals they do not reach yet); "
+           "\"at dgemm rate\" is that count at the faster of the two dgemm rates, the "
            "time below which no implementation of this plan can go on this machine.", "",
            "| case | Mflop per tile | time, 1 BLAS thread | achieved GFLOP/s | at dgemm rate | goal | "
            "the goal is stopped by |", "|---|---|---|---|---|---|---|"]
-    for name, n, tiles, t, goal in cases:
+    for name, n, tiles, t, goal, prof in cases:
         flops = plan_flops(n, tiles, circuit)
         floor = flops / (peak * 1e9)
         if np.isnan(goal) or t <= goal:
@@ -106,10 +110,13 @@ def floor_section(rows: list, T: int, t_stack: float, repeats: int, *, circuit, 
         else:
             why = (f"the rate: {flops / t / 1e9:.1f} GFLOP/s achieved on small eliminations "
                    f"({100 * flops / t / 1e9 / peak:.0f} % of dgemm), not the flop count")
+            if prof:  # the stage that takes the most time, from the table below
+                slow = max(prof, key=lambda s: prof[s][0])
+                share = prof[slow][0] / sum(x for x, _ in prof.values())
+                why += (f"; the largest share: {slow}, {100 * share:.0f} % of the time at "
+                        f"{prof[slow][1] / prof[slow][0] / 1e9:.1f} GFLOP/s")
         out.append(f"| {name} | {flops / 1e6:.1f} | {fmt(t)} | {flops / t / 1e9:.2f} | {fmt(floor)} | "
                    f"{fmt(goal)} | {why} |")
-    profiles = {"128x128": stage_profile(128, 1, repeats, circuit, one_thread),
-                f"stack of {T} x 64x64": stage_profile(64, T, repeats, circuit, one_thread)}
     return out + stage_section(profiles, peak, repeats, fmt) + [""]
 
 
