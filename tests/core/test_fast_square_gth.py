@@ -139,3 +139,35 @@ def test_panels_are_bitwise_the_one_at_a_time_loop(n, k, density):
     upper = np.triu_indices(n, 1)
     assert np.array_equal(d1, d2) and np.array_equal(o1, o2)
     assert np.array_equal(A1[upper], A2[upper])
+
+
+@pytest.mark.parametrize("h,w", [(4, 4), (5, 7)])
+def test_pattern_lanes_are_bitwise_the_lanes_on_a_grid_leaf(h, w):
+    """``gth_lanes_pattern`` (the leaves: only the pivot rows' structural couplings, fill-in
+    included) leaves the bits of ``gth_lanes``, open cells (zero in some lanes) included."""
+    from xbarlab.engines import dissection_lanes
+
+    rng = np.random.default_rng(h * w)
+    nodes = [("a", i, j) for i in range(h) for j in range(1, w)] + [("b", i, j) for i in range(1, h) for j in range(w)]
+    k = len(nodes)
+    nodes += [("a", i, 0) for i in range(h)] + [("a", i, w) for i in range(h)] + \
+             [("b", 0, j) for j in range(w)] + [("b", h, j) for j in range(w)]
+    pos_a, pos_b = np.empty((h, w + 1), dtype=np.int64), np.empty((h + 1, w), dtype=np.int64)
+    for x, (kind, i, j) in enumerate(nodes):
+        (pos_a if kind == "a" else pos_b)[i, j] = x
+    n, L = len(nodes), 16
+    A = np.zeros((n, n, L))
+    for i in range(h):
+        for j in range(w):
+            for u, v in ((pos_a[i, j], pos_b[i, j]), (pos_a[i, j], pos_a[i, j + 1]), (pos_b[i, j], pos_b[i + 1, j])):
+                A[min(u, v), max(u, v)] = 10.0 ** rng.uniform(-7, 2, L) * (rng.random(L) > 0.2)
+    for i in range(h):  # a wire segment is never open
+        for j in range(w):
+            for u, v in ((pos_a[i, j], pos_a[i, j + 1]), (pos_b[i, j], pos_b[i + 1, j])):
+                A[min(u, v), max(u, v)] = 2.5
+    one, two = A.copy(), A.copy()
+    gth_lanes.gth_lanes(one, k, np.empty((n, L)), np.empty(n, dtype=np.int64))
+    cols, ptr = dissection_lanes.leaf_pattern(h, w, pos_a, pos_b, k)
+    gth_lanes.gth_lanes_pattern(two, k, np.empty((n, L)), cols, ptr)
+    up = np.triu_indices(n, 1)
+    assert np.array_equal(one[up], two[up])

@@ -121,7 +121,8 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         in_lanes += 1
     lanes = math.gcd(natural.size >> in_lanes, dissection_lanes.LANES)  # divides every lane level's half
     X = np.empty((natural.size // lanes, n, n, lanes))
-    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X, in_lanes == 0)
+    cols, ptr = dissection_lanes.leaf_pattern(sr, sc, pos_a, pos_b, len(inner))
+    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X, in_lanes == 0, cols, ptr)
     blocks = None
     for level, (horizontal, bh, bw) in enumerate(plan):
         e = _edges(bh, bw)
