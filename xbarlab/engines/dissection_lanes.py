@@ -76,7 +76,10 @@ def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y, full, cols, ptr):
     A = np.empty((n, n, L))
     F = np.empty((n, L))
     for g in range(Y.shape[0]):
-        for i in range(n):  # the strict upper triangle, the only part written and read
+        for p in range(k):  # the entries read: the pattern's and the kept nodes' upper triangle
+            for u in range(ptr[p], ptr[p + 1]):
+                A[p, cols[u]] = 0.0
+        for i in range(k, n):
             A[i, i + 1:] = 0.0
         for b in range(L):
             x = natural[g * L + b]
