@@ -22,8 +22,8 @@ each coupling has a small relative error whatever the conductance spread
 (plain nested dissection, whose dense matrices mix 1e2 S wires with 1e-7 S
 cells, loses up to 1e-11 here). Cost: O((M + N)^3) flops, dominated by the
 top merges, against O(max(M, N) min(M, N)^3) for the row sweep of
-``engines.structured``; memory O(M N (M + N) / min block side), about 0.9 GB
-resident at 1024 x 1024.
+``engines.structured``; memory O(M N (M + N) / min block side), about 0.65 GB
+resident at 1024 x 1024 (the whole process's peak, benchmarks/bench_g_nonideal.py's --large child).
 
 The array is padded up to (4..7) x 2^k rows and columns: extra rows above
 row 0 (cells open, each with a source of its own) and extra columns right of
