@@ -80,7 +80,8 @@ def main() -> None:
     print(f"{a.n}x{a.n}, {a.tiles} tiles, {a.circuit} circuit, 1 BLAS thread, median of {a.reps}: "
           f"wall ref {rw * 1e3:.1f} ms, new {nw * 1e3:.1f} ms, speed-up {rw / nw:.2f}x; "
           f"CPU ref {rc * 1e3:.1f} ms, new {nc * 1e3:.1f} ms, speed-up {rc / nc:.2f}x")
-    print(f"  wall ref {[round(x * 1e3, 1) for x in wall['ref']]} ms, new {[round(x * 1e3, 1) for x in wall['new']]} ms; "
+    runs = {k: [round(x * 1e3, 1) for x in v] for k, v in wall.items()}
+    print(f"  wall ref {runs['ref']} ms, new {runs['new']} ms; "
           f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
           f"max relative difference new vs ref {diff:.2e}")
     if a.tiles > 1:
