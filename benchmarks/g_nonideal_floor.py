@@ -13,7 +13,7 @@ from unittest import mock
 
 import numpy as np
 
-from xbarlab.engines import dissection, dissection_lanes, gth
+from xbarlab.engines import dissection, dissection_finish, dissection_lanes, gth_blas
 
 
 def dense_flops(P: int, m: int, k: int) -> float:
@@ -21,40 +21,45 @@ def dense_flops(P: int, m: int, k: int) -> float:
     return P * sum((m - p) ** 2 for p in range(k))
 
 
-def terminal_flops(W, Ra, Rb, first) -> float:
-    """``gth.terminal_couplings``' flops: P (k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first))."""
-    (P, k, _), ra, rb = W.shape, Ra.shape[2], Rb.shape[2]
-    return P * (k ** 3 / 3 + k * k * ra + (k - first) ** 2 * rb + 2 * ra * rb * (k - first))
+def terminal_flops(W, pos, k, Ra, Rb) -> float:
+    """``dissection_finish._terminals``' flops: the terminals are kept nodes, so eliminating the k
+    nodes of each network is ``dense_flops`` of k of k + r_a + r_b nodes."""
+    return dense_flops(W.shape[0], k + Ra.shape[-1] + Rb.shape[-1], k)
 
 
 def plan_flops(n: int, tiles: int, circuit) -> float:
     """Floating-point operations per tile of ``dissection.g_nonideal_stack`` on n x n tiles, counted
     from its elimination plan by a dry run (the compute kernels replaced by counters, nothing is
     solved): eliminating k of m nodes densely costs sum_p<k (m - p)^2 (the factorization plus the
-    rank-k update of the kept block, one multiply and one add each); the final step,
-    k^3 / 3 + k^2 r_a + (k - first)^2 r_b + 2 r_a r_b (k - first). The grid leaves are sparse, so
-    their dense count is an upper bound."""
+    rank-k update of the kept block, one multiply and one add each), the final step too (its
+    terminals kept as nodes). The grid leaves are sparse, so their dense count is an upper bound."""
     total = [0.0]
 
     def dense(P, m, k):
         total[0] += dense_flops(P, m, k)
 
-    def split(Wk, out, k):
-        dense(Wk.shape[0], Wk.shape[2], k)
-        return out
+    def merged(WA, ia, runs_a, WB, ib, runs_b, k, out, *_):
+        dense(out.shape[0], out.shape[1] + k, k)
+        out[...] = 0.0
 
-    def terminal(W, Ra, Rb, first):
-        total[0] += terminal_flops(W, Ra, Rb, first)
-        return np.zeros((W.shape[0], Ra.shape[2], Rb.shape[2]))
+    def program(blocks, npos, steps, runs, offsets, size, out, *_):
+        for k, r in steps[:, 6:8]:
+            dense(out.shape[0], int(k + r), int(k))
+        out[...] = 0.0
+
+    def terminal(W, pos, k, Ra, Rb):
+        total[0] += terminal_flops(W, pos, k, Ra, Rb)
+        return np.zeros((W.shape[0], Ra.shape[-1], Rb.shape[-1]))
 
     with contextlib.ExitStack() as stack:
         patch = lambda mod, name, f: stack.enter_context(mock.patch.object(mod, name, f))  # noqa: E731
         patch(dissection_lanes, "leaves", lambda G, gr, gc, h, w, pa, pb, k, nat, Y, *_:
               dense(Y.shape[0] * Y.shape[3], pa.size + pb.size, k))
         patch(dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense(Y.shape[0] * Y.shape[3], m, k))
-        patch(dissection, "_assemble_split", lambda *a: None)
-        patch(gth, "eliminate_split", split)
-        patch(gth, "terminal_couplings", terminal)
+        patch(dissection_lanes, "merge_blocks", lambda X, pa, pb, m, k, Y: dense(Y.shape[0], m, k))
+        patch(gth_blas, "merge_stack", merged)
+        patch(dissection_finish, "_run", program)
+        patch(dissection_finish, "_terminals", terminal)
         dissection.g_nonideal_stack(np.full((tiles, n, n), 1e-5), circuit)
     return total[0] / tiles
 
@@ -80,18 +85,22 @@ def floor_section(rows: list, T: int, t_stack: float, repeats: int, *, circuit, 
     best this machine does on dense products (a bound no elimination of these sizes reaches)."""
     gemm = {n: dgemm_gflops(n, one_thread) for n in (128, 1024)}
     peak = max(gemm.values())
-    cases = [(r["size"], r["n"], 1, r["g_nonideal_one_blas_thread_s"], r["target_s"]) for r in rows
-             if dissection.applicable(r["n"], r["n"])]
-    cases.append((f"stack of {T} x 64x64, per tile", 64, T, t_stack / T, 1.0 / goal_tiles_s))
+    profiles = {"128x128": stage_profile(128, 1, repeats, circuit, one_thread),
+                f"stack of {T} x 64x64": stage_profile(64, T, repeats, circuit, one_thread)}
+    cases = [(r["size"], r["n"], 1, r["g_nonideal_one_blas_thread_s"], r["target_s"], profiles.get(r["size"]))
+             for r in rows if dissection.applicable(r["n"], r["n"])]
+    cases.append((f"stack of {T} x 64x64, per tile", 64, T, t_stack / T, 1.0 / goal_tiles_s,
+                  profiles[f"stack of {T} x 64x64"]))
     out = ["", "## Floor: the flops of the elimination plan against the achieved rate", "",
            f"This run's one-thread dgemm: {gemm[128]:.1f} GFLOP/s at 128 x 128, {gemm[1024]:.1f} GFLOP/s at "
            "1024 x 1024 (on a loaded machine both are low too). Flops per tile are counted from the "
            "dissection's elimination plan by a dry run (`plan_flops`: dense count, an upper bound for the "
-           "sparse grid leaves); \"at dgemm rate\" is that count at the faster of the two dgemm rates, the "
+           "sparse grid leaves and for the final step, whose panels skip the terminals they do not reach yet); "
+           "\"at dgemm rate\" is that count at the faster of the two dgemm rates, the "
            "time below which no implementation of this plan can go on this machine.", "",
            "| case | Mflop per tile | time, 1 BLAS thread | achieved GFLOP/s | at dgemm rate | goal | "
            "the goal is stopped by |", "|---|---|---|---|---|---|---|"]
-    for name, n, tiles, t, goal in cases:
+    for name, n, tiles, t, goal, prof in cases:
         flops = plan_flops(n, tiles, circuit)
         floor = flops / (peak * 1e9)
         if np.isnan(goal) or t <= goal:
@@ -101,14 +110,17 @@ def floor_section(rows: list, T: int, t_stack: float, repeats: int, *, circuit, 
         else:
             why = (f"the rate: {flops / t / 1e9:.1f} GFLOP/s achieved on small eliminations "
                    f"({100 * flops / t / 1e9 / peak:.0f} % of dgemm), not the flop count")
+            if prof:  # the stage that takes the most time, from the table below
+                slow = max(prof, key=lambda s: prof[s][0])
+                share = prof[slow][0] / sum(x for x, _ in prof.values())
+                why += (f"; the largest share: {slow}, {100 * share:.0f} % of the time at "
+                        f"{prof[slow][1] / prof[slow][0] / 1e9:.1f} GFLOP/s")
         out.append(f"| {name} | {flops / 1e6:.1f} | {fmt(t)} | {flops / t / 1e9:.2f} | {fmt(floor)} | "
                    f"{fmt(goal)} | {why} |")
-    profiles = {"128x128": stage_profile(128, 1, repeats, circuit, one_thread),
-                f"stack of {T} x 64x64": stage_profile(64, T, repeats, circuit, one_thread)}
     return out + stage_section(profiles, peak, repeats, fmt) + [""]
 
 
-STAGES = ("leaves (lanes)", "merges in lanes", "merges in batched BLAS", "last merges, one position at a time",
+STAGES = ("leaves (lanes)", "merges in lanes", "merges in batched BLAS", "last merges, tile by tile",
           "final elimination onto the terminals")
 
 
@@ -129,14 +141,17 @@ def stage_profile(n: int, tiles: int, repeats: int, circuit, one_thread) -> dict
             return r
         return run
 
-    wrap = [(dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y, *_:
+    wrap = [(STAGES[0], dissection_lanes, "leaves", lambda G_, gr, gc, h, w, pa, pb, k, nat, Y, *_:
              dense_flops(Y.shape[0] * Y.shape[3], pa.size + pb.size, k)),
-            (dissection_lanes, "merge", lambda X, pa, pb, m, k, Y, *_: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
-            (dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0] * WA.shape[1], m, k)),
-            (dissection, "_finish", lambda *a: 0.0), (gth, "terminal_couplings", terminal_flops)]
+            (STAGES[1], dissection_lanes, "merge",
+             lambda X, pa, pb, m, k, Y, *_: dense_flops(Y.shape[0] * Y.shape[3], m, k)),
+            (STAGES[1], dissection_lanes, "merge_blocks", lambda X, pa, pb, m, k, Y: dense_flops(Y.shape[0], m, k)),
+            (STAGES[2], dissection, "_merge_level", lambda WA, WB, pa, pb, m, k: dense_flops(WA.shape[0], m, k)),
+            (STAGES[3], dissection, "_finish", lambda *a: 0.0),
+            (STAGES[4], dissection_finish, "_terminals", terminal_flops)]
     runs = []
     with contextlib.ExitStack() as stack, one_thread():
-        for stage, (mod, name, flops) in zip(STAGES, wrap):
+        for stage, mod, name, flops in wrap:
             stack.enter_context(mock.patch.object(mod, name, timed(stage, getattr(mod, name), flops)))
         for r in range(repeats + 1):  # the first is a warm-up
             now.update({s: [0.0, 0.0] for s in STAGES})

@@ -98,9 +98,9 @@ def test_padding_and_stack():
 
 
 def test_128_uses_wide_lanes_and_the_blocked_final_elimination():
-    """128 x 128 (issue 13's goal size): its final elimination has 256 nodes (``gth.factor``'s
-    blocked form, above ``gth.BLOCKED_FROM``), its lane levels run 32 blocks per group for one
-    tile and 64 for two: the stack equals its tiles bit for bit and the row sweep to 1e-12."""
+    """128 x 128 (issue 13's goal size): its final elimination has 256 nodes and 256 terminals
+    (eight panels of ``gth_blas``), its lane levels run 32 blocks per group for one tile and 64
+    for two: the stack equals its tiles bit for bit and the row sweep to 1e-12."""
     rng = np.random.default_rng(128)
     G = 10.0 ** rng.uniform(-6.0, -4.0, (2, 128, 128))
     c = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)

@@ -1,7 +1,8 @@
-"""The subtraction-free (GTH) eliminations of ``engines.gth`` that the dissection is built on.
+"""The subtraction-free (GTH) eliminations that the dissection is built on (``engines.gth``'s
+compiled loops, ``engines.gth_blas``' panels of them with BLAS, ``engines.gth_lanes``).
 
 * against the textbook Schur complement (numpy) on well-conditioned random networks, in all
-  three forms (compiled loop, stacked BLAS form, blocked form with several panels);
+  forms (compiled loop, one and several panels with BLAS);
 * against a 50-digit mpmath Schur complement on a network where the textbook form loses digits
   (1e2 S wires around 1e-7 S cells): every coupling to 1e-13 relative.
 """
@@ -12,7 +13,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from xbarlab.engines import gth, gth_lanes
+from xbarlab.engines import gth, gth_blas, gth_lanes
 
 
 def network(rng, n, density=0.5, lo=0.1, hi=1.0):
@@ -35,8 +36,20 @@ def rel(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+def eliminated(W, k, panel=gth_blas.PANEL):
+    """The networks W (P, n, n) with their first k nodes eliminated by ``gth_blas.merge_stack``,
+    symmetric with a zero diagonal."""
+    P, n, _ = W.shape
+    out = np.empty((P, n - k, n - k))
+    idx = np.arange(P)
+    gth_blas.merge_stack(W, idx, gth_blas.runs_of(np.arange(n)), W, idx, gth_blas.NO_RUNS, k, out,
+                         gth_blas.addresses(), panel)
+    up = np.triu(out, 1)
+    return up + np.swapaxes(up, 1, 2)
+
+
 @pytest.mark.parametrize("n,k", [(12, 5), (40, 30), (150, 100)])
-def test_three_forms_match_the_textbook_schur_complement(n, k, monkeypatch):
+def test_the_forms_match_the_textbook_schur_complement(n, k):
     rng = np.random.default_rng(n)
     W = np.stack([network(rng, n) for _ in range(3)])
     ref = np.stack([textbook(w, k) for w in W])
@@ -45,14 +58,11 @@ def test_three_forms_match_the_textbook_schur_complement(n, k, monkeypatch):
     gth._gth_inplace(A, o, k)
     loop = np.triu(A[k:, k:], 1)
     assert rel(loop + loop.T, ref[0]) <= 1e-12
-    assert rel(gth.eliminate_stack(W, k), ref) <= 1e-12
-    monkeypatch.setattr(gth, "PANEL", 7)  # several panels
-    monkeypatch.setattr(gth, "BLOCKED_FROM", 0)  # the blocked form inside eliminate_stack
-    assert rel(gth.eliminate_stack(W, k), ref) <= 1e-12
-    assert rel(gth.eliminate(W[1], k), ref[1]) <= 1e-12
+    assert rel(eliminated(W, k), ref) <= 1e-12
+    assert rel(eliminated(W, k, panel=7), ref) <= 1e-12  # several panels
 
 
-def test_every_coupling_keeps_its_digits_across_eleven_decades(monkeypatch):
+def test_every_coupling_keeps_its_digits_across_eleven_decades():
     """A ladder: a 1e2 S wire chain (the eliminated nodes) with 1e-7 .. 1e-6 S cells to the kept
     nodes. The couplings left between the kept nodes are 1e-14-sized sums through the wire; the
     GTH forms get each to 1e-13 of the 50-digit value."""
@@ -76,10 +86,9 @@ def test_every_coupling_keeps_its_digits_across_eleven_decades(monkeypatch):
     off = ~np.eye(r, dtype=bool)
     # the case is hard: the textbook form is off by about 4e-9 here (GTH: about 8e-16)
     assert np.max(np.abs(textbook(W, k) - ref)[off] / ref[off]) > 1e-11
-    for got in (gth.eliminate(W, k), gth.eliminate_stack(W[None], k)[0]):
+    for panel in (32, 4):  # one panel, and several (dtrsm and dsyrk between them)
+        got = eliminated(W[None], k, panel)[0]
         assert np.all(np.abs(got - ref)[off] <= 1e-13 * ref[off])
-    monkeypatch.setattr(gth, "PANEL", 4)
-    assert np.all(np.abs(gth.eliminate(W, k) - ref)[off] <= 1e-13 * ref[off])
 
 
 @pytest.mark.parametrize("density", [0.05, 0.2])
@@ -91,17 +100,6 @@ def test_sparse_pivot_rows_match_the_textbook_schur_complement(density):
     gth._gth_inplace(A, o, 40)
     loop = np.triu(A[40:, 40:], 1)
     assert rel(loop + loop.T, textbook(W, 40)) <= 1e-12
-
-
-def test_outputs_are_exactly_symmetric_with_a_zero_diagonal():
-    """dsyrk fills one triangle in place and ``_mirror_lower`` copies it, tile by tile, with a
-    last partial tile (70 kept nodes, 32-node tiles)."""
-    rng = np.random.default_rng(7)
-    W = np.stack([network(rng, 90) for _ in range(2)])
-    for out in (gth.eliminate_stack(W, 20), gth.eliminate(W[0], 20)[None]):
-        assert np.array_equal(out, np.swapaxes(out, 1, 2))
-        assert not np.diagonal(out, axis1=1, axis2=2).any()
-        assert rel(out[0], textbook(W[0], 20)) <= 1e-12
 
 
 @pytest.mark.parametrize("P,n,k,density", [(3, 12, 5, 0.5), (13, 40, 24, 0.1), (9, 30, 10, 1.0)])
@@ -127,28 +125,6 @@ def test_lanes_are_bitwise_the_one_at_a_time_loop(P, n, k, density):
     assert rel(got[1], textbook(W[1], k)) <= 1e-12
 
 
-@pytest.mark.parametrize("first", [0, 7])
-def test_terminal_couplings_match_the_textbook_schur_complement(first, monkeypatch):
-    """Only the block between two groups of terminals, with every other node eliminated, in the
-    stacked and the blocked factorization."""
-    rng = np.random.default_rng(first)
-    k, ra, rb = 20, 5, 4
-    W = np.stack([network(rng, k) for _ in range(2)])
-    Ra = rng.uniform(0.0, 1.0, (2, k, ra)) * (rng.random((2, k, ra)) < 0.5)
-    Rb = rng.uniform(0.0, 1.0, (2, k, rb))
-    Rb[:, :first] = 0.0
-    full = np.zeros((2, k + ra + rb, k + ra + rb))
-    full[:, :k, :k] = W
-    full[:, :k, k:k + ra] = Ra
-    full[:, :k, k + ra:] = Rb
-    full[:, k:, :k] = np.swapaxes(full[:, :k, k:], 1, 2)  # the terminals couple only to the nodes
-    ref = np.stack([textbook(f, k)[:ra, ra:] for f in full])
-    assert rel(gth.terminal_couplings(W, Ra, Rb, first), ref) <= 1e-12
-    monkeypatch.setattr(gth, "BLOCKED_FROM", 0)
-    monkeypatch.setattr(gth, "PANEL", 6)
-    assert rel(gth.terminal_couplings(W, Ra, Rb, first), ref) <= 1e-12
-
-
 @pytest.mark.parametrize("n,k,density", [(9, 5, 1.0), (40, 16, 0.5), (100, 63, 0.2), (70, 70, 1.0)])
 def test_panels_are_bitwise_the_one_at_a_time_loop(n, k, density):
     """``_gth_panels`` (four pivots' updates of the later rows in one pass, a last partial panel
@@ -163,3 +139,35 @@ def test_panels_are_bitwise_the_one_at_a_time_loop(n, k, density):
     upper = np.triu_indices(n, 1)
     assert np.array_equal(d1, d2) and np.array_equal(o1, o2)
     assert np.array_equal(A1[upper], A2[upper])
+
+
+@pytest.mark.parametrize("h,w", [(4, 4), (5, 7)])
+def test_pattern_lanes_are_bitwise_the_lanes_on_a_grid_leaf(h, w):
+    """``gth_lanes_pattern`` (the leaves: only the pivot rows' structural couplings, fill-in
+    included) leaves the bits of ``gth_lanes``, open cells (zero in some lanes) included."""
+    from xbarlab.engines import dissection_lanes
+
+    rng = np.random.default_rng(h * w)
+    nodes = [("a", i, j) for i in range(h) for j in range(1, w)] + [("b", i, j) for i in range(1, h) for j in range(w)]
+    k = len(nodes)
+    nodes += [("a", i, 0) for i in range(h)] + [("a", i, w) for i in range(h)] + \
+             [("b", 0, j) for j in range(w)] + [("b", h, j) for j in range(w)]
+    pos_a, pos_b = np.empty((h, w + 1), dtype=np.int64), np.empty((h + 1, w), dtype=np.int64)
+    for x, (kind, i, j) in enumerate(nodes):
+        (pos_a if kind == "a" else pos_b)[i, j] = x
+    n, L = len(nodes), 16
+    A = np.zeros((n, n, L))
+    for i in range(h):
+        for j in range(w):
+            for u, v in ((pos_a[i, j], pos_b[i, j]), (pos_a[i, j], pos_a[i, j + 1]), (pos_b[i, j], pos_b[i + 1, j])):
+                A[min(u, v), max(u, v)] = 10.0 ** rng.uniform(-7, 2, L) * (rng.random(L) > 0.2)
+    for i in range(h):  # a wire segment is never open
+        for j in range(w):
+            for u, v in ((pos_a[i, j], pos_a[i, j + 1]), (pos_b[i, j], pos_b[i + 1, j])):
+                A[min(u, v), max(u, v)] = 2.5
+    one, two = A.copy(), A.copy()
+    gth_lanes.gth_lanes(one, k, np.empty((n, L)), np.empty(n, dtype=np.int64))
+    cols, ptr = dissection_lanes.leaf_pattern(h, w, pos_a, pos_b, k)
+    gth_lanes.gth_lanes_pattern(two, k, np.empty((n, L)), cols, ptr)
+    up = np.triu_indices(n, 1)
+    assert np.array_equal(one[up], two[up])

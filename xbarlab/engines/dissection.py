@@ -22,8 +22,8 @@ each coupling has a small relative error whatever the conductance spread
 (plain nested dissection, whose dense matrices mix 1e2 S wires with 1e-7 S
 cells, loses up to 1e-11 here). Cost: O((M + N)^3) flops, dominated by the
 top merges, against O(max(M, N) min(M, N)^3) for the row sweep of
-``engines.structured``; memory O(M N (M + N) / min block side), about 0.9 GB
-resident at 1024 x 1024.
+``engines.structured``; memory O(M N (M + N) / min block side), about 0.65 GB
+resident at 1024 x 1024 (the whole process's peak, benchmarks/bench_g_nonideal.py's --large child).
 
 The array is padded up to (4..7) x 2^k rows and columns: extra rows above
 row 0 (cells open, each with a source of its own) and extra columns right of
@@ -32,12 +32,15 @@ open ends of the wires, so the real array's G_non-ideal is unchanged. The
 blocks of a level are merged all at once for the whole stack of tiles:
 small ones side by side in the SIMD lanes of ``engines.dissection_lanes``
 (up to 64 blocks per group, numbered so that the two blocks of each pair share a
-lane), larger ones with a compiled GTH factorization and BLAS products, the
-merged network written directly in the two parts they read
-(``gth.eliminate_split``); the last few blocks of each tile merge one at a
-time, and a block on the array's open top or right end eliminates that edge
-first. The last step forms only the source-to-sense block of the Schur
-complement onto the terminals (``gth.terminal_couplings``).
+lane), larger ones by ``engines.gth_blas`` (one compiled loop per level:
+assembly, GTH panels, dtrsm and dsyrk called from the loop). Between merges a
+block is the upper triangle of its couplings. The last few blocks of each tile
+merge tile by tile in one compiled loop (``engines.dissection_finish``), a
+block on the array's open top or right end eliminating that edge first; the
+last step keeps the sources and the senses as nodes and eliminates every
+other one, the couplings left between them being G_non-ideal. A stack is
+taken a few tiles at a time (``STACK_BYTES``), so that a level's blocks stay
+in the caches.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ import math
 import numpy as np
 
 from ..params import CircuitParams
-from . import dissection_lanes, gth
-from .gth import _jit
+from . import dissection_lanes, gth_blas
+from .dissection_finish import _direction, _edges, _merge_plan
+from .dissection_finish import finish as _finish
 
 MIN_SIDE = 48  # both sides at least this: dissection (below, the row sweep is as fast or faster)
 LOOP_SIDE = 32  # blocks below this side merge in the compiled lanes, larger ones in batched BLAS
@@ -75,98 +79,19 @@ def padded(n: int) -> tuple[int, int]:
     return best
 
 
-@_jit
-def _place(w, pos, k, wk, out):
-    """Add the network w (n, n), its node i at pos[i], to a merged network split as in
-    ``gth.eliminate_split``: wk (k, m), the rows of the nodes placed before k, and the lower
-    triangle of out (m - k, m - k)."""
-    n = w.shape[0]
-    for i in range(n):
-        u = pos[i]
-        if u < k:
-            for j in range(n):
-                wk[u, pos[j]] += w[i, j]
-        else:
-            for j in range(n):
-                v = pos[j]
-                if k <= v < u:
-                    out[u - k, v - k] += w[i, j]
-
-
-@_jit
-def _assemble_split(WA, WB, start, pos_a, pos_b, k, Wk, out):
-    """The pairs start .. start + P - 1 (flat order) of WA (Q, C, na, na) and WB (Q, C, nb, nb),
-    strided views of the level's blocks, joined on the nodes they share (A's node i at pos_a[i],
-    B's at pos_b[i], couplings added) and split for ``gth.eliminate_split``: Wk (P, k, m) and the
-    lower triangle of out (P, m - k, m - k)."""
-    C = WA.shape[1]
-    r = out.shape[1]
-    for t in range(out.shape[0]):
-        q = (start + t) // C
-        c = start + t - q * C
-        Wk[t] = 0.0
-        o = out[t]
-        for i in range(r):
-            for j in range(i + 1):
-                o[i, j] = 0.0
-        _place(WA[q, c], pos_a, k, Wk[t], o)
-        _place(WB[q, c], pos_b, k, Wk[t], o)
-
-
-CHUNK_BYTES = 64e6  # couplings of the eliminated nodes assembled at once in the batched BLAS merges
-
-
-def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
-    """Merge each pair of blocks of WA, WB (Q, C, n, n), strided views: (Q C, m - k, m - k)."""
-    P = WA.shape[0] * WA.shape[1]
-    out = np.empty((P, m - k, m - k))
-    step = max(1, int(CHUNK_BYTES // (8 * k * m)))
-    for a in range(0, P, step):
-        Wk = np.empty((min(step, P - a), k, m))
-        _assemble_split(WA, WB, a, pos_a, pos_b, k, Wk, out[a:a + step])
-        gth.eliminate_split(Wk, out[a:a + step], k)
+def _joined(WA, ia, WB, ib, pos_a, pos_b, m: int, k: int):
+    """Each pair of blocks WA[ia[t]], WB[ib[t]] (C order (P, n, n)) joined (A's node i at
+    pos_a[i], B's at pos_b[i]) with the first k of the m nodes eliminated: (T, m - k, m - k)."""
+    out = np.empty((len(ia), m - k, m - k))
+    gth_blas.merge_stack(WA, ia, gth_blas.runs_of(pos_a), WB, ib, gth_blas.runs_of(pos_b), k, out,
+                         gth_blas.addresses())
     return out
 
 
-def _edges(h: int, w: int) -> dict:
-    """Index ranges of a uniform block's edges in the order L, R, T, B."""
-    return {"L": np.arange(h), "R": h + np.arange(h), "T": 2 * h + np.arange(w), "B": 2 * h + w + np.arange(w)}
-
-
-def _merge_plan(ea: dict, eb: dict, na: int, nb: int, horizontal: bool):
-    """Where the nodes of blocks A and B (edges ea, eb; T or R may be gone) go in their merge: the
-    shared edge first (A's right = B's left, or A's bottom = B's top), then the new edges.
-    Returns pos_a (na,), pos_b (nb,), the merged size m, the shared count k and the new edges."""
-    if horizontal:
-        shared = (ea["R"], eb["L"])
-        parts = {"L": [("a", ea["L"])], "R": [("b", eb["R"])], "T": [("a", ea["T"]), ("b", eb["T"])],
-                 "B": [("a", ea["B"]), ("b", eb["B"])]}
-    else:
-        shared = (ea["B"], eb["T"])
-        parts = {"L": [("a", ea["L"]), ("b", eb["L"])], "R": [("a", ea["R"]), ("b", eb["R"])],
-                 "T": [("a", ea["T"])], "B": [("b", eb["B"])]}
-    pos_a = np.full(na, -1, dtype=np.int64)
-    pos_b = np.full(nb, -1, dtype=np.int64)
-    k = len(shared[0])
-    pos_a[shared[0]] = np.arange(k)
-    pos_b[shared[1]] = np.arange(k)
-    m, edges = k, {}
-    for side in "LRTB":
-        if any(idx is None for _, idx in parts[side]):
-            edges[side] = None
-            continue
-        start = m
-        for who, idx in parts[side]:
-            (pos_a if who == "a" else pos_b)[idx] = m + np.arange(len(idx))
-            m += len(idx)
-        edges[side] = np.arange(start - k, m - k)
-    assert (pos_a >= 0).all() and (pos_b >= 0).all()
-    return pos_a, pos_b, m, k, edges
-
-
-def _direction(h: int, w: int, Pr: int, Pc: int) -> bool:
-    """True: merge side by side (doubles the width)."""
-    return Pr == 1 or (Pc > 1 and w <= h)
+def _merge_level(WA, WB, pos_a, pos_b, m: int, k: int):
+    """A level of uniform blocks merged in batched BLAS, pairs WA[t], WB[t]: ``_joined``."""
+    idx = np.arange(WA.shape[0])
+    return _joined(WA, idx, WB, idx, pos_a, pos_b, m, k)
 
 
 def _phase_a(Gp, g_row, g_col, sr, sc):
@@ -196,88 +121,33 @@ def _phase_a(Gp, g_row, g_col, sr, sc):
         in_lanes += 1
     lanes = math.gcd(natural.size >> in_lanes, dissection_lanes.LANES)  # divides every lane level's half
     X = np.empty((natural.size // lanes, n, n, lanes))
-    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X, in_lanes == 0)
+    cols, ptr = dissection_lanes.leaf_pattern(sr, sc, pos_a, pos_b, len(inner))
+    dissection_lanes.leaves(Gp, g_row, g_col, sr, sc, pos_a, pos_b, len(inner), natural, X, in_lanes == 0, cols, ptr)
     blocks = None
     for level, (horizontal, bh, bw) in enumerate(plan):
         e = _edges(bh, bw)
         n = 2 * (bh + bw)
         pa, pb, m, k, _ = _merge_plan(e, e, n, n, horizontal)
-        if level < in_lanes:
+        if level < in_lanes - 1:
             Y = np.empty((X.shape[0] // 2, m - k, m - k, X.shape[3]))
-            dissection_lanes.merge(X, pa, pb, m, k, Y, level == in_lanes - 1)  # full for unlane
+            dissection_lanes.merge(X, pa, pb, m, k, Y, False)
             X = Y
+            continue
+        if level == in_lanes - 1:  # the last level in lanes stores its blocks one after the other
+            blocks = np.empty((X.shape[0] // 2 * X.shape[3], m - k, m - k))
+            dissection_lanes.merge_blocks(X, pa, pb, m, k, blocks)
             continue
         if blocks is None:
             blocks = dissection_lanes.unlane(X)
         half = blocks.shape[0] // 2
-        blocks = _merge_level(blocks[None, :half], blocks[None, half:], pa, pb, m, k)
+        blocks = _merge_level(blocks[:half], blocks[half:], pa, pb, m, k)
     if blocks is None:
         blocks = dissection_lanes.unlane(X)
     return blocks.reshape((T, Pr, Pc) + blocks.shape[1:]), h, w
 
 
-def _open_edges(W: np.ndarray, edges: dict, top: bool, right: bool):
-    """Eliminate the edges of a stack of blocks W (T, n, n) that lie on the array's open ends."""
-    drop = [edges[s] for s, on in (("T", top), ("R", right)) if on]
-    if not drop:
-        return W, edges
-    drop = np.concatenate(drop)
-    order = list(drop)
-    new = {"T": None if top else 0, "R": None if right else 0}
-    for s in "LRTB":
-        if (s == "T" and top) or (s == "R" and right):
-            continue
-        new[s] = len(order) - len(drop) + np.arange(len(edges[s]))
-        order.extend(edges[s])
-    order = np.array(order, dtype=np.int64)
-    keep = order[len(drop):]
-    return gth.eliminate_split(W[:, drop][:, :, order], W[:, keep][:, :, keep], len(drop)), new
-
-
-def _merge(a, b, horizontal: bool):
-    """Merge two stacks of blocks (W (T, n, n), edges), A left of or above B."""
-    (WA, ea), (WB, eb) = a, b
-    pa, pb, m, k, edges = _merge_plan(ea, eb, WA.shape[1], WB.shape[1], horizontal)
-    Wk = np.empty((WA.shape[0], k, m))
-    out = np.empty((WA.shape[0], m - k, m - k))
-    _assemble_split(WA[:, None], WB[:, None], 0, pa, pb, k, Wk, out)
-    return gth.eliminate_split(Wk, out, k), edges
-
-
-def _finish(blocks: np.ndarray, h: int, w: int, g_src, r_sense: float) -> np.ndarray:
-    """The merges of the last few blocks (T, Pr, Pc, n, n), one block position at a time for the
-    whole stack, and the final elimination: G_non-ideal (T, Mp, Np)."""
-    T, Pr, Pc = blocks.shape[:3]
-    grid = [[_open_edges(np.ascontiguousarray(blocks[:, p, q]), _edges(h, w), p == 0, q == Pc - 1)
-             for q in range(Pc)] for p in range(Pr)]
-    while Pr * Pc > 1:
-        if _direction(h, w, Pr, Pc):
-            grid = [[_merge(row[2 * q], row[2 * q + 1], True) for q in range(Pc // 2)] for row in grid]
-            Pc, w = Pc // 2, 2 * w
-        else:
-            grid = [[_merge(grid[2 * p][q], grid[2 * p + 1][q], False) for q in range(Pc)]
-                    for p in range(Pr // 2)]
-            Pr, h = Pr // 2, 2 * h
-    W, e = grid[0][0]  # on the row-wire nodes of column 0 (L) and the sense nodes s_j (B)
-    Mp, Np = len(e["L"]), len(e["B"])
-    rows = np.arange(Mp)
-    if r_sense > 0:  # eliminate L and B; terminals: the sources (on L) and the senses (on B)
-        order = np.concatenate([e["L"], e["B"]])
-        k = Mp + Np
-        Ra = np.zeros((k, Mp))
-        Ra[rows, rows] = g_src
-        Rb = np.zeros((k, Np))
-        Rb[Mp + np.arange(Np), np.arange(Np)] = 1.0 / r_sense
-        return gth.terminal_couplings(W[:, order][:, :, order], np.broadcast_to(Ra, (T,) + Ra.shape),
-                                      np.broadcast_to(Rb, (T,) + Rb.shape), Mp)  # [sources, senses]
-    # r_sense == 0: s_j is the sense amplifier's virtual ground itself, a terminal; eliminate L
-    Ra = np.zeros((Mp, Mp))
-    Ra[rows, rows] = g_src
-    return gth.terminal_couplings(W[:, e["L"]][:, :, e["L"]], np.broadcast_to(Ra, (T,) + Ra.shape),
-                                  W[:, e["L"]][:, :, e["B"]], 0)
-
-
-STACK_BYTES = 256e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile)
+STACK_BYTES = 10.5e6  # work arrays of the tiles handled at once (about 320 M N bytes per padded tile): a
+# level's blocks stay in the caches between levels (64 x 64: 8 tiles at once, measured best among 2 to 24)
 
 
 def g_nonideal_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:

@@ -61,22 +61,25 @@ def _store(A, k, Y, g, full=True):
 
 
 @_jit
-def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y, full=True):
+def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y, full, cols, ptr):
     """Each h x w leaf of the padded stack G (T, Mp, Np) reduced onto its edges, into the lanes
     Y (P / L, n, n, L) in merge order: lane number x holds leaf natural[x] (flat (t, pr, pc)).
 
     pos_a (h, w + 1) and pos_b (h + 1, w) place the leaf's nodes; column w of pos_a is the first
     row-wire node of the leaf on the right, row h of pos_b the first column-wire node below.
-    Y's blocks are symmetric (full) or only their strict upper triangles are written."""
+    Y's blocks are symmetric (full) or only their strict upper triangles are written. cols, ptr:
+    the leaf's elimination pattern (``leaf_pattern``)."""
     T, Mp, Np = G.shape
     Pr, Pc = Mp // h, Np // w
     L = Y.shape[3]
     n = pos_a.size + pos_b.size
     A = np.empty((n, n, L))
     F = np.empty((n, L))
-    nz = np.empty(n, dtype=np.int64)
     for g in range(Y.shape[0]):
-        for i in range(n):  # the strict upper triangle, the only part written and read
+        for p in range(k):  # the entries read: the pattern's and the kept nodes' upper triangle
+            for u in range(ptr[p], ptr[p + 1]):
+                A[p, cols[u]] = 0.0
+        for i in range(k, n):
             A[i, i + 1:] = 0.0
         for b in range(L):
             x = natural[g * L + b]
@@ -92,8 +95,18 @@ def leaves(G, g_row, g_col, h, w, pos_a, pos_b, k, natural, Y, full=True):
                     A[min(a, a2), max(a, a2), b] = g_row
                     b2 = pos_b[i + 1, j]
                     A[min(bb, b2), max(bb, b2), b] = g_col
-        gth_lanes.gth_lanes(A, k, F, nz)
+        gth_lanes.gth_lanes_pattern(A, k, F, cols, ptr)
         _store(A, k, Y, g, full)
+
+
+def leaf_pattern(h: int, w: int, pos_a: np.ndarray, pos_b: np.ndarray, k: int):
+    """``gth_lanes.fill_pattern`` of a leaf placed as in ``leaves``: its cells, row-wire and
+    column-wire segments, the first k nodes eliminated."""
+    edges = []
+    for i in range(h):
+        for j in range(w):
+            edges += [(pos_a[i, j], pos_b[i, j]), (pos_a[i, j], pos_a[i, j + 1]), (pos_b[i, j], pos_b[i + 1, j])]
+    return gth_lanes.fill_pattern(edges, pos_a.size + pos_b.size, k)
 
 
 @_jit
@@ -128,6 +141,41 @@ def merge(X, pos_a, pos_b, m, k, Y, full=True):
         _add(X, half + g, pos_b, A)
         gth_lanes.gth_lanes_panels(A, k, F, nz)
         _store(A, k, Y, g, full)
+
+
+@_jit
+def _store_blocks(A, k, Y, first):
+    """The kept nodes of the lanes of A (m, m, L) into Y[first + lane] (P, r, r): upper triangles
+    with a zero diagonal, eight lanes at a time."""
+    r = A.shape[0] - k
+    L = A.shape[2]
+    for b0 in range(0, L, 8):
+        b1 = min(b0 + 8, L)
+        for i in range(r):
+            for b in range(b0, b1):
+                Y[first + b, i, i] = 0.0
+            for j in range(i + 1, r):
+                x = A[k + i, k + j]
+                for b in range(b0, b1):
+                    Y[first + b, i, j] = x[b]
+
+
+@_jit
+def merge_blocks(X, pos_a, pos_b, m, k, Y):
+    """``merge`` storing the merged blocks one after the other, as ``unlane`` would: the upper
+    triangles (and zero diagonals) of Y (G / 2 L, m - k, m - k)."""
+    half = X.shape[0] // 2
+    L = X.shape[3]
+    A = np.empty((m, m, L))
+    F = np.empty((gth_lanes.PANEL, m, L))
+    nz = np.empty(m, dtype=np.int64)
+    for g in range(half):
+        for i in range(m):
+            A[i, i + 1:] = 0.0
+        _add(X, g, pos_a, A)
+        _add(X, half + g, pos_b, A)
+        gth_lanes.gth_lanes_panels(A, k, F, nz)
+        _store_blocks(A, k, Y, g * L)
 
 
 def unlane(X: np.ndarray) -> np.ndarray:

@@ -14,20 +14,19 @@ Taksar and Heyman's GTH algorithm). Every computed coupling therefore has a
 small relative error, whatever the spread of the conductances, where the
 textbook elimination loses digits as soon as a wire of 1e2 S meets a cell of
 1e-7 S (``engines.structured``'s docstring). The triangular solves and
-products below keep the same signs (multipliers >= 0, right-hand sides >= 0),
-so LAPACK/BLAS calls on them add non-negative terms too.
+products that ``engines.gth_blas`` builds on these loops keep the same signs
+(multipliers >= 0, right-hand sides >= 0), so the BLAS calls on them add
+non-negative terms too.
 
-Three forms: ``_gth_inplace`` (the compiled loop itself; ``_gth_panels``,
-its bitwise twin for dense networks, applies four pivots' updates in one
-pass and is the one the factorizations call), ``eliminate_stack`` (a stack
-of networks: compiled factorization, BLAS products) and ``eliminate`` (one
-large network, blocked: compiled GTH panels, BLAS for the rest).
+The compiled loop itself is ``_gth_inplace``; ``_gth_panels``, its bitwise
+twin for dense networks, applies four pivots' updates in one pass and is the
+one ``gth_blas`` calls on each panel of pivots (``gth_lanes`` runs the same
+loop on many networks side by side).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import blas, solve_triangular
 
 try:
     from numba import njit
@@ -155,180 +154,3 @@ def _gth_panels(A, o, k):
             for j in range(p + 1, n):
                 A[p, j] = F[q, j]
     return d
-
-
-MIRROR_TILE = 32  # side of the square tiles in which ``_mirror_lower`` writes the upper half
-
-
-@_jit
-def _mirror_lower(A):
-    """A (r, r) made symmetric from its strict lower triangle, with a zero diagonal; the strided
-    writes go tile by tile, in cache."""
-    r = A.shape[0]
-    b = MIRROR_TILE
-    for j0 in range(0, r, b):
-        j1 = min(j0 + b, r)
-        for i0 in range(0, j0 + 1, b):
-            for j in range(j0, j1):
-                for i in range(i0, min(i0 + b, j)):
-                    A[i, j] = A[j, i]
-        for j in range(j0, j1):
-            A[j, j] = 0.0
-
-
-def _add_gram(YT: np.ndarray, out: np.ndarray) -> None:
-    """out (r, r), C order, holding the symmetric W_rr: out = W_rr + Y^T Y, given YT = Y^T (r, k)
-    in Fortran order. dsyrk accumulates into out.T (Fortran order, the same symmetric matrix) in
-    place, adding non-negative terms to W_rr's upper triangle there, which is out's lower one."""
-    res = blas.dsyrk(1.0, YT, beta=1.0, c=out.T, trans=0, lower=0, overwrite_c=1)
-    if not np.shares_memory(res, out):  # pragma: no cover - f2py copies only a non-contiguous c
-        out[...] = res.T
-    _mirror_lower(out)
-
-
-@_jit
-def _factor_stack(Wkk, o, U, d):
-    """GTH factor of each network of the stack Wkk (P, k, k) with outside couplings o (P, k):
-    pivots d (P, k) and the negated multipliers U (P, k, k), strictly upper (A = L D L^T,
-    L = I + U^T), so that U[t].T is L's strict lower part as BLAS reads it, with no copy."""
-    P, k, _ = Wkk.shape
-    oo = np.empty(k)
-    for t in range(P):
-        A = U[t]
-        A[:, :] = Wkk[t]
-        oo[:] = o[t]
-        d[t] = _gth_panels(A, oo, k)
-        for i in range(k):
-            for j in range(i + 1, k):
-                A[i, j] = -A[i, j]
-
-
-def eliminate_stack(W: np.ndarray, k: int) -> np.ndarray:
-    """Each network of the stack W (P, n, n) with its first k nodes eliminated: (P, n - k, n - k).
-    A compiled GTH factorization of the eliminated block, then per network a triangular solve and a symmetric product (BLAS) of
-    non-negative matrices."""
-    P, n, _ = W.shape
-    if k > BLOCKED_FROM and P > 0:
-        return np.stack([eliminate(w, k) for w in W])
-    W_kr = W[:, :k, k:]
-    U = np.empty((P, k, k))
-    d = np.empty((P, k))
-    _factor_stack(W[:, :k, :k], np.ascontiguousarray(W_kr.sum(axis=2)), U, d)
-    out = np.empty((P, n - k, n - k))
-    scale = 1.0 / np.sqrt(d)
-    for t in range(P):  # in Fortran order, where the C-order arrays are their transposes (no copies)
-        YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
-        YT *= scale[t]
-        out[t] = W[t, k:, k:]
-        _add_gram(YT, out[t])  # W_rr + Y^T Y
-    return out
-
-
-def eliminate_split(Wk: np.ndarray, out: np.ndarray, k: int) -> np.ndarray:
-    """``eliminate_stack`` of networks given in two parts, with no (P, n, n) copy of them: Wk
-    (P, k, n), the couplings of the k nodes to eliminate (to every node), and out (P, n - k, n - k),
-    whose lower triangle holds the couplings among the kept nodes (the upper one is not read).
-    out is overwritten with the result (symmetric, zero diagonal) and returned."""
-    P = Wk.shape[0]
-    W_kr = Wk[:, :, k:]
-    o = np.ascontiguousarray(W_kr.sum(axis=2))
-    if k > BLOCKED_FROM:
-        for t in range(P):
-            U, d = factor(Wk[t, :, :k], o[t])
-            Z = solve_triangular(-U, W_kr[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)
-            Z /= np.sqrt(d)[:, None]
-            _add_gram(Z.T, out[t])
-        return out
-    U = np.empty((P, k, k))
-    d = np.empty((P, k))
-    _factor_stack(Wk[:, :, :k], o, U, d)
-    scale = 1.0 / np.sqrt(d)
-    for t in range(P):
-        YT = blas.dtrsm(1.0, U[t].T, W_kr[t].T, side=1, lower=1, trans_a=1, diag=1)  # (L^-1 W_kr)^T
-        YT *= scale[t]
-        _add_gram(YT, out[t])
-    return out
-
-
-BLOCKED_FROM = 144  # eliminated nodes above which ``eliminate_stack`` factorizes by blocks
-PANEL = 96  # nodes per compiled GTH panel of ``factor``
-
-
-def factor(W_kk: np.ndarray, o: np.ndarray):
-    """GTH factorization A = L D L^T of the nodal matrix of W_kk (k, k) whose nodes also couple
-    to the outside by o (k,) (row sums of their couplings to the nodes kept). Returns U, the
-    multipliers in its strict upper triangle (L = I - U^T; the rest of U is not meaningful),
-    and the pivots D (k,).
-
-    Right-looking by panels: each panel is eliminated by the compiled GTH loop with the panel's
-    couplings to every later node summed into its outside coupling; the later nodes are then
-    updated by a triangular solve and a matrix product on non-negative operands.
-    """
-    k = W_kk.shape[0]
-    A = np.array(W_kk, dtype=float, order="C")
-    o = np.array(o, dtype=float)
-    d = np.empty(k)
-    for p0 in range(0, k, PANEL):
-        p1 = min(p0 + PANEL, k)
-        panel = A[p0:p1, p0:p1].copy()
-        o_ext = o[p0:p1] + A[p0:p1, p1:].sum(axis=1)
-        d[p0:p1] = _gth_panels(panel, o_ext, p1 - p0)
-        A[p0:p1, p0:p1] = panel
-        if p1 < k:
-            rhs = np.concatenate([A[p0:p1, p1:], o[p0:p1, None]], axis=1)
-            Z = solve_triangular(-panel, rhs, trans="T", lower=False, unit_diagonal=True,
-                                 check_finite=False)
-            Zs = Z / d[p0:p1, None]
-            A[p1:, p1:] += Z[:, :-1].T @ Zs[:, :-1]
-            o[p1:] += Z[:, :-1].T @ Zs[:, -1]
-            A[p0:p1, p1:] = Zs[:, :-1]
-    return A, d  # multipliers in the strict upper triangle (the rest is not read)
-
-
-def eliminate(W: np.ndarray, k: int) -> np.ndarray:
-    """The network W (n, n) with its first k nodes eliminated: (n - k, n - k), symmetric, zero
-    diagonal. Blocked (``factor``, then one triangular solve and one symmetric product)."""
-    n = W.shape[0]
-    W_kr = W[:k, k:]
-    if k == 0:
-        return W.copy()
-    if n - k == 0:
-        return np.zeros((0, 0))
-    U, d = factor(W[:k, :k], W_kr.sum(axis=1))
-    Z = solve_triangular(-U, W_kr, trans="T", lower=False, unit_diagonal=True, check_finite=False)
-    Z /= np.sqrt(d)[:, None]
-    out = np.array(W[k:, k:], order="C")
-    _add_gram(Z.T, out)  # W_rr + Y^T Y from Y^T in Fortran order
-    return out
-
-
-def terminal_couplings(W: np.ndarray, Ra: np.ndarray, Rb: np.ndarray, first: int) -> np.ndarray:
-    """The couplings left between two groups of terminals once every node of each network of the
-    stack W (P, k, k) is eliminated: (P, ra, rb). Terminal group a couples to the nodes by
-    Ra (P, k, ra) >= 0, group b by Rb (P, k, rb) >= 0, whose rows before ``first`` are zero;
-    the terminals do not couple to each other directly.
-
-    With the GTH factorization A = L D L^T of the nodes' nodal matrix (their couplings to both
-    groups counted as outside couplings), the couplings are (L^-1 Ra)^T D^-1 (L^-1 Rb), and
-    L^-1 Rb is zero above ``first`` (L is lower triangular): only the terminal-to-terminal block
-    that is asked for is formed, not the whole Schur complement onto both groups. Every term
-    is a sum of non-negative products, as in ``eliminate_stack``."""
-    P, k, _ = W.shape
-    o = Ra.sum(axis=2) + Rb.sum(axis=2)
-    out = np.empty((P, Ra.shape[2], Rb.shape[2]))
-    if k <= BLOCKED_FROM:
-        U = np.empty((P, k, k))
-        d = np.empty((P, k))
-        _factor_stack(W, np.ascontiguousarray(o), U, d)
-    for t in range(P):
-        if k > BLOCKED_FROM:
-            u, dt = factor(W[t], o[t])
-            u = -u  # the negated multipliers, as ``_factor_stack`` stores them
-        else:
-            u, dt = U[t], d[t]
-        Xa = solve_triangular(u, Ra[t], trans="T", lower=False, unit_diagonal=True, check_finite=False)[first:]
-        Xb = solve_triangular(u[first:, first:], Rb[t, first:], trans="T", lower=False, unit_diagonal=True,
-                              check_finite=False)
-        Xb /= dt[first:, None]
-        out[t] = Xa.T @ Xb
-    return out

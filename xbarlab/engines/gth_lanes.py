@@ -76,6 +76,62 @@ def gth_lanes(A, k, F, nz):
 
 
 @_jit
+def gth_lanes_pattern(A, k, F, cols, ptr):
+    """``gth_lanes`` for networks of a known sparsity pattern (the grid leaves): pivot row p
+    couples at most to the later nodes cols[ptr[p]:ptr[p + 1]] (increasing), fill-in included.
+    Only those are summed and updated; the others are exact zeros in every lane, so the results
+    are bitwise those of ``gth_lanes`` (F (m, L) is work space)."""
+    L = A.shape[2]
+    d = np.empty(L)
+    for p in range(k):
+        Ap = A[p]
+        c0, c1 = ptr[p], ptr[p + 1]
+        d[:] = 0.0
+        for u in range(c0, c1):
+            x = Ap[cols[u]]
+            for b in range(L):
+                d[b] += x[b]
+        for b in range(L):
+            d[b] = 1.0 / d[b]
+        for u in range(c0, c1):
+            j = cols[u]
+            x = Ap[j]
+            f = F[j]
+            for b in range(L):
+                f[b] = x[b] * d[b]
+        for u in range(c0, c1):
+            j = cols[u]
+            Aj = A[j]
+            f = F[j]
+            for v in range(u + 1, c1):
+                i = cols[v]
+                x = Ap[i]
+                y = Aj[i]
+                for b in range(L):
+                    y[b] += f[b] * x[b]
+
+
+def fill_pattern(edges, n: int, k: int):
+    """The later nodes each of the first k pivots couples to when it is eliminated, for a network
+    of n nodes whose couplings are the pairs ``edges`` (eliminating p couples its later nodes to
+    each other): cols (increasing per pivot) and ptr (k + 1,), int64."""
+    nb = [set() for _ in range(n)]
+    for a, b in edges:
+        if a != b:
+            nb[a].add(b)
+            nb[b].add(a)
+    cols, ptr = [], [0]
+    for p in range(k):
+        later = sorted(j for j in nb[p] if j > p)
+        cols.extend(later)
+        ptr.append(len(cols))
+        for x in later:
+            nb[x].update(later)
+            nb[x].discard(x)
+    return np.array(cols, dtype=np.int64), np.array(ptr, dtype=np.int64)
+
+
+@_jit
 def gth_lanes_panels(A, k, F, nz):
     """``gth_lanes`` for dense networks (the merges): F (PANEL, m, L) and nz (m,)
     are work space.
