@@ -124,6 +124,19 @@ def _add(X, g, pos, A):
 
 
 @_jit
+def _join_eliminate(X, g, half, pos_a, pos_b, k, A, F, nz):
+    """Join lane group g of X (G, n, n, L) with group half + g into A (m, m, L) (A's node i of the
+    first at pos_a[i], of the second at pos_b[i]; strict upper triangles only) and eliminate A's
+    first k nodes. F and nz are ``gth_lanes_panels``' work space."""
+    m = A.shape[0]
+    for i in range(m):  # the strict upper triangle, the only part written and read
+        A[i, i + 1:] = 0.0
+    _add(X, g, pos_a, A)
+    _add(X, half + g, pos_b, A)
+    gth_lanes.gth_lanes_panels(A, k, F, nz)
+
+
+@_jit
 def merge(X, pos_a, pos_b, m, k, Y, full=True):
     """Join each block of the first half of the groups of X (G, n, n, L) with the one in the same
     lane of the second half (A's node i at pos_a[i], B's at pos_b[i]) and eliminate the first k
@@ -135,11 +148,7 @@ def merge(X, pos_a, pos_b, m, k, Y, full=True):
     F = np.empty((gth_lanes.PANEL, m, L))
     nz = np.empty(m, dtype=np.int64)
     for g in range(half):
-        for i in range(m):  # the strict upper triangle, the only part written and read
-            A[i, i + 1:] = 0.0
-        _add(X, g, pos_a, A)
-        _add(X, half + g, pos_b, A)
-        gth_lanes.gth_lanes_panels(A, k, F, nz)
+        _join_eliminate(X, g, half, pos_a, pos_b, k, A, F, nz)
         _store(A, k, Y, g, full)
 
 
@@ -170,11 +179,7 @@ def merge_blocks(X, pos_a, pos_b, m, k, Y):
     F = np.empty((gth_lanes.PANEL, m, L))
     nz = np.empty(m, dtype=np.int64)
     for g in range(half):
-        for i in range(m):
-            A[i, i + 1:] = 0.0
-        _add(X, g, pos_a, A)
-        _add(X, half + g, pos_b, A)
-        gth_lanes.gth_lanes_panels(A, k, F, nz)
+        _join_eliminate(X, g, half, pos_a, pos_b, k, A, F, nz)
         _store_blocks(A, k, Y, g * L)
 
 

@@ -39,8 +39,9 @@ PANEL = 4  # pivots whose updates of the later rows are applied in one pass
 def gth_lanes(A, k, F, nz):
     """Eliminate the first k nodes of each lane of A (m, m, L), upper triangle read and written
     (the rows p < k are left with their couplings, not multipliers). F (m, L) and nz (m,) are
-    work space. One pivot at a time: for sparse networks (the grid leaves), each pivot row's
-    own non-zero pattern."""
+    work space. One pivot at a time: for sparse networks, each pivot row's own non-zero pattern.
+    No engine calls it any more (the leaves run ``gth_lanes_pattern``); it is the readable oracle
+    that the tests hold ``gth_lanes_pattern`` and ``gth_lanes_panels`` bitwise equal to."""
     m, L = A.shape[0], A.shape[2]
     d = np.empty(L)
     for p in range(k):
