@@ -34,6 +34,7 @@ from characterization.budget import OverBudget, add_budget_argument, timed_runs
 from xbarlab.engines import exact, structured
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from g_nonideal_device import device_section  # noqa: E402
 from g_nonideal_floor import floor_section  # noqa: E402
 
 CIRCUIT = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
@@ -260,6 +261,7 @@ def main(argv=None) -> int:
               ""]
     lines += floor_section(rows, T, t_stack, 1 if args.quick else 5, circuit=CIRCUIT, goal_tiles_s=STACK_TARGET,
                            one_thread=one_blas_thread, fmt=fmt)
+    lines += ["", *device_section(rng, CIRCUIT)]
     (out / "bench_g_nonideal.md").write_text("\n".join(lines))
     pd.DataFrame([dict(tiles=T, tile_size="64x64", seconds=t_stack, tiles_per_s=T / t_stack)]).to_csv(
         out / "bench_g_nonideal_stack.csv", index=False)

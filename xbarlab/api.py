@@ -185,22 +185,33 @@ def g_nonideal(G, circuit: CircuitParams, read: str = "forward") -> np.ndarray:
     return _g_nonideal_checked(G[None], circuit, None)[0]
 
 
-def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None, read: str = "forward") -> np.ndarray:
+def g_nonideal_stack(G, circuit: CircuitParams, chunk: int | None = None, read: str = "forward",
+                     device=None) -> np.ndarray:
     """G_non-ideal for many tiles at once: G of shape (T, M, N) -> (T, M, N).
 
     The tiles share ``circuit``. They are processed ``chunk`` at a time
     (default: as many as fit in about 256 MB of work arrays) with batched
     LAPACK calls; this is the fast path for the thousands of tiles of a DNN.
     ``read="backward"``: (T, N, M), each tile's ``g_nonideal(G[t], c, read="backward")``.
+
+    ``device`` (a torch device or its name, e.g. "cuda"): the tiles are solved by the row sweep
+    in torch float64 on that device (``engines.sweep_torch``, one batch per chunk); the result
+    is a numpy array, as without it. Circuits the sweep does not apply to (a zero wire
+    resistance, or a conductance spread it cannot resolve) are solved on the CPU as without a
+    device. ValueError when torch cannot use the device (e.g. "cuda" with no CUDA).
     """
     G = check_conductance_stack(G)
+    if device is not None:
+        from .engines.sweep_torch import device_for
+
+        device = device_for(device)
     if check_read(read) == "backward":
         c_t = backward_as_forward(check_circuit(circuit))
-        return np.ascontiguousarray(_g_nonideal_checked(turn(G), c_t, chunk)[:, ::-1, ::-1])
-    return _g_nonideal_checked(G, circuit, chunk)
+        return np.ascontiguousarray(_g_nonideal_checked(turn(G), c_t, chunk, device)[:, ::-1, ::-1])
+    return _g_nonideal_checked(G, circuit, chunk, device)
 
 
-def _g_nonideal_checked(G: np.ndarray, circuit: CircuitParams, chunk: int | None) -> np.ndarray:
+def _g_nonideal_checked(G: np.ndarray, circuit: CircuitParams, chunk: int | None, device=None) -> np.ndarray:
     """``g_nonideal_stack`` of a stack already checked by ``check_conductance_stack``."""
     circuit = check_circuit(circuit)
     T, M, N = G.shape
@@ -213,12 +224,13 @@ def _g_nonideal_checked(G: np.ndarray, circuit: CircuitParams, chunk: int | None
     fast = structured.applicable(circuit) and cond.structured_resolves(G, circuit)
     s = cond.pow2_scale(g_hi)
     if s == 1.0:  # every conductance within 2**+-100 S: G_non-ideal (bounded by them) is finite and normal
-        return _g_nonideal_scaled(G, circuit, chunk, fast)
-    return cond.unscale(_g_nonideal_scaled(G * s, cond.scaled_circuit(circuit, s), chunk, fast), (1.0 / s,),
-                        "G_non-ideal values", "S")
+        return _g_nonideal_scaled(G, circuit, chunk, fast, device)
+    return cond.unscale(_g_nonideal_scaled(G * s, cond.scaled_circuit(circuit, s), chunk, fast, device),
+                        (1.0 / s,), "G_non-ideal values", "S")
 
 
-def _g_nonideal_scaled(G: np.ndarray, circuit: CircuitParams, chunk: int | None, fast: bool) -> np.ndarray:
+def _g_nonideal_scaled(G: np.ndarray, circuit: CircuitParams, chunk: int | None, fast: bool,
+                       device=None) -> np.ndarray:
     T, M, N = G.shape
     if not fast:
         return np.stack([exact.g_nonideal(g, circuit) for g in G])
@@ -229,5 +241,7 @@ def _g_nonideal_scaled(G: np.ndarray, circuit: CircuitParams, chunk: int | None,
         raise ValueError(f"chunk must be >= 1, got {chunk!r}")
     out = np.empty_like(G)
     for k in range(0, T, chunk):
-        out[k:k + chunk] = structured.g_nonideal_stack(G[k:k + chunk], circuit)
+        part = G[k:k + chunk]
+        out[k:k + chunk] = (structured.g_nonideal_stack(part, circuit) if device is None
+                            else structured.row_sweep_on(part, circuit, device))
     return out

@@ -140,10 +140,17 @@ def row_sweep_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
         return _eliminate(G, circuit, dissect=False)
 
 
+def row_sweep_on(G: np.ndarray, circuit: CircuitParams, device) -> np.ndarray:
+    """``row_sweep_stack`` run in torch on ``device`` (``engines.sweep_torch``); numpy out."""
+    from . import sweep_torch
+
+    return _eliminate(G, circuit, dissect=False, sweep=sweep_torch.sweep_on(sweep_torch.device_for(device)))
+
+
 ROW_BLOCK_BYTES = 32e6  # row inverses built at once (K^-1 of a block of rows, all tiles)
 
 
-def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True) -> np.ndarray:
+def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True, sweep=None) -> np.ndarray:
     """The block elimination of ``g_nonideal_stack``, along the longer side of the array.
 
     Its cost is O(T max(M, N) min(M, N)^3): the dense Schur complements are
@@ -153,7 +160,8 @@ def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True) -> n
     driven end of a row, r_sense the driver of the new rows, and the row
     drivers the sense of the new columns, one per column), and by reciprocity
     of the (symmetric) nodal matrix its G_non-ideal is G_non-ideal of the
-    original turned back the same way.
+    original turned back the same way. ``sweep``: the row sweep to run (default ``_sweep``;
+    ``engines.sweep_torch.sweep_on(device)`` runs it on a torch device).
     """
     if not applicable(circuit):
         raise ValueError("structured engine needs r_row > 0 and r_col > 0")
@@ -163,12 +171,13 @@ def _eliminate(G: np.ndarray, circuit: CircuitParams, dissect: bool = True) -> n
 
         if dissection.applicable(M, N):  # large, roughly square: nested dissection, O((M + N)^3)
             return dissection.g_nonideal_stack(G, circuit)
+    sweep = sweep or _sweep
     g_src = 1.0 / (circuit.r_driver_rows(M) + circuit.r_row)
     g_end = np.full(N, 1.0 / (circuit.r_col + circuit.r_sense))
     if M >= N:
-        return _sweep(G, 1.0 / circuit.r_row, 1.0 / circuit.r_col, g_src, g_end)
+        return sweep(G, 1.0 / circuit.r_row, 1.0 / circuit.r_col, g_src, g_end)
     turned = np.ascontiguousarray(np.swapaxes(G[:, ::-1, ::-1], 1, 2))  # (T, N, M)
-    out = _sweep(turned, 1.0 / circuit.r_col, 1.0 / circuit.r_row, g_end[::-1], g_src[::-1])
+    out = sweep(turned, 1.0 / circuit.r_col, 1.0 / circuit.r_row, g_end[::-1], g_src[::-1])
     return np.ascontiguousarray(np.swapaxes(out, 1, 2)[:, ::-1, ::-1])
 
 
