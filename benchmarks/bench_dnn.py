@@ -50,8 +50,8 @@ import argparse
 import copy
 import math
 import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +69,9 @@ from xbarlab.fcm import cpu_kernels
 from xbarlab.fcm.mapping import Mapping
 from xbarlab.fcm.options import Sensing
 from xbarlab.params import CircuitParams
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_dnn_report import FLOOR_GOAL, PLAIN_GOAL, report_lines  # noqa: E402
 
 
 def _sync(dev):
@@ -146,11 +149,6 @@ def plain_channels_last(model, x, dev, reps, make_run) -> float:
     m = copy.deepcopy(model).to(memory_format=torch.channels_last)
     return timeit(make_run(m, x.contiguous(memory_format=torch.channels_last)), dev, reps)
 
-
-#: issue 12's goals: crossbar inference <= FLOOR_GOAL x its tile-product floor (separate sensing) and
-#: <= PLAIN_GOAL x plain PyTorch (differential sensing; issue 5's inference target); both ratios are
-#: reported for every inference row
-FLOOR_GOAL, PLAIN_GOAL = 1.3, 1.5
 
 #: input vectors per product in ``tile_product_floor`` (one cache-sized block of columns, reused;
 #: the fastest of these counts)
@@ -340,79 +338,6 @@ def main(argv=None) -> int:
     (args.out / "bench_dnn.md").write_text(text)
     print(text)
     return 0
-
-
-def _yes(ok: bool) -> str:
-    return "yes" if ok else "NO"
-
-
-def report_lines(df, rows, args, dev) -> list[str]:
-    """The markdown report of one run's rows."""
-    lines = ["# dnn_eval speed: crossbar against plain PyTorch", "",
-             f"Machine: {platform.processor() or platform.machine()}, device {df['device'][0]}, "
-             f"{args.threads} torch thread(s) ({os.cpu_count()} CPUs; 1-min load average {df['load_start'][0]:.1f} at the "
-             f"start, {df['load_end'][0]:.1f} at the end), torch {torch.__version__}, FCM CPU kernels: "
-             f"{'numba (fused)' if dev.type == 'cpu' and cpu_kernels.enabled() else 'array code'}. "
-             f"Median of {args.reps} runs (ResNet-18 rows: {max(1, args.reps // 2)}); plain and crossbar run "
-             "alternately, and the ratio is the median of the per-pair ratios. "
-             "Targets from issue 5 (paper: 2.5x inference, 2.75x re-training). Default mapping: the differential "
-             "pair; the offset-mapping rows use one array per weight (speed only: without a reference column this "
-             "mapping loses most of the accuracy on non-ideal presets, see dnn_eval/README.md). `sensing=` is "
-             "dnn-eval's `--sensing` (`xbarlab/fcm/sensing.py`): separate, one ADC per array; differential, the "
-             "pair's currents subtracted before one ADC per pair.",
-             "", "| benchmark | batch | plain (ms) | crossbar (ms) | ratio | target | met | FCM generation (s) | "
-             "plain, channels_last (ms) |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['benchmark']} | {r['batch']} | {1e3 * r['plain_s']:.2f} | {1e3 * r['crossbar_s']:.2f} | "
-                     f"{r['ratio']:.2f} | <= {r['target']} | {_yes(r['ratio'] <= r['target'])} | "
-                     f"{r['generate_s']:.2f} | {1e3 * r['plain_channels_last_s']:.2f} |")
-    lines += ["", "Both sides of every ratio run the network as given, in PyTorch's default NCHW memory format, "
-              "so the layers that stay digital (pooling, ReLU, BatchNorm) cost the same on both sides. The "
-              "last column is a reference only: the plain network and its input in channels_last format. For "
-              "the ConvNet this is much faster, mostly because PyTorch's CPU max-pooling of small NCHW images is "
-              "slow, and that cost is part of both sides of the ConvNet ratios: against a channels_last plain "
-              "network they would be correspondingly larger."]
-    lines += ["", "## Issue 12's speed goals: the tile-product floor and plain PyTorch", "",
-              "The differential pair maps every weight onto two arrays (G+ and G-) whose column currents the FCM "
-              "must both compute, with either sensing scheme: the DAC's load (ROWSUM, R_PD > 0) depends on each "
-              "array's own row conductances, so the two arrays see different row voltages and the pair's "
-              "products cannot be merged into one product with G+ - G-. That is twice the multiply-adds of the "
-              "layer, in products whose inner dimension is the tile's row count (64), against the layer's full "
-              "K in the plain network. `tile_product_floor` times only those products (random data, same "
-              "shapes, batched per layer) and the plain network's weighted layers; floor = plain - plain "
-              "weighted layers + tile products is what the crossbar evaluation would reach if the DAC, DAC load, "
-              "ADC, accumulation and layout work were free. The four parts run interleaved, one of each per "
-              "repetition, and each ratio is the median of the per-repetition ratios. Goals (issue 12): "
-              f"crossbar <= {FLOOR_GOAL}x floor with the separate scheme, and <= {PLAIN_GOAL}x plain PyTorch with "
-              "the differential scheme; both ratios are given for every row, `goal` names the one that applies.",
-              "", "| benchmark | plain (ms) | plain weighted layers (ms) | tile products (ms) | floor (ms) | "
-              f"crossbar (ms) | crossbar / floor | <= {FLOOR_GOAL} | crossbar / plain | <= {PLAIN_GOAL} | goal |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "floor_goal_ratio" in r:
-            goal = {"separate": "floor" if r["mapping"] == "differential" else "(none)",
-                    "differential": "plain"}.get(r["sensing"], "(none)")
-            lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | {1e3 * r['plain_layers_s']:.2f} | "
-                         f"{1e3 * r['tile_products_s']:.2f} | {1e3 * r['floor_s']:.2f} | {1e3 * r['crossbar_s']:.2f} | "
-                         f"{r['floor_goal_ratio']:.2f} | {_yes(r['floor_goal_ratio'] <= FLOOR_GOAL)} | "
-                         f"{r['ratio']:.2f} | {_yes(r['ratio'] <= PLAIN_GOAL)} | {goal} |")
-    phase_cols = [c for c in df.columns if c.startswith("phase ")]
-    if phase_cols:
-        lines += ["", "## Where the crossbar inference's time goes", "",
-                  "`phase_breakdown`: the fused CPU kernels and the BLAS products timed inside one crossbar "
-                  "inference (mean over the runs; times in ms, share of the total in parentheses). The "
-                  "plain network's time is given for scale; `rest` holds Python, allocation and the "
-                  "network's layers that stay digital (pooling, ReLU, BatchNorm), which the plain network "
-                  "runs too.", "",
-                  "| benchmark | plain | " + " | ".join(c[6:-2] for c in phase_cols) + " |",
-                  "|---|---|" + "---|" * len(phase_cols)]
-        for r in rows:
-            if phase_cols[0] in r:
-                tot = r["phase total s"]
-                cells = [f"{1e3 * r[c]:.2f}" + ("" if c == "phase total s" else f" ({100 * r[c] / tot:.0f} %)")
-                         for c in phase_cols]
-                lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | " + " | ".join(cells) + " |")
-    return lines
 
 
 if __name__ == "__main__":
