@@ -114,99 +114,58 @@ def met(ok) -> str:
     return "–" if ok is None else ("yes" if ok else "NO")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="reports")
-    p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
-    p.add_argument("--large", action="store_true", help="add 1024 x 1024 (minutes)")
-    add_budget_argument(p, "each size's ngspice runs")
-    p.add_argument("--sizes", type=lambda t: [int(x) for x in t.split(",")], default=None, metavar="N,N,...",
-                   help="crossbar sizes (default 16,32,64,128,256,512; 16,32,64,128 with --quick)")
-    args = p.parse_args(argv)
-    load_before = os.getloadavg()[0]
-    rng = np.random.default_rng(0)
-    sizes = args.sizes or ([16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256, 512])
-    if any(not 2 <= n <= 4096 for n in sizes):
-        p.error(f"argument --sizes: each size must be in 2..4096, got {sizes}")
-    rows = []
-    for n in sizes:
-        G = 10 ** rng.uniform(-6, -4, (n, n))
-        reps = 1 if n >= 512 else (3 if n >= 256 else (5 if n >= 128 else 11))
-        xb.g_nonideal(G[:8, :8], CIRCUIT)  # warm-up
-        t_fast = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps)
-        with one_blas_thread() as limited:
-            t_one = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps) if limited else np.nan
-            # CPU seconds of this process (less sensitive than wall time to other processes' load)
-            t_cpu = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps, time.process_time)
-        t_sweep = np.nan  # the previous engine (row sweep), in the same run, for the ratio
-        if n <= 256 or (n <= 512 and args.large):
-            with one_blas_thread():
-                t_sweep = median_time(lambda: structured.row_sweep_stack(G[None], CIRCUIT), 1 if n >= 256 else 3)
-        t_sparse = np.nan
-        if n <= 128:
-            t_sparse = median_time(lambda: exact.g_nonideal(G, CIRCUIT), 1 if n >= 128 else 3)
-        t_spice, spice_status, spice_reason = np.nan, "", ""
-        if n <= 64:
-            V = rng.uniform(0, 0.25, n)
-            try:
-                ts = timed_runs(lambda _, left: xb.simulate(G, V, CIRCUIT, engine="ngspice",
-                                                            ngspice=xb.NgspiceSettings(timeout_s=left)),
-                                range(3 if n < 64 else 1), args.budget_s)
-                t_spice, spice_status = float(np.median(ts)), "ok"
-            except OverBudget as over:
-                spice_status, spice_reason = over.status, f"ngspice at {n}x{n}: {over.reason}"
-        rows.append(dict(size=f"{n}x{n}", n=n, g_nonideal_median_s=t_fast, g_nonideal_one_blas_thread_s=t_one,
-                         g_nonideal_cpu_s=t_cpu,
-                         exact_sparse_g_nonideal_s=t_sparse, row_sweep_s=t_sweep,
-                         sweep_over_g_nonideal=t_sweep / t_one, ngspice_one_vmm_s=t_spice,
-                         ngspice_g_nonideal_extrapolated_s=t_spice * n,
-                         ngspice_status=spice_status, ngspice_reason=spice_reason,
-                         paper_model_generation_s=PAPER_S.get(n, np.nan), peak_mib=np.nan,
-                         process_peak_rss_mib=np.nan))
-        print(f"{n}x{n}: g_nonideal {t_fast*1e3:.2f} ms (1 BLAS thread {t_one*1e3:.2f} ms), "
-              f"row sweep {t_sweep*1e3:.1f} ms, "
-              f"sparse {t_sparse*1e3:.1f} ms, ngspice/VMM {t_spice:.3f} s", flush=True)
-    if args.large:
-        m = measure_subprocess(1024)
-        rows.append(dict(size="1024x1024", n=1024, g_nonideal_median_s=m["seconds"],  # one call
-                         g_nonideal_one_blas_thread_s=m["seconds"], g_nonideal_cpu_s=m["cpu_seconds"],
-                         exact_sparse_g_nonideal_s=np.nan,
-                         row_sweep_s=np.nan, sweep_over_g_nonideal=np.nan,
-                         ngspice_one_vmm_s=np.nan, ngspice_g_nonideal_extrapolated_s=np.nan,
-                         ngspice_status="", ngspice_reason="",
-                         paper_model_generation_s=np.nan, peak_mib=m["peak_mib"],
-                         process_peak_rss_mib=m["process_peak_rss_mib"]))
-        print(f"1024x1024: {m['seconds']:.1f} s, peak {m['peak_mib']:.0f} MiB", flush=True)
-    for r in rows:
-        target = TARGET_S.get(r["n"])
-        t = r["g_nonideal_one_blas_thread_s"]
-        r["target_s"] = target if target else np.nan
-        r["meets_target"] = (t <= target) if target else None
-    wide = []
-    with one_blas_thread():
-        for shape in WIDE:
-            G = 10 ** rng.uniform(-6, -4, shape)
-            xb.g_nonideal(G, CIRCUIT)  # warm-up (the compiled loop of engines/lines.py)
-            t = median_time(lambda: xb.g_nonideal(G, CIRCUIT), 5)
-            wide.append(dict(shape=f"{shape[0]}x{shape[1]}", seconds=t, met=t <= WIDE_TARGET_S))
-            print(f"{shape[0]}x{shape[1]}: {t*1e3:.1f} ms", flush=True)
-        # Batched tiles: the DNN path.
-        T = 64
-        stack = 10 ** rng.uniform(-6, -4, (T, 64, 64))
-        xb.g_nonideal_stack(stack[:2], CIRCUIT)
-        t_stack = median_time(lambda: xb.g_nonideal_stack(stack, CIRCUIT), 3)
-        t_stack_sweep = median_time(lambda: structured.row_sweep_stack(stack, CIRCUIT), 1)
-    load_after = os.getloadavg()[0]
-    df = pd.DataFrame(rows)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "bench_g_nonideal.csv", index=False)
+def measure_size(n: int, rng, budget_s: float, large: bool) -> dict:
+    """One size's row of the table: g_nonideal (median, 1 BLAS thread, CPU time), the row sweep,
+    the sparse solver and ngspice (within ``budget_s``), all timed in this process."""
+    G = 10 ** rng.uniform(-6, -4, (n, n))
+    reps = 1 if n >= 512 else (3 if n >= 256 else (5 if n >= 128 else 11))
+    xb.g_nonideal(G[:8, :8], CIRCUIT)  # warm-up
+    t_fast = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps)
+    with one_blas_thread() as limited:
+        t_one = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps) if limited else np.nan
+        # CPU seconds of this process (less sensitive than wall time to other processes' load)
+        t_cpu = median_time(lambda: xb.g_nonideal(G, CIRCUIT), reps, time.process_time)
+    t_sweep = np.nan  # the previous engine (row sweep), in the same run, for the ratio
+    if n <= 256 or (n <= 512 and large):
+        with one_blas_thread():
+            t_sweep = median_time(lambda: structured.row_sweep_stack(G[None], CIRCUIT), 1 if n >= 256 else 3)
+    t_sparse = np.nan
+    if n <= 128:
+        t_sparse = median_time(lambda: exact.g_nonideal(G, CIRCUIT), 1 if n >= 128 else 3)
+    t_spice, spice_status, spice_reason = np.nan, "", ""
+    if n <= 64:
+        V = rng.uniform(0, 0.25, n)
+        try:
+            ts = timed_runs(lambda _, left: xb.simulate(G, V, CIRCUIT, engine="ngspice",
+                                                        ngspice=xb.NgspiceSettings(timeout_s=left)),
+                            range(3 if n < 64 else 1), budget_s)
+            t_spice, spice_status = float(np.median(ts)), "ok"
+        except OverBudget as over:
+            spice_status, spice_reason = over.status, f"ngspice at {n}x{n}: {over.reason}"
+    print(f"{n}x{n}: g_nonideal {t_fast*1e3:.2f} ms (1 BLAS thread {t_one*1e3:.2f} ms), "
+          f"row sweep {t_sweep*1e3:.1f} ms, "
+          f"sparse {t_sparse*1e3:.1f} ms, ngspice/VMM {t_spice:.3f} s", flush=True)
+    return dict(size=f"{n}x{n}", n=n, g_nonideal_median_s=t_fast, g_nonideal_one_blas_thread_s=t_one,
+                g_nonideal_cpu_s=t_cpu,
+                exact_sparse_g_nonideal_s=t_sparse, row_sweep_s=t_sweep,
+                sweep_over_g_nonideal=t_sweep / t_one, ngspice_one_vmm_s=t_spice,
+                ngspice_g_nonideal_extrapolated_s=t_spice * n,
+                ngspice_status=spice_status, ngspice_reason=spice_reason,
+                paper_model_generation_s=PAPER_S.get(n, np.nan), peak_mib=np.nan,
+                process_peak_rss_mib=np.nan)
+
+
+def page_lines(rows: list, wide: list, T: int, t_stack: float, t_stack_sweep: float, loads: tuple,
+               large: bool) -> list:
+    """The page's text up to its floor section, from this run's measurements (``loads``: the load
+    average before and after)."""
+    load_before, load_after = loads
     lines = [
         "# G_non-ideal generation time",
         "",
         "Circuit: r_row = r_col = 2.5 ohm, r_sense = 100 ohm, r_driver = 50 ohm; G log-uniform in [1e-6, 1e-4] S.",
         "Median wall time on this machine, measured in one run by `python benchmarks/bench_g_nonideal.py"
-        + (" --large`." if args.large else "`."),
+        + (" --large`." if large else "`."),
         f"Machine: {os.cpu_count()} cores, {blas_threads()}; load average {load_before:.1f} before and "
         f"{load_after:.1f} after the run (a load above the core count means other processes shared the CPU, "
         "and the times are pessimistic).",
@@ -220,7 +179,7 @@ def main(argv=None) -> int:
         "`engines/dissection.py`; the row sweep column is the previous engine (`structured.row_sweep_stack`, "
         "still the one for smaller and long narrow arrays), timed in this run with 1 BLAS thread, and the "
         "ratio is row sweep / g_nonideal (1 BLAS thread) of this run" + (" (512 x 512 only with `--large`)."
-                                                                         if not args.large else "."),
+                                                                         if not large else "."),
         "",
         "The CPU column is the CPU time of the benchmark's process for the same call (1 BLAS thread): "
         "other processes' load inflates it far less than the wall time, so it is closer to what a quiet machine "
@@ -259,6 +218,60 @@ def main(argv=None) -> int:
               f"= **{T / t_stack:.0f} tiles/s** (goal >= {STACK_TARGET:.0f}; met: {met(T / t_stack >= STACK_TARGET)}); "
               f"the row sweep (previous engine) in this run: {T / t_stack_sweep:.0f} tiles/s.",
               ""]
+    return lines
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="reports")
+    p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    p.add_argument("--large", action="store_true", help="add 1024 x 1024 (minutes)")
+    add_budget_argument(p, "each size's ngspice runs")
+    p.add_argument("--sizes", type=lambda t: [int(x) for x in t.split(",")], default=None, metavar="N,N,...",
+                   help="crossbar sizes (default 16,32,64,128,256,512; 16,32,64,128 with --quick)")
+    args = p.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    rng = np.random.default_rng(0)
+    sizes = args.sizes or ([16, 32, 64, 128] if args.quick else [16, 32, 64, 128, 256, 512])
+    if any(not 2 <= n <= 4096 for n in sizes):
+        p.error(f"argument --sizes: each size must be in 2..4096, got {sizes}")
+    rows = [measure_size(n, rng, args.budget_s, args.large) for n in sizes]
+    if args.large:
+        m = measure_subprocess(1024)
+        rows.append(dict(size="1024x1024", n=1024, g_nonideal_median_s=m["seconds"],  # one call
+                         g_nonideal_one_blas_thread_s=m["seconds"], g_nonideal_cpu_s=m["cpu_seconds"],
+                         exact_sparse_g_nonideal_s=np.nan,
+                         row_sweep_s=np.nan, sweep_over_g_nonideal=np.nan,
+                         ngspice_one_vmm_s=np.nan, ngspice_g_nonideal_extrapolated_s=np.nan,
+                         ngspice_status="", ngspice_reason="",
+                         paper_model_generation_s=np.nan, peak_mib=m["peak_mib"],
+                         process_peak_rss_mib=m["process_peak_rss_mib"]))
+        print(f"1024x1024: {m['seconds']:.1f} s, peak {m['peak_mib']:.0f} MiB", flush=True)
+    for r in rows:
+        target = TARGET_S.get(r["n"])
+        t = r["g_nonideal_one_blas_thread_s"]
+        r["target_s"] = target if target else np.nan
+        r["meets_target"] = (t <= target) if target else None
+    wide = []
+    with one_blas_thread():
+        for shape in WIDE:
+            G = 10 ** rng.uniform(-6, -4, shape)
+            xb.g_nonideal(G, CIRCUIT)  # warm-up (the compiled loop of engines/lines.py)
+            t = median_time(lambda: xb.g_nonideal(G, CIRCUIT), 5)
+            wide.append(dict(shape=f"{shape[0]}x{shape[1]}", seconds=t, met=t <= WIDE_TARGET_S))
+            print(f"{shape[0]}x{shape[1]}: {t*1e3:.1f} ms", flush=True)
+        # Batched tiles: the DNN path.
+        T = 64
+        stack = 10 ** rng.uniform(-6, -4, (T, 64, 64))
+        xb.g_nonideal_stack(stack[:2], CIRCUIT)
+        t_stack = median_time(lambda: xb.g_nonideal_stack(stack, CIRCUIT), 3)
+        t_stack_sweep = median_time(lambda: structured.row_sweep_stack(stack, CIRCUIT), 1)
+    load_after = os.getloadavg()[0]
+    df = pd.DataFrame(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "bench_g_nonideal.csv", index=False)
+    lines = page_lines(rows, wide, T, t_stack, t_stack_sweep, (load_before, load_after), args.large)
     lines += floor_section(rows, T, t_stack, 1 if args.quick else 5, circuit=CIRCUIT, goal_tiles_s=STACK_TARGET,
                            one_thread=one_blas_thread, fmt=fmt)
     lines += ["", *device_section(rng, CIRCUIT)]
