@@ -45,6 +45,14 @@ def circuit_lines(out: Path) -> list[str]:
         for _, r in b.dropna(subset=["target_s"]).iterrows():
             L.append(f"- G_non-ideal {r['size']}: median {r.g_nonideal_median_s * 1e3:.3g} ms "
                      f"(target <= {r.target_s * 1e3:.0f} ms: {_met(r.g_nonideal_median_s <= r.target_s)})")
+        st = _read(out, "bench_g_nonideal_stack.csv")
+        if st is not None and "row_sweep_tiles_per_s" in st:
+            s = st.iloc[0]
+            ratio = s.tiles_per_s / s.row_sweep_tiles_per_s
+            L.append(f"- g_nonideal_stack {s.tile_size}: {s.tiles_per_s:.0f} tiles/s (target >= "
+                     f"{s.goal_tiles_per_s:.0f}: {_met(s.tiles_per_s >= s.goal_tiles_per_s)}); {ratio:.1f}x the row "
+                     f"sweep in the same run (the goal as a ratio, >= {s.goal_ratio_to_row_sweep:.1f}x: "
+                     f"{_met(ratio >= s.goal_ratio_to_row_sweep)}; this host's speed varies between runs)")
         r64 = b[b.n == 64]
         if len(r64):
             L.append(f"- 64x64 model generation: {r64.g_nonideal_median_s.iloc[0]:.3g} s here vs 61 s in the RxNN paper. "
