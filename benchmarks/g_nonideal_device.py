@@ -20,14 +20,14 @@ def _rel(a, b) -> float:
 
 
 def _timed(fn, sync, repeats: int = 3) -> float:
-    best = []
+    times = []
     for _ in range(repeats):
         sync()
         t0 = time.perf_counter()
         fn()
         sync()
-        best.append(time.perf_counter() - t0)
-    return float(np.median(best))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def device_section(rng, circuit) -> list[str]:

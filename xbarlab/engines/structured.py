@@ -62,7 +62,7 @@ def applicable(circuit: CircuitParams) -> bool:
     return circuit.r_row > 0 and circuit.r_col > 0
 
 
-def _row_pivots(G: np.ndarray, g_row: float, g_src: np.ndarray):
+def _row_pivots(G, g_row: float, g_src, xp=np):
     """The Thomas-pivot quantities of every row's tridiagonal nodal matrix K.
 
     G: (T, M, N). Returns c (T, M, N-1) and diag (T, M, N), from which
@@ -78,18 +78,20 @@ def _row_pivots(G: np.ndarray, g_row: float, g_src: np.ndarray):
     avoids the cancellation of the textbook recurrence when the wire
     conductance is many orders above the cells and the source; every step
     adds non-negative terms, so K^-1 >= 0 elementwise, as the physics says.
+
+    ``xp``: the array module of G and g_src (numpy, or torch for ``engines.sweep_torch``).
     """
     T, M, N = G.shape
-    ext = np.zeros((T, M, N))  # conductance from each node to a fixed voltage, besides its cell
+    ext = xp.zeros_like(G)  # conductance from each node to a fixed voltage, besides its cell
     ext[..., 0] = g_src[None, :]
-    alpha = np.zeros((T, M, N))
-    c = np.empty((T, M, max(N - 1, 0)))
+    alpha = xp.zeros_like(G)
+    c = xp.empty_like(G[..., 1:])  # (T, M, N - 1)
     for j in range(N - 1):
         e = G[..., j] + ext[..., j] + alpha[..., j]
         p = e + g_row
         alpha[..., j + 1] = g_row * e / p
         c[..., j] = g_row / p
-    beta = np.zeros((T, M, N))
+    beta = xp.zeros_like(G)
     for j in range(N - 2, -1, -1):
         f = G[..., j + 1] + ext[..., j + 1] + beta[..., j + 1]
         beta[..., j] = g_row * f / (f + g_row)
@@ -108,10 +110,11 @@ def _row_inverse(c: np.ndarray, diag: np.ndarray) -> np.ndarray:
     return U
 
 
-def _schur(U_i: np.ndarray, diag_i: np.ndarray, G_i: np.ndarray) -> np.ndarray:
-    """S_i = D_i - D_i K_i^-1 D_i of row i in every tile, (T, N, N), from ``_row_factors``."""
-    jj = np.arange(U_i.shape[-1])
-    S = U_i + np.swapaxes(U_i, -1, -2)  # one (T, N, N) block at a time stays in cache
+def _schur(U_i, diag_i, G_i):
+    """S_i = D_i - D_i K_i^-1 D_i of row i in every tile, (T, N, N), from ``_row_factors``.
+    Plain indexing and arithmetic: numpy arrays and torch tensors alike (``engines.sweep_torch``)."""
+    jj = list(range(U_i.shape[-1]))
+    S = U_i + U_i.swapaxes(-1, -2)  # one (T, N, N) block at a time stays in cache
     S[:, jj, jj] -= diag_i
     S *= -G_i[:, :, None]
     S *= G_i[:, None, :]
@@ -140,11 +143,12 @@ def row_sweep_stack(G: np.ndarray, circuit: CircuitParams) -> np.ndarray:
         return _eliminate(G, circuit, dissect=False)
 
 
-def row_sweep_on(G: np.ndarray, circuit: CircuitParams, device) -> np.ndarray:
-    """``row_sweep_stack`` run in torch on ``device`` (``engines.sweep_torch``); numpy out."""
+def row_sweep_on(G: np.ndarray, circuit: CircuitParams, dev) -> np.ndarray:
+    """``row_sweep_stack`` run in torch on the torch.device ``dev`` (``engines.sweep_torch``; the
+    caller checks it with ``sweep_torch.device_for``); numpy out."""
     from . import sweep_torch
 
-    return _eliminate(G, circuit, dissect=False, sweep=sweep_torch.sweep_on(sweep_torch.device_for(device)))
+    return _eliminate(G, circuit, dissect=False, sweep=sweep_torch.sweep_on(dev))
 
 
 ROW_BLOCK_BYTES = 32e6  # row inverses built at once (K^-1 of a block of rows, all tiles)

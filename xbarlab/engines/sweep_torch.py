@@ -4,7 +4,9 @@
 elimination as ``structured._sweep`` (Thomas pivots in excess form, the
 column Schur complements kept as g_col I + F, Cholesky solves of symmetric
 positive definite matrices), written operation for operation in torch
-float64, so that every tile of the stack is one batch of each step. On a GPU
+float64, so that every tile of the stack is one batch of each step: the row pivots and the
+Schur complements are ``structured``'s own functions (written for numpy and torch alike), the row
+inverses and the solves are torch's here (one row at a time, batched Cholesky). On a GPU
 the M steps of the sweep are M batched Cholesky factorizations of (T, N, N)
 and their solves. It is the sweep, not the nested dissection: O(max(M, N)
 min(M, N)^3) per tile, which a GPU's batched dense algebra runs well, and
@@ -20,6 +22,8 @@ light).
 from __future__ import annotations
 
 import numpy as np
+
+from .structured import _row_pivots, _schur
 
 
 def device_for(device):
@@ -54,25 +58,6 @@ def sweep_on(dev):
     return sweep
 
 
-def _row_pivots(torch, G, g_row, g_src):
-    """``structured._row_pivots`` in torch: (c (T, M, N-1), diag (T, M, N))."""
-    T, M, N = G.shape
-    ext = torch.zeros_like(G)
-    ext[..., 0] = g_src[None, :]
-    alpha = torch.zeros_like(G)
-    c = torch.empty((T, M, max(N - 1, 0)), dtype=G.dtype, device=G.device)
-    for j in range(N - 1):
-        e = G[..., j] + ext[..., j] + alpha[..., j]
-        p = e + g_row
-        alpha[..., j + 1] = g_row * e / p
-        c[..., j] = g_row / p
-    beta = torch.zeros_like(G)
-    for j in range(N - 2, -1, -1):
-        f = G[..., j + 1] + ext[..., j + 1] + beta[..., j + 1]
-        beta[..., j] = g_row * f / (f + g_row)
-    return c, 1.0 / (G + ext + alpha + beta)
-
-
 def _row_inverse(torch, c_i, diag_i):
     """The upper triangle of K^-1 of row i of every tile, (T, N, N) (``structured._row_inverse``)."""
     T, N = diag_i.shape
@@ -82,17 +67,6 @@ def _row_inverse(torch, c_i, diag_i):
     for j in range(N - 2, -1, -1):
         U[:, j, j + 1:] = c_i[:, j, None] * U[:, j + 1, j + 1:]
     return U
-
-
-def _schur(torch, U, diag_i, G_i):
-    """S_i = D_i - D_i K_i^-1 D_i, (T, N, N) (``structured._schur``)."""
-    jj = torch.arange(U.shape[-1], device=U.device)
-    S = U + U.transpose(-1, -2)
-    S[:, jj, jj] -= diag_i
-    S *= -G_i[:, :, None]
-    S *= G_i[:, None, :]
-    S[:, jj, jj] += G_i
-    return S
 
 
 def _spd_solve(torch, A, B):
@@ -109,14 +83,14 @@ def _spd_solve(torch, A, B):
 def _sweep(torch, G, g_row, g_col, g_src, g_end):
     """``structured._sweep`` for torch tensors G (T, M, N), g_src (M,), g_end (N,): (T, M, N)."""
     T, M, N = G.shape
-    c, diag = _row_pivots(torch, G, g_row, g_src)
+    c, diag = _row_pivots(G, g_row, g_src, xp=torch)
     eye = torch.eye(N, dtype=G.dtype, device=G.device)
     Y = torch.zeros((T, N, M), dtype=G.dtype, device=G.device)
     F = None
     for i in range(M):
         U = _row_inverse(torch, c[:, i], diag[:, i])
         w = g_src[i] * G[:, i] * U[:, 0, :]
-        S = _schur(torch, U, diag[:, i], G[:, i])
+        S = _schur(U, diag[:, i], G[:, i])
         if F is not None:
             sol = _spd_solve(torch, F + g_col * eye, torch.cat([F, Y[:, :, :i]], dim=2))
             S += g_col * sol[:, :, :N]
