@@ -17,25 +17,19 @@ def ax_or_new(ax, size=(6, 4)):
     return ax
 
 
-def _bars_per_size(df: pd.DataFrame, values: str, ylabel: str, title: str, ax):
-    """Grouped bars: one group per network, one bar per crossbar size (column ``xbar``)."""
+def energy_per_image(df: pd.DataFrame, ax=None):
+    """Fig. 12(b): energy per inference normalized to Cross64, per network and size."""
     ax = ax_or_new(ax)
-    piv = df.pivot(index="network", columns="xbar", values=values)
+    piv = df.pivot(index="network", columns="xbar", values="energy_norm")
     nets, sizes = list(piv.index), list(piv.columns)
     w = 0.8 / len(sizes)
     for k, s in enumerate(sizes):
         ax.bar(np.arange(len(nets)) + k * w, piv[s].values, w, label=f"Cross{s}")
     ax.set_xticks(np.arange(len(nets)) + w * (len(sizes) - 1) / 2, nets)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_ylabel("energy per image / Cross64")
+    ax.set_title("Fig. 12(b): normalized energy per image")
     ax.legend()
     return ax
-
-
-def energy_per_image(df: pd.DataFrame, ax=None):
-    """Fig. 12(b): energy per inference normalized to Cross64, per network and size."""
-    return _bars_per_size(df, "energy_norm", "energy per image / Cross64",
-                          "Fig. 12(b): normalized energy per image", ax)
 
 
 def energy_breakdown(df: pd.DataFrame, ax=None):
