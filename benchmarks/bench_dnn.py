@@ -15,6 +15,9 @@
 * where the crossbar inference's time goes (``phase_breakdown``, CPU with
   the fused kernels): tile products, DAC codes, DAC load, ADC and
   accumulation, layout changes, and the rest;
+* the converters' own arithmetic (``converter_floor``): every DAC and ADC
+  kernel call of one inference re-timed warm, on copies of its arguments,
+  against the 0.3 x floor that the 1.3 x goal leaves beyond the products;
 * every inference row under each sensing scheme of ``--sensing`` (the
   ``dnn-eval --sensing`` choices, set as it sets them: ``FCMOptions.sensing``
   on the preset's fitted options; default: separate and differential);
@@ -72,6 +75,7 @@ from xbarlab.params import CircuitParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dnn_report import FLOOR_GOAL, PLAIN_GOAL, report_lines  # noqa: E402
+from converter_floor import converter_floor, wrapped  # noqa: E402
 
 
 def _sync(dev):
@@ -130,6 +134,7 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
         tp, tx, tl, tt = time_interleaved([lambda: model(x), lambda: xm(x), layers, tiles], dev, reps)
         t_cl = plain_channels_last(model, x, dev, reps, lambda m, xc: lambda: m(xc))
     phases = phase_breakdown(xm, x, reps)
+    conv = converter_floor(xm, x, 1)
     t_fp, t_floor = statistics.median(tp), [p - a + b for p, a, b in zip(tp, tl, tt)]
     label = ("" if mapping is Mapping.DIFFERENTIAL else f", {mapping.value} mapping") + f", sensing={sensing.value}"
     return {"benchmark": f"inference {name}{label}", "mapping": mapping.value, "sensing": sensing.value,
@@ -139,7 +144,8 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
             "tile_products_s": statistics.median(tt), "floor_s": statistics.median(t_floor),
             "floor_ratio": statistics.median(f / a for a, f in zip(tp, t_floor)),
             "floor_goal_ratio": statistics.median(b / f for b, f in zip(tx, t_floor)), "floor_target": FLOOR_GOAL,
-            **({f"phase {k} s": v for k, v in phases.items()} if phases else {})}
+            **({f"phase {k} s": v for k, v in phases.items()} if phases else {}),
+            **({f"converters warm {k} s": v for k, v in conv.items()} if conv else {})}
 
 
 def plain_channels_last(model, x, dev, reps, make_run) -> float:
@@ -172,34 +178,24 @@ def phase_breakdown(xm, x, reps) -> dict | None:
         return None
     kern = cpu_kernels.kernels()
     spent = dict.fromkeys([n for names in PHASES.values() for n in names], 0.0)
-    saved = []
 
-    def timed(owner, name):
-        f = getattr(owner, name)
-        saved.append((owner, name, f))
-
+    def make(name, f):
         def g(*a, **k):
             t = time.perf_counter()
             try:
                 return f(*a, **k)
             finally:
                 spent[name] += time.perf_counter() - t
-        setattr(owner, name, g)
+        return g
 
-    for name in spent:
-        timed(torch if name in ("matmul", "mul") else kern, name)
-    try:
-        with torch.no_grad():
+    with wrapped([(torch if n in ("matmul", "mul") else kern, n) for n in spent], make), torch.no_grad():
+        xm(x)
+        for k in spent:
+            spent[k] = 0.0
+        t = time.perf_counter()
+        for _ in range(reps):
             xm(x)
-            for k in spent:
-                spent[k] = 0.0
-            t = time.perf_counter()
-            for _ in range(reps):
-                xm(x)
-            total = (time.perf_counter() - t) / reps
-    finally:
-        for owner, name, f in saved:
-            setattr(owner, name, f)
+        total = (time.perf_counter() - t) / reps
     out = {phase: sum(spent[n] for n in names) / reps for phase, names in PHASES.items()}
     out["rest (Python, allocation, other layers)"] = total - sum(out.values())
     out["total"] = total

@@ -85,4 +85,37 @@ def report_lines(df, rows, args, dev) -> list[str]:
                 cells = [f"{1e3 * r[c]:.2f}" + ("" if c == "phase total s" else f" ({100 * r[c] / tot:.0f} %)")
                          for c in phase_cols]
                 lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | " + " | ".join(cells) + " |")
+    return lines + _converter_lines(df, rows)
+
+
+def _converter_lines(df, rows) -> list[str]:
+    """The converters' warm arithmetic (``converter_floor``) against what the floor goal leaves."""
+    cols = [c for c in df.columns if c.startswith("converters warm ")]
+    if not cols:
+        return []
+    lines = ["", "## The converters' own arithmetic against the floor goal", "",
+             "`converter_floor` (`benchmarks/converter_floor.py`): every call of the DAC and ADC kernels in one "
+             "inference run again, right after the real call, on copies of its arguments, the second of two "
+             "runs timed: their per-element arithmetic (one IEEE division per DAC code and per ROWSUM row "
+             "voltage, one rounding and clip per ADC sample, the weighted sum over the tiles) with its data "
+             "already in the caches as far as it fits, and no layout or Python. Any implementation doing "
+             "these operations needs about this time on top of the tile products, fused with them or not. "
+             f"The floor goal (crossbar <= {FLOOR_GOAL}x floor) leaves {FLOOR_GOAL - 1:.1f}x floor for "
+             "everything beyond the products; `floor + converters` / floor is the least ratio that such an "
+             "implementation could reach (a lower bound: the warm runs of large arrays still stream from "
+             "the outer caches), and `floor + converters` / plain the same bound for the plain goal "
+             f"(crossbar <= {PLAIN_GOAL}x plain). A NO in a `reachable` column: the goal lies below this "
+             "arithmetic, for any implementation that keeps the converters' operations (a cheaper arithmetic, "
+             "such as a multiply by a reciprocal, would change DAC and ADC codes at rounding ties).", "",
+             "| benchmark | floor (ms) | " + " | ".join(c[16:-2] + " (ms)" for c in cols) +
+             f" | (floor + converters) / floor | <= {FLOOR_GOAL} reachable | (floor + converters) / plain | "
+             f"<= {PLAIN_GOAL} reachable |",
+             "|---|---|" + "---|" * (len(cols) + 4)]
+    for r in rows:
+        if cols[0] in r and "floor_s" in r:
+            least = r["floor_s"] + r["converters warm total s"]
+            bound, plain = least / r["floor_s"], least / r["plain_s"]
+            cells = [f"{1e3 * r[c]:.2f}" for c in cols]
+            lines.append(f"| {r['benchmark']} | {1e3 * r['floor_s']:.2f} | " + " | ".join(cells) +
+                         f" | {bound:.2f} | {_yes(bound <= FLOOR_GOAL)} | {plain:.2f} | {_yes(plain <= PLAIN_GOAL)} |")
     return lines

@@ -41,6 +41,31 @@ def test_phase_breakdown_restores_what_it_wraps(bench):
     assert out["tile products (BLAS)"] > 0 and out["total"] >= sum(out[p] for p in bench.PHASES)
 
 
+@pytest.mark.skipif(not cpu_kernels.enabled(), reason="converter_floor times the fused CPU kernels")
+def test_converter_floor_leaves_the_inference_and_the_kernels_as_they_were(bench):
+    """The re-timed calls run on copies: the inference under converter_floor gives bitwise the output
+    of a plain call, the kernels are put back, and every converter phase is timed."""
+    from converter_floor import CONVERTERS
+
+    spec = make_spec("spintronic", 64)
+    xm = to_crossbar(load_model("convnet").module, spec, np.random.default_rng(0), default_options(spec))
+    x = torch.rand((16, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    kern = cpu_kernels.kernels()
+    before = {k: getattr(kern, k) for k in vars(kern)}
+    with torch.no_grad():
+        ref = xm(x)
+    outputs = []
+    hook = xm.register_forward_hook(lambda m, a, y: outputs.append(y.clone()))
+    try:
+        out = bench.converter_floor(xm, x, 1)
+    finally:
+        hook.remove()
+    assert {k: getattr(kern, k) for k in vars(kern)} == before
+    assert len(outputs) == 1 and torch.equal(outputs[0], ref)
+    assert set(out) == set(CONVERTERS) | {"total"} and all(v > 0 for v in out.values())
+    assert out["total"] == pytest.approx(sum(out[p] for p in CONVERTERS))
+
+
 def test_time_interleaved_runs_one_of_each_per_round(bench):
     calls = []
     fns = [lambda k=k: calls.append(k) for k in "pxlt"]
@@ -65,3 +90,22 @@ def test_report_gives_both_goal_ratios_for_every_inference_row(bench):
                     "1.40 | yes | floor |",
                     "| inference a, sensing=differential | 1000.00 | 500.00 | 600.00 | 1100.00 | 1400.00 | 1.27 | yes | "
                     "1.60 | NO | plain |"]
+
+
+def test_report_gives_the_converter_bound_against_both_goals(bench):
+    import argparse
+
+    import pandas as pd
+
+    conv = {"converters warm DAC codes s": 0.1, "converters warm DAC load (ROWSUM voltages) s": 0.2,
+            "converters warm ADC + accumulation s": 0.1, "converters warm total s": 0.4}
+    row = {"benchmark": "inference a, sensing=separate", "sensing": "separate", "mapping": "differential",
+           "batch": 8, "plain_s": 1.0, "crossbar_s": 1.4, "target": bench.PLAIN_GOAL, "generate_s": 0.1,
+           "plain_channels_last_s": 1.0, "plain_layers_s": 0.5, "tile_products_s": 0.5, "floor_s": 1.0,
+           "floor_goal_ratio": 1.4, "ratio": 1.4, **conv}
+    df = pd.DataFrame([row]).assign(device="cpu", load_start=1.0, load_end=2.0)
+    lines = bench.report_lines(df, [row], argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
+    start = lines.index("## The converters' own arithmetic against the floor goal")
+    # (floor 1.0 s + converters 0.4 s): 1.4 x floor (above 1.3: NO) and 1.4 x plain (within 1.5: yes)
+    assert lines[start + 6] == ("| inference a, sensing=separate | 1000.00 | 100.00 | 200.00 | 100.00 | 400.00 | "
+                                "1.40 | NO | 1.40 | yes |")
