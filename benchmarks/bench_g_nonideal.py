@@ -221,9 +221,10 @@ def page_lines(rows: list, wide: list, T: int, t_stack: float, t_stack_sweep: fl
               "", f"The same goal as a ratio within this run: issue 13 set it against the row sweep's "
               f"\"today about {STACK_BASELINE:.0f}\" tiles/s, so it asks for {STACK_TARGET / STACK_BASELINE:.1f}x the row "
               f"sweep; this run: {t_stack_sweep / t_stack:.1f}x (met: {met(t_stack_sweep / t_stack >= STACK_TARGET / STACK_BASELINE)}). "
-              "This host's speed varies between runs (the one-thread dgemm rate below; 35 to 59 GFLOP/s "
-              "were seen on 2026-12-02), and both engines slow down together, so the ratio is the figure "
-              "that compares runs.", ""]
+              "The development machine's speed varies between runs and between hosts (the one-thread dgemm "
+              "rate below: 35 to 59 GFLOP/s on its 2-core AMD host, where this figure was 343 to 648 tiles/s, "
+              "and 64 to 84 GFLOP/s on its 2-core Intel AVX-512 host; both on 2026-12-02), and both engines "
+              "slow down together, so the ratio is the figure that compares runs.", ""]
     return lines
 
 
