@@ -64,12 +64,12 @@ def converter_floor(xm, x, reps: int = 1) -> dict | None:
     spent = {name: 0.0 for names in CONVERTERS.values() for name in names}
 
     def make(name, f):
-        def g(*args):
-            out = f(*args)  # the real call, on the inference's own arrays
-            own = [_copy(a) for a in args]
-            f(*own)  # brings the copies into the caches
+        def g(*args, **kwargs):
+            out = f(*args, **kwargs)  # the real call, on the inference's own arrays
+            own, own_kw = [_copy(a) for a in args], {k: _copy(v) for k, v in kwargs.items()}
+            f(*own, **own_kw)  # brings the copies into the caches
             t = time.perf_counter()
-            f(*own)
+            f(*own, **own_kw)
             spent[name] += time.perf_counter() - t
             return out
         return g
