@@ -75,7 +75,7 @@ from xbarlab.params import CircuitParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dnn_report import FLOOR_GOAL, PLAIN_GOAL, report_lines  # noqa: E402
-from converter_floor import converter_floor, wrapped  # noqa: E402
+from converter_floor import CONVERTERS, converter_floor, wrapped  # noqa: E402
 
 
 def _sync(dev):
@@ -136,6 +136,7 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
     phases = phase_breakdown(xm, x, reps)
     conv = converter_floor(xm, x, 1)
     t_fp, t_floor = statistics.median(tp), [p - a + b for p, a, b in zip(tp, tl, tt)]
+    least = statistics.median(t_floor) + conv["total"] if conv else math.nan  # floor + the converters' arithmetic
     label = ("" if mapping is Mapping.DIFFERENTIAL else f", {mapping.value} mapping") + f", sensing={sensing.value}"
     return {"benchmark": f"inference {name}{label}", "mapping": mapping.value, "sensing": sensing.value,
             "batch": x.shape[0], "plain_s": t_fp, "crossbar_s": statistics.median(tx),
@@ -145,7 +146,8 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
             "floor_ratio": statistics.median(f / a for a, f in zip(tp, t_floor)),
             "floor_goal_ratio": statistics.median(b / f for b, f in zip(tx, t_floor)), "floor_target": FLOOR_GOAL,
             **({f"phase {k} s": v for k, v in phases.items()} if phases else {}),
-            **({f"converters warm {k} s": v for k, v in conv.items()} if conv else {})}
+            **({f"converters warm {k} s": v for k, v in conv.items()} if conv else {}),
+            "converter_bound_floor_ratio": least / statistics.median(t_floor), "converter_bound_plain_ratio": least / t_fp}
 
 
 def plain_channels_last(model, x, dev, reps, make_run) -> float:
@@ -162,8 +164,7 @@ FLOOR_COLS = (128, 256, 512, 1024)
 
 
 #: the fused CPU kernels and torch functions timed by ``phase_breakdown``, by phase
-PHASES = {"tile products (BLAS)": ("matmul",), "DAC codes": ("dac_codes", "dac_codes_conv", "channel_max"),
-          "DAC load (ROWSUM voltages)": ("dac_rowsum",), "ADC + accumulation": ("adc_accumulate", "diff_accumulate"),
+PHASES = {"tile products (BLAS)": ("matmul",), **CONVERTERS,
           "layout (batch-last in, batch-first out)": ("transpose", "mul")}
 
 

@@ -153,9 +153,9 @@ def dnn_lines(out: Path) -> list[str]:
             if "floor_goal_ratio" in bd and pd.notna(r.floor_goal_ratio):
                 floor = f"; crossbar / tile-product floor = {r.floor_goal_ratio:.3g}x (issue 12: <= " \
                         f"{r.floor_target:g}x: {_met(r.floor_goal_ratio <= r.floor_target)}"
-                if "converters warm total s" in bd and pd.notna(r["converters warm total s"]):
+                if "converter_bound_floor_ratio" in bd and pd.notna(r.converter_bound_floor_ratio):
                     floor += f"; the converters' arithmetic alone puts the least reachable at " \
-                             f"{(r.floor_s + r['converters warm total s']) / r.floor_s:.3g}x"
+                             f"{r.converter_bound_floor_ratio:.3g}x"
                 floor += ")"
             L.append(f"- {r.benchmark}, batch {int(r.batch)}: crossbar / plain = {r.ratio:.3g}x "
                      f"(target <= {r.target:g}x: {_met(r.ratio <= r.target)}){floor} [bench_dnn.md](bench_dnn.md)")

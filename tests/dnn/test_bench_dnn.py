@@ -98,7 +98,8 @@ def test_report_gives_the_converter_bound_against_both_goals(bench):
     import pandas as pd
 
     conv = {"converters warm DAC codes s": 0.1, "converters warm DAC load (ROWSUM voltages) s": 0.2,
-            "converters warm ADC + accumulation s": 0.1, "converters warm total s": 0.4}
+            "converters warm ADC + accumulation s": 0.1, "converters warm total s": 0.4,
+            "converter_bound_floor_ratio": 1.4, "converter_bound_plain_ratio": 1.4}
     row = {"benchmark": "inference a, sensing=separate", "sensing": "separate", "mapping": "differential",
            "batch": 8, "plain_s": 1.0, "crossbar_s": 1.4, "target": bench.PLAIN_GOAL, "generate_s": 0.1,
            "plain_channels_last_s": 1.0, "plain_layers_s": 0.5, "tile_products_s": 0.5, "floor_s": 1.0,
