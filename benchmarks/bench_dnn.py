@@ -17,7 +17,9 @@
   accumulation, layout changes, and the rest;
 * the converters' own arithmetic (``converter_floor``): every DAC and ADC
   kernel call of one inference re-timed warm, on copies of its arguments,
-  against the 0.3 x floor that the 1.3 x goal leaves beyond the products;
+  and (``bare_floor``) the elements of every call charged at the cost of
+  its operation alone on L1-resident data, against the 0.3 x floor that
+  the 1.3 x goal leaves beyond the products;
 * every inference row under each sensing scheme of ``--sensing`` (the
   ``dnn-eval --sensing`` choices, set as it sets them: ``FCMOptions.sensing``
   on the preset's fitted options; default: separate and differential);
@@ -75,7 +77,7 @@ from xbarlab.params import CircuitParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dnn_report import FLOOR_GOAL, PLAIN_GOAL, report_lines  # noqa: E402
-from converter_floor import CONVERTERS, converter_floor, wrapped  # noqa: E402
+from converter_floor import CONVERTERS, bare_floor, converter_floor, wrapped  # noqa: E402
 
 
 def _sync(dev):
@@ -134,9 +136,11 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
         tp, tx, tl, tt = time_interleaved([lambda: model(x), lambda: xm(x), layers, tiles], dev, reps)
         t_cl = plain_channels_last(model, x, dev, reps, lambda m, xc: lambda: m(xc))
     phases = phase_breakdown(xm, x, reps)
-    conv = converter_floor(xm, x, 1)
+    conv, bare = converter_floor(xm, x, 1), bare_floor(xm, x)
     t_fp, t_floor = statistics.median(tp), [p - a + b for p, a, b in zip(tp, tl, tt)]
-    least = statistics.median(t_floor) + conv["total"] if conv else math.nan  # floor + the converters' arithmetic
+    fl = statistics.median(t_floor)
+    least = fl + conv["total"] if conv else math.nan  # floor + the converters' arithmetic (their kernels, warm)
+    least_bare = fl + bare["total"] if bare else math.nan  # floor + their bare operations at L1 throughput
     label = ("" if mapping is Mapping.DIFFERENTIAL else f", {mapping.value} mapping") + f", sensing={sensing.value}"
     return {"benchmark": f"inference {name}{label}", "mapping": mapping.value, "sensing": sensing.value,
             "batch": x.shape[0], "plain_s": t_fp, "crossbar_s": statistics.median(tx),
@@ -147,7 +151,9 @@ def bench_inference(name, model, x, spec, dev, reps, mapping=Mapping.DIFFERENTIA
             "floor_goal_ratio": statistics.median(b / f for b, f in zip(tx, t_floor)), "floor_target": FLOOR_GOAL,
             **({f"phase {k} s": v for k, v in phases.items()} if phases else {}),
             **({f"converters warm {k} s": v for k, v in conv.items()} if conv else {}),
-            "converter_bound_floor_ratio": least / statistics.median(t_floor), "converter_bound_plain_ratio": least / t_fp}
+            **({f"converters bare {k} s": v for k, v in bare.items()} if bare else {}),
+            "converter_bound_floor_ratio": least / fl, "converter_bound_plain_ratio": least / t_fp,
+            "bare_bound_floor_ratio": least_bare / fl, "bare_bound_plain_ratio": least_bare / t_fp}
 
 
 def plain_channels_last(model, x, dev, reps, make_run) -> float:

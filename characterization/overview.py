@@ -156,6 +156,9 @@ def dnn_lines(out: Path) -> list[str]:
                 if "converter_bound_floor_ratio" in bd and pd.notna(r.converter_bound_floor_ratio):
                     floor += f"; the converters' arithmetic alone puts the least reachable at " \
                              f"{r.converter_bound_floor_ratio:.3g}x"
+                    if "bare_bound_floor_ratio" in bd and pd.notna(r.bare_bound_floor_ratio):
+                        floor += f" (their kernels, warm), {r.bare_bound_floor_ratio:.3g}x (their bare " \
+                                 "operations at L1 throughput)"
                 floor += ")"
             L.append(f"- {r.benchmark}, batch {int(r.batch)}: crossbar / plain = {r.ratio:.3g}x "
                      f"(target <= {r.target:g}x: {_met(r.ratio <= r.target)}){floor} [bench_dnn.md](bench_dnn.md)")

@@ -66,6 +66,46 @@ def test_converter_floor_leaves_the_inference_and_the_kernels_as_they_were(bench
     assert out["total"] == pytest.approx(sum(out[p] for p in CONVERTERS))
 
 
+@pytest.mark.skipif(not cpu_kernels.enabled(), reason="bare_floor counts the fused CPU kernels' calls")
+def test_bare_floor_charges_each_call_its_elements_and_restores_the_kernels(bench, monkeypatch):
+    """Linear(100, 10) on 64 x 64 tiles, differential pair, 8 unsigned inputs: 100 x 8 DAC inputs; row
+    voltages on both arrays of both row tiles (64 + 36 rows) for 8 inputs, 2 x 100 x 8; ADC samples of
+    10 columns of 2 x 2 tiles, 320. With every operation at 1 s per element those are the seconds; the
+    inference's output is that of a plain call, and the kernels are put back."""
+    import converter_floor
+
+    monkeypatch.setattr(converter_floor, "op_costs", lambda dtype: dict.fromkeys(
+        ["code", "code signed", "rowsum", "adc", "diff", "diff sum"], 1.0))
+    spec = make_spec("spintronic", 64)
+    xm = to_crossbar(torch.nn.Sequential(torch.nn.Linear(100, 10)), spec, np.random.default_rng(0),
+                     default_options(spec))
+    x = torch.rand((8, 100), generator=torch.Generator().manual_seed(0))
+    kern = cpu_kernels.kernels()
+    before = {k: getattr(kern, k) for k in vars(kern)}
+    with torch.no_grad():
+        ref = xm(x)
+    outputs = []
+    hook = xm.register_forward_hook(lambda m, a, y: outputs.append(y.clone()))
+    try:
+        out = converter_floor.bare_floor(xm, x)
+    finally:
+        hook.remove()
+    assert {k: getattr(kern, k) for k in vars(kern)} == before
+    assert len(outputs) == 1 and torch.equal(outputs[0], ref)
+    assert out == {"DAC codes": 800.0, "DAC load (ROWSUM voltages)": 1600.0, "ADC + accumulation": 320.0,
+                   "total": 2720.0}
+
+
+@pytest.mark.skipif(not cpu_kernels.enabled(), reason="op_costs compiles numba loops")
+def test_op_costs_gives_a_positive_cost_per_element_for_every_operation():
+    import converter_floor
+
+    ops = {"code", "code signed", "rowsum", "adc", "diff", "diff sum"}  # what OPS can name
+    for dtype in ("float32", "float64"):
+        costs = converter_floor.op_costs(dtype, reps=2, runs=2)
+        assert set(costs) == ops and all(0 < v < 1e-6 for v in costs.values())
+
+
 def test_time_interleaved_runs_one_of_each_per_round(bench):
     calls = []
     fns = [lambda k=k: calls.append(k) for k in "pxlt"]
@@ -110,3 +150,12 @@ def test_report_gives_the_converter_bound_against_both_goals(bench):
     # (floor 1.0 s + converters 0.4 s): 1.4 x floor (above 1.3: NO) and 1.4 x plain (within 1.5: yes)
     assert lines[start + 6] == ("| inference a, sensing=separate | 1000.00 | 100.00 | 200.00 | 100.00 | 400.00 | "
                                 "1.40 | NO | 1.40 | yes |")
+    # with the bare operations too (floor 1.0 s + 0.25 s): 1.25 x floor and 1.25 x plain, both within
+    bare = {"converters bare DAC codes s": 0.05, "converters bare DAC load (ROWSUM voltages) s": 0.15,
+            "converters bare ADC + accumulation s": 0.05, "converters bare total s": 0.25,
+            "bare_bound_floor_ratio": 1.25, "bare_bound_plain_ratio": 1.25}
+    row = {**row, **bare}
+    df = pd.DataFrame([row]).assign(device="cpu", load_start=1.0, load_end=2.0)
+    lines = bench.report_lines(df, [row], argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
+    assert lines[start + 6] == ("| inference a, sensing=separate | 1000.00 | 100.00 | 200.00 | 100.00 | 400.00 | "
+                                "1.40 | NO | 1.40 | yes | 250.00 | 1.25 | yes | 1.25 | yes |")
