@@ -41,6 +41,24 @@ def test_phase_breakdown_restores_what_it_wraps(bench):
     assert out["tile products (BLAS)"] > 0 and out["total"] >= sum(out[p] for p in bench.PHASES)
 
 
+def _measured_unchanged(xm, x, measure):
+    """measure()'s result, after checking that the one inference it runs gives bitwise the output of a
+    plain call of xm(x) and that every fused kernel is put back."""
+    kern = cpu_kernels.kernels()
+    before = {k: getattr(kern, k) for k in vars(kern)}
+    with torch.no_grad():
+        ref = xm(x)
+    outputs = []
+    hook = xm.register_forward_hook(lambda m, a, y: outputs.append(y.clone()))
+    try:
+        out = measure()
+    finally:
+        hook.remove()
+    assert {k: getattr(kern, k) for k in vars(kern)} == before
+    assert len(outputs) == 1 and torch.equal(outputs[0], ref)
+    return out
+
+
 @pytest.mark.skipif(not cpu_kernels.enabled(), reason="converter_floor times the fused CPU kernels")
 def test_converter_floor_leaves_the_inference_and_the_kernels_as_they_were(bench):
     """The re-timed calls run on copies: the inference under converter_floor gives bitwise the output
@@ -50,18 +68,7 @@ def test_converter_floor_leaves_the_inference_and_the_kernels_as_they_were(bench
     spec = make_spec("spintronic", 64)
     xm = to_crossbar(load_model("convnet").module, spec, np.random.default_rng(0), default_options(spec))
     x = torch.rand((16, 1, 8, 8), generator=torch.Generator().manual_seed(0))
-    kern = cpu_kernels.kernels()
-    before = {k: getattr(kern, k) for k in vars(kern)}
-    with torch.no_grad():
-        ref = xm(x)
-    outputs = []
-    hook = xm.register_forward_hook(lambda m, a, y: outputs.append(y.clone()))
-    try:
-        out = bench.converter_floor(xm, x, 1)
-    finally:
-        hook.remove()
-    assert {k: getattr(kern, k) for k in vars(kern)} == before
-    assert len(outputs) == 1 and torch.equal(outputs[0], ref)
+    out = _measured_unchanged(xm, x, lambda: bench.converter_floor(xm, x, 1))
     assert set(out) == set(CONVERTERS) | {"total"} and all(v > 0 for v in out.values())
     assert out["total"] == pytest.approx(sum(out[p] for p in CONVERTERS))
 
@@ -80,18 +87,7 @@ def test_bare_floor_charges_each_call_its_elements_and_restores_the_kernels(benc
     xm = to_crossbar(torch.nn.Sequential(torch.nn.Linear(100, 10)), spec, np.random.default_rng(0),
                      default_options(spec))
     x = torch.rand((8, 100), generator=torch.Generator().manual_seed(0))
-    kern = cpu_kernels.kernels()
-    before = {k: getattr(kern, k) for k in vars(kern)}
-    with torch.no_grad():
-        ref = xm(x)
-    outputs = []
-    hook = xm.register_forward_hook(lambda m, a, y: outputs.append(y.clone()))
-    try:
-        out = converter_floor.bare_floor(xm, x)
-    finally:
-        hook.remove()
-    assert {k: getattr(kern, k) for k in vars(kern)} == before
-    assert len(outputs) == 1 and torch.equal(outputs[0], ref)
+    out = _measured_unchanged(xm, x, lambda: converter_floor.bare_floor(xm, x))
     assert out == {"DAC codes": 800.0, "DAC load (ROWSUM voltages)": 1600.0, "ADC + accumulation": 320.0,
                    "total": 2720.0}
 
