@@ -150,7 +150,7 @@ def _adc(x, y, w, full, out, mode, reps):
                 out[i] += w * (x[i] - y[i])
 
 
-#: elements per array of ``op_costs``' loops (three arrays of float64 stay within a 32 KiB L1 cache)
+#: elements per array of ``op_costs``' loops (up to four arrays of float64: 32 KiB, within an L1 data cache of 32-48 KiB)
 L1_ELEMENTS = 1024
 
 
