@@ -157,3 +157,22 @@ def test_report_gives_the_converter_bound_against_both_goals(bench):
     lines = bench.report_lines(df, [row], argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
     assert lines[start + 6] == ("| inference a, sensing=separate | 1000.00 | 100.00 | 200.00 | 100.00 | 400.00 | "
                                 "1.40 | NO | 1.40 | yes | 250.00 | 1.25 | yes | 1.25 | yes |")
+
+
+def test_fused_tile_probe_agrees_with_the_passes_and_flags_more_than_one_code_step(capsys):
+    probe = load_benchmark("fused_tile_probe")
+    rng = np.random.default_rng(3)
+    R = 150  # the passes in one chunk; the fused loop in chunks of 100, its blocks of 64 cut by both ends
+    ct = rng.integers(0, 64, (probe.T, probe.M, R)).astype(np.float32)
+    alpha = (69 + 50 * rng.random((probe.S * probe.T, probe.M))).astype(np.float32)
+    G = (0.02 * rng.random((probe.S * probe.T, probe.NC, probe.M))).astype(np.float32)
+    w, full = rng.random(probe.S * probe.T).astype(np.float32), np.float32(63)
+    ref = probe.passes(alpha, ct, G, w, full)
+    fn = probe.sgemm_addresses()["openblas"]
+    y = np.full_like(ref, np.nan)  # an output left unwritten fails agreement
+    probe.fused_chunks(fn, alpha, ct, G, w, full, y, 64, chunk=100)  # blocks cut by chunks and by R
+    assert probe.agreement(y, ref, w) <= ref.size // 1000  # ADC ties only (bitwise on the host it was written on)
+    y2 = y.copy()
+    y2[3, 7] += 2.5 * w.max()  # more than one code step: the probe refuses it
+    with pytest.raises(AssertionError, match="more than one ADC code step"):
+        probe.agreement(y2, ref, w)
