@@ -44,27 +44,15 @@ CHUNK = 682  # input vectors per chunk in the layer (CHUNK_BYTES // (S * T * 64 
 
 
 @njit(nogil=True)
-def _fortran_args(ints, reals):
-    """sgemm's by-reference arguments: 'N', 'N', int32 and float32 buffers."""
-    c = np.full(2, 78, dtype=np.uint8)
-    n = np.empty(len(ints), dtype=np.int32)
-    for i in range(len(ints)):
-        n[i] = ints[i]
-    x = np.empty(len(reals), dtype=np.float32)
-    for i in range(len(reals)):
-        x[i] = reals[i]
-    return c, n, x
-
-
-@njit(nogil=True)
-def fused(fn, alpha, ct, G, w, full, y, RB):
+def fused(fn, alpha, ct, G, w, full, y, RB, c, n, x):
     """y (NC, R) = sum_k w[k] clip(rint(G[k] @ V_k)), V_k = c / (alpha[k] - c), c the codes of tile k's
-    rows; alpha (S*T, M), ct (T, M, R), G (S*T, NC, M); RB input vectors at a time."""
+    rows; alpha (S*T, M), ct (T, M, R), G (S*T, NC, M); RB input vectors at a time. c, n, x: sgemm's
+    by-reference arguments ('N', 'N'; M, N, K, lda, ldb, ldc as int32; alpha, beta as float32), held
+    by the caller past the calls; n[0] is rewritten per block."""
     ST, nc, m = G.shape
     R = ct.shape[2]
     V = np.empty((m, RB), dtype=np.float32)
     cur = np.empty((nc, RB), dtype=np.float32)
-    c, n, x = _fortran_args((RB, nc, m, RB, m, RB), (1.0, 0.0))
     C, N, X = _ptr(c), _ptr(n), _ptr(x)
     zero = full - full
     for r0 in range(0, R, RB):
@@ -88,16 +76,18 @@ def fused(fn, alpha, ct, G, w, full, y, RB):
                 else:
                     for r in range(rb):
                         out[r0 + r] += wk * min(max(np.rint(s[r]), zero), full)
-    return c[0] + n[0] + x[0]  # keeps the argument buffers alive past the last call
 
 
 def fused_chunks(fn, alpha, ct, G, w, full, y, RB, chunk=CHUNK):
     """``fused`` per chunk of ``chunk`` input vectors, each chunk's codes copied contiguous as the passes
     do (``chunk`` = R: the whole (T, M, R) code array in one call, whose rows then lie R floats apart)."""
-    R = ct.shape[2]
+    R, (_, nc, m) = ct.shape[2], G.shape
+    c = np.full(2, ord("N"), dtype=np.uint8)
+    n = np.array([RB, nc, m, RB, m, RB], dtype=np.int32)
+    x = np.array([1.0, 0.0], dtype=np.float32)
     for p0 in range(0, R, chunk):
         p1 = min(R, p0 + chunk)
-        fused(fn, alpha, np.ascontiguousarray(ct[:, :, p0:p1]), G, w, full, y[:, p0:p1], RB)
+        fused(fn, alpha, np.ascontiguousarray(ct[:, :, p0:p1]), G, w, full, y[:, p0:p1], RB, c, n, x)
 
 
 def passes(alpha, ct, G, w, full):
