@@ -159,7 +159,7 @@ def test_report_gives_the_converter_bound_against_both_goals(bench):
                                 "1.40 | NO | 1.40 | yes | 250.00 | 1.25 | yes | 1.25 | yes |")
 
 
-def test_fused_tile_probe_agrees_with_the_passes_and_flags_more_than_one_code_step(capsys):
+def test_fused_tile_probe_agrees_with_the_passes_and_flags_more_than_one_code_step():
     probe = load_benchmark("fused_tile_probe")
     rng = np.random.default_rng(3)
     R = 150  # the passes in one chunk; the fused loop in chunks of 100, its blocks of 64 cut by both ends
