@@ -36,11 +36,14 @@ from numba import njit
 from numba.extending import get_cython_function_address
 from threadpoolctl import threadpool_limits
 
+from dnn_eval.layers import CHUNK_BYTES, MIN_CHUNK_ROWS
+from xbarlab.cli_args import int_in
 from xbarlab.engines.gth_blas import _call, _ptr
 from xbarlab.fcm import cpu_kernels
 
 S, T, M, NC = 2, 9, 64, 64  # arrays of the pair, row tiles, tile rows, tile columns
-CHUNK = 682  # input vectors per chunk in the layer (CHUNK_BYTES // (S * T * 64 * 4))
+#: input vectors per chunk in the layer, as ``CrossbarLayer.chunk_rows`` takes them (682)
+CHUNK = max(MIN_CHUNK_ROWS, CHUNK_BYTES // (S * T * max(M, NC) * np.dtype(np.float32).itemsize))
 
 
 @njit(nogil=True)
@@ -128,8 +131,8 @@ def sgemm_addresses() -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--reps", type=int, default=7)
-    p.add_argument("--vectors", type=int, default=8192)
+    p.add_argument("--reps", type=int_in(1, 1000, "a repeat count"), default=7)
+    p.add_argument("--vectors", type=int_in(1, 2**20, "a number of input vectors"), default=8192)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
