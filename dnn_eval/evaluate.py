@@ -105,6 +105,10 @@ def accuracy(module, x, y, **kw) -> float:
     return float((predict(module, x, **kw) == y).mean())
 
 
+#: the FCMOptions fields that ``evaluate``'s converter ranges set per layer (reported in ``converter_ranges``)
+RANGE_FIELDS = ("x_max", "adc_range")
+
+
 def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing=None, ranges=None,
              calibration=None) -> dict:
     """FP32 and crossbar accuracy of a loaded model on a split, with timings and tile count.
@@ -116,7 +120,9 @@ def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing
     get their ranges; calibrated ranges need ``calibration``, a batch of training
     images (``calibration_batch``), which must share no image with ``split``
     (ValueError otherwise). The result's ``converter_ranges`` says which ranges
-    produced the number, how they were set, and each layer's values.
+    produced the number, how they were set, and each layer's values; its
+    ``fcm_options`` are the other options (``x_max`` and ``adc_range`` are left
+    out: ``ranges`` sets them per layer, whatever ``options`` held).
     """
     from .calibration import ConverterRanges, calibrate_network, check_disjoint
 
@@ -143,6 +149,7 @@ def evaluate(lm, split, spec: CrossbarSpec, seed: int = 0, options=None, slicing
         "accuracy_crossbar": float((pred_x == split.y).mean()),
         "agreement": float((pred_fp == pred_x).mean()),
         "n_samples": int(len(split.y)),
-        "n_tiles": int(count_tiles(xm)), "fcm_options": options.to_dict(), "converter_ranges": conv,
+        "n_tiles": int(count_tiles(xm)), "converter_ranges": conv,
+        "fcm_options": {k: v for k, v in options.to_dict().items() if k not in RANGE_FIELDS},
         "time_fp32_s": t1 - t0, "time_generate_s": t2 - t1, "time_crossbar_s": t3 - t2,
     }

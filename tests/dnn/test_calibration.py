@@ -31,6 +31,7 @@ def test_json_says_which_ranges_and_how_calibrated(capsys):
     assert all(ly["x_max"] > 0 and 0 < ly["adc_full_scale_a"]["min"] <= ly["adc_full_scale_a"]["max"]
                for ly in r["layers"])
     assert r["layers"][0]["x_max"] == 1.0  # digits pixels are in [0, 1] and the bright ones saturate
+    assert "x_max" not in c["fcm_options"] and "adc_range" not in c["fcm_options"]  # (per layer: above)
     d = _run(capsys, "lenet", "--limit", "40")["config"]["converter_ranges"]  # the CLI's defaults: calibrated
     assert d["dac"] == r["dac"] and d["adc"] == r["adc"] and d["calibration_samples"] == 500
     d = _run(capsys, "lenet", "--limit", "40", "--dac-range", "per-vector", "--adc-range",
@@ -142,8 +143,10 @@ def test_sliced_layers_are_calibrated_per_slice(per):
     from dnn_eval.calibration import ConverterRanges, calibrate_network
     from dnn_eval.convert import crossbar_layers, to_crossbar
     from dnn_eval.evaluate import make_spec
+    from xbarlab.backend import NumpyNS
     from xbarlab.fcm.calibration import tile_current_stats
     from xbarlab.fcm.slicing import Slicing
+    from xbarlab.fcm.stages import dac_codes_t
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(20, 12))
@@ -163,8 +166,26 @@ def test_sliced_layers_are_calibrated_per_slice(per):
                                         per=per)  # (0 for the zero padding's columns: they keep the worst case)
                 assert g.adc_full_scale_a.shape == st.shape and np.all(st[..., :12] > 0)
                 np.testing.assert_array_equal(g.adc_full_scale_a[st > 0], st[st > 0])
+        if sl.input_bits_per_cycle is not None:  # each cycle's digits made here with integer bit operations
+            b = sl.input_bits_per_cycle
+            c, _ = dac_codes_t(NumpyNS(), np.ascontiguousarray(x.T), spec.dac, f.options.x_max, False)
+            ci = c.astype(np.int64)
+            V = np.concatenate([((ci >> (b * k)) & (2**b - 1)).T for k in range(f.cycles)]).astype(float)
+            assert V.shape == (64 * f.cycles, 20) and V.max() <= 2**b - 1
+            for g in f.fcms:
+                st = tile_current_stats(g.with_options(adc_range=WorstCase()), V, 100.0, per=per)
+                np.testing.assert_array_equal(g.adc_full_scale_a[st > 0], st[st > 0])
         y = m(torch.as_tensor(x))
         assert torch.isfinite(y).all()
+
+
+def test_calibration_batch_is_evenly_spaced_over_the_training_split():
+    from dnn_eval.calibration import calibration_batch
+
+    a = np.arange(10)[:, None]
+    np.testing.assert_array_equal(calibration_batch(a, 4).ravel(), [0, 3, 6, 9])
+    np.testing.assert_array_equal(calibration_batch(a, 10).ravel(), np.arange(10))
+    np.testing.assert_array_equal(calibration_batch(a, 50).ravel(), np.arange(10))
 
 
 @pytest.mark.parametrize("conv, signed", [

@@ -202,6 +202,29 @@ def test_fused_conv_codes_match_the_im2col_path(monkeypatch, kw, signed):
             torch.testing.assert_close(got, ref, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_conv_chunk_boundaries(monkeypatch, signed):
+    """Chunks of 15 vectors: the fused path takes 3 output positions of the 5 images at a time (20 positions,
+    not a multiple of 3), the im2col path one image at a time. Both equal the unchunked fused output."""
+    import dnn_eval.layers as layers
+
+    torch.manual_seed(1)
+    conv = nn.Conv2d(4, 6, kernel_size=3, stride=(2, 1), padding=1, bias=False)
+    x = torch.randn(5, 4, 8, 5, dtype=torch.float64) if signed else torch.rand(5, 4, 8, 5, dtype=torch.float64)
+    xm = to_crossbar(nn.Sequential(conv), make_spec("spintronic", 16), None).to(torch.float64)
+    with torch.no_grad():
+        whole = xm(x)
+        monkeypatch.setattr(layers, "MIN_CHUNK_ROWS", 15)
+        monkeypatch.setattr(layers, "CHUNK_BYTES", 1)
+        assert crossbar_layers(xm)[0].chunk_rows(8) == 15
+        fused = xm(x)
+        monkeypatch.setenv("XBARLAB_KERNELS", "array")
+        im2col = xm(x)
+    tol = 1e-12 * whole.abs().max().item()
+    torch.testing.assert_close(fused, whole, rtol=0, atol=tol)
+    torch.testing.assert_close(im2col, whole, rtol=0, atol=tol)
+
+
 def test_array_path_and_fused_kernels_agree_on_a_network(monkeypatch, test_split):
     """The array path (what CUDA runs; XBARLAB_KERNELS=array) and the CPU kernels give the same
     network outputs under the default non-idealities, up to float32 rounding carried through the

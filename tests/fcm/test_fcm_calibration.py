@@ -125,6 +125,21 @@ def test_calibrated_model_equals_the_reference_evaluator(seed, pct, signed, x_ma
     assert np.mean(np.abs(y - ref["y"]) < 1e-9 * lsb * c.spec.adc.full_code) > 0.9
 
 
+@pytest.mark.parametrize("pct", [50.0, 90.0])
+def test_tile_percentile_is_over_the_real_columns_only(pct):
+    """N = 10 on tiles of 6 columns: 2 of the last column block's columns are zero padding, which would pull
+    a percentile below 100 down. The tile's percentile is np.percentile over its real columns' currents,
+    taken here by hand from the model's own tile currents."""
+    f = _model(2, x_max=1.0)
+    x = np.random.default_rng(9).random((30, 19))
+    I = f.tile_currents(calibration_codes(f, x))  # (S, Tk, Tn, B', cols)
+    S, Tk, Tn, _, cols = I.shape
+    assert Tn == 2 and cols == 6
+    want = np.stack([np.percentile(I[:, :, 0].reshape(S, Tk, -1), pct, axis=-1),
+                     np.percentile(I[:, :, 1, :, :4].reshape(S, Tk, -1), pct, axis=-1)], axis=-1)
+    np.testing.assert_array_equal(tile_current_stats(f, x, pct), want)
+
+
 @pytest.mark.parametrize("B, m, signed, x_max", [(10, 4096, False, None), (40, 7, True, None), (40, 33, True, 0.5),
                                                  (3, 5, True, 1.0), (50, 1, False, 1.0)])
 def test_calibration_codes_are_the_evenly_spaced_codes_of_every_input(B, m, signed, x_max):

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import xbarlab as xb
@@ -38,6 +38,9 @@ def nonideal(rows: int, cols: int, device_bits: int, dac_bits: int) -> xb.Crossb
 
 
 @settings(max_examples=40, deadline=None)
+# (explicit examples: several bits per cycle over several cycles, which the 40 drawn ones may miss)
+@example(seed=5, b=2, S=2, dac_bits=4, per_cycle=2, rows=4, cols=3, K=9, N=5, signed=True, x_max=False)
+@example(seed=6, b=1, S=3, dac_bits=7, per_cycle=3, rows=5, cols=4, K=12, N=7, signed=False, x_max=True)
 @given(seed=st.integers(0, 2**32 - 1), b=st.integers(1, 3), S=st.integers(1, 4), dac_bits=st.integers(1, 8),
        per_cycle=st.one_of(st.none(), st.integers(1, 8)), rows=st.integers(1, 9), cols=st.integers(1, 9),
        K=st.integers(1, 20), N=st.integers(1, 12), signed=st.booleans(), x_max=st.booleans())
@@ -64,9 +67,29 @@ def test_slicing_reproduces_the_integer_product_exactly(seed, b, S, dac_bits, pe
     mag = (ci.sum(axis=0) @ np.abs(Wq)).astype(float)
     assert np.all(np.abs(units - yint) <= 1e-9 * mag + 1e-9)
     np.testing.assert_array_equal(np.rint(units), yint)
-    assert np.all(np.abs(one.matmul(x) - y) <= 1e-9 * mag * w_max / top / full * np.reshape(scale, (-1, 1)) + 1e-300)
+    # the same bound in output units: where mag is 0 (a column whose weights all quantize to 0), the
+    # pair's G+ and G- still round apart by an ulp each, so y is ~1e-16 * w_max, not exactly 0
+    unit = w_max / top / full * np.reshape(scale, (-1, 1))
+    assert np.all(np.abs(one.matmul(x) - y) <= (1e-9 * mag + 1e-9) * unit)
     digits, _ = slice_weights(W, L, S)
     np.testing.assert_array_equal(sum(d * L**s for s, d in enumerate(digits)), Wq)
+
+
+@pytest.mark.parametrize("dac_bits, per_cycle", [(4, 2), (6, 2), (6, 3), (5, 2), (4, 1)])
+@pytest.mark.parametrize("signed", [False, True])
+def test_bit_serial_cycles_add_up_to_the_unsliced_fcm(dac_bits, per_cycle, signed):
+    """One weight slice, the DAC codes fed ``per_cycle`` bits at a time (the last cycle holding the
+    remaining bits when per_cycle does not divide the DAC's), on an ideal crossbar with an ideal ADC:
+    sum_k 2**(per_cycle k) y_k is the unsliced FCM's output to float64 rounding."""
+    spec = ideal(8, 6, 3, dac_bits)
+    rng = np.random.default_rng(dac_bits * 10 + per_cycle)
+    W = rng.standard_normal((20, 9))
+    x = rng.standard_normal((4, 20)) if signed else rng.random((4, 20))
+    f = build(W, spec, None, None, Slicing(1, per_cycle))
+    assert isinstance(f, SlicedFCM) and f.cycles == -(-dac_bits // per_cycle)
+    g = xb.FCM.from_weights(W, spec, None)
+    ref = g.matmul(x)
+    assert np.all(np.abs(f.matmul(x) - ref) <= 1e-12 * (np.abs(x) @ np.abs(W)))
 
 
 def test_one_slice_one_cycle_is_the_plain_fcm_bitwise():

@@ -177,7 +177,12 @@ def save_fit(result: dict, path: str | Path) -> Path:
 def fit_circuit(spec: CrossbarSpec) -> dict:
     """What a fit depends on: size, circuit, the cells' conductance range and I-V, the DAC's v_read and R_PD.
 
-    (Bits, levels and variation change only how the samples are drawn: a fit is kept across them.)"""
+    (Bits, levels and variation change only how the samples are drawn: a fit is kept across them. The
+    access transistor of 1T-1R cells is not part of it either: a preset's 1R fit is applied to its 1T-1R
+    cells. Measured on rxnn-spintronic 64x64 tiles with 1T-1R cells, the ROWSUM column currents against
+    the EXACT DAC load: 6.2e-4 of the largest current with kappa = 1, 4.9e-4 with the 1R fit's 0.859
+    (median of 6 random tiles, at V_G = 1.0 V and 1.8 V alike, 2026-12-03; tested in
+    ``tests/fcm/test_1t1r_fcm.py``).)"""
     d = spec.to_dict()
     return {"rows": d["rows"], "cols": d["cols"], "circuit": d["circuit"],
             "device": {k: d["device"][k] for k in ("g_min", "g_max", "sinh_b")},
