@@ -52,7 +52,7 @@ from .budget import OverBudget, add_budget_argument, timed_runs  # noqa: E402
 PAPER_GENERATION_S = {16: 0.038, 32: 1.2, 64: 61.0}
 BATCH = 1024
 #: status of an ngspice point left out by ``--ngspice-max`` (``make report`` leaves out the 128x128 deck,
-#: whose one ``.op`` takes about 150 s on the 2-core development machine: ngspice-39's Sparse 1.3 reorder)
+#: whose one ``.op`` took 62-148 s on the 2-core development machines: ngspice-39's Sparse 1.3 reorder)
 NOT_TIMED = "not run: report mode"
 FULL_COMMAND = "python -m characterization.fcm_speed --out reports"
 

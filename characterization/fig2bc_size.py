@@ -7,7 +7,7 @@ preset; the DAC+DRIVER group is also run on the preset's ``strong-dac``
 variant (its R_PD and source are in the preset file), column ``dac``. Every
 point is solved by ngspice; the exact solver is run on the same circuit and
 their difference is reported. In ``report`` mode N = 128 uses the exact
-solver only (one 128x128 ngspice run takes about a minute here); ``full``
+solver only (one 128x128 ngspice run takes 1 to 2.5 min, by machine); ``full``
 runs ngspice at every size.
 """
 

@@ -62,7 +62,7 @@ STEPS: tuple[Step, ...] = (
     Step("txsim-sensitivity", "dnn_eval.experiments.txsim_sensitivity", ("--out", "{out}", "--seeds", "3"),
          "TxSim sensitivity curves, 3 seeds", after=("txsim-train",)),
     Step("fcm-speed", "characterization.fcm_speed", ("--out", "{out}", "--ngspice-max", "64"),
-         "Fig. 11: FCM against ngspice (ngspice up to 64x64; without --ngspice-max also the 128x128 deck, ~150 s)"),
+         "Fig. 11: FCM against ngspice (ngspice up to 64x64; without --ngspice-max also the 128x128 deck, 1-2.5 min)"),
     Step("dnn-fig12a", "dnn_eval.experiments.fig12_accuracy", what="Fig. 12(a) accuracy, the loss decomposed",
          after=FIT),
     Step("dnn-fig14", "dnn_eval.experiments.fig14_sensitivity",

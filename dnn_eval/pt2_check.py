@@ -20,7 +20,9 @@ header tricks):
   succeeds and it never retries) and, as a second wall, their pickle names
   only the globals a tensor needs (``archive.scan_pickle``);
 * every JSON part is at most ``MAX_JSON_BYTES`` and the sample inputs at most
-  ``MAX_SAMPLE_INPUT_BYTES``.
+  ``MAX_SAMPLE_INPUT_BYTES``;
+* the program itself is a plain graph of ATen operators, with no Python for
+  torch to exec or eval (``dnn_eval.pt2_graph``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import math
 import re
 
 from .archive import Archive, read_archive, read_member, scan_pickle
+from .pt2_graph import check_program
 
 MAX_JSON_BYTES = 64 << 20
 MAX_SAMPLE_INPUT_BYTES = 64 << 20
@@ -71,7 +74,7 @@ def _json(f, archive: Archive, name: str):
     data = read_member(f, archive, name, MAX_JSON_BYTES)
     try:
         return json.loads(data.decode("utf-8"))  # torch decodes as UTF-8, then json.loads
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         _refuse(archive, f"unreadable {name}")
 
 
@@ -133,6 +136,8 @@ def check_pt2(f, archive: Archive) -> None:
     for m in models:
         if archive.get(f"{top}/models/{m}.json").size > MAX_JSON_BYTES:
             _refuse(archive, f"models/{m}.json is over {MAX_JSON_BYTES} bytes")
+        check_program(_json(f, archive, f"{top}/models/{m}.json"),
+                      lambda why, m=m: _refuse(archive, f"models/{m}.json: {why}"))
         for kind, folder, prefix in _PARTS:
             named |= _check_config(f, archive, top, m, kind, folder, prefix)
         _check_sample_inputs(f, archive, f"{top}/data/sample_inputs/{m}.pt")
