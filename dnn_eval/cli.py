@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from xbarlab.cli_args import float_in, int_in, seed, threads
+from xbarlab.fcm.ranges import ADC_FULL_SCALE_BOUNDS_A, X_MAX_BOUNDS
 
 from . import DEFAULT_PRESET
 
@@ -103,7 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_instance_arguments(p)
 
 
-def _range(kinds: tuple, unit: str):
+def _range(kinds: tuple, unit: str, bounds: tuple[float, float]):
     def parse(text: str):
         if text in kinds:
             return text
@@ -112,8 +113,9 @@ def _range(kinds: tuple, unit: str):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected one of {list(kinds)} or a fixed full scale in {unit}, "
                                              f"got {text!r}") from None
-        if not (v > 0 and v < float("inf")):
-            raise argparse.ArgumentTypeError(f"a fixed full scale must be finite and > 0 {unit}, got {text!r}")
+        if not bounds[0] <= v <= bounds[1]:  # (NaN fails too)
+            raise argparse.ArgumentTypeError(f"a fixed full scale must be within [{bounds[0]:g}, {bounds[1]:g}] "
+                                             f"{unit} (float32 arithmetic resolves no more), got {text!r}")
         return v
     return parse
 
@@ -126,13 +128,13 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
     from .calibration import DEFAULT_PERCENTILE, DEFAULT_SAMPLES
 
     g = p.add_argument_group("converter ranges (calibrated on the training split only; dnn_eval/calibration.py)")
-    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units"), default=None,
+    g.add_argument("--dac-range", type=_range(("per-vector", "calibrated"), "input units", X_MAX_BOUNDS), default=None,
                    help="DAC input full scale: calibrated (default for the bundled data sets: per layer, a "
                         "percentile of |x| over training images, as static post-training quantization, Jacob et "
                         "al. CVPR 2018; the default for --dataset mnist/cifar10, which have no training split here, "
                         "is per-vector), per-vector (each "
                         "input vector scaled by its own max |x|; optimistic, no real DAC does it), or a fixed number")
-    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere"), default=None,
+    g.add_argument("--adc-range", type=_range(("worst-case", "calibrated"), "ampere", ADC_FULL_SCALE_BOUNDS_A), default=None,
                    help="ADC full scale: calibrated (default with --sensing separate: per tile, a percentile of its "
                         "column currents for training images, as CrossSim's calibrated ADC ranges), worst-case "
                         "(every row at full input; the default and the only range with --sensing differential or "

@@ -28,6 +28,8 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,11 +145,38 @@ CIFAR_MAX_BYTES = 256 << 20  # a CIFAR-10 batch file is 30.7 MB
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def open_regular(path):
+    """``path`` opened for reading, and its size in bytes, when it is a regular file (after links);
+    OSError otherwise. Opened without blocking, then checked on the open file: a named pipe or a
+    device (``/dev/zero``, whose reported size is 0) is refused instead of hanging or being read
+    without end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file (a {_kind(st.st_mode)})")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return f, st.st_size
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "device"),
+                       (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
 def _open(path: Path):
-    path = Path(path)
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb"), magic == b"\x1f\x8b"
+    """(stream, gzipped, size on disk) of a regular file, gzip streams inflated."""
+    f, size = open_regular(path)
+    magic = f.read(2)
+    f.seek(0)
+    gz = magic == b"\x1f\x8b"
+    return (gzip.GzipFile(fileobj=f, mode="rb") if gz else f), gz, size, f
 
 
 def read_idx(path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
@@ -163,9 +192,8 @@ def read_idx(path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """
     path = Path(path)
     try:
-        on_disk = path.stat().st_size
-        opened, gz = _open(path)
-        with opened as f:
+        opened, gz, on_disk, raw = _open(path)
+        with raw, opened as f:
             return _read_idx_stream(f, path, gz, on_disk, max_bytes)
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"{path}: cannot read IDX file ({exc})") from None
@@ -209,6 +237,13 @@ def load_mnist_idx(images_path, labels_path) -> Split:
     labels = read_idx(labels_path)
     if imgs.ndim != 3 or labels.ndim != 1 or len(imgs) != len(labels):
         raise ValueError(f"IDX images must be (N, H, W) and labels (N,), got {imgs.shape} and {labels.shape}")
+    if len(imgs) == 0:
+        raise ValueError(f"{images_path}: the IDX files hold no images")
+    if imgs.dtype != np.uint8:
+        raise ValueError(f"{images_path}: MNIST images must be unsigned bytes (IDX type 0x08), got {imgs.dtype}")
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9:
+        bad = labels[~np.isin(labels, np.arange(10))][:1] if labels.dtype.kind in "iu" else labels[:1]
+        raise ValueError(f"{labels_path}: MNIST labels must be integers 0..9, found {bad[0].item()!r} ({labels.dtype})")
     x = imgs.astype(np.float32)
     x /= 255.0  # in place: one float32 copy of the images at a time
     return Split(np.ascontiguousarray(x[:, None]), labels.astype(np.int64))
@@ -224,10 +259,14 @@ def load_cifar10_bin(paths) -> Split:
     xs, ys = [], []
     for p in paths:
         try:
-            size = Path(p).stat().st_size
-            if size > CIFAR_MAX_BYTES:
-                raise ValueError(f"{p}: {size} bytes, over the {CIFAR_MAX_BYTES}-byte limit for a CIFAR-10 batch; refused")
-            raw = Path(p).read_bytes()
+            f, size = open_regular(p)
+            with f:
+                if size > CIFAR_MAX_BYTES:
+                    raise ValueError(f"{p}: {size} bytes, over the {CIFAR_MAX_BYTES}-byte limit for a CIFAR-10 "
+                                     "batch; refused")
+                raw = f.read(CIFAR_MAX_BYTES + 1)
+            if len(raw) > CIFAR_MAX_BYTES:
+                raise ValueError(f"{p}: over the {CIFAR_MAX_BYTES}-byte limit for a CIFAR-10 batch; refused")
         except OSError as exc:
             raise ValueError(f"{p}: cannot read CIFAR-10 file ({exc})") from None
         if len(raw) == 0 or len(raw) % CIFAR_RECORD:

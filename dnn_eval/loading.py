@@ -27,6 +27,9 @@ checked, and that open file is what torch reads.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +123,57 @@ def _load_pt2(f, archive, path: Path) -> LoadedModel:
     check_pt2(f, archive)
     f.seek(0)
     try:
-        ep = torch.export.load(f)  # the very bytes just checked, from the same open file
+        with _quiet_torch_export() as caught:
+            ep = torch.export.load(f)  # the very bytes just checked, from the same open file
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{path}: torch.export.load failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise ValueError(f"{path}: torch.export.load failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    for w in caught:  # a file that loads keeps its warnings
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     in_shape, batch = _pt2_signature(ep)
     return LoadedModel(ep.module(), "pt2", None, in_shape, batch, str(path))
+
+
+@contextlib.contextmanager
+def _quiet_torch_export():
+    """torch.export.load logs a failure with its whole traceback before raising it: while it runs, its
+    loggers are held back and its warnings recorded (the caller turns a failure into one line)."""
+    loggers = [logging.getLogger(n) for n in ("torch.export", "torch._export")]
+    held = _Held()
+    saved = [(lg.handlers, lg.propagate) for lg in loggers]
+    try:
+        for lg in loggers:  # (torch's logging setup gives these loggers handlers of their own)
+            lg.handlers = [held]
+            lg.propagate = False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield caught
+            except Exception as exc:  # noqa: BLE001 - torch's own cause, which it logged, joins the message
+                cause = held.cause()
+                raise RuntimeError(cause or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    finally:
+        for lg, (handlers, p) in zip(loggers, saved):
+            lg.handlers, lg.propagate = handlers, p
+
+
+class _Held(logging.Handler):
+    """Log records held back; ``cause`` is the last line of the last one (its exception's message)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def cause(self) -> str:
+        for r in reversed(self.records):
+            if r.exc_info and r.exc_info[1] is not None:
+                return f"{type(r.exc_info[1]).__name__}: {str(r.exc_info[1]).strip().splitlines()[-1][:300]}"
+            text = r.getMessage().strip()
+            if text:
+                return text.splitlines()[-1][:300]
+        return ""
 
 
 def load_state_dict(path, arch: str, in_shape=(1, 8, 8), num_classes: int = 10) -> LoadedModel:

@@ -119,7 +119,10 @@ def test_converter_ranges_validated_and_in_the_instance_setup():
 
 @pytest.mark.parametrize("argv, msg", [
     (["mlp", "--adc-range", "best"], "--adc-range"),
-    (["mlp", "--dac-range", "-1"], "finite and > 0"),
+    (["mlp", "--dac-range", "-1"], "within [1e-30, 1e+30] input units"),
+    (["mlp", "--dac-range", "1e-320"], "within [1e-30, 1e+30] input units"),  # (float32 cannot resolve it)
+    (["mlp", "--adc-range", "1e300"], "within [1e-15, 1000] ampere"),
+    (["mlp", "--adc-range", "nan"], "within [1e-15, 1000] ampere"),
     (["mlp", "--calibration-percentile", "0"], "percentile"),
     (["mlp", "--adc-calibration", "row"], "--adc-calibration"),
     (["mlp", "--adc-range", "worst-case", "--adc-calibration", "column"], "--adc-calibration"),

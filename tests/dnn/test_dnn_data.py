@@ -52,6 +52,55 @@ def test_mnist_idx_bad_files(tmp_path, bad):
         read_idx(p)
 
 
+def _idx_typed(path, arr: np.ndarray, code: int, dtype):
+    head = struct.pack(">BBBB", 0, 0, code, arr.ndim) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    path.write_bytes(head + arr.astype(dtype).tobytes())
+    return path
+
+
+@pytest.mark.parametrize("case, msg", [
+    ("label 200", "labels must be integers 0..9, found 200"), ("label -5", "found -5"),
+    ("float labels", "labels must be integers 0..9"), ("float images", "images must be unsigned bytes"),
+    ("no images", "hold no images"),
+])
+def test_mnist_idx_contents_checked(tmp_path, case, msg):
+    imgs, labels = np.zeros((3, 4, 4)), np.array([1, 2, 3])
+    ip, lp = tmp_path / "i", tmp_path / "l"
+    _idx(ip, imgs), _idx(lp, labels)
+    if case == "label 200":
+        _idx(lp, np.array([1, 200, 3]))
+    elif case == "label -5":
+        _idx_typed(lp, np.array([1, -5, 3]), 0x0C, ">i4")
+    elif case == "float labels":
+        _idx_typed(lp, np.array([1.5, np.nan, 3.0]), 0x0E, ">f8")
+    elif case == "float images":
+        _idx_typed(ip, np.full((3, 4, 4), np.nan), 0x0E, ">f8")
+    else:
+        _idx(ip, np.zeros((0, 4, 4))), _idx(lp, np.zeros(0))
+    with pytest.raises(ValueError, match=msg):
+        load_mnist_idx(ip, lp)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_data_files_must_be_regular_files(tmp_path, kind):
+    """A named pipe would block the reader for ever and /dev/zero reports size 0 but never ends: both are
+    refused at once (opened without blocking, checked on the open file)."""
+    import os
+
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "cifar").mkdir()
+    for p in (tmp_path / "mnist" / "t10k-images-idx3-ubyte", tmp_path / "mnist" / "t10k-labels-idx1-ubyte",
+              tmp_path / "cifar" / "test_batch.bin"):
+        if kind == "fifo":
+            os.mkfifo(p)
+        else:
+            p.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_test_split("mnist", tmp_path / "mnist")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_test_split("cifar10", tmp_path / "cifar")
+
+
 def test_cifar10_binary(tmp_path):
     rng = np.random.default_rng(0)
     rec = np.concatenate([rng.integers(0, 10, (4, 1)), rng.integers(0, 256, (4, 3072))], axis=1).astype(np.uint8)

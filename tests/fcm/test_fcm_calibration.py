@@ -34,7 +34,8 @@ def _model(seed=0, K=19, N=10, **opts):
     (lambda: CalibratedRange(float("nan")), "percentile"), (lambda: CalibratedRange(True), "percentile"),
     (lambda: CalibratedRange(per="row"), "CalibratedRange.per"), (lambda: CalibratedRange(per=1), "per"),
     (lambda: FixedRange(0.0), "FixedRange.full_scale_a"), (lambda: FixedRange(float("inf")), "full_scale_a"),
-    (lambda: FixedInput(-1.0), "FixedInput.x_max"), (lambda: CalibratedInput(-5), "CalibratedInput.percentile"),
+    (lambda: FixedInput(-1.0), "FixedInput.x_max"), (lambda: FixedInput(1e-320), "FixedInput.x_max must be within"),
+    (lambda: FixedRange(1e300), "FixedRange.full_scale_a must be within"), (lambda: CalibratedInput(-5), "CalibratedInput.percentile"),
     (lambda: FCMOptions(adc_range="sometimes"), "adc_range"), (lambda: FCMOptions(adc_range="fixed"), "adc_range"),
     (lambda: adc_range_from({"kind": "fixed", "amps": 1.0}), "adc_range"),
 ])

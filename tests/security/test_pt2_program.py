@@ -125,3 +125,19 @@ def test_size_expressions_torch_writes_pass(text):
                                   "Float('1e5', precision=print)", "Float('__import__')", "Symbol('s0', precision=3)"])
 def test_other_size_expressions_refused(text):
     assert not expr_ok(text)
+
+
+def test_torch_load_failure_is_one_line_with_its_cause(tmp_path, capfd):
+    """A weight record shorter than its tensor: torch.export.load logs the failure with a traceback and
+    raises "check the warnings above"; the CLI prints one line that carries torch's own cause."""
+    from xbarlab.cli import main
+
+    ents = hf.pt2_entries(SRC)
+    i = next(k for k, e in enumerate(ents) if e.name.endswith(b"data/weights/weight_0"))
+    ents[i] = hf.Entry.stored(ents[i].name, b"\0" * 100)
+    path = hf.write_zip(tmp_path / "short.pt2", ents)
+    assert main(["dnn-eval", str(path), "--limit", "5"]) != 0
+    err = capfd.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "torch.export.load failed" in lines[0] and "out of bounds for storage of size 100" in lines[0]

@@ -45,9 +45,19 @@ def _percentile(name: str, p) -> float:
     return float(p)
 
 
-def _positive(name: str, v, unit: str = "") -> float:
+#: bounds of a fixed ADC full scale (ampere): far beyond any crossbar's column currents on both sides,
+#: and within what float32 (the DNN layers' dtype) resolves: a current over the full scale stays finite
+ADC_FULL_SCALE_BOUNDS_A = (1e-15, 1e3)
+#: bounds of a fixed DAC input full scale (the inputs' units), for the same reason
+X_MAX_BOUNDS = (1e-30, 1e30)
+
+
+def _positive(name: str, v, unit: str = "", bounds: tuple[float, float] | None = None) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a finite number > 0{unit}, got {v!r}")
+    if bounds is not None and not bounds[0] <= v <= bounds[1]:
+        raise ValueError(f"{name} must be within [{bounds[0]:g}, {bounds[1]:g}]{unit} (float32 arithmetic "
+                         f"resolves no more), got {v!r}")
     return float(v)
 
 
@@ -73,13 +83,14 @@ class WorstCase(AdcRange):
 
 @dataclass(frozen=True)
 class FixedRange(AdcRange):
-    """ADC full scale fixed at ``full_scale_a`` ampere (> 0, finite) for every ADC."""
+    """ADC full scale fixed at ``full_scale_a`` ampere (within ``ADC_FULL_SCALE_BOUNDS_A``) for every ADC."""
 
     full_scale_a: float
     kind = "fixed"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "full_scale_a", _positive("FixedRange.full_scale_a", self.full_scale_a, " ampere"))
+        object.__setattr__(self, "full_scale_a", _positive("FixedRange.full_scale_a", self.full_scale_a, " ampere",
+                                                            ADC_FULL_SCALE_BOUNDS_A))
 
 
 #: what a calibrated ADC full scale is shared by: every column of a tile, or each column alone
@@ -116,13 +127,13 @@ class PerVector(InputRange):
 
 @dataclass(frozen=True)
 class FixedInput(InputRange):
-    """DAC input full scale fixed at ``x_max`` (> 0, finite, the inputs' units)."""
+    """DAC input full scale fixed at ``x_max`` (the inputs' units, within ``X_MAX_BOUNDS``)."""
 
     x_max: float
     kind = "fixed"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "x_max", _positive("FixedInput.x_max", self.x_max))
+        object.__setattr__(self, "x_max", _positive("FixedInput.x_max", self.x_max, "", X_MAX_BOUNDS))
 
 
 @dataclass(frozen=True)
