@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 
-from xbarlab.cli_args import check_out_dir
+from xbarlab.cli_args import check_out_dir, int_in
 
 HELP = "reproduce the RxNN sensitivity studies (Fig. 2, Fig. 3) into reports/"  # xbarlab --help
 FIGURES = ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak")
@@ -35,9 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hardware preset of xbarlab/presets/ every figure runs on (default: rxnn-spintronic)")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="address of a running dask.distributed scheduler (default: local processes)")
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=int_in(1, 4096, "a worker count"), default=2,
                    help="tasks in flight at once, >= 1 (default 2; each sweep starts at most one per task)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (none either when stderr is not a "
+                   "terminal)")
 
 
 def check_parallel(workers: int, scheduler: str | None) -> None:
@@ -66,10 +67,12 @@ def run(args) -> int:
     from .technology import PRESET
 
     check_parallel(args.workers, args.scheduler)
+    spec = load_preset(getattr(args, "preset", None) or PRESET)  # (a bad preset: before --out is made)
     check_out_dir(args.out)
     mode = "quick" if args.quick else "full" if args.full else "report"
+    # progress bars only on a terminal: redirected, they would share lines with the messages
     cfg = RunConfig(out=args.out, mode=mode, workers=args.workers, scheduler=args.scheduler,
-                    progress=not args.no_progress, spec=load_preset(getattr(args, "preset", None) or PRESET))
+                    progress=not args.no_progress and sys.stderr.isatty(), spec=spec)
     names = FIGURES if args.figure == "all" else () if args.figure == "index" else (args.figure,)
     times, failed = {}, {}
     t0 = time.perf_counter()

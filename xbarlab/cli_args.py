@@ -73,6 +73,8 @@ def check_out_dir(path, option: str = "--out") -> Path:
 
     ValueError naming ``option`` and the path when it cannot be written.
     """
+    if not str(path).strip():  # (Path("") is the current folder: an empty option value is a mistake)
+        raise ValueError(f"{option} must name a folder, got {str(path)!r}")
     p = Path(path)
     try:
         p.mkdir(parents=True, exist_ok=True)

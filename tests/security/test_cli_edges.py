@@ -118,6 +118,15 @@ def test_out_under_a_file_is_refused_first(tmp_path, marker_ngspice):
     assert not marker.exists()
 
 
+def test_empty_out_and_bad_preset_refused_before_any_folder_is_made(tmp_path, marker_ngspice):
+    env, marker = marker_ngspice
+    assert_one_line_error(cli(["validate", "--out", ""], env_extra=env), "--out must name a folder")
+    out = tmp_path / "new"
+    assert_one_line_error(cli(["characterize", "fig3a_dac", "--quick", "--preset", "nosuch", "--out", str(out)],
+                              env_extra=env), "preset")
+    assert not out.exists() and not marker.exists()
+
+
 @pytest.mark.parametrize("cmd", [["validate"], ["characterize", "fig3a_dac", "--quick", "--no-progress"]])
 def test_read_only_out_is_refused_before_computing(cmd, readonly_dir, marker_ngspice):
     env, marker = marker_ngspice
