@@ -2,9 +2,11 @@
 
 The sweep (``dnn_eval.instances``) keeps every finished instance in
 ``OUT/.cache/dnn_instances.sweep.sqlite``; the command then writes
-``OUT/dnn_instances-MODEL-KEY.csv`` (one row per instance) and ``.json``
+``OUT/dnn_instances-MODEL-KEY-nN.csv`` (one row per instance) and ``.json``
 (what ``--json`` prints), KEY being the first 10 hex digits of the setup's
-sha256, so runs of other setups into the same folder keep their files. An
+sha256 and N the instance count, so runs of other setups or counts into the
+same folder keep their files (the cache is shared: a run of fewer instances
+takes them from a larger one's). An
 interrupted run (Ctrl-C) writes both with the instances finished so far
 (``not run`` for the rest); rerunning the same command computes only the
 instances that are missing or failed. Failed instances are listed, left out
@@ -64,9 +66,9 @@ def _cluster(args):
     return client, max(1, sum(client.nthreads().values()))
 
 
-def _stem(out: Path, model: str, key: str) -> Path:
+def _stem(out: Path, model: str, key: str, n: int) -> Path:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(model).stem)[:40] or "model"
-    return out / f"dnn_instances-{name}-{key[:10]}"
+    return out / f"dnn_instances-{name}-{key[:10]}-n{n}"
 
 
 def _write(path: Path, text: str) -> None:
@@ -117,6 +119,7 @@ def run_instances_cli(args) -> int:
     from xbarlab.sweep import OversubscribedWarning
 
     from .cli import calibration_of, check_data_args, config_of, hardware, load_inputs, ranges_of
+    from .evaluate import RANGE_FIELDS
 
     out = check_args(args)
     check_data_args(args.dataset, args.data_dir)  # (its warning before anything heavy loads)
@@ -130,8 +133,8 @@ def run_instances_cli(args) -> int:
     setup = InstanceSetup.from_loaded(lm, split, args.model, args.arch, args.dataset, args.data_dir, args.limit,
                                       spec, options, args.seed, args.threads, ranges)
     store = out / ".cache" / STORE_NAME
-    stem = _stem(out, args.model, setup.key)
-    config = {**config_of(args, lm, spec, options.to_dict()), "instances": args.instances, "base_seed": args.seed,
+    stem = _stem(out, args.model, setup.key, args.instances)
+    config = {**config_of(args, lm, spec, {k: v for k, v in options.to_dict().items() if k not in RANGE_FIELDS}), "instances": args.instances, "base_seed": args.seed,
               "seed_rule": SEED_RULE, "workers": args.workers or 1, "scheduler": args.scheduler,
               "timeout_s": args.timeout_s}
     files = {"csv": str(stem.with_suffix(".csv")), "json": str(stem.with_suffix(".json")), "store": str(store)}

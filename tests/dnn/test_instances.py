@@ -203,6 +203,7 @@ def test_cli_json_fields_and_files(tmp_path, capsys):
     assert (c["instances"], c["base_seed"], c["variation"], c["xbar"]) == (3, 7, 0.1, 32) and "SeedSequence" in c["seed_rule"]
     assert json.loads(open(out["files"]["json"]).read())["instances"] == out["instances"]
     assert len(open(out["files"]["csv"]).read().strip().splitlines()) == 1 + 3
+    assert out["files"]["csv"].endswith("-n3.csv")  # (a run of another count keeps its own files)
     # the text table: the distribution and every instance, all from the cache now
     assert main([*ARGV, "--instances", "3", "--seed", "7", "--scheduler", "inline", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out

@@ -98,6 +98,7 @@ def test_bad_count_is_one_line_naming_the_option(args, option, marker_ngspice):
     (["--xbar", "1000000"], "--xbar"),
     (["--seed", "-1"], "--seed"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent/xbarlab"], "--data-dir"),
+    (["--vg", "1.0"], "--vg needs --cell 1t1r"),
 ])
 def test_dnn_eval_options_fail_before_torch(args, option, no_heavy):
     assert_one_line_error(cli(["dnn-eval", "mlp", *args], extra_path=no_heavy), option)
