@@ -171,7 +171,7 @@ def _kind(mode: int) -> str:
 
 
 def _open(path: Path):
-    """(stream, gzipped, size on disk) of a regular file, gzip streams inflated."""
+    """(stream, gzipped, size on disk, the file under the stream) of a regular file, gzip inflated."""
     f, size = open_regular(path)
     magic = f.read(2)
     f.seek(0)
