@@ -144,6 +144,7 @@ def dnn_lines(out: Path) -> list[str]:
         L.append("- Figures: [12(a)](dnn_fig12a_accuracy.png), [12(b)](dnn_fig12b_energy.png), "
                  "[13](dnn_fig13_breakdown.png), [14](dnn_fig14_sensitivity.png), [15](dnn_fig15_retrain.png), "
                  "[16](dnn_fig16_features.png)")
+    L += energy_scheme_lines(out)
     bd = _read(out, "bench_dnn.csv")
     if bd is None:
         L.append("- bench_dnn.csv missing: run `python benchmarks/bench_dnn.py --out reports`.")
@@ -163,6 +164,20 @@ def dnn_lines(out: Path) -> list[str]:
             L.append(f"- {r.benchmark}, batch {int(r.batch)}: crossbar / plain = {r.ratio:.3g}x "
                      f"(target <= {r.target:g}x: {_met(r.ratio <= r.target)}){floor} [bench_dnn.md](bench_dnn.md)")
     return L + [""]
+
+
+def energy_scheme_lines(out: Path) -> list[str]:
+    """One line: the range over the networks of each scheme's energy per inference against the default's."""
+    e = _read(out, "dnn_energy_sensing.csv")
+    if e is None:
+        return []
+    parts = []
+    for (m, s), g in e.groupby(["mapping", "sensing"], sort=False):
+        if (m, s) != ("differential", "separate"):
+            parts.append(f"{m} mapping, {s} sensing {g.energy_vs_default.min():.3f}-{g.energy_vs_default.max():.3f}x")
+    return [f"- Energy per inference at Cross64 against the default scheme (differential pair, separate ADCs), "
+            f"over the {e.network.nunique()} networks: " + "; ".join(parts) +
+            " (`dnn_eval.energy`'s counts per scheme) [dnn_energy_sensing.csv](dnn_energy_sensing.csv)"]
 
 
 def write_overview(out: str | Path) -> Path:

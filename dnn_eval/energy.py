@@ -30,6 +30,27 @@ TxSim's setting); ADC conversions and crossbar reads S * W * Tk * Tn * cols
 are unchanged. The cell energy keeps ``activity`` (ASSUMED the same for a
 bit-serial cycle's 0/1 inputs). W = C = 1 is the table above.
 
+Mapping and sensing (``FCMOptions.mapping``, ``.sensing``; ``xbarlab.fcm.sensing``)
+set A, the arrays per tile position, and where the subtraction happens:
+
+==========================  ===  ========================  ======================  ==================
+mapping / sensing           A    cells read per array      ADC conversions         digital adds
+==========================  ===  ========================  ======================  ==================
+differential / separate     2    rows * cols               A * cols (one per       N * (P*C*W*A*Tk - 1)
+                                                           array column)
+differential / differential 2    rows * cols               cols (one per pair)     N * (P*C*W*Tk - 1)
+offset / separate           1    rows * cols               cols                    N * (P*C*Tk - 1) + N
+                                                                                   + P*C*(K - 1)
+offset / reference          1    rows * (cols + 1)         cols (the reference     N * (P*C*Tk - 1)
+                                                           column has none)
+==========================  ===  ========================  ======================  ==================
+
+per tile, input vector, phase and cycle (ADC, cells) or per input vector (adds); DAC conversions are
+A * W * Tk * Tn * rows * C per vector and phase in every case. The offset mapping's digital offset
+(separate sensing) is the sum of the K codes (K - 1 adds per phase and cycle) and one subtraction per
+output; the bipolar ADC of a difference is counted at the cost of the separate ADC of the same bits.
+The default (``options=None``) is the default FCMOptions: differential pair, separate sensing.
+
 1T-1R cells (``spec.device.access`` set) add the gate lines (category
 ``gate_line``, outside ``CATEGORIES``: 0 for 1R hardware): every array read
 charges the gates of all its rows x cols access transistors and their share
@@ -176,14 +197,30 @@ def _layer_records(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor) 
     return recs
 
 
+def _scheme(options) -> tuple[int, int, bool, bool]:
+    """(arrays per tile position, extra columns per array, ADC per array (not per pair),
+    digital offset) of ``options`` (FCMOptions or None: the defaults); module docstring."""
+    from xbarlab.fcm import FCMOptions
+    from xbarlab.fcm.mapping import Mapping
+    from xbarlab.fcm.options import Sensing
+
+    o = FCMOptions() if options is None else options
+    if not isinstance(o, FCMOptions):
+        raise ValueError(f"options must be an FCMOptions or None, got {type(o).__name__}")
+    pair = o.mapping is Mapping.DIFFERENTIAL
+    return (2 if pair else 1, 1 if o.sensing is Sensing.REFERENCE else 0,
+            o.sensing is Sensing.SEPARATE, not pair and o.sensing is Sensing.SEPARATE)
+
+
 def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
-                 params: EnergyParams | None = None, slicing=None) -> list[dict]:
+                 params: EnergyParams | None = None, slicing=None, options=None) -> list[dict]:
     """Energy per inference (J) by layer and category, for input images x (B, C, H, W).
 
-    One row per crossbar layer with columns ``layer``, ``tiles``, one per
+    One row per crossbar layer with columns ``layer``, ``tiles`` (arrays), one per
     ``CATEGORIES`` entry and ``gate_line`` (1T-1R gate lines, 0 for 1R); the phases (signed inputs) are taken from x.
     ``slicing`` (``xbarlab.fcm.slicing.Slicing``; None: one device per weight,
-    all input bits in one cycle) multiplies arrays and cycles (module docstring).
+    all input bits in one cycle) multiplies arrays and cycles; ``options`` (``xbarlab.fcm.FCMOptions``;
+    None: its defaults) gives the mapping and sensing scheme (module docstring).
     """
     from xbarlab.fcm.slicing import Slicing
 
@@ -191,11 +228,13 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
     sl = slicing or Slicing()
     if not isinstance(sl, Slicing):
         raise ValueError(f"slicing must be a Slicing or None, got {type(sl).__name__}")
-    sl.check(spec)
+    A, ref_cols, adc_per_array, offset = _scheme(options)
+    sl.check(spec, options)
     C = sl.cycles(spec.dac.bits)
     dac_bits = spec.dac.bits if C == 1 else sl.input_bits_per_cycle  # bits of one conversion
     M, Nc = spec.rows, spec.cols
-    S = 2 * sl.weight_slices  # arrays per tile position: the pair, per weight slice
+    S = A * sl.weight_slices  # arrays per tile position: the pair (or one array), per weight slice
+    sub = S if adc_per_array else sl.weight_slices  # digital partial sums per tile row block
     g_mean = 0.5 * (spec.device.g_min + spec.device.g_max)
     e_cell = spec.dac.v_read**2 * g_mean * p.t_read_s * p.activity
     c_gate = gate_c_f_per_cell(spec, p)
@@ -211,19 +250,20 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
             tiles += t
             mv = V * P * C  # array reads per inference: vectors x phases x input cycles
             e["dac"] += mv * t * M * dac_bits * p.dac_j_per_bit
-            e["adc"] += mv * t * Nc * p.adc_j(spec.adc.bits)
-            e["crossbar"] += mv * t * M * Nc * e_cell
-            e[GATE] += mv * t * M * Nc * e_gate
+            e["adc"] += mv * (t if adc_per_array else t // A) * Nc * p.adc_j(spec.adc.bits)
+            e["crossbar"] += mv * t * M * (Nc + ref_cols) * e_cell
+            e[GATE] += mv * t * M * (Nc + ref_cols) * e_gate
             e["buffer_read"] += V * K * spec.dac.bits * p.sram_read_j_per_bit
             e["buffer_write"] += V * N * p.out_bits * p.sram_write_j_per_bit
-            e["digital_add"] += V * N * max(P * C * S * tk - 1, 0) * p.add_j
+            adds = N * max(P * C * sub * tk - 1, 0) + (N + P * C * (K - 1) if offset else 0)
+            e["digital_add"] += V * adds * p.add_j
         rows.append({"layer": rec["layer"], "tiles": tiles, **e})
     return rows
 
 
-def energy_per_inference(model, spec, x, params=None, slicing=None) -> dict:
-    """Totals per category (and ``gate_line``) and ``total`` (J per inference)."""
-    rows = energy_table(model, spec, x, params, slicing)
+def energy_per_inference(model, spec, x, params=None, slicing=None, options=None) -> dict:
+    """Totals per category (and ``gate_line``) and ``total`` (J per inference); arguments of ``energy_table``."""
+    rows = energy_table(model, spec, x, params, slicing, options)
     tot = {c: float(sum(r[c] for r in rows)) for c in CATEGORIES + (GATE,)}
     tot["total"] = float(sum(tot.values()))
     tot["tiles"] = int(sum(r["tiles"] for r in rows))

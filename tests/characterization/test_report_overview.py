@@ -13,3 +13,13 @@ def test_overview_reports_missing_inputs_and_keeps_other_sections(tmp_path: Path
     assert "bench_dnn.csv missing" in page and "fcm_speed.csv missing" in page
     write_overview(tmp_path)
     assert (tmp_path / "index.md").read_text().count(BEGIN) == 1
+
+
+def test_overview_gives_each_energy_scheme_range_from_the_csv(tmp_path: Path):
+    (tmp_path / "dnn_energy_sensing.csv").write_text(
+        "network,mapping,sensing,energy_vs_default\n"
+        "a,differential,separate,1.0\na,differential,differential,0.95\na,offset,separate,0.6\n"
+        "b,differential,separate,1.0\nb,differential,differential,0.9\nb,offset,separate,0.7\n")
+    page = write_overview(tmp_path).read_text()
+    assert ("over the 2 networks: differential mapping, differential sensing 0.900-0.950x; "
+            "offset mapping, separate sensing 0.600-0.700x") in page

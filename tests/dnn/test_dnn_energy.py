@@ -38,3 +38,52 @@ def test_energy_params_validated_and_sourced():
         EnergyParams(adc_j_8bit=-1.0)
     src = EnergyParams.sources()
     assert all(k in src for k in ("adc_j_8bit", "dac_j_per_bit", "sram_read_j_per_bit", "crossbar"))
+
+
+def test_sensing_schemes_count_their_arrays_adcs_and_adds():
+    """Linear(256, 64) of the ConvNet's classifier on 64x64 tiles: Tk = 4 row tiles, Tn = 1, K = 256, N = 64,
+    one vector, unsigned inputs (P = 1), one cycle; per scheme the counts of the module docstring's table."""
+    from xbarlab.fcm import FCMOptions
+
+    m = load_model("convnet").module
+    spec = make_spec("spintronic", 64)
+    x = torch.rand(1, 1, 8, 8)
+    p = EnergyParams()
+    g_mean = 0.5 * (spec.device.g_min + spec.device.g_max)
+    cell = spec.dac.v_read ** 2 * g_mean * p.t_read_s * p.activity
+    want = {  # (mapping, sensing): (arrays per tile position, columns read per array, ADCs per tile, adds)
+        ("differential", "separate"): (2, 64, 128, 64 * (2 * 4 - 1)),
+        ("differential", "differential"): (2, 64, 64, 64 * (4 - 1)),
+        ("offset", "separate"): (1, 64, 64, 64 * (4 - 1) + 64 + 255),
+        ("offset", "reference"): (1, 65, 64, 64 * (4 - 1)),
+    }
+    for (mapping, sensing), (a, cols, adcs, adds) in want.items():
+        opts = FCMOptions(mapping=mapping, sensing=sensing)
+        row = energy_table(m, spec, x, options=opts)[3]
+        assert row["layer"] == "classifier.1"
+        assert row["tiles"] == a * 4
+        assert row["dac"] == pytest.approx(a * 4 * 64 * spec.dac.bits * p.dac_j_per_bit)
+        assert row["adc"] == pytest.approx(4 * adcs * p.adc_j(spec.adc.bits)), (mapping, sensing)
+        assert row["crossbar"] == pytest.approx(a * 4 * 64 * cols * cell), (mapping, sensing)
+        assert row["digital_add"] == pytest.approx(adds * p.add_j), (mapping, sensing)
+    default = energy_per_inference(m, spec, x)
+    assert default == energy_per_inference(m, spec, x, options=FCMOptions())
+    with pytest.raises(ValueError, match="options must be an FCMOptions"):
+        energy_table(m, spec, x, options="differential")
+
+
+def test_differential_sensing_halves_the_adc_energy_of_a_sliced_network():
+    from xbarlab.fcm import FCMOptions
+    from xbarlab.fcm.slicing import Slicing
+
+    m = load_model("lenet").module
+    spec = make_spec("spintronic", 64)
+    x = torch.rand(1, 1, 8, 8)
+    sl = Slicing(weight_slices=2)
+    sep = energy_per_inference(m, spec, x, slicing=sl)
+    dif = energy_per_inference(m, spec, x, slicing=sl, options=FCMOptions(sensing="differential"))
+    assert dif["adc"] == pytest.approx(sep["adc"] / 2)
+    assert dif["dac"] == pytest.approx(sep["dac"]) and dif["crossbar"] == pytest.approx(sep["crossbar"])
+    assert dif["digital_add"] < sep["digital_add"]
+    with pytest.raises(ValueError, match="weight_slices"):
+        energy_per_inference(m, spec, x, slicing=sl, options=FCMOptions(mapping="offset"))
