@@ -112,7 +112,7 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
     else:
         g_hi = cond.check_spread(G, circuit, "exact")[1]
     s = cond.pow2_scale(g_hi)
-    t = cond.pow2_scale(float(np.abs(V).max()))
+    t = cond.pow2_scale(float(np.abs(V).max()) if V.size else 0.0)
     r = exact.solve(G * s if s != 1 else G, V * t if t != 1 else V, cond.scaled_circuit(circuit, s))
     i_out = cond.unscale(r.i_out, (1.0 / s, 1.0 / t), "output currents", "A")
     with np.errstate(over="ignore", under="ignore"):
@@ -234,6 +234,8 @@ def _g_nonideal_scaled(G: np.ndarray, circuit: CircuitParams, chunk: int | None,
     T, M, N = G.shape
     if not fast:
         return np.stack([exact.g_nonideal(g, circuit) for g in G])
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer))):
+        raise ValueError(f"chunk must be an integer >= 1 or None, got {chunk!r}")
     if chunk is None:  # work arrays of the elimination along the longer side: O(n (n + m)) per tile
         n, m = min(M, N), max(M, N)
         chunk = max(1, int(256e6 // (8 * n * (4 * n + 2 * m))))

@@ -123,11 +123,15 @@ SCALE_FREE_EXPONENT = 100  # values within 2**+-100 (about 1e+-30) are solved un
 
 def pow2_scale(x_max: float) -> float:
     """A power of two s with s * x_max in [0.5, 1), exact in binary; 1 when x_max is
-    within 2**+-100 already (then the inputs reach the engine bit for bit unchanged)."""
+    within 2**+-100 already (then the inputs reach the engine bit for bit unchanged);
+    2**1022 for a subnormal x_max (s * x_max in [2**-52, 0.5))."""
     if not (x_max > 0 and math.isfinite(x_max)):
         return 1.0
     e = math.frexp(x_max)[1]
-    return 1.0 if abs(e) <= SCALE_FREE_EXPONENT else math.ldexp(1.0, -e)
+    # A subnormal x_max (e < -1021) would need 2**-e > 2**1023, beyond double precision: scale by
+    # 2**1022 instead (its inverse 2**-1022 is still normal); s * x_max is then >= 2**-52, well
+    # inside the range the engines resolve unscaled.
+    return 1.0 if abs(e) <= SCALE_FREE_EXPONENT else math.ldexp(1.0, min(-e, 1022))
 
 
 def scaled_circuit(circuit: CircuitParams, s: float) -> CircuitParams:

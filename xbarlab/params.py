@@ -36,6 +36,8 @@ def check_resistance(name: str, value: float) -> float:
         raise ValueError(f"{name} must be a number in ohm, got {value!r}") from None
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be finite and >= 0 ohm, got {value!r}")
+    if v > 0 and not math.isfinite(1.0 / v):  # its conductance 1/r would overflow double precision
+        raise ValueError(f"{name} must be 0 (an ideal wire) or at least 5.6e-309 ohm (1/r finite), got {value!r}")
     return v
 
 

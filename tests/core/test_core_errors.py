@@ -138,3 +138,45 @@ def test_cli_bad_argument_is_one_line(argv):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "error" in proc.stderr
+
+
+@pytest.mark.parametrize("field", ["r_row", "r_col", "r_sense", "r_driver"])
+def test_resistance_whose_conductance_overflows_names_field_and_value(field):
+    # 1/r is inf for 0 < r < 5.6e-309: it used to reach the spread check as an inf conductance
+    # (with numpy's overflow RuntimeWarning) instead of a ValueError naming the field.
+    with pytest.raises(ValueError, match=field) as err:
+        xb.CircuitParams(**{field: 1e-320})
+    assert "1e-320" in str(err.value)
+    assert xb.CircuitParams(**{field: 5.6e-309})  # 1/r finite: accepted
+
+
+@pytest.mark.parametrize("circuit", [xb.CircuitParams(), xb.CircuitParams(r_row=1e308)])
+def test_subnormal_largest_conductance_solved_not_overflowing(circuit):
+    # pow2_scale of a subnormal largest conductance asked for 2**1029: OverflowError (math range error).
+    g = np.full((3, 2), 1e-310)
+    v = np.array([1e10, 2e10, -1e10])
+    i = xb.simulate(g, v, circuit)
+    ref = xb.solve(g * 2.0 ** 600, v, xb.CircuitParams(r_row=circuit.r_row / 2.0 ** 600)).i_out / 2.0 ** 600
+    np.testing.assert_allclose(i, ref, rtol=1e-12)
+    np.testing.assert_allclose(xb.solve(g, v, circuit).i_out, ref, rtol=1e-12)
+    with pytest.raises(ValueError, match="normal range"):  # outputs subnormal themselves: refused
+        xb.simulate(g, np.ones(3), circuit)
+
+
+@pytest.mark.parametrize("cells", [None, "sinh"])
+def test_empty_batch_solves_to_empty_results(cells):
+    # solve() with V of shape (0, M) raised numpy's "zero-size array to reduction operation" (linear)
+    # or "need at least one array to stack" (non-linear); simulate() already returned (0, N).
+    from xbarlab.engines.nonlinear import SinhCells
+
+    c = SinhCells(1.0) if cells else None
+    r = xb.solve(G, np.zeros((0, 3)), C, cells=c)
+    assert r.i_out.shape == (0, 2) and r.v_row.shape == (0, 3, 2)
+    assert xb.simulate(G, np.zeros((0, 3)), C, cells=c).shape == (0, 2)
+
+
+@pytest.mark.parametrize("chunk", [1.5, True, "2"])
+def test_bad_chunk_is_value_error(chunk):
+    with pytest.raises(ValueError, match="chunk") as err:
+        xb.g_nonideal_stack(np.stack([G, G]), C, chunk=chunk)
+    assert repr(chunk) in str(err.value)

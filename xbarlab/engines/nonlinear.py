@@ -173,6 +173,10 @@ def solve(G, V, circuit: CircuitParams, cells, settings: NewtonSettings = Newton
         _check_spread(G, circuit)
     net = _Network(G, circuit, cells)
     V2 = np.atleast_2d(V)
+    if V2.shape[0] == 0:  # an empty batch: empty results of the batch's shapes
+        m, n = G.shape
+        return SolveResult(v_row=np.zeros((0, m, n)), v_col=np.zeros((0, m, n)), i_cell=np.zeros((0, m, n)),
+                           i_out=np.zeros((0, n)), engine="newton")
     parts = [net.solve_one(v, settings) for v in V2]
     out = [np.stack([p[k] for p in parts]) for k in range(4)]
     if V.ndim == 1:
