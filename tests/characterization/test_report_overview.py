@@ -23,3 +23,61 @@ def test_overview_gives_each_energy_scheme_range_from_the_csv(tmp_path: Path):
     page = write_overview(tmp_path).read_text()
     assert ("over the 2 networks: differential mapping, differential sensing 0.900-0.950x; "
             "offset mapping, separate sensing 0.600-0.700x") in page
+def _line(page: str, start: str) -> str:
+    """The one overview line that starts with ``start``."""
+    found = [ln for ln in page.splitlines() if ln.startswith(start)]
+    assert len(found) == 1, (start, found)
+    return found[0]
+
+
+def test_overview_verdicts_follow_each_target_on_both_sides(tmp_path: Path):
+    """Every 'met' / '**NOT met**' of the overview is its number against its target: each one is given a
+    value on either side of its target (a verdict that ignored the number, compared the other way or took
+    another column would flip one of them)."""
+    import pandas as pd
+
+    pd.DataFrame({"exact_vs_ngspice_rel": [5e-10], "gnonideal_vs_exact_rel": [1e-15]}).to_csv(
+        tmp_path / "validation.csv", index=False)
+    pd.DataFrame({"size": ["64x64", "128x128"], "n": [64, 128], "g_nonideal_median_s": [0.009, 0.030],
+                  "target_s": [0.010, 0.025]}).to_csv(tmp_path / "bench_g_nonideal.csv", index=False)
+    pd.DataFrame({"tiles": [64], "tile_size": ["64x64"], "tiles_per_s": [600.0], "row_sweep_tiles_per_s": [150.0],
+                  "goal_tiles_per_s": [500.0], "goal_ratio_to_row_sweep": [5.5]}).to_csv(
+        tmp_path / "bench_g_nonideal_stack.csv", index=False)
+    pd.DataFrame({"benchmark": ["fast one", "slow one"], "batch": [128, 128], "ratio": [1.4, 1.6],
+                  "target": [1.5, 1.5], "floor_goal_ratio": [1.35, 1.2], "floor_target": [1.3, 1.3]}).to_csv(
+        tmp_path / "bench_dnn.csv", index=False)
+    for batched, met in ((1e-5, "met"), (1e-4, "**NOT met**")):  # ngspice / FCM batched: 2e5x, then 2e4x
+        pd.DataFrame({"size": [64] * 3, "method": ["ngspice", "fcm_batched", "fcm_single"],
+                      "seconds_per_vmm": [2.0, batched, 2e-6], "status": ["ok"] * 3}).to_csv(
+            tmp_path / "fcm_speed.csv", index=False)  # one vector at a time: 1e6x, above the target both times
+        page = write_overview(tmp_path).read_text()
+        assert f"(target >= 1e5x: {met} batched)" in _line(page, "- 64x64 speed-up over ngspice per VMM")
+    assert "(target <= 1e-9: met)" in _line(page, "- Exact solver vs ngspice")
+    assert _line(page, "- G_non-ideal 64x64:").endswith("(target <= 10 ms: met)")
+    assert _line(page, "- G_non-ideal 128x128:").endswith("(target <= 25 ms: **NOT met**)")
+    stack = _line(page, "- g_nonideal_stack 64x64:")
+    assert "600 tiles/s (target >= 500: met)" in stack and "4.0x the row sweep" in stack
+    assert "(the goal as a ratio, >= 5.5x: **NOT met**;" in stack
+    fast, slow = _line(page, "- fast one, batch 128:"), _line(page, "- slow one, batch 128:")
+    assert "= 1.4x (target <= 1.5x: met)" in fast and "floor = 1.35x (issue 12: <= 1.3x: **NOT met**" in fast
+    assert "= 1.6x (target <= 1.5x: **NOT met**)" in slow and "floor = 1.2x (issue 12: <= 1.3x: met" in slow
+
+
+def test_committed_index_sections_are_what_their_generators_make_of_the_committed_csvs(tmp_path: Path):
+    """``reports/index.md``'s overview and DNN-verdict sections are generated from ``reports/*.csv``: the
+    committed page must be what the generators write from the committed CSVs (a stale page, a CSV changed
+    without its page, or a generator changed without regenerating the page all fail here). Only reads CSVs."""
+    import shutil
+
+    from dnn_eval.experiments import verdicts
+
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    out = tmp_path / "reports"
+    shutil.copytree(reports, out, ignore=shutil.ignore_patterns("full", "*.png"))
+    committed = (reports / "index.md").read_text()
+    write_overview(out)
+    verdicts.write(out)
+    regenerated = (out / "index.md").read_text()
+    for begin, end in ((BEGIN, END), (verdicts.BEGIN, verdicts.END)):
+        section = [t[t.index(begin):t.index(end)] for t in (committed, regenerated)]
+        assert section[0] == section[1], f"reports/index.md {begin} section differs from its generator's output"
