@@ -122,6 +122,10 @@ def test_verdicts_follow_their_criteria(tmp_path):
     trend = verdicts.size_trend(a)  # convnet 0 -> 0 -> 1 point: within the noise of 360 images
     assert "**NOT reproduced**: holds in 2 of 3 networks" in trend and "convnet (digits) 0.0 -> 0.0 -> 1.0 (no)" in trend
     assert verdicts.deeper_networks(a).startswith("| Deeper networks") and "**reproduced**" in verdicts.deeper_networks(a)
+    close = pd.DataFrame(_fig12(0.0, 0.05, 0.20, "lenet") + _fig12(0.0, 0.05, 0.21, "vgg"))  # 1 point, SE ~3.5
+    assert "**NOT reproduced**" in verdicts.deeper_networks(close)
+    assert "**NOT reproduced**" in verdicts.small_networks(pd.DataFrame(_fig12(0.0, 0.0, 0.05, "convnet")))  # 5 > 2.2 + 1.8
+    assert "**reproduced**: convnet" in verdicts.small_networks(pd.DataFrame(_fig12(0.0, 0.0, 0.035, "convnet")))  # 3.5 <= 2.2 + 1.8
     e = pd.DataFrame({"dataset": "digits", "network": ["vgg"] * 3, "conv_index": [1, 2, 3],
                       "rel_l2_error": [0.3, 0.6, 0.5]})
     line = verdicts.deeper_layers(e)
