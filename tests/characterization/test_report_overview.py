@@ -64,20 +64,28 @@ def test_overview_verdicts_follow_each_target_on_both_sides(tmp_path: Path):
 
 
 def test_committed_index_sections_are_what_their_generators_make_of_the_committed_csvs(tmp_path: Path):
-    """``reports/index.md``'s overview and DNN-verdict sections are generated from ``reports/*.csv``: the
-    committed page must be what the generators write from the committed CSVs (a stale page, a CSV changed
-    without its page, or a generator changed without regenerating the page all fail here). Only reads CSVs."""
+    """``reports/index.md``'s overview, characterization, DNN-verdict and NEAT sections are generated from
+    ``reports/`` (CSV, JSON): the committed page must be what the generators write from the committed files
+    (a stale page, a CSV changed without its page, or a generator changed without regenerating the page all
+    fail here). Only reads files; the TxSim section takes its run's arguments and is left out."""
     import shutil
 
-    from dnn_eval.experiments import verdicts
+    import pandas as pd
+
+    from characterization import index
+    from dnn_eval.experiments import neat_accuracy, verdicts
 
     reports = Path(__file__).resolve().parents[2] / "reports"
     out = tmp_path / "reports"
-    shutil.copytree(reports, out, ignore=shutil.ignore_patterns("full", "*.png"))
+    shutil.copytree(reports, out, ignore=shutil.ignore_patterns(".cache"))  # the figures too: the index links those that exist
     committed = (reports / "index.md").read_text()
     write_overview(out)
+    index.write_index(out)
     verdicts.write(out)
+    neat_accuracy.write_pages(pd.read_csv(out / "neat_accuracy.csv"), out)
     regenerated = (out / "index.md").read_text()
-    for begin, end in ((BEGIN, END), (verdicts.BEGIN, verdicts.END)):
+    assert (out / "neat_verdict.md").read_text() == (reports / "neat_verdict.md").read_text()
+    for begin, end in ((BEGIN, END), (index.BEGIN, index.END), (verdicts.BEGIN, verdicts.END),
+                       ("<!-- neat:begin -->", "<!-- neat:end -->")):
         section = [t[t.index(begin):t.index(end)] for t in (committed, regenerated)]
         assert section[0] == section[1], f"reports/index.md {begin} section differs from its generator's output"
