@@ -89,3 +89,48 @@ def test_committed_index_sections_are_what_their_generators_make_of_the_committe
                        ("<!-- neat:begin -->", "<!-- neat:end -->")):
         section = [t[t.index(begin):t.index(end)] for t in (committed, regenerated)]
         assert section[0] == section[1], f"reports/index.md {begin} section differs from its generator's output"
+
+
+def _size_df(dd_large: float, ws_large: float, monotonic: bool = True):
+    import pandas as pd
+
+    rows = []
+    for g in ("G_MIN", "G_MAX"):
+        for group, small in (("DAC+DRIVER", 0.05), ("WIRE", 0.01), ("SENSE", 0.01), ("WIRE+SENSE", 0.02), ("ALL", 0.06)):
+            large = {"DAC+DRIVER": dd_large, "WIRE+SENSE": ws_large}.get(group, 0.5 * ws_large if group != "ALL"
+                                                                             else dd_large + ws_large)
+            mid = (small + large) / 2 if monotonic or group != "SENSE" else small / 2
+            for n, v in ((16, small), (32, mid), (64, large)):
+                rows.append({"dac": "preset", "r_pd_ohm": 20.0, "N": n, "g_state": g, "group": group,
+                             "error_last_col": v})
+    return pd.DataFrame(rows)
+
+
+def test_characterization_trends_follow_their_criteria_on_both_sides():
+    """Fig. 2(b)/(c) and 2(d)/(e) verdicts of ``characterization.index`` against numbers on either side of
+    each stated criterion."""
+    from characterization import index
+
+    def verdict(lines, start):
+        found = [ln for ln in lines if ln.startswith(start)]
+        assert len(found) == 1, (start, found)
+        return found
+
+    ok = index.size_trends(_size_df(dd_large=0.10, ws_large=0.11))  # WIRE+SENSE 0.11 >= DAC+DRIVER 0.10
+    no = index.size_trends(_size_df(dd_large=0.10, ws_large=0.09, monotonic=False))
+    for lines, want in ((ok, "**reproduced**"), (no, "**NOT reproduced**")):
+        for g in ("G_MIN", "G_MAX"):
+            assert f"| {want}" in verdict(lines, f"| WIRE and SENSE as significant as DAC+DRIVER at large N ({g}")[0]
+            assert "| **reproduced**" in verdict(lines, f"| DAC+DRIVER dominates at small N ({g}")[0]  # 0.05 > 0.02
+    assert "| **reproduced**" in ok[0] and "| **NOT reproduced**" in no[0] and "SENSE/G_MIN" in no[0]
+    sd = {"avg_error_min_col": 0.01, "avg_error_max_col": 0.03, "spread_per_col_min": 0.001, "spread_per_col_max": 0.004,
+          "instances": 20, "argmax_col_distinct": 3, "argmax_col_last_fraction": 0.5, "avg_error_first_half": 0.01,
+          "avg_error_second_half": 0.02}
+    se = {"spread_per_col_min": 0.0, "spread_per_col_max": 0.001, "instances": 20, "avg_error_min_col": 0.01,
+          "avg_error_max_col": 0.03}
+    for spread_d, spread_e, want in ((0.0021, 0.001, "**reproduced**"), (0.0019, 0.0011, "**NOT reproduced**")):
+        # spread / AVG: 0.0021 / 0.02 >= 0.1 (and 0.0019 < 0.1); inputs / states: 0.48 <= 0.5 (and 0.58 > 0.5)
+        lines = index.mc_trends({**sd, "spread_per_col_mean": spread_d}, {**se, "spread_per_col_mean": spread_e}, None)
+        dyn = [ln for ln in lines if ln.startswith("| Errors show significant dynamism")]
+        small = [ln for ln in lines if ln.startswith("| Spread across inputs is noticeable but small")]
+        assert len(dyn) == len(small) == 1 and f"| {want}" in dyn[0] and f"| {want}" in small[0]
