@@ -84,7 +84,8 @@ def test_shared_timeout_stops_the_run(libngspice):
     t0 = time.monotonic()
     with pytest.raises(xb.SpiceError, match=r"timed out after 0\.5 s"):
         run_deck(deck, NgspiceSettings(backend="shared", timeout_s=0.5))
-    assert time.monotonic() - t0 < 1.5
+    # the deck runs about a minute: 10 s tells a stopped run from a finished one on slow or busy CPUs too
+    assert time.monotonic() - t0 < 10
     G, V, c = CASES["3x2"]
     assert rel(xb.simulate(G, V, c, engine="ngspice", ngspice=SHARED), xb.simulate(G, V, c)) <= 1e-9
 
