@@ -68,10 +68,17 @@ class CircuitParams:
         for name in ("r_row", "r_col", "r_sense"):
             object.__setattr__(self, name, check_resistance(name, getattr(self, name)))
         rd = self.r_driver
-        if np.ndim(rd) == 0:
+        try:
+            ndim = np.ndim(rd)
+        except ValueError:  # ragged nesting such as [[1, 2], [3]]
+            ndim = -1
+        if ndim == 0:
             object.__setattr__(self, "r_driver", check_resistance("r_driver", rd))
         else:
-            arr = np.asarray(rd, dtype=object).ravel()
+            if ndim != 1:
+                got = f"shape {np.shape(rd)}" if ndim > 1 else "a ragged nested sequence"
+                raise ValueError(f"r_driver must be a number or a flat sequence of ohm values (one per row), got {got}")
+            arr = np.asarray(rd, dtype=object)
             if arr.size == 0:
                 raise ValueError("r_driver must be a number or a non-empty sequence of ohm values, got []")
             vals = tuple(check_resistance(f"r_driver[{k}]", v) for k, v in enumerate(arr))

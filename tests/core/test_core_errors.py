@@ -30,6 +30,9 @@ def test_bad_per_row_driver():
         xb.CircuitParams(r_driver=[1.0, -2.0])
     with pytest.raises(ValueError, match="3 rows"):
         xb.simulate(G, np.ones(3), xb.CircuitParams(r_driver=[1.0, 2.0]))
+    for nested, got in (([[1.0, 2.0], [3.0]], "a ragged nested sequence"), ([[1.0, 2.0], [3.0, 4.0]], r"shape \(2, 2\)")):
+        with pytest.raises(ValueError, match=rf"r_driver must be a number or a flat sequence.*got {got}"):
+            xb.CircuitParams(r_driver=nested)
 
 
 def test_g_not_2d():
