@@ -1,6 +1,6 @@
 """Shared test set-up: hypothesis profiles and the ngspice requirement.
 
-A test that needs ngspice uses the ``ngspice`` fixture. Where ngspice is
+A test that needs ngspice uses the ``ngspice`` fixture (which also gives it the ``ngspice`` marker). Where ngspice is
 missing, it fails when ``CI=true`` (CI must never silently skip the SPICE
 checks) and is skipped only on a developer's machine without ngspice.
 """
@@ -44,3 +44,13 @@ def ngspice() -> str:
             pytest.fail("ngspice is required in CI but was not found on PATH")
         pytest.skip("ngspice not installed (this would fail in CI)")
     return path
+
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that requests the ``ngspice`` fixture carries the ``ngspice`` marker, so that ``-m ngspice``
+    and ``-m "not ngspice"`` select by it (a test whose model itself sweeps ngspice, such as the 1T-1R cell
+    table, requests the fixture too)."""
+    for it in items:
+        if "ngspice" in getattr(it, "fixturenames", ()) and it.get_closest_marker("ngspice") is None:
+            it.add_marker(pytest.mark.ngspice)

@@ -164,8 +164,9 @@ def test_reference_evaluator_models_the_cells_as_the_fcm_does(ngspice, load):
         spice_tile_currents(fcm, r["tile_codes"])
 
 
-def test_the_presets_1r_fit_lowers_the_1t1r_rowsum_error():
-    """``fitting.fit_circuit`` leaves the access transistor out, so a preset's 1R DAC load factor is applied
+@pytest.mark.ngspice
+def test_the_presets_1r_fit_lowers_the_1t1r_rowsum_error(ngspice):
+    """(ngspice: the FCM's 1T-1R cell table is an ngspice sweep of the transistor.) ``fitting.fit_circuit`` leaves the access transistor out, so a preset's 1R DAC load factor is applied
     to its 1T-1R cells (``dnn_eval.evaluate.default_options``). It must help them too: on 64 x 64
     rxnn-spintronic tiles the ROWSUM column currents are closer to the EXACT DAC load's with it than with
     kappa = 1 (measured 2026-12-03: 4.9e-4 against 6.2e-4 of the largest current, median of 6 tiles)."""
