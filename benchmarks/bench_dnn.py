@@ -167,6 +167,11 @@ def plain_channels_last(model, x, dev, reps, make_run) -> float:
 #: input vectors per product in ``tile_product_floor`` (one cache-sized block of columns, reused;
 #: the fastest of these counts)
 FLOOR_COLS = (128, 256, 512, 1024)
+#: tiles per batched product in ``tile_product_floor`` (None: every tile of one shape in one call); the
+#: fastest with the fastest block of columns counts. On the AMD EPYC (Zen 4) host, MKL's bmm of all of a
+#: ResNet-18 layer's tiles at once ran slower than the crossbar's own products (batches of <= 64 tiles):
+#: the floor was then no lower bound (2026-12-04: floor products 297 ms, the crossbar's own 239 ms)
+FLOOR_TILES = (None, 64, 8)
 
 
 #: the fused CPU kernels and torch functions timed by ``phase_breakdown``, by phase
@@ -220,7 +225,7 @@ def tile_product_floor(xm, x, dev, reps):
     cannot be merged; ``xbarlab.fcm.sensing``), unpadded tile shapes as the FCM computes them,
     batched per tile shape, on random data of the same shapes and dtype, in blocks of input
     vectors (one block, reused: the most cache-friendly case; per layer the fastest block size of
-    ``FLOOR_COLS``, chosen here). Everything else the crossbar adds (DAC codes, DAC load, ADC,
+    ``FLOOR_COLS`` and number of tiles per call of ``FLOOR_TILES``, chosen here). Everything else the crossbar adds (DAC codes, DAC load, ADC,
     accumulation, layout) is left out, so ``plain - layers + tiles`` is the time a crossbar
     evaluation could reach if all of that were free.
     """
@@ -248,17 +253,20 @@ def tile_product_floor(xm, x, dev, reps):
                 for n in [Nc] * (N // Nc) + ([N % Nc] if N % Nc else []):
                     shapes[(m, n)] = shapes.get((m, n), 0) + S
         best = (math.inf, None)
-        for cols in FLOOR_COLS:  # the best of a few cache-sized blocks of input vectors
+        for cols in FLOOR_COLS:  # the best of a few cache-sized blocks of input vectors ...
             mats = [(torch.rand((t, n, m), generator=g, device=dev, dtype=a.dtype),
                      torch.rand((t, m, min(r, cols)), generator=g, device=dev, dtype=a.dtype))
                     for (m, n), t in shapes.items()]
-
-            def products(mats=mats, r=r, cols=cols):
-                for G, V in mats:
-                    for r0 in range(0, r, cols):
-                        torch.bmm(G, V[..., :min(cols, r - r0)])
-            t = timeit(products, dev, max(1, reps // 2))
-            best = (t, products) if t < best[0] else best
+            for per_call in FLOOR_TILES:  # ... and of a few numbers of tiles per batched product
+                def products(mats=mats, r=r, cols=cols, per_call=per_call):
+                    for G, V in mats:
+                        step = per_call or G.shape[0]
+                        for i in range(0, G.shape[0], step):
+                            Gi, Vi = G[i:i + step], V[i:i + step]
+                            for r0 in range(0, r, cols):
+                                torch.bmm(Gi, Vi[..., :min(cols, r - r0)])
+                t = timeit(products, dev, max(1, reps // 2))
+                best = (t, products) if t < best[0] else best
         runs.append((lambda op=op, a=a: op.forward_float(a), best[1]))
 
     def layers():

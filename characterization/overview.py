@@ -154,6 +154,10 @@ def dnn_lines(out: Path) -> list[str]:
             if "floor_goal_ratio" in bd and pd.notna(r.floor_goal_ratio):
                 floor = f"; crossbar / tile-product floor = {r.floor_goal_ratio:.3g}x (issue 12: <= " \
                         f"{r.floor_target:g}x: {_met(r.floor_goal_ratio <= r.floor_target)}"
+                own = r.get("phase tile products (BLAS) s")
+                if own is not None and pd.notna(own) and own < r.tile_products_s:
+                    floor += f"; no lower bound on this machine: the floor's products took {1e3 * r.tile_products_s:.3g} " \
+                             f"ms, the crossbar's own {1e3 * own:.3g} ms"
                 if "converter_bound_floor_ratio" in bd and pd.notna(r.converter_bound_floor_ratio):
                     floor += f"; the converters' arithmetic alone puts the least reachable at " \
                              f"{r.converter_bound_floor_ratio:.3g}x"

@@ -123,11 +123,17 @@ def test_report_gives_both_goal_ratios_for_every_inference_row(bench):
             {**row, "benchmark": "inference a, sensing=differential", "sensing": "differential", "ratio": 1.6}]
     df = pd.DataFrame(rows).assign(device="cpu", load_start=1.0, load_end=2.0)
     lines = bench.report_lines(df, rows, argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
-    goal = [ln for ln in lines if ln.startswith("| inference a") and ln.count("|") == 12]
-    assert goal == ["| inference a, sensing=separate | 1000.00 | 500.00 | 600.00 | 1100.00 | 1400.00 | 1.27 | yes | "
-                    "1.40 | yes | floor |",
-                    "| inference a, sensing=differential | 1000.00 | 500.00 | 600.00 | 1100.00 | 1400.00 | 1.27 | yes | "
-                    "1.60 | NO | plain |"]
+    goal = [ln for ln in lines if ln.startswith("| inference a") and ln.count("|") == 13]
+    assert goal == ["| inference a, sensing=separate | 1000.00 | 500.00 | 600.00 | n/a | 1100.00 | 1400.00 | 1.27 | "
+                    "yes | 1.40 | yes | floor |",
+                    "| inference a, sensing=differential | 1000.00 | 500.00 | 600.00 | n/a | 1100.00 | 1400.00 | 1.27 | "
+                    "yes | 1.60 | NO | plain |"]
+    # the crossbar's own products (phase_breakdown) against the floor's: flagged where the floor's took longer
+    own = [{**rows[0], "phase tile products (BLAS) s": t, "phase total s": 1.4} for t in (0.6, 0.59)]
+    df = pd.DataFrame(own).assign(device="cpu", load_start=1.0, load_end=2.0)
+    lines = bench.report_lines(df, own, argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
+    cells = [ln.split(" | ")[4] for ln in lines if ln.startswith("| inference a") and ln.count("|") == 13]
+    assert cells == ["600.00", "590.00 (floor > own)"]
 
 
 def test_report_gives_the_converter_bound_against_both_goals(bench):
