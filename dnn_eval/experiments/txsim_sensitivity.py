@@ -35,7 +35,7 @@ from xbarlab.update import UpdateParams
 from ..data import load_digits_split
 from ..models import MLP
 from ..txsim import TxSimSettings, train_on_crossbar
-from .txsim_train import LR, train_spec
+from .txsim_train import COLLAPSED, LR, summary, train_spec
 
 
 def points():
@@ -109,9 +109,9 @@ def verdicts(df: pd.DataFrame) -> list[str]:
         f"spintronic loses {100 * l_sp:.1f} points to its wires ({w[sp][0.0]:.3f} without, {w[sp][1.0]:.3f} with), "
         f"ReRAM {100 * l_re:.1f} ({w['reram'][0.0]:.3f}, {w['reram'][1.0]:.3f}): **{ok(v_w)}**",
         "* ADC bits (no TxSim number): " + ", ".join(f"{int(b)} bits {a:.3f}" for b, a in acc["adc"][sp].items()),
-        "* runs that collapsed to chance (accuracy < 0.2; a verdict resting on one of them is fragile): "
+        f"* runs that collapsed to chance (accuracy < {COLLAPSED}; a verdict resting on one of them is fragile): "
         + (", ".join(f"{r.curve} = {r.value:g} ({r.preset}, seed {r.seed}) {r.accuracy:.3f}"
-                     for r in df[df.accuracy < 0.2].itertuples()) or "none"),
+                     for r in df[df.accuracy < COLLAPSED].itertuples()) or "none"),
     ]
 
 
@@ -120,10 +120,14 @@ def training_lines(out) -> list[str]:
     ``txsim_insitu_diagnosis.csv`` in ``out``, when they are there (each is its own script's run)."""
     lines = []
     if (out / "txsim_train.csv").exists():
-        t = pd.read_csv(out / "txsim_train.csv")
+        t = summary(pd.read_csv(out / "txsim_train.csv"))
         for (ds, net), g in t.groupby(["dataset", "network"], sort=False):
-            lines.append(f"* training, {ds} {net}, {int(g.steps.iloc[0])} steps (`txsim_train.csv`): "
-                         + ", ".join(f"{r.setting} {r.accuracy:.3f}" for r in g.itertuples()))
+            n = int(g.seeds.max())
+            lines.append(f"* training, {ds} {net}, {int(g.steps.iloc[0])} steps (`txsim_train.csv`"
+                         + (f", mean of {n} seeds (range; runs that collapsed to chance)" if n > 1 else "") + "): "
+                         + ", ".join(f"{r.setting} {r.mean:.3f}" + (
+                             f" ({r.min:.3f}-{r.max:.3f}" + (f"; {r.collapsed} collapsed" if r.collapsed else "")
+                             + ")" if r.seeds > 1 else "") for r in g.itertuples()))
     if (out / "txsim_train_full.csv").exists():
         f = pd.read_csv(out / "txsim_train_full.csv").set_index(["dataset", "network", "setting"])
         for ds, net in dict.fromkeys(k[:2] for k in f.index):

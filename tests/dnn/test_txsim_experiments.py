@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from dnn_eval.experiments import txsim_diagnose, txsim_sensitivity, txsim_train
 
@@ -31,11 +32,30 @@ def test_verdicts_follow_the_stated_criteria():
 
 
 def test_txsim_train_tiny_run_writes_its_page(tmp_path):
-    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp", "--datasets", "digits"]) == 0
+    assert txsim_train.main(["--out", str(tmp_path), "--steps", "2", "--networks", "mlp", "--datasets", "digits",
+                             "--seeds", "2"]) == 0
     df = pd.read_csv(tmp_path / "txsim_train.csv")
-    assert list(df.setting) == list(txsim_train.SMALL["digits"])
+    assert list(df.setting) == [s for s in txsim_train.SMALL["digits"] for _ in range(2)]
+    assert list(df.seed) == [0, 1] * len(txsim_train.SMALL["digits"])
     assert df.accuracy.between(0, 1).all()
-    assert "xbar-insitu" in (tmp_path / "txsim_train.md").read_text()
+    assert not (tmp_path / "txsim_train.partial.csv").exists()
+    page = (tmp_path / "txsim_train.md").read_text()
+    assert "xbar-insitu" in page and "| mlp | float | 2 | 2 |" in page
+
+
+def test_txsim_train_summary_gives_mean_range_and_collapsed_runs(tmp_path):
+    rows = [{"dataset": "mnist5k", "network": "lenet", "setting": st, "seed": i, "steps": 100, "accuracy": a,
+             "wall_s": 1.0, "rebuild_s": float("nan")}
+            for st, accs in (("float", (0.1, 0.7, 0.4)), ("xbar-ideal-update", (0.3, 0.2, 0.25)))
+            for i, a in enumerate(accs)]
+    pd.DataFrame(rows).to_csv(tmp_path / "txsim_train.csv", index=False)
+    s = txsim_train.summary(pd.DataFrame(rows)).set_index("setting")
+    assert s.loc["float", "mean"] == pytest.approx(0.4) and s.loc["float", "collapsed"] == 1
+    assert (s.loc["float", "min"], s.loc["float", "max"], s.loc["float", "seeds"]) == (0.1, 0.7, 3)
+    assert s.loc["xbar-ideal-update", "collapsed"] == 0  # 0.2 is not below COLLAPSED
+    line = txsim_sensitivity.training_lines(tmp_path)[0]
+    assert "mean of 3 seeds" in line and "float 0.400 (0.100-0.700; 1 collapsed)" in line
+    assert "xbar-ideal-update 0.250 (0.200-0.300)" in line
 
 
 def test_txsim_train_plans_small_and_full_runs():
