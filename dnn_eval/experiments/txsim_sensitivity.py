@@ -129,14 +129,14 @@ def training_lines(out) -> list[str]:
                              f" ({r.min:.3f}-{r.max:.3f}" + (f"; {r.collapsed} collapsed" if r.collapsed else "")
                              + ")" if r.seeds > 1 else "") for r in g.itertuples()))
     if (out / "txsim_train_full.csv").exists():
-        f = pd.read_csv(out / "txsim_train_full.csv").set_index(["dataset", "network", "setting"])
+        f = summary(pd.read_csv(out / "txsim_train_full.csv")).set_index(["dataset", "network", "setting"])
         for ds, net in dict.fromkeys(k[:2] for k in f.index):
             if (ds, net, "straight-through-L1") in f.index and (ds, net, "straight-through") in f.index:
-                lines.append(f"* straight-through, {ds} {net} (`txsim_train_full.csv`, "
-                             f"{int(f.loc[(ds, net, 'straight-through'), 'steps'])} steps): "
-                             f"{f.loc[(ds, net, 'straight-through'), 'accuracy']:.3f} with the crossbars reprogrammed "
-                             f"every 10 steps, {f.loc[(ds, net, 'straight-through-L1'), 'accuracy']:.3f} every step "
-                             "(in between, the forward pass runs on weights up to 9 Adam steps old)")
+                st, l1 = f.loc[(ds, net, "straight-through")], f.loc[(ds, net, "straight-through-L1")]
+                seeds = f" mean of {int(st.seeds)} seeds," if st.seeds > 1 else ""
+                lines.append(f"* straight-through, {ds} {net} (`txsim_train_full.csv`,{seeds} {int(st.steps)} steps): "
+                             f"{st['mean']:.3f} with the crossbars reprogrammed every 10 steps, {l1['mean']:.3f} "
+                             "every step (in between, the forward pass runs on weights up to 9 Adam steps old)")
     if (out / "txsim_insitu_diagnosis.csv").exists():
         d = pd.read_csv(out / "txsim_insitu_diagnosis.csv")
         d = d[d.network == "lenet"]

@@ -53,6 +53,12 @@ def test_txsim_train_summary_gives_mean_range_and_collapsed_runs(tmp_path):
     assert s.loc["float", "mean"] == pytest.approx(0.4) and s.loc["float", "collapsed"] == 1
     assert (s.loc["float", "min"], s.loc["float", "max"], s.loc["float", "seeds"]) == (0.1, 0.7, 3)
     assert s.loc["xbar-ideal-update", "collapsed"] == 0  # 0.2 is not below COLLAPSED
+    full = [{"dataset": "digits", "network": "lenet", "setting": st, "seed": i, "steps": 1000, "accuracy": a}
+            for st, accs in (("straight-through", (0.2, 0.4)), ("straight-through-L1", (0.8, 0.9)))
+            for i, a in enumerate(accs)]
+    pd.DataFrame(full).to_csv(tmp_path / "txsim_train_full.csv", index=False)
+    assert "mean of 2 seeds, 1000 steps): 0.300 with the crossbars reprogrammed every 10 steps, 0.850 every step" in \
+        txsim_sensitivity.training_lines(tmp_path)[-1]
     line = txsim_sensitivity.training_lines(tmp_path)[0]
     assert "mean of 3 seeds" in line and "float 0.400 (0.100-0.700; 1 collapsed)" in line
     assert "xbar-ideal-update 0.250 (0.200-0.300)" in line
