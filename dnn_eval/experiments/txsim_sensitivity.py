@@ -115,6 +115,14 @@ def verdicts(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def _setting_stats(r) -> str:
+    """'setting mean', with '(min-max; k collapsed)' over several seeds (a row of ``txsim_train.summary``)."""
+    if r.seeds == 1:
+        return f"{r.setting} {r.mean:.3f}"
+    collapsed = f"; {r.collapsed} collapsed" if r.collapsed else ""
+    return f"{r.setting} {r.mean:.3f} ({r.min:.3f}-{r.max:.3f}{collapsed})"
+
+
 def training_lines(out) -> list[str]:
     """The training results and the in-situ diagnosis from ``txsim_train.csv`` and
     ``txsim_insitu_diagnosis.csv`` in ``out``, when they are there (each is its own script's run)."""
@@ -125,9 +133,7 @@ def training_lines(out) -> list[str]:
             n = int(g.seeds.max())
             lines.append(f"* training, {ds} {net}, {int(g.steps.iloc[0])} steps (`txsim_train.csv`"
                          + (f", mean of {n} seeds (range; runs that collapsed to chance)" if n > 1 else "") + "): "
-                         + ", ".join(f"{r.setting} {r.mean:.3f}" + (
-                             f" ({r.min:.3f}-{r.max:.3f}" + (f"; {r.collapsed} collapsed" if r.collapsed else "")
-                             + ")" if r.seeds > 1 else "") for r in g.itertuples()))
+                         + ", ".join(_setting_stats(r) for r in g.itertuples()))
     if (out / "txsim_train_full.csv").exists():
         f = summary(pd.read_csv(out / "txsim_train_full.csv")).set_index(["dataset", "network", "setting"])
         for ds, net in dict.fromkeys(k[:2] for k in f.index):

@@ -69,6 +69,7 @@ NONIDEAL = UpdateParams(nu_set=0.1, nu_reset=0.1, gamma=1.0, pulses=1000)
 LR = 0.5
 SEEDS = 3  # make report's count; the CPU-dependent spread of one seed is as large as the settings' differences
 COLLAPSED = 0.2  # accuracy below this (chance is 0.1): the run collapsed, it did not learn
+KEYS = ["dataset", "network", "setting"]  # one row of the page: every seed of one setting
 
 
 def train_spec(preset: str = "rxnn-spintronic", size: int = 32, **adc):
@@ -144,7 +145,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     ``COLLAPSED``. A CSV without a ``seed`` column is one seed."""
     if "seed" not in df:
         df = df.assign(seed=0)
-    g = df.groupby(["dataset", "network", "setting"], sort=False)
+    g = df.groupby(KEYS, sort=False)
     return g.agg(steps=("steps", "first"), seeds=("seed", "nunique"), mean=("accuracy", "mean"),
                  min=("accuracy", "min"), max=("accuracy", "max"),
                  collapsed=("accuracy", lambda a: int((a < COLLAPSED).sum()))).reset_index()
@@ -166,11 +167,12 @@ def page(df: pd.DataFrame, cmd: str, steps: dict, datasets, preset: str, threads
              "| data set | network | setting | steps | seeds | mean test accuracy | min | max | collapsed | "
              "per seed | wall s | of which exact rebuilds s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r, (_, g) in zip(summary(df).itertuples(), df.groupby(["dataset", "network", "setting"], sort=False)):
-        rb = g.rebuild_s.sum() if g.rebuild_s.notna().any() else float("nan")
+    runs = df.groupby(KEYS, sort=False).agg(per_seed=("accuracy", list), wall=("wall_s", "sum"),
+                                            rebuild=("rebuild_s", lambda r: r.sum(min_count=1)))
+    for r in summary(df).join(runs, on=KEYS).itertuples():
         lines.append(f"| {r.dataset} | {r.network} | {r.setting} | {r.steps} | {r.seeds} | {r.mean:.3f} | "
-                     f"{r.min:.3f} | {r.max:.3f} | {r.collapsed} | {', '.join(f'{a:.3f}' for a in g.accuracy)} | "
-                     f"{g.wall_s.sum():.1f} | {'' if np.isnan(rb) else f'{rb:.1f}'} |")
+                     f"{r.min:.3f} | {r.max:.3f} | {r.collapsed} | {', '.join(f'{a:.3f}' for a in r.per_seed)} | "
+                     f"{r.wall:.1f} | {'' if np.isnan(r.rebuild) else f'{r.rebuild:.1f}'} |")
     return "\n".join(lines) + "\n"
 
 
