@@ -35,6 +35,12 @@ to chance (accuracy < ``COLLAPSED``) per setting; the CSV has every run:
   weights up to 9 Adam steps old, which from random initial weights costs
   LeNet most of its accuracy: ``reports/txsim_train.md``).
 
+Every run is cached in ``<out>/.cache/txsim_train[_full].sweep.sqlite``
+(``xbarlab.sweep``, keyed by its parameters, seed and the versions of
+xbarlab, torch and numpy): an interrupted run resumes where it stopped,
+and a run that raised is retried by the next call (until then it is listed
+on the page, and the command exits 1).
+
 Crossbars: ``rxnn-spintronic`` at 32x32 with an analog device (1000 pulses
 over the range) and its 6-bit DAC and ADC in both reads. Writes
 ``txsim_train.csv`` / ``.md``: final test accuracy, wall time of the run,
@@ -44,9 +50,10 @@ on LeNet: ``txsim_diagnose``.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import functools
 import math
+import sys
 import time
 
 import numpy as np
@@ -54,6 +61,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from xbarlab.sweep import collect, make_tasks, run_tasks
 from xbarlab.update import UpdateParams
 
 from ..data import load_bundled_split
@@ -151,7 +159,8 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
                  collapsed=("accuracy", lambda a: int((a < COLLAPSED).sum()))).reset_index()
 
 
-def page(df: pd.DataFrame, cmd: str, steps: dict, datasets, preset: str, threads: int) -> str:
+def page(df: pd.DataFrame, cmd: str, steps: dict, datasets, preset: str, threads: int, failed=None) -> str:
+    """The markdown page of the runs ``df``; ``failed``: the runs that raised (left out of the table, listed)."""
     total = float(df.wall_s.sum())
     lines = ["# Training with crossbars in all three phases (issue 14)", "",
              f"`{cmd}` ({', '.join(f'{d} {steps[d]} steps' for d in datasets)}): {preset} 32x32, analog device "
@@ -173,7 +182,53 @@ def page(df: pd.DataFrame, cmd: str, steps: dict, datasets, preset: str, threads
         lines.append(f"| {r.dataset} | {r.network} | {r.setting} | {r.steps} | {r.seeds} | {r.mean:.3f} | "
                      f"{r.min:.3f} | {r.max:.3f} | {r.collapsed} | {', '.join(f'{a:.3f}' for a in r.per_seed)} | "
                      f"{r.wall:.1f} | {'' if np.isnan(r.rebuild) else f'{r.rebuild:.1f}'} |")
+    if failed is not None and len(failed):
+        lines += ["", f"**{len(failed)} runs failed** (left out of the table; a rerun retries them):", ""]
+        lines += [f"- {r.dataset} {r.network} {r.setting} seed {r.seed}: {r.error}" for r in failed.itertuples()]
     return "\n".join(lines) + "\n"
+
+
+VERSION = "1"  # bump when a run's numerics change: the runs cached in the sweep store are then recomputed
+
+
+def code_version() -> str:
+    """The runs' version: ``VERSION`` and the versions of xbarlab, torch and numpy (an upgrade may round
+    differently: see the module docstring), so that a cached run is reused only by the same code."""
+    import xbarlab
+
+    return f"{VERSION}/xbarlab-{xbarlab.__version__}/torch-{torch.__version__}/numpy-{np.__version__}"
+
+
+@functools.lru_cache(maxsize=2)
+def _split(dataset: str):
+    return load_bundled_split(dataset)
+
+
+def run_task(params: dict, seed: int) -> dict:
+    """One run as an ``xbarlab.sweep`` task: params dataset, network, setting, steps, preset and threads
+    (torch CPU threads: they change the rounding of the reductions, so they belong to the run)."""
+    torch.set_num_threads(params["threads"])
+    ds = params["dataset"]
+    r = run_setting(params["network"], params["setting"], params["steps"], train_spec(params["preset"]),
+                    *_split(ds), dataset=ds, seed=seed)
+    print(f"{ds:8s} {r['network']:6s} {r['setting']:20s} seed {seed} accuracy {r['accuracy']:.3f}  "
+          f"{r['wall_s']:.1f} s", flush=True)
+    return {k: r[k] for k in ("batch", "rebuild_s", "accuracy", "wall_s")}
+
+
+def run_all(runs, seeds: int, steps: dict, preset: str, threads: int, store) -> pd.DataFrame:
+    """Every (data set, network, setting) of ``runs`` over seeds 0..seeds-1, as a cached, resumable sweep in
+    ``store`` (this process, one run at a time, so that the wall times are those of a quiet run): a rerun
+    skips the runs stored and retries the failed ones. The tidy frame of every run, ``status`` "ok" or
+    "error" (``error``: the exception's one-line message)."""
+    points = [{"dataset": ds, "network": net, "setting": st, "steps": steps[ds], "preset": preset,
+               "threads": threads} for ds, net, st in runs]
+    tasks = make_tasks(run_task, points, range(seeds), code_version())
+    counts = run_tasks(tasks, store, scheduler="inline", progress=True, desc="txsim_train runs")
+    if counts["skipped"]:
+        print(f"txsim_train: {counts['skipped']} of {counts['total']} runs read from {store}", flush=True)
+    df = collect(tasks, store)
+    return df[KEYS + ["seed", "steps", "batch", "rebuild_s", "accuracy", "wall_s", "status", "error"]]
 
 
 def main(argv=None) -> int:
@@ -192,28 +247,24 @@ def main(argv=None) -> int:
     if bad or not nets or not datasets:
         raise SystemExit(f"txsim_train: unknown network or data set, or bad value: {', '.join(map(str, bad)) or 'none given'}")
     a.out.mkdir(parents=True, exist_ok=True)
-    spec = train_spec(a.preset)
     stem = "txsim_train_full" if a.full else "txsim_train"  # make report's small run keeps its own files
-    rows, data = [], {}
-    for ds, net, setting in plan(a.full, datasets, nets):
-        if ds not in data:
-            data[ds] = load_bundled_split(ds)
-        for seed in range(a.seeds):
-            rows.append(run_setting(net, setting, steps[ds], copy.deepcopy(spec), *data[ds], dataset=ds, seed=seed))
-            r = rows[-1]
-            print(f"{ds:8s} {net:6s} {setting:20s} seed {seed} accuracy {r['accuracy']:.3f}  {r['wall_s']:.1f} s",
-                  flush=True)
-            pd.DataFrame(rows).to_csv(a.out / f"{stem}.partial.csv", index=False)  # what finished, if interrupted
-    df = pd.DataFrame(rows)
+    store = a.out / ".cache" / f"{stem}.sweep.sqlite"
+    store.parent.mkdir(exist_ok=True)
+    runs = run_all(plan(a.full, datasets, nets), a.seeds, steps, a.preset, a.threads, store)
+    failed = runs[runs.status != "ok"]
+    df = runs[runs.status == "ok"].drop(columns=["status", "error"]).reset_index(drop=True)
+    df = df.astype({"seed": int, "steps": int, "batch": int})  # (a failed run's empty fields made them floats)
     df.to_csv(a.out / f"{stem}.csv", index=False)
-    (a.out / f"{stem}.partial.csv").unlink()
     cmd = "python -m dnn_eval.experiments.txsim_train" + (" --full" if a.full else "") + "".join(
         f" --{k} {v}" for k, v, d in (("networks", a.networks, "mlp,lenet"), ("datasets", a.datasets, ",".join(DATASETS)))
         if v != d) + "".join(f" --{k} {v}" for k, v in (("steps", a.steps), ("mnist-steps", a.mnist_steps)) if v) + (
         f" --seeds {a.seeds}" if a.seeds != SEEDS else "")
-    (a.out / f"{stem}.md").write_text(page(df, cmd, steps, datasets, a.preset, a.threads))
+    (a.out / f"{stem}.md").write_text(page(df, cmd, steps, datasets, a.preset, a.threads, failed))
     print(f"wrote {a.out / stem}.csv and .md ({float(df.wall_s.sum()):.0f} s of runs)")
-    return 0
+    for r in failed.itertuples():
+        print(f"txsim_train: {r.dataset} {r.network} {r.setting} seed {r.seed} failed: {r.error} "
+              "(a rerun retries it)", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 
 if __name__ == "__main__":

@@ -38,9 +38,36 @@ def test_txsim_train_tiny_run_writes_its_page(tmp_path):
     assert list(df.setting) == [s for s in txsim_train.SMALL["digits"] for _ in range(2)]
     assert list(df.seed) == [0, 1] * len(txsim_train.SMALL["digits"])
     assert df.accuracy.between(0, 1).all()
-    assert not (tmp_path / "txsim_train.partial.csv").exists()
     page = (tmp_path / "txsim_train.md").read_text()
     assert "xbar-insitu" in page and "| mlp | float | 2 | 2 |" in page
+
+
+def test_txsim_train_resumes_from_its_store_and_retries_failed_runs(tmp_path, monkeypatch, capsys):
+    args = ["--out", str(tmp_path), "--steps", "2", "--networks", "mlp", "--datasets", "digits", "--seeds", "2"]
+    real = txsim_train.run_setting
+    calls = []
+
+    def flaky(net, setting, *a, seed=0, **k):  # the interrupted run: every xbar-verify run raises
+        calls.append((setting, seed))
+        if setting == "xbar-verify":
+            raise RuntimeError("power cut")
+        return real(net, setting, *a, seed=seed, **k)
+
+    monkeypatch.setattr(txsim_train, "run_setting", flaky)
+    assert txsim_train.main(args) == 1
+    assert "power cut" in capsys.readouterr().err
+    page = (tmp_path / "txsim_train.md").read_text()
+    assert "**2 runs failed**" in page and "mlp xbar-verify seed 1: RuntimeError: power cut" in page
+    first = pd.read_csv(tmp_path / "txsim_train.csv")
+    assert "xbar-verify" not in set(first.setting) and len(first) == 2 * (len(txsim_train.SMALL["digits"]) - 1)
+    calls.clear()
+    monkeypatch.setattr(txsim_train, "run_setting", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    assert txsim_train.main(args) == 0
+    assert calls == ["xbar-verify", "xbar-verify"]  # only the failed runs are computed again
+    again = pd.read_csv(tmp_path / "txsim_train.csv")
+    assert list(again.setting) == [s for s in txsim_train.SMALL["digits"] for _ in range(2)]
+    kept = again[again.setting != "xbar-verify"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, first)  # the cached runs, as they were (wall times included)
 
 
 def test_txsim_train_summary_gives_mean_range_and_collapsed_runs(tmp_path):
