@@ -228,7 +228,8 @@ def run_all(runs, seeds: int, steps: dict, preset: str, threads: int, store) -> 
     if counts["skipped"]:
         print(f"txsim_train: {counts['skipped']} of {counts['total']} runs read from {store}", flush=True)
     df = collect(tasks, store)
-    return df[KEYS + ["seed", "steps", "batch", "rebuild_s", "accuracy", "wall_s", "status", "error"]]
+    # (reindex: where every run failed, the results' columns are absent; they are then empty)
+    return df.reindex(columns=KEYS + ["seed", "steps", "batch", "rebuild_s", "accuracy", "wall_s", "status", "error"])
 
 
 def main(argv=None) -> int:
@@ -261,9 +262,10 @@ def main(argv=None) -> int:
         f" --seeds {a.seeds}" if a.seeds != SEEDS else "")
     (a.out / f"{stem}.md").write_text(page(df, cmd, steps, datasets, a.preset, a.threads, failed))
     print(f"wrote {a.out / stem}.csv and .md ({float(df.wall_s.sum()):.0f} s of runs)")
-    for r in failed.itertuples():
-        print(f"txsim_train: {r.dataset} {r.network} {r.setting} seed {r.seed} failed: {r.error} "
-              "(a rerun retries it)", file=sys.stderr)
+    if len(failed):  # one line (each failed run is listed on the page)
+        r = failed.iloc[0]
+        print(f"txsim_train: {len(failed)} of {len(runs)} runs failed, listed in {a.out / stem}.md (first: "
+              f"{r.dataset} {r.network} {r.setting} seed {r.seed}: {r.error}); a rerun retries them", file=sys.stderr)
     return 1 if len(failed) else 0
 
 

@@ -55,7 +55,8 @@ def test_txsim_train_resumes_from_its_store_and_retries_failed_runs(tmp_path, mo
 
     monkeypatch.setattr(txsim_train, "run_setting", flaky)
     assert txsim_train.main(args) == 1
-    assert "power cut" in capsys.readouterr().err
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("txsim_train:")]  # (not the bar)
+    assert len(err) == 1 and err[0].startswith("txsim_train: 2 of 12 runs failed") and "power cut" in err[0]
     page = (tmp_path / "txsim_train.md").read_text()
     assert "**2 runs failed**" in page and "mlp xbar-verify seed 1: RuntimeError: power cut" in page
     first = pd.read_csv(tmp_path / "txsim_train.csv")
@@ -68,6 +69,18 @@ def test_txsim_train_resumes_from_its_store_and_retries_failed_runs(tmp_path, mo
     assert list(again.setting) == [s for s in txsim_train.SMALL["digits"] for _ in range(2)]
     kept = again[again.setting != "xbar-verify"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, first)  # the cached runs, as they were (wall times included)
+
+
+def test_txsim_train_where_every_run_fails_writes_an_empty_table_and_lists_them(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(txsim_train, "run_setting", boom)
+    args = ["--out", str(tmp_path), "--steps", "2", "--networks", "mlp", "--datasets", "digits", "--seeds", "1"]
+    assert txsim_train.main(args) == 1
+    assert pd.read_csv(tmp_path / "txsim_train.csv").empty
+    n = len(txsim_train.SMALL["digits"])
+    assert f"**{n} runs failed**" in (tmp_path / "txsim_train.md").read_text()
 
 
 def test_txsim_train_summary_gives_mean_range_and_collapsed_runs(tmp_path):
