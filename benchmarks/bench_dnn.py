@@ -46,7 +46,9 @@ Runs on CUDA when torch has it (``cuda if available``), else on CPU with
 wire/driver/sense resistance so that generating its ~6000 tiles' FCMs is
 quick: evaluation runs the same code path (DAC load, per-tile currents,
 ADC, accumulation), so its speed does not depend on those values.
-Writes ``bench_dnn.csv`` and ``bench_dnn.md``.
+Writes ``bench_dnn.csv`` and ``bench_dnn.md``, and appends the run's inference rows (with the date,
+the CPU's model name and the commit measured) to ``bench_dnn_history.csv`` in the same folder:
+``bench_dnn.md`` ends with the goal ratios of every run there, since they depend on the host.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import copy
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,10 +76,11 @@ from xbarlab.cli_args import int_in, threads
 from xbarlab.fcm import cpu_kernels
 from xbarlab.fcm.mapping import Mapping
 from xbarlab.fcm.options import Sensing
+from xbarlab.host import cpu_model
 from xbarlab.params import CircuitParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dnn_report import FLOOR_GOAL, PLAIN_GOAL, report_lines  # noqa: E402
+from bench_dnn_report import FLOOR_GOAL, HISTORY_FILE, PLAIN_GOAL, append_history, report_lines  # noqa: E402
 from converter_floor import CONVERTERS, bare_floor, converter_floor, wrapped  # noqa: E402
 
 
@@ -306,6 +310,20 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
              "ratio": amort / t_fp, **common}]
 
 
+def code_commit() -> str:
+    """The commit of the code measured (``git describe --always``), "+changes" appended when the tree
+    has uncommitted changes; "not a git checkout" where git cannot tell."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        run = [subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=30)
+               for a in (["describe", "--always"], ["status", "--porcelain", "--untracked-files=no"])]
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    if run[0].returncode:
+        return "not a git checkout"
+    return run[0].stdout.strip() + ("+changes" if run[1].stdout.strip() else "")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("reports"))
@@ -317,6 +335,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-offset", action="store_true", help="skip the inference rows with the offset mapping")
     args = p.parse_args(argv)
     load0 = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -341,11 +360,14 @@ def main(argv=None) -> int:
     df["device"] = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     df["threads"] = args.threads
     df["load_start"], df["load_end"] = load0, os.getloadavg()[0]  # the machine's 1-min load average
+    df["cpu"], df["reps"], df["torch"] = cpu_model(), args.reps, torch.__version__
+    df["date"], df["commit"], df["source"] = started, code_commit(), "this benchmark"
     df["met"] = df["ratio"] <= df["target"]
     df["floor_met"] = df["floor_goal_ratio"] <= FLOOR_GOAL  # (NaN for the re-training rows: False)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "bench_dnn.csv", index=False)
-    text = "\n".join(report_lines(df, rows, args, dev)) + "\n"
+    history = append_history(args.out / HISTORY_FILE, df)
+    text = "\n".join(report_lines(df, rows, args, dev, history)) + "\n"
     (args.out / "bench_dnn.md").write_text(text)
     print(text)
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
+import sys
+from pathlib import Path
 
+import pandas as pd
 import torch
 
 from xbarlab.fcm import cpu_kernels
@@ -19,10 +21,10 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "NO"
 
 
-def report_lines(df, rows, args, dev) -> list[str]:
-    """The markdown report of one run's rows."""
+def report_lines(df, rows, args, dev, history: pd.DataFrame | None = None) -> list[str]:
+    """The markdown report of one run's rows, with the goals of every run in ``history`` (``append_history``)."""
     lines = ["# dnn_eval speed: crossbar against plain PyTorch", "",
-             f"Machine: {platform.processor() or platform.machine()}, device {df['device'][0]}, "
+             f"Machine: {df['cpu'][0]}, device {df['device'][0]}, "
              f"{args.threads} torch thread(s) ({os.cpu_count()} CPUs; 1-min load average {df['load_start'][0]:.1f} at the "
              f"start, {df['load_end'][0]:.1f} at the end), torch {torch.__version__}, FCM CPU kernels: "
              f"{'numba (fused)' if dev.type == 'cpu' and cpu_kernels.enabled() else 'array code'}. "
@@ -92,7 +94,7 @@ def report_lines(df, rows, args, dev) -> list[str]:
                 cells = [f"{1e3 * r[c]:.2f}" + ("" if c == "phase total s" else f" ({100 * r[c] / tot:.0f} %)")
                          for c in phase_cols]
                 lines.append(f"| {r['benchmark']} | {1e3 * r['plain_s']:.2f} | " + " | ".join(cells) + " |")
-    return lines + _converter_lines(df, rows)
+    return lines + _converter_lines(df, rows) + history_lines(history)
 
 
 def _converter_lines(df, rows) -> list[str]:
@@ -143,4 +145,68 @@ def _converter_lines(df, rows) -> list[str]:
                 line += (f" {1e3 * r['converters bare total s']:.2f} | {bb:.2f} | {_yes(bb <= FLOOR_GOAL)} | "
                          f"{bp:.2f} | {_yes(bp <= PLAIN_GOAL)} |")
             lines.append(line)
+    return lines
+
+
+#: what the history (``HISTORY_FILE``) keeps of a run, and of each of its inference rows
+HISTORY_RUN_COLS = ("date", "cpu", "device", "threads", "reps", "torch", "load_start", "load_end", "commit", "source")
+HISTORY_ROW_COLS = ("benchmark", "mapping", "sensing", "batch", "plain_s", "crossbar_s", "floor_s", "ratio",
+                    "floor_goal_ratio", "converter_bound_floor_ratio", "bare_bound_floor_ratio",
+                    "converter_bound_plain_ratio", "bare_bound_plain_ratio")
+#: every run's inference rows, appended by each run into its --out folder (earlier runs are never rewritten)
+HISTORY_FILE = "bench_dnn_history.csv"
+#: the history table's goal columns: (network prefix of ``benchmark``, sensing, ratio column, heading)
+HISTORY_GOALS = (("inference convnet", "separate", "floor_goal_ratio", f"ConvNet / floor (<= {FLOOR_GOAL})"),
+                 ("inference resnet18", "separate", "floor_goal_ratio", f"ResNet-18 / floor (<= {FLOOR_GOAL})"),
+                 ("inference convnet", "differential", "ratio", f"ConvNet differential / plain (<= {PLAIN_GOAL})"),
+                 ("inference resnet18", "differential", "ratio",
+                  f"ResNet-18 differential / plain (<= {PLAIN_GOAL})"),
+                 ("inference convnet", "separate", "bare_bound_floor_ratio", "ConvNet bare bound / floor"),
+                 ("inference resnet18", "separate", "bare_bound_floor_ratio", "ResNet-18 bare bound / floor"))
+
+
+def append_history(path: Path, df: pd.DataFrame) -> pd.DataFrame | None:
+    """Append this run's inference rows (``HISTORY_RUN_COLS`` + ``HISTORY_ROW_COLS`` of ``df``) to the
+    history CSV at ``path`` (made when missing) and return the whole history. A history that cannot be
+    read is left as it is (nothing of it is lost): one line on stderr, and None."""
+    new = df.loc[df["floor_goal_ratio"].notna()].reindex(columns=list(HISTORY_RUN_COLS + HISTORY_ROW_COLS))
+    if path.exists():
+        try:
+            old = pd.read_csv(path)
+            missing = sorted(set(HISTORY_RUN_COLS + ("benchmark", "sensing", "mapping")) - set(old.columns))
+            if missing:
+                raise ValueError(f"no column {', '.join(missing)}")
+        except (ValueError, OSError, pd.errors.ParserError) as e:
+            print(f"bench_dnn: {path} left as it is, this run not added to it: cannot read it ({e})", file=sys.stderr)
+            return None
+        new = pd.concat([old, new], ignore_index=True)
+    tmp = path.with_name(path.name + ".tmp")
+    new.to_csv(tmp, index=False)
+    tmp.replace(path)  # (the old history stays whole until the new one is written)
+    return new
+
+
+def history_lines(history: pd.DataFrame | None) -> list[str]:
+    """The goal ratios of every run in the history, one line per run, oldest first."""
+    if history is None or history.empty:
+        return []
+    lines = ["", "## The goals in every run of this benchmark", "",
+             f"From `{HISTORY_FILE}` (each run appends its inference rows; the runs from before that file existed "
+             "are the versions of `reports/bench_dnn.csv` in git, named in `source`, dated by their commit: "
+             "they did not record the CPU). The code changed between runs (`commit`: the code measured, `+changes` for uncommitted "
+             "work); so did the CPU: the same code's ratios differ between hosts by more than the noise of either, "
+             "because the tile products run at the host's BLAS speed and the converters at its divider's and "
+             "memory's. Default (differential-pair) mapping; `bare bound`: `(floor + bare) / floor` of the "
+             "converters' table above.", "",
+             "| run (UTC) | CPU | load (start, end) | commit | " + " | ".join(h for *_, h in HISTORY_GOALS) + " |",
+             "|---|---|---|---|" + "---|" * len(HISTORY_GOALS)]
+    h = history[history["mapping"].fillna("differential") == "differential"]
+    for (date, source), run in h.groupby(["date", "source"], sort=False, dropna=False):
+        cells = []
+        for prefix, sensing, col, _ in HISTORY_GOALS:
+            v = run.loc[run["benchmark"].str.startswith(prefix) & (run["sensing"] == sensing), col]
+            cells.append(f"{v.iloc[0]:.2f}" if len(v) and pd.notna(v.iloc[0]) else "n/a")
+        first = run.iloc[0]
+        load = ("n/a" if pd.isna(first["load_start"]) else f"{first['load_start']:.1f}, {first['load_end']:.1f}")
+        lines.append(f"| {date} | {first['cpu']} | {load} | {first['commit']} | " + " | ".join(cells) + " |")
     return lines

@@ -30,7 +30,6 @@ import argparse
 import copy
 import dataclasses
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ from dnn_eval.models import MLP, LeNet  # noqa: E402
 from dnn_eval.txsim import TxSimSettings, bias_optimizer, refresh, to_txsim, train_step  # noqa: E402
 from xbarlab.backend import TorchNS  # noqa: E402
 from xbarlab.fcm import FCMOptions  # noqa: E402
+from xbarlab.host import cpu_model  # noqa: E402
 from xbarlab.update import UpdateParams  # noqa: E402
 
 GOAL = 5.0
@@ -156,7 +156,7 @@ def write(rows: list[dict], out: Path, reps: int, threads: int, load=(float("nan
     lines = [
         "# One training step on crossbars (all three phases) against plain PyTorch",
         "",
-        f"`python benchmarks/bench_train.py --out {out}` on {platform.processor() or platform.machine()}, "
+        f"`python benchmarks/bench_train.py --out {out}` on {cpu_model()}, "
         f"{os.cpu_count()} CPUs (1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end), "
         f"torch threads {threads}, medians over {reps} alternating pairs (ratio: median of per-pair ratios). "
         "A loaded machine slows the crossbar step (many short numpy calls) more than the plain step: compare "

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import numpy as np  # noqa: E402
 
 import xbarlab as xb  # noqa: E402
 from xbarlab.engines.ngspice import NgspiceSettings  # noqa: E402
+from xbarlab.host import cpu_model  # noqa: E402
 from xbarlab.verify.spice_reference import exact_currents, spice_currents  # noqa: E402
 
 from .budget import OverBudget, add_budget_argument, timed_runs  # noqa: E402
@@ -139,7 +139,7 @@ def write_markdown(path: Path, df, gen, spec, elapsed: float, spice_max: int | N
         "# FCM speed against ngspice (RxNN Fig. 11) and model generation",
         "",
         f"Preset `{spec.name}` (DAC {spec.dac.bits} bit, R_PD = {spec.dac.r_pd:g} ohm); one N x N crossbar with row "
-        f"DACs and column ADCs; {platform.processor() or platform.machine()}, "
+        f"DACs and column ADCs; {cpu_model()}, "
         "single-threaded BLAS (ngspice is single-threaded too); times measured in one run (the machine was "
         "shared with other jobs, so absolute times are noisy; the ratios are taken within the run). "
         "ngspice time is per `.op` run including deck writing and process start; FCM single is one "

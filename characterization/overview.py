@@ -149,6 +149,9 @@ def dnn_lines(out: Path) -> list[str]:
     if bd is None:
         L.append("- bench_dnn.csv missing: run `python benchmarks/bench_dnn.py --out reports`.")
     else:
+        if "cpu" in bd:  # the ratios depend on the host: name it, and where every run's are
+            L.append(f"- Speed measured on {bd['cpu'].iloc[0]} ({bd['date'].iloc[0]} UTC, code {bd['commit'].iloc[0]}); "
+                     "the goal ratios of every run, by host: [bench_dnn.md](bench_dnn.md), its last table")
         for _, r in bd.iterrows():
             floor = ""
             if "floor_goal_ratio" in bd and pd.notna(r.floor_goal_ratio):

@@ -121,7 +121,7 @@ def test_report_gives_both_goal_ratios_for_every_inference_row(bench):
            "floor_s": 1.1, "floor_goal_ratio": 1.4 / 1.1, "ratio": 1.4}
     rows = [{**row, "benchmark": "inference a, sensing=separate", "sensing": "separate"},
             {**row, "benchmark": "inference a, sensing=differential", "sensing": "differential", "ratio": 1.6}]
-    df = pd.DataFrame(rows).assign(device="cpu", load_start=1.0, load_end=2.0)
+    df = pd.DataFrame(rows).assign(device="cpu", cpu="a CPU", load_start=1.0, load_end=2.0)
     lines = bench.report_lines(df, rows, argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
     goal = [ln for ln in lines if ln.startswith("| inference a") and ln.count("|") == 13]
     assert goal == ["| inference a, sensing=separate | 1000.00 | 500.00 | 600.00 | n/a | 1100.00 | 1400.00 | 1.27 | "
@@ -130,7 +130,7 @@ def test_report_gives_both_goal_ratios_for_every_inference_row(bench):
                     "yes | 1.60 | NO | plain |"]
     # the crossbar's own products (phase_breakdown) against the floor's: flagged where the floor's took longer
     own = [{**rows[0], "phase tile products (BLAS) s": t, "phase total s": 1.4} for t in (0.6, 0.59)]
-    df = pd.DataFrame(own).assign(device="cpu", load_start=1.0, load_end=2.0)
+    df = pd.DataFrame(own).assign(device="cpu", cpu="a CPU", load_start=1.0, load_end=2.0)
     lines = bench.report_lines(df, own, argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
     cells = [ln.split(" | ")[4] for ln in lines if ln.startswith("| inference a") and ln.count("|") == 13]
     assert cells == ["600.00", "590.00 (floor > own)"]
@@ -148,7 +148,7 @@ def test_report_gives_the_converter_bound_against_both_goals(bench):
            "batch": 8, "plain_s": 1.0, "crossbar_s": 1.4, "target": bench.PLAIN_GOAL, "generate_s": 0.1,
            "plain_channels_last_s": 1.0, "plain_layers_s": 0.5, "tile_products_s": 0.5, "floor_s": 1.0,
            "floor_goal_ratio": 1.4, "ratio": 1.4, **conv}
-    df = pd.DataFrame([row]).assign(device="cpu", load_start=1.0, load_end=2.0)
+    df = pd.DataFrame([row]).assign(device="cpu", cpu="a CPU", load_start=1.0, load_end=2.0)
     lines = bench.report_lines(df, [row], argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
     start = lines.index("## The converters' own arithmetic against the floor goal")
     # (floor 1.0 s + converters 0.4 s): 1.4 x floor (above 1.3: NO) and 1.4 x plain (within 1.5: yes)
@@ -159,7 +159,7 @@ def test_report_gives_the_converter_bound_against_both_goals(bench):
             "converters bare ADC + accumulation s": 0.05, "converters bare total s": 0.25,
             "bare_bound_floor_ratio": 1.25, "bare_bound_plain_ratio": 1.25}
     row = {**row, **bare}
-    df = pd.DataFrame([row]).assign(device="cpu", load_start=1.0, load_end=2.0)
+    df = pd.DataFrame([row]).assign(device="cpu", cpu="a CPU", load_start=1.0, load_end=2.0)
     lines = bench.report_lines(df, [row], argparse.Namespace(reps=3, threads=1), torch.device("cpu"))
     assert lines[start + 6] == ("| inference a, sensing=separate | 1000.00 | 100.00 | 200.00 | 100.00 | 400.00 | "
                                 "1.40 | NO | 1.40 | yes | 250.00 | 1.25 | yes | 1.25 | yes |")
@@ -182,3 +182,56 @@ def test_fused_tile_probe_agrees_with_the_passes_and_flags_more_than_one_code_st
     y2[3, 7] += 2.5 * w.max()  # more than one code step: the probe refuses it
     with pytest.raises(AssertionError, match="more than one ADC code step"):
         probe.agreement(y2, ref, w)
+
+
+def _run_rows(cpu: str, date: str, floor_ratio: float) -> "object":
+    """A run's rows as bench_dnn.main frames them: two inference rows and one re-training row (no floor)."""
+    import pandas as pd
+
+    base = dict(cpu=cpu, date=date, device="cpu", threads=1, reps=3, torch="t", load_start=0.5, load_end=0.7,
+                commit="abc1234", source="this benchmark", mapping="differential", batch=128, plain_s=1.0,
+                crossbar_s=2.0, floor_s=1.5, ratio=2.0, converter_bound_floor_ratio=1.2,
+                bare_bound_floor_ratio=1.1, converter_bound_plain_ratio=1.9, bare_bound_plain_ratio=1.8)
+    return pd.DataFrame([{**base, "benchmark": "inference convnet (digits 1x8x8), sensing=separate",
+                          "sensing": "separate", "floor_goal_ratio": floor_ratio},
+                         {**base, "benchmark": "inference resnet18 shape (3x32x32), sensing=differential",
+                          "sensing": "differential", "floor_goal_ratio": 1.9, "ratio": 3.5},
+                         {**base, "benchmark": "re-training step convnet", "floor_goal_ratio": float("nan")}])
+
+
+def test_history_appends_each_run_and_reports_every_run_s_goals(tmp_path):
+    """Each run adds its inference rows (the re-training row has no floor) and keeps the earlier runs;
+    the report has one line per run with its CPU and each goal's ratio, n/a where a run has no such row."""
+    rep = load_benchmark("bench_dnn_report")
+    append_history, history_lines = rep.append_history, rep.history_lines
+    path = tmp_path / "bench_dnn_history.csv"
+    append_history(path, _run_rows("AMD EPYC 9R14", "2026-12-04 10:00", 1.73))
+    h = append_history(path, _run_rows("Intel(R) Xeon(R) Processor", "2026-12-05 16:00", 2.59))
+    assert len(h) == 4 and h["cpu"].tolist() == ["AMD EPYC 9R14"] * 2 + ["Intel(R) Xeon(R) Processor"] * 2
+    lines = history_lines(h)
+    runs = [line for line in lines if line.startswith("| 2026-")]
+    assert len(runs) == 2
+    amd = [c.strip() for c in runs[0].split("|")[1:-1]]
+    assert amd[:4] == ["2026-12-04 10:00", "AMD EPYC 9R14", "0.5, 0.7", "abc1234"]
+    # ConvNet / floor, ResNet / floor (no separate ResNet row), ConvNet / plain (none), ResNet / plain
+    assert amd[4:8] == ["1.73", "n/a", "n/a", "3.50"] and runs[1].split("|")[5].strip() == "2.59"
+
+
+def test_an_unreadable_history_is_left_as_it_is(tmp_path, capsys):
+    """A history the benchmark cannot read is never overwritten: one line on stderr, and no table."""
+    append_history = load_benchmark("bench_dnn_report").append_history
+    path = tmp_path / "bench_dnn_history.csv"
+    path.write_text("not,a,history\n1,2,3\n")
+    assert append_history(path, _run_rows("cpu", "2026-12-05 16:00", 2.0)) is None
+    assert path.read_text() == "not,a,history\n1,2,3\n"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "left as it is" in err and "no column" in err
+
+
+def test_cpu_model_reads_the_model_name_and_falls_back(tmp_path):
+    from xbarlab.host import cpu_model
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC  9R14 96-Core Processor\n")
+    assert cpu_model(info) == "AMD EPYC 9R14 96-Core Processor"
+    assert cpu_model(tmp_path / "missing") != "" and cpu_model(tmp_path / "missing") == cpu_model(tmp_path / "x")
