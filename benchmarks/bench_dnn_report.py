@@ -193,8 +193,9 @@ def history_lines(history: pd.DataFrame | None) -> list[str]:
     lines = ["", "## The goals in every run of this benchmark", "",
              f"From `{HISTORY_FILE}` (each run appends its inference rows; the runs from before that file existed "
              "are the versions of `reports/bench_dnn.csv` in git, named in `source`, dated by their commit: "
-             "they did not record the CPU). The code changed between runs (`commit`: the code measured, `+changes` for uncommitted "
-             "work); so did the CPU: the same code's ratios differ between hosts by more than the noise of either, "
+             "they did not record the CPU). The code changed between runs (`commit`: the code measured, "
+             "`+changes` for uncommitted work); so did the CPU: the same code's ratios differ between hosts by "
+             "more than the noise of either, "
              "because the tile products run at the host's BLAS speed and the converters at its divider's and "
              "memory's. Default (differential-pair) mapping; `bare bound`: `(floor + bare) / floor` of the "
              "converters' table above.", "",
