@@ -310,13 +310,18 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
              "ratio": amort / t_fp, **common}]
 
 
-def code_commit() -> str:
-    """The commit of the code measured (``git describe --always``), "+changes" appended when the tree
-    has uncommitted changes; "not a git checkout" where git cannot tell."""
-    root = Path(__file__).resolve().parent.parent
+#: what the main job (``make report``) rewrites: the reports and the fitted kappa of the presets
+OUTPUTS = ("reports", "xbarlab/presets/fitted")
+
+
+def code_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
+    """The commit of the code measured (``git describe --always``), "+changes" appended when a tracked
+    file has uncommitted changes, other than what ``make report`` writes before this benchmark runs
+    (``OUTPUTS``: output, not code); "not a git checkout" where git cannot tell. ``root``: the checkout."""
     try:
         run = [subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=30)
-               for a in (["describe", "--always"], ["status", "--porcelain", "--untracked-files=no"])]
+               for a in (["describe", "--always"], ["status", "--porcelain", "--untracked-files=no", "--", ".",
+                                                 *(f":(exclude){o}" for o in OUTPUTS)])]
     except (OSError, subprocess.SubprocessError):
         return "not a git checkout"
     if run[0].returncode:

@@ -235,3 +235,26 @@ def test_cpu_model_reads_the_model_name_and_falls_back(tmp_path):
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC  9R14 96-Core Processor\n")
     assert cpu_model(info) == "AMD EPYC 9R14 96-Core Processor"
     assert cpu_model(tmp_path / "missing") != "" and cpu_model(tmp_path / "missing") == cpu_model(tmp_path / "x")
+
+
+def test_code_commit_marks_changed_code_but_not_the_main_job_s_outputs(bench, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    assert bench.code_commit(tmp_path) == "not a git checkout"
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    for name in ("code.py", "reports/a.csv", "xbarlab/presets/fitted/k.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "reports/a.csv").write_text("2\n")
+    (tmp_path / "xbarlab/presets/fitted/k.json").write_text("2\n")
+    (tmp_path / "new_untracked.py").write_text("x\n")
+    assert bench.code_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("2\n")
+    assert bench.code_commit(tmp_path) == head + "+changes"
