@@ -318,15 +318,18 @@ def code_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
     """The commit of the code measured (``git describe --always``), "+changes" appended when a tracked
     file has uncommitted changes, other than what ``make report`` writes before this benchmark runs
     (``OUTPUTS``: output, not code); "not a git checkout" where git cannot tell. ``root``: the checkout."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+
     try:
-        run = [subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=30)
-               for a in (["describe", "--always"], ["status", "--porcelain", "--untracked-files=no", "--", ".",
-                                                 *(f":(exclude){o}" for o in OUTPUTS)])]
+        commit = git("describe", "--always")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      *(f":(exclude){o}" for o in OUTPUTS))
     except (OSError, subprocess.SubprocessError):
         return "not a git checkout"
-    if run[0].returncode:
+    if commit.returncode:
         return "not a git checkout"
-    return run[0].stdout.strip() + ("+changes" if run[1].stdout.strip() else "")
+    return commit.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def main(argv=None) -> int:
