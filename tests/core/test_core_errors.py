@@ -123,6 +123,23 @@ def test_settings_validated():
         NgspiceSettings(backend="hspice")
 
 
+@pytest.mark.parametrize("bad", [True, "5", None, float("nan"), float("inf"), -1.0, 1e9, 1e308])
+def test_settings_timeout_refused_unless_a_number_a_run_can_wait(bad):
+    # 1e9 and 1e308 s passed the check, then every run raised OverflowError (subprocess and shared alike)
+    with pytest.raises(ValueError, match="timeout_s"):
+        NgspiceSettings(timeout_s=bad)
+
+
+def test_settings_timeout_at_its_cap_runs_and_executable_must_be_a_path(tmp_path):
+    exe = _fake_ngspice(tmp_path, "exit 0")
+    s = NgspiceSettings(executable=exe, timeout_s=1e6)
+    assert s.timeout_s == 1e6
+    with pytest.raises(xb.SpiceError, match="no results"):  # it ran: the wait took the timeout
+        run_deck("* deck\n.op\n.end\n", s)
+    with pytest.raises(ValueError, match="executable"):
+        NgspiceSettings(executable=5)
+
+
 def test_cli_error_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
