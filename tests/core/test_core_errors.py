@@ -18,7 +18,7 @@ C = xb.CircuitParams(1.0, 1.0, 10.0, 10.0)
 
 
 @pytest.mark.parametrize("field", ["r_row", "r_col", "r_sense", "r_driver"])
-@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf])
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, 10**400])  # 10**400: float() raised OverflowError
 def test_bad_resistance_names_field_and_value(field, bad):
     with pytest.raises(ValueError, match=field) as err:
         xb.CircuitParams(**{field: bad})
@@ -33,6 +33,14 @@ def test_bad_per_row_driver():
     for nested, got in (([[1.0, 2.0], [3.0]], "a ragged nested sequence"), ([[1.0, 2.0], [3.0, 4.0]], r"shape \(2, 2\)")):
         with pytest.raises(ValueError, match=rf"r_driver must be a number or a flat sequence.*got {got}"):
             xb.CircuitParams(r_driver=nested)
+
+
+def test_int_beyond_double_precision_is_a_value_error_naming_the_field():
+    # check_number let float()'s OverflowError through (DACParams, AccessTransistor, NgspiceSettings)
+    with pytest.raises(ValueError, match="v_read"):
+        xb.DACParams(v_read=10**400)
+    with pytest.raises(ValueError, match="timeout_s"):
+        NgspiceSettings(timeout_s=10**400)
 
 
 def test_g_not_2d():
