@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -41,6 +42,16 @@ def test_int_beyond_double_precision_is_a_value_error_naming_the_field():
         xb.DACParams(v_read=10**400)
     with pytest.raises(ValueError, match="timeout_s"):
         NgspiceSettings(timeout_s=10**400)
+
+
+def test_spec_size_takes_numpy_integers_and_stores_ints():
+    # np.int64 sizes (np.arange) were refused: "rows must be an integer >= 1, got np.int64(8)"
+    spec = xb.load_preset("reram", rows=np.int64(8), cols=np.int32(4))
+    assert (spec.rows, spec.cols) == (8, 4) and type(spec.rows) is int and type(spec.cols) is int
+    assert json.loads(spec.with_size(np.int64(16)).to_json())["rows"] == 16
+    for bad in (True, np.bool_(True), 0, np.int64(0), 2.0, "8"):
+        with pytest.raises(ValueError, match="rows"):
+            spec.with_size(bad)
 
 
 def test_g_not_2d():
