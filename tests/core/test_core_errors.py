@@ -54,6 +54,20 @@ def test_spec_size_takes_numpy_integers_and_stores_ints():
             spec.with_size(bad)
 
 
+@pytest.mark.parametrize("cls, field", [(xb.DeviceParams, "g_max"), (xb.DeviceParams, "variation"),
+                                        (xb.ADCParams, "full_scale_a")])
+@pytest.mark.parametrize("bad", [True, np.bool_(True), "1e-4", 10**400])
+def test_spec_numbers_refuse_booleans_strings_and_huge_ints(cls, field, bad):
+    # float() took True as 1 (g_max = 1 S) and "1e-4" as a number; 10**400 raised OverflowError
+    with pytest.raises(ValueError, match=field):
+        cls(**{field: bad})
+
+
+def test_adc_inl_refuses_booleans():
+    with pytest.raises(ValueError, match="inl_lsb"):
+        xb.ADCParams(inl_lsb=[True, False])
+
+
 def test_g_not_2d():
     with pytest.raises(ValueError, match="2-D"):
         xb.simulate(np.ones(3) * 1e-5, np.ones(3), C)
