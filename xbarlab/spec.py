@@ -89,6 +89,8 @@ class CrossbarSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CrossbarSpec":
+        if not isinstance(d, dict):  # dict() takes a list of pairs, and raised TypeError on other JSON
+            raise ValueError(f"CrossbarSpec: fields must be a dict (a JSON object), got {type(d).__name__}")
         d = dict(d)
         d.pop("sources", None)
         d.pop("description", None)

@@ -68,6 +68,14 @@ def test_adc_inl_refuses_booleans():
         xb.ADCParams(inl_lsb=[True, False])
 
 
+@pytest.mark.parametrize("text", ['[1, 2]', '[["rows", 4]]', '{"device": null}', '{"circuit": [1]}',
+                                  '{"dac": 3}', '{"adc": "x"}'])
+def test_spec_json_that_is_not_objects_is_a_value_error(text):
+    # set(None) / dict([1, 2]) raised TypeError; a list of pairs became a spec
+    with pytest.raises(ValueError, match="dict|unknown field"):
+        xb.CrossbarSpec.from_json(text)
+
+
 def test_g_not_2d():
     with pytest.raises(ValueError, match="2-D"):
         xb.simulate(np.ones(3) * 1e-5, np.ones(3), C)
