@@ -91,6 +91,15 @@ def test_result_json_cannot_hold_is_a_failed_point_not_a_failed_sweep(tmp_path, 
     assert sorted(executions(log)) == ["0 None", "1 None", "1 None", "2 None"]
 
 
+@pytest.mark.parametrize("bad", [True, "5", 0, float("nan")])
+def test_sweep_timeout_must_be_a_number(tmp_path, bad):
+    # True was a 1 s timeout (every longer task failed), "5" raised TypeError
+    with pytest.raises(ValueError, match="timeout_s"):
+        run_sweep(sweep_tasks.square, [{"x": 1, "log": str(tmp_path / "log")}], store=tmp_path / "s.sqlite",
+                  progress=False, timeout_s=bad)
+    assert not (tmp_path / "log").exists()
+
+
 def test_timeout_kills_task_and_others_finish(tmp_path):
     log, store = tmp_path / "log", tmp_path / "s.sqlite"
     pts = [{"x": x, "sleep": 60.0, "log": str(log)} for x in range(4)]
