@@ -87,14 +87,15 @@ def run(args) -> int:
         print(f"{name}: {times[name]:.1f} s -> {cfg.out / (name + '.md')}")
     if args.figure == "all":
         log_path = cfg.out / "characterization_run.json"
-        history = json.loads(log_path.read_text()).get("runs", []) if log_path.exists() else []
-        tasks = {k: v for k, v in cfg.counts.items()}
-        history.append({"mode": mode, "workers": args.workers, "scheduler": args.scheduler,
-                        "wall_s_total": time.perf_counter() - t0, "wall_s": times,
-                        "tasks_computed": sum(c.get("ok", 0) + c.get("failed", 0) for c in tasks.values()),
-                        "tasks_cached": sum(c.get("skipped", 0) for c in tasks.values()),
-                        "finished_at_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
-        log_path.write_text(json.dumps({"runs": history[-20:]}, indent=1) + "\n")
+        history = index.run_history(log_path)
+        if history is not None:
+            tasks = {k: v for k, v in cfg.counts.items()}
+            history.append({"mode": mode, "workers": args.workers, "scheduler": args.scheduler,
+                            "wall_s_total": time.perf_counter() - t0, "wall_s": times,
+                            "tasks_computed": sum(c.get("ok", 0) + c.get("failed", 0) for c in tasks.values()),
+                            "tasks_cached": sum(c.get("skipped", 0) for c in tasks.values()),
+                            "finished_at_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
+            log_path.write_text(json.dumps({"runs": history[-20:]}, indent=1) + "\n")
     if names == FIGURES or args.figure == "index":
         page = index.write_index(cfg.out)
         print(f"index: {page}")

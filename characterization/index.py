@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 
 BEGIN = "<!-- characterization:begin -->"
@@ -136,6 +137,23 @@ def mc_trends(sd, se, sf) -> list[str]:
     return lines
 
 
+def run_history(path: Path, warn: bool = True) -> list | None:
+    """The runs of ``characterize all`` logged in ``path`` ([] when it does not exist), or None when it
+    cannot be read (one line on stderr if ``warn``): such a log is left as it is, and the run goes on."""
+    if not path.exists():
+        return []
+    try:
+        runs = json.loads(path.read_text()).get("runs", [])
+        if isinstance(runs, list):
+            return runs
+    except (OSError, ValueError, AttributeError):
+        pass
+    if warn:
+        print(f"xbarlab: warning: {path} is not a run log this version reads; left as it is, this run is not "
+              "added to it", file=sys.stderr)
+    return None
+
+
 def section(out: Path, title: str, prefix: str = "") -> list[str]:
     size_df, ss = _load(out, "fig2bc_size")
     _, sd = _load(out, "fig2d_state")
@@ -143,8 +161,7 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
     _, sf = _load(out, "fig2f_variation")
     dac_df, sa = _load(out, "fig3a_dac")
     _, sb = _load(out, "fig3b_sneak")
-    runs = json.loads((out / "characterization_run.json").read_text()).get("runs", []) \
-        if (out / "characterization_run.json").exists() else []
+    runs = run_history(out / "characterization_run.json", warn=False) or []
     rel = lambda name: f"{prefix}{name}.md"  # noqa: E731
     L = [f"## {title}", "", hardware_line(out), ""]
     if runs:

@@ -57,3 +57,9 @@ def runs_a_child(p, seed):
         f.write(f"{child.pid}\n")
     child.wait()
     return {"y": 0}
+
+
+def unjson(p, seed):
+    """Returns a value JSON cannot hold (a set) at x = 1, a number elsewhere."""
+    _log(p, seed)
+    return {"y": {1, 2}} if p["x"] == 1 else {"y": p["x"]}

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arrays import check_real_number_types
 from .choices import Choice
 from .fields import check_known_fields
 from .transistor import AccessTransistor
@@ -40,9 +41,10 @@ class VariationKind(Choice):
 
 
 def _finite(name: str, value, lo=None, hi=None, lo_open=False) -> float:
+    check_real_number_types(value, name)  # float() takes True as 1 and "1e-4" as a number
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {value!r}")

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .arrays import check_conductances, check_voltages
-from .params import CircuitParams, check_circuit
+from .arrays import check_conductances, check_real_number_types, check_voltages
+from .params import CircuitParams, check_circuit, check_number
 from .topology import Topology, build, build_backward, check_read
 
 TITLE = "* xbarlab crossbar deck"
@@ -143,12 +143,13 @@ def dac_netlist(G, codes, circuit: CircuitParams, dac, sinh_b: float = 0.0) -> s
     m, n = G.shape
     if not isinstance(dac, DACParams):
         raise ValueError(f"dac must be an xbarlab.DACParams, got {type(dac).__name__}")
+    check_real_number_types(codes, "codes")  # np.asarray reads True as code 1 and '1' fails as TypeError
     c = np.asarray(codes)
     if c.shape != (m,):
         raise ValueError(f"codes must have shape ({m},) (one DAC code per row), got {c.shape}")
     c = dac.check_codes(c)
     check_circuit(circuit)
-    b = float(sinh_b)
+    b = check_number("sinh_b", sinh_b, "per volt")
     if not (math.isfinite(b) and b >= 0):
         raise ValueError(f"sinh_b must be finite and >= 0 per volt, got {sinh_b!r}")
     return deck_text(G, dac.v_ideal(c), circuit, dac=dac, codes=c, sinh_b=b)
@@ -183,6 +184,7 @@ def dac_divider_netlist(dac, code, r_load_ohm: float) -> str:
 
     if not isinstance(dac, DACParams):
         raise ValueError(f"dac must be an xbarlab.DACParams, got {type(dac).__name__}")
+    check_real_number_types(code, "code")
     c = dac.check_codes(np.asarray([code]))
     r_load = check_resistance("r_load_ohm", r_load_ohm)
     if r_load == 0:

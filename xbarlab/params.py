@@ -22,7 +22,7 @@ def check_number(name: str, value, unit: str) -> float:
     check_real_number_types(value, name)
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond double precision
         raise ValueError(f"{name} must be a real number in {unit}, got {value!r}") from None
 
 
@@ -32,7 +32,7 @@ def check_resistance(name: str, value: float) -> float:
     check_real_number_types(value, name)
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond double precision
         raise ValueError(f"{name} must be a number in ohm, got {value!r}") from None
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be finite and >= 0 ohm, got {value!r}")

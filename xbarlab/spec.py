@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .device import DeviceParams
 from .fields import check_known_fields
 from .params import CircuitParams
@@ -27,7 +29,7 @@ PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
 def _dim(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
 
@@ -55,8 +57,8 @@ class CrossbarSpec:
     name: str = ""
 
     def __post_init__(self) -> None:
-        _dim("rows", self.rows)
-        _dim("cols", self.cols)
+        object.__setattr__(self, "rows", _dim("rows", self.rows))  # a numpy integer is stored as int (JSON)
+        object.__setattr__(self, "cols", _dim("cols", self.cols))
         for fname, cls in (("circuit", CircuitParams), ("device", DeviceParams),
                            ("dac", DACParams), ("adc", ADCParams)):
             if not isinstance(getattr(self, fname), cls):
@@ -87,6 +89,8 @@ class CrossbarSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CrossbarSpec":
+        if not isinstance(d, dict):  # dict() takes a list of pairs, and raised TypeError on other JSON
+            raise ValueError(f"CrossbarSpec: fields must be a dict (a JSON object), got {type(d).__name__}")
         d = dict(d)
         d.pop("sources", None)
         d.pop("description", None)

@@ -287,3 +287,20 @@ def test_index_says_which_figures_are_on_the_preset(tmp_path):
     assert f"fig2bc_size ran on the one preset `{PRESET}`" in line and "not on the one preset**: fig3a_dac" in line
     (tmp_path / "fig3a_dac.json").write_text(json.dumps({"hardware": strong_dac(SPEC, 200.0).to_dict()}))
     assert "DIFFERENT specs" in index.hardware_line(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"runs": 3}'])
+def test_an_unreadable_run_log_is_left_as_it_is_and_the_run_goes_on(tmp_path, monkeypatch, capsys, text):
+    # json.loads raised at the end of 'characterize all', after every figure: exit 1, no index page, and the
+    # same on every rerun
+    monkeypatch.setattr(cli, "FIGURES", ())  # no figure computed: only the end of the run
+    log = tmp_path / "characterization_run.json"
+    log.write_text(text)
+    args = SimpleNamespace(figure="all", quick=True, full=False, out=str(tmp_path), scheduler=None, workers=1,
+                           no_progress=True)
+    assert cli.run(args) == 0
+    assert log.read_text() == text and (tmp_path / "index.md").exists()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "left as it is" in err
+    log.unlink()
+    assert cli.run(args) == 0 and len(json.loads(log.read_text())["runs"]) == 1

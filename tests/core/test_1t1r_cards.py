@@ -96,3 +96,34 @@ def test_user_card_file_goes_through_the_validator(tmp_path):
     bad.write_text(GOOD + ".control\nshell id\n.endc\n")
     with pytest.raises(ValueError, match="only comments, .model, .param"):
         AccessTransistor(card=str(bad), model="nfet")
+
+
+@pytest.mark.parametrize("changes", [
+    {"level": "54\n.control\nshell touch marker\n.endc\n*"},
+    {"level": True},
+    {"params": (("vth0\n.include /etc/passwd\n+ a", 0.3),)},
+    {"params": (("vth0", "0.3\nshell id"),)},
+    {"params": (("version", "4.8\nshell id"),)},
+    {"params": (("vth0", True),)},
+    {"params": (("vth0", float("nan")),)},
+    {"params": (("level", 1.0),)},
+    {"params": ("vth0",)},
+    {"name": None},
+])
+def test_card_built_directly_is_held_to_the_validator_s_rules(changes):
+    # ModelCard(...) took any level and any (name, value) and deck_lines wrote them as deck lines
+    # (.control, .include, shell) into netlist_1t1r's deck
+    from xbarlab.cards import ModelCard
+
+    fields = {"name": "nfet", "level": 54, "params": (("version", "4.8"), ("vth0", 0.41))} | changes
+    with pytest.raises(ValueError):
+        card = ModelCard(**fields)
+        netlist_1t1r([[1e-5]], [0.2], CircuitParams(), AccessTransistor(), card)
+
+
+def test_card_built_directly_from_good_values_writes_the_same_deck():
+    from xbarlab.cards import ModelCard
+
+    card = check_card(GOOD, "nfet")
+    again = ModelCard(name=card.name, level=54, params=tuple((k, v) for k, v in card.params))
+    assert again == card and again.deck_lines() == card.deck_lines()

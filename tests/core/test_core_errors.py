@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -18,7 +19,7 @@ C = xb.CircuitParams(1.0, 1.0, 10.0, 10.0)
 
 
 @pytest.mark.parametrize("field", ["r_row", "r_col", "r_sense", "r_driver"])
-@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf])
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, 10**400])  # 10**400: float() raised OverflowError
 def test_bad_resistance_names_field_and_value(field, bad):
     with pytest.raises(ValueError, match=field) as err:
         xb.CircuitParams(**{field: bad})
@@ -33,6 +34,46 @@ def test_bad_per_row_driver():
     for nested, got in (([[1.0, 2.0], [3.0]], "a ragged nested sequence"), ([[1.0, 2.0], [3.0, 4.0]], r"shape \(2, 2\)")):
         with pytest.raises(ValueError, match=rf"r_driver must be a number or a flat sequence.*got {got}"):
             xb.CircuitParams(r_driver=nested)
+
+
+def test_int_beyond_double_precision_is_a_value_error_naming_the_field():
+    # check_number let float()'s OverflowError through (DACParams, AccessTransistor, NgspiceSettings)
+    with pytest.raises(ValueError, match="v_read"):
+        xb.DACParams(v_read=10**400)
+    with pytest.raises(ValueError, match="timeout_s"):
+        NgspiceSettings(timeout_s=10**400)
+
+
+def test_spec_size_takes_numpy_integers_and_stores_ints():
+    # np.int64 sizes (np.arange) were refused: "rows must be an integer >= 1, got np.int64(8)"
+    spec = xb.load_preset("reram", rows=np.int64(8), cols=np.int32(4))
+    assert (spec.rows, spec.cols) == (8, 4) and type(spec.rows) is int and type(spec.cols) is int
+    assert json.loads(spec.with_size(np.int64(16)).to_json())["rows"] == 16
+    for bad in (True, np.bool_(True), 0, np.int64(0), 2.0, "8"):
+        with pytest.raises(ValueError, match="rows"):
+            spec.with_size(bad)
+
+
+@pytest.mark.parametrize("cls, field", [(xb.DeviceParams, "g_max"), (xb.DeviceParams, "variation"),
+                                        (xb.ADCParams, "full_scale_a")])
+@pytest.mark.parametrize("bad", [True, np.bool_(True), "1e-4", 10**400])
+def test_spec_numbers_refuse_booleans_strings_and_huge_ints(cls, field, bad):
+    # float() took True as 1 (g_max = 1 S) and "1e-4" as a number; 10**400 raised OverflowError
+    with pytest.raises(ValueError, match=field):
+        cls(**{field: bad})
+
+
+def test_adc_inl_refuses_booleans():
+    with pytest.raises(ValueError, match="inl_lsb"):
+        xb.ADCParams(inl_lsb=[True, False])
+
+
+@pytest.mark.parametrize("text", ['[1, 2]', '[["rows", 4]]', '{"device": null}', '{"circuit": [1]}',
+                                  '{"dac": 3}', '{"adc": "x"}'])
+def test_spec_json_that_is_not_objects_is_a_value_error(text):
+    # set(None) / dict([1, 2]) raised TypeError; a list of pairs became a spec
+    with pytest.raises(ValueError, match="dict|unknown field"):
+        xb.CrossbarSpec.from_json(text)
 
 
 def test_g_not_2d():
@@ -121,6 +162,23 @@ def test_settings_validated():
         NgspiceSettings(timeout_s=0)
     with pytest.raises(ValueError, match="backend"):
         NgspiceSettings(backend="hspice")
+
+
+@pytest.mark.parametrize("bad", [True, "5", None, float("nan"), float("inf"), -1.0, 1e9, 1e308])
+def test_settings_timeout_refused_unless_a_number_a_run_can_wait(bad):
+    # 1e9 and 1e308 s passed the check, then every run raised OverflowError (subprocess and shared alike)
+    with pytest.raises(ValueError, match="timeout_s"):
+        NgspiceSettings(timeout_s=bad)
+
+
+def test_settings_timeout_at_its_cap_runs_and_executable_must_be_a_path(tmp_path):
+    exe = _fake_ngspice(tmp_path, "exit 0")
+    s = NgspiceSettings(executable=exe, timeout_s=1e6)
+    assert s.timeout_s == 1e6
+    with pytest.raises(xb.SpiceError, match="no results"):  # it ran: the wait took the timeout
+        run_deck("* deck\n.op\n.end\n", s)
+    with pytest.raises(ValueError, match="executable"):
+        NgspiceSettings(executable=5)
 
 
 def test_cli_error_is_one_line(tmp_path):

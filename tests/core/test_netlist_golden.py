@@ -104,6 +104,27 @@ def test_dac_divider_deck_refuses_bad_input():
         dac_divider_netlist({"bits": 2}, 1, 1e3)
 
 
+@pytest.mark.parametrize("code", [True, "1"])
+def test_dac_decks_refuse_a_code_that_is_not_a_number(code):
+    # True was written as code 1, and "1" raised TypeError from np.isfinite
+    from xbarlab.netlist import dac_divider_netlist, dac_netlist
+
+    dac = xb.DACParams(bits=2, v_read=0.2, r_pd=30.0)
+    with pytest.raises(ValueError, match="code"):
+        dac_divider_netlist(dac, code, 1e3)
+    with pytest.raises(ValueError, match="codes"):
+        dac_netlist(np.full((2, 2), 1e-5), [code, 3], xb.CircuitParams(), dac)
+
+
+@pytest.mark.parametrize("sinh_b", [True, "1"])
+def test_dac_deck_refuses_a_sinh_b_that_is_not_a_number(sinh_b):
+    # both were float()ed into b = 1 /V: a sinh deck nobody asked for
+    from xbarlab.netlist import dac_netlist
+
+    with pytest.raises(ValueError, match="sinh_b"):
+        dac_netlist(np.full((2, 2), 1e-5), [1, 3], xb.CircuitParams(), xb.DACParams(bits=2, v_read=0.2), sinh_b)
+
+
 def _perturbed(G):
     return G * (1.0 + 1e-12)  # far above one ulp, so it shows in the 15 digits a deck carries
 

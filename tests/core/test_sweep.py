@@ -76,6 +76,30 @@ def test_failed_point_recorded_and_sweep_goes_on(tmp_path):
     assert len(executions(log)) == 4
 
 
+@pytest.mark.parametrize("scheduler", ["inline", None])
+def test_result_json_cannot_hold_is_a_failed_point_not_a_failed_sweep(tmp_path, scheduler):
+    # it raised TypeError from the store's put in the sweep's own process: the sweep stopped, and so did
+    # every rerun, at the same point
+    log, store = tmp_path / "log", tmp_path / "s.sqlite"
+    pts = [{"x": x, "log": str(log)} for x in (0, 1, 2)]
+    df = run_sweep(sweep_tasks.unjson, pts, store=store, progress=False, scheduler=scheduler, max_workers=1)
+    assert df.attrs["counts"] == {"total": 3, "skipped": 0, "ok": 2, "failed": 1}
+    bad = df[df.status == "error"]
+    assert bad.x.tolist() == [1] and "JSON" in bad.error.iloc[0] and "set" in bad.error.iloc[0]
+    again = run_sweep(sweep_tasks.unjson, pts, store=store, progress=False, scheduler=scheduler)
+    assert again.attrs["counts"] == {"total": 3, "skipped": 2, "ok": 0, "failed": 1}
+    assert sorted(executions(log)) == ["0 None", "1 None", "1 None", "2 None"]
+
+
+@pytest.mark.parametrize("bad", [True, "5", 0, float("nan")])
+def test_sweep_timeout_must_be_a_number(tmp_path, bad):
+    # True was a 1 s timeout (every longer task failed), "5" raised TypeError
+    with pytest.raises(ValueError, match="timeout_s"):
+        run_sweep(sweep_tasks.square, [{"x": 1, "log": str(tmp_path / "log")}], store=tmp_path / "s.sqlite",
+                  progress=False, timeout_s=bad)
+    assert not (tmp_path / "log").exists()
+
+
 def test_timeout_kills_task_and_others_finish(tmp_path):
     log, store = tmp_path / "log", tmp_path / "s.sqlite"
     pts = [{"x": x, "sleep": 60.0, "log": str(log)} for x in range(4)]

@@ -17,6 +17,7 @@ source and terms are in ``README.md`` beside it.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,31 @@ class ModelCard:
     level: int
     params: tuple
     source: str = ""
+
+    def __post_init__(self) -> None:
+        # deck_lines writes these into a deck: a card built directly, not by check_card, is held to its rules
+        if not isinstance(self.name, str) or not isinstance(self.source, str):
+            raise ValueError(f"name and source must be strings, got {self.name!r}, {self.source!r}")
+        if isinstance(self.level, bool) or self.level != 54:
+            raise ValueError(f"level must be 54 (BSIM4), got {self.level!r}")
+        try:
+            pairs = [(k, v) for k, v in self.params]
+        except (TypeError, ValueError):
+            raise ValueError(f"params must be (name, value) pairs, got {self.params!r:.80}") from None
+        out = []
+        for k, v in pairs:
+            if not isinstance(k, str) or not _NAME.fullmatch(k) or k == "level":
+                raise ValueError(f"parameter name must match [a-z][a-z0-9_]* (not level), got {k!r:.80}")
+            if k == "version":
+                if not isinstance(v, str) or not _VERSION.fullmatch(v):
+                    raise ValueError(f"version must be a number like 4.8, got {v!r:.40}")
+            else:
+                if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                    raise ValueError(f"parameter {k} must be a finite number, got {v!r:.40}")
+                v = float(v)
+            out.append((k, v))
+        object.__setattr__(self, "level", 54)
+        object.__setattr__(self, "params", tuple(out))
 
     def deck_lines(self, deck_name: str = DECK_MODEL) -> list[str]:
         """The model as deck text: ``.model <deck_name> nmos level=54`` and ``+ p=v ...`` lines."""

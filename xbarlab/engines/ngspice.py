@@ -33,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
+from ..params import check_number
 from .rawfile import read_raw
 
 BACKENDS = ("subprocess", "shared")
+MAX_TIMEOUT_S = 1e6  # about 11 days; subprocess's wait cannot take 1e9 s (OverflowError: timeout is too large)
 _ERROR_PAT = re.compile(r"(error|singular|no convergence|timestep too small|failed|unknown|abort)", re.I)
 _IGNORED_PAT = re.compile(r"(no compatibility mode selected|no \.plot, \.print, or \.fourier)", re.I)
 
@@ -46,7 +48,7 @@ class NgspiceSettings:
 
     Attributes:
         backend: ``"subprocess"`` (default) or ``"shared"`` (libngspice through PySpice, in helper processes).
-        timeout_s: wall-clock limit of one run, seconds (a shared helper's start is not counted).
+        timeout_s: wall-clock limit of one run, seconds, in (0, 1e6] (a shared helper's start is not counted).
         executable: ngspice executable; ``None`` means ``$XBARLAB_NGSPICE`` or ``ngspice`` on PATH.
     """
 
@@ -57,8 +59,12 @@ class NgspiceSettings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if not (self.timeout_s > 0 and np.isfinite(self.timeout_s)):
-            raise ValueError(f"timeout_s must be a finite number > 0 seconds, got {self.timeout_s!r}")
+        t = check_number("timeout_s", self.timeout_s, "seconds")
+        if not 0 < t <= MAX_TIMEOUT_S:
+            raise ValueError(f"timeout_s must be a number > 0 and <= {MAX_TIMEOUT_S:g} seconds, got {self.timeout_s!r}")
+        object.__setattr__(self, "timeout_s", t)
+        if self.executable is not None and not isinstance(self.executable, str):
+            raise ValueError(f"executable must be a path string or None, got {self.executable!r}")
 
 
 def find_ngspice(settings: NgspiceSettings = NgspiceSettings()) -> str:

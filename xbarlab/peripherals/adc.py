@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arrays import check_real_number_types
 from ..fields import check_known_fields
 
 
@@ -73,13 +74,15 @@ class ADCParams:
                 raise ValueError(f"bits must be <= 32, got {self.bits!r}")
             object.__setattr__(self, "bits", int(self.bits))
         if self.full_scale_a is not None:
+            check_real_number_types(self.full_scale_a, "full_scale_a")  # float() takes True and "1"
             try:
                 fs = float(self.full_scale_a)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"full_scale_a must be a number in ampere or None, got {self.full_scale_a!r}") from None
             if not (math.isfinite(fs) and fs > 0):
                 raise ValueError(f"full_scale_a must be finite and > 0 ampere, got {self.full_scale_a!r}")
             object.__setattr__(self, "full_scale_a", fs)
+        check_real_number_types(self.inl_lsb, "inl_lsb")
         inl = tuple(float(v) for v in np.asarray(self.inl_lsb, dtype=float).ravel())
         if inl and (len(inl) < 2 or not all(math.isfinite(v) for v in inl)):
             raise ValueError(f"inl_lsb must be empty or >= 2 finite values in LSB, got {self.inl_lsb!r}")

@@ -16,6 +16,7 @@ that watches the parent pid everywhere).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -54,7 +55,13 @@ def _call(fn: Callable, params: dict, seed):
     res = fn(dict(params), seed)
     if not isinstance(res, dict):
         raise TypeError(f"sweep function must return a dict, got {type(res).__name__}")
-    return jsonable(res), time.perf_counter() - t0
+    out = jsonable(res)
+    try:  # here, so that the task fails (and is recorded), not the store's put in the sweep's own process
+        json.dumps(out, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sweep function must return JSON-ready values (numbers, strings, lists, dicts, "
+                        f"numpy arrays): {exc}") from None
+    return out, time.perf_counter() - t0
 
 
 def err_text(exc: BaseException) -> str:

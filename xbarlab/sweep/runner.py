@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..params import check_number
 from . import executors
 from .claims import WorkQueue
 from .keys import canonical_json, function_id, task_key
@@ -89,7 +90,7 @@ def run_tasks(tasks: Sequence[Task], store: str | Path | ResultStore, *, max_wor
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)) or max_workers < 1:
         raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
-    if timeout_s is not None and not (timeout_s > 0 and math.isfinite(timeout_s)):
+    if timeout_s is not None and not (check_number("timeout_s", timeout_s, "seconds") > 0 and math.isfinite(timeout_s)):
         raise ValueError(f"timeout_s must be a finite number > 0 seconds, got {timeout_s!r}")
     executors.check_scheduler(scheduler)
     since = time.time()
