@@ -51,7 +51,9 @@ class NumpyNS:
         return np.max(np.abs(a), axis=-1, keepdims=True)
 
     def any_negative(self, a) -> bool:
-        return bool(a.size) and bool(np.min(a) < 0)
+        # a NaN (an unchecked input) makes the minimum NaN and would hide the other entries' signs
+        m = float(np.min(a)) if a.size else 0.0
+        return m < 0 or (m != m and bool(np.any(a < 0)))
 
     def row_max(self, a):
         return np.max(a, axis=-1, keepdims=True)
@@ -201,9 +203,11 @@ class TorchNS:
         return self.torch.amax(self.torch.abs(a), dim=-1, keepdim=True)
 
     def any_negative(self, a) -> bool:
-        # one full reduction (fast), not a boolean tensor; NaN (rejected unless the
-        # caller skips the finiteness check) reads as non-negative
-        return a.numel() > 0 and bool(a.amin() < 0)
+        # one full reduction (fast), not a boolean tensor; NaN (rejected unless the caller
+        # skips the finiteness check) reads as non-negative, but makes the minimum NaN, and
+        # then the other entries' signs are tested (see NumpyNS.any_negative)
+        m = float(a.amin()) if a.numel() else 0.0
+        return m < 0 or (m != m and bool((a < 0).any()))
 
     def row_max(self, a):
         return self.torch.amax(a, dim=-1, keepdim=True)
