@@ -171,6 +171,10 @@ class TorchNS:
         self.torch = torch
         self.device = like.device
         self.dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+        if like.is_complex() or self.dtype not in (torch.float32, torch.float64):
+            # (float16 overflowed the plans' constants to inf, or gave inf outputs, silently)
+            raise ValueError(f"x must be a real tensor of float32, float64 or an integer dtype (the model's "
+                             f"constants need float32's range), got dtype {like.dtype}")
         self.key = (str(self.device), str(self.dtype))  # (device, dtype), e.g. ("cpu", "torch.float32")
 
     def asarray(self, x):
@@ -315,6 +319,8 @@ def namespace_for(x):
         ns = TorchNS(x)
         return ns, ns.asarray(x)
     ns = NumpyNS()
+    if np.iscomplexobj(x):  # (numpy's cast to float drops the imaginary part with a warning only)
+        raise ValueError(f"x must be a real array, got dtype {np.asarray(x).dtype}")
     try:
         return ns, ns.asarray(x)
     except (TypeError, ValueError):

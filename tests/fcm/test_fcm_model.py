@@ -219,6 +219,27 @@ def test_unchecked_non_finite_vector_leaves_the_others_alone(monkeypatch, bad):
             np.testing.assert_array_equal(got[[0, 2]], want[[0, 2]])
 
 
+def test_inputs_of_an_unsupported_dtype_raise():
+    """float16 and bfloat16 tensors (whose range the model's constants overflow: a RuntimeError, or inf
+    outputs without one) and complex inputs (whose imaginary part the cast dropped) raise ValueError
+    naming the dtype; integer inputs compute in the default dtype."""
+    import torch
+
+    spec = xb.load_preset("reram").with_size(8, 8)
+    rng = np.random.default_rng(22)
+    f = xb.FCM.from_weights(rng.normal(size=(9, 5)), spec, np.random.default_rng(1))
+    x = rng.random((2, 9))
+    for dtype in (torch.float16, torch.bfloat16, torch.complex64):
+        with pytest.raises(ValueError, match=f"got dtype {dtype}"):
+            f.matmul(torch.tensor(x).to(dtype))
+        with pytest.raises(ValueError, match=f"got dtype {dtype}"):
+            f.matmul_t(torch.tensor(x.T).to(dtype))
+    with pytest.raises(ValueError, match="got dtype complex128"):
+        f.matmul(x + 1j)
+    y = f.matmul(torch.arange(9)[None])
+    assert y.dtype == torch.get_default_dtype() and torch.all(torch.isfinite(y))
+
+
 def test_torch_and_numpy_agree():
     torch = pytest.importorskip("torch")
     spec = xb.load_preset("spintronic", rows=16)
