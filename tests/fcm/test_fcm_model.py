@@ -240,6 +240,32 @@ def test_inputs_of_an_unsupported_dtype_raise():
     assert y.dtype == torch.get_default_dtype() and torch.all(torch.isfinite(y))
 
 
+def test_weights_beyond_the_resolved_range_raise():
+    """max |W| within mapping.W_MAX_BOUNDS (1e-30 .. 1e30, what float32 resolves) evaluates to x @ W on an
+    ideal spec in float64 and float32; beyond it W is refused (1e304 gave NaN outputs, overflowed factors,
+    1e-320 gave zeros), for plain and sliced models alike."""
+    import torch
+
+    from xbarlab.fcm.slicing import Slicing, build
+
+    spec = ideal_spec()
+    rng = np.random.default_rng(23)
+    W0 = rng.normal(size=(9, 5))
+    W0 /= np.abs(W0).max()
+    x = rng.normal(size=(2, 9))
+    for w_max in (1e-30, 1e30):
+        for opts in (xb.FCMOptions(), xb.FCMOptions(mapping="offset")):
+            f = xb.FCM.from_weights(W0 * w_max, spec, None, opts)
+            want = x @ (W0 * w_max)
+            for y in (f.matmul(x), f.matmul(torch.tensor(x, dtype=torch.float32)).double().numpy()):
+                np.testing.assert_allclose(y, want, rtol=0, atol=1e-4 * np.abs(want).max())
+    for w_max in (1e-320, 1e-31, 1e31, 1e304):
+        with pytest.raises(ValueError, match="W's largest magnitude must be 0 or within"):
+            xb.FCM.from_weights(W0 * w_max, spec, None)
+        with pytest.raises(ValueError, match="W's largest magnitude"):
+            build(W0 * w_max, spec.replace(device=xb.DeviceParams(bits=2)), None, None, Slicing(weight_slices=2))
+
+
 def test_torch_and_numpy_agree():
     torch = pytest.importorskip("torch")
     spec = xb.load_preset("spintronic", rows=16)
