@@ -266,6 +266,32 @@ def test_weights_beyond_the_resolved_range_raise():
             build(W0 * w_max, spec.replace(device=xb.DeviceParams(bits=2)), None, None, Slicing(weight_slices=2))
 
 
+def test_fixed_x_max_within_the_resolved_range(monkeypatch):
+    """FCMOptions.x_max is bounded as ranges.FixedInput.x_max (X_MAX_BOUNDS): beyond, float32 cast it to 0 or
+    inf (1e-50: zeros from the fused kernels, NaN from the array code). At the bounds float32 and float64
+    agree, fused and array alike."""
+    import torch
+
+    from xbarlab.fcm.ranges import X_MAX_BOUNDS
+
+    for bad in (1e-50, 1e-31, 1e31, 1e300):
+        with pytest.raises(ValueError, match="x_max must be within"):
+            xb.FCMOptions(x_max=bad)
+    spec = xb.load_preset("reram").with_size(8, 8)
+    rng = np.random.default_rng(24)
+    W = rng.normal(size=(9, 5))
+    for x_max in X_MAX_BOUNDS:
+        f = xb.FCM.from_weights(W, spec, np.random.default_rng(1), xb.FCMOptions(x_max=x_max))
+        x = rng.random((3, 9)) * x_max
+        x[0] = 0.0
+        y64 = f.matmul(x)
+        for mode in ("array", "auto"):
+            monkeypatch.setenv("XBARLAB_KERNELS", mode)
+            y32 = f.matmul(torch.tensor(x, dtype=torch.float32)).double().numpy()
+            assert np.all(np.isfinite(y32)) and np.all(y32[0] == 0.0)
+            np.testing.assert_allclose(y32, y64, rtol=0, atol=1e-5 * np.abs(y64).max())
+
+
 def test_torch_and_numpy_agree():
     torch = pytest.importorskip("torch")
     spec = xb.load_preset("spintronic", rows=16)
