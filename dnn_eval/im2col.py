@@ -41,10 +41,15 @@ class PatchIndex:
 
 
 def output_size(height: int, width: int, geometry, pad: tuple[int, int]) -> tuple[int, int]:
-    """(Ho, Wo) of a convolution of ``geometry`` on an image of height x width with zero padding ``pad``."""
+    """(Ho, Wo) of a convolution of ``geometry`` on an image of height x width with zero padding ``pad``;
+    ValueError where the (dilated) kernel is larger than the padded image (no output position)."""
     (kh, kw), (sh, sw), (dh, dw) = geometry.kernel, geometry.stride, geometry.dilation
     ho = (height + 2 * pad[0] - dh * (kh - 1) - 1) // sh + 1
     wo = (width + 2 * pad[1] - dw * (kw - 1) - 1) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"ConvGeometry.kernel {geometry.kernel} (dilation {geometry.dilation}) spans "
+                         f"{dh * (kh - 1) + 1} x {dw * (kw - 1) + 1} pixels, more than the padded input "
+                         f"{height + 2 * pad[0]} x {width + 2 * pad[1]}")
     return ho, wo
 
 

@@ -201,8 +201,10 @@ class CrossbarLayer(nn.Module):
     @staticmethod
     def _signed(x: torch.Tensor) -> bool:
         """Whether the layer's input has a negative entry: tested once per layer, on the activation
-        before im2col (same values, and zeros), so that the chunks need no test of their own."""
-        return x.numel() > 0 and bool(x.amin() < 0)
+        before im2col (same values, and zeros), so that the chunks need no test of their own. A NaN
+        (the layers skip the finiteness check) makes the minimum NaN: the other entries are tested then."""
+        m = float(x.amin()) if x.numel() else 0.0
+        return m < 0 or (m != m and bool((x < 0).any()))
 
     def forward_crossbar(self, x: torch.Tensor) -> torch.Tensor:
         """The layer's crossbar output, without the bias. The finiteness check is skipped (a NaN/Inf

@@ -51,7 +51,9 @@ class NumpyNS:
         return np.max(np.abs(a), axis=-1, keepdims=True)
 
     def any_negative(self, a) -> bool:
-        return bool(a.size) and bool(np.min(a) < 0)
+        # a NaN (an unchecked input) makes the minimum NaN and would hide the other entries' signs
+        m = float(np.min(a)) if a.size else 0.0
+        return m < 0 or (m != m and bool(np.any(a < 0)))
 
     def row_max(self, a):
         return np.max(a, axis=-1, keepdims=True)
@@ -169,6 +171,10 @@ class TorchNS:
         self.torch = torch
         self.device = like.device
         self.dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+        if like.is_complex() or self.dtype not in (torch.float32, torch.float64):
+            # (float16 overflowed the plans' constants to inf, or gave inf outputs, silently)
+            raise ValueError(f"x must be a real tensor of float32, float64 or an integer dtype (the model's "
+                             f"constants need float32's range), got dtype {like.dtype}")
         self.key = (str(self.device), str(self.dtype))  # (device, dtype), e.g. ("cpu", "torch.float32")
 
     def asarray(self, x):
@@ -201,9 +207,11 @@ class TorchNS:
         return self.torch.amax(self.torch.abs(a), dim=-1, keepdim=True)
 
     def any_negative(self, a) -> bool:
-        # one full reduction (fast), not a boolean tensor; NaN (rejected unless the
-        # caller skips the finiteness check) reads as non-negative
-        return a.numel() > 0 and bool(a.amin() < 0)
+        # one full reduction (fast), not a boolean tensor; NaN (rejected unless the caller
+        # skips the finiteness check) reads as non-negative, but makes the minimum NaN, and
+        # then the other entries' signs are tested (see NumpyNS.any_negative)
+        m = float(a.amin()) if a.numel() else 0.0
+        return m < 0 or (m != m and bool((a < 0).any()))
 
     def row_max(self, a):
         return self.torch.amax(a, dim=-1, keepdim=True)
@@ -311,6 +319,8 @@ def namespace_for(x):
         ns = TorchNS(x)
         return ns, ns.asarray(x)
     ns = NumpyNS()
+    if np.iscomplexobj(x):  # (numpy's cast to float drops the imaginary part with a warning only)
+        raise ValueError(f"x must be a real array, got dtype {np.asarray(x).dtype}")
     try:
         return ns, ns.asarray(x)
     except (TypeError, ValueError):

@@ -55,3 +55,18 @@ def test_layers_refuse_a_weight_that_does_not_fit():
         CrossbarConv2d(torch.ones(6, 2, 3, 3), None, spec, {"stride": (1, 1)})
     with pytest.raises(ValueError, match="spec must be a CrossbarSpec"):
         CrossbarLinear(torch.ones(2, 3), None, "spintronic")
+
+
+@pytest.mark.parametrize("path", ["auto", "array"])
+@pytest.mark.parametrize("kw, size", [(dict(kernel_size=9), (9, 7)), (dict(kernel_size=(9, 1)), (5, 6)),
+                                      (dict(kernel_size=8, padding=1), (5, 9)), (dict(kernel_size=3, dilation=4), (8, 8))])
+def test_a_kernel_larger_than_the_padded_input_raises(monkeypatch, path, kw, size):
+    """No output position (as F.conv2d refuses it): a ValueError naming the kernel and the padded input,
+    on both paths (they raised RuntimeErrors about negative tensor sizes or integer overflow)."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, bias=False, **kw)
+    xm = to_crossbar(nn.Sequential(conv), ideal_spec(8), None)
+    monkeypatch.setenv("XBARLAB_KERNELS", path)
+    for B in (0, 1, 2):
+        with pytest.raises(ValueError, match=r"ConvGeometry\.kernel .* more than the padded input"), torch.no_grad():
+            xm(torch.rand(B, 2, *size))

@@ -202,6 +202,26 @@ def test_fused_conv_codes_match_the_im2col_path(monkeypatch, kw, signed):
             torch.testing.assert_close(got, ref, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("path", ["auto", "array"])
+def test_nan_in_one_image_leaves_the_others_alone(monkeypatch, path):
+    """The layers skip the finiteness check: a NaN in one image gives NaN outputs for that image, and the
+    other images' outputs are those without it (their signed inputs still run in two phases; a NaN made
+    the signedness test's minimum NaN, and every negative entry of the batch then read as 0)."""
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3, padding=1, bias=False), nn.Flatten(),
+                        nn.Linear(4 * 6 * 5, 3, bias=False))
+    xm = to_crossbar(net, make_spec("spintronic", 16), None).to(torch.float64)
+    x = torch.randn(3, 3, 6, 5, dtype=torch.float64)
+    bad = x.clone()
+    bad[1, 0, 2, 2] = float("nan")
+    monkeypatch.setenv("XBARLAB_KERNELS", path)
+    with torch.no_grad():
+        for layer in (xm, xm[0]):  # the network (Conv2d, then Linear on its NaN-free images), the Conv2d alone
+            want, got = layer(x), layer(bad)
+            assert torch.isnan(got[1]).any()
+            torch.testing.assert_close(got[[0, 2]], want[[0, 2]], rtol=0, atol=1e-12 * want.abs().max().item())
+
+
 @pytest.mark.parametrize("signed", [False, True])
 def test_conv_chunk_boundaries(monkeypatch, signed):
     """Chunks of 15 vectors: the fused path takes 3 output positions of the 5 images at a time (20 positions,

@@ -197,6 +197,101 @@ def test_bad_inputs_raise_value_error():
         xb.FCMOptions(dac_load="magic")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_unchecked_non_finite_vector_leaves_the_others_alone(monkeypatch, bad):
+    """check_finite=False: a NaN (or Inf) in one input vector gives non-finite outputs for that vector
+    only; the other vectors' outputs are those of the batch without it, signed inputs included (a NaN
+    made the signedness test's minimum NaN: one phase, every negative entry of the batch read as 0)."""
+    import torch
+
+    spec = xb.load_preset("spintronic", rows=8)
+    rng = np.random.default_rng(21)
+    f = xb.FCM.from_weights(rng.normal(size=(12, 5)), spec, None)
+    x = rng.normal(size=(3, 12))
+    xb_ = x.copy()
+    xb_[1, 4] = bad
+    for mode in ("array", "auto"):
+        monkeypatch.setenv("XBARLAB_KERNELS", mode)
+        for arr in (lambda a: a, torch.tensor):
+            want = np.asarray(f.matmul(arr(x)))
+            got = np.asarray(f.matmul(arr(xb_), check_finite=False))
+            assert not np.all(np.isfinite(got[1]))
+            np.testing.assert_array_equal(got[[0, 2]], want[[0, 2]])
+
+
+def test_inputs_of_an_unsupported_dtype_raise():
+    """float16 and bfloat16 tensors (whose range the model's constants overflow: a RuntimeError, or inf
+    outputs without one) and complex inputs (whose imaginary part the cast dropped) raise ValueError
+    naming the dtype; integer inputs compute in the default dtype."""
+    import torch
+
+    spec = xb.load_preset("reram").with_size(8, 8)
+    rng = np.random.default_rng(22)
+    f = xb.FCM.from_weights(rng.normal(size=(9, 5)), spec, np.random.default_rng(1))
+    x = rng.random((2, 9))
+    for dtype in (torch.float16, torch.bfloat16, torch.complex64):
+        with pytest.raises(ValueError, match=f"got dtype {dtype}"):
+            f.matmul(torch.tensor(x).to(dtype))
+        with pytest.raises(ValueError, match=f"got dtype {dtype}"):
+            f.matmul_t(torch.tensor(x.T).to(dtype))
+    with pytest.raises(ValueError, match="got dtype complex128"):
+        f.matmul(x + 1j)
+    y = f.matmul(torch.arange(9)[None])
+    assert y.dtype == torch.get_default_dtype() and torch.all(torch.isfinite(y))
+
+
+def test_weights_beyond_the_resolved_range_raise():
+    """max |W| within mapping.W_MAX_BOUNDS (1e-30 .. 1e30, what float32 resolves) evaluates to x @ W on an
+    ideal spec in float64 and float32; beyond it W is refused (1e304 gave NaN outputs, overflowed factors,
+    1e-320 gave zeros), for plain and sliced models alike."""
+    import torch
+
+    from xbarlab.fcm.slicing import Slicing, build
+
+    spec = ideal_spec()
+    rng = np.random.default_rng(23)
+    W0 = rng.normal(size=(9, 5))
+    W0 /= np.abs(W0).max()
+    x = rng.normal(size=(2, 9))
+    for w_max in (1e-30, 1e30):
+        for opts in (xb.FCMOptions(), xb.FCMOptions(mapping="offset")):
+            f = xb.FCM.from_weights(W0 * w_max, spec, None, opts)
+            want = x @ (W0 * w_max)
+            for y in (f.matmul(x), f.matmul(torch.tensor(x, dtype=torch.float32)).double().numpy()):
+                np.testing.assert_allclose(y, want, rtol=0, atol=1e-4 * np.abs(want).max())
+    for w_max in (1e-320, 1e-31, 1e31, 1e304):
+        with pytest.raises(ValueError, match="W's largest magnitude must be 0 or within"):
+            xb.FCM.from_weights(W0 * w_max, spec, None)
+        with pytest.raises(ValueError, match="W's largest magnitude"):
+            build(W0 * w_max, spec.replace(device=xb.DeviceParams(bits=2)), None, None, Slicing(weight_slices=2))
+
+
+def test_fixed_x_max_within_the_resolved_range(monkeypatch):
+    """FCMOptions.x_max is bounded as ranges.FixedInput.x_max (X_MAX_BOUNDS): beyond, float32 cast it to 0 or
+    inf (1e-50: zeros from the fused kernels, NaN from the array code). At the bounds float32 and float64
+    agree, fused and array alike."""
+    import torch
+
+    from xbarlab.fcm.ranges import X_MAX_BOUNDS
+
+    for bad in (1e-50, 1e-31, 1e31, 1e300):
+        with pytest.raises(ValueError, match="x_max must be within"):
+            xb.FCMOptions(x_max=bad)
+    spec = xb.load_preset("reram").with_size(8, 8)
+    rng = np.random.default_rng(24)
+    W = rng.normal(size=(9, 5))
+    for x_max in X_MAX_BOUNDS:
+        f = xb.FCM.from_weights(W, spec, np.random.default_rng(1), xb.FCMOptions(x_max=x_max))
+        x = rng.random((3, 9)) * x_max
+        x[0] = 0.0
+        y64 = f.matmul(x)
+        for mode in ("array", "auto"):
+            monkeypatch.setenv("XBARLAB_KERNELS", mode)
+            y32 = f.matmul(torch.tensor(x, dtype=torch.float32)).double().numpy()
+            assert np.all(np.isfinite(y32)) and np.all(y32[0] == 0.0)
+            np.testing.assert_allclose(y32, y64, rtol=0, atol=1e-5 * np.abs(y64).max())
+
+
 def test_torch_and_numpy_agree():
     torch = pytest.importorskip("torch")
     spec = xb.load_preset("spintronic", rows=16)

@@ -345,6 +345,23 @@ def test_backward_read_refuses_the_reference_column():
         BackwardFCM.from_fcm(g)
 
 
+@pytest.mark.parametrize("scheme, mapping", SCHEMES)
+@pytest.mark.parametrize("load", ["rowsum", "none"])
+def test_sensing_of_an_empty_batch(scheme, mapping, load):
+    """A batch of 0 input vectors gives (0, N) outputs on every path, as with separate sensing
+    (the sensed plan's reshape inferred the rows from the size: none to infer from an empty batch)."""
+    spec = xb.load_preset("spintronic").with_size(8, 6)
+    rng = np.random.default_rng(16)
+    f = xb.FCM.from_weights(rng.standard_normal((10, 7)), spec, None,
+                            xb.FCMOptions(sensing=scheme, mapping=mapping, dac_load=load))
+    for choice in ("auto", "array"):
+        with kernels(choice):
+            g = f.with_options()
+            assert g.matmul(np.zeros((0, 10))).shape == (0, 7)
+            assert g.matmul_t(torch.zeros((10, 0), dtype=torch.float64)).shape == (7, 0)
+            assert g.matmul(torch.zeros((0, 10))).shape == (0, 7)
+
+
 def stats_lines() -> list[str]:
     return [f"{k}: {v[0]} examples" + (f", {v[1]} of {v[2]} codes" if v[2] else "")
             + (f", largest {v[3]:.3g}" if v[3] else "") for k, v in sorted(STATS.items())]

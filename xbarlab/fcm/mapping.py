@@ -38,8 +38,15 @@ class Mapping(Choice):
     OFFSET = "offset"
 
 
+#: bounds of max |W| (in the weights' units; an all-zero W aside): within what float32 (the DNN layers'
+#: dtype) resolves, as ``ranges.X_MAX_BOUNDS`` for the inputs (beyond about 1e303 float64's own
+#: weight-per-ampere factors overflow, and the outputs were NaN)
+W_MAX_BOUNDS = (1e-30, 1e30)
+
+
 def check_weights(W) -> np.ndarray:
-    """W as float64 (K, N); ValueError on wrong rank, empty or non-finite values."""
+    """W as float64 (K, N); ValueError on wrong rank, empty or non-finite values, or a largest magnitude
+    outside ``W_MAX_BOUNDS``."""
     try:
         arr = np.asarray(W, dtype=float)
     except (TypeError, ValueError):
@@ -51,6 +58,10 @@ def check_weights(W) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         bad = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
         raise ValueError(f"W must be finite; found {arr[bad]!r} at index {bad}")
+    w_max = float(np.max(np.abs(arr)))
+    if w_max and not W_MAX_BOUNDS[0] <= w_max <= W_MAX_BOUNDS[1]:
+        raise ValueError(f"W's largest magnitude must be 0 or within [{W_MAX_BOUNDS[0]:g}, {W_MAX_BOUNDS[1]:g}] "
+                         f"(float32 arithmetic resolves no more), got {w_max!r}")
     return arr
 
 

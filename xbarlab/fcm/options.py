@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..choices import Choice
 from .mapping import Mapping
-from .ranges import AdcRange, WorstCase, adc_range_from
+from .ranges import X_MAX_BOUNDS, AdcRange, WorstCase, adc_range_from
 
 
 class DacLoad(Choice):
@@ -83,6 +83,10 @@ class FCMOptions:
         if self.x_max is not None:
             if not (isinstance(self.x_max, (int, float)) and math.isfinite(self.x_max) and self.x_max > 0):
                 raise ValueError(f"x_max must be a finite number > 0 or None, got {self.x_max!r}")
+            if not X_MAX_BOUNDS[0] <= self.x_max <= X_MAX_BOUNDS[1]:  # (as ranges.FixedInput: float32 cast it
+                # to 0 or inf, and the fused and array paths then gave zeros or NaN)
+                raise ValueError(f"x_max must be within [{X_MAX_BOUNDS[0]:g}, {X_MAX_BOUNDS[1]:g}] (float32 "
+                                 f"arithmetic resolves no more), got {self.x_max!r}")
             object.__setattr__(self, "x_max", float(self.x_max))
 
     def replace(self, **changes) -> "FCMOptions":

@@ -166,7 +166,8 @@ class SensingPlan(_Arrays):
             ns.clip_(D, self.lo, self.hi)
         ns.mul_(D, wu)
         PR = codes.shape[1]
-        y = ns.reshape(ns.sum(D, 0), (-1, PR))[:self.n]
+        L = self.base.layout  # (Tn * Nc rows, not -1: an empty batch, PR = 0, has no size to infer them from)
+        y = ns.reshape(ns.sum(D, 0), (L.Tn * self.nc, PR))[:self.n]
         return y[:, :R] - y[:, R:] if PR != R else y
 
     def _evaluate_fused(self, ns, codes, R: int):
