@@ -11,7 +11,10 @@ miniz does, and refused unless every reader must see the same thing:
 
 * the end record ends the file (no comment, no data after it), the central
   directory sits right before it (or before its zip64 record), with no
-  prefixed data that would shift offsets for one reader only;
+  prefixed data that would shift offsets for one reader only, and holds
+  exactly the entries the end record counts (miniz reads that many headers,
+  Python's zipfile, which ``torch.export.load`` falls back to when its own
+  reader fails, every header in the directory's size);
 * names are unique even ignoring ASCII case (as miniz compares them), are
   UTF-8, use only ``A-Z a-z 0-9 _ . -`` and ``/`` between non-empty
   components below the top folder (which torch names after the saved
@@ -215,6 +218,11 @@ def _read_archive(f, label, verify_crc: bool) -> Archive:
             _refuse(label, f"entry {name!r} runs past the data area ({usize} bytes at offset {start})")
         spans.append((off, start + usize, name))
         entries.append(ZipEntry(name, start, usize, crc))
+    if pos != len(cd):
+        # Python's zipfile reads headers until the directory's size is used up, miniz only the counted ones
+        # (torch.export.load falls back to zipfile after a failure): every header must be counted
+        _refuse(label, f"truncated or corrupt archive (the central directory holds {len(cd) - pos} bytes "
+                       f"after the {n} entries the end record counts)")
     spans.sort()
     for (_a, end, first), (b, _e, second) in zip(spans, spans[1:]):
         if b < end:

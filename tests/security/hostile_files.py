@@ -146,8 +146,9 @@ class Entry:
         return Entry(name, d.data, d.crc, d.size, method=8)
 
 
-def write_zip(path, entries) -> Path:
-    """Write ``entries`` in order (duplicates and all) as a plain zip (no zip64: sizes < 4 GiB)."""
+def write_zip(path, entries, counted: int | None = None) -> Path:
+    """Write ``entries`` in order (duplicates and all) as a plain zip (no zip64: sizes < 4 GiB); the end
+    record counts the first ``counted`` of them (default: all)."""
     path = Path(path)
     central = []
     with open(path, "wb") as f:
@@ -162,7 +163,8 @@ def write_zip(path, entries) -> Path:
         cd_off = f.tell()
         cd = b"".join(central)
         f.write(cd)
-        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(cd), cd_off, 0))
+        n = len(entries) if counted is None else counted
+        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), cd_off, 0))
     return path
 
 
@@ -277,6 +279,27 @@ def renamed_entry(src, dst, suffix, new_name: bytes) -> Path:
     i = _find(ents, suffix)
     ents[i] = Entry.stored(new_name, ents[i].raw)
     return write_zip(dst, ents)
+
+
+def uncounted_legacy_entries(src, dst, marker) -> Path:
+    """The real entries, counted by the end record, then uncounted central headers for a legacy (torch 2.7)
+    export with a hostile ``serialized_constants.pt``: miniz reads only the counted headers, Python's zipfile
+    all of them, and ``torch.export.load`` falls back to zipfile and that layout (which it unpickles with
+    ``weights_only=False`` after a failed first try) when its own load raises a RuntimeError, as here, where
+    the first weight's storage offset lies past its bytes."""
+    from torch._export.serde.schema import SCHEMA_VERSION
+
+    ents = pt2_entries(src)
+    i = _find(ents, "_weights_config.json")
+    cfg = json.loads(ents[i].raw)
+    next(iter(cfg["config"].values()))["tensor_meta"]["storage_offset"] = {"as_int": 1 << 20}
+    ents[i] = Entry.stored(ents[i].name, json.dumps(cfg).encode())
+    legacy = [Entry.stored("version", ".".join(map(str, SCHEMA_VERSION)).encode()),
+              Entry.stored("serialized_exported_program.json", ents[_find(ents, "models/model.json")].raw),
+              Entry.stored("serialized_state_dict.pt", b""),
+              Entry.stored("serialized_constants.pt", hostile_torch_file(marker)),
+              Entry.stored("serialized_example_inputs.pt", b"")]
+    return write_zip(dst, ents + legacy, counted=len(ents))
 
 
 def legacy_weights_file(src, dst, marker) -> Path:

@@ -43,6 +43,8 @@ CASES = {
                                              None), "pt2", "is compressed"),
     "local_header_name_differs": (lambda d: (hf.local_name_mismatch(SRC, d / "f.pt2", None), None),
                                   "pt2", "local header names another entry"),
+    "uncounted_legacy_entries": (lambda d: (hf.uncounted_legacy_entries(SRC, d / "u.pt2", d / "M_u"), d / "M_u"),
+                                 "pt2", "after the [0-9]+ entries the end record counts"),
     "legacy_weights_pickle": (lambda d: (hf.legacy_weights_file(SRC, d / "g.pt2", d / "M_g"), d / "M_g"),
                               "pt2", "unexpected entry .*data/weights/model.pt"),
     "empty_record_8GB_tensor": (lambda d: (hf.zero_record_tensor_bomb(SRC, d / "h.pt2"), None),
