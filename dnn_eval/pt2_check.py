@@ -120,10 +120,11 @@ def _check_sample_inputs(f, archive: Archive, name: str) -> None:
         _refuse(archive, f"{name} does not load with weights_only=True ({type(exc).__name__})")
     if not isinstance(obj, (tuple, dict)):
         _refuse(archive, f"{name} holds a {type(obj).__name__}, not the (args, kwargs) of sample inputs")
-    pkls = [n for n in inner.names() if n.endswith("/data.pkl") or n == "data.pkl"]
-    if len(pkls) != 1:
-        _refuse(archive, f"{name} has {len(pkls)} data.pkl entries")
-    scan_pickle(read_member(io.BytesIO(data), inner, pkls[0], len(data)), inner_label)
+    # the pickle torch.load reads: data.pkl in the first entry's folder, found case-blind (ARCHIVE/DATA.PKL too)
+    pkl = inner.get(inner.names()[0].split("/")[0] + "/data.pkl")
+    if pkl is None:
+        _refuse(archive, f"{name} has no data.pkl where torch reads it")
+    scan_pickle(read_member(io.BytesIO(data), inner, pkl.name, len(data)), inner_label)
 
 
 def check_pt2(f, archive: Archive) -> None:

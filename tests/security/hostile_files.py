@@ -302,6 +302,30 @@ def uncounted_legacy_entries(src, dst, marker) -> Path:
     return write_zip(dst, ents + legacy, counted=len(ents))
 
 
+def case_twin_sample_pickle(src, dst) -> Path:
+    """Sample inputs whose pickle torch reads is ``archive/DATA.PKL`` (miniz matches ``data.pkl`` case-blind),
+    one that ``weights_only`` loads but that names a global outside ``archive.SAFE_GLOBALS`` (a tensor with
+    attributes: ``torch._tensor._rebuild_from_type_v2``), beside the real pickle as ``archive/sub/data.pkl``."""
+    import torch
+
+    ents = pt2_entries(src)
+    i = _find(ents, "data/sample_inputs/model.pt")
+    x = torch.load(io.BytesIO(ents[i].raw), weights_only=True)[0][0].clone()
+    x.note = 1
+    buf = io.BytesIO()
+    torch.save(((x,), {}), buf)
+    with zipfile.ZipFile(buf) as zf:
+        other = zf.read(next(n for n in zf.namelist() if n.endswith("/data.pkl")))
+    inner = []
+    with zipfile.ZipFile(io.BytesIO(ents[i].raw)) as zf:
+        for n in zf.namelist():
+            top, _, rest = n.partition("/")
+            inner += ([Entry.stored(f"{top}/DATA.PKL", other), Entry.stored(f"{top}/sub/data.pkl", zf.read(n))]
+                      if rest == "data.pkl" else [Entry.stored(n, zf.read(n))])
+    ents[i] = Entry.stored(ents[i].name, write_zip(Path(dst).with_suffix(".inner"), inner).read_bytes())
+    return write_zip(dst, ents)
+
+
 def legacy_weights_file(src, dst, marker) -> Path:
     """A legacy ``data/weights/model.pt`` that torch reads instead of the config, then unpickles."""
     ents = pt2_entries(src)

@@ -157,6 +157,13 @@ def test_pickle_scan_refuses_code_and_allows_tensors():
     scan_pickle(read_member(io.BytesIO(buf.getvalue()), arc, pkl, 1 << 20), "ok")
 
 
+def test_sample_inputs_pickle_scanned_where_torch_reads_it(tmp_path):
+    # torch.load reads archive/DATA.PKL (case-blind); the scan must not look at archive/sub/data.pkl instead
+    p = hf.case_twin_sample_pickle(SRC, tmp_path / "s.pt2")
+    with pytest.raises(ValueError, match="_rebuild_from_type_v2"):
+        load_model(str(p))
+
+
 def _cli(args) -> tuple[int, str, int]:
     code = child_loader.CLI_WRAPPER.format(here=str(Path(hf.__file__).parent))
     rc, _out, err, peak = child_loader.run_measured([sys.executable, "-c", code, *args], timeout_s=300)
