@@ -190,9 +190,13 @@ def _load_state_dict(f, archive, path: Path, arch: str, in_shape, num_classes: i
         raise ValueError(f"{path}: is a torch.export archive, not a state_dict")
     f.seek(0)
     try:
-        sd = torch.load(f, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings(record=True) as caught:  # (a TorchScript archive warns, then fails)
+            warnings.simplefilter("always")
+            sd = torch.load(f, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - weights_only refuses hostile globals with UnpicklingError
         raise ValueError(f"{path}: not a plain state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    for w in caught:  # a file that loads keeps its warnings
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
         raise ValueError(f"{path}: expected a state_dict (a dict of name -> tensor)")
     model = build_model(arch, in_shape, num_classes)

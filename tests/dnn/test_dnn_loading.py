@@ -134,3 +134,19 @@ def test_cli_bad_file_one_line(tmp_path):
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1 and "raw pickle" in r.stderr
     assert not marker.exists()
+
+
+def test_cli_torchscript_archive_one_line(tmp_path):
+    # torch.load warns that it would dispatch a TorchScript archive (a constants.pkl) to torch.jit.load, then
+    # refuses it under weights_only: the warning must not join the one-line error
+    p = tmp_path / "convnet.pt"
+    with zipfile.ZipFile(WEIGHTS_DIR / "convnet.pt") as zin:
+        names = zin.namelist()
+        entries = [(n, zin.read(n)) for n in names]
+    with zipfile.ZipFile(p, "w") as zout:
+        for n, data in entries + [(names[0].split("/")[0] + "/constants.pkl", pickle.dumps({}, protocol=2))]:
+            zout.writestr(n, data)
+    r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "dnn-eval", str(p)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "TorchScript" in r.stderr, r.stderr
