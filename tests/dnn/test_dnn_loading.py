@@ -5,6 +5,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import pytest
@@ -102,6 +103,26 @@ def test_unexpected_member_in_pt2_refused(tmp_path):
         zf.writestr("convnet/data/aotinductor/model.so", b"\x7fELF")
     with pytest.raises(ValueError, match="unexpected entry"):
         load_pt2(p)
+
+
+def test_torchscript_sample_inputs_refused_without_a_warning(tmp_path):
+    # torch.load warns about a TorchScript archive (a constants.pkl) before refusing it: only the ValueError
+    def with_constants(data):
+        with zipfile.ZipFile(io.BytesIO(data)) as zin:
+            entries = [(n, zin.read(n)) for n in zin.namelist()]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zout:
+            for n, d in entries + [(entries[0][0].split("/")[0] + "/constants.pkl", pickle.dumps({}, protocol=2))]:
+                zout.writestr(n, d)
+        return buf.getvalue()
+
+    p = tmp_path / "ts.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {"sample_inputs/model.pt": with_constants})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="does not load with weights_only=True"):
+            load_model(str(p))
+    assert not caught, [str(w.message) for w in caught]
 
 
 def test_input_shape_does_not_fit(tmp_path):
