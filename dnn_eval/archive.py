@@ -32,7 +32,10 @@ Reading an entry (``read_member``) takes an explicit byte cap.
 
 ``scan_pickle`` checks a pickle's opcodes without running it: every global
 it names must be in an allowlist, so even a full unpickler could only call
-those.
+those. ``check_torch_pickle`` applies it, with a size cap, to the pickle
+``torch.load`` will read, before torch unpickles it: ``weights_only`` alone
+still lets a few bytes build a ``bytearray`` of any size, and unpickling
+takes up to about 80 times a pickle's size in memory.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ _NAME = re.compile(rb"[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*")
 _FLAGS_OK = 0x0002 | 0x0004 | 0x0008 | 0x0800  # deflate options, data descriptor, UTF-8 names
 MAX_ENTRIES = 100_000
 MAX_NAME = 1024
+MAX_PICKLE_BYTES = 4 << 20  # a torch.save pickle takes about 100 bytes a tensor (ResNet-50's state_dict: 30 KB)
 _CHUNK = 1 << 20
 
 
@@ -254,6 +258,19 @@ def read_member(f, archive: Archive, name: str, max_bytes: int) -> bytes:
     if e.size > max_bytes:
         _refuse(archive.label, f"entry {e.name!r} is {e.size} bytes, over the {max_bytes}-byte limit for this part")
     return _read_at(f, e.data_offset, e.size, archive.label)
+
+
+def check_torch_pickle(f, archive: Archive, label=None) -> None:
+    """Refuse the pickle ``torch.load`` reads from ``archive`` (``data.pkl`` in the first entry's folder, found
+    case-blind) when it is over ``MAX_PICKLE_BYTES`` or names a global outside ``SAFE_GLOBALS``."""
+    label = archive.label if label is None else label
+    top = archive.names()[0].split("/")[0] if archive.entries else ""
+    e = archive.get(f"{top}/data.pkl")
+    if e is None:
+        _refuse(label, "no data.pkl where torch.load reads it")
+    if e.size > MAX_PICKLE_BYTES:
+        _refuse(label, f"entry {e.name!r} is {e.size} bytes, over the {MAX_PICKLE_BYTES}-byte limit for a pickle")
+    scan_pickle(read_member(f, archive, e.name, MAX_PICKLE_BYTES), label)
 
 
 # globals a torch.save of tensors and plain containers needs; nothing that can run code given any argument

@@ -16,9 +16,10 @@ header tricks):
   legacy, custom or opaque object files, no file the configs do not name;
   an empty record (which torch fills with zeros of the declared shape) must
   declare zero elements;
-* the sample inputs load with ``weights_only=True`` (so torch's first try
-  succeeds and it never retries) and, as a second wall, their pickle names
-  only the globals a tensor needs (``archive.scan_pickle``);
+* the sample inputs' pickle is small and names only the globals a tensor
+  needs (``archive.check_torch_pickle``, before anything unpickles it), and
+  they load with ``weights_only=True`` (so torch's first try succeeds and it
+  never retries);
 * every JSON part is at most ``MAX_JSON_BYTES`` and the sample inputs at most
   ``MAX_SAMPLE_INPUT_BYTES``;
 * the program itself is a plain graph of ATen operators, with no Python for
@@ -33,7 +34,7 @@ import math
 import re
 import warnings
 
-from .archive import Archive, read_archive, read_member, scan_pickle
+from .archive import Archive, check_torch_pickle, read_archive, read_member
 from .pt2_graph import check_program
 
 MAX_JSON_BYTES = 64 << 20
@@ -115,6 +116,7 @@ def _check_sample_inputs(f, archive: Archive, name: str) -> None:
         _refuse(archive, f"{name} is not a zip-format torch.save file")
     inner_label = f"{archive.label}: {name}"
     inner = read_archive(io.BytesIO(data), inner_label)
+    check_torch_pickle(io.BytesIO(data), inner)  # before any unpickling, even weights_only's
     try:
         with warnings.catch_warnings():  # (torch warns before refusing some; its own load later keeps its warnings)
             warnings.simplefilter("ignore")
@@ -123,11 +125,6 @@ def _check_sample_inputs(f, archive: Archive, name: str) -> None:
         _refuse(archive, f"{name} does not load with weights_only=True ({type(exc).__name__})")
     if not isinstance(obj, (tuple, dict)):
         _refuse(archive, f"{name} holds a {type(obj).__name__}, not the (args, kwargs) of sample inputs")
-    # the pickle torch.load reads: data.pkl in the first entry's folder, found case-blind (ARCHIVE/DATA.PKL too)
-    pkl = inner.get(inner.names()[0].split("/")[0] + "/data.pkl")
-    if pkl is None:
-        _refuse(archive, f"{name} has no data.pkl where torch reads it")
-    scan_pickle(read_member(io.BytesIO(data), inner, pkl.name, len(data)), inner_label)
 
 
 def check_pt2(f, archive: Archive) -> None:

@@ -346,6 +346,33 @@ def zero_record_tensor_bomb(src, dst, numel=1 << 31) -> Path:
     return write_zip(dst, ents)
 
 
+def with_pickle(src, dst, pkl: bytes) -> Path:
+    """A copy of the torch.save zip ``src`` (a .pt, or a .pt2's sample inputs) whose data.pkl is ``pkl``."""
+    with zipfile.ZipFile(src) as zf:
+        ents = [Entry.stored(n, pkl if n.endswith("/data.pkl") else zf.read(n)) for n in zf.namelist()]
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    return write_zip(dst, ents)
+
+
+def bytearray_pickle(size: int, sample_inputs=False) -> bytes:
+    """A few bytes that ``weights_only`` unpickles into a ``bytearray(size)``: {'pad': ...}, or ((...,), {})."""
+    make = b"cbuiltins\nbytearray\n\x8a\x08" + struct.pack("<q", size) + b"\x85R"
+    return b"\x80\x02(" + make + b"\x85}t." if sample_inputs else b"\x80\x02}X\x03\x00\x00\x00pad" + make + b"s."
+
+
+def list_bomb_pickle(size: int) -> bytes:
+    """{'pad': [[], [], ...]}: ``size`` bytes, one empty list each, about 80 bytes each once unpickled."""
+    return b"\x80\x02}X\x03\x00\x00\x00pad](" + b"]" * (size - 16) + b"es."
+
+
+def sample_inputs_pickle(src, dst, pkl: bytes) -> Path:
+    ents = pt2_entries(src)
+    i = _find(ents, "data/sample_inputs/model.pt")
+    inner = with_pickle(io.BytesIO(ents[i].raw), Path(dst).with_suffix(".inner"), pkl)
+    ents[i] = Entry.stored(ents[i].name, inner.read_bytes())
+    return write_zip(dst, ents)
+
+
 # --- gzip IDX bombs -----------------------------------------------------------------------------
 
 def _gzip(d: Deflated) -> bytes:
