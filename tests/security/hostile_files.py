@@ -247,6 +247,15 @@ def size_bomb(src, dst, target="data/sample_inputs/model.pt", size=3 * GiB) -> P
     return write_zip(dst, ents)
 
 
+def list_padded_config(src, dst, size) -> Path:
+    """The real weights config with a ``pad`` of ``size`` bytes of empty lists (``[],`` each), stored."""
+    ents = pt2_entries(src)
+    i = _find(ents, "_weights_config.json")
+    body = ents[i].raw.rstrip()[:-1] + b', "pad": [' + b"[]," * ((size - len(ents[i].raw)) // 3) + b"[]]}"
+    ents[i] = Entry.stored(ents[i].name, body)
+    return write_zip(dst, ents)
+
+
 def padded_config_bomb(src, dst, size=3 * GiB) -> Path:
     """The real weights config followed by ``size`` bytes of spaces (still valid JSON), deflated."""
     ents = pt2_entries(src)

@@ -57,6 +57,8 @@ CASES = {
     "state_dict_list_bomb_32MiB": (lambda d: (hf.with_pickle(WEIGHTS_DIR / "convnet.pt", d / "lb" / "convnet.pt",
                                                              hf.list_bomb_pickle(32 * hf.MiB)), None),
                                    "pt2", "data.pkl' is .* over the .*-byte limit"),
+    "config_of_empty_lists_60MiB": (lambda d: (hf.list_padded_config(SRC, d / "w.pt2", 60 * hf.MiB), None),
+                                    "pt2", "over the .*-byte limit"),
     "gzip_idx_bomb_3GiB": (lambda d: (hf.gzip_idx_bomb(d / "i.gz"), None), "idx", "over the .*-byte limit"),
     "gzip_idx_lying_header_3GiB": (lambda d: (hf.gzip_idx_bomb(d / "j.gz", lie=True), None),
                                    "idx", "data after the IDX payload"),
