@@ -69,7 +69,7 @@ class LoadedModel:
 def _open_checked(path: Path):
     """(open binary file, checked Archive); the same open file is then handed to torch."""
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     f = open(path, "rb")
     try:
         head = f.read(4)

@@ -53,6 +53,14 @@ def test_wrong_format(tmp_path):
         load_model(str(z), arch="convnet")
 
 
+def test_directory_is_not_a_regular_file(tmp_path):
+    (tmp_path / "model.pt2").mkdir()
+    with pytest.raises(ValueError, match="model.pt2: not a regular file"):
+        load_model(str(tmp_path / "model.pt2"))
+    with pytest.raises(ValueError, match="no such file"):
+        load_model(str(tmp_path / "missing.pt2"))
+
+
 def test_hostile_raw_pickle(tmp_path):
     marker = tmp_path / "PWNED"
     p = tmp_path / "evil.pt"
