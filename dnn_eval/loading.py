@@ -96,7 +96,9 @@ def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
     if len(user) != 1:
         raise ValueError(f"the exported model must take exactly one input tensor, it takes {len(user)}")
     name = user[0].arg.name
-    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == name)
+    node = next((n for n in ep.graph.nodes if n.op == "placeholder" and n.name == name), None)
+    if node is None:  # (a constant user input: an int or None in the signature)
+        raise ValueError("the exported model's user input is not an input tensor of its graph (a constant)")
     val = node.meta.get("val")
     if val is None or not hasattr(val, "shape"):
         return None, None

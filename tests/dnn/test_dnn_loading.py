@@ -1,6 +1,7 @@
 """Bad model files fail with a clear ValueError and execute nothing."""
 
 import io
+import json
 import os
 import pickle
 import subprocess
@@ -131,6 +132,19 @@ def test_torchscript_sample_inputs_refused_without_a_warning(tmp_path):
         with pytest.raises(ValueError, match="does not load with weights_only=True"):
             load_model(str(p))
     assert not caught, [str(w.message) for w in caught]
+
+
+def test_constant_user_input_refused(tmp_path):
+    # a signature whose one user input is a constant (None) names no graph placeholder
+    def none_input(data):
+        prog = json.loads(data)
+        prog["graph_module"]["signature"]["input_specs"][-1] = {"user_input": {"arg": {"as_none": True}}}
+        return json.dumps(prog).encode()
+
+    p = tmp_path / "c.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {"models/model.json": none_input})
+    with pytest.raises(ValueError, match="is not an input tensor of its graph"):
+        load_model(str(p))
 
 
 def test_input_shape_does_not_fit(tmp_path):
