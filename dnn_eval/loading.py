@@ -43,6 +43,7 @@ from .models import MODELS, build_model, weights_file
 from .pt2_check import check_pt2, is_pt2
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MAX_FIXED_BATCH = 1024  # a fixed-batch export runs on batches of exactly that many images (check_fits allocates one)
 
 
 @dataclass
@@ -111,6 +112,9 @@ def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
             raise ValueError("the exported model has a dynamic channel or image dimension; export with a fixed image size")
         dims.append(int(d))
     batch = shape[0] if isinstance(shape[0], int) else None
+    if batch is not None and not 1 <= batch <= MAX_FIXED_BATCH:
+        raise ValueError(f"the exported model's fixed batch size {batch} is outside 1..{MAX_FIXED_BATCH}; "
+                         "export with a smaller or a dynamic batch")
     return tuple(dims), batch
 
 

@@ -168,6 +168,26 @@ def test_fixed_batch_export_is_padded(tmp_path):
     assert (predict(fixed.module, x, fixed_batch=7) == predict(lm.module, x)).all()
 
 
+def test_huge_fixed_batch_refused_before_it_runs(tmp_path):
+    # a tiny .pt2 declaring a fixed batch of 10 million: check_fits would allocate that batch and run it
+    from dnn_eval.train import export_program
+
+    src = tmp_path / "fixed.pt2"
+    export_program(load_model("convnet").module, (1, 8, 8), src, dynamic_batch=False, batch=7)
+
+    def huge_batch(data):
+        prog = json.loads(data)
+        for v in prog["graph_module"]["graph"]["tensor_values"].values():
+            if v["sizes"] and v["sizes"][0] == {"as_int": 7}:
+                v["sizes"][0] = {"as_int": 10_000_000}
+        return json.dumps(prog).encode()
+
+    p = tmp_path / "huge.pt2"
+    _rewrite_pt2(src, p, {"models/model.json": huge_batch})
+    with pytest.raises(ValueError, match="fixed batch size 10000000 is outside"):
+        load_model(str(p))
+
+
 def test_cli_bad_file_one_line(tmp_path):
     marker = tmp_path / "PWNED"
     p = tmp_path / "evil.pt2"
