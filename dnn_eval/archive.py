@@ -11,7 +11,10 @@ miniz does, and refused unless every reader must see the same thing:
 
 * the end record ends the file (no comment, no data after it), the central
   directory sits right before it (or before its zip64 record), with no
-  prefixed data that would shift offsets for one reader only;
+  prefixed data that would shift offsets for one reader only, and holds
+  exactly the entries the end record counts (miniz reads that many headers,
+  Python's zipfile, which ``torch.export.load`` falls back to when its own
+  reader fails, every header in the directory's size);
 * names are unique even ignoring ASCII case (as miniz compares them), are
   UTF-8, use only ``A-Z a-z 0-9 _ . -`` and ``/`` between non-empty
   components below the top folder (which torch names after the saved
@@ -29,7 +32,10 @@ Reading an entry (``read_member``) takes an explicit byte cap.
 
 ``scan_pickle`` checks a pickle's opcodes without running it: every global
 it names must be in an allowlist, so even a full unpickler could only call
-those.
+those. ``check_torch_pickle`` applies it, with a size cap, to the pickle
+``torch.load`` will read, before torch unpickles it: ``weights_only`` alone
+still lets a few bytes build a ``bytearray`` of any size, and unpickling
+takes up to about 80 times a pickle's size in memory.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ _NAME = re.compile(rb"[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*")
 _FLAGS_OK = 0x0002 | 0x0004 | 0x0008 | 0x0800  # deflate options, data descriptor, UTF-8 names
 MAX_ENTRIES = 100_000
 MAX_NAME = 1024
+MAX_PICKLE_BYTES = 4 << 20  # a torch.save pickle takes about 100 bytes a tensor (ResNet-50's state_dict: 30 KB)
 _CHUNK = 1 << 20
 
 
@@ -215,6 +222,11 @@ def _read_archive(f, label, verify_crc: bool) -> Archive:
             _refuse(label, f"entry {name!r} runs past the data area ({usize} bytes at offset {start})")
         spans.append((off, start + usize, name))
         entries.append(ZipEntry(name, start, usize, crc))
+    if pos != len(cd):
+        # Python's zipfile reads headers until the directory's size is used up, miniz only the counted ones
+        # (torch.export.load falls back to zipfile after a failure): every header must be counted
+        _refuse(label, f"truncated or corrupt archive (the central directory holds {len(cd) - pos} bytes "
+                       f"after the {n} entries the end record counts)")
     spans.sort()
     for (_a, end, first), (b, _e, second) in zip(spans, spans[1:]):
         if b < end:
@@ -246,6 +258,19 @@ def read_member(f, archive: Archive, name: str, max_bytes: int) -> bytes:
     if e.size > max_bytes:
         _refuse(archive.label, f"entry {e.name!r} is {e.size} bytes, over the {max_bytes}-byte limit for this part")
     return _read_at(f, e.data_offset, e.size, archive.label)
+
+
+def check_torch_pickle(f, archive: Archive, label=None) -> None:
+    """Refuse the pickle ``torch.load`` reads from ``archive`` (``data.pkl`` in the first entry's folder, found
+    case-blind) when it is over ``MAX_PICKLE_BYTES`` or names a global outside ``SAFE_GLOBALS``."""
+    label = archive.label if label is None else label
+    top = archive.names()[0].split("/")[0] if archive.entries else ""
+    e = archive.get(f"{top}/data.pkl")
+    if e is None:
+        _refuse(label, "no data.pkl where torch.load reads it")
+    if e.size > MAX_PICKLE_BYTES:
+        _refuse(label, f"entry {e.name!r} is {e.size} bytes, over the {MAX_PICKLE_BYTES}-byte limit for a pickle")
+    scan_pickle(read_member(f, archive, e.name, MAX_PICKLE_BYTES), label)
 
 
 # globals a torch.save of tensors and plain containers needs; nothing that can run code given any argument

@@ -15,9 +15,11 @@ Two formats are accepted, told apart by their content, not their name:
   because torch's loader itself falls back to ``weights_only=False`` (full
   unpickling) for those parts.
 * a ``state_dict`` saved with ``torch.save`` (zip format) for one of the
-  bundled architectures (``dnn_eval.models``), read with
-  ``torch.load(weights_only=True)``, which refuses any global other than
-  tensors and plain containers.
+  bundled architectures (``dnn_eval.models``), whose pickle is first
+  checked (``archive.check_torch_pickle``: small, and naming only the
+  globals a tensor needs; ``weights_only`` alone would still build a
+  ``bytearray`` of any size), then read with
+  ``torch.load(weights_only=True)``.
 
 Anything else (a raw pickle, a truncated or corrupt file, a text file, a
 zip that torch's reader and Python's could read differently) is refused
@@ -36,11 +38,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .archive import read_archive
+from .archive import check_torch_pickle, read_archive
 from .models import MODELS, build_model, weights_file
 from .pt2_check import check_pt2, is_pt2
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MAX_FIXED_BATCH = 1024  # a fixed-batch export runs on batches of exactly that many images (check_fits allocates one)
 
 
 @dataclass
@@ -67,7 +70,7 @@ class LoadedModel:
 def _open_checked(path: Path):
     """(open binary file, checked Archive); the same open file is then handed to torch."""
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     f = open(path, "rb")
     try:
         head = f.read(4)
@@ -94,7 +97,9 @@ def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
     if len(user) != 1:
         raise ValueError(f"the exported model must take exactly one input tensor, it takes {len(user)}")
     name = user[0].arg.name
-    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == name)
+    node = next((n for n in ep.graph.nodes if n.op == "placeholder" and n.name == name), None)
+    if node is None:  # (a constant user input: an int or None in the signature)
+        raise ValueError("the exported model's user input is not an input tensor of its graph (a constant)")
     val = node.meta.get("val")
     if val is None or not hasattr(val, "shape"):
         return None, None
@@ -107,6 +112,9 @@ def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
             raise ValueError("the exported model has a dynamic channel or image dimension; export with a fixed image size")
         dims.append(int(d))
     batch = shape[0] if isinstance(shape[0], int) else None
+    if batch is not None and not 1 <= batch <= MAX_FIXED_BATCH:
+        raise ValueError(f"the exported model's fixed batch size {batch} is outside 1..{MAX_FIXED_BATCH}; "
+                         "export with a smaller or a dynamic batch")
     return tuple(dims), batch
 
 
@@ -188,11 +196,17 @@ def load_state_dict(path, arch: str, in_shape=(1, 8, 8), num_classes: int = 10) 
 def _load_state_dict(f, archive, path: Path, arch: str, in_shape, num_classes: int) -> LoadedModel:
     if is_pt2(archive):
         raise ValueError(f"{path}: is a torch.export archive, not a state_dict")
+    check_torch_pickle(f, archive, f"{path}: not a plain state_dict")  # before weights_only unpickles it
     f.seek(0)
     try:
-        sd = torch.load(f, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings(record=True) as caught:  # (a TorchScript archive warns, then fails)
+            warnings.simplefilter("always")
+            sd = torch.load(f, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - weights_only refuses hostile globals with UnpicklingError
-        raise ValueError(f"{path}: not a plain state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+        raise ValueError(f"{path}: not a plain state_dict ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    for w in caught:  # a file that loads keeps its warnings
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
         raise ValueError(f"{path}: expected a state_dict (a dict of name -> tensor)")
     model = build_model(arch, in_shape, num_classes)

@@ -119,8 +119,8 @@ def target_ok(target) -> str | None:
         return f"the ATen operator {m.group(1)!r} (files, raw storage or unchecked indexing) is not allowed"
     import torch
 
-    packet = getattr(torch.ops.aten, m.group(1), None)
-    if packet is None or m.group(2) not in packet.overloads():
+    packet = getattr(torch.ops.aten, m.group(1), None)  # (also attributes of the namespace: name, __dict__ ...)
+    if not isinstance(packet, torch._ops.OpOverloadPacket) or m.group(2) not in packet.overloads():
         return f"the node target {target[:120]!r} is not an ATen operator of this torch"
     return None
 

@@ -1,10 +1,12 @@
 """Bad model files fail with a clear ValueError and execute nothing."""
 
 import io
+import json
 import os
 import pickle
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import pytest
@@ -52,6 +54,14 @@ def test_wrong_format(tmp_path):
         load_model(str(z), arch="convnet")
 
 
+def test_directory_is_not_a_regular_file(tmp_path):
+    (tmp_path / "model.pt2").mkdir()
+    with pytest.raises(ValueError, match="model.pt2: not a regular file"):
+        load_model(str(tmp_path / "model.pt2"))
+    with pytest.raises(ValueError, match="no such file"):
+        load_model(str(tmp_path / "missing.pt2"))
+
+
 def test_hostile_raw_pickle(tmp_path):
     marker = tmp_path / "PWNED"
     p = tmp_path / "evil.pt"
@@ -84,7 +94,7 @@ def test_hostile_pickle_in_pt2_sample_inputs(tmp_path):
     torch.save(Hostile(marker), buf)
     p = tmp_path / "evil.pt2"
     _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {"sample_inputs/model.pt": lambda d: buf.getvalue()})
-    _check_refused(p, marker, match="weights_only")
+    _check_refused(p, marker, match="weights_only|pickle names the global")
 
 
 def test_pickled_weight_in_pt2_refused(tmp_path):
@@ -102,6 +112,39 @@ def test_unexpected_member_in_pt2_refused(tmp_path):
         zf.writestr("convnet/data/aotinductor/model.so", b"\x7fELF")
     with pytest.raises(ValueError, match="unexpected entry"):
         load_pt2(p)
+
+
+def test_torchscript_sample_inputs_refused_without_a_warning(tmp_path):
+    # torch.load warns about a TorchScript archive (a constants.pkl) before refusing it: only the ValueError
+    def with_constants(data):
+        with zipfile.ZipFile(io.BytesIO(data)) as zin:
+            entries = [(n, zin.read(n)) for n in zin.namelist()]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zout:
+            for n, d in entries + [(entries[0][0].split("/")[0] + "/constants.pkl", pickle.dumps({}, protocol=2))]:
+                zout.writestr(n, d)
+        return buf.getvalue()
+
+    p = tmp_path / "ts.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {"sample_inputs/model.pt": with_constants})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="does not load with weights_only=True"):
+            load_model(str(p))
+    assert not caught, [str(w.message) for w in caught]
+
+
+def test_constant_user_input_refused(tmp_path):
+    # a signature whose one user input is a constant (None) names no graph placeholder
+    def none_input(data):
+        prog = json.loads(data)
+        prog["graph_module"]["signature"]["input_specs"][-1] = {"user_input": {"arg": {"as_none": True}}}
+        return json.dumps(prog).encode()
+
+    p = tmp_path / "c.pt2"
+    _rewrite_pt2(WEIGHTS_DIR / "convnet.pt2", p, {"models/model.json": none_input})
+    with pytest.raises(ValueError, match="is not an input tensor of its graph"):
+        load_model(str(p))
 
 
 def test_input_shape_does_not_fit(tmp_path):
@@ -125,6 +168,26 @@ def test_fixed_batch_export_is_padded(tmp_path):
     assert (predict(fixed.module, x, fixed_batch=7) == predict(lm.module, x)).all()
 
 
+def test_huge_fixed_batch_refused_before_it_runs(tmp_path):
+    # a tiny .pt2 declaring a fixed batch of 10 million: check_fits would allocate that batch and run it
+    from dnn_eval.train import export_program
+
+    src = tmp_path / "fixed.pt2"
+    export_program(load_model("convnet").module, (1, 8, 8), src, dynamic_batch=False, batch=7)
+
+    def huge_batch(data):
+        prog = json.loads(data)
+        for v in prog["graph_module"]["graph"]["tensor_values"].values():
+            if v["sizes"] and v["sizes"][0] == {"as_int": 7}:
+                v["sizes"][0] = {"as_int": 10_000_000}
+        return json.dumps(prog).encode()
+
+    p = tmp_path / "huge.pt2"
+    _rewrite_pt2(src, p, {"models/model.json": huge_batch})
+    with pytest.raises(ValueError, match="fixed batch size 10000000 is outside"):
+        load_model(str(p))
+
+
 def test_cli_bad_file_one_line(tmp_path):
     marker = tmp_path / "PWNED"
     p = tmp_path / "evil.pt2"
@@ -134,3 +197,19 @@ def test_cli_bad_file_one_line(tmp_path):
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1 and "raw pickle" in r.stderr
     assert not marker.exists()
+
+
+def test_cli_torchscript_archive_one_line(tmp_path):
+    # torch.load warns that it would dispatch a TorchScript archive (a constants.pkl) to torch.jit.load, then
+    # refuses it under weights_only: the warning must not join the one-line error
+    p = tmp_path / "convnet.pt"
+    with zipfile.ZipFile(WEIGHTS_DIR / "convnet.pt") as zin:
+        names = zin.namelist()
+        entries = [(n, zin.read(n)) for n in names]
+    with zipfile.ZipFile(p, "w") as zout:
+        for n, data in entries + [(names[0].split("/")[0] + "/constants.pkl", pickle.dumps({}, protocol=2))]:
+            zout.writestr(n, data)
+    r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "dnn-eval", str(p)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "TorchScript" in r.stderr, r.stderr

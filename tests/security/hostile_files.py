@@ -146,8 +146,9 @@ class Entry:
         return Entry(name, d.data, d.crc, d.size, method=8)
 
 
-def write_zip(path, entries) -> Path:
-    """Write ``entries`` in order (duplicates and all) as a plain zip (no zip64: sizes < 4 GiB)."""
+def write_zip(path, entries, counted: int | None = None) -> Path:
+    """Write ``entries`` in order (duplicates and all) as a plain zip (no zip64: sizes < 4 GiB); the end
+    record counts the first ``counted`` of them (default: all)."""
     path = Path(path)
     central = []
     with open(path, "wb") as f:
@@ -162,7 +163,8 @@ def write_zip(path, entries) -> Path:
         cd_off = f.tell()
         cd = b"".join(central)
         f.write(cd)
-        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(cd), cd_off, 0))
+        n = len(entries) if counted is None else counted
+        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), cd_off, 0))
     return path
 
 
@@ -245,6 +247,15 @@ def size_bomb(src, dst, target="data/sample_inputs/model.pt", size=3 * GiB) -> P
     return write_zip(dst, ents)
 
 
+def list_padded_config(src, dst, size) -> Path:
+    """The real weights config with a ``pad`` of ``size`` bytes of empty lists (``[],`` each), stored."""
+    ents = pt2_entries(src)
+    i = _find(ents, "_weights_config.json")
+    body = ents[i].raw.rstrip()[:-1] + b', "pad": [' + b"[]," * ((size - len(ents[i].raw)) // 3) + b"[]]}"
+    ents[i] = Entry.stored(ents[i].name, body)
+    return write_zip(dst, ents)
+
+
 def padded_config_bomb(src, dst, size=3 * GiB) -> Path:
     """The real weights config followed by ``size`` bytes of spaces (still valid JSON), deflated."""
     ents = pt2_entries(src)
@@ -279,6 +290,51 @@ def renamed_entry(src, dst, suffix, new_name: bytes) -> Path:
     return write_zip(dst, ents)
 
 
+def uncounted_legacy_entries(src, dst, marker) -> Path:
+    """The real entries, counted by the end record, then uncounted central headers for a legacy (torch 2.7)
+    export with a hostile ``serialized_constants.pt``: miniz reads only the counted headers, Python's zipfile
+    all of them, and ``torch.export.load`` falls back to zipfile and that layout (which it unpickles with
+    ``weights_only=False`` after a failed first try) when its own load raises a RuntimeError, as here, where
+    the first weight's storage offset lies past its bytes."""
+    from torch._export.serde.schema import SCHEMA_VERSION
+
+    ents = pt2_entries(src)
+    i = _find(ents, "_weights_config.json")
+    cfg = json.loads(ents[i].raw)
+    next(iter(cfg["config"].values()))["tensor_meta"]["storage_offset"] = {"as_int": 1 << 20}
+    ents[i] = Entry.stored(ents[i].name, json.dumps(cfg).encode())
+    legacy = [Entry.stored("version", ".".join(map(str, SCHEMA_VERSION)).encode()),
+              Entry.stored("serialized_exported_program.json", ents[_find(ents, "models/model.json")].raw),
+              Entry.stored("serialized_state_dict.pt", b""),
+              Entry.stored("serialized_constants.pt", hostile_torch_file(marker)),
+              Entry.stored("serialized_example_inputs.pt", b"")]
+    return write_zip(dst, ents + legacy, counted=len(ents))
+
+
+def case_twin_sample_pickle(src, dst) -> Path:
+    """Sample inputs whose pickle torch reads is ``archive/DATA.PKL`` (miniz matches ``data.pkl`` case-blind),
+    one that ``weights_only`` loads but that names a global outside ``archive.SAFE_GLOBALS`` (a tensor with
+    attributes: ``torch._tensor._rebuild_from_type_v2``), beside the real pickle as ``archive/sub/data.pkl``."""
+    import torch
+
+    ents = pt2_entries(src)
+    i = _find(ents, "data/sample_inputs/model.pt")
+    x = torch.load(io.BytesIO(ents[i].raw), weights_only=True)[0][0].clone()
+    x.note = 1
+    buf = io.BytesIO()
+    torch.save(((x,), {}), buf)
+    with zipfile.ZipFile(buf) as zf:
+        other = zf.read(next(n for n in zf.namelist() if n.endswith("/data.pkl")))
+    inner = []
+    with zipfile.ZipFile(io.BytesIO(ents[i].raw)) as zf:
+        for n in zf.namelist():
+            top, _, rest = n.partition("/")
+            inner += ([Entry.stored(f"{top}/DATA.PKL", other), Entry.stored(f"{top}/sub/data.pkl", zf.read(n))]
+                      if rest == "data.pkl" else [Entry.stored(n, zf.read(n))])
+    ents[i] = Entry.stored(ents[i].name, write_zip(Path(dst).with_suffix(".inner"), inner).read_bytes())
+    return write_zip(dst, ents)
+
+
 def legacy_weights_file(src, dst, marker) -> Path:
     """A legacy ``data/weights/model.pt`` that torch reads instead of the config, then unpickles."""
     ents = pt2_entries(src)
@@ -296,6 +352,33 @@ def zero_record_tensor_bomb(src, dst, numel=1 << 31) -> Path:
     meta["tensor_meta"].update(sizes=[{"as_int": numel}], strides=[{"as_int": 1}])
     ents[i] = Entry.stored(ents[i].name, json.dumps(cfg).encode())
     ents[j] = Entry.stored(ents[j].name, b"")
+    return write_zip(dst, ents)
+
+
+def with_pickle(src, dst, pkl: bytes) -> Path:
+    """A copy of the torch.save zip ``src`` (a .pt, or a .pt2's sample inputs) whose data.pkl is ``pkl``."""
+    with zipfile.ZipFile(src) as zf:
+        ents = [Entry.stored(n, pkl if n.endswith("/data.pkl") else zf.read(n)) for n in zf.namelist()]
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    return write_zip(dst, ents)
+
+
+def bytearray_pickle(size: int, sample_inputs=False) -> bytes:
+    """A few bytes that ``weights_only`` unpickles into a ``bytearray(size)``: {'pad': ...}, or ((...,), {})."""
+    make = b"cbuiltins\nbytearray\n\x8a\x08" + struct.pack("<q", size) + b"\x85R"
+    return b"\x80\x02(" + make + b"\x85}t." if sample_inputs else b"\x80\x02}X\x03\x00\x00\x00pad" + make + b"s."
+
+
+def list_bomb_pickle(size: int) -> bytes:
+    """{'pad': [[], [], ...]}: ``size`` bytes, one empty list each, about 80 bytes each once unpickled."""
+    return b"\x80\x02}X\x03\x00\x00\x00pad](" + b"]" * (size - 16) + b"es."
+
+
+def sample_inputs_pickle(src, dst, pkl: bytes) -> Path:
+    ents = pt2_entries(src)
+    i = _find(ents, "data/sample_inputs/model.pt")
+    inner = with_pickle(io.BytesIO(ents[i].raw), Path(dst).with_suffix(".inner"), pkl)
+    ents[i] = Entry.stored(ents[i].name, inner.read_bytes())
     return write_zip(dst, ents)
 
 

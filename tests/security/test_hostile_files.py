@@ -43,10 +43,22 @@ CASES = {
                                              None), "pt2", "is compressed"),
     "local_header_name_differs": (lambda d: (hf.local_name_mismatch(SRC, d / "f.pt2", None), None),
                                   "pt2", "local header names another entry"),
+    "uncounted_legacy_entries": (lambda d: (hf.uncounted_legacy_entries(SRC, d / "u.pt2", d / "M_u"), d / "M_u"),
+                                 "pt2", "after the [0-9]+ entries the end record counts"),
     "legacy_weights_pickle": (lambda d: (hf.legacy_weights_file(SRC, d / "g.pt2", d / "M_g"), d / "M_g"),
                               "pt2", "unexpected entry .*data/weights/model.pt"),
     "empty_record_8GB_tensor": (lambda d: (hf.zero_record_tensor_bomb(SRC, d / "h.pt2"), None),
                                 "pt2", "empty record for a tensor of 2147483648 elements"),
+    "state_dict_bytearray_8GiB": (lambda d: (hf.with_pickle(WEIGHTS_DIR / "convnet.pt", d / "ba" / "convnet.pt",
+                                                            hf.bytearray_pickle(8 * hf.GiB)), None),
+                                  "pt2", "names the global builtins.bytearray"),
+    "sample_inputs_bytearray_8GiB": (lambda d: (hf.sample_inputs_pickle(SRC, d / "v.pt2", hf.bytearray_pickle(
+        8 * hf.GiB, sample_inputs=True)), None), "pt2", "names the global builtins.bytearray"),
+    "state_dict_list_bomb_32MiB": (lambda d: (hf.with_pickle(WEIGHTS_DIR / "convnet.pt", d / "lb" / "convnet.pt",
+                                                             hf.list_bomb_pickle(32 * hf.MiB)), None),
+                                   "pt2", "data.pkl' is .* over the .*-byte limit"),
+    "config_of_empty_lists_60MiB": (lambda d: (hf.list_padded_config(SRC, d / "w.pt2", 60 * hf.MiB), None),
+                                    "pt2", "over the .*-byte limit"),
     "gzip_idx_bomb_3GiB": (lambda d: (hf.gzip_idx_bomb(d / "i.gz"), None), "idx", "over the .*-byte limit"),
     "gzip_idx_lying_header_3GiB": (lambda d: (hf.gzip_idx_bomb(d / "j.gz", lie=True), None),
                                    "idx", "data after the IDX payload"),
@@ -153,6 +165,13 @@ def test_pickle_scan_refuses_code_and_allows_tensors():
     arc = read_archive(io.BytesIO(buf.getvalue()), "ok.pt")
     pkl = next(n for n in arc.names() if n.endswith("data.pkl"))
     scan_pickle(read_member(io.BytesIO(buf.getvalue()), arc, pkl, 1 << 20), "ok")
+
+
+def test_sample_inputs_pickle_scanned_where_torch_reads_it(tmp_path):
+    # torch.load reads archive/DATA.PKL (case-blind); the scan must not look at archive/sub/data.pkl instead
+    p = hf.case_twin_sample_pickle(SRC, tmp_path / "s.pt2")
+    with pytest.raises(ValueError, match="_rebuild_from_type_v2"):
+        load_model(str(p))
 
 
 def _cli(args) -> tuple[int, str, int]:

@@ -55,6 +55,8 @@ HOSTILE = {
     "os.system as target": (lambda m: _first_node_target("torch.os.system"), "not an ATen operator"),
     "aten.from_file": (lambda m: _first_node_target("torch.ops.aten.from_file.default"), "'from_file'"),
     "unknown aten op": (lambda m: _first_node_target("torch.ops.aten.no_such_op.default"), "of this torch"),
+    "attribute of the aten namespace": (lambda m: _first_node_target("torch.ops.aten.name.default"), "of this torch"),
+    "method of the aten namespace": (lambda m: _first_node_target("torch.ops.aten.__init__.default"), "of this torch"),
     "sympify eval": (lambda m: lambda p: next(iter(p["graph_module"]["graph"]["tensor_values"].values()))["sizes"]
                      [0].update(as_expr={"expr_str": _touch(m), "hint": {"as_int": 2}}), "size expression"),
     "code in a node name": (lambda m: lambda p: _nodes(p)[0].update(name=f"x = {_touch(m)}"), "not an identifier"),
