@@ -197,6 +197,7 @@ def test_bad_inputs_raise_value_error():
         xb.FCMOptions(dac_load="magic")
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # numpy on the unchecked Inf row
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_unchecked_non_finite_vector_leaves_the_others_alone(monkeypatch, bad):
     """check_finite=False: a NaN (or Inf) in one input vector gives non-finite outputs for that vector
