@@ -237,7 +237,8 @@ def load_mnist_idx(images_path, labels_path) -> Split:
     imgs = read_idx(images_path)
     labels = read_idx(labels_path)
     if imgs.ndim != 3 or labels.ndim != 1 or len(imgs) != len(labels):
-        raise ValueError(f"IDX images must be (N, H, W) and labels (N,), got {imgs.shape} and {labels.shape}")
+        raise ValueError(f"{images_path}, {labels_path}: IDX images must be (N, H, W) and labels (N,), got "
+                         f"{imgs.shape} and {labels.shape}")
     if len(imgs) == 0:
         raise ValueError(f"{images_path}: the IDX files hold no images")
     if imgs.dtype != np.uint8:
