@@ -241,6 +241,9 @@ def load_mnist_idx(images_path, labels_path) -> Split:
                          f"{imgs.shape} and {labels.shape}")
     if len(imgs) == 0:
         raise ValueError(f"{images_path}: the IDX files hold no images")
+    if 0 in imgs.shape[1:]:
+        raise ValueError(f"{images_path}: IDX header declares images of {imgs.shape[1]}x{imgs.shape[2]} pixels; "
+                         "an image needs at least one")
     if imgs.dtype != np.uint8:
         raise ValueError(f"{images_path}: MNIST images must be unsigned bytes (IDX type 0x08), got {imgs.dtype}")
     if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9:

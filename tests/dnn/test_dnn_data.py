@@ -182,6 +182,7 @@ def test_idx_rank_past_numpy_limit_names_the_file(tmp_path):
 @pytest.mark.parametrize("imgs, labels, msg", [
     (np.zeros((3, 4, 4)), np.array([1, 2]), r"got \(3, 4, 4\) and \(2,\)"),  # 3 images, 2 labels
     (np.zeros((3, 4, 4)), np.zeros((3, 1)), r"got \(3, 4, 4\) and \(3, 1\)"),
+    (np.zeros((3, 0, 0)), np.array([1, 2, 3]), "images of 0x0 pixels"),  # (torch failed later, no file named)
 ])
 def test_mnist_idx_shape_errors_name_the_files(tmp_path, imgs, labels, msg):
     ip, lp = _idx(tmp_path / "imgs-x", imgs), _idx(tmp_path / "labels-y", labels)
