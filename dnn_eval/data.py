@@ -142,6 +142,7 @@ MAX_IDX_BYTES = 128 << 20
 MAX_GZIP_RATIO = 50
 _GZIP_SLACK = 1 << 20
 CIFAR_MAX_BYTES = 256 << 20  # a CIFAR-10 batch file is 30.7 MB
+MAX_IDX_RANK = 32  # numpy's array rank limit (32 in numpy 1.x, 64 in 2.x); MNIST's files have rank 1 and 3
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -204,8 +205,8 @@ def _read_idx_stream(f, path, gz: bool, on_disk: int, max_bytes: int) -> np.ndar
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
     code, ndim = magic[2], magic[3]
-    if code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(f"{path}: unsupported IDX type code 0x{code:02x} or rank {ndim}")
+    if code not in _IDX_DTYPES or not 1 <= ndim <= MAX_IDX_RANK:
+        raise ValueError(f"{path}: unsupported IDX type code 0x{code:02x} or rank {ndim} (ranks 1..{MAX_IDX_RANK})")
     dims = f.read(4 * ndim)
     if len(dims) < 4 * ndim:
         raise ValueError(f"{path}: truncated IDX header")
@@ -236,9 +237,13 @@ def load_mnist_idx(images_path, labels_path) -> Split:
     imgs = read_idx(images_path)
     labels = read_idx(labels_path)
     if imgs.ndim != 3 or labels.ndim != 1 or len(imgs) != len(labels):
-        raise ValueError(f"IDX images must be (N, H, W) and labels (N,), got {imgs.shape} and {labels.shape}")
+        raise ValueError(f"{images_path}, {labels_path}: IDX images must be (N, H, W) and labels (N,), got "
+                         f"{imgs.shape} and {labels.shape}")
     if len(imgs) == 0:
         raise ValueError(f"{images_path}: the IDX files hold no images")
+    if 0 in imgs.shape[1:]:
+        raise ValueError(f"{images_path}: IDX header declares images of {imgs.shape[1]}x{imgs.shape[2]} pixels; "
+                         "an image needs at least one")
     if imgs.dtype != np.uint8:
         raise ValueError(f"{images_path}: MNIST images must be unsigned bytes (IDX type 0x08), got {imgs.dtype}")
     if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9:

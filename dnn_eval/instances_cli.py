@@ -46,7 +46,7 @@ def check_args(args) -> Path:
     if args.scheduler is None and workers > _cores():
         print(f"xbarlab: warning: --workers {workers} is above the {_cores()} CPU cores of this machine",
               file=sys.stderr)
-    return check_out_dir(args.out or "reports", "--out")
+    return check_out_dir("reports" if args.out is None else args.out, "--out")  # (an empty --out is refused)
 
 
 def show_progress(args, stream=None) -> bool:

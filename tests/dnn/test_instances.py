@@ -297,3 +297,11 @@ def test_cli_killed_run_resumes(tmp_path):
     out = json.loads(r.stdout)
     assert out["counts"]["skipped"] >= done and out["counts"]["ok"] + out["counts"]["skipped"] == 6
     assert out["n_ok"] == 6
+
+
+def test_cli_empty_out_is_refused_not_replaced_by_reports(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*ARGV, "--instances", "1", "--scheduler", "inline", "--out", ""]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out must name a folder, got ''" in err[0]
+    assert not (tmp_path / "reports").exists()  # (it silently wrote the results to ./reports)
