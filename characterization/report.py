@@ -101,6 +101,8 @@ def _select(names: str | None, start: str | None) -> list[Step]:
         bad = [n for n in wanted if n not in known]
         if bad:
             raise ValueError(f"only: unknown step {bad[0]!r}; steps: {', '.join(known)}")
+        if not wanted:
+            raise ValueError(f"only: no step named in {names!r}; steps: {', '.join(known)}")
         return [s for s in STEPS if s.name in wanted]
     if start is not None:
         if start not in known:

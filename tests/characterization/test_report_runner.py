@@ -173,6 +173,13 @@ def test_plan_projects_the_real_steps_from_a_run_record(tmp_path, capsys):
     assert report.main(["--plan", str(tmp_path / "nope.json")]) == 2
 
 
+def test_an_only_list_that_names_no_step_is_a_one_line_error(tmp_path, capsys):
+    for only in (",", "", " , "):
+        assert report.main(["--only", only, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "only: no step named" in err[0]
+
+
 def _splice_many(page: str, k: int) -> None:
     from characterization.index import splice
 
