@@ -173,6 +173,17 @@ def test_plan_projects_the_real_steps_from_a_run_record(tmp_path, capsys):
     assert report.main(["--plan", str(tmp_path / "nope.json")]) == 2
 
 
+def test_plan_on_a_record_of_the_wrong_shape_is_a_one_line_error(tmp_path, capsys):
+    bad = {"list": [], "ints": {"steps": [1, 2]}, "no-steps": {}, "text-time": {"steps": [{"step": "overview",
+           "wall_s": "x", "cpu_s": "x"}]}, "null-time": {"steps": [{"step": "overview", "wall_s": None, "cpu_s": None}]},
+           "nan-time": {"steps": [{"step": "overview", "wall_s": float("nan"), "cpu_s": float("nan")}]}}
+    for name, rec in bad.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+        assert report.main(["--plan", str(tmp_path / f"{name}.json"), "--only", "overview"]) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("report: plan:"), (name, err)
+
+
 def test_an_only_list_that_names_no_step_is_a_one_line_error(tmp_path, capsys):
     for only in (",", "", " , "):
         assert report.main(["--only", only, "--out", str(tmp_path)]) == 2
