@@ -51,9 +51,10 @@ def size_trends(df) -> list[str]:
     bad = []
     for g, p in piv.items():
         for group, row in p.iterrows():
-            vals = row.dropna().to_numpy()
+            vals = row.to_numpy()  # a failed (missing) point is NaN: the series is then not shown to rise
             if not (vals[1:] > vals[:-1]).all():
-                bad.append(f"{group}/{g}")
+                gaps = [str(n) for n, v in row.items() if v != v]
+                bad.append(f"{group}/{g}" + (f" (no point at N={', '.join(gaps)})" if gaps else ""))
     all_rows = "; ".join(f"{g}: ALL {_pct(p.loc['ALL', nmin])} at N={nmin} -> {_pct(p.loc['ALL', nmax])} at N={nmax}"
                          for g, p in piv.items() if "ALL" in p.index)
     lines.append(f"| Errors grow with N (ALL and each group, Fig. 2(b)/(c); criterion: strictly increasing in every "

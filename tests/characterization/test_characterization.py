@@ -304,3 +304,15 @@ def test_an_unreadable_run_log_is_left_as_it_is_and_the_run_goes_on(tmp_path, mo
     assert err.count("\n") == 1 and "left as it is" in err
     log.unlink()
     assert cli.run(args) == 0 and len(json.loads(log.read_text())["runs"]) == 1
+
+
+def test_a_failed_size_point_leaves_errors_grow_with_n_not_reproduced():
+    # a failed point is left out of fig2bc_size.csv; the trend was judged on the points left (dropna), so a
+    # series with a hole still read "reproduced"
+    rows = [{"N": n, "g_state": g, "group": grp, "dac": "preset", "r_pd_ohm": 20.0, "error_last_col": 0.01 * k * (j + 1)}
+            for k, n in enumerate((8, 16, 32), 1) for g in ("G_MIN", "G_MAX") for j, grp in enumerate(GROUPS)]
+    df = pd.DataFrame(rows)
+    assert "**reproduced**" in index.size_trends(df)[0]
+    holed = df[~((df.N == 16) & (df.group == "WIRE") & (df.g_state == "G_MIN"))]
+    line = index.size_trends(holed)[0]
+    assert "**NOT reproduced**" in line and "WIRE/G_MIN (no point at N=16)" in line
