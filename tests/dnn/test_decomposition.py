@@ -154,3 +154,15 @@ def test_fp32_cross6_verdict():
     assert "**reproduced**: holds in 1 of 1" in ok and "FP32 0.960, Cross6 0.900, NI-Cross6 0.850" in ok
     bad = verdicts.fp32_cross6(pd.DataFrame(rows("mlp", (0.967, 0.956, 0.967, 0.93))))
     assert "**NOT reproduced**: holds in 0 of 1" in bad and "NI-Cross6 0.967 (no)" in bad
+
+
+def test_a_verdict_with_nothing_to_judge_is_not_reproduced():
+    # a single size, a single conv layer, no LeNet/ConvNet or no VGG row: every one of them read "reproduced"
+    one = pd.DataFrame([r for r in _fig12(0.0, 0.05, 0.20) + _fig12(0.0, 0.1, 0.3, "vgg") if r["xbar"] == 64])
+    assert "**NOT reproduced**: holds in 0 of 2" in verdicts.size_trend(one)
+    e = pd.DataFrame({"dataset": "digits", "network": ["lenet", "vgg"], "conv_index": [1, 1], "rel_l2_error": [0.3, 0.4]})
+    assert "**NOT reproduced**: holds in 0 of 2" in verdicts.deeper_layers(e)
+    vgg = pd.DataFrame(_fig12(0.0, 0.1, 0.3, "vgg"))
+    assert "**NOT reproduced**" in verdicts.small_networks(vgg) and "no LeNet or ConvNet row" in verdicts.small_networks(vgg)
+    assert "**NOT reproduced**" in verdicts.deeper_networks(vgg)
+    assert "**NOT reproduced**" in verdicts.deeper_networks(pd.DataFrame(_fig12(0.0, 0.05, 0.20)))
