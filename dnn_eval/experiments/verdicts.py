@@ -97,13 +97,18 @@ def fp32_cross6(s) -> str:
     parts, ok, n_ok = [], True, 0
     for (d, net), g in m.groupby(["dataset", "network"], sort=False):
         g = g.set_index("implementation")
+        lack = [k for k in ("FP32", "precision", "precision+parasitics") if k not in g.index]
+        if lack:
+            ok = False
+            parts.append(f"{net} ({d}) has no {', '.join(lack)} row (no)")
+            continue
         fp, c6, ni = (g.loc[k] for k in ("FP32", "precision", "precision+parasitics"))
         good = fp.acc - c6.acc > _se(fp.se, c6.se) and c6.acc - ni.acc > _se(c6.se, ni.se)
         ok &= good
         n_ok += good
-        var = g.loc["everything"]
+        var = g.loc["everything"] if "everything" in g.index else None
         parts.append(f"{net} ({d}) FP32 {fp.acc:.3f}, Cross6 {c6.acc:.3f}, NI-Cross6 {ni.acc:.3f}" + ("" if good else " (no)")
-                     + f", + variation {var.acc:.3f} (mean of {int(var.k)} seeds)")
+                     + (f", + variation {var.acc:.3f} (mean of {int(var.k)} seeds)" if var is not None else ""))
     ok &= bool(parts)
     return ("| FP32 > Cross6 > NI-Cross6 (Fig. 14; Cross6 = precision only, NI-Cross6 = precision + parasitics, "
             "64x64; criterion: each step lower by more than 1 SE of the difference, in every network) | "
