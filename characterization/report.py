@@ -229,9 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         rows, failed = report_schedule.run(steps, out_arg, root, jobs, os.cpu_count() or 1)
-    except KeyboardInterrupt:
-        print("report: interrupted; the finished steps' files are written (rerun the rest with --only)",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        finished = {r["step"] for r in getattr(e, "records", [])}
+        left = [s.name for s in steps if s.name not in finished]
+        print(f"report: interrupted; {len(finished)} finished steps' files are written; rerun the rest with "
+              f"--only {','.join(left)}", file=sys.stderr)
         return 130
     wall = time.perf_counter() - t0
     if failed is not None:

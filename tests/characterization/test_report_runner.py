@@ -268,3 +268,26 @@ def test_fcm_accuracy_report_counts_are_flags_the_page_states(tmp_path, capsys):
     for name in ("fcm-accuracy", "fcm-accuracy-rpd200"):
         args = next(s for s in report.STEPS if s.name == name).args
         assert "--pairs-64" not in args and args[args.index("--pairs") + 1] == "20"
+
+
+def test_an_interrupted_run_names_the_only_list_that_completes_it(tmp_path, monkeypatch, capsys):
+    # Ctrl-C said "rerun the rest with --only" without the list: the finished steps were lost with run()'s frame
+    import queue as _queue
+
+    class CtrlCAfterOne(_queue.Queue):
+        calls = 0
+
+        def get(self, *a, **k):
+            CtrlCAfterOne.calls += 1
+            if CtrlCAfterOne.calls > 1:
+                raise KeyboardInterrupt
+            return super().get(*a, **k)
+
+    S = report.Step
+    quiet = "characterization/__init__.py"  # a step that prints nothing (b still runs when the test has ended)
+    steps = tuple(S(n, quiet, (), "ok") for n in "abc")
+    monkeypatch.setattr(report, "STEPS", steps)
+    monkeypatch.setattr(report.report_schedule, "queue", type("Q", (), {"Queue": CtrlCAfterOne}))
+    assert report.main(["--out", str(tmp_path), "--jobs", "1"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("rerun the rest with --only b,c"), err
