@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from .technology import GROUPS
+
 BEGIN = "<!-- characterization:begin -->"
 END = "<!-- characterization:end -->"
 
@@ -48,6 +50,8 @@ def size_trends(df) -> list[str]:
     sizes = sorted(df["N"].unique())
     nmin, nmax = sizes[0], sizes[-1]
     piv = {g: df[df["g_state"] == g].pivot(index="group", columns="N", values="error_last_col") for g in ("G_MIN", "G_MAX")}
+    # every group at every size, NaN where all its points failed: a missing series fails its statements
+    piv = {g: p.reindex(index=list(dict.fromkeys([*GROUPS, *p.index])), columns=sizes) for g, p in piv.items()}
     bad = []
     for g, p in piv.items():
         for group, row in p.iterrows():

@@ -332,3 +332,14 @@ def test_a_monte_carlo_figure_whose_every_chunk_failed_leaves_the_index_written(
     rows = [ln for ln in text.splitlines() if "Fig. 2(d)" in ln or "Fig. 2(e)" in ln or "Fig. 2(f)" in ln]
     assert len(rows) == 6 and all("**NOT reproduced**" in ln for ln in rows)
     assert "sweep points FAILED in fig2d_state, fig2e_inputs, fig2f_variation" in text
+
+
+def test_a_group_or_g_state_whose_every_size_point_failed_reads_not_reproduced_not_a_keyerror():
+    rows = [{"N": n, "g_state": g, "group": grp, "dac": "preset", "r_pd_ohm": 20.0, "error_last_col": 0.01 * k * (j + 1)}
+            for k, n in enumerate((8, 16), 1) for g in ("G_MIN", "G_MAX") for j, grp in enumerate(GROUPS)]
+    df = pd.DataFrame(rows)
+    for gone in (df.group == "DAC+DRIVER", df.g_state == "G_MAX", df.group == "ALL"):
+        lines = index.size_trends(df[~gone])
+        assert "**NOT reproduced**" in lines[0] and "(no point at N=8, 16)" in lines[0]
+    dd = index.size_trends(df[df.group != "DAC+DRIVER"])
+    assert all("**NOT reproduced**" in ln for ln in dd[1:])
