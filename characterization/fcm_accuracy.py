@@ -212,14 +212,17 @@ def write_markdown(path: Path, summary, bounds, fits: list[dict], spec: xb.Cross
 
 
 def main(argv=None) -> int:
+    from xbarlab.cli_args import seed
+    from xbarlab.spec import preset_names
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--name", default="fcm_accuracy", help="file stem of the outputs (default: fcm_accuracy)")
     p.add_argument("--quick", action="store_true", help="few pairs (seconds to a minute), for CI")
-    p.add_argument("--preset", default="rxnn-spintronic",
+    p.add_argument("--preset", default="rxnn-spintronic", choices=preset_names(),
                    help="crossbar preset (default: rxnn-spintronic, the one every figure runs on)")
     p.add_argument("--r-pd", type=float, default=None, help="DAC pull-down R_PD, ohm (default: the preset's)")
-    p.add_argument("--seed", type=int, default=10, help="seed of the random pairs")
+    p.add_argument("--seed", type=seed, default=10, help="seed of the random pairs")
     p.add_argument("--pairs", type=int, default=100,
                    help="random (state, input) pairs per size, >= 1 (default 100, the paper's count)")
     p.add_argument("--pairs-64", type=int, default=None,
@@ -245,8 +248,13 @@ def main(argv=None) -> int:
     sizes = {16: args.pairs, 32: args.pairs, 64: args.pairs_64 or args.pairs} if not args.quick else {16: 10, 32: 5, 64: 3}
     n_fit = 3 if args.quick else 10
     t0 = time.perf_counter()
-    base = make_spec(args.preset, 64, args.r_pd)
+    try:
+        base = make_spec(args.preset, 64, args.r_pd)
+    except ValueError as exc:
+        p.error(f"--r-pd: {exc}")
     if args.replot:
+        if not Path(f"{stem}.csv").exists() or not Path(f"{stem}_fits.json").exists():
+            p.error(f"--replot: no {stem}.csv and {stem}_fits.json to rebuild from (run without --replot first)")
         df = pd.read_csv(f"{stem}.csv")
         fits = json.loads(Path(f"{stem}_fits.json").read_text())
         bounds = pd.read_csv(f"{stem}_bounds.csv").to_dict("records") if Path(f"{stem}_bounds.csv").exists() else []

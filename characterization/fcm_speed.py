@@ -188,11 +188,15 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def main(argv=None) -> int:
+    from xbarlab.cli_args import seed
+    from xbarlab.spec import preset_names
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--quick", action="store_true", help="16..64 and one ngspice run each (for CI)")
-    p.add_argument("--preset", default="rxnn-spintronic", help="crossbar preset (default: rxnn-spintronic)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="rxnn-spintronic", choices=preset_names(),
+                   help="crossbar preset (default: rxnn-spintronic)")
+    p.add_argument("--seed", type=seed, default=0)
     add_budget_argument(p, "each size's ngspice runs")
     p.add_argument("--sizes", type=_sizes, default=None, metavar="N,N,...",
                    help="crossbar sizes (default 16,32,64,128; 16,32,64 with --quick)")

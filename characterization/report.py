@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -101,6 +102,8 @@ def _select(names: str | None, start: str | None) -> list[Step]:
         bad = [n for n in wanted if n not in known]
         if bad:
             raise ValueError(f"only: unknown step {bad[0]!r}; steps: {', '.join(known)}")
+        if not wanted:
+            raise ValueError(f"only: no step named in {names!r}; steps: {', '.join(known)}")
         return [s for s in STEPS if s.name in wanted]
     if start is not None:
         if start not in known:
@@ -153,11 +156,20 @@ def write_run(out: Path, rows: list[dict], budget_s: float, wall: float, jobs: i
 def plan(path: Path, steps: list[Step], jobs: int) -> list[str]:
     """The schedule ``steps`` would follow on ``jobs`` slots with the times of a ``report_run.json``: a step
     that shares the machine is taken to last its CPU seconds (one core each), one alone its wall seconds."""
-    rec = {r["step"]: r for r in json.loads(path.read_text())["steps"]}
+    data = json.loads(path.read_text())
+    runs = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and isinstance(r.get("step"), str) for r in runs):
+        raise ValueError(f"plan: {path} is not a report_run.json (a 'steps' list of records with a 'step' name)")
+    rec = {r["step"]: r for r in runs}
     missing = [s.name for s in steps if s.name not in rec]
     if missing:
         raise ValueError(f"plan: {path} has no time for step {missing[0]!r}")
-    secs = {s.name: rec[s.name]["wall_s" if s.exclusive or jobs == 1 else "cpu_s"] for s in steps}
+    secs = {s.name: rec[s.name].get("wall_s" if s.exclusive or jobs == 1 else "cpu_s") for s in steps}
+    bad = [n for n, v in secs.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0)]
+    if bad:
+        raise ValueError(f"plan: {path} has no time (a finite number of seconds >= 0) for step {bad[0]!r}, "
+                         f"got {secs[bad[0]]!r}")
     rows = report_schedule.project(steps, secs, jobs)
     end = max(r["end_s"] for r in rows)
     out = [f"{r['step']:22s} {r['start_s']:7.0f} {r['end_s']:7.0f}" for r in sorted(rows, key=lambda r: r["start_s"])]
@@ -217,9 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         rows, failed = report_schedule.run(steps, out_arg, root, jobs, os.cpu_count() or 1)
-    except KeyboardInterrupt:
-        print("report: interrupted; the finished steps' files are written (rerun the rest with --only)",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        finished = {r["step"] for r in getattr(e, "records", [])}
+        left = [s.name for s in steps if s.name not in finished]
+        print(f"report: interrupted; {len(finished)} finished steps' files are written; rerun the rest with "
+              f"--only {','.join(left)}", file=sys.stderr)
         return 130
     wall = time.perf_counter() - t0
     if failed is not None:

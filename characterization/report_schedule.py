@@ -113,6 +113,14 @@ def project(steps: Sequence[Step], seconds: dict[str, float], jobs: int) -> list
     return rows
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``run``: ``records`` are the steps that finished before it (their files are written)."""
+
+    def __init__(self, records: list[dict]) -> None:
+        super().__init__()
+        self.records = records
+
+
 class _Printer:
     """Lines from several threads, each whole."""
 
@@ -150,7 +158,8 @@ def _run_one(step: Step, argv: list[str], cwd: Path, env: dict, prefix: str, say
 def run(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
         say: Callable[..., None] | None = None) -> tuple[list[dict], dict | None]:
     """Run ``steps`` on ``jobs`` slots; return (records of the finished steps in finishing order, the
-    first failed step's record or None). Progress: ``[k/N] name: started`` and ``... done in``."""
+    first failed step's record or None). Progress: ``[k/N] name: started`` and ``... done in``.
+    Ctrl-C raises ``Interrupted`` with the records of the steps finished by then."""
     say = say or _Printer()
     selected = {s.name for s in steps}
     width = max(len(s.name) for s in steps)
@@ -159,38 +168,41 @@ def run(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
     t_job = time.perf_counter()
     workers = workers_per_step(cpus, jobs)
     n, k = len(steps), 0
-    while pending or running:
-        if failed is None:
-            for s in next_steps(pending, list(running.values()), done, selected, jobs):
-                pending.remove(s)
-                k += 1
-                env = dict(os.environ)
-                if jobs > 1 and not s.exclusive:
-                    env.update(ONE_THREAD)
-                env["TQDM_DISABLE"] = "1"  # progress bars do not survive line-by-line relaying
-                env["PYTHONUNBUFFERED"] = "1"  # its lines arrive as it prints them, not when it ends
-                alone = " (alone: a speed benchmark)" if s.exclusive else ""
-                say(f"[{k}/{n}] {s.name}: started{alone}: {s.what}")
-                t = threading.Thread(target=_run_one, daemon=True,
-                                     args=(s, s.argv(out, workers), root, env, f"  {s.name:<{width}} | ", say,
-                                           finished, t_job))
-                running[s.name] = s
-                t.start()
-        if not running:
-            break
-        rec = finished.get()
-        s = rec.pop("step")
-        del running[s.name]
-        rec = {"step": s.name, "what": s.what, "exclusive": s.exclusive, **rec}
-        if rec["rc"] == 0:
-            done.add(s.name)
-            records.append(rec)
-            say(f"[{len(done)}/{n} done] {s.name}: finished in {rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)")
-        else:
-            say(f"[{len(done)}/{n} done] {s.name}: FAILED (exit status {rec['rc']}) after {rec['wall_s']:.1f} s"
-                + (f": {rec['error']}" if rec.get("error") else ""))
+    try:
+        while pending or running:
             if failed is None:
-                failed = rec
-                if running:
-                    say(f"report: {s.name} failed; waiting for {', '.join(running)} to finish (no new step starts)")
+                for s in next_steps(pending, list(running.values()), done, selected, jobs):
+                    pending.remove(s)
+                    k += 1
+                    env = dict(os.environ)
+                    if jobs > 1 and not s.exclusive:
+                        env.update(ONE_THREAD)
+                    env["TQDM_DISABLE"] = "1"  # progress bars do not survive line-by-line relaying
+                    env["PYTHONUNBUFFERED"] = "1"  # its lines arrive as it prints them, not when it ends
+                    alone = " (alone: a speed benchmark)" if s.exclusive else ""
+                    say(f"[{k}/{n}] {s.name}: started{alone}: {s.what}")
+                    t = threading.Thread(target=_run_one, daemon=True,
+                                         args=(s, s.argv(out, workers), root, env, f"  {s.name:<{width}} | ", say,
+                                               finished, t_job))
+                    running[s.name] = s
+                    t.start()
+            if not running:
+                break
+            rec = finished.get()
+            s = rec.pop("step")
+            del running[s.name]
+            rec = {"step": s.name, "what": s.what, "exclusive": s.exclusive, **rec}
+            if rec["rc"] == 0:
+                done.add(s.name)
+                records.append(rec)
+                say(f"[{len(done)}/{n} done] {s.name}: finished in {rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)")
+            else:
+                say(f"[{len(done)}/{n} done] {s.name}: FAILED (exit status {rec['rc']}) after {rec['wall_s']:.1f} s"
+                    + (f": {rec['error']}" if rec.get("error") else ""))
+                if failed is None:
+                    failed = rec
+                    if running:
+                        say(f"report: {s.name} failed; waiting for {', '.join(running)} to finish (no new step starts)")
+    except KeyboardInterrupt:
+        raise Interrupted(records) from None
     return records, failed

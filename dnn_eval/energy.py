@@ -217,7 +217,8 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
     """Energy per inference (J) by layer and category, for input images x (B, C, H, W).
 
     One row per crossbar layer with columns ``layer``, ``tiles`` (arrays), one per
-    ``CATEGORIES`` entry and ``gate_line`` (1T-1R gate lines, 0 for 1R); the phases (signed inputs) are taken from x.
+    ``CATEGORIES`` entry and ``gate_line`` (1T-1R gate lines, 0 for 1R); the phases (signed inputs) are taken from x:
+    two where any image of x gives the layer a negative input (as the crossbar layers decide per batch), whatever its order.
     ``slicing`` (``xbarlab.fcm.slicing.Slicing``; None: one device per weight,
     all input bits in one cycle) multiplies arrays and cycles; ``options`` (``xbarlab.fcm.FCMOptions``;
     None: its defaults) gives the mapping and sensing scheme (module docstring).
@@ -240,7 +241,7 @@ def energy_table(model: torch.nn.Module, spec: CrossbarSpec, x: torch.Tensor,
     c_gate = gate_c_f_per_cell(spec, p)
     e_gate = c_gate * spec.device.access.v_gate_v**2 if c_gate else 0.0  # per cell and array read
     rows = []
-    for rec in _layer_records(model, spec, x[:1]):
+    for rec in _layer_records(model, spec, x):  # the whole batch: its signed inputs, counted per image
         V, P = rec["vectors"], rec["phases"]
         e = dict.fromkeys(CATEGORIES + (GATE,), 0.0)
         tiles = 0

@@ -304,3 +304,42 @@ def test_an_unreadable_run_log_is_left_as_it_is_and_the_run_goes_on(tmp_path, mo
     assert err.count("\n") == 1 and "left as it is" in err
     log.unlink()
     assert cli.run(args) == 0 and len(json.loads(log.read_text())["runs"]) == 1
+
+
+def test_a_failed_size_point_leaves_errors_grow_with_n_not_reproduced():
+    # a failed point is left out of fig2bc_size.csv; the trend was judged on the points left (dropna), so a
+    # series with a hole still read "reproduced"
+    rows = [{"N": n, "g_state": g, "group": grp, "dac": "preset", "r_pd_ohm": 20.0, "error_last_col": 0.01 * k * (j + 1)}
+            for k, n in enumerate((8, 16, 32), 1) for g in ("G_MIN", "G_MAX") for j, grp in enumerate(GROUPS)]
+    df = pd.DataFrame(rows)
+    assert "**reproduced**" in index.size_trends(df)[0]
+    holed = df[~((df.N == 16) & (df.group == "WIRE") & (df.g_state == "G_MIN"))]
+    line = index.size_trends(holed)[0]
+    assert "**NOT reproduced**" in line and "WIRE/G_MIN (no point at N=16)" in line
+
+
+def test_a_monte_carlo_figure_whose_every_chunk_failed_leaves_the_index_written(tmp_path):
+    # run_mc saves None for the numbers of a figure with no instance; write_index raised a TypeError on them
+    # (after every figure of 'characterize all'), so no page said what failed
+    for name in ("fig2d_state", "fig2e_inputs", "fig2f_variation"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            "mode": "quick", "N": 8, "instances": 0, "ngspice_instances": 0, "exact_wall_s": 0.1, "ngspice_wall_s": 0.1,
+            "exact_task_s": 0.0, "ngspice_task_s": 0.0, "max_abs_diff_error_ngspice_vs_exact": float("nan"),
+            "max_rel_diff_current_ngspice_vs_exact": float("nan"), "avg_error_min_col": None, "avg_error_max_col": None,
+            "spread_per_col_min": None, "spread_per_col_max": None, "spread_per_col_mean": None,
+            "argmax_avg_col": None, "sample_argmax_col": None, "failed": ["1 x boom"], "hardware": SPEC.to_dict()}))
+    text = index.write_index(tmp_path).read_text()
+    rows = [ln for ln in text.splitlines() if "Fig. 2(d)" in ln or "Fig. 2(e)" in ln or "Fig. 2(f)" in ln]
+    assert len(rows) == 6 and all("**NOT reproduced**" in ln for ln in rows)
+    assert "sweep points FAILED in fig2d_state, fig2e_inputs, fig2f_variation" in text
+
+
+def test_a_group_or_g_state_whose_every_size_point_failed_reads_not_reproduced_not_a_keyerror():
+    rows = [{"N": n, "g_state": g, "group": grp, "dac": "preset", "r_pd_ohm": 20.0, "error_last_col": 0.01 * k * (j + 1)}
+            for k, n in enumerate((8, 16), 1) for g in ("G_MIN", "G_MAX") for j, grp in enumerate(GROUPS)]
+    df = pd.DataFrame(rows)
+    for gone in (df.group == "DAC+DRIVER", df.g_state == "G_MAX", df.group == "ALL"):
+        lines = index.size_trends(df[~gone])
+        assert "**NOT reproduced**" in lines[0] and "(no point at N=8, 16)" in lines[0]
+    dd = index.size_trends(df[df.group != "DAC+DRIVER"])
+    assert all("**NOT reproduced**" in ln for ln in dd[1:])

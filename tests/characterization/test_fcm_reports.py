@@ -61,3 +61,18 @@ def test_speed_plots_take_an_axis():
     assert plots_fcm.plot_speedup(df, ax=ax) is ax
     assert plots_fcm.plot_generation(gen) is not None
     plt.close("all")
+
+
+def test_bad_arguments_of_the_fcm_scripts_are_argparse_errors_not_tracebacks(tmp_path, capsys):
+    import pytest
+
+    from characterization import fcm_speed
+
+    cases = [(fcm_speed, ["--preset", "nope"], "--preset"), (fcm_speed, ["--seed", "-1"], "--seed"),
+             (fcm_accuracy, ["--preset", "nope"], "--preset"), (fcm_accuracy, ["--seed", "-20"], "--seed"),
+             (fcm_accuracy, ["--r-pd", "-5"], "--r-pd"), (fcm_accuracy, ["--replot"], "--replot")]
+    for mod, argv, option in cases:
+        with pytest.raises(SystemExit) as exc:
+            mod.main([*argv, "--out", str(tmp_path), "--quick"])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and option in err.strip().splitlines()[-1] and "Traceback" not in err, argv

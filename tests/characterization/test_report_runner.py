@@ -173,6 +173,24 @@ def test_plan_projects_the_real_steps_from_a_run_record(tmp_path, capsys):
     assert report.main(["--plan", str(tmp_path / "nope.json")]) == 2
 
 
+def test_plan_on_a_record_of_the_wrong_shape_is_a_one_line_error(tmp_path, capsys):
+    bad = {"list": [], "ints": {"steps": [1, 2]}, "no-steps": {}, "text-time": {"steps": [{"step": "overview",
+           "wall_s": "x", "cpu_s": "x"}]}, "null-time": {"steps": [{"step": "overview", "wall_s": None, "cpu_s": None}]},
+           "nan-time": {"steps": [{"step": "overview", "wall_s": float("nan"), "cpu_s": float("nan")}]}}
+    for name, rec in bad.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+        assert report.main(["--plan", str(tmp_path / f"{name}.json"), "--only", "overview"]) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("report: plan:"), (name, err)
+
+
+def test_an_only_list_that_names_no_step_is_a_one_line_error(tmp_path, capsys):
+    for only in (",", "", " , "):
+        assert report.main(["--only", only, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "only: no step named" in err[0]
+
+
 def _splice_many(page: str, k: int) -> None:
     from characterization.index import splice
 
@@ -250,3 +268,26 @@ def test_fcm_accuracy_report_counts_are_flags_the_page_states(tmp_path, capsys):
     for name in ("fcm-accuracy", "fcm-accuracy-rpd200"):
         args = next(s for s in report.STEPS if s.name == name).args
         assert "--pairs-64" not in args and args[args.index("--pairs") + 1] == "20"
+
+
+def test_an_interrupted_run_names_the_only_list_that_completes_it(tmp_path, monkeypatch, capsys):
+    # Ctrl-C said "rerun the rest with --only" without the list: the finished steps were lost with run()'s frame
+    import queue as _queue
+
+    class CtrlCAfterOne(_queue.Queue):
+        calls = 0
+
+        def get(self, *a, **k):
+            CtrlCAfterOne.calls += 1
+            if CtrlCAfterOne.calls > 1:
+                raise KeyboardInterrupt
+            return super().get(*a, **k)
+
+    S = report.Step
+    quiet = "characterization/__init__.py"  # a step that prints nothing (b still runs when the test has ended)
+    steps = tuple(S(n, quiet, (), "ok") for n in "abc")
+    monkeypatch.setattr(report, "STEPS", steps)
+    monkeypatch.setattr(report.report_schedule, "queue", type("Q", (), {"Queue": CtrlCAfterOne}))
+    assert report.main(["--out", str(tmp_path), "--jobs", "1"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("rerun the rest with --only b,c"), err

@@ -154,3 +154,26 @@ def test_fp32_cross6_verdict():
     assert "**reproduced**: holds in 1 of 1" in ok and "FP32 0.960, Cross6 0.900, NI-Cross6 0.850" in ok
     bad = verdicts.fp32_cross6(pd.DataFrame(rows("mlp", (0.967, 0.956, 0.967, 0.93))))
     assert "**NOT reproduced**: holds in 0 of 1" in bad and "NI-Cross6 0.967 (no)" in bad
+
+
+def test_a_verdict_with_nothing_to_judge_is_not_reproduced():
+    # a single size, a single conv layer, no LeNet/ConvNet or no VGG row: every one of them read "reproduced"
+    one = pd.DataFrame([r for r in _fig12(0.0, 0.05, 0.20) + _fig12(0.0, 0.1, 0.3, "vgg") if r["xbar"] == 64])
+    assert "**NOT reproduced**: holds in 0 of 2" in verdicts.size_trend(one)
+    e = pd.DataFrame({"dataset": "digits", "network": ["lenet", "vgg"], "conv_index": [1, 1], "rel_l2_error": [0.3, 0.4]})
+    assert "**NOT reproduced**: holds in 0 of 2" in verdicts.deeper_layers(e)
+    vgg = pd.DataFrame(_fig12(0.0, 0.1, 0.3, "vgg"))
+    assert "**NOT reproduced**" in verdicts.small_networks(vgg) and "no LeNet or ConvNet row" in verdicts.small_networks(vgg)
+    assert "**NOT reproduced**" in verdicts.deeper_networks(vgg)
+    assert "**NOT reproduced**" in verdicts.deeper_networks(pd.DataFrame(_fig12(0.0, 0.05, 0.20)))
+
+
+def test_fp32_cross6_without_an_implementations_rows_is_not_reproduced_not_a_keyerror():
+    def rows(net, impls):
+        return [{"dataset": "digits", "network": net, "implementation": k, "seed": 0, "accuracy": v,
+                 "stderr": stderr(v, 360)} for k, v in impls]
+    s = pd.DataFrame(rows("lenet", (("FP32", 0.96), ("precision", 0.90), ("everything", 0.80)))
+                     + rows("vgg", (("FP32", 0.96), ("precision", 0.90), ("precision+parasitics", 0.85))))
+    line = verdicts.fp32_cross6(s)
+    assert "**NOT reproduced**: holds in 1 of 2" in line and "lenet (digits) has no precision+parasitics row (no)" in line
+    assert line.endswith("vgg (digits) FP32 0.960, Cross6 0.900, NI-Cross6 0.850 |")  # no 'everything' rows: no variation

@@ -87,3 +87,14 @@ def test_differential_sensing_halves_the_adc_energy_of_a_sliced_network():
     assert dif["digital_add"] < sep["digital_add"]
     with pytest.raises(ValueError, match="weight_slices"):
         energy_per_inference(m, spec, x, slicing=sl, options=FCMOptions(mapping="offset"))
+
+
+def test_phases_follow_the_whole_batch_not_its_first_image():
+    # the layers were recorded on x[:1] only: a batch [unsigned, signed] cost one phase, [signed, unsigned] two
+    m = load_model("mlp").module
+    spec = make_spec("spintronic", 64)
+    g = torch.Generator().manual_seed(2)
+    pos, neg = torch.rand(1, 1, 8, 8, generator=g), torch.rand(1, 1, 8, 8, generator=g) - 0.5
+    a, b = (energy_per_inference(m, spec, torch.cat(o)) for o in ((pos, neg), (neg, pos)))
+    assert a == b == energy_per_inference(m, spec, neg)
+    assert energy_per_inference(m, spec, torch.cat([pos, pos])) == energy_per_inference(m, spec, pos)
