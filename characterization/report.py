@@ -97,6 +97,8 @@ STEPS += (Step("overview", "characterization.overview", what="headline numbers a
 
 def _select(names: str | None, start: str | None) -> list[Step]:
     known = [s.name for s in STEPS]
+    if names is not None and start is not None:
+        raise ValueError(f"only and from: give one of them, got --only {names!r} and --from {start!r}")
     if names is not None:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         bad = [n for n in wanted if n not in known]

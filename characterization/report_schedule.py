@@ -160,49 +160,57 @@ def run(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
     """Run ``steps`` on ``jobs`` slots; return (records of the finished steps in finishing order, the
     first failed step's record or None). Progress: ``[k/N] name: started`` and ``... done in``.
     Ctrl-C raises ``Interrupted`` with the records of the steps finished by then."""
-    say = say or _Printer()
+    records: list[dict] = []
+    try:
+        failed = _schedule(steps, out, root, jobs, cpus, say or _Printer(), records)
+    except KeyboardInterrupt:
+        raise Interrupted(records) from None
+    return records, failed
+
+
+def _schedule(steps: Sequence[Step], out: str, root: Path, jobs: int, cpus: int,
+              say: Callable[..., None], records: list[dict]) -> dict | None:
+    """``run``'s loop: appends each finished step's record to ``records`` (kept when Ctrl-C stops the
+    loop); returns the first failed step's record or None."""
     selected = {s.name for s in steps}
     width = max(len(s.name) for s in steps)
-    pending, running, done, records, failed = list(steps), {}, set(), [], None
+    pending, running, done, failed = list(steps), {}, set(), None
     finished: queue.Queue = queue.Queue()
     t_job = time.perf_counter()
     workers = workers_per_step(cpus, jobs)
     n, k = len(steps), 0
-    try:
-        while pending or running:
+    while pending or running:
+        if failed is None:
+            for s in next_steps(pending, list(running.values()), done, selected, jobs):
+                pending.remove(s)
+                k += 1
+                env = dict(os.environ)
+                if jobs > 1 and not s.exclusive:
+                    env.update(ONE_THREAD)
+                env["TQDM_DISABLE"] = "1"  # progress bars do not survive line-by-line relaying
+                env["PYTHONUNBUFFERED"] = "1"  # its lines arrive as it prints them, not when it ends
+                alone = " (alone: a speed benchmark)" if s.exclusive else ""
+                say(f"[{k}/{n}] {s.name}: started{alone}: {s.what}")
+                t = threading.Thread(target=_run_one, daemon=True,
+                                     args=(s, s.argv(out, workers), root, env, f"  {s.name:<{width}} | ", say,
+                                           finished, t_job))
+                running[s.name] = s
+                t.start()
+        if not running:
+            break
+        rec = finished.get()
+        s = rec.pop("step")
+        del running[s.name]
+        rec = {"step": s.name, "what": s.what, "exclusive": s.exclusive, **rec}
+        if rec["rc"] == 0:
+            done.add(s.name)
+            records.append(rec)
+            say(f"[{len(done)}/{n} done] {s.name}: finished in {rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)")
+        else:
+            say(f"[{len(done)}/{n} done] {s.name}: FAILED (exit status {rec['rc']}) after {rec['wall_s']:.1f} s"
+                + (f": {rec['error']}" if rec.get("error") else ""))
             if failed is None:
-                for s in next_steps(pending, list(running.values()), done, selected, jobs):
-                    pending.remove(s)
-                    k += 1
-                    env = dict(os.environ)
-                    if jobs > 1 and not s.exclusive:
-                        env.update(ONE_THREAD)
-                    env["TQDM_DISABLE"] = "1"  # progress bars do not survive line-by-line relaying
-                    env["PYTHONUNBUFFERED"] = "1"  # its lines arrive as it prints them, not when it ends
-                    alone = " (alone: a speed benchmark)" if s.exclusive else ""
-                    say(f"[{k}/{n}] {s.name}: started{alone}: {s.what}")
-                    t = threading.Thread(target=_run_one, daemon=True,
-                                         args=(s, s.argv(out, workers), root, env, f"  {s.name:<{width}} | ", say,
-                                               finished, t_job))
-                    running[s.name] = s
-                    t.start()
-            if not running:
-                break
-            rec = finished.get()
-            s = rec.pop("step")
-            del running[s.name]
-            rec = {"step": s.name, "what": s.what, "exclusive": s.exclusive, **rec}
-            if rec["rc"] == 0:
-                done.add(s.name)
-                records.append(rec)
-                say(f"[{len(done)}/{n} done] {s.name}: finished in {rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)")
-            else:
-                say(f"[{len(done)}/{n} done] {s.name}: FAILED (exit status {rec['rc']}) after {rec['wall_s']:.1f} s"
-                    + (f": {rec['error']}" if rec.get("error") else ""))
-                if failed is None:
-                    failed = rec
-                    if running:
-                        say(f"report: {s.name} failed; waiting for {', '.join(running)} to finish (no new step starts)")
-    except KeyboardInterrupt:
-        raise Interrupted(records) from None
-    return records, failed
+                failed = rec
+                if running:
+                    say(f"report: {s.name} failed; waiting for {', '.join(running)} to finish (no new step starts)")
+    return failed

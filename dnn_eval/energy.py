@@ -14,8 +14,10 @@ DAC conversion      S * Tk * Tn * rows (every row of every tile is driven,
 ADC conversion      S * Tk * Tn * cols
 crossbar read       S * Tk * Tn * rows * cols cells, each v_read**2 *
                     g_mean * t_read * activity joule
-buffer read         K input words of ``dac.bits`` bits (im2col re-reads)
-buffer write        N output words of ``out_bits`` bits
+buffer read         K input words of ``dac.bits`` bits (im2col re-reads),
+                    per input vector only: one read word feeds both
+                    phases and every input cycle
+buffer write        N output words of ``out_bits`` bits, per input vector
 digital add         N * (P * S * Tk - 1) partial-sum additions
 ==================  =========================================================
 
@@ -27,7 +29,7 @@ S * W * Tk * Tn * rows * C, each of b bits (a 1-bit DAC per cycle for
 TxSim's setting); ADC conversions and crossbar reads S * W * Tk * Tn * cols
 * C and S * W * Tk * Tn * rows * cols * C; digital adds N * (P * S * W * Tk
 * C - 1) (the shift of shift-and-add is wiring). Buffer reads and writes
-are unchanged. The cell energy keeps ``activity`` (ASSUMED the same for a
+are unchanged (counted once per input vector, not per phase or cycle). The cell energy keeps ``activity`` (ASSUMED the same for a
 bit-serial cycle's 0/1 inputs). W = C = 1 is the table above.
 
 Mapping and sensing (``FCMOptions.mapping``, ``.sensing``; ``xbarlab.fcm.sensing``)

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xbarlab.backend import TorchNS
 from xbarlab.fcm import FCM, FCMOptions
 from xbarlab.fcm.slicing import Slicing, build
 from xbarlab.spec import CrossbarSpec
@@ -203,8 +204,7 @@ class CrossbarLayer(nn.Module):
         """Whether the layer's input has a negative entry: tested once per layer, on the activation
         before im2col (same values, and zeros), so that the chunks need no test of their own. A NaN
         (the layers skip the finiteness check) makes the minimum NaN: the other entries are tested then."""
-        m = float(x.amin()) if x.numel() else 0.0
-        return m < 0 or (m != m and bool((x < 0).any()))
+        return TorchNS.any_negative(x)
 
     def forward_crossbar(self, x: torch.Tensor) -> torch.Tensor:
         """The layer's crossbar output, without the bias. The finiteness check is skipped (a NaN/Inf

@@ -206,7 +206,8 @@ class TorchNS:
     def row_absmax(self, a):
         return self.torch.amax(self.torch.abs(a), dim=-1, keepdim=True)
 
-    def any_negative(self, a) -> bool:
+    @staticmethod
+    def any_negative(a) -> bool:
         # one full reduction (fast), not a boolean tensor; NaN (rejected unless the caller
         # skips the finiteness check) reads as non-negative, but makes the minimum NaN, and
         # then the other entries' signs are tested (see NumpyNS.any_negative)

@@ -191,6 +191,13 @@ def test_an_only_list_that_names_no_step_is_a_one_line_error(tmp_path, capsys):
         assert len(err) == 1 and "only: no step named" in err[0]
 
 
+def test_only_and_from_together_are_refused_in_one_line(tmp_path, capsys):
+    # --only silently won over --from: the steps --from asked for did not run, and nothing said so
+    assert report.main(["--only", "overview", "--from", "overview", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--only" in err[0] and "--from" in err[0], err
+
+
 def _splice_many(page: str, k: int) -> None:
     from characterization.index import splice
 

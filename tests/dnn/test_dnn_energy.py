@@ -29,6 +29,9 @@ def test_signed_inputs_cost_two_phases():
     pos = energy_table(m, spec, torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(2)))[0]
     neg = energy_table(m, spec, torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(3)) - 0.5)[0]
     assert neg["adc"] == pytest.approx(2 * pos["adc"])
+    # the buffers are read and written once per input vector: one word feeds both phases (module docstring)
+    assert neg["buffer_read"] == pytest.approx(pos["buffer_read"])
+    assert neg["buffer_write"] == pytest.approx(pos["buffer_write"])
 
 
 def test_energy_params_validated_and_sourced():

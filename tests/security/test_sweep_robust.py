@@ -201,6 +201,19 @@ def test_corrupt_store_error_names_the_file_and_the_way_out(tmp_path, damage):
     assert str(store) in msg and "delete it" in msg and "\n" not in msg
 
 
+def test_a_result_that_is_not_json_names_the_store_and_the_task(tmp_path):
+    import sqlite3
+    store = tmp_path / "s.sqlite"
+    pts = [{"x": x, "log": str(tmp_path / "log")} for x in range(2)]
+    run_sweep(sweep_tasks.sleepy, pts, store=store, progress=False, scheduler="inline")
+    with sqlite3.connect(store) as db:  # a row edited by hand or written by other code
+        db.execute("UPDATE results SET result='{\"y\": nan'")
+    with pytest.raises(SweepStoreError) as exc:
+        run_sweep(sweep_tasks.sleepy, pts, store=store, progress=False, scheduler="inline")
+    msg = str(exc.value)
+    assert str(store) in msg and "not JSON" in msg and "task" in msg and "\n" not in msg
+
+
 def test_corrupt_store_cli_is_one_line(tmp_path):
     cache = tmp_path / ".cache"
     cache.mkdir()

@@ -90,8 +90,11 @@ def run_tasks(tasks: Sequence[Task], store: str | Path | ResultStore, *, max_wor
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)) or max_workers < 1:
         raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
-    if timeout_s is not None and not (check_number("timeout_s", timeout_s, "seconds") > 0 and math.isfinite(timeout_s)):
-        raise ValueError(f"timeout_s must be a finite number > 0 seconds, got {timeout_s!r}")
+    if timeout_s is not None:
+        t = check_number("timeout_s", timeout_s, "seconds")
+        if not (t > 0 and math.isfinite(t)):
+            raise ValueError(f"timeout_s must be a finite number > 0 seconds, got {timeout_s!r}")
+        timeout_s = t
     executors.check_scheduler(scheduler)
     since = time.time()
     own = not isinstance(store, ResultStore)

@@ -208,8 +208,11 @@ class ResultStore:
         if not rows:
             return None
         row = rows[0]
-        return {"status": row[0], "result": None if row[1] is None else json.loads(row[1]),
-                "error": row[2], "elapsed_s": row[3]}
+        try:
+            result = None if row[1] is None else json.loads(row[1])
+        except (ValueError, TypeError) as exc:  # a row written by other code, or edited by hand
+            raise self._error(exc, f"holds a result that is not JSON for task {key!r}") from None
+        return {"status": row[0], "result": result, "error": row[2], "elapsed_s": row[3]}
 
     def count(self, status: str | None = None) -> int:
         if status is None:
