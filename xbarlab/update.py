@@ -68,7 +68,7 @@ from .update_params import InSituSettings, PulseScheme, UpdateParams, VerifyResu
 
 __all__ = ["PulseScheme", "UpdateParams", "InSituSettings", "VerifySettings", "VerifyResult", "response",
            "apply_pulses", "apply_pulses_unchecked", "pulses_to", "outer_product_pulses", "batched_pulses",
-           "outer_product_update", "program_and_verify"]
+           "outer_product_update", "program_and_verify", "split_update"]
 
 
 def _check_state(G, device: DeviceParams, name: str = "G") -> np.ndarray:
@@ -324,3 +324,12 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
         G = apply_pulses(G, n, device, update, rng)
         total += np.abs(n)
     return VerifyResult(g=G, pulses=total, rounds=rounds, unconverged=int(np.count_nonzero(np.abs(G - t) > tol)))
+
+
+def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float, g_max: float):
+    """Targets (G+, G-) for a change of 2 ``half`` in G+ - G- (S): +half on G+, -half on G-, and what a
+    bound takes from one cell given to the other (a digital write knows both cells' states)."""
+    tp, tm = gp + half, gm - half
+    cp, cm = np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
+    tp, tm = cp - (tm - cm), cm - (tp - cp)  # the remainder the bound refused, moved to the partner
+    return np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)

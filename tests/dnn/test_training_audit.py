@@ -1,0 +1,83 @@
+"""The training paths' edge cases (TxSim, re-training, NEAT, train.py): invalid settings and data, copies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import xbarlab as xb
+from dnn_eval.data import Split
+from dnn_eval.txsim import TxSimSettings, to_txsim, train_on_crossbar, train_step
+from xbarlab.fcm import FCMOptions
+
+
+def _ideal_spec(rows=8):
+    dev = xb.DeviceParams(g_min=1e-6, g_max=1e-4, bits=None, variation=0.0)
+    return xb.CrossbarSpec(rows=rows, cols=rows, circuit=xb.CircuitParams(0.0, 0.0, 0.0, 0.0), device=dev,
+                           dac=xb.DACParams(bits=16, v_read=0.2), adc=xb.ADCParams(bits=None))
+
+
+def _data(n=20, k=6, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return Split(rng.standard_normal((n, k)).astype(np.float32), rng.integers(0, classes, n))
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+def test_txsim_leaves_the_model_alone_so_a_second_run_trains_its_cells_again():
+    """train_on_crossbar swapped the caller's layers in place: a second run from the same model found no
+    Linear layer and trained only the biases, from the first run's cells."""
+    model, d = _mlp(), _data()
+    s = TxSimSettings(steps=3, style="ideal", lr=0.5)
+    runs = [[(h["step"], h["accuracy"], h["loss"]) for h in train_on_crossbar(model, _ideal_spec(), d, d, s)[1][1:]]
+            for _ in range(2)]
+    assert isinstance(model[0], nn.Linear)
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="no Linear or Conv2d"):
+        to_txsim(nn.Sequential(nn.ReLU()), _ideal_spec(), FCMOptions(), s, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_txsim_conv_applies_the_padding_mode(mode):
+    """A Conv2d with padding_mode reflect was trained with zero padding (F.unfold's)."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 2, 3, padding=1, padding_mode=mode)
+    x = torch.rand(2, 1, 5, 5)
+    net, _ = to_txsim(nn.Sequential(conv), _ideal_spec(), FCMOptions(), TxSimSettings(), np.random.default_rng(0))
+    with torch.no_grad():
+        got, want = net(x), conv(x)
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) < 1e-3 * float(want.abs().max())
+
+
+def test_txsim_refuses_empty_or_nonfinite_data_and_a_nonfinite_loss():
+    d, s = _data(), TxSimSettings(steps=2, style="ideal")
+    empty = Split(d.x[:0], d.y[:0])
+    with pytest.raises(ValueError, match="train split has 0 samples"):
+        train_on_crossbar(_mlp(), _ideal_spec(), empty, d, s)
+    with pytest.raises(ValueError, match="test split has 0 samples"):
+        train_on_crossbar(_mlp(), _ideal_spec(), d, empty, s)
+    x = d.x.copy()
+    x[3, 2] = np.nan
+    with pytest.raises(ValueError, match="train split: images must be finite"):
+        train_on_crossbar(_mlp(), _ideal_spec(), Split(x, d.y), d, s)
+    with pytest.raises(ValueError, match="labels"):
+        train_on_crossbar(_mlp(), _ideal_spec(), Split(d.x, d.y - 5), d, s)
+    # a NaN activation in one step (here a NaN input): refused before the cells change (they went NaN)
+    net, layers = to_txsim(_mlp(), _ideal_spec(), FCMOptions(), s, np.random.default_rng(0))
+    G = [layer.state.G.copy() for layer in layers]
+    with pytest.raises(ValueError, match="training loss is nan"):
+        train_step(net, layers, None, torch.as_tensor(x), torch.as_tensor(d.y), s, np.random.default_rng(0))
+    for g, layer in zip(G, layers):
+        np.testing.assert_array_equal(g, layer.state.G)
+
+
+def test_txsim_seed_beyond_torch_generator_range_is_refused():
+    with pytest.raises(ValueError, match="seed"):
+        TxSimSettings(seed=2**64)
+    TxSimSettings(seed=2**63 - 1)
