@@ -81,3 +81,63 @@ def test_txsim_seed_beyond_torch_generator_range_is_refused():
     with pytest.raises(ValueError, match="seed"):
         TxSimSettings(seed=2**64)
     TxSimSettings(seed=2**63 - 1)
+
+
+@pytest.mark.parametrize("kw, field", [(dict(lr=float("inf")), "lr"), (dict(lr=True), "lr"), (dict(lr="1e-3"), "lr"),
+                                       (dict(seed=-1), "seed"), (dict(seed=1.5), "seed"), (dict(seed=2**64), "seed")])
+def test_retrain_settings_refuse_bad_lr_and_seed(kw, field):
+    """lr inf / True were accepted (inf made the weights inf, found at the next FCM build as 'W must be
+    finite'), a string lr was a TypeError, a negative or float seed failed later in numpy."""
+    from dnn_eval.retrain import RetrainSettings
+
+    with pytest.raises(ValueError, match=field):
+        RetrainSettings(**kw)
+
+
+def test_retrain_refuses_empty_or_nonfinite_splits():
+    """An empty training split ran every step on no data (NaN losses), an empty test split failed in
+    numpy's concatenate, a NaN image at the first FCM rebuild ('W must be finite')."""
+    from dnn_eval.retrain import RetrainSettings, retrain
+
+    d, s = _data(), RetrainSettings(steps=2, regen_every=1, eval_every=1)
+    x = d.x.copy()
+    x[0, 0] = np.inf
+    for train, test, msg in ((Split(d.x[:0], d.y[:0]), d, "train split has 0"), (d, Split(d.x[:0], d.y[:0]),
+                             "test split has 0"), (Split(x, d.y), d, "train split: images must be finite")):
+        with pytest.raises(ValueError, match=msg):
+            retrain(_mlp(), _ideal_spec(), train, test, s)
+    with pytest.raises(ValueError, match="RetrainSettings"):
+        retrain(_mlp(), _ideal_spec(), d, d, {"steps": 2})
+
+
+def _xbar_mlp():
+    from dnn_eval.convert import to_crossbar
+    from dnn_eval.evaluate import default_options
+
+    return to_crossbar(_mlp(), _ideal_spec(), None, default_options(_ideal_spec()))
+
+
+@pytest.mark.parametrize("kw, field", [(dict(steps=-1), "steps"), (dict(batch=0), "batch"), (dict(batch=-3), "batch"),
+                                       (dict(regen_every=0), "regen_every"), (dict(lr=float("inf")), "lr"),
+                                       (dict(steps=2.5), "steps"), (dict(batch=True), "batch"),
+                                       (dict(seed=-1), "seed")])
+def test_neat_train_refuses_bad_schedules(kw, field):
+    """steps=-1 returned a history with step -1, batch=0 trained on nothing (NaN loss), regen_every=0 was a
+    ZeroDivisionError, batch=-3 / 2.5 steps a RuntimeError / TypeError from torch."""
+    from dnn_eval.neat import neat_train
+
+    d = _data()
+    with pytest.raises(ValueError, match=field):
+        neat_train(_xbar_mlp(), d, d, {}, **{"steps": 2, **kw})
+
+
+def test_neat_refuses_empty_splits_and_choose_vg_empty_candidates():
+    from dnn_eval.neat import choose_vg, neat_train
+
+    d = _data()
+    with pytest.raises(ValueError, match="train split has 0"):  # (was torch's RuntimeError from randint)
+        neat_train(_xbar_mlp(), Split(d.x[:0], d.y[:0]), d, {}, steps=2)
+    with pytest.raises(ValueError, match="candidates"):  # (was an IndexError)
+        choose_vg(_mlp(), _ideal_spec(), d, [])
+    with pytest.raises(ValueError, match="budget"):  # (NaN kept the highest V_G for every layer)
+        choose_vg(_mlp(), _ideal_spec(), d, [1.0], budget=float("nan"))
