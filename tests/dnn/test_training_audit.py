@@ -141,3 +141,25 @@ def test_neat_refuses_empty_splits_and_choose_vg_empty_candidates():
         choose_vg(_mlp(), _ideal_spec(), d, [])
     with pytest.raises(ValueError, match="budget"):  # (NaN kept the highest V_G for every layer)
         choose_vg(_mlp(), _ideal_spec(), d, [1.0], budget=float("nan"))
+
+
+@pytest.mark.parametrize("epochs", ["0", "-1"])
+def test_train_cli_refuses_epochs_below_one_and_writes_nothing(tmp_path, capsys, epochs):
+    """--epochs 0 silently meant the default (40), --epochs -1 trained no epoch and wrote the untrained
+    networks over the weights files."""
+    from dnn_eval.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--epochs", epochs, "--networks", "mlp", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kw, field", [(dict(epochs=0), "epochs"), (dict(epochs=-2), "epochs"),
+                                       (dict(lr=float("nan")), "lr"), (dict(lr=-1e-3), "lr"), (dict(seed=-1), "seed")])
+def test_train_model_refuses_bad_settings(kw, field):
+    from dnn_eval.train import train_model
+
+    with pytest.raises(ValueError, match=field):
+        train_model("mlp", **kw)
