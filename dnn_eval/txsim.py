@@ -312,7 +312,7 @@ def to_txsim(model: nn.Module, spec: CrossbarSpec, options: FCMOptions, s: TxSim
 
 def _accuracy(model, x, y) -> float:
     with torch.no_grad():
-        return float((model(torch.as_tensor(x)).argmax(1).numpy() == y).mean())
+        return float((model.eval()(torch.as_tensor(x)).argmax(1).numpy() == y).mean())  # (BatchNorm: running stats)
 
 
 def train_step(model: nn.Module, layers: list[TxLayer], opt, x: torch.Tensor, y: torch.Tensor,
@@ -383,7 +383,7 @@ def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, setting
             perm, pos = torch.randperm(len(yt), generator=g), 0
         idx = perm[pos:pos + s.batch]
         pos += s.batch
-        losses.append(train_step(model, layers, opt, xt[idx], yt[idx], s, rng))
+        losses.append(train_step(model.train(), layers, opt, xt[idx], yt[idx], s, rng))
         t1 = time.perf_counter()
         timing["train_s"] += t1 - t0
         evaluate = step % s.eval_every == 0 or step == s.steps

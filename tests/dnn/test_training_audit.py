@@ -163,3 +163,20 @@ def test_train_model_refuses_bad_settings(kw, field):
 
     with pytest.raises(ValueError, match=field):
         train_model("mlp", **kw)
+
+
+def test_txsim_trains_in_train_mode_and_evaluates_in_eval_mode():
+    """The model's mode was never set: a BatchNorm (the ResNets') evaluated the test set in training
+    mode, with batch statistics, and folded the test images into its running statistics."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
+    d, test = _data(), _data(seed=1)
+    test = Split(test.x * 5 + 3, test.y)  # other statistics than the training data
+    net, hist, _ = train_on_crossbar(model, _ideal_spec(), d, test, TxSimSettings(steps=0, style="ideal"))
+    assert not net.training
+    np.testing.assert_array_equal(net[1].running_mean.numpy(), np.zeros(5))  # no step: still the initial ones
+    net, _, _ = train_on_crossbar(model, _ideal_spec(), d, test, TxSimSettings(steps=1, batch=20, style="ideal"))
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5)).train()
+    ref(torch.as_tensor(d.x))  # one training batch (all 20 samples) moves the running mean
+    np.testing.assert_allclose(net[1].running_mean.numpy(), ref[1].running_mean.detach().numpy(), atol=1e-3)
