@@ -54,6 +54,21 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+    def check(self, name: str) -> "Split":
+        """ValueError naming the split ``name`` unless it has samples, one non-negative integer label
+        per image and finite images (training on an empty split gave NaN losses, a NaN image NaN cells)."""
+        x, y = np.asarray(self.x), np.asarray(self.y)
+        if y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{name} split: {len(x)} images but labels of shape {y.shape}")
+        if len(y) == 0:
+            raise ValueError(f"{name} split has 0 samples")
+        if y.dtype.kind not in "iu" or y.min() < 0:
+            raise ValueError(f"{name} split: labels must be integers >= 0, got dtype {y.dtype}, min {y.min()!r}")
+        bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise ValueError(f"{name} split: images must be finite, found {bad} NaN/inf values")
+        return self
+
 
 def load_digits_split() -> tuple[Split, Split]:
     """(train, test) of scikit-learn's digits, as documented in the module docstring."""

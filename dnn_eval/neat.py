@@ -37,6 +37,7 @@ from xbarlab.transistor import AccessTransistor
 
 from .convert import crossbar_layers, program_all, set_straight_through, to_crossbar
 from .evaluate import accuracy, default_options
+from .retrain import RetrainSettings
 
 TOLERANCE = 0.025  # NEAT's tolerance on G_eff
 V_CELL_LO = 0.05  # volt: the smallest cell voltage the tolerance covers (NEAT's trial range starts there)
@@ -122,6 +123,8 @@ def neat_train(xm: nn.Module, train, test, cuts: dict, steps: int = 30, batch: i
     """Re-train ``xm`` (from ``apply(..., neat=True)``) in place with the crossbar forward pass, the weights
     clipped to their W_cut (fixed at the start) after every step; FCMs rebuilt every ``regen_every`` steps.
     Returns the history [{step, accuracy_crossbar, loss}] (test accuracy at the start and the end)."""
+    RetrainSettings(steps=steps, batch=batch, lr=lr, regen_every=regen_every, eval_every=regen_every, seed=seed)
+    train, test = train.check("train"), test.check("test")
     wcut = {layer.name: float(layer.weight.detach().abs().max()) for layer in crossbar_layers(xm)}
     set_straight_through(xm, True)
     opt = torch.optim.Adam([p for p in xm.parameters() if p.requires_grad], lr=lr)
@@ -154,6 +157,10 @@ def choose_vg(model: nn.Module, base: CrossbarSpec, test, candidates, budget: fl
     """V_G per layer: all layers start at the highest candidate; layer by layer, the lowest candidate whose
     NEAT-clipped network (no re-training) stays within ``budget`` of that start's accuracy is kept."""
     cand = sorted(float(v) for v in candidates)
+    if not cand:
+        raise ValueError("candidates must name at least one gate voltage, got none")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 1:
+        raise ValueError(f"budget must be an accuracy loss in [0, 1], got {budget!r}")
     xm, _ = apply(model, base, cand[-1], True)
     ref = accuracy(xm, test.x, test.y)
     vg = {layer.name: cand[-1] for layer in crossbar_layers(xm)}

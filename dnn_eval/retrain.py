@@ -48,12 +48,13 @@ class RetrainSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for k, lo in (("steps", 0), ("batch", 1), ("regen_every", 1), ("eval_every", 1)):
+        for k, lo in (("steps", 0), ("batch", 1), ("regen_every", 1), ("eval_every", 1), ("seed", 0)):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (k == "seed" and v >= 2**63):
+                raise ValueError(f"{k} must be an integer >= {lo}{' and < 2**63' * (k == 'seed')}, got {v!r}")
+        v = self.lr
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {v!r}")
         if self.eval_every % self.regen_every:
             raise ValueError(f"eval_every ({self.eval_every}) must be a multiple of regen_every ({self.regen_every})")
 
@@ -67,6 +68,9 @@ def retrain(model: nn.Module, spec, train, test, settings: RetrainSettings | Non
     (test, crossbar forward) and ``loss`` (mean training loss since the last row).
     """
     s = settings or RetrainSettings()
+    if not isinstance(s, RetrainSettings):
+        raise ValueError(f"settings must be a RetrainSettings, got {type(s).__name__}")
+    train, test = train.check("train"), test.check("test")
     options = options or default_options(spec)
     hw = lambda: np.random.default_rng(s.seed)  # noqa: E731 - the same chip instance each time
     xm = to_crossbar(model, spec, hw(), options).to(device)

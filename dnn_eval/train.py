@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xbarlab.cli_args import int_in
+
 from .data import load_bundled_split
 from .models import TRAINED_ON, build_model, weights_file
 
@@ -45,6 +47,11 @@ EPOCHS = {"digits": 40, "mnist5k": 20}
 def train_model(name: str, epochs: int = 40, seed: int = 0, lr: float = 3e-3,
                 dataset: str = "digits") -> tuple[nn.Module, float]:
     """(trained model in eval mode, test accuracy) of one bundled network on a bundled data set."""
+    for k, v, lo in (("epochs", epochs, 1), ("seed", seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     train, test = load_bundled_split(dataset)
     model = build_model(name, train.input_shape, 10, seed=seed)
     g = torch.Generator().manual_seed(seed)
@@ -76,13 +83,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     p.add_argument("--dataset", default="digits", choices=sorted(TRAINED_ON))
     p.add_argument("--networks", default=None, help="comma-separated subset of the data set's networks")
-    p.add_argument("--epochs", type=int, default=None, help="default: 40 on digits, 20 on mnist5k")
+    p.add_argument("--epochs", type=int_in(1, 100000, "a number of epochs"), default=None,
+                   help="1..100000 (default: 40 on digits, 20 on mnist5k)")
     args = p.parse_args(argv)
     nets = TRAINED_ON[args.dataset] if args.networks is None else tuple(args.networks.split(","))
     bad = [n for n in nets if n not in TRAINED_ON[args.dataset]]
     if bad:
         p.error(f"--networks: {bad} not among {list(TRAINED_ON[args.dataset])} for {args.dataset}")
-    epochs = args.epochs or EPOCHS[args.dataset]
+    epochs = EPOCHS[args.dataset] if args.epochs is None else args.epochs
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in nets:

@@ -50,6 +50,7 @@ building it).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ from xbarlab.fcm.backward import BackwardFCM, backward_spec, turned_tiles
 from xbarlab.fcm.mapping import check_weights, conductances, tile, tile_counts
 from xbarlab.spec import CrossbarSpec
 from xbarlab.update import (InSituSettings, UpdateParams, VerifySettings, apply_pulses_unchecked, batched_pulses,
-                            program_and_verify)
+                            program_and_verify, split_update)
 
 STYLES = ("insitu", "verify", "ideal")
 
@@ -107,8 +108,8 @@ class TxSimSettings:
     def __post_init__(self) -> None:
         for k, lo in (("steps", 0), ("batch", 1), ("rebuild_every", 1), ("eval_every", 1), ("seed", 0)):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (k == "seed" and v >= 2**63):
+                raise ValueError(f"{k} must be an integer >= {lo}{' and < 2**63' * (k == 'seed')}, got {v!r}")
         for k in ("lr", "w_max_scale"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
@@ -230,15 +231,6 @@ class CrossbarState:
                                for g, t in zip(self.G, targets)])
 
 
-def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float, g_max: float):
-    """Targets (G+, G-) for a change of 2 ``half`` in G+ - G- (S): +half on G+, -half on G-, and what a
-    bound takes from one cell given to the other (a digital write knows both cells' states)."""
-    tp, tm = gp + half, gm - half
-    cp, cm = np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
-    tp, tm = cp - (tm - cm), cm - (tp - cp)  # the remainder the bound refused, moved to the partner
-    return np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
-
-
 class _CrossbarMatmul(torch.autograd.Function):
     """y = fwd.matmul(X); the backward reads dX = bwd.matmul(dY) and keeps (X, dY) for the update."""
 
@@ -265,12 +257,16 @@ class TxLayer(nn.Module):
         super().__init__()
         self.state, self.records = state, []
         self.anchor = torch.zeros(0, requires_grad=True)
-        self.conv = isinstance(module, nn.Conv2d)
+        self.conv, self.pad_mode = isinstance(module, nn.Conv2d), None
         if self.conv:
             if module.groups != 1 or not isinstance(module.padding, tuple):
                 raise ValueError(f"Conv2d needs groups=1 and numeric padding, got groups={module.groups}, "
                                  f"padding={module.padding!r}")
-            self.geom = dict(kernel_size=module.kernel_size, dilation=module.dilation, padding=module.padding,
+            pad = module.padding
+            if module.padding_mode != "zeros":  # reflect, replicate, circular: F.pad first, as nn.Conv2d does
+                (ph, pw), pad = pad, (0, 0)
+                self.pad_mode = (module.padding_mode, [pw, pw, ph, ph])
+            self.geom = dict(kernel_size=module.kernel_size, dilation=module.dilation, padding=pad,
                              stride=module.stride)
         self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
 
@@ -278,6 +274,8 @@ class TxLayer(nn.Module):
         if not self.conv:
             y = _CrossbarMatmul.apply(x, self.anchor, self.state, self.records)
             return y if self.bias is None else y + self.bias
+        if self.pad_mode is not None:
+            x = F.pad(x, self.pad_mode[1], mode=self.pad_mode[0])
         B, _, H, W = x.shape
         cols = F.unfold(x, **self.geom)  # (B, K, L)
         L = cols.shape[-1]
@@ -298,20 +296,23 @@ def weight_matrix(m: nn.Module) -> np.ndarray:
 
 def to_txsim(model: nn.Module, spec: CrossbarSpec, options: FCMOptions, s: TxSimSettings,
              rng: np.random.Generator) -> tuple[nn.Module, list[TxLayer]]:
-    """``model`` with each Linear / Conv2d replaced by a ``TxLayer`` programmed from its weights."""
-    layers = []
+    """A copy of ``model`` with each Linear / Conv2d replaced by a ``TxLayer`` programmed from its weights
+    (``model`` is left as it is: a second run from it starts from its weights again)."""
+    model, layers = copy.deepcopy(model), []
     for _, parent in list(model.named_modules()):
         for cname, child in list(parent.named_children()):
             if isinstance(child, (nn.Linear, nn.Conv2d)):
                 layer = TxLayer(child, CrossbarState(weight_matrix(child), spec, options, s, rng))
                 setattr(parent, cname, layer)
                 layers.append(layer)
+    if not layers:
+        raise ValueError("the model has no Linear or Conv2d layer to train on crossbars")
     return model, layers
 
 
 def _accuracy(model, x, y) -> float:
     with torch.no_grad():
-        return float((model(torch.as_tensor(x)).argmax(1).numpy() == y).mean())
+        return float((model.eval()(torch.as_tensor(x)).argmax(1).numpy() == y).mean())  # (BatchNorm: running stats)
 
 
 def train_step(model: nn.Module, layers: list[TxLayer], opt, x: torch.Tensor, y: torch.Tensor,
@@ -323,6 +324,8 @@ def train_step(model: nn.Module, layers: list[TxLayer], opt, x: torch.Tensor, y:
     if opt is not None:
         opt.zero_grad()
     loss = F.cross_entropy(model(x), y)
+    if not torch.isfinite(loss):  # (before any update: a NaN gradient would make NaN cells)
+        raise ValueError(f"training loss is {float(loss.detach())}: non-finite activations (lr too large?); no update applied")
     loss.backward()
     if opt is not None:
         opt.step()
@@ -363,6 +366,7 @@ def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, setting
     if not isinstance(s, TxSimSettings):
         raise ValueError(f"settings must be a TxSimSettings, got {type(s).__name__}")
     options = options or FCMOptions()
+    train, test = train.check("train"), test.check("test")
     rng = np.random.default_rng(s.seed)
     model, layers = to_txsim(model, spec, options, s, rng)
     opt = bias_optimizer(model, s.lr)
@@ -379,7 +383,7 @@ def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, setting
             perm, pos = torch.randperm(len(yt), generator=g), 0
         idx = perm[pos:pos + s.batch]
         pos += s.batch
-        losses.append(train_step(model, layers, opt, xt[idx], yt[idx], s, rng))
+        losses.append(train_step(model.train(), layers, opt, xt[idx], yt[idx], s, rng))
         t1 = time.perf_counter()
         timing["train_s"] += t1 - t0
         evaluate = step % s.eval_every == 0 or step == s.steps

@@ -68,7 +68,7 @@ from .update_params import InSituSettings, PulseScheme, UpdateParams, VerifyResu
 
 __all__ = ["PulseScheme", "UpdateParams", "InSituSettings", "VerifySettings", "VerifyResult", "response",
            "apply_pulses", "apply_pulses_unchecked", "pulses_to", "outer_product_pulses", "batched_pulses",
-           "outer_product_update", "program_and_verify"]
+           "outer_product_update", "program_and_verify", "split_update"]
 
 
 def _check_state(G, device: DeviceParams, name: str = "G") -> np.ndarray:
@@ -238,6 +238,7 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
 
     The stochastic streams (``_streams``) draw a uniform per slot only for the lines with a firing
     probability above 0; the pulse count of each cell is exact in float32 up to 2^24 slots."""
+    X, D = _check_batch(X, D, scale_s, step_s, settings, rng)
     BL = settings.bit_length
     if _compiled() and settings.scheme is PulseScheme.STOCHASTIC and scale_s != 0:
         from . import update_kernels  # (the same draws and counts in compiled loops)
@@ -261,6 +262,24 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     cols = _streams(q, sd, BL, rng, exact)
     with one_blas_thread():  # a small product: BLAS thread pools only spin here (xbarlab.blas)
         return np.rint(rows.T @ cols).astype(np.int64)
+
+
+def _check_batch(X, D, scale_s, step_s, settings, rng):
+    """X (R, K) and D (R, N) as finite float arrays, or ValueError (the compiled loops read without bounds
+    checks: a D of fewer rows than X read and wrote past its end)."""
+    if not isinstance(settings, InSituSettings):
+        raise ValueError(f"settings must be an xbarlab.update.InSituSettings, got {type(settings).__name__}")
+    check_real_number_types(X, "X")
+    check_real_number_types(D, "D")
+    X, D = np.asarray(X, dtype=float), np.asarray(D, dtype=float)
+    if X.ndim != 2 or D.ndim != 2 or X.shape[0] != D.shape[0]:
+        raise ValueError(f"X and D must be (R, K) and (R, N) with the same R, got shapes {X.shape} and {D.shape}")
+    if not (np.isfinite(X).all() and np.isfinite(D).all()):
+        raise ValueError("X and D must be finite")
+    _finite("scale_s", scale_s)
+    _finite("step_s", step_s, lo=0.0, lo_open=True)
+    _check_rng(rng, settings.scheme is PulseScheme.STOCHASTIC)
+    return X, D
 
 
 def _streams(prob: np.ndarray, sign: np.ndarray, BL: int, rng: np.random.Generator, dtype) -> np.ndarray:
@@ -324,3 +343,12 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
         G = apply_pulses(G, n, device, update, rng)
         total += np.abs(n)
     return VerifyResult(g=G, pulses=total, rounds=rounds, unconverged=int(np.count_nonzero(np.abs(G - t) > tol)))
+
+
+def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float, g_max: float):
+    """Targets (G+, G-) for a change of 2 ``half`` in G+ - G- (S): +half on G+, -half on G-, and what a
+    bound takes from one cell given to the other (a digital write knows both cells' states)."""
+    tp, tm = gp + half, gm - half
+    cp, cm = np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
+    tp, tm = cp - (tm - cm), cm - (tp - cp)  # the remainder the bound refused, moved to the partner
+    return np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)

@@ -70,3 +70,22 @@ def test_float_pulses_run_the_array_code(monkeypatch):
     monkeypatch.setattr(U, "_compiled", lambda: True)
     np.testing.assert_array_equal(apply_pulses_unchecked(G, n, DEV, up, None), U.response(G, n, DEV, up).clip(
         DEV.g_min, DEV.g_max))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_batched_pulses_refuses_mismatched_or_nonfinite_batches(monkeypatch, compiled):
+    """The compiled loops read without bounds checks: D with another number of vectors than X was read
+    past its end (fewer rows: heap corruption) or its extra rows ignored, a NaN gave pulses that differed
+    from the array code's; both paths now refuse them."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    rng = np.random.default_rng(0)
+    X, D = rng.standard_normal((4, 3)), rng.standard_normal((5, 2))
+    with pytest.raises(ValueError, match="same R"):
+        batched_pulses(X, D, -1e-5, 1e-7, InSituSettings(), np.random.default_rng(0))
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        batched_pulses(X, D[:4], -1e-5, 1e-7, InSituSettings(), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng"):
+        batched_pulses(X[1:], D[1:4], -1e-5, 1e-7, InSituSettings(), None)
+    with pytest.raises(ValueError, match="step_s"):
+        batched_pulses(X[1:], D[1:4], -1e-5, 0.0, InSituSettings(), np.random.default_rng(0))
