@@ -178,3 +178,11 @@ def test_bad_arguments_are_one_line_errors_not_tracebacks(tmp_path, capsys, modu
         importlib.import_module(module).main(argv)
     err = capsys.readouterr().err
     assert exc.value.code == 2 and field in err.strip().splitlines()[-1] and "Traceback" not in err, argv
+
+
+def test_load_fit_of_a_file_that_is_not_a_fit_is_a_value_error(tmp_path):
+    spec = _spec()
+    for text in ('{"options": {}}', "[1, 2]", '{"spec": {}, "options": {"load_factor": 1.0}}'):
+        (tmp_path / "f.json").write_text(text)
+        with pytest.raises(ValueError, match="not a fit saved by save_fit"):  # was KeyError / TypeError
+            fitting.load_fit(tmp_path / "f.json", spec)

@@ -236,6 +236,10 @@ def load_fit(path: str | Path, spec: CrossbarSpec, dac_load: DacLoad | str = Dac
     if not isinstance(spec, CrossbarSpec):
         raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
     d = json.loads(Path(path).read_text())
+    if not isinstance(d, dict) or not isinstance(d.get("spec"), dict) or not isinstance(d.get("options"), dict) \
+            or not {"load_factor", "sinh_gamma", "mapping", "x_max"} <= set(d["options"]):
+        raise ValueError(f"{Path(path).name} is not a fit saved by save_fit (needs 'spec' and 'options' with "
+                         f"load_factor, sinh_gamma, mapping, x_max)")
     mine, theirs = fit_circuit(spec), fit_circuit(CrossbarSpec.from_dict(d["spec"]))
     if mine != theirs:
         diff = sorted(k for k in mine if mine[k] != theirs[k])
