@@ -46,7 +46,7 @@ import numpy as np
 
 import xbarlab as xb
 from xbarlab.verify import baseline, fitting
-from xbarlab.verify.metrics import ZERO_FS
+from xbarlab.verify.metrics import ZERO_FS, check_currents
 from xbarlab.verify.rowsum_bound import C_ROWSUM, rowsum_rel_bound
 
 MODELS = ("ngspice", "baseline", "fcm_none", "fcm_rowsum", "fcm_rowsum_fitted", "fcm_exact")
@@ -77,6 +77,7 @@ def run_size(spec: xb.CrossbarSpec, n_pairs: int, n_fit: int, seed: int, workers
     pairs = fitting.random_samples(spec, n_pairs, rng)
     settings = xb.NgspiceSettings(timeout_s=SPICE_HANG_GUARD_S)
     I_train, I_test, I_spice = (fitting.spice_reference(spec, s, settings, workers=workers) for s in (train, test, pairs))
+    check_currents("ngspice currents of the evaluation pairs", I_spice)
     fit = fitting.fit_samples(spec, train, test, I_train, I_test, seed)
     if save_fit:
         fitting.save_fit(fit, fitting.fit_path(spec))
@@ -87,6 +88,8 @@ def run_size(spec: xb.CrossbarSpec, n_pairs: int, n_fit: int, seed: int, workers
     tiles = fitting.tile_models(spec, pairs, opts["fcm_exact"])
     cur = {name: fitting.model_currents(spec, pairs, o, tiles) for name, o in opts.items()}
     cur["baseline"] = np.stack([baseline.baseline_currents(G, c, spec, eps)[0] for G, c in pairs])
+    for name, I in cur.items():  # a NaN would read as a zero-current column and drop out of the verdicts
+        check_currents(f"{name} currents", I)
     I_ideal = np.stack([baseline.ideal_currents(G, c, spec)[0] for G, c in pairs])
     fs = spec.full_scale_current_a
     nz = np.abs(I_spice) > ZERO_FS * fs
@@ -242,8 +245,14 @@ def main(argv=None) -> int:
 
     from . import plots_fcm
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from xbarlab.cli_args import check_out_dir
+
+    if not args.name or Path(args.name).name != args.name or args.name in (".", ".."):
+        p.error(f"--name must be a file stem without a folder, got {args.name!r}")
+    try:
+        out = check_out_dir(args.out)  # (a file there raised FileExistsError with a traceback)
+    except ValueError as exc:
+        p.error(str(exc))
     stem = out / args.name
     sizes = {16: args.pairs, 32: args.pairs, 64: args.pairs_64 or args.pairs} if not args.quick else {16: 10, 32: 5, 64: 3}
     n_fit = 3 if args.quick else 10
@@ -264,8 +273,11 @@ def main(argv=None) -> int:
     else:
         dfs, fits, bounds = [], [], []
         for size, n in sizes.items():
-            df, info, b = run_size(make_spec(args.preset, size, args.r_pd), n, n_fit, args.seed + size,
-                                   args.workers, save_fit=not args.quick and args.r_pd is None)
+            try:
+                df, info, b = run_size(make_spec(args.preset, size, args.r_pd), n, n_fit, args.seed + size,
+                                       args.workers, save_fit=not args.quick and args.r_pd is None)
+            except ValueError as exc:  # a fit the samples cannot determine, a non-finite current: one line
+                p.exit(1, f"{p.prog}: error: {size}x{size}: {exc}\n")
             dfs.append(df)
             fits.append(info)
             bounds += b

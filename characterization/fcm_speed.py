@@ -209,8 +209,12 @@ def main(argv=None) -> int:
 
     from . import plots_fcm
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from xbarlab.cli_args import check_out_dir
+
+    try:
+        out = check_out_dir(args.out)  # (a file there raised FileExistsError with a traceback)
+    except ValueError as exc:
+        p.error(str(exc))
     base = xb.load_preset(args.preset)
     sizes = args.sizes or ((16, 32, 64) if args.quick else (16, 32, 64, 128))
     rng = np.random.default_rng(args.seed)

@@ -32,7 +32,8 @@ import numpy as np
 from ..backend import NumpyNS
 from .model import FCM
 from .stages import dac_codes_t
-from .ranges import CalibratedInput, CalibratedRange, FixedInput, InputRange, PerVector, WorstCase
+from .ranges import (CALIBRATION_UNITS, CalibratedInput, CalibratedRange, FixedInput, InputRange, PerVector,
+                     WorstCase, _percentile)
 
 #: input vectors (times DAC phases) whose tile currents a calibration uses at most: evenly spaced
 #: over the batch, so that a large batch of im2col patches stays within memory (deterministic)
@@ -118,6 +119,9 @@ def current_stats(fcm: FCM, codes: np.ndarray, percentile: float, per: str = "ti
     the zero padding's columns left out (per column: 0 there); 0 where a tile (column) carries no current."""
     if fcm.Gn is None:
         raise ValueError("an all-zero W has no tiles to calibrate")
+    percentile = _percentile("current_stats", percentile)  # (ValueError naming it: a bool, NaN, > 100)
+    if not isinstance(per, str) or per not in CALIBRATION_UNITS:
+        raise ValueError(f"per must be one of {list(CALIBRATION_UNITS)}, got {per!r}")
     I = _worst_case(fcm).tile_currents(codes)  # (S, Tk, Tn, B', cols)
     S, Tk, Tn, _, cols = I.shape
     if per == "column":  # (the padding's currents are 0: its percentile is 0)

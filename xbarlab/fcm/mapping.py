@@ -89,8 +89,8 @@ def conductances(W_tiles: np.ndarray, device: DeviceParams, w_max: float,
 
     S = 2 (G+, G-) for DIFFERENTIAL, 1 for OFFSET. ``w_max`` > 0 maps to g_max.
     """
-    if not w_max > 0:
-        raise ValueError(f"w_max must be > 0, got {w_max!r}")
+    if isinstance(w_max, bool) or not (np.isfinite(w_max) and w_max > 0):  # inf mapped every cell to g_min
+        raise ValueError(f"w_max must be a finite number > 0, got {w_max!r}")
     f = W_tiles / w_max
     if mapping is Mapping.DIFFERENTIAL:
         return np.stack([device.quantize(np.maximum(f, 0.0)), device.quantize(np.maximum(-f, 0.0))])

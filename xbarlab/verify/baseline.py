@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec import CrossbarSpec
+from .metrics import check_currents
 
 
 def ideal_currents(G: np.ndarray, codes: np.ndarray, spec: CrossbarSpec) -> np.ndarray:
@@ -23,9 +24,17 @@ def ideal_currents(G: np.ndarray, codes: np.ndarray, spec: CrossbarSpec) -> np.n
 
 
 def fit_eps(I_ideal: np.ndarray, I_ref: np.ndarray) -> float:
-    """Least-squares eps of I_ref ~ (1 - eps) I_ideal (0 when I_ideal is all zero)."""
+    """Least-squares eps of I_ref ~ (1 - eps) I_ideal.
+
+    ValueError when the two differ in shape (a broadcast would fit eps to other columns), hold a
+    non-finite current, or I_ideal is all zero (every DAC code 0: nothing determines eps)."""
+    I_ideal, I_ref = check_currents("I_ideal", I_ideal), check_currents("I_ref", I_ref)
+    if I_ideal.shape != I_ref.shape:
+        raise ValueError(f"I_ideal and I_ref must have one shape, got {I_ideal.shape} and {I_ref.shape}")
     den = float(np.sum(I_ideal * I_ideal))
-    return 0.0 if den == 0 else 1.0 - float(np.sum(I_ref * I_ideal)) / den
+    if not den > 0:
+        raise ValueError("I_ideal is all zero (every DAC code 0): the training samples do not determine eps")
+    return 1.0 - float(np.sum(I_ref * I_ideal)) / den
 
 
 def baseline_currents(G: np.ndarray, codes: np.ndarray, spec: CrossbarSpec, eps: float) -> np.ndarray:

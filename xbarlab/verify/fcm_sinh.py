@@ -123,16 +123,22 @@ def main(argv=None) -> int:
         bs = [float(b) for b in args.b.split(",")]
         if not 1 <= args.samples <= 1000:
             raise ValueError(f"--samples must be in 1..1000, got {args.samples}")
+        if not sizes or min(sizes) < 2 or max(sizes) > 256:
+            raise ValueError(f"--sizes must be sizes in 2..256, got {args.sizes!r}")
+        if not bs or not all(np.isfinite(b) and b >= 0 for b in bs):
+            raise ValueError(f"--b must be finite values >= 0 (1/V), got {args.b!r}")
+        specs = [(preset, size, b, sinh_spec(preset, size, b)) for preset in PRESETS for size in sizes for b in bs]
     except ValueError as exc:
         p.error(str(exc))
     rows = []
-    for preset in PRESETS:
-        for size in sizes:
-            for b in bs:
-                rows.append(measure(sinh_spec(preset, size, b), args.samples, spice_check=size == 16))
-                r = rows[-1]
-                print(f"{preset} {size}x{size} b={b:g}: {r['max_pct_fs']:.3g} % FS (bound {r['bound_pct_fs']:.3g}), "
-                      f"fitted {r['fit_max_pct_fs']:.3g}", flush=True)
+    for preset, size, b, spec in specs:
+        try:
+            rows.append(measure(spec, args.samples, spice_check=size == 16))
+        except ValueError as exc:  # e.g. a b too small for its fit to resolve sinh_gamma: one line
+            p.exit(1, f"{p.prog}: error: {preset} {size}x{size} b={b:g}: {exc}\n")
+        r = rows[-1]
+        print(f"{preset} {size}x{size} b={b:g}: {r['max_pct_fs']:.3g} % FS (bound {r['bound_pct_fs']:.3g}), "
+              f"fitted {r['fit_max_pct_fs']:.3g}", flush=True)
     with open(args.out / "fcm_sinh.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()

@@ -25,14 +25,21 @@ import numpy as np
 from ..engines.ngspice import NgspiceSettings, find_ngspice
 from ..spec import CrossbarSpec
 from ..fcm.model import FCM, DacLoad, FCMOptions
-from .metrics import column_errors
+from .metrics import check_currents, column_errors
 from .spice_reference import spice_currents
 
 FITTED_DIR = Path(__file__).resolve().parent.parent / "presets" / "fitted"
 
 
+def _count(name: str, n, lo: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {n!r}")
+    return int(n)
+
+
 def random_samples(spec: CrossbarSpec, n: int, rng: np.random.Generator):
     """n random (state G (M, N) in S, codes (M,)) pairs: uniform levels, uniform codes."""
+    n = _count("n", n, 0)
     out = []
     for _ in range(n):
         G = spec.device.quantize(rng.random((spec.rows, spec.cols)))
@@ -44,6 +51,10 @@ def random_samples(spec: CrossbarSpec, n: int, rng: np.random.Generator):
 def spice_reference(spec: CrossbarSpec, samples, settings: NgspiceSettings | None = None,
                     workers: int = 1) -> np.ndarray:
     """ngspice output currents (A), (n, N), one per sample; ``workers`` ngspice runs at once."""
+    workers = _count("workers", workers)
+    if not len(samples):
+        raise ValueError("samples must hold at least one (G, codes) pair, got none")
+
     def one(sample):
         return spice_currents(sample[0], sample[1], spec, settings)[0]
 
@@ -92,6 +103,13 @@ def ngspice_version(settings: NgspiceSettings | None = None) -> str:
     return "unknown"
 
 
+#: a fitted parameter must move the model's training currents by more than this fraction of their norm
+#: per unit change: about 100 times the resolution of the finite-difference Jacobian in double precision
+#: (sqrt(eps) |I|; measured: a parameter with no effect, sinh_gamma at b = 1e-9 /V, reads 0.5 sqrt(eps);
+#: sinh_gamma at b = 0.05 /V, v_read 0.2 V reads 6e-6 and is recovered to 1e-5)
+JAC_RTOL = 100.0 * float(np.sqrt(np.finfo(float).eps))
+
+
 def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions) -> dict:
     """Least-squares fit of ``params`` (each bounded to [0.5, 1.5]) on the training samples."""
     from scipy.optimize import least_squares
@@ -104,7 +122,17 @@ def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions
         opts = base.replace(**dict(zip(params, map(float, p))))
         return ((model_currents(spec, train, opts, m_train) - I_train) / fs * 100.0).ravel()
 
-    res = least_squares(resid, x0=np.ones(len(params)), bounds=(0.5, 1.5), x_scale=1.0, xtol=1e-10)
+    res = least_squares(resid, x0=np.ones(len(params)), bounds=(0.5, 1.5), x_scale=1.0, xtol=1e-10,
+                        ftol=1e-15, gtol=1e-15)
+    if not res.success:
+        raise ValueError(f"the fit of {params} did not converge ({res.message}); more or other training samples")
+    sv = np.linalg.svd(res.jac, compute_uv=False) if np.all(np.isfinite(res.jac)) else np.zeros(len(params))
+    scale = float(np.linalg.norm(res.fun + (I_train / fs * 100.0).ravel()))  # the model's currents, % FS
+    rank = int(np.sum(sv > JAC_RTOL * scale))
+    if rank < len(params):
+        raise ValueError(f"the fit of {params} is rank-deficient (Jacobian rank {rank} of {len(params)}): the "
+                         f"training samples do not determine every parameter (e.g. all DAC codes 0, or a sinh b "
+                         f"too small to resolve); use more or other training samples")
     best = dict(zip(params, map(float, res.x)))
     fitted = base.replace(**best)
 
@@ -130,6 +158,7 @@ def fit(spec: CrossbarSpec, n_train: int = 20, n_test: int = 20, seed: int = 0,
     ngspice and calls ``fit_samples``. Errors are in % of full-scale output
     (rows * g_max * v_read).
     """
+    n_train, n_test, workers = _count("n_train", n_train), _count("n_test", n_test), _count("workers", workers)
     rng = np.random.default_rng(seed)
     train = random_samples(spec, n_train, rng)
     test = random_samples(spec, n_test, rng)
@@ -140,7 +169,16 @@ def fit(spec: CrossbarSpec, n_train: int = 20, n_test: int = 20, seed: int = 0,
 
 def fit_samples(spec: CrossbarSpec, train, test, I_train, I_test, seed: int,
                 settings: NgspiceSettings | None = None) -> dict:
-    """The fit on given (G, codes) samples and their ngspice currents, with provenance."""
+    """The fit on given (G, codes) samples and their ngspice currents, with provenance.
+
+    ValueError when train or test is empty, or I_train / I_test is not finite and (len(samples), cols)."""
+    for name, smp, cur in (("train", train, I_train), ("test", test, I_test)):
+        if not len(smp):
+            raise ValueError(f"{name} must hold at least one (G, codes) sample, got none")
+        a = check_currents(f"I_{name}", cur)
+        if a.shape != (len(smp), spec.cols):
+            raise ValueError(f"I_{name} must be ({len(smp)}, {spec.cols}): one current per sample and column, "
+                             f"got shape {a.shape}")
     params = (["load_factor"] if spec.dac.r_pd > 0 else []) + (["sinh_gamma"] if spec.device.sinh_b > 0 else [])
     base = FCMOptions(dac_load=DacLoad.ROWSUM)
     result = _fit(spec, train, test, I_train, I_test, params, base) if params else {"values": {}}
@@ -198,6 +236,10 @@ def load_fit(path: str | Path, spec: CrossbarSpec, dac_load: DacLoad | str = Dac
     if not isinstance(spec, CrossbarSpec):
         raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
     d = json.loads(Path(path).read_text())
+    if not isinstance(d, dict) or not isinstance(d.get("spec"), dict) or not isinstance(d.get("options"), dict) \
+            or not {"load_factor", "sinh_gamma", "mapping", "x_max"} <= set(d["options"]):
+        raise ValueError(f"{Path(path).name} is not a fit saved by save_fit (needs 'spec' and 'options' with "
+                         f"load_factor, sinh_gamma, mapping, x_max)")
     mine, theirs = fit_circuit(spec), fit_circuit(CrossbarSpec.from_dict(d["spec"]))
     if mine != theirs:
         diff = sorted(k for k in mine if mine[k] != theirs[k])
@@ -238,12 +280,20 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None, help="JSON path (default: xbarlab/presets/fitted/<preset>_<size>.json)")
     args = p.parse_args(argv)
-    spec = load_preset(args.preset, rows=args.size)
-    if args.sinh_b is not None:
-        d = spec.device.to_dict()
-        d["sinh_b"] = args.sinh_b
-        spec = spec.replace(device=DeviceParams.from_dict(d))
-    result = fit(spec, args.train, args.test, args.seed, workers=args.workers)
+    try:
+        spec = load_preset(args.preset, rows=args.size)
+        if args.sinh_b is not None:
+            d = spec.device.to_dict()
+            d["sinh_b"] = args.sinh_b
+            spec = spec.replace(device=DeviceParams.from_dict(d))
+        for name in ("train", "test", "workers"):
+            _count(f"--{name}", getattr(args, name))
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
+        result = fit(spec, args.train, args.test, args.seed, workers=args.workers)
+    except ValueError as exc:  # e.g. a rank-deficient fit: one line, no traceback
+        p.exit(1, f"{p.prog}: error: {exc}\n")
     path = save_fit(result, args.out or fit_path(spec))
     print(json.dumps(result["fit"], indent=2))
     print(f"saved {path}")

@@ -17,10 +17,28 @@ import numpy as np
 ZERO_FS = 1e-9
 
 
+def check_currents(name: str, I) -> np.ndarray:
+    """I as float64; ValueError naming ``name`` and the first non-finite value (a NaN reference column
+    would otherwise count as zero current and drop out of the relative error, and pass a verdict)."""
+    a = np.asarray(I, dtype=float)
+    if not np.all(np.isfinite(a)):
+        bad = tuple(int(k) for k in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"{name} must be finite; found {a[bad]!r} at index {bad}")
+    return a
+
+
 def column_errors(I_model, I_ref, full_scale_a: float) -> dict:
-    """max/mean of |per-column relative error| and of |error| in % FS; counts of columns and near-zero ones."""
-    I_model = np.asarray(I_model, dtype=float)
-    I_ref = np.asarray(I_ref, dtype=float)
+    """max/mean of |per-column relative error| and of |error| in % FS; counts of columns and near-zero ones.
+
+    ValueError when the two differ in shape, hold a non-finite current, or ``full_scale_a`` is not a
+    finite number > 0."""
+    I_model = check_currents("I_model", I_model)
+    I_ref = check_currents("I_ref", I_ref)
+    if I_model.shape != I_ref.shape:
+        raise ValueError(f"I_model and I_ref must have one shape, got {I_model.shape} and {I_ref.shape}")
+    if isinstance(full_scale_a, bool) or not isinstance(full_scale_a, (int, float, np.floating, np.integer)) \
+            or not (np.isfinite(full_scale_a) and full_scale_a > 0):
+        raise ValueError(f"full_scale_a must be a finite number > 0 (ampere), got {full_scale_a!r}")
     d = I_model - I_ref
     nz = np.abs(I_ref) > ZERO_FS * full_scale_a
     rel = np.abs(d[nz] / I_ref[nz])

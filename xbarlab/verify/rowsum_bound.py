@@ -155,6 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.n < 1:  # (0 or fewer cases measured nothing and printed C = 0 as if the bound held)
+        p.error(f"--n must be >= 1, got {args.n}")
     for label, g in (("cells >= 20 kOhm", G_MAX_PRESETS), ("cells down to 1 kOhm", G_MAX_PRESETS + G_MAX_LOW_R)):
         w = measure(args.n, args.seed, g)
         print(f"{label}: {w['cases']} cases, largest per-column relative error {w['largest_rel']:.3g}, "

@@ -154,6 +154,8 @@ def spice_evaluate(fcm, x, settings: NgspiceSettings | None = None, workers: int
     """
     from . import reference as ref
 
+    if fcm.Gn is None:
+        raise ValueError("fcm has no tiles (all-zero weights): there is no circuit to simulate")
     x = np.atleast_2d(np.asarray(x, dtype=float))
     codes, scale = ref.dac_codes(fcm, x)
     tc = ref.tile_codes(fcm, codes)
