@@ -4,6 +4,7 @@ ValueError naming the field, fits the samples cannot determine raise, NaN curren
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 
 import numpy as np
@@ -186,3 +187,21 @@ def test_load_fit_of_a_file_that_is_not_a_fit_is_a_value_error(tmp_path):
         (tmp_path / "f.json").write_text(text)
         with pytest.raises(ValueError, match="not a fit saved by save_fit"):  # was KeyError / TypeError
             fitting.load_fit(tmp_path / "f.json", spec)
+
+
+def test_a_saved_fit_that_cannot_be_read_is_an_error_not_no_fit(tmp_path, monkeypatch):
+    """fitted_options took any ValueError for 'no fit applies': a damaged fit file made the DNN layers run on
+    the FCM's default options (kappa 1) without a word. Only a fit for another circuit means no fit."""
+    monkeypatch.setattr(fitting, "FITTED_DIR", tmp_path)
+    spec = xb.load_preset("spintronic", rows=16)
+    path = fitting.fit_path(spec)
+    for text, match in (('{"options": {}}', "not a fit saved"), ("{not json", "not JSON")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=match) as exc:
+            fitting.fitted_options(spec)
+        assert path.name in str(exc.value)
+    other = spec.replace(dac=dataclasses.replace(spec.dac, r_pd=2 * spec.dac.r_pd + 1.0))
+    path.write_text(json.dumps({"spec": other.to_dict(),
+                                "options": {"load_factor": 1.1, "sinh_gamma": 1.0, "mapping": "differential",
+                                            "x_max": None}}))
+    assert fitting.fitted_options(spec) is None  # made for another circuit: no fit applies

@@ -227,6 +227,10 @@ def fit_circuit(spec: CrossbarSpec) -> dict:
             "dac": {k: d["dac"][k] for k in ("v_read", "r_pd")}}
 
 
+class OtherCircuitError(ValueError):
+    """A saved fit made for another circuit than the spec it is asked for (``load_fit``)."""
+
+
 def load_fit(path: str | Path, spec: CrossbarSpec, dac_load: DacLoad | str = DacLoad.ROWSUM) -> FCMOptions:
     """FCMOptions carrying the fitted parameters of a saved fit, for ``spec``.
 
@@ -243,7 +247,7 @@ def load_fit(path: str | Path, spec: CrossbarSpec, dac_load: DacLoad | str = Dac
     mine, theirs = fit_circuit(spec), fit_circuit(CrossbarSpec.from_dict(d["spec"]))
     if mine != theirs:
         diff = sorted(k for k in mine if mine[k] != theirs[k])
-        raise ValueError(f"the fit in {Path(path).name} was made for another circuit than spec "
+        raise OtherCircuitError(f"the fit in {Path(path).name} was made for another circuit than spec "
                          f"{spec.name or 'custom'!r} (differs in {', '.join(diff)}: fit {[theirs[k] for k in diff]}, "
                          f"spec {[mine[k] for k in diff]}); refit with python -m xbarlab.verify.fitting")
     o = d["options"]
@@ -253,14 +257,18 @@ def load_fit(path: str | Path, spec: CrossbarSpec, dac_load: DacLoad | str = Dac
 
 def fitted_options(spec: CrossbarSpec, dac_load: DacLoad | str = DacLoad.ROWSUM) -> FCMOptions | None:
     """The saved fit of a named preset at its size (``fit_path``) when it was made for this very
-    circuit, else None (no fit applies: a spec named like a preset with another circuit gets none)."""
+    circuit, else None (no fit applies: a spec named like a preset with another circuit gets none).
+    A fit file that cannot be read as a fit raises ValueError naming it: it is never taken for no fit."""
     path = fit_path(spec)
     if not spec.name or not path.exists():
         return None
     try:
         return load_fit(path, spec, dac_load)
-    except ValueError:
+    except OtherCircuitError:
         return None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"saved fit {path} is not JSON ({exc}); restore it from git or refit it "
+                         "with python -m xbarlab.verify.fitting") from None
 
 
 def main(argv=None) -> int:
