@@ -103,6 +103,9 @@ def ngspice_version(settings: NgspiceSettings | None = None) -> str:
     return "unknown"
 
 
+#: the bounds of every fitted parameter (a factor on its physical value; 1 = the closed form as derived)
+FIT_BOUNDS = (0.5, 1.5)
+
 #: a fitted parameter must move the model's training currents by more than this fraction of their norm
 #: per unit change: about 100 times the resolution of the finite-difference Jacobian in double precision
 #: (sqrt(eps) |I|; measured: a parameter with no effect, sinh_gamma at b = 1e-9 /V, reads 0.5 sqrt(eps);
@@ -111,7 +114,7 @@ JAC_RTOL = 100.0 * float(np.sqrt(np.finfo(float).eps))
 
 
 def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions) -> dict:
-    """Least-squares fit of ``params`` (each bounded to [0.5, 1.5]) on the training samples."""
+    """Least-squares fit of ``params`` (each bounded to FIT_BOUNDS) on the training samples."""
     from scipy.optimize import least_squares
 
     m_train = tile_models(spec, train, base)
@@ -122,7 +125,7 @@ def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions
         opts = base.replace(**dict(zip(params, map(float, p))))
         return ((model_currents(spec, train, opts, m_train) - I_train) / fs * 100.0).ravel()
 
-    res = least_squares(resid, x0=np.ones(len(params)), bounds=(0.5, 1.5), x_scale=1.0, xtol=1e-10,
+    res = least_squares(resid, x0=np.ones(len(params)), bounds=FIT_BOUNDS, x_scale=1.0, xtol=1e-10,
                         ftol=1e-15, gtol=1e-15)
     if not res.success:
         raise ValueError(f"the fit of {params} did not converge ({res.message}); more or other training samples")
@@ -134,6 +137,10 @@ def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions
                          f"training samples do not determine every parameter (e.g. all DAC codes 0, or a sinh b "
                          f"too small to resolve); use more or other training samples")
     best = dict(zip(params, map(float, res.x)))
+    at_bound = {k: v for k, v in best.items() if min(v - FIT_BOUNDS[0], FIT_BOUNDS[1] - v) < 1e-9}
+    if at_bound:  # the best value lies outside the bounds: the bound is not a fitted value
+        raise ValueError(f"the fit of {params} stopped at its bound {FIT_BOUNDS}: {at_bound}; the FCM's closed "
+                         "form does not describe this circuit within the bounds (compare with dac_load='exact')")
     fitted = base.replace(**best)
 
     def errs(opts):
@@ -142,7 +149,7 @@ def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions
 
     return {
         "values": best,
-        "bounds": [0.5, 1.5],
+        "bounds": list(FIT_BOUNDS),
         "optimizer": "scipy.optimize.least_squares on the per-column errors in % of full-scale output (train)",
         "fitted": errs(fitted),
         "unfitted (all 1.0)": errs(base),
