@@ -208,15 +208,18 @@ def test_a_saved_fit_that_cannot_be_read_is_an_error_not_no_fit(tmp_path, monkey
 
 
 @pytest.mark.parametrize("true_kappa", [0.2, 3.0])
-def test_a_fit_that_stops_at_its_bound_raises(true_kappa):
+def test_a_fit_that_stops_at_its_bound_is_marked_and_never_saved(true_kappa, tmp_path):
     """Currents of a load factor outside FIT_BOUNDS: the optimiser stops at the bound, which was saved and
     reported as the fitted kappa ("success": True). Synthetic currents (the FCM at true_kappa), no ngspice."""
     spec = _spec(r_pd=2000.0)
     train, test = _samples(spec, n=6)
     truth = FCMOptions(dac_load="rowsum", load_factor=true_kappa)
     I_train, I_test = (fitting.model_currents(spec, s, truth) for s in (train, test))
+    result = fitting.fit_samples(spec, train, test, I_train, I_test, seed=0)
+    assert result["fit"]["at_bound"] == ["load_factor"] and result["fit"]["success"] is False
     with pytest.raises(ValueError, match="stopped at its bound"):
-        fitting.fit_samples(spec, train, test, I_train, I_test, seed=0)
+        fitting.save_fit(result, tmp_path / "f.json")
+    assert not (tmp_path / "f.json").exists()
 
 
 def test_a_fit_inside_its_bounds_recovers_the_value():
@@ -226,3 +229,4 @@ def test_a_fit_inside_its_bounds_recovers_the_value():
     I_train, I_test = (fitting.model_currents(spec, s, truth) for s in (train, test))
     got = fitting.fit_samples(spec, train, test, I_train, I_test, seed=0)["fit"]
     assert got["values"]["load_factor"] == pytest.approx(0.8, rel=1e-6)
+    assert got["at_bound"] == [] and got["success"] is True

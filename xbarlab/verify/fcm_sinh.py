@@ -63,20 +63,30 @@ def measure(spec: CrossbarSpec, n: int, seed: int = 0, spice_check: bool = False
     I_train = newton_currents(spec, train)
     base = FCMOptions(dac_load=DacLoad.ROWSUM)
     unfit = error_pct_fs(model_currents(spec, test, base), I_test, spec)
-    fitted = fit_samples(spec, train, test, I_train, I_test, seed)["options"]
+    result = fit_samples(spec, train, test, I_train, I_test, seed)
+    fitted = result["options"]
     opts = base.replace(load_factor=fitted["load_factor"], sinh_gamma=fitted["sinh_gamma"])
     fit = error_pct_fs(model_currents(spec, test, opts), I_test, spec)
     row = {"preset": spec.name, "size": spec.rows, "b_per_v": spec.device.sinh_b, "b_v_read": spec.device.sinh_b
            * spec.dac.v_read, "samples": n, "max_pct_fs": unfit["max_pct_fs"], "rms_pct_fs": unfit["rms_pct_fs"],
            "max_col_rel": unfit["max_rel"], "mean_col_rel": unfit["mean_rel"],
            "bound_pct_fs": sinh_pct_fs_bound(spec), "fit_sinh_gamma": opts.sinh_gamma,
-           "fit_load_factor": opts.load_factor, "fit_max_pct_fs": fit["max_pct_fs"],
+           "fit_load_factor": opts.load_factor, "fit_at_bound": ",".join(result["fit"].get("at_bound", [])),
+           "fit_max_pct_fs": fit["max_pct_fs"],
            "fit_rms_pct_fs": fit["rms_pct_fs"], "newton_s_per_sample": t_newton, "ngspice_dev_pct_fs": float("nan")}
     if spice_check:
         G, codes = test[0]
         I_sp = spice_currents(G, codes, spec)[0]
         row["ngspice_dev_pct_fs"] = float(np.abs(I_sp - I_test[0]).max() / spec.full_scale_current_a * 100.0)
     return row
+
+
+def _bound_mark(r: dict) -> str:
+    """`` (kappa 0.5 at its bound)``, ... where the fit stopped at FIT_BOUNDS: the fit is then not a fitted value."""
+    names = [n for n in str(r.get("fit_at_bound") or "").split(",") if n]
+    val = {"load_factor": r["fit_load_factor"], "sinh_gamma": r["fit_sinh_gamma"]}
+    short = {"load_factor": "kappa", "sinh_gamma": "g"}
+    return "".join(f" ({short[n]} {val[n]:.3g} at its bound)" for n in names)
 
 
 def page(rows: list[dict]) -> str:
@@ -87,7 +97,9 @@ def page(rows: list[dict]) -> str:
              "first sample run in ngspice (default tolerances), its deviation from the Newton answer. "
              "Model: ROWSUM, f(V) = sinh(b g V) / (b g) on G_non-ideal, unfitted (g = 1) and with g and the load "
              "factor fitted to the Newton currents of as many training samples. Errors over the test samples, in % "
-             "of full-scale output (rows g_max v_read); column error: the paper's per-column relative error.", "",
+             "of full-scale output (rows g_max v_read); column error: the paper's per-column relative error. A fitted "
+             "value marked 'at its bound' stopped at the fit's bounds (0.5..1.5): the best value lies outside, "
+             "the closed form does not describe that circuit within them, and such a fit is never saved.", "",
              "| preset | size | b (1/V) | b v_read | max % FS | rms % FS | max column rel. | stated bound % FS "
              "| fitted g | fitted max % FS | ngspice vs Newton % FS |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -95,7 +107,7 @@ def page(rows: list[dict]) -> str:
         sp = "" if np.isnan(r["ngspice_dev_pct_fs"]) else f"{r['ngspice_dev_pct_fs']:.2g}"
         lines.append(f"| {r['preset']} | {r['size']} | {r['b_per_v']:g} | {r['b_v_read']:g} | {r['max_pct_fs']:.3g} "
                      f"| {r['rms_pct_fs']:.3g} | {r['max_col_rel']:.3g} | {r['bound_pct_fs']:.3g} "
-                     f"| {r['fit_sinh_gamma']:.4f} | {r['fit_max_pct_fs']:.3g} | {sp} |")
+                     f"| {r['fit_sinh_gamma']:.4f}{_bound_mark(r)} | {r['fit_max_pct_fs']:.3g} | {sp} |")
     worst = {}
     for r in rows:
         if r["size"] == 16 and r["b_per_v"] == 10:

@@ -105,6 +105,7 @@ def ngspice_version(settings: NgspiceSettings | None = None) -> str:
 
 #: the bounds of every fitted parameter (a factor on its physical value; 1 = the closed form as derived)
 FIT_BOUNDS = (0.5, 1.5)
+FIT_BOUND_TOL = 1e-9  # a fitted value this close to a bound is at it (scipy's TRF stops within ~1e-16 there)
 
 #: a fitted parameter must move the model's training currents by more than this fraction of their norm
 #: per unit change: about 100 times the resolution of the finite-difference Jacobian in double precision
@@ -137,10 +138,8 @@ def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions
                          f"training samples do not determine every parameter (e.g. all DAC codes 0, or a sinh b "
                          f"too small to resolve); use more or other training samples")
     best = dict(zip(params, map(float, res.x)))
-    at_bound = {k: v for k, v in best.items() if min(v - FIT_BOUNDS[0], FIT_BOUNDS[1] - v) < 1e-9}
-    if at_bound:  # the best value lies outside the bounds: the bound is not a fitted value
-        raise ValueError(f"the fit of {params} stopped at its bound {FIT_BOUNDS}: {at_bound}; the FCM's closed "
-                         "form does not describe this circuit within the bounds (compare with dac_load='exact')")
+    # a value at its bound is not a fitted value (the best one lies outside): kept, marked, never saved
+    at_bound = sorted(k for k, v in best.items() if min(v - FIT_BOUNDS[0], FIT_BOUNDS[1] - v) < FIT_BOUND_TOL)
     fitted = base.replace(**best)
 
     def errs(opts):
@@ -153,7 +152,8 @@ def _fit(spec, train, test, I_train, I_test, params: list[str], base: FCMOptions
         "optimizer": "scipy.optimize.least_squares on the per-column errors in % of full-scale output (train)",
         "fitted": errs(fitted),
         "unfitted (all 1.0)": errs(base),
-        "success": bool(res.success),
+        "at_bound": at_bound,
+        "success": bool(res.success) and not at_bound,
     }
 
 
@@ -213,6 +213,12 @@ def fit_path(spec: CrossbarSpec) -> Path:
 
 
 def save_fit(result: dict, path: str | Path) -> Path:
+    """Write ``fit_samples``' result as JSON; ValueError for a fit that stopped at its bound (a saved fit
+    is applied by every DNN study of its preset: a bound there is not a fitted value)."""
+    at_bound = (result.get("fit") or {}).get("at_bound") if isinstance(result, dict) else None
+    if at_bound:
+        raise ValueError(f"the fit stopped at its bound {FIT_BOUNDS} for {at_bound} ({result['fit']['values']}): "
+                         "not saved; the FCM's closed form does not describe this circuit within the bounds")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
