@@ -116,16 +116,16 @@ def bound_checks(spec, pairs, I_spice, cur, kappa) -> list[dict]:
     out.append({"size": spec.rows, "bound": "EXACT |dI| / max |I| <= 1e-9", "examples": len(pairs),
                 "largest": float(dev.max()), "largest_over_bound": float(dev.max() / EXACT_REL)})
     for name, k in (("fcm_rowsum", 1.0), ("fcm_rowsum_fitted", kappa)):
-        ratio = 0.0
+        ratio = np.nan  # no pair with a bound > 0 and a current to judge (R_PD = 0: no load to bound) is no pass
         for p, (G, _) in enumerate(pairs):
             b = rowsum_rel_bound(spec, G, k)
             nz = np.abs(I_spice[p]) > ZERO_FS * fs
             if b > 0 and nz.any():
                 e = np.abs(cur[name][p, nz] - I_spice[p, nz]) / np.abs(I_spice[p, nz])
-                ratio = max(ratio, float(e.max() / b))
+                ratio = np.fmax(ratio, float(e.max() / b))
         out.append({"size": spec.rows, "bound": f"{name} (kappa {k:.4f}) per-column relative error <= "
                     f"({C_ROWSUM:g} q(sigma) + |1 - kappa|) q(rho)", "examples": len(pairs), "largest": np.nan,
-                    "largest_over_bound": ratio})
+                    "largest_over_bound": float(ratio)})
     return out
 
 
@@ -201,7 +201,9 @@ def write_markdown(path: Path, summary, bounds, fits: list[dict], spec: xb.Cross
               "`xbarlab.verify.rowsum_bound`):", "",
               "| size | bound | pairs | largest deviation / bound |", "|---|---|---|---|"]
     for b in bounds:
-        lines.append(f"| {b['size']} | {b['bound']} | {b['examples']} | {b['largest_over_bound']:.3g} |")
+        r = b["largest_over_bound"]
+        r = "n/a (no pair with a bound > 0)" if np.isnan(r) else f"{r:.3g}"
+        lines.append(f"| {b['size']} | {b['bound']} | {b['examples']} | {r} |")
     lines += ["", "Fitted parameters (training pairs held out from the evaluation pairs):", ""]
     for f in fits:
         t = f["fit"]["fit"].get("fitted", {}).get("test", {})

@@ -230,3 +230,32 @@ def test_a_fit_inside_its_bounds_recovers_the_value():
     got = fitting.fit_samples(spec, train, test, I_train, I_test, seed=0)["fit"]
     assert got["values"]["load_factor"] == pytest.approx(0.8, rel=1e-6)
     assert got["at_bound"] == [] and got["success"] is True
+
+
+def test_rowsum_bound_rows_with_nothing_to_judge_read_nan_not_zero():
+    """fcm_accuracy.bound_checks wrote 0 ('far within the bound') for the ROWSUM rows when no pair had a bound
+    > 0 (R_PD = 0: no DAC load); nothing was judged, so the row is NaN and the page says n/a."""
+    from characterization import fcm_accuracy
+
+    spec = _spec(r_pd=0.0)
+    pairs = fitting.random_samples(spec, 3, np.random.default_rng(0))
+    I = np.full((3, spec.cols), 1e-6)
+    cur = {k: I * 1.01 for k in ("fcm_exact", "fcm_rowsum", "fcm_rowsum_fitted")}
+    rows = fcm_accuracy.bound_checks(spec, pairs, I, cur, 1.0)
+    assert [np.isnan(r["largest_over_bound"]) for r in rows] == [False, True, True]
+
+
+def test_rowsum_bound_counts_only_the_cases_it_measured(monkeypatch):
+    """measure() reported cases = n when it skipped the cases without a DAC load (rho = 0)."""
+    from xbarlab.verify import rowsum_bound
+
+    real = rowsum_bound.load_ratio
+    calls = []
+
+    def every_other(spec, G):  # every second case has no load
+        calls.append(1)
+        return 0.0 if len(calls) % 2 == 0 else real(spec, G)
+
+    monkeypatch.setattr(rowsum_bound, "load_ratio", every_other)
+    w = rowsum_bound.measure(n=6, seed=0)
+    assert (w["cases"], w["drawn"]) == (3, 6)
