@@ -4,15 +4,14 @@
 ``nn.Linear`` and ``nn.Conv2d`` (groups = 1) of ``model`` on crossbars of
 ``spec`` (issue 14; TxSim, Roy et al., in ``shared/reference/related-abstracts.md``):
 
-1. **Forward**: y = FCM.matmul(x) (forward read: DAC on the rows, G_non-ideal,
-   ADC on the columns); convolutions through im2col (``F.unfold``).
-2. **Backward**: the error is propagated as dx = BackwardFCM.matmul(dy)
-   (``xbarlab.fcm.backward``: the transposed read of the same tiles, DAC on
-   the columns, ADC on the rows, at ``backward_dac_bits`` / ``backward_adc_bits``
-   or the spec's). Everything between crossbar layers (ReLU, pooling, loss)
-   is digital and differentiated by autograd.
-3. **Update**: the weight gradient is a sum of outer products x_r d_r^T over
-   the batch's vectors (and a convolution's patches), applied to the cells
+1. **Forward**: y = FCM.matmul(x) (forward read: DAC on the rows, G_non-ideal, ADC on the columns);
+   convolutions through im2col (``F.unfold``).
+2. **Backward**: the error is propagated as dx = BackwardFCM.matmul(dy) (``xbarlab.fcm.backward``: the
+   transposed read of the same tiles, DAC on the columns, ADC on the rows, at ``backward_dac_bits`` /
+   ``backward_adc_bits`` or the spec's). Everything between crossbar layers (ReLU, pooling, loss) is
+   digital and differentiated by autograd.
+3. **Update**: the weight gradient is a sum of outer products x_r d_r^T over the batch's vectors
+   (and a convolution's patches), applied to the cells
    through ``xbarlab.update``:
 
    * ``"insitu"``: row and column pulse streams per vector (stochastic pulse
@@ -26,11 +25,11 @@
    * ``"ideal"``: the same ΔG added exactly (clipped to [g_min, g_max]): an
      ideal device.
 
-   Biases stay digital (float, plain SGD at the same rate).
+   Biases stay digital (float, plain SGD at the same rate). A layer called more than once in a forward
+   pass (shared weights) sums the vectors of every call; a layer not called is not updated.
 
-The crossbar state is the truth: the conductances G+ and G- of every cell
-are the layer's only weight state; W = w_max (G+ - G-) / (g_max - g_min) is
-read back from them. ``w_max`` is fixed when the network is first programmed
+The crossbar state is the truth: the conductances G+ and G- of every cell are the layer's only weight
+state; W = w_max (G+ - G-) / (g_max - g_min) is read back from them. ``w_max`` is fixed when the network is first programmed
 (``w_max_scale`` times its largest initial |W|), so weights saturate at
 +-w_max as cells reach their bounds.
 
@@ -325,13 +324,14 @@ def train_step(model: nn.Module, layers: list[TxLayer], opt, x: torch.Tensor, y:
         opt.zero_grad()
     loss = F.cross_entropy(model(x), y)
     if not torch.isfinite(loss):  # (before any update: a NaN gradient would make NaN cells)
-        raise ValueError(f"training loss is {float(loss.detach())}: non-finite activations (lr too large?); no update applied")
+        raise ValueError(f"training loss is {float(loss.detach())}: non-finite (lr too large?); no update applied")
     loss.backward()
     if opt is not None:
         opt.step()
-    for layer in layers:
-        X, D = layer.records[0]
-        layer.state.apply_update(X, D, s, rng)
+    for layer in layers:  # every call of a layer in this step (shared weights) adds its vectors; none: no update
+        if layer.records:
+            X, D = (np.concatenate([r[k] for r in layer.records]) for k in (0, 1))
+            layer.state.apply_update(X, D, s, rng)
         layer.records.clear()
     return float(loss.detach())
 

@@ -180,3 +180,33 @@ def test_txsim_trains_in_train_mode_and_evaluates_in_eval_mode():
     ref = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5)).train()
     ref(torch.as_tensor(d.x))  # one training batch (all 20 samples) moves the running mean
     np.testing.assert_allclose(net[1].running_mean.numpy(), ref[1].running_mean.detach().numpy(), atol=1e-3)
+
+
+class _Shared(nn.Module):
+    """One Linear called twice in a forward pass (shared weights), and one never called."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.lin, self.head, self.unused = nn.Linear(6, 6), nn.Linear(6, 3), nn.Linear(6, 6)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.lin(torch.relu(self.lin(x)))))
+
+
+def test_txsim_a_layer_called_twice_gets_both_calls_update_and_an_unused_one_none():
+    """train_step applied only the first recorded call's X D^T to a shared layer (its second use was lost)
+    and raised IndexError for a layer never called. Ideal cells and converters: the cells' weight change is
+    -lr times the float gradient of the shared weight (both uses)."""
+    s = TxSimSettings(steps=1, style="ideal", lr=0.05, w_max_scale=4.0)
+    d = _data(n=8)
+    x, y = torch.as_tensor(d.x), torch.as_tensor(d.y)
+    ref = _Shared()
+    nn.functional.cross_entropy(ref(x), y).backward()
+    txm, layers = to_txsim(_Shared(), _ideal_spec(), FCMOptions(), s, np.random.default_rng(0))
+    before = [layer.state.weights().copy() for layer in layers]
+    train_step(txm, layers, None, x, y, s, np.random.default_rng(1))
+    dW = layers[0].state.weights() - before[0]  # (K, N) = W^T of nn.Linear
+    want = -s.lr * ref.lin.weight.grad.numpy().T
+    assert np.abs(dW - want).max() < 0.02 * np.abs(want).max()
+    assert np.array_equal(layers[2].state.weights(), before[2])  # never called: no update
