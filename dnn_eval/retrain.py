@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xbarlab.params import check_positive
+
 from .convert import program_all, set_straight_through, to_crossbar
 from .evaluate import accuracy, default_options
 
@@ -52,9 +54,7 @@ class RetrainSettings:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo or (k == "seed" and v >= 2**63):
                 raise ValueError(f"{k} must be an integer >= {lo}{' and < 2**63' * (k == 'seed')}, got {v!r}")
-        v = self.lr
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
-            raise ValueError(f"lr must be a finite number > 0, got {v!r}")
+        check_positive("lr", self.lr)
         if self.eval_every % self.regen_every:
             raise ValueError(f"eval_every ({self.eval_every}) must be a multiple of regen_every ({self.regen_every})")
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from xbarlab.cli_args import int_in
+from xbarlab.params import check_positive
 
 from .data import load_bundled_split
 from .models import TRAINED_ON, build_model, weights_file
@@ -50,8 +51,7 @@ def train_model(name: str, epochs: int = 40, seed: int = 0, lr: float = 3e-3,
     for k, v, lo in (("epochs", epochs, 1), ("seed", seed, 0)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    check_positive("lr", lr)
     train, test = load_bundled_split(dataset)
     model = build_model(name, train.input_shape, 10, seed=seed)
     g = torch.Generator().manual_seed(seed)

@@ -63,6 +63,7 @@ from xbarlab.blas import one_blas_thread
 from xbarlab.fcm import FCM, FCMOptions, Mapping
 from xbarlab.fcm.backward import BackwardFCM, backward_spec, turned_tiles
 from xbarlab.fcm.mapping import check_weights, conductances, tile, tile_counts
+from xbarlab.params import check_positive
 from xbarlab.spec import CrossbarSpec
 from xbarlab.update import (InSituSettings, UpdateParams, VerifySettings, apply_pulses_unchecked, batched_pulses,
                             program_and_verify, split_update)
@@ -110,9 +111,7 @@ class TxSimSettings:
             if isinstance(v, bool) or not isinstance(v, int) or v < lo or (k == "seed" and v >= 2**63):
                 raise ValueError(f"{k} must be an integer >= {lo}{' and < 2**63' * (k == 'seed')}, got {v!r}")
         for k in ("lr", "w_max_scale"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
-                raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
+            check_positive(k, getattr(self, k))
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {self.style!r}")
         for k, cls in (("update", UpdateParams), ("in_situ", InSituSettings), ("verify", VerifySettings)):

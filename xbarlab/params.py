@@ -26,6 +26,18 @@ def check_number(name: str, value, unit: str) -> float:
         raise ValueError(f"{name} must be a real number in {unit}, got {value!r}") from None
 
 
+def check_positive(name: str, value) -> float:
+    """``value`` as float; ValueError naming ``name`` unless a Python int or float (not a boolean), finite and > 0."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    try:
+        v = float(value) if ok else math.nan
+    except OverflowError:  # an int beyond double precision
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
 def check_resistance(name: str, value: float) -> float:
     """Return ``value`` as float; raise ValueError naming ``name`` unless a real number
     (not a boolean, complex or string), finite and >= 0."""
