@@ -41,9 +41,13 @@ from torch import nn
 from .archive import check_torch_pickle, read_archive
 from .models import MODELS, build_model, weights_file
 from .pt2_check import check_pt2, is_pt2
+from .pt2_memory import check_memory
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MAX_FIXED_BATCH = 1024  # a fixed-batch export runs on batches of exactly that many images (check_fits allocates one)
+#: the batches a dynamic-batch export is sized at before it runs (pt2_memory): check_fits runs 2 images,
+#: evaluate.predict 512 and calibration 256 per chunk, and no program runs on more than MAX_FIXED_BATCH
+DYNAMIC_CHECK_BATCHES = (2, MAX_FIXED_BATCH)
 
 
 @dataclass
@@ -101,8 +105,8 @@ def _pt2_signature(ep) -> tuple[tuple | None, int | None]:
     if node is None:  # (a constant user input: an int or None in the signature)
         raise ValueError("the exported model's user input is not an input tensor of its graph (a constant)")
     val = node.meta.get("val")
-    if val is None or not hasattr(val, "shape"):
-        return None, None
+    if not isinstance(val, torch.Tensor):  # (its size decides what every node allocates: pt2_memory)
+        raise ValueError(f"the exported model's input {name!r} has no tensor metadata (shape and dtype)")
     shape = list(val.shape)
     if len(shape) != 4:
         raise ValueError(f"the exported model takes a tensor of rank {len(shape)}; images need (B, C, H, W)")
@@ -138,6 +142,10 @@ def _load_pt2(f, archive, path: Path) -> LoadedModel:
     for w in caught:  # a file that loads keeps its warnings
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     in_shape, batch = _pt2_signature(ep)
+    try:
+        check_memory(ep, in_shape, (batch,) if batch else DYNAMIC_CHECK_BATCHES)  # before anything runs
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     return LoadedModel(ep.module(), "pt2", None, in_shape, batch, str(path))
 
 

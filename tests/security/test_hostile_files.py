@@ -23,6 +23,7 @@ torch = pytest.importorskip("torch")
 
 import child_loader  # noqa: E402  (tests/security is on sys.path under pytest's rootdir imports)
 import hostile_files as hf  # noqa: E402
+import hostile_programs as hp  # noqa: E402
 
 from dnn_eval.loading import WEIGHTS_DIR, load_model  # noqa: E402
 
@@ -59,6 +60,13 @@ CASES = {
                                    "pt2", "data.pkl' is .* over the .*-byte limit"),
     "config_of_empty_lists_60MiB": (lambda d: (hf.list_padded_config(SRC, d / "w.pt2", 60 * hf.MiB), None),
                                     "pt2", "over the .*-byte limit"),
+    **{f"program_{op}_{'declared' if dec else 'lying'}_1T": (
+        lambda d, op=op, dec=dec: (hp.huge_op(op, d / f"p_{op}_{dec}.pt2", dec), None), "pt2",
+        rf"node '{op}' \(aten\.{op}\.default\) {'declares' if dec else 'at batch 2 would output'} a tensor of "
+        r".*[0-9]{13,} bytes.* over the cap of 33554432 bytes") for op in hp.OPS for dec in (False, True)},
+    "program_outputs_alive_240MiB": (lambda d: (hp.many_alive(d / "alive.pt2", 30 * hf.MiB, 8), None), "pt2",
+                                     "at node 'new_full_4' .* outputs alive at once would take 157286400 bytes, "
+                                     "over the cap of 134217728"),
     "gzip_idx_bomb_3GiB": (lambda d: (hf.gzip_idx_bomb(d / "i.gz"), None), "idx", "over the .*-byte limit"),
     "gzip_idx_lying_header_3GiB": (lambda d: (hf.gzip_idx_bomb(d / "j.gz", lie=True), None),
                                    "idx", "data after the IDX payload"),
