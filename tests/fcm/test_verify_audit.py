@@ -44,6 +44,15 @@ def test_column_errors_refuses_nan_currents_other_shapes_and_bad_full_scale():
     assert metrics.column_errors(ok * 1.01, ok, 1.0)["max_rel"] == pytest.approx(0.01)
 
 
+def test_column_errors_with_no_current_has_no_relative_error():
+    """All columns below ZERO_FS: nothing to judge, NaN (0 read as a perfect match, and passed a verdict)."""
+    z = np.zeros(4)
+    e = metrics.column_errors(z + 1e-3, z, 1.0)
+    assert e["n_rel"] == 0 and e["n_zero"] == 4
+    assert np.isnan(e["max_rel"]) and np.isnan(e["mean_rel"])
+    assert e["max_pct_fs"] == pytest.approx(0.1)
+
+
 def test_sample_counts_and_reference_currents_are_checked():
     spec = _spec()
     rng = np.random.default_rng(0)

@@ -31,7 +31,8 @@ def column_errors(I_model, I_ref, full_scale_a: float) -> dict:
     """max/mean of |per-column relative error| and of |error| in % FS; counts of columns and near-zero ones.
 
     ValueError when the two differ in shape, hold a non-finite current, or ``full_scale_a`` is not a
-    finite number > 0."""
+    finite number > 0. When no column carries current (``n_rel`` 0) the relative errors are NaN: there is
+    nothing to judge, and 0 would read as a perfect match."""
     I_model = check_currents("I_model", I_model)
     I_ref = check_currents("I_ref", I_ref)
     if I_model.shape != I_ref.shape:
@@ -44,5 +45,6 @@ def column_errors(I_model, I_ref, full_scale_a: float) -> dict:
     rel = np.abs(d[nz] / I_ref[nz])
     fs = np.abs(d) / full_scale_a * 100.0
     return {"n": int(d.size), "n_rel": int(rel.size), "n_zero": int(d.size - rel.size),
-            "max_rel": float(rel.max()) if rel.size else 0.0, "mean_rel": float(rel.mean()) if rel.size else 0.0,
+            "max_rel": float(rel.max()) if rel.size else float("nan"),
+            "mean_rel": float(rel.mean()) if rel.size else float("nan"),
             "max_pct_fs": float(fs.max()) if fs.size else 0.0, "mean_pct_fs": float(fs.mean()) if fs.size else 0.0}

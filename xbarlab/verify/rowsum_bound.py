@@ -145,7 +145,8 @@ def measure(n: int = 400, seed: int = 0, g_max_choices=G_MAX_PRESETS + G_MAX_LOW
         worst["cases"] += 1
         e = column_errors(rowsum_currents(spec, G, codes, kappa), exact_currents(G, codes, spec),
                           spec.full_scale_current_a)
-        worst["largest_rel"] = max(worst["largest_rel"], e["max_rel"])
+        if e["n_rel"]:  # (no column carries current: no relative error to take)
+            worst["largest_rel"] = max(worst["largest_rel"], e["max_rel"])
         if e["n_rel"] and sig > 0:
             worst["C"] = max(worst["C"], (e["max_rel"] / q(rho) - abs(1.0 - kappa)) / q(sig))
         worst["pct_fs_per_load"] = max(worst["pct_fs_per_load"], e["max_pct_fs"] / 100.0 / q(rho))
