@@ -119,11 +119,15 @@ def apply(model: nn.Module, base: CrossbarSpec, vg: dict, neat: bool, rng_seed: 
 
 
 def neat_train(xm: nn.Module, train, test, cuts: dict, steps: int = 30, batch: int = 64, lr: float = 3e-4,
-               regen_every: int = 10, seed: int = 0) -> list[dict]:
+               regen_every: int = 10, seed: int = 0, rng_seed: int = 0) -> list[dict]:
     """Re-train ``xm`` (from ``apply(..., neat=True)``) in place with the crossbar forward pass, the weights
     clipped to their W_cut (fixed at the start) after every step; FCMs rebuilt every ``regen_every`` steps.
+    ``seed`` draws the mini-batches (``batch`` samples with replacement per step); ``rng_seed`` is the chip
+    instance, the one ``apply`` programmed (pass the same value): every rebuild reprograms that instance.
     Returns the history [{step, accuracy_crossbar, loss}] (test accuracy at the start and the end)."""
     RetrainSettings(steps=steps, batch=batch, lr=lr, regen_every=regen_every, eval_every=regen_every, seed=seed)
+    if isinstance(rng_seed, bool) or not isinstance(rng_seed, int) or not 0 <= rng_seed < 2**63:
+        raise ValueError(f"rng_seed must be an integer >= 0 and < 2**63, got {rng_seed!r}")
     train, test = train.check("train"), test.check("test")
     wcut = {layer.name: float(layer.weight.detach().abs().max()) for layer in crossbar_layers(xm)}
     set_straight_through(xm, True)
@@ -145,7 +149,7 @@ def neat_train(xm: nn.Module, train, test, cuts: dict, steps: int = 30, batch: i
                 layer.weight.clamp_(-wcut[layer.name], wcut[layer.name])
         losses.append(float(loss.detach()))
         if step % regen_every == 0 or step == steps:
-            program_all(xm, np.random.default_rng(seed))
+            program_all(xm, np.random.default_rng(rng_seed))
     set_straight_through(xm, False)
     xm.eval()
     hist.append({"step": steps, "accuracy_crossbar": accuracy(xm, test.x, test.y),

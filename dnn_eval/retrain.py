@@ -25,6 +25,7 @@ from torch import nn
 
 from xbarlab.params import check_positive
 
+from .batching import minibatches
 from .convert import program_all, set_straight_through, to_crossbar
 from .evaluate import accuracy, default_options
 
@@ -35,7 +36,7 @@ class RetrainSettings:
 
     Attributes:
         steps: optimizer steps (iterations), >= 0.
-        batch: mini-batch size, >= 1.
+        batch: mini-batch size, >= 1 (``dnn_eval.batching``: shuffled passes, the remainder dropped).
         lr: Adam learning rate, > 0.
         regen_every: steps between FCM rebuilds, >= 1.
         eval_every: steps between test evaluations, a multiple of regen_every.
@@ -80,12 +81,9 @@ def retrain(model: nn.Module, spec, train, test, settings: RetrainSettings | Non
     g = torch.Generator().manual_seed(s.seed)
     xt, yt = torch.as_tensor(train.x), torch.as_tensor(train.y)
     hist = [{"step": 0, "accuracy_crossbar": accuracy(xm, test.x, test.y, device=device), "loss": float("nan")}]
-    losses, perm, pos = [], torch.randperm(len(yt), generator=g), 0
+    losses, order = [], minibatches(len(yt), s.batch, g)
     for step in range(1, s.steps + 1):
-        if pos + s.batch > len(yt):
-            perm, pos = torch.randperm(len(yt), generator=g), 0
-        idx = perm[pos:pos + s.batch]
-        pos += s.batch
+        idx = next(order)
         xm.train()
         opt.zero_grad()
         loss = loss_fn(xm(xt[idx].to(device)), yt[idx].to(device))

@@ -68,6 +68,8 @@ from xbarlab.spec import CrossbarSpec
 from xbarlab.update import (InSituSettings, UpdateParams, VerifySettings, apply_pulses_unchecked, batched_pulses,
                             program_and_verify, split_update)
 
+from .batching import minibatches
+
 STYLES = ("insitu", "verify", "ideal")
 
 
@@ -77,7 +79,7 @@ class TxSimSettings:
 
     Attributes:
         steps: SGD steps, >= 0.
-        batch: mini-batch size, >= 1.
+        batch: mini-batch size, >= 1 (``dnn_eval.batching``: shuffled passes, the remainder dropped).
         lr: SGD learning rate (weight units per unit of gradient), > 0.
         style: ``"insitu"``, ``"verify"`` or ``"ideal"`` (module docstring).
         update: the device's pulse response (ν, γ, pulses).
@@ -375,13 +377,10 @@ def train_on_crossbar(model: nn.Module, spec: CrossbarSpec, train, test, setting
     t0 = time.perf_counter()
     hist = [{"step": 0, "accuracy": _accuracy(model, test.x, test.y), "loss": float("nan")}]
     timing["eval_s"] += time.perf_counter() - t0
-    losses, perm, pos = [], torch.randperm(len(yt), generator=g), 0
+    losses, order = [], minibatches(len(yt), s.batch, g)
     for step in range(1, s.steps + 1):
         t0 = time.perf_counter()
-        if pos + s.batch > len(yt):
-            perm, pos = torch.randperm(len(yt), generator=g), 0
-        idx = perm[pos:pos + s.batch]
-        pos += s.batch
+        idx = next(order)
         losses.append(train_step(model.train(), layers, opt, xt[idx], yt[idx], s, rng))
         t1 = time.perf_counter()
         timing["train_s"] += t1 - t0

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import xbarlab as xb
+from dnn_eval.convert import to_crossbar
 from dnn_eval.data import Split
+from dnn_eval.evaluate import default_options
 from dnn_eval.txsim import TxSimSettings, to_txsim, train_on_crossbar, train_step
 from xbarlab.fcm import FCMOptions
 
@@ -210,3 +214,37 @@ def test_txsim_a_layer_called_twice_gets_both_calls_update_and_an_unused_one_non
     want = -s.lr * ref.lin.weight.grad.numpy().T
     assert np.abs(dW - want).max() < 0.02 * np.abs(want).max()
     assert np.array_equal(layers[2].state.weights(), before[2])  # never called: no update
+
+
+def test_neat_train_reprograms_the_chip_instance_apply_programmed():
+    """neat_train rebuilt the FCMs with default_rng(seed), the batch seed: with apply(rng_seed=5) every
+    rebuild evaluated another chip instance (other device variation) than the one programmed."""
+    from dnn_eval.convert import crossbar_layers, program_all
+    from dnn_eval.neat import neat_train
+
+    spec = _ideal_spec().replace(device=dataclasses.replace(_ideal_spec().device, variation=0.2))
+    xm = to_crossbar(_mlp(), spec, np.random.default_rng(5), default_options(spec))
+    d = _data()
+    neat_train(xm, d, d, {}, steps=1, regen_every=1, seed=0, rng_seed=5)
+    got = [f.G.copy() for layer in crossbar_layers(xm) for f in layer.fcms]
+    program_all(xm, np.random.default_rng(5))
+    want = [f.G for layer in crossbar_layers(xm) for f in layer.fcms]
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    with pytest.raises(ValueError, match="rng_seed"):
+        neat_train(xm, d, d, {}, steps=1, rng_seed=-1)
+
+
+def test_minibatches_drop_the_remainder_per_pass_and_warn_of_a_batch_over_the_split():
+    from dnn_eval.batching import minibatches
+
+    g = torch.Generator().manual_seed(0)
+    order = minibatches(10, 4, g)
+    passes = [[next(order) for _ in range(2)] for _ in range(3)]
+    for p in passes:  # two batches of 4 per pass, 8 distinct samples, 2 left over
+        assert all(len(b) == 4 for b in p) and len(set(torch.cat(p).tolist())) == 8
+    with pytest.warns(UserWarning, match="batch 32 is larger than the train split \\(20 samples\\)"):
+        big = next(minibatches(20, 32, torch.Generator().manual_seed(0)))
+    assert sorted(big.tolist()) == list(range(20))
+    s = TxSimSettings(steps=1, style="ideal", batch=32)
+    with pytest.warns(UserWarning, match="batch 32 is larger"):
+        train_on_crossbar(_mlp(), _ideal_spec(), _data(), _data(), s)
