@@ -66,12 +66,18 @@ class UpdateParams:
         return cls(**d)
 
 
+#: the most time slots one update may have: 100 times Gokmen and Vlasov's BL = 10. The array path's pulse
+#: streams hold (vectors x BL) x (rows + columns) numbers: 1024 slots of a 32-vector batch on a 784 x 10
+#: layer are about 100 MiB already.
+MAX_BIT_LENGTH = 1024
+
+
 @dataclass(frozen=True)
 class InSituSettings:
     """The pulse encoding of an in-situ outer-product update.
 
     Attributes:
-        bit_length: time slots per update (BL), >= 1: the most pulses one
+        bit_length: time slots per update (BL), 1 .. ``MAX_BIT_LENGTH``: the most pulses one
             update gives a cell (Gokmen and Vlasov 2016 use BL = 10).
         scheme: ``PulseScheme.STOCHASTIC`` (row and column pulse streams,
             default) or ``EXPECTED`` (each cell its rounded expected count).
@@ -84,6 +90,8 @@ class InSituSettings:
         object.__setattr__(self, "bit_length", _int_or_none("bit_length", self.bit_length, 1))
         if self.bit_length is None:
             raise ValueError("bit_length must be an integer >= 1, got None")
+        if self.bit_length > MAX_BIT_LENGTH:  # (a huge BL took the machine's memory in the pulse streams)
+            raise ValueError(f"bit_length must be <= MAX_BIT_LENGTH ({MAX_BIT_LENGTH}), got {self.bit_length!r}")
         object.__setattr__(self, "scheme", PulseScheme.parse(self.scheme))
 
 

@@ -32,6 +32,7 @@ import torch
 
 from xbarlab.fcm import FCMOptions
 from xbarlab.update import InSituSettings
+from xbarlab.update_params import MAX_BIT_LENGTH
 
 from ..data import load_digits_split
 from ..txsim import TxSimSettings, bias_optimizer, refresh, to_txsim, train_step
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
         bls = [int(b) for b in a.bit_lengths.split(",") if b]
     except ValueError:
         bls = [0]
-    bad = [n for n in nets if n not in NETS] + [f"bit length {b}" for b in bls if not 1 <= b <= 1000]
+    bad = [n for n in nets if n not in NETS] + [f"bit length {b}" for b in bls if not 1 <= b <= MAX_BIT_LENGTH]
     if bad or not WINDOWS <= a.steps <= 100000:
         raise SystemExit(f"txsim_diagnose: unknown network or bad value: {', '.join(bad) or f'--steps {a.steps}'}")
     a.out.mkdir(parents=True, exist_ok=True)

@@ -213,6 +213,9 @@ def test_parameters_are_validated():
         UpdateParams(pulses=1.5)
     with pytest.raises(ValueError, match="bit_length must be >= 1, got 0"):
         InSituSettings(bit_length=0)
+    with pytest.raises(ValueError, match=r"bit_length must be <= MAX_BIT_LENGTH \(1024\), got 1025"):
+        InSituSettings(bit_length=1025)
+    assert InSituSettings(bit_length=1024).bit_length == 1024
     with pytest.raises(ValueError, match="pulse_scheme must be one of"):
         InSituSettings(scheme="random")
     with pytest.raises(ValueError, match="tolerance must be > 0.0, got 0"):
