@@ -268,3 +268,19 @@ def test_rowsum_bound_counts_only_the_cases_it_measured(monkeypatch):
     monkeypatch.setattr(rowsum_bound, "load_ratio", every_other)
     w = rowsum_bound.measure(n=6, seed=0)
     assert (w["cases"], w["drawn"]) == (3, 6)
+
+
+def test_reference_refuses_nonfinite_or_misshapen_inputs_like_matmul():
+    """reference.dac_codes turned a NaN input into a NaN code (then a DAC error naming codes in [0, 63])."""
+    from xbarlab.fcm import FCM
+    from xbarlab.verify import reference as ref
+
+    spec = xb.load_preset("spintronic", rows=8)
+    f = FCM.from_weights(np.ones((4, 3)), spec, None)
+    for x, msg in ((np.array([[np.nan, 1.0, 1.0, 1.0]]), "x must be finite"),
+                   (np.array([[1.0, np.inf, 0.0, 0.0]]), "x must be finite"), (np.ones((2, 5)), r"x must be \(B, 4\)")):
+        with pytest.raises(ValueError, match=msg):
+            ref.dac_codes(f, x)
+        with pytest.raises(ValueError):
+            f.matmul(x)
+    assert ref.evaluate(f, np.ones((1, 4)))["y"].shape == (1, 3)

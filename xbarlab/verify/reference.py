@@ -38,8 +38,14 @@ from ..fcm.options import Sensing
 
 
 def dac_codes(fcm: FCM, x) -> tuple[np.ndarray, np.ndarray]:
-    """(codes (P, B, K), scale (B,)) of inputs x (B, K); P = 2 when any input is negative."""
+    """(codes (P, B, K), scale (B,)) of inputs x (B, K); P = 2 when any input is negative. ValueError for
+    an x of another width or with NaN/Inf (as ``FCM.matmul``; a NaN became a NaN code)."""
     x = np.asarray(x, dtype=float)
+    K = fcm.shape[0]
+    if x.ndim != 2 or x.shape[1] != K:
+        raise ValueError(f"x must be (B, {K}), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must be finite; found NaN or Inf")
     full = float(fcm.spec.dac.full_code)
     signed = bool(np.any(x < 0))
     if fcm.options.x_max is not None:
