@@ -52,7 +52,8 @@ def size_trends(df) -> list[str]:
     piv = {g: df[df["g_state"] == g].pivot(index="group", columns="N", values="error_last_col") for g in ("G_MIN", "G_MAX")}
     # every group at every size, NaN where all its points failed: a missing series fails its statements
     piv = {g: p.reindex(index=list(dict.fromkeys([*GROUPS, *p.index])), columns=sizes) for g, p in piv.items()}
-    bad = []
+    # one size left (the others' points all failed) has nothing to compare: no series is shown to rise
+    bad = [] if len(sizes) > 1 else [f"only N={nmin}, nothing to compare"]
     for g, p in piv.items():
         for group, row in p.iterrows():
             vals = row.to_numpy()  # a failed (missing) point is NaN: the series is then not shown to rise
