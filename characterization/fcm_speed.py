@@ -182,8 +182,8 @@ def _sizes(text: str) -> tuple[int, ...]:
         sizes = tuple(int(t) for t in text.split(","))
     except ValueError:
         sizes = ()
-    if not sizes or any(not 2 <= n <= 1024 for n in sizes):
-        raise argparse.ArgumentTypeError(f"must be comma-separated sizes in 2..1024, got {text!r}")
+    if not sizes or any(not 2 <= n <= 1024 for n in sizes) or len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"must be comma-separated distinct sizes in 2..1024, got {text!r}")
     return sizes
 
 

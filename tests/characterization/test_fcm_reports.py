@@ -69,6 +69,7 @@ def test_bad_arguments_of_the_fcm_scripts_are_argparse_errors_not_tracebacks(tmp
     from characterization import fcm_speed
 
     cases = [(fcm_speed, ["--preset", "nope"], "--preset"), (fcm_speed, ["--seed", "-1"], "--seed"),
+             (fcm_speed, ["--sizes", "16,16"], "--sizes"),  # (measured every size, then a pivot traceback)
              (fcm_accuracy, ["--preset", "nope"], "--preset"), (fcm_accuracy, ["--seed", "-20"], "--seed"),
              (fcm_accuracy, ["--r-pd", "-5"], "--r-pd"), (fcm_accuracy, ["--replot"], "--replot")]
     for mod, argv, option in cases:
