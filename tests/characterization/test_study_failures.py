@@ -40,3 +40,16 @@ def test_errors_grow_with_n_needs_two_sizes_to_compare():
     assert "**reproduced**" in index.size_trends(_size_rows((8, 16)))[0]
     line = index.size_trends(_size_rows((8,)))[0]
     assert "**NOT reproduced**" in line and "only N=8" in line
+
+
+def test_size_statements_read_not_reproduced_when_no_preset_point_finished(tmp_path):
+    # only the strong-DAC rows left: size_trends raised an IndexError (no index page); no row at all (a CSV of
+    # headers only): the Fig. 2(b)/(c) statements vanished from the page, which says failed checks read NOT reproduced
+    strong = _size_rows((8, 16)).query("group == 'DAC+DRIVER'").assign(dac="strong-dac")
+    for df in (strong, strong.iloc[:0]):
+        lines = index.size_trends(df)
+        assert len(lines) == 3 and all("**NOT reproduced**" in ln for ln in lines)
+    strong.iloc[:0].to_csv(tmp_path / "fig2bc_size.csv", index=False)
+    (tmp_path / "fig2bc_size.json").write_text('{"failed": ["40 x boom"], "points": 0}')
+    page = index.write_index(tmp_path).read_text()
+    assert "Errors grow with N (Fig. 2(b)/(c)) | **NOT reproduced**" in page
