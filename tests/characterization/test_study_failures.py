@@ -2,11 +2,12 @@
 
 import pandas as pd
 
-from characterization import index, montecarlo
+from characterization import fig3b_sneak, index, montecarlo
 from characterization.common import RunConfig
 from characterization.technology import GROUPS
 
 _chunk_task = montecarlo.chunk_task
+_sneak_point = fig3b_sneak.sneak_point
 
 
 def chunk0_fails(p, seed):
@@ -53,3 +54,21 @@ def test_size_statements_read_not_reproduced_when_no_preset_point_finished(tmp_p
     (tmp_path / "fig2bc_size.json").write_text('{"failed": ["40 x boom"], "points": 0}')
     page = index.write_index(tmp_path).read_text()
     assert "Errors grow with N (Fig. 2(b)/(c)) | **NOT reproduced**" in page
+
+
+def ngspice_sneak_fails(p, seed):
+    """fig3b_sneak.sneak_point, except that its ngspice points raise (no ngspice needed)."""
+    if p["engine"] == "ngspice":
+        raise RuntimeError("ngspice broke")
+    return _sneak_point(p, seed)
+
+
+def test_a_sneak_path_whose_ngspice_point_failed_is_not_checked_not_a_no(tmp_path, monkeypatch):
+    # the summary said reversed = False (i = NaN < 0 is false), and the index "reversal does NOT hold in ngspice"
+    monkeypatch.setattr(fig3b_sneak, "sneak_point", ngspice_sneak_fails)
+    cfg = RunConfig(out=tmp_path, mode="quick", progress=False, scheduler="inline")
+    s = fig3b_sneak.run(cfg)
+    assert s["reversed"] is None and s["failed"] == ["5 x RuntimeError: ngspice broke"]
+    page = index.write_index(tmp_path).read_text()
+    assert "reversal NOT CHECKED (its ngspice point failed) in ngspice" in page
+    assert "Sneak path reverses" in page and "**NOT reproduced** at the preset" in page
