@@ -123,6 +123,7 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
     tidy.insert(0, "N", n)
     tidy.insert(1, "group", group)
     tidy.insert(2, "kind", kind)
+    tidy.insert(3, "seed", seed)  # the instances' generators are default_rng([seed, ...]): an input of every row
     tidy["engine"] = "exact fast path (g_nonideal)"
     if "error_variation_only" in ok:
         vo = summarize(ok, "error_variation_only")

@@ -1,5 +1,6 @@
 """Figures and verdicts of the studies when some of their points failed or are missing (no ngspice needed)."""
 
+import numpy as np
 import pandas as pd
 
 from characterization import fig3b_sneak, index, montecarlo
@@ -72,3 +73,12 @@ def test_a_sneak_path_whose_ngspice_point_failed_is_not_checked_not_a_no(tmp_pat
     page = index.write_index(tmp_path).read_text()
     assert "reversal NOT CHECKED (its ngspice point failed) in ngspice" in page
     assert "Sneak path reverses" in page and "**NOT reproduced** at the preset" in page
+
+
+def test_the_monte_carlo_csv_names_the_seed_of_its_instances(tmp_path):
+    cfg = RunConfig(out=tmp_path, mode="quick", progress=False, scheduler="inline")
+    runs = [montecarlo.run_mc(cfg, f"figs{seed}", "state", {"quick": (6, 0)}, {"quick": 4}, seed=seed)
+            for seed in (3, 4)]
+    a, b = (pd.read_csv(tmp_path / f"figs{seed}.csv") for seed in (3, 4))
+    assert (a["seed"] == 3).all() and (b["seed"] == 4).all() and runs[0]["instances"] == 6
+    assert not np.allclose(a["error_avg"], b["error_avg"])  # the seed is what tells the two apart
