@@ -120,7 +120,7 @@ def run(cfg: RunConfig) -> dict:
     if fails:
         caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
-    summary = {"mode": cfg.mode, "wall_s": t.s, "i_cell_11_ngspice_A": i11, "reversed": bool(i11 < 0),
+    summary = {"mode": cfg.mode, "wall_s": t.s, "i_cell_11_ngspice_A": i11, "reversed": bool(i11 < 0) if i11 == i11 else None,
                "r_sense_threshold_ohm": thr, "max_rel_diff_ngspice_vs_exact": worst, "failed": fails,
                "first_reversed_sweep_point": ({"r_sense_ohm": first_rev[0], "i_cell_11_ngspice_A": first_rev[1]}
                                               if first_rev else None),

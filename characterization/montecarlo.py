@@ -112,6 +112,8 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
     with Timer() as t_fast:
         raw = cfg.sweep(chunk_task, pts, name, seeds=(seed,), timeout_s=1800.0, desc=f"{name} (exact)")
     ok = ok_rows(raw, ["instance", "column", "error"])
+    # a failed chunk's "error" is its message (the sweep's column): the ok rows' numbers must not stay strings
+    ok["error"] = ok["error"].astype(float)
     ids = sample_ids(n_total, n_check, seed)
     with Timer() as t_sp:
         val = cfg.sweep(validate_task, [{**base, "instance": i} for i in ids], name + "_ngspice",
@@ -121,6 +123,7 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
     tidy.insert(0, "N", n)
     tidy.insert(1, "group", group)
     tidy.insert(2, "kind", kind)
+    tidy.insert(3, "seed", seed)  # the instances' generators are default_rng([seed, ...]): an input of every row
     tidy["engine"] = "exact fast path (g_nonideal)"
     if "error_variation_only" in ok:
         vo = summarize(ok, "error_variation_only")

@@ -69,6 +69,7 @@ def test_bad_arguments_of_the_fcm_scripts_are_argparse_errors_not_tracebacks(tmp
     from characterization import fcm_speed
 
     cases = [(fcm_speed, ["--preset", "nope"], "--preset"), (fcm_speed, ["--seed", "-1"], "--seed"),
+             (fcm_speed, ["--sizes", "16,16"], "--sizes"),  # (measured every size, then a pivot traceback)
              (fcm_accuracy, ["--preset", "nope"], "--preset"), (fcm_accuracy, ["--seed", "-20"], "--seed"),
              (fcm_accuracy, ["--r-pd", "-5"], "--r-pd"), (fcm_accuracy, ["--replot"], "--replot")]
     for mod, argv, option in cases:
@@ -76,3 +77,21 @@ def test_bad_arguments_of_the_fcm_scripts_are_argparse_errors_not_tracebacks(tmp
             mod.main([*argv, "--out", str(tmp_path), "--quick"])
         err = capsys.readouterr().err
         assert exc.value.code == 2 and option in err.strip().splitlines()[-1] and "Traceback" not in err, argv
+
+
+def test_a_speed_run_without_64x64_says_its_target_was_not_checked(tmp_path):
+    # fcm_speed --sizes 16,32: the 1e5x target line of fcm_speed.md and of the overview vanished without a word
+    import xbarlab as xb
+    from characterization import fcm_speed
+    from characterization.overview import fcm_lines
+
+    methods = ["ngspice", "exact", "fcm_single", "fcm_batched", "fcm_exact_batched"]
+    df = pd.DataFrame([{"size": n, "method": m, "seconds_per_vmm": 1e-3, "n_timed": 1, "status": "ok", "reason": ""}
+                       for n in (16, 32) for m in methods])
+    gen = pd.DataFrame({"size": [16, 32], "seconds_rowsum": [1e-3, 2e-3], "seconds_exact": [1e-2, 2e-2],
+                        "paper_seconds": [0.038, 1.2]})
+    fcm_speed.write_markdown(tmp_path / "fcm_speed.md", df, gen, xb.load_preset("rxnn-spintronic"), 1.0)
+    assert "at 64x64 (batched, per VMM): not checked, no 64x64 point" in (tmp_path / "fcm_speed.md").read_text()
+    df.to_csv(tmp_path / "fcm_speed.csv", index=False)
+    lines = [ln for ln in fcm_lines(tmp_path) if "speed-up over ngspice" in ln]
+    assert len(lines) == 1 and "not checked" in lines[0] and "target >= 1e5x" in lines[0]
