@@ -56,12 +56,23 @@ def reversal_threshold(spec, lo: float = 1.0, hi: float = 1e5) -> float:
     def i11(r):
         return xb.solve(G, V, circuit(r, spec)).i_cell[1, 1]
 
-    if i11(hi) >= 0 or i11(lo) < 0:
+    if i11(hi) >= 0 or i11(lo) < 0:  # (threshold_phrase tells the two apart)
         return float("nan")
     for _ in range(60):
         mid = np.sqrt(lo * hi)
         lo, hi = (lo, mid) if i11(mid) < 0 else (mid, hi)
     return float(hi)
+
+
+def threshold_phrase(spec, thr: float, lo: float = 1.0, hi: float = 1e5) -> str:
+    """What the pages print after "it reverses": "for R_sense above X ohm", or why there is no X (NaN was
+    printed as "above nan ohm" both when it never reverses up to ``hi`` and when it reverses already at ``lo``)."""
+    if thr == thr:
+        return f"for R_sense above {thr:.4g} ohm"
+    import xbarlab as xb
+
+    at_lo = xb.solve(cells(spec), np.array(V_IN), circuit(lo, spec)).i_cell[1, 1] < 0
+    return f"already at R_sense = {lo:g} ohm" if at_lo else f"at no R_sense up to {hi:g} ohm"
 
 
 def run(cfg: RunConfig) -> dict:
@@ -94,6 +105,7 @@ def run(cfg: RunConfig) -> dict:
     ch = tidy[tidy["preset"] & (tidy["engine"] == "ngspice")].set_index(["row", "col"])["i_cell_A"]
     i11 = float(ch.get((1, 1), np.nan))
     thr = reversal_threshold(spec)
+    phrase = threshold_phrase(spec, thr)
     sp11 = tidy[(tidy["engine"] == "ngspice") & (tidy["row"] == 1) & (tidy["col"] == 1)].sort_values("r_sense_ohm")
     rev = sp11[sp11["reversed"]]
     first_rev = (float(rev["r_sense_ohm"].iloc[0]), float(rev["i_cell_A"].iloc[0])) if len(rev) else None
@@ -109,8 +121,8 @@ def run(cfg: RunConfig) -> dict:
         "Cell currents at the preset (ngspice, A; 0-based (row, col)): "
         + ", ".join(f"({r},{c}): {v:.3e}" for (r, c), v in ch.items()) + ".",
         f"Right: the middle-row second-column current against R_sense, swept over {SENSE_SWEEP[0]:g}x to "
-        f"{SENSE_SWEEP[1]:g}x the preset's value (everything else the preset's); it reverses for R_sense above "
-        f"{thr:.4g} ohm (bisection, exact solver)"
+        f"{SENSE_SWEEP[1]:g}x the preset's value (everything else the preset's); it reverses {phrase} "
+        "(bisection, exact solver)"
         + (f"; first reversed sweep point in ngspice: {first_rev[0]:.4g} ohm, i = {first_rev[1]:.3e} A." if first_rev
            else "; no sweep point reverses."),
         f"ngspice vs exact over all {len(both)} cell currents: largest difference {worst:.3g} of the largest current. "
@@ -121,7 +133,7 @@ def run(cfg: RunConfig) -> dict:
         caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
     summary = {"mode": cfg.mode, "wall_s": t.s, "i_cell_11_ngspice_A": i11, "reversed": bool(i11 < 0) if i11 == i11 else None,
-               "r_sense_threshold_ohm": thr, "max_rel_diff_ngspice_vs_exact": worst, "failed": fails,
+               "r_sense_threshold_ohm": thr, "reverses": phrase, "max_rel_diff_ngspice_vs_exact": worst, "failed": fails,
                "first_reversed_sweep_point": ({"r_sense_ohm": first_rev[0], "i_cell_11_ngspice_A": first_rev[1]}
                                               if first_rev else None),
                "preset": {"name": spec.name, "r_row": spec.circuit.r_row, "r_col": spec.circuit.r_col,

@@ -209,7 +209,8 @@ def section(out: Path, title: str, prefix: str = "") -> list[str]:
         L.append(f"| Sneak path reverses the middle row's second-column cell (Fig. 3(b); criterion: i < 0 at the "
                  f"preset) | {_yn(sb['reversed'])} at the preset: i = {sb['i_cell_11_ngspice_A']:.3e} A in ngspice with "
                  f"r_row = {pr['r_row']:g}, r_col = {pr['r_col']:g} ohm, r_driver = {pr['r_driver']:g} ohm, R_sense = "
-                 f"{pr['r_sense']:g} ohm; it reverses for R_sense above {sb['r_sense_threshold_ohm']:.4g} ohm"
+                 f"{pr['r_sense']:g} ohm; it reverses "
+                 + sb.get("reverses", f"for R_sense above {sb['r_sense_threshold_ohm']:.4g} ohm")
                  + (f" (ngspice at {fr['r_sense_ohm']:.4g} ohm: i = {fr['i_cell_11_ngspice_A']:.3e} A)" if fr else "")
                  + ". The paper's parasitics are not in its text; with the preset's ASSUMED 100 ohm sense resistance "
                  "the column nodes stay below the middle row's 0.01 V |")

@@ -89,6 +89,15 @@ def test_sneak_path_reverses_in_ngspice(ngspice):
     assert sp.i_cell[1, 1] < 0  # middle row, second column: flows from b back toward Vin2
     assert (sp.i_cell[[0, 2]] > 0).all()
     assert np.abs(sp.i_cell - ex.i_cell).max() <= 1e-9 * np.abs(sp.i_cell).max()
+    assert fig3b_sneak.threshold_phrase(SPEC, thr) == f"for R_sense above {thr:.4g} ohm"
+
+
+def test_sneak_threshold_phrase_tells_never_from_always():
+    """NaN meant both "never reverses up to 1e5 ohm" and "reverses already at 1 ohm": the pages printed
+    "reverses for R_sense above nan ohm" either way."""
+    assert fig3b_sneak.threshold_phrase(SPEC, float("nan"), hi=1e5) == "at no R_sense up to 100000 ohm"
+    assert np.isnan(fig3b_sneak.reversal_threshold(SPEC, lo=1e4))  # (the preset reverses above about 525 ohm)
+    assert fig3b_sneak.threshold_phrase(SPEC, float("nan"), lo=1e4) == "already at R_sense = 10000 ohm"
 
 
 def test_dac_divider_deck_matches_thevenin_model(ngspice):
