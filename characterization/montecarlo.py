@@ -156,7 +156,11 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
     if lastcol is not None:
         caption.append(f"Across columns: AVG error from {tidy['error_avg'].min():.4g} to {tidy['error_avg'].max():.4g}; "
                        f"spread MAX-MIN per column from {spread.min():.4g} to {spread.max():.4g}; "
-                       f"column of largest AVG error: {int(tidy.loc[tidy['error_avg'].idxmax(), 'column'])}.")
+                       f"column of largest AVG error: {int(tidy.loc[tidy['error_avg'].idxmax(), 'column'])} "
+                       "(0-based, as in the CSV; the figure numbers columns from 1).")
+        first = int(ok["instance"].min())
+        if first != 0:  # (the pages call the sample run instance 0: it is the lowest instance that finished)
+            caption.append(f"The sample run is instance {first}: instances 0..{first - 1} are in failed chunks.")
     caption.append(f"This invocation: {t_fast.s + t_sp.s:.1f} s wall time, {cached} tasks taken from the sweep cache.")
     fails = failures(raw) + failures(val)
     notes = [n for n in (failure_note(raw, "exact fast-path chunks"), failure_note(val, "ngspice check instances")) if n]

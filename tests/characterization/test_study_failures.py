@@ -27,7 +27,11 @@ def test_a_failed_monte_carlo_chunk_leaves_the_others_on_the_page(tmp_path, monk
     assert s["instances"] == 20 and s["failed"] == ["1 x RuntimeError: chunk 0 broke"]
     df = pd.read_csv(tmp_path / "figx.csv")
     assert len(df) == 8 and (df["n_instances"] == 20).all() and df["error_avg"].notna().all()
-    assert "**FAILED: 1 of 3 exact fast-path chunks**" in (tmp_path / "figx.md").read_text()
+    page = (tmp_path / "figx.md").read_text()
+    assert "**FAILED: 1 of 3 exact fast-path chunks**" in page
+    # the pages call the sample run instance 0; with chunk 0 failed it is instance 10, and the page says so
+    assert "The sample run is instance 10: instances 0..9 are in failed chunks." in page
+    assert "(0-based, as in the CSV; the figure numbers columns from 1)" in page
 
 
 def _size_rows(sizes):
