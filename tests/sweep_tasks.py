@@ -63,3 +63,14 @@ def unjson(p, seed):
     """Returns a value JSON cannot hold (a set) at x = 1, a number elsewhere."""
     _log(p, seed)
     return {"y": {1, 2}} if p["x"] == 1 else {"y": p["x"]}
+
+
+def crashes(p, seed):
+    """Kills its worker process (as a segfaulting ngspice library would) at x = 0 after a short wait; the
+    other points sleep params["sleep"] seconds, so they are in flight beside it."""
+    _log(p, seed)
+    if p["x"] == 0:
+        time.sleep(0.2)
+        os._exit(3)
+    time.sleep(p["sleep"])
+    return {"y": p["x"]}

@@ -330,3 +330,15 @@ def test_timeout_kills_the_processes_a_task_started(tmp_path):
     while time.time() - t0 < 5 and not dead(child):
         time.sleep(0.1)
     assert dead(child)
+
+
+def test_a_worker_crash_is_charged_to_the_task_that_caused_it(tmp_path):
+    """Every task in flight sees a broken pool: the one running beside the crashing task was counted as a
+    death too and, after the second break, recorded as "worker process died (twice)". Tasks in flight at a
+    shared break now rerun alone: the crasher fails, the others finish."""
+    log = tmp_path / "log"
+    pts = [{"x": x, "sleep": 1.0, "log": str(log)} for x in range(3)]
+    df = run_sweep(sweep_tasks.crashes, pts, store=tmp_path / "s.sqlite", progress=False, max_workers=2)
+    by_x = df.set_index("x")
+    assert list(by_x.loc[[1, 2], "status"]) == ["ok", "ok"] and list(by_x.loc[[1, 2], "y"]) == [1, 2]
+    assert by_x.loc[0, "status"] == "error" and "died (twice) while running this task alone" in by_x.loc[0, "error"]

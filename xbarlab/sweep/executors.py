@@ -161,27 +161,38 @@ def run_local(queue, record, workers: int, timeout_s: float | None) -> None:
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    deaths: dict[str, int] = {}  # task key -> worker deaths while running it
+    deaths: dict[str, int] = {}  # task key -> worker deaths while it ran alone
+    # tasks in flight when the pool broke beside others: any of them may have killed it, so each reruns alone
+    # (a crash then names it; the innocent ones finish) instead of all being charged with the death
+    suspects: set[str] = set()
     inflight: dict = {}  # future -> (task, started)
     ex = _pool(workers)
     try:
         while not queue.empty or inflight:
-            while len(inflight) < workers and (task := queue.take()) is not None:
+            alone = any(t.key in suspects for t, _ in inflight.values())
+            while not alone and len(inflight) < workers and (task := queue.take()) is not None:
+                if task.key in suspects and inflight:
+                    queue.put_back(task)  # handed out again once the tasks in flight are done
+                    break
                 fut = ex.submit(_call, task.fn, task.params, task.seed)
                 inflight[fut] = (task, time.perf_counter())
+                alone = task.key in suspects
             if not inflight:  # the rest is being computed by another run
                 time.sleep(POLL_S)
                 continue
             done, _ = wait(list(inflight), timeout=POLL_S, return_when=FIRST_COMPLETED)
-            broken = False
+            broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
+            shared = len(inflight) > 1  # (every task in flight sees the break, not only the one that caused it)
             for fut in done:
                 task, t0 = inflight.pop(fut)
                 try:
                     res, el = fut.result()
                 except BrokenProcessPool:
-                    broken = True
-                    if deaths.get(task.key, 0) >= 1:
-                        record(task, False, "worker process died (twice) while running this task",
+                    if shared:
+                        suspects.add(task.key)
+                        queue.put_back(task)
+                    elif deaths.get(task.key, 0) >= 1:
+                        record(task, False, "worker process died (twice) while running this task alone",
                                time.perf_counter() - t0)
                     else:
                         deaths[task.key] = deaths.get(task.key, 0) + 1
@@ -197,7 +208,9 @@ def run_local(queue, record, workers: int, timeout_s: float | None) -> None:
                     task, t0 = inflight.pop(fut)
                     record(task, False, f"TimeoutError: task ran past its timeout of {timeout_s} s", now - t0)
                 for task, _t0 in inflight.values():
-                    queue.put_back(task)  # innocent: resubmit
+                    if broken:  # (still running when the pool broke beside the others: may be the cause)
+                        suspects.add(task.key)
+                    queue.put_back(task)  # innocent of a timeout: resubmit
                 inflight.clear()
                 _kill_pool(ex)
                 ex = _pool(workers)
