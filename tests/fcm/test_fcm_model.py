@@ -196,6 +196,9 @@ def test_bad_inputs_raise_value_error():
         f.matmul(np.full((1, 12), np.nan))
     with pytest.raises(ValueError, match="load_factor"):
         xb.FCMOptions(load_factor=0.0)
+    for name in ("load_factor", "sinh_gamma", "x_max"):  # (a bool is an int: True was read as 1.0)
+        with pytest.raises(ValueError, match=f"{name} must be a finite number > 0.*got True"):
+            xb.FCMOptions(**{name: True})
     with pytest.raises(ValueError, match="dac_load"):
         xb.FCMOptions(dac_load="magic")
 
