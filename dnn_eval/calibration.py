@@ -102,7 +102,8 @@ def calibration_batch(train_x: np.ndarray, samples: int) -> np.ndarray:
 def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: int = 256) -> dict:
     """Each crossbar layer's input (concatenated over chunks) for images x, the network run in floating
     point. A fixed-batch export gets chunks of exactly ``fixed_batch`` images (the last one filled up
-    with the batch's first images again, which leaves a maximum unchanged)."""
+    with the batch's first images again); the filler images' inputs are dropped (an input whose first
+    axis is the chunk's images), so every image counts once in a percentile and in the ADC's vectors."""
     import torch
 
     from .convert import crossbar_layers
@@ -118,10 +119,17 @@ def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: i
         with torch.no_grad():
             for k in range(0, len(x), bs):
                 xb = x[k:k + bs]
+                n = len(xb)
                 if fixed_batch and len(xb) < fixed_batch:
                     xb = np.resize(x, (fixed_batch,) + x.shape[1:])[:fixed_batch] if k == 0 else \
                         np.concatenate([xb, x[:fixed_batch - len(xb)]])
+                before = {k: len(v) for k, v in seen.items()}
                 model(torch.as_tensor(np.ascontiguousarray(xb)))
+                if n < len(xb):  # (the filler: the chunk's images past n, in every input of this chunk)
+                    for key, v in seen.items():
+                        for i in range(before.get(key, 0), len(v)):
+                            if v[i].shape[0] == len(xb):
+                                v[i] = v[i][:n]
     finally:
         for layer, e in zip(layers, was):
             layer.enabled = e

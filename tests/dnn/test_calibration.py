@@ -225,3 +225,25 @@ def test_calibration_patches_are_unfolds_rows(conv, signed):
         assert n == len(want) and neg == bool((want < 0).any())
         np.testing.assert_array_equal(rows(idx), want[idx])
         np.testing.assert_array_equal(rows(np.arange(n)), want)
+
+
+def test_fixed_batch_filler_images_are_not_calibration_data():
+    """A fixed-batch export runs chunks of exactly ``fixed_batch`` images, the last one filled up with the
+    batch's first images: those copies were recorded as layer inputs too, so they counted twice in the
+    input percentile and in the ADC's vectors. Each layer's inputs are those of the images, once."""
+    import torch
+
+    from dnn_eval.calibration import _layer_inputs
+    from dnn_eval.convert import crossbar_layers, to_crossbar
+    from dnn_eval.evaluate import make_spec
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    m = to_crossbar(net, make_spec(size=16, variation=0.0), None)
+    x = np.random.default_rng(1).random((10, 6)).astype(np.float32)
+    free = _layer_inputs(m, x)
+    for fixed in (4, 16):  # 10 images in chunks of 4 (the last 2 + 2 filler), or one chunk of 16 (6 filler)
+        got = _layer_inputs(m, x, fixed_batch=fixed)
+        for layer in crossbar_layers(m):
+            assert got[id(layer)].shape == free[id(layer)].shape == (10, layer.fcms[0].shape[0])
+            torch.testing.assert_close(got[id(layer)], free[id(layer)])

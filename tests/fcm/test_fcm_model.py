@@ -51,7 +51,10 @@ def test_device_levels_and_kind_by_name():
 
 
 @pytest.mark.parametrize("kw, field", [({"bits": 0}, "bits"), ({"full_scale_a": 0.0}, "full_scale_a"),
-                                       ({"full_scale_a": -1e-3}, "full_scale_a"), ({"inl_lsb": [0.5]}, "inl_lsb")])
+                                       ({"full_scale_a": -1e-3}, "full_scale_a"), ({"inl_lsb": [0.5]}, "inl_lsb"),
+                                       # (a 2-D table was flattened into 4 points over [0, 1]; a scalar into 1)
+                                       ({"inl_lsb": [[0.0, 0.5], [0.5, 0.0]]}, "inl_lsb must be a 1-D"),
+                                       ({"inl_lsb": 0.5}, "inl_lsb")])
 def test_adc_params_reject_bad_values(kw, field):
     with pytest.raises(ValueError, match=field):
         xb.ADCParams(**kw)
@@ -193,6 +196,9 @@ def test_bad_inputs_raise_value_error():
         f.matmul(np.full((1, 12), np.nan))
     with pytest.raises(ValueError, match="load_factor"):
         xb.FCMOptions(load_factor=0.0)
+    for name in ("load_factor", "sinh_gamma", "x_max"):  # (a bool is an int: True was read as 1.0)
+        with pytest.raises(ValueError, match=f"{name} must be a finite number > 0.*got True"):
+            xb.FCMOptions(**{name: True})
     with pytest.raises(ValueError, match="dac_load"):
         xb.FCMOptions(dac_load="magic")
 

@@ -219,3 +219,26 @@ def test_given_code_sums_give_the_plans_own_offset_bitwise():
                 own = f.matmul_codes_t(codes, s, 33)
                 given_ = f.matmul_codes_t(codes, s, 33, code_sums=codes.sum(0))
                 assert np.array_equal(np.asarray(own), np.asarray(given_)), (mode, mapping, type(xt))
+
+
+@pytest.mark.parametrize("load", ["rowsum", "exact"])
+def test_a_dac_load_float64_cannot_resolve_is_refused(load):
+    """V = V_th / (1 + R_PD G_load (1 - c / full)): at the top code float64 computed 1 + R_PD G_load - R_PD G_load,
+    losing the 1 as R_PD G_load grows (R_PD 1e18 ohm: y 0.5 % off the reference; 1e25: -inf, silently).
+    Beyond ``MAX_DAC_LOAD`` evaluation raises; within it the model equals the reference evaluator."""
+    from xbarlab.fcm.compile import MAX_DAC_LOAD
+    from xbarlab.verify import reference
+
+    rng = np.random.default_rng(0)
+    W, x = rng.standard_normal((4, 3)), rng.random((2, 4))
+    g_load = 4 * 1e-4  # 4 rows' cells of at most g_max per row
+    for r_pd, ok in ((1e3, True), (0.5 * MAX_DAC_LOAD / g_load, True), (1e18, False), (1e25, False)):
+        spec = xb.CrossbarSpec(rows=4, cols=3, device=xb.DeviceParams(g_min=1e-6, g_max=1e-4, bits=None),
+                               dac=xb.DACParams(bits=8, v_read=0.2, r_pd=r_pd), adc=xb.ADCParams(bits=None))
+        f = xb.FCM.from_weights(W, spec, None, xb.FCMOptions(dac_load=load))
+        if ok:
+            r = reference.evaluate(f, x)["y"]
+            assert np.all(np.abs(f.matmul(x) - r) <= 1e-9 * np.abs(r).max())
+        else:
+            with pytest.raises(ValueError, match="r_pd = .* beyond the 1e\\+06"):
+                f.matmul(x)

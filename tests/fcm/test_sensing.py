@@ -73,7 +73,7 @@ def layers(draw, max_tile: int = 12, sensing_scheme=None):
                              bits=draw(st.sampled_from([None, 2, 6])))
     dac = xb.DACParams(bits=draw(st.sampled_from([1, 3, 6])), v_read=0.2,
                        r_pd=draw(st.sampled_from([0.0, 20.0, 200.0, 1000.0])))
-    adc = xb.ADCParams(bits=draw(st.sampled_from([None, 1, 4, 6, 8])))
+    adc = xb.ADCParams(bits=draw(st.sampled_from([None, 2, 4, 6, 8])))  # (1 bit: refused)
     spec = xb.CrossbarSpec(rows=rows, cols=cols, circuit=circuit, device=device, dac=dac, adc=adc)
     signed = draw(st.booleans())
     B = 1 if signed else draw(st.integers(1, 2))

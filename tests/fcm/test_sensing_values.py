@@ -51,6 +51,22 @@ def test_bipolar_adc_codes_are_minus_h_to_h_minus_one():
 
 
 @pytest.mark.parametrize("sensing_scheme, mapping", [("differential", "differential"), ("reference", "offset")])
+def test_a_one_bit_bipolar_adc_is_refused(sensing_scheme, mapping):
+    """1 bit of two's complement is the sign alone (codes -1, 0): every positive difference read 0, so
+    x >= 0 through positive weights gave y = 0 silently. Refused, at generation and in with_options."""
+    W = np.ones((4, 3))
+    opts = xb.FCMOptions(sensing=sensing_scheme, mapping=mapping)
+    with pytest.raises(ValueError, match="bits must be >= 2 .*got bits=1"):
+        xb.FCM.from_weights(W, ideal_spec(4, 3, 4, 1), None, opts)
+    f = xb.FCM.from_weights(W, ideal_spec(4, 3, 4, 2), None, opts)  # 2 bits: codes -2..1, x = 1 reads +1
+    np.testing.assert_allclose(f.matmul(np.ones((1, 4))), [[2.0, 2.0, 2.0]], rtol=1e-12)
+    g = xb.FCM.from_weights(W, ideal_spec(4, 3, 4, 1), None, xb.FCMOptions(mapping=mapping))  # separate: kept
+    with pytest.raises(ValueError, match="bits must be >= 2"):
+        g.with_options(sensing=sensing_scheme) if sensing_scheme == "differential" else \
+            xb.FCM.from_weights(W, ideal_spec(4, 3, 4, 1), None, opts)
+
+
+@pytest.mark.parametrize("sensing_scheme, mapping", [("differential", "differential"), ("reference", "offset")])
 def test_a_column_at_full_scale_reads_the_top_code(sensing_scheme, mapping):
     """4-bit ADC of the difference, worst-case full scale v * sum_i |G_a - G_b| (= 8 weight units for a
     column of eight +1 or -1 weights): x = 1 reads +8 units as the top code 7, -8 units as -8, 4 units as 4."""

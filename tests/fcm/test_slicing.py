@@ -204,3 +204,22 @@ def test_bit_serial_codes_are_the_fcm_dac_stage(kind, x_max):
             np.testing.assert_array_equal(np.asarray(fs), np.asarray(s))
         if kind == "negative promised non-negative":
             assert np.all(codes[x < 0] == 0)
+
+
+@pytest.mark.parametrize("dac_bits, per_cycle", [(26, 13), (32, 8)])
+def test_bit_serial_codes_float32_cannot_hold_are_refused(dac_bits, per_cycle):
+    """float32 holds integer codes up to 2**24: a 26-bit DAC's top code 2**26 - 1 rounded to 2**26, whose
+    bits lie past the last 13-bit cycle, and the largest input of each vector was fed as code 0 (y off by
+    tens of percent, silently). float32 inputs are refused there; float64 ones give the unsliced FCM."""
+    torch = pytest.importorskip("torch")
+    spec = ideal(4, 3, 3, dac_bits)
+    rng = np.random.default_rng(3)
+    W, x = rng.standard_normal((7, 5)), rng.random((3, 7))
+    f = build(W, spec, None, None, Slicing(1, per_cycle))
+    with pytest.raises(ValueError, match=f"does not hold the DAC's {dac_bits}-bit codes"):
+        f.matmul(torch.as_tensor(x, dtype=torch.float32))
+    ref = xb.FCM.from_weights(W, spec, None).matmul(x)
+    for xa in (x, torch.as_tensor(x)):
+        assert np.all(np.abs(np.asarray(f.matmul(xa)) - ref) <= 1e-12 * (np.abs(x) @ np.abs(W)))
+    assert build(W, ideal(4, 3, 3, 24), None, None, Slicing(1, 12)).matmul(
+        torch.as_tensor(x, dtype=torch.float32)).dtype == torch.float32  # 24 bits: float32 holds them

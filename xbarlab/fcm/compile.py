@@ -17,6 +17,11 @@ from .options import DacLoad
 from .plans import ExactPlan, Layout, Plan, RowsumGroup, RowsumPlan, UnloadedPlan
 
 
+#: the largest R_PD G_load (the DAC's pull-down times its row's load) evaluated: the loaded voltage's
+#: denominator 1 + R_PD G_load (1 - c / full) then keeps ~10 digits in float64 at every code
+MAX_DAC_LOAD = 1e6
+
+
 def full_scale_columns(fs):
     """An ADC full scale (ampere) per tile (S, Tk, Tn) or per column (S, Tk, Tn, Nc) as (S, Tk, Tn, 1 or Nc),
     which broadcasts over columns; None stays None."""
@@ -99,6 +104,12 @@ def compile_plan(fcm, q_sensed=None) -> Plan:
     # [0, full (1 + rounding)], and rounds into [0, full]. The clip is skipped only then.
     noclip = (adc.bits is not None and fcm.adc_worst_case and not adc.inl_lsb and not exact
               and bool(np.all(fcm.Gn >= 0)))
+    if not unloaded:  # V = V_th / (1 + R_th G_load): at the top code 1 + R_PD G_load - R_PD G_load, whose 1
+        # float64 loses (V off by ~1e-16 R_PD G_load relative; inf beyond 2**53): beyond MAX_DAC_LOAD, refused
+        rg = dac.r_pd * float(np.max((1.0 if exact else opts.load_factor) * fcm.Gn.sum(axis=-1)))
+        if not rg <= MAX_DAC_LOAD:
+            raise ValueError(f"r_pd = {dac.r_pd!r} ohm times the largest row load ({rg / dac.r_pd:.3g} S) is {rg:.3g}, "
+                             f"beyond the {MAX_DAC_LOAD:g} whose loaded DAC voltage float64 resolves")
     common = dict(layout=layout, adc=adc, w=np.ascontiguousarray(w.transpose(2, 0, 1).reshape(Tn, 1, S * Tk)),
                   q=q[..., None], off=off, ksinh=ksinh, noclip=noclip)
     if exact:

@@ -77,11 +77,13 @@ class FCMOptions:
                              f"got mapping={self.mapping.value!r}")
         for name, hi in (("load_factor", None), ("sinh_gamma", 2.0)):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0 and (hi is None or v <= hi)):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+                                           and (hi is None or v <= hi)):  # (True read as 1.0)
                 raise ValueError(f"{name} must be a finite number > 0{'' if hi is None else f' and <= {hi}'}, got {v!r}")
             object.__setattr__(self, name, float(v))
         if self.x_max is not None:
-            if not (isinstance(self.x_max, (int, float)) and math.isfinite(self.x_max) and self.x_max > 0):
+            if isinstance(self.x_max, bool) or not (isinstance(self.x_max, (int, float)) and math.isfinite(self.x_max)
+                                                    and self.x_max > 0):
                 raise ValueError(f"x_max must be a finite number > 0 or None, got {self.x_max!r}")
             if not X_MAX_BOUNDS[0] <= self.x_max <= X_MAX_BOUNDS[1]:  # (as ranges.FixedInput: float32 cast it
                 # to 0 or inf, and the fused and array paths then gave zeros or NaN)

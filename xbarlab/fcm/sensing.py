@@ -24,7 +24,8 @@ the analogue of the separate ADC's rule: v * max_j sum_i |Ga[i, j] - Gb[i, j]| o
 (v = v_read, or sinh(b g v_read) / (b g) for sinh cells), which bounds |d| since every row voltage lies in
 [0, v_read]. Ga, Gb are the pair, or the data column and the reference column. The range holds no
 common-mode current (the separate ADC's spends g_min / g_max of it on G_min), but the sign costs one
-bit, and sum_i |Ga - Gb| can exceed a separate array's largest column sum (rows of both signs).
+bit (so ``bits`` >= 2: 1 bit, codes -1..0, would read every positive difference as 0; refused), and
+sum_i |Ga - Gb| can exceed a separate array's largest column sum (rows of both signs).
 ADC INL is not modelled for these schemes (refused).
 
 ``SensingPlan`` wraps the model's DAC-load plan (``compile.compile_plan``): its ``currents`` stage is
@@ -114,6 +115,10 @@ def check(spec, options) -> None:
     if options.sensing is not Sensing.SEPARATE and spec.adc.inl_lsb:
         raise ValueError(f"inl_lsb is not modelled with sensing={options.sensing.value!r}; "
                          f"got inl_lsb={spec.adc.inl_lsb!r}")
+    if options.sensing is not Sensing.SEPARATE and spec.adc.bits is not None and spec.adc.bits < 2:
+        # (two's complement of 1 bit: codes -1 .. 0, every positive difference read as 0)
+        raise ValueError(f"bits must be >= 2 for the bipolar ADC of sensing={options.sensing.value!r} (the sign "
+                         f"takes one bit), got bits={spec.adc.bits!r}")
     from .ranges import WorstCase
 
     if options.sensing is not Sensing.SEPARATE and not isinstance(options.adc_range, WorstCase):

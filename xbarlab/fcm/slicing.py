@@ -38,7 +38,8 @@ input code, None = all B bits in one cycle):
   v_read). The DAC of a cycle is the spec's (same v_read and R_PD) at b bits.
 * every cycle runs through the same slice FCMs (the same hardware); each
   cycle's ADC outputs are combined digitally: y = x_scale / (2**B - 1) *
-  sum_k 2**(b k) y_k, then the phases are subtracted.
+  sum_k 2**(b k) y_k, then the phases are subtracted. Inputs of a dtype that does not hold the
+  B-bit codes exactly (float32 beyond 24 bits) are refused (ValueError).
 
 ADC ranging: every slice's ADCs are those of an FCM of the spec: one per
 physical column, full scale fixed (``ADCParams.full_scale_a``) or the tile's
@@ -248,6 +249,12 @@ class SlicedFCM:
                 return f.matmul_t(inp, check_finite=False, signed=sg)
         if self.cycles == 1:
             return self._shift_add(ns, [run(f, xa, signed) for f in self.fcms])
+        full = self.spec.dac.full_code
+        if float(ns.scalar(full)) != full:  # (float32 beyond 2**24: the top code rounded up to 2**B, whose
+            # bits B.. are past the last cycle, and it was fed as 0)
+            raise ValueError(f"x's dtype does not hold the DAC's {self.spec.dac.bits}-bit codes exactly (its top "
+                             f"code {full} rounds to {float(ns.scalar(full)):.0f}), so their bits cannot be fed "
+                             f"serially; give float64 inputs")
         phases, s = self._input_codes(ns, xa, signed)
         b = self.slicing.input_bits_per_cycle
         y = None

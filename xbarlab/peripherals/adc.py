@@ -83,7 +83,11 @@ class ADCParams:
                 raise ValueError(f"full_scale_a must be finite and > 0 ampere, got {self.full_scale_a!r}")
             object.__setattr__(self, "full_scale_a", fs)
         check_real_number_types(self.inl_lsb, "inl_lsb")
-        inl = tuple(float(v) for v in np.asarray(self.inl_lsb, dtype=float).ravel())
+        table = np.asarray(self.inl_lsb, dtype=float)
+        if table.ndim != 1:  # (a 2-D table was flattened into points it does not describe)
+            raise ValueError(f"inl_lsb must be a 1-D sequence of values in LSB, got shape {table.shape}: "
+                             f"{self.inl_lsb!r}")
+        inl = tuple(float(v) for v in table)
         if inl and (len(inl) < 2 or not all(math.isfinite(v) for v in inl)):
             raise ValueError(f"inl_lsb must be empty or >= 2 finite values in LSB, got {self.inl_lsb!r}")
         object.__setattr__(self, "inl_lsb", inl)
