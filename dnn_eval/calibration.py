@@ -123,7 +123,7 @@ def _layer_inputs(model, x: np.ndarray, fixed_batch: int | None = None, batch: i
                 if fixed_batch and len(xb) < fixed_batch:
                     xb = np.resize(x, (fixed_batch,) + x.shape[1:])[:fixed_batch] if k == 0 else \
                         np.concatenate([xb, x[:fixed_batch - len(xb)]])
-                before = {k: len(v) for k, v in seen.items()}
+                before = {key: len(v) for key, v in seen.items()}
                 model(torch.as_tensor(np.ascontiguousarray(xb)))
                 if n < len(xb):  # (the filler: the chunk's images past n, in every input of this chunk)
                     for key, v in seen.items():
