@@ -109,7 +109,7 @@ def check_deck(deck: str) -> str:
     ``.options numdgt=N`` (optionally with reltol/vntol/abstol numbers),
     ``r``/``v``/``b`` element cards in the writer's exact form, the 1T-1R
     cards (``m`` elements, one ``.model ... nmos level=54`` with ``+``
-    lines of name=number, a two-source ``.dc``), ``.op``, and ``.end`` as
+    lines of name=number right after it, a two-source ``.dc``), ``.op``, and ``.end`` as
     the last line (blank lines may follow). Anything else, ``.control``, ``shell``, ``.include`` and
     ``.lib`` among them, is refused before ngspice sees it.
     """
@@ -128,6 +128,12 @@ def check_deck(deck: str) -> str:
             raise ValueError(
                 f"deck line {k} is not a card xbarlab writes, refused: {line[:80]!r} "
                 "(run_deck runs only comments, r/v/b elements, .options numdgt, .op and .end)")
+        # a '+' line continues the card before it: only the model's parameters are written that way
+        # (an '+ m=1e3' after a resistor or '+ rshunt=1e2' after .options would change the circuit)
+        if line.startswith("+") and not lines[k - 2].startswith((".model ", "+")):
+            raise ValueError(
+                f"deck line {k} continues a card that is not a .model, refused: {line[:80]!r} "
+                f"(after {lines[k - 2][:80]!r})")
     return deck
 
 
