@@ -128,3 +128,16 @@ def test_rawfile_reader_rejects_bad_files():
         read_raw(_rawfile(["v(x)", "v(y)"], [1.0]))
     with pytest.raises(xb.SpiceError, match="malformed"):
         read_raw(_rawfile(["v(x)"], [1.0]).replace(b"No. Variables: 1", b"No. Variables: 2"))
+
+
+@pytest.mark.parametrize("points", [b"-1", b"0", b"x", b"1e0"])
+def test_rawfile_reader_refuses_counts_that_are_not_positive_integers(points):
+    # "-1" read the first n_points * n_vars = -2 values from the end: two points of a one-point file
+    data = _rawfile(["v(x)", "v(y)"], [1.0, 2.0, 3.0, 4.0]).replace(b"No. Points: 1", b"No. Points: " + points)
+    with pytest.raises(xb.SpiceError, match="count"):
+        read_raw(data)
+
+
+def test_rawfile_reader_refuses_a_name_given_twice():
+    with pytest.raises(xb.SpiceError, match="malformed"):  # was the second value under the one name
+        read_raw(_rawfile(["v(x)", "V(X)"], [1.0, 2.0]))
