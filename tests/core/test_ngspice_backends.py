@@ -141,3 +141,14 @@ def test_rawfile_reader_refuses_counts_that_are_not_positive_integers(points):
 def test_rawfile_reader_refuses_a_name_given_twice():
     with pytest.raises(xb.SpiceError, match="malformed"):  # was the second value under the one name
         read_raw(_rawfile(["v(x)", "V(X)"], [1.0, 2.0]))
+
+
+@pytest.mark.ngspice
+def test_a_relative_executable_path_is_found_from_the_callers_folder(ngspice, tmp_path, monkeypatch):
+    # ngspice runs with its temporary folder as working folder: the relative path found by shutil.which
+    # was looked up there, and the run failed with "ngspice was not found"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ngspice").symlink_to(ngspice)
+    monkeypatch.chdir(tmp_path)
+    vec = run_deck("* x\nv1 a 0 dc 1e0\nr1 a 0 1e3\n.op\n.end\n", NgspiceSettings(executable="bin/ngspice"))
+    assert vec["i(v1)"][0] == pytest.approx(-1e-3, rel=1e-12)

@@ -73,7 +73,7 @@ def find_ngspice(settings: NgspiceSettings = NgspiceSettings()) -> str:
     path = shutil.which(exe)
     if path is None:
         raise NgspiceNotFoundError(INSTALL_HINT)
-    return path
+    return os.path.abspath(path)  # ngspice runs in its own temporary folder: a relative path would miss it
 
 
 # The cards xbarlab.netlist writes, and nothing else. Lower-case names, numbers
