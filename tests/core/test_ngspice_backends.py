@@ -152,3 +152,11 @@ def test_a_relative_executable_path_is_found_from_the_callers_folder(ngspice, tm
     monkeypatch.chdir(tmp_path)
     vec = run_deck("* x\nv1 a 0 dc 1e0\nr1 a 0 1e3\n.op\n.end\n", NgspiceSettings(executable="bin/ngspice"))
     assert vec["i(v1)"][0] == pytest.approx(-1e-3, rel=1e-12)
+
+
+@pytest.mark.parametrize("settings", ["shared", {"backend": "shared"}, 120.0])
+def test_settings_that_are_not_ngspice_settings_raise_value_error(settings):
+    # was AttributeError: 'str' object has no attribute 'backend'
+    with pytest.raises(ValueError, match="NgspiceSettings"):
+        xb.simulate(np.full((2, 2), 1e-5), np.ones(2), xb.CircuitParams(r_row=1.0, r_col=1.0), engine="ngspice",
+                    ngspice=settings)

@@ -143,6 +143,9 @@ def run_deck(deck: str, settings: NgspiceSettings = NgspiceSettings()) -> dict[s
     The deck is checked first (``check_deck``): a deck with any card that
     ``xbarlab.netlist`` does not write raises ValueError and never runs.
     """
+    if not isinstance(settings, NgspiceSettings):  # e.g. ngspice="shared" for NgspiceSettings(backend="shared")
+        raise ValueError(f"ngspice settings must be an xbarlab.NgspiceSettings, got {type(settings).__name__} "
+                         f"{settings!r:.80}")
     check_deck(deck)
     if settings.backend == "shared":
         return _run_shared(deck, settings)
