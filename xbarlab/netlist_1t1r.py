@@ -18,7 +18,7 @@ import numpy as np
 from .arrays import check_conductances, check_voltages
 from .cards import DECK_MODEL, ModelCard
 from .netlist import ammeter_lines, header_lines, node_names, row_source_lines, spice_number, wire_lines
-from .params import CircuitParams, check_circuit
+from .params import CircuitParams, check_circuit, check_number
 from .topology import build
 from .transistor import AccessTransistor, GateLine, TransistorSide
 
@@ -120,7 +120,8 @@ def sweep_netlist(access: AccessTransistor, vs_lo: float, vs_hi: float, vds_max:
     """
     access = _check_access(access)
     card = access.model_card() if card is None else card
-    lo, hi, dmax, st = float(vs_lo), float(vs_hi), float(vds_max), float(step)
+    lo, hi, dmax, st = (check_number(k, v, "volt") for k, v in
+                        (("vs_lo", vs_lo), ("vs_hi", vs_hi), ("vds_max", vds_max), ("step", step)))
     if not (np.isfinite([lo, hi, dmax, st]).all() and hi > lo and dmax > 0 and st > 0):
         raise ValueError(f"sweep needs finite vs_lo < vs_hi, vds_max > 0 and step > 0 volt, got "
                          f"{vs_lo!r}, {vs_hi!r}, {vds_max!r}, {step!r}")

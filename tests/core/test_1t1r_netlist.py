@@ -112,3 +112,16 @@ def test_check_deck_refuses_foreign_1t1r_cards(line):
     deck.insert(5, line)
     with pytest.raises(ValueError, match="not a card xbarlab writes"):
         check_deck("\n".join(deck))
+
+
+@pytest.mark.parametrize("field, args", [
+    ("vs_lo", ("x", 0.5, 0.6, 5e-3)),  # was float()'s bare "could not convert string to float"
+    ("vs_lo", (True, 2.0, 0.6, 5e-3)),  # was read as 1 V
+    ("vs_hi", (0.0, "0.5", 0.6, 5e-3)),  # was read as 0.5 V
+    ("step", (0.0, 0.5, 0.6, None)),
+])
+def test_sweep_netlist_refuses_non_numbers_naming_the_field(field, args):
+    from xbarlab.netlist_1t1r import sweep_netlist
+
+    with pytest.raises(ValueError, match=field):
+        sweep_netlist(AccessTransistor(), *args)

@@ -128,3 +128,35 @@ def test_rawfile_reader_rejects_bad_files():
         read_raw(_rawfile(["v(x)", "v(y)"], [1.0]))
     with pytest.raises(xb.SpiceError, match="malformed"):
         read_raw(_rawfile(["v(x)"], [1.0]).replace(b"No. Variables: 1", b"No. Variables: 2"))
+
+
+@pytest.mark.parametrize("points", [b"-1", b"0", b"x", b"1e0"])
+def test_rawfile_reader_refuses_counts_that_are_not_positive_integers(points):
+    # "-1" read the first n_points * n_vars = -2 values from the end: two points of a one-point file
+    data = _rawfile(["v(x)", "v(y)"], [1.0, 2.0, 3.0, 4.0]).replace(b"No. Points: 1", b"No. Points: " + points)
+    with pytest.raises(xb.SpiceError, match="count"):
+        read_raw(data)
+
+
+def test_rawfile_reader_refuses_a_name_given_twice():
+    with pytest.raises(xb.SpiceError, match="malformed"):  # was the second value under the one name
+        read_raw(_rawfile(["v(x)", "V(X)"], [1.0, 2.0]))
+
+
+@pytest.mark.ngspice
+def test_a_relative_executable_path_is_found_from_the_callers_folder(ngspice, tmp_path, monkeypatch):
+    # ngspice runs with its temporary folder as working folder: the relative path found by shutil.which
+    # was looked up there, and the run failed with "ngspice was not found"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ngspice").symlink_to(ngspice)
+    monkeypatch.chdir(tmp_path)
+    vec = run_deck("* x\nv1 a 0 dc 1e0\nr1 a 0 1e3\n.op\n.end\n", NgspiceSettings(executable="bin/ngspice"))
+    assert vec["i(v1)"][0] == pytest.approx(-1e-3, rel=1e-12)
+
+
+@pytest.mark.parametrize("settings", ["shared", {"backend": "shared"}, 120.0])
+def test_settings_that_are_not_ngspice_settings_raise_value_error(settings):
+    # was AttributeError: 'str' object has no attribute 'backend'
+    with pytest.raises(ValueError, match="NgspiceSettings"):
+        xb.simulate(np.full((2, 2), 1e-5), np.ones(2), xb.CircuitParams(r_row=1.0, r_col=1.0), engine="ngspice",
+                    ngspice=settings)

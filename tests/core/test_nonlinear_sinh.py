@@ -87,7 +87,8 @@ def test_strongly_nonlinear_case_converges_or_raises():
 @pytest.mark.parametrize("kw, field", [({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"),
                                        ({"tol": 0.0}, "tol"), ({"tol": 0.1}, "tol"),
                                        ({"max_step_v": -1.0}, "max_step_v"),
-                                       ({"max_step_v": float("inf")}, "max_step_v")])
+                                       ({"max_step_v": float("inf")}, "max_step_v"),
+                                       ({"max_step_v": True}, "max_step_v")])  # was a 1 V step
 def test_settings_are_validated(kw, field):
     with pytest.raises(ValueError, match=field):
         NewtonSettings(**kw)

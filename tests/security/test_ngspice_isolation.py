@@ -109,6 +109,9 @@ FOREIGN = {
     "ng_script title": "*ng_script\nshell touch {m}\n.op\n.end\n",
     "comment command": "* x\n*# shell touch {m}\nv1 a 0 dc 1e0\n.op\n.end\n",
     "continuation": "* x\nv1 a 0 dc 1e0\nr1 a 0\n+ 1e3\n.op\n.end\n",
+    # a '+' line continues the card before it: only after .model (ngspice ran these, 11x and 1000x the current)
+    "options continued": "* x\n.options numdgt=15\n+ rshunt=1e2\nv1 a 0 dc 1e0\nr1 a 0 1e3\n.op\n.end\n",
+    "element continued": "* x\nv1 a 0 dc 1e0\nr1 a 0 1e3\n+ m=1e3\n.op\n.end\n",
     "scale suffix": "* x\nv1 a 0 dc 1e0\nr1 a 0 1M\n.op\n.end\n",
     "parameter": "* x\n.param rr=1e3\nv1 a 0 dc 1e0\nr1 a 0 {{rr}}\n.op\n.end\n",
     "other option": "* x\n.options rshunt=1e2\nv1 a 0 dc 1e0\nr1 a 0 1e3\n.op\n.end\n",

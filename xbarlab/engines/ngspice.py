@@ -73,7 +73,7 @@ def find_ngspice(settings: NgspiceSettings = NgspiceSettings()) -> str:
     path = shutil.which(exe)
     if path is None:
         raise NgspiceNotFoundError(INSTALL_HINT)
-    return path
+    return os.path.abspath(path)  # ngspice runs in its own temporary folder: a relative path would miss it
 
 
 # The cards xbarlab.netlist writes, and nothing else. Lower-case names, numbers
@@ -109,7 +109,7 @@ def check_deck(deck: str) -> str:
     ``.options numdgt=N`` (optionally with reltol/vntol/abstol numbers),
     ``r``/``v``/``b`` element cards in the writer's exact form, the 1T-1R
     cards (``m`` elements, one ``.model ... nmos level=54`` with ``+``
-    lines of name=number, a two-source ``.dc``), ``.op``, and ``.end`` as
+    lines of name=number right after it, a two-source ``.dc``), ``.op``, and ``.end`` as
     the last line (blank lines may follow). Anything else, ``.control``, ``shell``, ``.include`` and
     ``.lib`` among them, is refused before ngspice sees it.
     """
@@ -128,6 +128,12 @@ def check_deck(deck: str) -> str:
             raise ValueError(
                 f"deck line {k} is not a card xbarlab writes, refused: {line[:80]!r} "
                 "(run_deck runs only comments, r/v/b elements, .options numdgt, .op and .end)")
+        # a '+' line continues the card before it: only the model's parameters are written that way
+        # (an '+ m=1e3' after a resistor or '+ rshunt=1e2' after .options would change the circuit)
+        if line.startswith("+") and not lines[k - 2].startswith((".model ", "+")):
+            raise ValueError(
+                f"deck line {k} continues a card that is not a .model, refused: {line[:80]!r} "
+                f"(after {lines[k - 2][:80]!r})")
     return deck
 
 
@@ -137,6 +143,9 @@ def run_deck(deck: str, settings: NgspiceSettings = NgspiceSettings()) -> dict[s
     The deck is checked first (``check_deck``): a deck with any card that
     ``xbarlab.netlist`` does not write raises ValueError and never runs.
     """
+    if not isinstance(settings, NgspiceSettings):  # e.g. ngspice="shared" for NgspiceSettings(backend="shared")
+        raise ValueError(f"ngspice settings must be an xbarlab.NgspiceSettings, got {type(settings).__name__} "
+                         f"{settings!r:.80}")
     check_deck(deck)
     if settings.backend == "shared":
         return _run_shared(deck, settings)

@@ -83,8 +83,8 @@ class NewtonSettings:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol <= 1e-3):
             raise ValueError(f"tol must be a number in (0, 1e-3], got {self.tol!r}")
-        if not (isinstance(self.max_step_v, (int, float)) and math.isfinite(self.max_step_v)
-                and self.max_step_v > 0):
+        step = self.max_step_v  # True would be read as a 1 V step
+        if isinstance(step, bool) or not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
             raise ValueError(f"max_step_v must be a finite number > 0 volt, got {self.max_step_v!r}")
 
 

@@ -32,14 +32,14 @@ def read_raw(data: bytes) -> dict[str, np.ndarray]:
         key, _, value = line.partition(":")
         key = key.strip().lower()
         if key == "no. variables":
-            n_vars = int(value)
+            n_vars = _count(value, header)
         elif key == "no. points":
-            n_points = int(value)
+            n_points = _count(value, header)
         elif key == "flags":
             flags = value.strip().lower()
         elif key == "variables":
             in_vars = True
-    if n_vars is None or n_points is None or len(names) != n_vars:
+    if n_vars is None or n_points is None or len(names) != n_vars or len(set(names)) != n_vars:
         raise SpiceError("ngspice rawfile header is malformed", log="\n".join(header))
     if "complex" in flags:
         raise SpiceError("complex rawfiles are not supported", log="\n".join(header))
@@ -48,3 +48,13 @@ def read_raw(data: bytes) -> dict[str, np.ndarray]:
         raise SpiceError("ngspice rawfile is truncated", log="\n".join(header))
     values = body[: n_vars * n_points].reshape(n_points, n_vars)
     return {name: values[:, k].copy() for k, name in enumerate(names)}
+
+
+def _count(value: str, header: list[str]) -> int:
+    """A variable or point count of the header: an integer >= 1 (a negative one would slice the data
+    from its end, zero points leave nothing to read), else SpiceError."""
+    v = value.strip()
+    if not (v.isascii() and v.isdigit() and int(v) >= 1):
+        raise SpiceError(f"ngspice rawfile header has a count {v[:40]!r}, not an integer >= 1",
+                         log="\n".join(header))
+    return int(v)
