@@ -15,7 +15,8 @@ from xbarlab.sweep import canonical_json, check_scheduler, run_sweep
 from .technology import ERROR_DEFINITION, PRESET, default_spec
 
 MODES = ("quick", "report", "full")
-CODE_VERSION = "2"  # bump when a task function's numerics change: old cached results are then recomputed
+CODE_VERSION = "3"  # bump when a task function's numerics or fields change: old cached results are then recomputed
+# (3: montecarlo.chunk_task's "error" field became "column_error")
 
 
 @dataclass

@@ -66,7 +66,8 @@ def chunk_task(p: dict, seed) -> dict:
         i_out = np.einsum("m,tmn->tn", insts[0][1], Gn)
     i_ideal = np.stack([ii for *_, ii in insts])
     err = column_error(i_ideal, i_out)
-    out = {"instance": np.repeat(np.array(ids), n), "column": np.tile(np.arange(n), len(ids)), "error": err.ravel()}
+    out = {"instance": np.repeat(np.array(ids), n), "column": np.tile(np.arange(n), len(ids)),
+           "column_error": err.ravel()}  # (not "error": the sweep's column of failure messages)
     if kind == "variation":
         i_var = np.stack([V @ G for G, V, _, _ in insts])
         out["error_variation_only"] = column_error(i_ideal, i_var).ravel()
@@ -90,7 +91,7 @@ def validate_task(p: dict, seed) -> dict:
             "ngspice_s": dt}
 
 
-def summarize(raw, value: str = "error"):
+def summarize(raw, value: str = "column_error"):
     """Per column: max, min, avg, std over instances, and the sample run (instance 0)."""
     g = raw.groupby("column")[value]
     s = g.agg(error_max="max", error_min="min", error_avg="mean", error_std="std", n_instances="count")
@@ -111,9 +112,7 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
            for k in range(-(-n_total // chunk_size))]
     with Timer() as t_fast:
         raw = cfg.sweep(chunk_task, pts, name, seeds=(seed,), timeout_s=1800.0, desc=f"{name} (exact)")
-    ok = ok_rows(raw, ["instance", "column", "error"])
-    # a failed chunk's "error" is its message (the sweep's column): the ok rows' numbers must not stay strings
-    ok["error"] = ok["error"].astype(float)
+    ok = ok_rows(raw, ["instance", "column", "column_error"])
     ids = sample_ids(n_total, n_check, seed)
     with Timer() as t_sp:
         val = cfg.sweep(validate_task, [{**base, "instance": i} for i in ids], name + "_ngspice",
@@ -182,7 +181,7 @@ def run_mc(cfg: RunConfig, name: str, kind: str, counts: dict, n_by_mode: dict, 
         "failed": fails,
     }
     if len(ok):
-        per_inst_argmax = ok.loc[ok.groupby("instance")["error"].idxmax(), "column"]
+        per_inst_argmax = ok.loc[ok.groupby("instance")["column_error"].idxmax(), "column"]
         summary["argmax_col_last_fraction"] = float((per_inst_argmax == n - 1).mean())
         summary["argmax_col_distinct"] = int(per_inst_argmax.nunique())
         first_half = tidy["error_avg"].iloc[: n // 2].mean()

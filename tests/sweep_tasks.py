@@ -74,3 +74,9 @@ def crashes(p, seed):
         os._exit(3)
     time.sleep(p["sleep"])
     return {"y": p["x"]}
+
+
+def echoes(p, seed):
+    """Returns a field named like a sweep column: "error" (a list, one row per element) or the param "x"."""
+    _log(p, seed)
+    return {"error": [0.1, 0.2]} if p["x"] == 0 else {"x": p["x"] + 1}

@@ -178,3 +178,12 @@ def test_sweep_import_is_light():
             "print(' '.join(m for m in ('pandas', 'tqdm', 'distributed', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_result_field_named_like_a_sweep_column_is_refused(tmp_path):
+    """A task field "error" took the column of the failed tasks' messages (a mixed column of numbers and
+    text, which broke the Monte Carlo pages when one chunk failed); a field "x" replaced the param x."""
+    for x, field in ((0, "error"), (1, "x")):
+        with pytest.raises(ValueError, match=rf"returned field\(s\) \['{field}'\] named like the sweep's own columns"):
+            run_sweep(sweep_tasks.echoes, [{"x": x, "log": str(tmp_path / "log")}], store=tmp_path / f"s{x}.sqlite",
+                      progress=False)

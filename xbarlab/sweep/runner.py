@@ -164,11 +164,14 @@ def collect(tasks: Sequence[Task], store: str | Path | ResultStore):
             base = {**t.params, "seed": t.seed, "status": rec["status"], "error": rec["error"],
                     "elapsed_s": rec["elapsed_s"]}
             res = rec["result"] or {}
+            clash = [k for k in res if k in base]
+            if clash:  # (a result field "error" took the column of the failed tasks' messages: a mixed column)
+                raise ValueError(f"task {t.fid} returned field(s) {clash} named like the sweep's own columns "
+                                 f"(its params, seed, status, error, elapsed_s): rename them in the task")
             if any(isinstance(v, list) for v in res.values()):
                 df = pd.DataFrame(res)
                 for k, v in base.items():
-                    if k not in df.columns:
-                        df[k] = [v] * len(df)
+                    df[k] = [v] * len(df)
                 frames.append(df[[*base, *[c for c in df.columns if c not in base]]])
             else:
                 frames.append(pd.DataFrame([{**base, **res}]))
