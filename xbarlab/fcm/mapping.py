@@ -17,8 +17,11 @@ Signed weights (``Mapping``):
   (no reference column), so only the mid-level cell's non-idealities remain
   in the offset.
 
-Padding cells (and, for DIFFERENTIAL, the idle half of a pair) sit at g_min:
-an unprogrammed cell still conducts.
+Padding cells hold a zero weight: under DIFFERENTIAL they sit at g_min (as
+the idle half of a pair does: an unprogrammed cell still conducts); under
+OFFSET at q(1/2), the mid level of every zero weight. Padding rows get DAC
+code 0 and padding columns are not read, but their cells still load the DAC
+(ROWSUM, EXACT) and enter G_non-ideal, in the model as in ngspice.
 """
 
 from __future__ import annotations
