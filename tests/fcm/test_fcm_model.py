@@ -68,6 +68,9 @@ def test_adc_clips_quantizes_and_applies_inl():
     assert inl.convert(np.array([7.0]), 7.0)[0] == 7.0
     assert inl.convert(np.array([3.0]), 7.0)[0] == 3.0  # 3 + 3/7 LSB rounds down
     assert inl.convert(np.array([4.0]), 7.0)[0] == 5.0  # 4 + 4/7 LSB rounds up
+    for fs in (0.0, -1.0, float("nan"), np.array([7.0, 0.0])):  # (0 gave NaN codes)
+        with pytest.raises(ValueError, match="full_scale_a must be finite and > 0 ampere"):
+            adc.convert(np.array([1.0, 2.0]), fs)
 
 
 def test_dac_rejects_bits_below_one():

@@ -109,10 +109,15 @@ class ADCParams:
         column). ``ns`` is an array namespace with clip, round, floor, const
         and to_index (``xbarlab.backend`` has numpy and torch ones), so that
         torch tensors stay torch; numpy float64 when None (this module does
-        not import the FCM's back ends).
+        not import the FCM's back ends). On the numpy path a ``full_scale_a`` that is not finite and > 0
+        raises ValueError (0 gave NaN).
         """
         if self.bits is None:
             return i_out
+        if ns is None:
+            fs = np.asarray(full_scale_a, dtype=float)
+            if not (np.all(np.isfinite(fs)) and np.all(fs > 0)):
+                raise ValueError(f"full_scale_a must be finite and > 0 ampere, got {full_scale_a!r}")
         ns = ns or _NUMPY
         full = float(self.full_code)
         if self.inl_lsb:
