@@ -34,10 +34,10 @@ def circuit_lines(out: Path) -> list[str]:
     if v is None:
         L.append("- validation.csv missing: run `xbarlab validate --out reports`.")
     else:
-        w = v.exact_vs_ngspice_rel.max()
+        w = v.exact_vs_ngspice_rel.max(skipna=False)  # (a NaN case is NOT met; pandas' max skips it)
         L.append(f"- Exact solver vs ngspice, {len(v)} seeded crossbars up to 64x64: largest relative difference "
                  f"{w:.2g} (target <= 1e-9: {_met(w <= 1e-9)}); `V @ g_nonideal` vs simulate "
-                 f"{v.gnonideal_vs_exact_rel.max():.2g}. [validation.md](validation.md)")
+                 f"{v.gnonideal_vs_exact_rel.max(skipna=False):.2g}. [validation.md](validation.md)")
     b = _read(out, "bench_g_nonideal.csv")
     if b is None:
         L.append("- bench_g_nonideal.csv missing: run `python benchmarks/bench_g_nonideal.py --out reports`.")

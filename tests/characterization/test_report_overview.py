@@ -15,6 +15,13 @@ def test_overview_reports_missing_inputs_and_keeps_other_sections(tmp_path: Path
     assert (tmp_path / "index.md").read_text().count(BEGIN) == 1
 
 
+def test_overview_circuit_line_counts_a_nan_case_as_not_met(tmp_path: Path):
+    """pandas' max skipped a NaN case: 2 crossbars, one unmeasured, read "met" (validation.md says NOT met)."""
+    (tmp_path / "validation.csv").write_text("exact_vs_ngspice_rel,gnonideal_vs_exact_rel\n1e-12,1e-15\nnan,nan\n")
+    line = next(ln for ln in write_overview(tmp_path).read_text().splitlines() if ln.startswith("- Exact solver"))
+    assert "largest relative difference nan (target <= 1e-9: **NOT met**)" in line
+
+
 def test_overview_gives_each_energy_scheme_range_from_the_csv(tmp_path: Path):
     (tmp_path / "dnn_energy_sensing.csv").write_text(
         "network,mapping,sensing,energy_vs_default\n"
