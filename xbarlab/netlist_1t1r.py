@@ -107,6 +107,9 @@ def netlist_1t1r(G, V, circuit: CircuitParams, access: AccessTransistor, card: M
     return "\n".join(lines)
 
 
+MAX_SWEEP_POINTS = 1_000_000  # (V_ds, V_s) points of one transistor sweep; the default table has 27,715
+
+
 def sweep_netlist(access: AccessTransistor, vs_lo: float, vs_hi: float, vds_max: float, step: float,
                   card: ModelCard | None = None) -> str:
     """Deck of one access transistor swept over its source voltage and drain-source voltage (V).
@@ -125,6 +128,12 @@ def sweep_netlist(access: AccessTransistor, vs_lo: float, vs_hi: float, vds_max:
     if not (np.isfinite([lo, hi, dmax, st]).all() and hi > lo and dmax > 0 and st > 0):
         raise ValueError(f"sweep needs finite vs_lo < vs_hi, vds_max > 0 and step > 0 volt, got "
                          f"{vs_lo!r}, {vs_hi!r}, {vds_max!r}, {step!r}")
+    points = (2 * dmax / st + 1) * ((hi - lo) / st + 1)
+    if not points <= MAX_SWEEP_POINTS:
+        raise ValueError(
+            f"step={step!r} V makes a sweep of about {points:.3g} (V_ds, V_s) points over V_s in "
+            f"[{vs_lo!r}, {vs_hi!r}] V and |V_ds| <= {vds_max!r} V, more than MAX_SWEEP_POINTS = "
+            f"{MAX_SWEEP_POINTS:,}: ngspice holds every point in memory; use a larger step or a narrower range")
     return "\n".join([
         SWEEP_TITLE,
         f"* one nmos w={spice_number(access.w_m)} l={spice_number(access.l_m)} at "

@@ -125,3 +125,12 @@ def test_sweep_netlist_refuses_non_numbers_naming_the_field(field, args):
 
     with pytest.raises(ValueError, match=field):
         sweep_netlist(AccessTransistor(), *args)
+
+
+def test_sweep_netlist_refuses_a_grid_ngspice_cannot_hold():
+    from xbarlab.netlist_1t1r import MAX_SWEEP_POINTS, sweep_netlist
+
+    sweep_netlist(AccessTransistor(), -0.02, 0.55, 0.6, 5e-3)  # the default table: 27,715 points
+    with pytest.raises(ValueError, match=r"step=1e-05 V .*MAX_SWEEP_POINTS"):
+        sweep_netlist(AccessTransistor(), -0.02, 0.55, 0.6, 1e-5)  # about 6.8e9 points
+    assert MAX_SWEEP_POINTS >= 241 * 115

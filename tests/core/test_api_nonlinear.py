@@ -101,3 +101,11 @@ def test_cells_for_device_gives_the_cells_of_a_device():
     assert xb.cells_for_device(dev) == xb.SinhCells(3.0)
     with pytest.raises(ValueError, match="linear"):
         xb.cells_for_device(dataclasses.replace(dev, sinh_b=0.0))
+
+
+def test_solve_ngspice_checks_ngspice_range_when_called_directly():
+    # xbarlab.solve checked it, a direct engine call did not: 1e13 V reached ngspice, beyond the range
+    # (NGSPICE_V_MAX) where its tolerances are checked to give 1e-9 relative.
+    G, V = np.full((2, 2), 1e-5), np.full((1, 2), 1e13)
+    with pytest.raises(ValueError, match="V reaches 1e[+]13 V"):
+        nonlinear.solve_ngspice(G, V, C, xb.SinhCells(8.0))

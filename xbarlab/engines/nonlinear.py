@@ -207,6 +207,7 @@ def solve_ngspice(G, V, circuit: CircuitParams, cells, settings=None) -> SolveRe
     V = check_voltages(V, G.shape[0])
     circuit = check_circuit(circuit)
     check_cells(cells)
+    cond.check_ngspice_range(G, V, circuit)  # also when called directly, not through xbarlab.solve
     ii, jj = np.nonzero(G > 0)
     if isinstance(cells, SinhCells):
         b = cells.b_per_v
