@@ -190,14 +190,26 @@ def _calibrated(f, vectors, x_max, rule: CalibratedRange, max_vectors: int):
     if sf.cycles == 1:
         return SlicedFCM(sf.spec, sf.options.replace(adc_range=rule), sf.slicing, sf.shape, sf.w_max,
                          [calibrated(g) for g in sf.fcms])
-    from xbarlab.backend import NumpyNS
-
-    phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(rows(np.arange(n)).T), None)
-    q = float(2 ** sf.slicing.input_bits_per_cycle)
-    V = np.concatenate([(np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q).T
-                        for _, c in phases for k in range(sf.cycles)])
-    slices = [calibrate_adc(g, V, rule, max_vectors) for g in sf.fcms]
+    slices = [calibrate_adc(g, _cycle_codes(sf, n, signed, rows, max_vectors), rule, max_vectors) for g in sf.fcms]
     return SlicedFCM(sf.spec, sf.options.replace(adc_range=rule), sf.slicing, sf.shape, sf.w_max, slices)
+
+
+def _cycle_codes(sf, n: int, signed: bool, rows, max_vectors: int) -> np.ndarray:
+    """The per-cycle DAC codes of bit-serial inputs that a slice's calibration uses: of the rows (phase,
+    cycle, vector) of every vector's codes, phase-major then cycle, only the ``select_vectors`` rows, made
+    from the vectors they need alone (not the codes of all n vectors: B x H x W patches of a conv layer).
+    Each vector's codes depend on it alone, so these are the very rows the full set gives."""
+    from xbarlab.backend import NumpyNS
+    from xbarlab.fcm.calibration import select_vectors
+
+    P, cycles = (2 if signed else 1), sf.cycles
+    _, r = select_vectors(P * cycles * n, 1, max_vectors)
+    u, inv = np.unique(r % n, return_inverse=True)
+    phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(rows(u).T), bool(signed))
+    codes = np.stack([c for _, c in phases])  # (P, K, len(u))
+    c = codes[r // n // cycles, :, inv]  # (len(r), K)
+    q, k = float(2 ** sf.slicing.input_bits_per_cycle), (r // n % cycles)[:, None]
+    return np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q
 
 
 def calibrate_network(model, x_calibration: np.ndarray, ranges: ConverterRanges,

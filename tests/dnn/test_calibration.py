@@ -247,3 +247,34 @@ def test_fixed_batch_filler_images_are_not_calibration_data():
         for layer in crossbar_layers(m):
             assert got[id(layer)].shape == free[id(layer)].shape == (10, layer.fcms[0].shape[0])
             torch.testing.assert_close(got[id(layer)], free[id(layer)])
+
+
+def test_bit_serial_calibration_makes_only_the_codes_it_uses():
+    """The per-cycle codes are made from the selected vectors alone; they are the rows the full set of
+    every vector's codes (phase-major, then cycle) gives at the evenly spaced ``select_vectors`` indices."""
+    from dnn_eval.calibration import _cycle_codes
+    from dnn_eval.evaluate import make_spec
+    from xbarlab.backend import NumpyNS
+    from xbarlab.fcm.calibration import select_vectors
+    from xbarlab.fcm.options import FCMOptions
+    from xbarlab.fcm.slicing import SlicedFCM, Slicing
+
+    rng = np.random.default_rng(4)
+    spec = make_spec(size=16, variation=0.0, device_bits=3)
+    sf = SlicedFCM.from_weights(rng.normal(size=(20, 12)), spec, np.random.default_rng(5),
+                                FCMOptions(x_max=1.0), Slicing(1, 2))
+    X = rng.uniform(-1, 1, (300, 20))
+    made = []
+
+    def rows(i):
+        made.append(len(i))
+        return X[i]
+    got = _cycle_codes(sf, len(X), True, rows, max_vectors=50)
+    phases, _ = sf._input_codes(NumpyNS(), np.ascontiguousarray(X.T), None)
+    q = 4.0
+    full = np.concatenate([(np.floor(c / q**k) - np.floor(c / q ** (k + 1)) * q).T
+                           for _, c in phases for k in range(sf.cycles)])
+    assert len(phases) == 2 and full.shape == (2 * sf.cycles * 300, 20)
+    _, r = select_vectors(len(full), 1, 50)
+    np.testing.assert_array_equal(got, full[r])
+    assert made == [len(np.unique(r % 300))] and made[0] <= 50
