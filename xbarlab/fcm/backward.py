@@ -91,12 +91,18 @@ class BackwardFCM:
         """The backward read of ``fcm``'s programmed conductances (no re-sampling: the same hardware).
 
         ``dac`` drives the columns, ``adc`` digitizes the rows (default: the
-        forward spec's, at their bits); ``options`` default to ``fcm.options``.
+        forward spec's, at their bits); ``options`` default to ``fcm.options`` and
+        must keep its mapping (the tiles' layout: G+ and G- or one offset cell).
         """
         if not isinstance(fcm, FCM):
             raise ValueError(f"fcm must be an xbarlab.FCM, got {type(fcm).__name__}")
+        if options is not None and not isinstance(options, FCMOptions):
+            raise ValueError(f"options must be an xbarlab.fcm.FCMOptions or None, got {type(options).__name__}")
         spec_t = backward_spec(fcm.spec, dac, adc)
         opts = fcm.options if options is None else options
+        if opts.mapping is not fcm.options.mapping:  # (read as the other layout, the tiles gave d @ W.T wrong by 2x)
+            raise ValueError(f"options.mapping must be the forward FCM's mapping {fcm.options.mapping.value!r} "
+                             f"(its tiles are programmed in that layout), got {opts.mapping.value!r}")
         if fcm.options.sensing.value == "reference" or opts.sensing.value == "reference":
             raise ValueError("sensing='reference' has no backward read: its reference column would be a row "
                              "of the transposed read (use sensing 'separate' or 'differential')")
