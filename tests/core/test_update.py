@@ -125,6 +125,20 @@ def test_finite_levels(nu):
     np.testing.assert_allclose(down, [DEV.g_min], rtol=1e-12)  # P RESET pulses from g_max reach g_min
 
 
+def test_the_devices_own_levels_are_accepted():
+    """For about 1 in 80 bound pairs g_min + (g_max - g_min) rounds 1 ulp above g_max: the top level of
+    ``level_conductances`` and ``random_state`` lay outside the bounds, and ``apply_pulses`` and
+    ``program_and_verify`` refused the device's own states."""
+    dev = xb.DeviceParams(g_min=5.202130106440961e-06, g_max=2.3064220899374745e-05, bits=4)
+    assert dev.g_min + (dev.g_max - dev.g_min) > dev.g_max  # the case
+    G = dev.level_conductances()
+    assert G[-1] == dev.g_max and dev.quantize(1.0) == dev.g_max
+    np.testing.assert_array_equal(apply_pulses(G, np.zeros(G.shape, int), dev, UpdateParams()), G)
+    r = program_and_verify(G, G[::-1], dev, UpdateParams())
+    assert r.unconverged == 0 and r.g.max() == dev.g_max
+    assert dev.random_state(np.random.default_rng(0), 1000).max() == dev.g_max
+
+
 def test_write_noise_scales_with_gamma_and_sqrt_pulses():
     """σ of an n-pulse update is γ ΔG_step sqrt(n): measured on 40,000 mid-range cells, seeded."""
     rng = np.random.default_rng(7)
