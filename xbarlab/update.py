@@ -217,10 +217,12 @@ def outer_product_pulses(x, d, scale_s: float, device: DeviceParams, update: Upd
     stochastic = settings.scheme is PulseScheme.STOCHASTIC
     rng = _check_rng(rng, stochastic)
     x_max, d_max = float(np.abs(x).max(initial=0.0)), float(np.abs(d).max(initial=0.0))
-    sign = np.sign(scale * np.outer(x, d)).astype(np.int64)
     if x_max == 0 or d_max == 0 or scale == 0:
         return np.zeros((x.size, d.size), dtype=np.int64)
-    peak = math.sqrt(abs(scale) * x_max * d_max / (update.step(device) * BL))  # the largest p and q, uncapped
+    step = update.step(device)
+    peak = math.sqrt(abs(scale) * x_max * d_max / (step * BL))  # the largest p and q, uncapped
+    _check_peak(peak, scale, step, BL)
+    sign = np.sign(scale * np.outer(x, d)).astype(np.int64)
     p = np.minimum(1.0, np.abs(x) / x_max * peak)
     q = np.minimum(1.0, np.abs(d) / d_max * peak)
     if not stochastic:
@@ -250,7 +252,9 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     if scale_s == 0 or not live.any():
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
     X, D, xm, dm = X[live], D[live], xm[live], dm[live]
-    peak = np.sqrt(abs(scale_s) * xm * dm / (step_s * BL))  # (R, 1)
+    with np.errstate(over="ignore"):  # (raised on just below)
+        peak = np.sqrt(abs(scale_s) * xm * dm / (step_s * BL))  # (R, 1)
+    _check_peak(peak, scale_s, step_s, BL)
     p = np.minimum(1.0, np.abs(X) / xm * peak)
     q = np.minimum(1.0, np.abs(D) / dm * peak)
     sx, sd = np.sign(X) * np.sign(scale_s), np.sign(D)
@@ -262,6 +266,18 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     cols = _streams(q, sd, BL, rng, exact)
     with one_blas_thread():  # a small product: BLAS thread pools only spin here (xbarlab.blas)
         return np.rint(rows.T @ cols).astype(np.int64)
+
+
+def _check_peak(peak, scale_s: float, step_s: float, BL: int) -> None:
+    """ValueError unless every vector's peak probability is finite in double precision: beyond it the
+    probabilities of the lines at zero were 0 * inf = NaN (and the compiled loops fired them)."""
+    if not np.all(np.asarray(peak) < np.inf):
+        raise ValueError(_overflow_message(scale_s, step_s, BL))
+
+
+def _overflow_message(scale_s: float, step_s: float, BL: int) -> str:
+    return (f"scale_s * max|x| * max|d| / (step_s * bit_length) overflows double precision (scale_s={scale_s!r}, "
+            f"step_s={step_s!r}, bit_length={BL}): the firing probabilities cannot be resolved")
 
 
 def _check_batch(X, D, scale_s, step_s, settings, rng):

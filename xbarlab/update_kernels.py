@@ -45,6 +45,10 @@ def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL
     P, Q = np.empty_like(X), np.empty_like(D)
     lines = np.empty((X.shape[0], 2), dtype=np.int64)  # per vector: rows and columns with probability != 0
     nr, nc = _probabilities(X, D, abs(scale_s), 1.0 if scale_s > 0 else -1.0, step_s * BL, P, Q, lines)
+    if nr < 0:  # (a vector's peak probability overflowed)
+        from .update import _overflow_message
+
+        raise ValueError(_overflow_message(scale_s, step_s, BL))
     if nr == 0 or nc == 0:  # (no live vector: the array code draws nothing either)
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
     ur = rng.random((nr, BL), dtype=np.float32)
@@ -59,7 +63,8 @@ def _probabilities(X, D, scale, sign, slots, P, Q, lines):
     """Signed firing probabilities P (R, K) of the rows and Q (R, N) of the columns, as the array code:
     per vector peak = sqrt(scale max|x| max|d| / slots), p = min(1, |x| / max|x| * peak) with the sign
     of x (times ``sign``, the scale's), q likewise with d's; a vector whose x or d is all zero is 0.
-    ``lines`` (R, 2): each vector's rows and columns with a probability != 0; returns their totals."""
+    ``lines`` (R, 2): each vector's rows and columns with a probability != 0; returns their totals,
+    or (-1, -1) when a vector's peak is not finite (its zero lines would be 0 * inf)."""
     R, K = X.shape
     N = D.shape[1]
     nr = 0
@@ -78,6 +83,8 @@ def _probabilities(X, D, scale, sign, slots, P, Q, lines):
             Q[r] = 0.0
             continue
         peak = np.sqrt(scale * xm * dm / slots)
+        if not peak < np.inf:
+            return -1, -1
         for i in range(K):
             x = X[r, i]
             v = min(1.0, abs(x) / xm * peak)

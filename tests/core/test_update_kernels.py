@@ -89,3 +89,20 @@ def test_batched_pulses_refuses_mismatched_or_nonfinite_batches(monkeypatch, com
         batched_pulses(X[1:], D[1:4], -1e-5, 1e-7, InSituSettings(), None)
     with pytest.raises(ValueError, match="step_s"):
         batched_pulses(X[1:], D[1:4], -1e-5, 0.0, InSituSettings(), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_peak_beyond_double_precision_raises(monkeypatch, compiled):
+    """scale_s max|x| max|d| / (step_s BL) past the largest double made the peak probability inf: the lines
+    at zero got 0 * inf = NaN, which the compiled loops fired in every slot (counts 5 in all 6 cells, the
+    array code's [[5, 0], [0, 0], [5, 0]]), and whose true p could not be resolved either way."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    X, D = np.array([[1e160, 0.0, 1.0]]), np.array([[1e160, 0.0]])
+    with pytest.raises(ValueError, match=r"overflows double precision \(scale_s=0.001, step_s=1e-08, bit_length=5"):
+        batched_pulses(X, D, 1e-3, 1e-8, InSituSettings(bit_length=5), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="overflows double precision"):
+        U.outer_product_pulses(X[0], D[0], 1e-3, DEV, UpdateParams(pulses=100), InSituSettings(scheme="expected"))
+    # one step inside the range: the same counts from both paths, the zero lines never pulsed
+    n = batched_pulses(X * 1e-10, D * 1e-10, 1e-3, 1e-8, InSituSettings(bit_length=5), np.random.default_rng(0))
+    np.testing.assert_array_equal(n, [[5, 0], [0, 0], [0, 0]])
+
