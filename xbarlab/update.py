@@ -166,7 +166,8 @@ def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, u
                                       update.nu_reset, SERIES_NU, update.gamma * update.step(device))
     out = response(G, n, device, update)
     if update.gamma > 0:
-        out += update.gamma * update.step(device) * np.sqrt(np.abs(n)) * rng.standard_normal(G.shape)
+        mag = np.abs(np.asarray(n, dtype=float))  # (in float: numpy's integer abs left int64's minimum negative)
+        out += update.gamma * update.step(device) * np.sqrt(mag) * rng.standard_normal(G.shape)
     return np.clip(out, device.g_min, device.g_max, out=out)
 
 

@@ -103,10 +103,13 @@ def _probabilities(X, D, scale, sign, slots, P, Q, lines):
 def respond(G: np.ndarray, n: np.ndarray, z, g_min: float, g_max: float, P: int, nu_set: float, nu_reset: float,
             small_nu: float, noise: float) -> np.ndarray:
     """``update.apply_pulses_unchecked``'s result (a new array of G's shape) for float G and whole-number
-    n of one shape; z: the standard normals per cell (None when noise = 0), noise = γ ΔG_step (S)."""
+    n of one shape (integers, read in float64 as the array code reads them); z: the standard normals per
+    cell (None when noise = 0), noise = γ ΔG_step (S)."""
     G = np.ascontiguousarray(G, dtype=float)
-    n = np.ascontiguousarray(n, dtype=np.int64)
-    k = np.abs(n.astype(float)) / P  # (the array code's k: its expm1 here, numpy's, on the same array)
+    # n in float64, as the array code reads it (an int64 cast wrapped uint64 counts >= 2**63, and the
+    # loop's -n and |n| left int64's minimum negative: RESET pulses that SET)
+    n = np.ascontiguousarray(n, dtype=float)
+    k = np.abs(n) / P  # (the array code's k: its expm1 here, numpy's, on the same array)
     e_set = np.expm1(-nu_set * k) if nu_set else k
     e_reset = np.expm1(-nu_reset * k) if nu_reset else k
     zz = k if z is None else np.ascontiguousarray(z, dtype=float)
@@ -216,11 +219,11 @@ def _respond(G, n, e_set, e_reset, z, g_min, g_max, P, nu_set, nu_reset, em_set,
         g = G[c]
         m = n[c]
         if m > 0:
-            v = g + _move(np.float64(m) / P, g - g_min, e_set[c], em_set, nu_set, span, small_nu)
+            v = g + _move(m / P, g - g_min, e_set[c], em_set, nu_set, span, small_nu)
         elif m < 0:
-            v = g - _move(np.float64(-m) / P, g_max - g, e_reset[c], em_reset, nu_reset, span, small_nu)
+            v = g - _move(-m / P, g_max - g, e_reset[c], em_reset, nu_reset, span, small_nu)
         else:
             v = g
         if noise > 0:
-            v += noise * np.sqrt(np.float64(abs(m))) * z[c]
+            v += noise * np.sqrt(abs(m)) * z[c]
         out[c] = min(max(v, g_min), g_max)

@@ -106,3 +106,21 @@ def test_a_peak_beyond_double_precision_raises(monkeypatch, compiled):
     n = batched_pulses(X * 1e-10, D * 1e-10, 1e-3, 1e-8, InSituSettings(bit_length=5), np.random.default_rng(0))
     np.testing.assert_array_equal(n, [[5, 0], [0, 0], [0, 0]])
 
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_integer_extremes_keep_their_sign(monkeypatch, compiled):
+    """The compiled loops cast n to int64 and negated it there: a uint64 count >= 2**63 wrapped negative
+    (RESET to g_min instead of SET to g_max) and int64's minimum stayed negative under - and abs (SET to
+    g_max); numpy's integer abs made the array code's write noise of that count NaN."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    G = np.full(3, 5e-5)
+    i64 = np.iinfo(np.int64)
+    n = np.array([i64.min, i64.max, 7])
+    up = UpdateParams(nu_set=0.5, nu_reset=1.0, pulses=100)
+    np.testing.assert_array_equal(apply_pulses_unchecked(G, n, DEV, up, None)[:2], [DEV.g_min, DEV.g_max])
+    big = np.array([2**63 + 5, 2**64 - 1, 7], dtype=np.uint64)
+    np.testing.assert_array_equal(apply_pulses_unchecked(G, big, DEV, up, None)[:2], [DEV.g_max, DEV.g_max])
+    noisy = UpdateParams(nu_set=0.5, nu_reset=1.0, gamma=0.3, pulses=100)
+    out = apply_pulses_unchecked(G, n, DEV, noisy, np.random.default_rng(4))
+    assert np.all(np.isin(out[:2], [DEV.g_min, DEV.g_max]))  # (noise of sigma ~ 900 S: either bound; was NaN)
