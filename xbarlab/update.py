@@ -140,8 +140,7 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
     γ > 0 (``rng`` may be None when γ = 0). The result is clipped to
     [g_min, g_max].
     """
-    if not isinstance(update, UpdateParams):
-        raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(update).__name__}")
+    _check_update(update)
     G = _check_state(G, device)
     check_real_number_types(n, "n")
     n_arr = np.asarray(n)
@@ -171,8 +170,26 @@ def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, u
     return np.clip(out, device.g_min, device.g_max, out=out)
 
 
+def _check_update(update) -> None:
+    if not isinstance(update, UpdateParams):
+        raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(update).__name__}")
+
+
 def pulses_to(G, target, device: DeviceParams, update: UpdateParams) -> np.ndarray:
-    """Signed (fractional) pulses that take G to ``target`` (S) along the SET or RESET curve, noiseless."""
+    """Signed (fractional) pulses that take G to ``target`` (S) along the SET or RESET curve, noiseless.
+
+    G and target: conductances of one shape within [g_min, g_max] (a target beyond a bound is reached by
+    no number of pulses: ValueError, where the non-linear curves' inverse gave NaN)."""
+    _check_update(update)
+    G = _check_state(G, device)
+    t = _check_state(target, device, "target")
+    if t.shape != G.shape:
+        raise ValueError(f"target must have G's shape {G.shape}, got {t.shape}")
+    return _pulses_to(G, t, device, update)
+
+
+def _pulses_to(G: np.ndarray, target: np.ndarray, device: DeviceParams, update: UpdateParams) -> np.ndarray:
+    """``pulses_to`` without its checks (program-and-verify's clipped targets)."""
     P = update.pulse_count(device)
     span = device.g_max - device.g_min
 
@@ -184,7 +201,6 @@ def pulses_to(G, target, device: DeviceParams, update: UpdateParams) -> np.ndarr
             return P * u * (1.0 + nu * (u - 1.0) / 2.0)
         return -(P / nu) * np.log1p(u * math.expm1(-nu))
 
-    G, target = np.asarray(G, dtype=float), np.asarray(target, dtype=float)
     up = position(target - device.g_min, update.nu_set) - position(G - device.g_min, update.nu_set)
     down = position(device.g_max - target, update.nu_reset) - position(device.g_max - G, update.nu_reset)
     return np.where(target >= G, up, -down)
@@ -341,6 +357,7 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
     """
     if not isinstance(settings, VerifySettings):
         raise ValueError(f"settings must be an xbarlab.update.VerifySettings, got {type(settings).__name__}")
+    _check_update(update)
     G = _check_state(G, device)
     check_real_number_types(target, "target")
     t = np.asarray(target, dtype=float)
@@ -353,7 +370,7 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
     total = np.zeros(G.shape, dtype=np.int64)
     rounds = 0
     for rounds in range(1, settings.max_rounds + 1):
-        n = np.where(np.abs(G - t) > tol, np.rint(pulses_to(G, t, device, update)), 0.0).astype(np.int64)
+        n = np.where(np.abs(G - t) > tol, np.rint(_pulses_to(G, t, device, update)), 0.0).astype(np.int64)
         if not n.any():
             rounds -= 1
             break

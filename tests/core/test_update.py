@@ -272,3 +272,21 @@ def test_bad_inputs_raise():
         apply_pulses(G, [True, False, True], DEV, UpdateParams())
     with pytest.raises(ValueError, match="target must be finite"):
         program_and_verify(G, [np.nan, 1e-5, 1e-5], DEV, UpdateParams())
+
+
+def test_pulses_to_refuses_unreachable_or_invalid_targets():
+    """A target beyond a bound is reached by no number of pulses: the inverse of a non-linear curve gave
+    NaN (log1p of a negative number) with only a RuntimeWarning, a linear one more than P pulses."""
+    u = UpdateParams(nu_set=5.0, nu_reset=1.0)
+    G = np.full(2, DEV.g_min)
+    with pytest.raises(ValueError, match=r"target must lie in \[g_min, g_max\]"):
+        pulses_to(G, [DEV.g_max, 2 * DEV.g_max], DEV, u)
+    with pytest.raises(ValueError, match="G must be finite"):
+        pulses_to([np.nan, DEV.g_min], G, DEV, u)
+    with pytest.raises(ValueError, match="target must have G's shape"):
+        pulses_to(G, [DEV.g_max], DEV, u)
+    with pytest.raises(ValueError, match="update must be an xbarlab.UpdateParams"):
+        pulses_to(G, G, DEV, {"nu_set": 5.0})
+    with pytest.raises(ValueError, match="update must be an xbarlab.UpdateParams"):
+        program_and_verify(G, G, DEV, {"nu_set": 5.0})  # (was an AttributeError)
+    np.testing.assert_allclose(pulses_to(G, [DEV.g_max, DEV.g_min], DEV, u), [u.pulse_count(DEV), 0.0], rtol=1e-12)
