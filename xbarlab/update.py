@@ -263,8 +263,8 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
         from . import update_kernels  # (the same draws and counts in compiled loops)
 
         return update_kernels.pulse_counts(X, D, scale_s, step_s, BL, rng)
-    xm = np.abs(X).max(axis=1, keepdims=True)
-    dm = np.abs(D).max(axis=1, keepdims=True)
+    xm = np.abs(X).max(axis=1, keepdims=True, initial=0.0)  # (initial: a layer of no rows or no columns)
+    dm = np.abs(D).max(axis=1, keepdims=True, initial=0.0)
     live = (xm[:, 0] > 0) & (dm[:, 0] > 0)
     if scale_s == 0 or not live.any():
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)

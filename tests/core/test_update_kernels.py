@@ -124,3 +124,15 @@ def test_integer_extremes_keep_their_sign(monkeypatch, compiled):
     noisy = UpdateParams(nu_set=0.5, nu_reset=1.0, gamma=0.3, pulses=100)
     out = apply_pulses_unchecked(G, n, DEV, noisy, np.random.default_rng(4))
     assert np.all(np.isin(out[:2], [DEV.g_min, DEV.g_max]))  # (noise of sigma ~ 900 S: either bound; was NaN)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("scheme", ["stochastic", "expected"])
+def test_no_rows_or_no_columns_give_no_pulses(monkeypatch, compiled, scheme):
+    """K = 0 or N = 0: zero counts of shape (K, N) from both paths; the array code (and so EXPECTED
+    always) raised numpy's 'zero-size array to reduction operation maximum'."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    for K, N in ((0, 2), (3, 0)):
+        n = batched_pulses(np.ones((4, K)), np.ones((4, N)), 1e-3, 1e-5, InSituSettings(scheme=scheme),
+                           np.random.default_rng(0))
+        assert n.shape == (K, N) and n.dtype == np.int64
