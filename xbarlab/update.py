@@ -193,16 +193,22 @@ def _pulses_to(G: np.ndarray, target: np.ndarray, device: DeviceParams, update: 
     P = update.pulse_count(device)
     span = device.g_max - device.g_min
 
-    def position(dist, nu):  # pulses from the curve's start to a cell at ``dist`` from it
+    def position(dist, far, nu):  # pulses from the curve's start to a cell ``dist`` from it and ``far`` from its end
         u = dist / span
         if nu == 0:
             return P * u
         if nu < SERIES_NU:  # first-order series, exact to O(ν^2) (see _curve_gain)
             return P * u * (1.0 + nu * (u - 1.0) / 2.0)
-        return -(P / nu) * np.log1p(u * math.expm1(-nu))
+        # -(P / ν) ln(w), w = 1 - u (1 - e^-ν) = far / span + u e^-ν. Where w >= 1/2, log1p keeps its digits;
+        # near the curve's end w is that sum of two positive terms, taken in logs (e^-ν underflows past ν ~ 745):
+        # log1p(u expm1(-ν)) alone lost them there, ~0.7 of P = 100 pulses at ν = 37 and inf past ν ~ 37
+        with np.errstate(divide="ignore"):  # (log of 0 at either end of the curve: -inf, as it should)
+            lw = np.logaddexp(np.log(far / span), np.log(u) - nu)
+            return -(P / nu) * np.where(lw < -math.log(2.0), lw, np.log1p(u * math.expm1(-nu)))
 
-    up = position(target - device.g_min, update.nu_set) - position(G - device.g_min, update.nu_set)
-    down = position(device.g_max - target, update.nu_reset) - position(device.g_max - G, update.nu_reset)
+    lo_t, hi_t, lo_g, hi_g = target - device.g_min, device.g_max - target, G - device.g_min, device.g_max - G
+    up = position(lo_t, hi_t, update.nu_set) - position(lo_g, hi_g, update.nu_set)
+    down = position(hi_t, lo_t, update.nu_reset) - position(hi_g, lo_g, update.nu_reset)
     return np.where(target >= G, up, -down)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -293,3 +295,20 @@ def test_pulses_to_refuses_unreachable_or_invalid_targets():
     with pytest.raises(ValueError, match="update must be an xbarlab.UpdateParams"):
         program_and_verify(G, G, DEV, {"nu_set": 5.0})  # (was an AttributeError)
     np.testing.assert_allclose(pulses_to(G, [DEV.g_max, DEV.g_min], DEV, u), [u.pulse_count(DEV), 0.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("nu", [20.0, 37.0, 40.0, 100.0, 1000.0])
+def test_pulses_to_the_end_of_a_steep_curve(nu):
+    """From g_min, g_max lies exactly P pulses along the SET curve (and g_min P along the RESET curve) for
+    any ν. ln(1 - u (1 - e^-ν)) as log1p lost its digits near the end: 99.29 of 100 pulses at ν = 37, inf
+    past ν ~ 37, and program-and-verify then cast inf to int64's minimum and drove the cells to g_min."""
+    u = UpdateParams(nu_set=nu, nu_reset=nu, pulses=100)
+    G = np.array([DEV.g_min, DEV.g_max, DEV.g_min + 0.5 * (DEV.g_max - DEV.g_min)])
+    t = np.array([DEV.g_max, DEV.g_min, DEV.g_max])
+    n = pulses_to(G, t, DEV, u)
+    # from mid-range: P minus the position of mid-range, -(P / ν) ln(1/2 + e^-ν / 2)
+    mid = 100 + (100 / nu) * math.log(0.5 + 0.5 * math.exp(-nu))
+    np.testing.assert_allclose(n, [100.0, -100.0, mid], rtol=1e-12)
+    r = program_and_verify(G, t, DEV, u)
+    np.testing.assert_allclose(r.g, t, rtol=1e-12)  # (from mid-range: a whole number of pulses, within 1e-12)
+    assert r.unconverged == 0 and r.pulses.tolist() == [100, 100, round(mid)]
