@@ -152,7 +152,8 @@ class DeviceParams:
         f = np.clip(np.asarray(frac, dtype=float), 0.0, 1.0)
         if self.levels is not None:
             f = np.rint(f * (self.levels - 1)) / (self.levels - 1)
-        return self.g_min + f * (self.g_max - self.g_min)
+        # (g_min + (g_max - g_min) can round 1 ulp above g_max: the top level must be g_max itself)
+        return np.minimum(self.g_min + f * (self.g_max - self.g_min), self.g_max)
 
     def level_conductances(self) -> np.ndarray:
         """The programmable conductances (S), lowest first; ValueError for an analog device (``levels=None``)."""

@@ -140,8 +140,7 @@ def apply_pulses(G, n, device: DeviceParams, update: UpdateParams, rng: np.rando
     γ > 0 (``rng`` may be None when γ = 0). The result is clipped to
     [g_min, g_max].
     """
-    if not isinstance(update, UpdateParams):
-        raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(update).__name__}")
+    _check_update(update)
     G = _check_state(G, device)
     check_real_number_types(n, "n")
     n_arr = np.asarray(n)
@@ -166,26 +165,50 @@ def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, u
                                       update.nu_reset, SERIES_NU, update.gamma * update.step(device))
     out = response(G, n, device, update)
     if update.gamma > 0:
-        out += update.gamma * update.step(device) * np.sqrt(np.abs(n)) * rng.standard_normal(G.shape)
+        mag = np.abs(np.asarray(n, dtype=float))  # (in float: numpy's integer abs left int64's minimum negative)
+        out += update.gamma * update.step(device) * np.sqrt(mag) * rng.standard_normal(G.shape)
     return np.clip(out, device.g_min, device.g_max, out=out)
 
 
+def _check_update(update) -> None:
+    if not isinstance(update, UpdateParams):
+        raise ValueError(f"update must be an xbarlab.UpdateParams, got {type(update).__name__}")
+
+
 def pulses_to(G, target, device: DeviceParams, update: UpdateParams) -> np.ndarray:
-    """Signed (fractional) pulses that take G to ``target`` (S) along the SET or RESET curve, noiseless."""
+    """Signed (fractional) pulses that take G to ``target`` (S) along the SET or RESET curve, noiseless.
+
+    G and target: conductances of one shape within [g_min, g_max] (a target beyond a bound is reached by
+    no number of pulses: ValueError, where the non-linear curves' inverse gave NaN)."""
+    _check_update(update)
+    G = _check_state(G, device)
+    t = _check_state(target, device, "target")
+    if t.shape != G.shape:
+        raise ValueError(f"target must have G's shape {G.shape}, got {t.shape}")
+    return _pulses_to(G, t, device, update)
+
+
+def _pulses_to(G: np.ndarray, target: np.ndarray, device: DeviceParams, update: UpdateParams) -> np.ndarray:
+    """``pulses_to`` without its checks (program-and-verify's clipped targets)."""
     P = update.pulse_count(device)
     span = device.g_max - device.g_min
 
-    def position(dist, nu):  # pulses from the curve's start to a cell at ``dist`` from it
+    def position(dist, far, nu):  # pulses from the curve's start to a cell ``dist`` from it and ``far`` from its end
         u = dist / span
         if nu == 0:
             return P * u
         if nu < SERIES_NU:  # first-order series, exact to O(ν^2) (see _curve_gain)
             return P * u * (1.0 + nu * (u - 1.0) / 2.0)
-        return -(P / nu) * np.log1p(u * math.expm1(-nu))
+        # -(P / ν) ln(w), w = 1 - u (1 - e^-ν) = far / span + u e^-ν. Where w >= 1/2, log1p keeps its digits;
+        # near the curve's end w is that sum of two positive terms, taken in logs (e^-ν underflows past ν ~ 745):
+        # log1p(u expm1(-ν)) alone lost them there, ~0.7 of P = 100 pulses at ν = 37 and inf past ν ~ 37
+        with np.errstate(divide="ignore"):  # (log of 0 at either end of the curve: -inf, as it should)
+            lw = np.logaddexp(np.log(far / span), np.log(u) - nu)
+            return -(P / nu) * np.where(lw < -math.log(2.0), lw, np.log1p(u * math.expm1(-nu)))
 
-    G, target = np.asarray(G, dtype=float), np.asarray(target, dtype=float)
-    up = position(target - device.g_min, update.nu_set) - position(G - device.g_min, update.nu_set)
-    down = position(device.g_max - target, update.nu_reset) - position(device.g_max - G, update.nu_reset)
+    lo_t, hi_t, lo_g, hi_g = target - device.g_min, device.g_max - target, G - device.g_min, device.g_max - G
+    up = position(lo_t, hi_t, update.nu_set) - position(lo_g, hi_g, update.nu_set)
+    down = position(hi_t, lo_t, update.nu_reset) - position(hi_g, lo_g, update.nu_reset)
     return np.where(target >= G, up, -down)
 
 
@@ -217,10 +240,12 @@ def outer_product_pulses(x, d, scale_s: float, device: DeviceParams, update: Upd
     stochastic = settings.scheme is PulseScheme.STOCHASTIC
     rng = _check_rng(rng, stochastic)
     x_max, d_max = float(np.abs(x).max(initial=0.0)), float(np.abs(d).max(initial=0.0))
-    sign = np.sign(scale * np.outer(x, d)).astype(np.int64)
     if x_max == 0 or d_max == 0 or scale == 0:
         return np.zeros((x.size, d.size), dtype=np.int64)
-    peak = math.sqrt(abs(scale) * x_max * d_max / (update.step(device) * BL))  # the largest p and q, uncapped
+    step = update.step(device)
+    peak = math.sqrt(abs(scale) * x_max * d_max / (step * BL))  # the largest p and q, uncapped
+    _check_peak(peak, scale, step, BL)
+    sign = np.sign(scale * np.outer(x, d)).astype(np.int64)
     p = np.minimum(1.0, np.abs(x) / x_max * peak)
     q = np.minimum(1.0, np.abs(d) / d_max * peak)
     if not stochastic:
@@ -244,13 +269,15 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
         from . import update_kernels  # (the same draws and counts in compiled loops)
 
         return update_kernels.pulse_counts(X, D, scale_s, step_s, BL, rng)
-    xm = np.abs(X).max(axis=1, keepdims=True)
-    dm = np.abs(D).max(axis=1, keepdims=True)
+    xm = np.abs(X).max(axis=1, keepdims=True, initial=0.0)  # (initial: a layer of no rows or no columns)
+    dm = np.abs(D).max(axis=1, keepdims=True, initial=0.0)
     live = (xm[:, 0] > 0) & (dm[:, 0] > 0)
     if scale_s == 0 or not live.any():
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
     X, D, xm, dm = X[live], D[live], xm[live], dm[live]
-    peak = np.sqrt(abs(scale_s) * xm * dm / (step_s * BL))  # (R, 1)
+    with np.errstate(over="ignore"):  # (raised on just below)
+        peak = np.sqrt(abs(scale_s) * xm * dm / (step_s * BL))  # (R, 1)
+    _check_peak(peak, scale_s, step_s, BL)
     p = np.minimum(1.0, np.abs(X) / xm * peak)
     q = np.minimum(1.0, np.abs(D) / dm * peak)
     sx, sd = np.sign(X) * np.sign(scale_s), np.sign(D)
@@ -262,6 +289,18 @@ def batched_pulses(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, 
     cols = _streams(q, sd, BL, rng, exact)
     with one_blas_thread():  # a small product: BLAS thread pools only spin here (xbarlab.blas)
         return np.rint(rows.T @ cols).astype(np.int64)
+
+
+def _check_peak(peak, scale_s: float, step_s: float, BL: int) -> None:
+    """ValueError unless every vector's peak probability is finite in double precision: beyond it the
+    probabilities of the lines at zero were 0 * inf = NaN (and the compiled loops fired them)."""
+    if not np.all(np.asarray(peak) < np.inf):
+        raise ValueError(_overflow_message(scale_s, step_s, BL))
+
+
+def _overflow_message(scale_s: float, step_s: float, BL: int) -> str:
+    return (f"scale_s * max|x| * max|d| / (step_s * bit_length) overflows double precision (scale_s={scale_s!r}, "
+            f"step_s={step_s!r}, bit_length={BL}): the firing probabilities cannot be resolved")
 
 
 def _check_batch(X, D, scale_s, step_s, settings, rng):
@@ -324,6 +363,7 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
     """
     if not isinstance(settings, VerifySettings):
         raise ValueError(f"settings must be an xbarlab.update.VerifySettings, got {type(settings).__name__}")
+    _check_update(update)
     G = _check_state(G, device)
     check_real_number_types(target, "target")
     t = np.asarray(target, dtype=float)
@@ -336,7 +376,7 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
     total = np.zeros(G.shape, dtype=np.int64)
     rounds = 0
     for rounds in range(1, settings.max_rounds + 1):
-        n = np.where(np.abs(G - t) > tol, np.rint(pulses_to(G, t, device, update)), 0.0).astype(np.int64)
+        n = np.where(np.abs(G - t) > tol, np.rint(_pulses_to(G, t, device, update)), 0.0).astype(np.int64)
         if not n.any():
             rounds -= 1
             break

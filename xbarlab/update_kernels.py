@@ -45,6 +45,10 @@ def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL
     P, Q = np.empty_like(X), np.empty_like(D)
     lines = np.empty((X.shape[0], 2), dtype=np.int64)  # per vector: rows and columns with probability != 0
     nr, nc = _probabilities(X, D, abs(scale_s), 1.0 if scale_s > 0 else -1.0, step_s * BL, P, Q, lines)
+    if nr < 0:  # (a vector's peak probability overflowed)
+        from .update import _overflow_message
+
+        raise ValueError(_overflow_message(scale_s, step_s, BL))
     if nr == 0 or nc == 0:  # (no live vector: the array code draws nothing either)
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
     ur = rng.random((nr, BL), dtype=np.float32)
@@ -59,7 +63,8 @@ def _probabilities(X, D, scale, sign, slots, P, Q, lines):
     """Signed firing probabilities P (R, K) of the rows and Q (R, N) of the columns, as the array code:
     per vector peak = sqrt(scale max|x| max|d| / slots), p = min(1, |x| / max|x| * peak) with the sign
     of x (times ``sign``, the scale's), q likewise with d's; a vector whose x or d is all zero is 0.
-    ``lines`` (R, 2): each vector's rows and columns with a probability != 0; returns their totals."""
+    ``lines`` (R, 2): each vector's rows and columns with a probability != 0; returns their totals,
+    or (-1, -1) when a vector's peak is not finite (its zero lines would be 0 * inf)."""
     R, K = X.shape
     N = D.shape[1]
     nr = 0
@@ -78,6 +83,8 @@ def _probabilities(X, D, scale, sign, slots, P, Q, lines):
             Q[r] = 0.0
             continue
         peak = np.sqrt(scale * xm * dm / slots)
+        if not peak < np.inf:
+            return -1, -1
         for i in range(K):
             x = X[r, i]
             v = min(1.0, abs(x) / xm * peak)
@@ -96,10 +103,13 @@ def _probabilities(X, D, scale, sign, slots, P, Q, lines):
 def respond(G: np.ndarray, n: np.ndarray, z, g_min: float, g_max: float, P: int, nu_set: float, nu_reset: float,
             small_nu: float, noise: float) -> np.ndarray:
     """``update.apply_pulses_unchecked``'s result (a new array of G's shape) for float G and whole-number
-    n of one shape; z: the standard normals per cell (None when noise = 0), noise = γ ΔG_step (S)."""
+    n of one shape (integers, read in float64 as the array code reads them); z: the standard normals per
+    cell (None when noise = 0), noise = γ ΔG_step (S)."""
     G = np.ascontiguousarray(G, dtype=float)
-    n = np.ascontiguousarray(n, dtype=np.int64)
-    k = np.abs(n.astype(float)) / P  # (the array code's k: its expm1 here, numpy's, on the same array)
+    # n in float64, as the array code reads it (an int64 cast wrapped uint64 counts >= 2**63, and the
+    # loop's -n and |n| left int64's minimum negative: RESET pulses that SET)
+    n = np.ascontiguousarray(n, dtype=float)
+    k = np.abs(n) / P  # (the array code's k: its expm1 here, numpy's, on the same array)
     e_set = np.expm1(-nu_set * k) if nu_set else k
     e_reset = np.expm1(-nu_reset * k) if nu_reset else k
     zz = k if z is None else np.ascontiguousarray(z, dtype=float)
@@ -209,11 +219,11 @@ def _respond(G, n, e_set, e_reset, z, g_min, g_max, P, nu_set, nu_reset, em_set,
         g = G[c]
         m = n[c]
         if m > 0:
-            v = g + _move(np.float64(m) / P, g - g_min, e_set[c], em_set, nu_set, span, small_nu)
+            v = g + _move(m / P, g - g_min, e_set[c], em_set, nu_set, span, small_nu)
         elif m < 0:
-            v = g - _move(np.float64(-m) / P, g_max - g, e_reset[c], em_reset, nu_reset, span, small_nu)
+            v = g - _move(-m / P, g_max - g, e_reset[c], em_reset, nu_reset, span, small_nu)
         else:
             v = g
         if noise > 0:
-            v += noise * np.sqrt(np.float64(abs(m))) * z[c]
+            v += noise * np.sqrt(abs(m)) * z[c]
         out[c] = min(max(v, g_min), g_max)

@@ -21,6 +21,9 @@ class PulseScheme(Choice):
     EXPECTED = "expected"
 
 
+MAX_PULSES = 2**53  # the most pulses from g_min to g_max: every count up to it is exact in float64
+
+
 @dataclass(frozen=True)
 class UpdateParams:
     """The response of a cell to programming pulses (all dimensionless).
@@ -30,8 +33,8 @@ class UpdateParams:
         nu_reset: ν of depression (RESET), >= 0; 0 is linear.
         gamma: TxSim's write-noise factor γ, >= 0: standard deviation of one pulse's
             conductance change in units of the nominal step ΔG_step; 0 is noiseless.
-        pulses: pulses from g_min to g_max (and back), >= 1; None means the
-            device's ``levels - 1``.
+        pulses: pulses from g_min to g_max (and back), 1 .. 2**53 (beyond, a count of
+            pulses is not exact in double precision); None means the device's ``levels - 1``.
     """
 
     nu_set: float = 0.0
@@ -44,6 +47,8 @@ class UpdateParams:
         for name in ("nu_set", "nu_reset", "gamma"):
             s(self, name, _finite(name, getattr(self, name), lo=0.0))
         s(self, "pulses", _int_or_none("pulses", self.pulses, 1))
+        if self.pulses is not None and self.pulses > MAX_PULSES:  # (10**400 gave an OverflowError in step)
+            raise ValueError(f"pulses must be <= 2**53 (exact in double precision), got {self.pulses!r}")
 
     def pulse_count(self, device: DeviceParams) -> int:
         """P, the pulses from g_min to g_max on ``device``; ValueError if neither sets it."""
@@ -92,7 +97,10 @@ class InSituSettings:
             raise ValueError("bit_length must be an integer >= 1, got None")
         if self.bit_length > MAX_BIT_LENGTH:  # (a huge BL took the machine's memory in the pulse streams)
             raise ValueError(f"bit_length must be <= MAX_BIT_LENGTH ({MAX_BIT_LENGTH}), got {self.bit_length!r}")
-        object.__setattr__(self, "scheme", PulseScheme.parse(self.scheme))
+        try:
+            object.__setattr__(self, "scheme", PulseScheme.parse(self.scheme))
+        except ValueError:  # (PulseScheme.parse names the class, pulse_scheme; the field is scheme)
+            raise ValueError(f"scheme must be one of {[k.name for k in PulseScheme]}, got {self.scheme!r}") from None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -125,6 +127,20 @@ def test_finite_levels(nu):
     np.testing.assert_allclose(down, [DEV.g_min], rtol=1e-12)  # P RESET pulses from g_max reach g_min
 
 
+def test_the_devices_own_levels_are_accepted():
+    """For about 1 in 80 bound pairs g_min + (g_max - g_min) rounds 1 ulp above g_max: the top level of
+    ``level_conductances`` and ``random_state`` lay outside the bounds, and ``apply_pulses`` and
+    ``program_and_verify`` refused the device's own states."""
+    dev = xb.DeviceParams(g_min=5.202130106440961e-06, g_max=2.3064220899374745e-05, bits=4)
+    assert dev.g_min + (dev.g_max - dev.g_min) > dev.g_max  # the case
+    G = dev.level_conductances()
+    assert G[-1] == dev.g_max and dev.quantize(1.0) == dev.g_max
+    np.testing.assert_array_equal(apply_pulses(G, np.zeros(G.shape, int), dev, UpdateParams()), G)
+    r = program_and_verify(G, G[::-1], dev, UpdateParams())
+    assert r.unconverged == 0 and r.g.max() == dev.g_max
+    assert dev.random_state(np.random.default_rng(0), 1000).max() == dev.g_max
+
+
 def test_write_noise_scales_with_gamma_and_sqrt_pulses():
     """σ of an n-pulse update is γ ΔG_step sqrt(n): measured on 40,000 mid-range cells, seeded."""
     rng = np.random.default_rng(7)
@@ -216,8 +232,11 @@ def test_parameters_are_validated():
     with pytest.raises(ValueError, match=r"bit_length must be <= MAX_BIT_LENGTH \(1024\), got 1025"):
         InSituSettings(bit_length=1025)
     assert InSituSettings(bit_length=1024).bit_length == 1024
-    with pytest.raises(ValueError, match="pulse_scheme must be one of"):
-        InSituSettings(scheme="random")
+    with pytest.raises(ValueError, match=r"^scheme must be one of \['STOCHASTIC', 'EXPECTED'\], got 'random'"):
+        InSituSettings(scheme="random")  # (the message named pulse_scheme, not the field)
+    with pytest.raises(ValueError, match=r"pulses must be <= 2\*\*53 .*, got 10{400}$"):
+        UpdateParams(pulses=10**400)  # (its step raised an OverflowError)
+    assert UpdateParams(pulses=2**53).step(xb.DeviceParams(bits=None)) > 0
     with pytest.raises(ValueError, match="tolerance must be > 0.0, got 0"):
         VerifySettings(tolerance=0)
     with pytest.raises(ValueError, match="pulses must be set for an analog device"):
@@ -258,3 +277,38 @@ def test_bad_inputs_raise():
         apply_pulses(G, [True, False, True], DEV, UpdateParams())
     with pytest.raises(ValueError, match="target must be finite"):
         program_and_verify(G, [np.nan, 1e-5, 1e-5], DEV, UpdateParams())
+
+
+def test_pulses_to_refuses_unreachable_or_invalid_targets():
+    """A target beyond a bound is reached by no number of pulses: the inverse of a non-linear curve gave
+    NaN (log1p of a negative number) with only a RuntimeWarning, a linear one more than P pulses."""
+    u = UpdateParams(nu_set=5.0, nu_reset=1.0)
+    G = np.full(2, DEV.g_min)
+    with pytest.raises(ValueError, match=r"target must lie in \[g_min, g_max\]"):
+        pulses_to(G, [DEV.g_max, 2 * DEV.g_max], DEV, u)
+    with pytest.raises(ValueError, match="G must be finite"):
+        pulses_to([np.nan, DEV.g_min], G, DEV, u)
+    with pytest.raises(ValueError, match="target must have G's shape"):
+        pulses_to(G, [DEV.g_max], DEV, u)
+    with pytest.raises(ValueError, match="update must be an xbarlab.UpdateParams"):
+        pulses_to(G, G, DEV, {"nu_set": 5.0})
+    with pytest.raises(ValueError, match="update must be an xbarlab.UpdateParams"):
+        program_and_verify(G, G, DEV, {"nu_set": 5.0})  # (was an AttributeError)
+    np.testing.assert_allclose(pulses_to(G, [DEV.g_max, DEV.g_min], DEV, u), [u.pulse_count(DEV), 0.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("nu", [20.0, 37.0, 40.0, 100.0, 1000.0])
+def test_pulses_to_the_end_of_a_steep_curve(nu):
+    """From g_min, g_max lies exactly P pulses along the SET curve (and g_min P along the RESET curve) for
+    any ν. ln(1 - u (1 - e^-ν)) as log1p lost its digits near the end: 99.29 of 100 pulses at ν = 37, inf
+    past ν ~ 37, and program-and-verify then cast inf to int64's minimum and drove the cells to g_min."""
+    u = UpdateParams(nu_set=nu, nu_reset=nu, pulses=100)
+    G = np.array([DEV.g_min, DEV.g_max, DEV.g_min + 0.5 * (DEV.g_max - DEV.g_min)])
+    t = np.array([DEV.g_max, DEV.g_min, DEV.g_max])
+    n = pulses_to(G, t, DEV, u)
+    # from mid-range: P minus the position of mid-range, -(P / ν) ln(1/2 + e^-ν / 2)
+    mid = 100 + (100 / nu) * math.log(0.5 + 0.5 * math.exp(-nu))
+    np.testing.assert_allclose(n, [100.0, -100.0, mid], rtol=1e-12)
+    r = program_and_verify(G, t, DEV, u)
+    np.testing.assert_allclose(r.g, t, rtol=1e-12)  # (from mid-range: a whole number of pulses, within 1e-12)
+    assert r.unconverged == 0 and r.pulses.tolist() == [100, 100, round(mid)]

@@ -89,3 +89,50 @@ def test_batched_pulses_refuses_mismatched_or_nonfinite_batches(monkeypatch, com
         batched_pulses(X[1:], D[1:4], -1e-5, 1e-7, InSituSettings(), None)
     with pytest.raises(ValueError, match="step_s"):
         batched_pulses(X[1:], D[1:4], -1e-5, 0.0, InSituSettings(), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_peak_beyond_double_precision_raises(monkeypatch, compiled):
+    """scale_s max|x| max|d| / (step_s BL) past the largest double made the peak probability inf: the lines
+    at zero got 0 * inf = NaN, which the compiled loops fired in every slot (counts 5 in all 6 cells, the
+    array code's [[5, 0], [0, 0], [5, 0]]), and whose true p could not be resolved either way."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    X, D = np.array([[1e160, 0.0, 1.0]]), np.array([[1e160, 0.0]])
+    with pytest.raises(ValueError, match=r"overflows double precision \(scale_s=0.001, step_s=1e-08, bit_length=5"):
+        batched_pulses(X, D, 1e-3, 1e-8, InSituSettings(bit_length=5), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="overflows double precision"):
+        U.outer_product_pulses(X[0], D[0], 1e-3, DEV, UpdateParams(pulses=100), InSituSettings(scheme="expected"))
+    # one step inside the range: the same counts from both paths, the zero lines never pulsed
+    n = batched_pulses(X * 1e-10, D * 1e-10, 1e-3, 1e-8, InSituSettings(bit_length=5), np.random.default_rng(0))
+    np.testing.assert_array_equal(n, [[5, 0], [0, 0], [0, 0]])
+
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_integer_extremes_keep_their_sign(monkeypatch, compiled):
+    """The compiled loops cast n to int64 and negated it there: a uint64 count >= 2**63 wrapped negative
+    (RESET to g_min instead of SET to g_max) and int64's minimum stayed negative under - and abs (SET to
+    g_max); numpy's integer abs made the array code's write noise of that count NaN."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    G = np.full(3, 5e-5)
+    i64 = np.iinfo(np.int64)
+    n = np.array([i64.min, i64.max, 7])
+    up = UpdateParams(nu_set=0.5, nu_reset=1.0, pulses=100)
+    np.testing.assert_array_equal(apply_pulses_unchecked(G, n, DEV, up, None)[:2], [DEV.g_min, DEV.g_max])
+    big = np.array([2**63 + 5, 2**64 - 1, 7], dtype=np.uint64)
+    np.testing.assert_array_equal(apply_pulses_unchecked(G, big, DEV, up, None)[:2], [DEV.g_max, DEV.g_max])
+    noisy = UpdateParams(nu_set=0.5, nu_reset=1.0, gamma=0.3, pulses=100)
+    out = apply_pulses_unchecked(G, n, DEV, noisy, np.random.default_rng(4))
+    assert np.all(np.isin(out[:2], [DEV.g_min, DEV.g_max]))  # (noise of sigma ~ 900 S: either bound; was NaN)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("scheme", ["stochastic", "expected"])
+def test_no_rows_or_no_columns_give_no_pulses(monkeypatch, compiled, scheme):
+    """K = 0 or N = 0: zero counts of shape (K, N) from both paths; the array code (and so EXPECTED
+    always) raised numpy's 'zero-size array to reduction operation maximum'."""
+    monkeypatch.setattr(U, "_compiled", lambda: compiled)
+    for K, N in ((0, 2), (3, 0)):
+        n = batched_pulses(np.ones((4, K)), np.ones((4, N)), 1e-3, 1e-5, InSituSettings(scheme=scheme),
+                           np.random.default_rng(0))
+        assert n.shape == (K, N) and n.dtype == np.int64

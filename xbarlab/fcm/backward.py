@@ -62,6 +62,23 @@ def _flip_index(blocks: int, size: int) -> np.ndarray:
     return np.arange(blocks * size).reshape(blocks, size)[:, ::-1].ravel()
 
 
+def _check_layout(turned: FCM, forward_shape, blocks) -> tuple[int, ...]:
+    """(K, N, Tk, M, Tn, Nc) when ``blocks`` = (Tk, M, Tn, Nc) is the tile grid of a (K, N) weight matrix on
+    M x Nc tiles and ``turned`` reads those tiles turned, or ValueError (a mismatch gave outputs of the
+    wrong length or from the wrong cells, silently)."""
+    vals = tuple(forward_shape) + tuple(blocks)
+    if len(vals) != 6 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in vals):
+        raise ValueError(f"forward_shape (K, N) and blocks (Tk, M, Tn, Nc) must be integers >= 1, "
+                         f"got {forward_shape!r} and {blocks!r}")
+    K, N, tk, m, tn, nc = (int(v) for v in vals)
+    if not ((tk - 1) * m < K <= tk * m and (tn - 1) * nc < N <= tn * nc):
+        raise ValueError(f"blocks (Tk, M, Tn, Nc) = {blocks!r} are not the tile grid of forward_shape {forward_shape!r}")
+    if turned.shape != (tn * nc, tk * m) or (turned.spec.rows, turned.spec.cols) != (nc, m):
+        raise ValueError(f"turned must read {m} x {nc} tiles turned ({nc} x {m}), padded shape {(tn * nc, tk * m)}, "
+                         f"got {turned.spec.rows} x {turned.spec.cols} tiles, shape {turned.shape}")
+    return K, N, tk, m, tn, nc
+
+
 class BackwardFCM:
     """The transposed read of a forward ``FCM``'s crossbars: ``fcm_b.matmul(d) ~ d @ W.T``.
 
@@ -75,11 +92,11 @@ class BackwardFCM:
     def __init__(self, turned: FCM, forward_shape: tuple[int, int], blocks: tuple[int, int, int, int]) -> None:
         if not isinstance(turned, FCM):
             raise ValueError(f"turned must be an FCM, got {type(turned).__name__}")
+        K, N, tk, m, tn, nc = _check_layout(turned, forward_shape, blocks)
         self.turned = turned
         self.spec = turned.spec
-        self.forward_shape = (int(forward_shape[0]), int(forward_shape[1]))
-        tk, m, tn, nc = blocks
-        self._blocks = blocks
+        self.forward_shape = (K, N)
+        self._blocks = (tk, m, tn, nc)
         # padded input position r (turned row) <- original column in_idx[r]; output k <- turned column out_idx[k]
         self._in_idx = _flip_index(tn, nc)
         self._out_idx = _flip_index(tk, m)[: self.forward_shape[0]]
@@ -91,12 +108,18 @@ class BackwardFCM:
         """The backward read of ``fcm``'s programmed conductances (no re-sampling: the same hardware).
 
         ``dac`` drives the columns, ``adc`` digitizes the rows (default: the
-        forward spec's, at their bits); ``options`` default to ``fcm.options``.
+        forward spec's, at their bits); ``options`` default to ``fcm.options`` and
+        must keep its mapping (the tiles' layout: G+ and G- or one offset cell).
         """
         if not isinstance(fcm, FCM):
             raise ValueError(f"fcm must be an xbarlab.FCM, got {type(fcm).__name__}")
+        if options is not None and not isinstance(options, FCMOptions):
+            raise ValueError(f"options must be an xbarlab.fcm.FCMOptions or None, got {type(options).__name__}")
         spec_t = backward_spec(fcm.spec, dac, adc)
         opts = fcm.options if options is None else options
+        if opts.mapping is not fcm.options.mapping:  # (read as the other layout, the tiles gave d @ W.T wrong by 2x)
+            raise ValueError(f"options.mapping must be the forward FCM's mapping {fcm.options.mapping.value!r} "
+                             f"(its tiles are programmed in that layout), got {opts.mapping.value!r}")
         if fcm.options.sensing.value == "reference" or opts.sensing.value == "reference":
             raise ValueError("sensing='reference' has no backward read: its reference column would be a row "
                              "of the transposed read (use sensing 'separate' or 'differential')")
