@@ -21,8 +21,10 @@ step is then taken); anything else (the iteration cap, a line search that
 fails with a larger step, a non-finite value) raises ``NewtonConvergenceError``, never a
 partial answer. A 1T-1R answer whose transistor voltages leave the table
 raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
-verified against ngspice; no extended-precision refinement here) raise
-ValueError. The check counts G, not the Jacobian's G cosh(b V): a cell that far
+verified against ngspice) raise ValueError. A sinh answer then takes
+``REFINE_STEPS`` Newton steps on the residual summed in extended precision (as
+``engines.exact`` refines), so outputs that cancel (a column fed +V and -V) keep
+the exact engine's accuracy. The check counts G, not the Jacobian's G cosh(b V): a cell that far
 into its sinh carries a current its wires must carry too, so it costs no accuracy
 (Jacobian spreads to 3e18 measured at round-off). The residual sums each wire's
 current once, leaving one end and entering the other, so that strongly joined
@@ -64,6 +66,8 @@ from .result import SolveResult
 # A full Newton step that no longer lowers the residual because the residual is at its rounding floor
 # (wire currents of ~1e-1 A cancel to ~1e-17 A) is still taken when it is this small relative to the inputs.
 ROUNDOFF_STEP = 1e-9
+# Newton steps on the residual summed in extended precision after convergence (sinh cells only).
+REFINE_STEPS = 2
 
 
 class NewtonConvergenceError(XbarlabError, ArithmeticError):
@@ -142,8 +146,8 @@ class _Stamps:
             self.vals.append(d[k])
 
 
-# The Newton solve has no extended-precision refinement (engines.exact has): it is verified to 1e-9 against
-# ngspice over conductance spreads up to ngspice's own limit (cells over wires 1e7), and refuses beyond it.
+# The Newton solve is verified to 1e-9 against ngspice over conductance spreads up to ngspice's own limit
+# (cells over wires 1e7), and refuses beyond it (its extended-precision refinement is verified only there).
 SPREAD_LIMIT = cond.NGSPICE_SPREAD_LIMIT
 
 
@@ -361,8 +365,31 @@ class _Network:
         raise NewtonConvergenceError(f"Newton did not converge in {s.max_iter} iterations "
                                      f"(last step {big:.3g} V, tolerance {s.tol * v_scale:.3g} V)")
 
+    def refine(self, u: np.ndarray, fixed_vals: np.ndarray) -> np.ndarray:
+        """``REFINE_STEPS`` Newton steps on the residual summed in extended precision (sinh cells)."""
+        if not isinstance(self.cells, SinhCells):
+            return u
+        ld = np.longdouble
+        e1, e2, p1, p2 = self.wire_ends
+        b = ld(self.cells.b_per_v)
+        for _ in range(REFINE_STEPS):
+            vc = self.voltages(u, fixed_vals).astype(ld)
+            i_w = self.wire_g.astype(ld) * (vc[e1] - vc[e2])
+            with np.errstate(over="ignore"):
+                i_c = self.g.astype(ld) * np.sinh(b * (vc[self.ca] - vc[self.cb])) / b
+            F = np.zeros(len(u), dtype=ld)
+            for pos, i, sign in ((p1, i_w, 1), (p2, i_w, -1), (self.pa, i_c, 1), (self.pb, i_c, -1)):
+                k = pos >= 0
+                np.add.at(F, pos[k], sign * i[k])
+            if not np.all(np.isfinite(F)):
+                return u
+            _, J = self.residual(u, fixed_vals, True)
+            u = u - splu(J, permc_spec="MMD_AT_PLUS_A").solve(F.astype(float))
+        return u
+
     def finish(self, u: np.ndarray, fixed_vals: np.ndarray):
         """(v_row, v_col, i_cell, i_out) of the converged unknowns ``u``."""
+        u = self.refine(u, fixed_vals)
         m, n = self.G.shape
         vc = self.voltages(u, fixed_vals)
         vx = u[self.n_free:]
