@@ -21,14 +21,11 @@ step is then taken); anything else (the iteration cap, a line search that
 fails with a larger step, a non-finite value) raises ``NewtonConvergenceError``, never a
 partial answer. A 1T-1R answer whose transistor voltages leave the table
 raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
-verified against ngspice) raise ValueError. A sinh answer then takes
-``REFINE_STEPS`` Newton steps on the residual summed in extended precision (as
-``engines.exact`` refines), so outputs that cancel (a column fed +V and -V) keep
-the exact engine's accuracy. The check counts G, not the Jacobian's G cosh(b V): a cell that far
-into its sinh carries a current its wires must carry too, so it costs no accuracy
-(Jacobian spreads to 3e18 measured at round-off). The residual sums each wire's
-current once, leaving one end and entering the other, so that strongly joined
-nodes tied weakly to the sources keep their net current to round-off.
+verified against ngspice) raise ValueError; the check counts G, not the
+Jacobian's G cosh(b V) (a cell far into its sinh carries a current its wires
+carry too: Jacobian spreads to 3e18 measured at round-off). A sinh answer then
+takes ``REFINE_STEPS`` Newton steps on the residual summed in extended precision
+(as ``engines.exact``), so outputs that cancel keep the exact engine's accuracy.
 
 ``solve_ngspice`` runs the same crossbar in ngspice (the sinh or 1T-1R deck,
 tightened tolerances). Both are public through ``xbarlab.solve`` /
@@ -38,10 +35,8 @@ of a ``DeviceParams``).
 Verified against ngspice ``.op`` on whole crossbars:
 ``tests/core/test_nonlinear_sinh.py`` (<= 1e-9 relative) and
 ``tests/core/test_1t1r_solver.py`` (the table's bound, stated there);
-through the public API: ``tests/core/test_api_nonlinear.py``; against a 50-digit
-Newton solve near the spread limit (b to 30 /V, |V| to 1 V), outputs within 1e-12
-(measured 4.3e-13; cell currents within eps x spread):
-``tests/core/test_nonlinear_accuracy.py``.
+through the public API: ``tests/core/test_api_nonlinear.py``; near the spread
+limit against a 50-digit Newton solve: ``tests/core/test_nonlinear_accuracy.py``.
 """
 
 from __future__ import annotations
@@ -66,8 +61,7 @@ from .result import SolveResult
 # A full Newton step that no longer lowers the residual because the residual is at its rounding floor
 # (wire currents of ~1e-1 A cancel to ~1e-17 A) is still taken when it is this small relative to the inputs.
 ROUNDOFF_STEP = 1e-9
-# Newton steps on the residual summed in extended precision after convergence (sinh cells only).
-REFINE_STEPS = 2
+REFINE_STEPS = 2  # Newton steps on the residual summed in extended precision at the end (sinh cells)
 
 
 class NewtonConvergenceError(XbarlabError, ArithmeticError):
@@ -304,12 +298,8 @@ class _Network:
         return i_d, i_dev
 
     def wire_residual(self, vc: np.ndarray, n: int) -> np.ndarray:
-        """Current leaving each unknown through the wires, summed wire by wire: each wire's current
-        g (v1 - v2) leaves one end and enters the other as the same number. (The Laplacian product
-        L_ff u + L_fs v_fixed rounds each node's sum at eps g |v| instead, independently per node; a group
-        of nodes joined by strong wires and tied to the rest by weak ones then has a net rounding current
-        of eps g_strong |v| that moves it by eps |v| g_strong / g_weak: 1.4e-9 of the output at a spread
-        of 9.99e6, ``tests/core/test_nonlinear_accuracy.py``.)"""
+        """Current leaving each unknown through the wires, each wire's g (v1 - v2) leaving one end and
+        entering the other as one number (L_ff u rounds per node: 1.4e-9 off at spread 9.99e6)."""
         e1, e2, p1, p2 = self.wire_ends
         i_w = self.wire_g * (vc[e1] - vc[e2])
         k1, k2 = p1 >= 0, p2 >= 0
@@ -369,22 +359,19 @@ class _Network:
         """``REFINE_STEPS`` Newton steps on the residual summed in extended precision (sinh cells)."""
         if not isinstance(self.cells, SinhCells):
             return u
-        ld = np.longdouble
-        e1, e2, p1, p2 = self.wire_ends
-        b = ld(self.cells.b_per_v)
+        ld, (e1, e2, p1, p2), b = np.longdouble, self.wire_ends, np.longdouble(self.cells.b_per_v)
         for _ in range(REFINE_STEPS):
             vc = self.voltages(u, fixed_vals).astype(ld)
             i_w = self.wire_g.astype(ld) * (vc[e1] - vc[e2])
             with np.errstate(over="ignore"):
                 i_c = self.g.astype(ld) * np.sinh(b * (vc[self.ca] - vc[self.cb])) / b
-            F = np.zeros(len(u), dtype=ld)
+            F = np.zeros(len(u), dtype=ld)  # current leaving each unknown
             for pos, i, sign in ((p1, i_w, 1), (p2, i_w, -1), (self.pa, i_c, 1), (self.pb, i_c, -1)):
                 k = pos >= 0
                 np.add.at(F, pos[k], sign * i[k])
             if not np.all(np.isfinite(F)):
                 return u
-            _, J = self.residual(u, fixed_vals, True)
-            u = u - splu(J, permc_spec="MMD_AT_PLUS_A").solve(F.astype(float))
+            u = u - splu(self.residual(u, fixed_vals, True)[1], permc_spec="MMD_AT_PLUS_A").solve(F.astype(float))
         return u
 
     def finish(self, u: np.ndarray, fixed_vals: np.ndarray):
