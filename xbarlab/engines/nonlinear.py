@@ -21,8 +21,11 @@ step is then taken); anything else (the iteration cap, a line search that
 fails with a larger step, a non-finite value) raises ``NewtonConvergenceError``, never a
 partial answer. A 1T-1R answer whose transistor voltages leave the table
 raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
-verified against ngspice; no extended-precision refinement here) raise
-ValueError.
+verified against ngspice) raise ValueError; the check counts G, not the
+Jacobian's G cosh(b V) (a cell far into its sinh carries a current its wires
+carry too: Jacobian spreads to 3e18 measured at round-off). A sinh answer then
+takes ``REFINE_STEPS`` Newton steps on the residual summed in extended precision
+(as ``engines.exact``), so outputs that cancel keep the exact engine's accuracy.
 
 ``solve_ngspice`` runs the same crossbar in ngspice (the sinh or 1T-1R deck,
 tightened tolerances). Both are public through ``xbarlab.solve`` /
@@ -32,7 +35,8 @@ of a ``DeviceParams``).
 Verified against ngspice ``.op`` on whole crossbars:
 ``tests/core/test_nonlinear_sinh.py`` (<= 1e-9 relative) and
 ``tests/core/test_1t1r_solver.py`` (the table's bound, stated there);
-through the public API: ``tests/core/test_api_nonlinear.py``.
+through the public API: ``tests/core/test_api_nonlinear.py``; near the spread
+limit against a 50-digit Newton solve: ``tests/core/test_nonlinear_accuracy.py``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from .result import SolveResult
 # A full Newton step that no longer lowers the residual because the residual is at its rounding floor
 # (wire currents of ~1e-1 A cancel to ~1e-17 A) is still taken when it is this small relative to the inputs.
 ROUNDOFF_STEP = 1e-9
+REFINE_STEPS = 2  # Newton steps on the residual summed in extended precision at the end (sinh cells)
 
 
 class NewtonConvergenceError(XbarlabError, ArithmeticError):
@@ -135,8 +140,8 @@ class _Stamps:
             self.vals.append(d[k])
 
 
-# The Newton solve has no extended-precision refinement (engines.exact has): it is verified to 1e-9 against
-# ngspice over conductance spreads up to ngspice's own limit (cells over wires 1e7), and refuses beyond it.
+# The Newton solve is verified to 1e-9 against ngspice over conductance spreads up to ngspice's own limit
+# (cells over wires 1e7), and refuses beyond it (its extended-precision refinement is verified only there).
 SPREAD_LIMIT = cond.NGSPICE_SPREAD_LIMIT
 
 
@@ -252,6 +257,8 @@ class _Network:
         self.v_gate = cells.access.v_gate_v if isinstance(cells, TransistorTable) else 0.0  # gate lines drive too
         wires = self.sysm.L_ff.tocoo()
         self.wire_coo = (wires.row, wires.col, wires.data)
+        e1, e2, self.wire_g = self.sysm.edges  # every wire (the system has no cells), component e1 -> e2
+        self.wire_ends = (e1, e2, self.sysm.pos[e1], self.sysm.pos[e2])
 
     def voltages(self, u: np.ndarray, fixed_vals: np.ndarray) -> np.ndarray:
         vc = np.empty(self.sysm.topo.n_comp)
@@ -290,10 +297,19 @@ class _Network:
             st.term(pb, -i_dev, [(px, -g), (pb, g)])
         return i_d, i_dev
 
+    def wire_residual(self, vc: np.ndarray, n: int) -> np.ndarray:
+        """Current leaving each unknown through the wires, each wire's g (v1 - v2) leaving one end and
+        entering the other as one number (L_ff u rounds per node: 1.4e-9 off at spread 9.99e6)."""
+        e1, e2, p1, p2 = self.wire_ends
+        i_w = self.wire_g * (vc[e1] - vc[e2])
+        k1, k2 = p1 >= 0, p2 >= 0
+        return (np.bincount(p1[k1], weights=i_w[k1], minlength=n)
+                - np.bincount(p2[k2], weights=i_w[k2], minlength=n))
+
     def residual(self, u: np.ndarray, fixed_vals: np.ndarray, jacobian: bool):
         vc = self.voltages(u, fixed_vals)
         st = _Stamps(len(u))
-        st.F[:self.n_free] = self.sysm.L_ff @ u[:self.n_free] + self.sysm.L_fs @ fixed_vals
+        st.F[:self.n_free] = self.wire_residual(vc, self.n_free)
         self.cell_currents(vc, u[self.n_free:], st)
         if not jacobian:
             return st.F, None
@@ -339,8 +355,28 @@ class _Network:
         raise NewtonConvergenceError(f"Newton did not converge in {s.max_iter} iterations "
                                      f"(last step {big:.3g} V, tolerance {s.tol * v_scale:.3g} V)")
 
+    def refine(self, u: np.ndarray, fixed_vals: np.ndarray) -> np.ndarray:
+        """``REFINE_STEPS`` Newton steps on the residual summed in extended precision (sinh cells)."""
+        if not isinstance(self.cells, SinhCells):
+            return u
+        ld, (e1, e2, p1, p2), b = np.longdouble, self.wire_ends, np.longdouble(self.cells.b_per_v)
+        for _ in range(REFINE_STEPS):
+            vc = self.voltages(u, fixed_vals).astype(ld)
+            i_w = self.wire_g.astype(ld) * (vc[e1] - vc[e2])
+            with np.errstate(over="ignore"):
+                i_c = self.g.astype(ld) * np.sinh(b * (vc[self.ca] - vc[self.cb])) / b
+            F = np.zeros(len(u), dtype=ld)  # current leaving each unknown
+            for pos, i, sign in ((p1, i_w, 1), (p2, i_w, -1), (self.pa, i_c, 1), (self.pb, i_c, -1)):
+                k = pos >= 0
+                np.add.at(F, pos[k], sign * i[k])
+            if not np.all(np.isfinite(F)):
+                return u
+            u = u - splu(self.residual(u, fixed_vals, True)[1], permc_spec="MMD_AT_PLUS_A").solve(F.astype(float))
+        return u
+
     def finish(self, u: np.ndarray, fixed_vals: np.ndarray):
         """(v_row, v_col, i_cell, i_out) of the converged unknowns ``u``."""
+        u = self.refine(u, fixed_vals)
         m, n = self.G.shape
         vc = self.voltages(u, fixed_vals)
         vx = u[self.n_free:]
