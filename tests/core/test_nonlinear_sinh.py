@@ -8,9 +8,10 @@ tightened (``verification_deck``: reltol 1e-9, vntol 1e-12 V): at its
 defaults its own answer was up to 4.7e-9 off a 50-digit solve of single-row
 sinh crossbars, 2.6e-11 with these, the Newton solver 2.5e-16
 (``test_sinh_newton_against_a_50_digit_solve``).
-Measured (printed by the test): at most 9.4e-11 of the largest output over the
-25 examples of the dev profile, 5.8e-11 over the 40 of the CI profile, 6.0e-11 over
-400 (--hypothesis-profile=thorough).
+Measured (printed by the test), on an AMD EPYC host after the wire-residual fix of
+``engines.nonlinear``: at most 3.2e-11 of the largest output over the 25 examples of
+the dev profile, 3.8e-11 over the 40 of the CI profile (before it, on an Intel host:
+9.4e-11 and 5.8e-11, and 6.0e-11 over 400 with --hypothesis-profile=thorough).
 """
 
 from __future__ import annotations
