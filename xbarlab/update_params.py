@@ -22,6 +22,7 @@ class PulseScheme(Choice):
 
 
 MAX_PULSES = 2**53  # the most pulses from g_min to g_max: every count up to it is exact in float64
+MIN_STEP_RELATIVE = 2.0**-40  # the least ΔG_step / g_max: a step at g_max keeps 12 bits of double precision
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,15 @@ class UpdateParams:
         return device.levels - 1
 
     def step(self, device: DeviceParams) -> float:
-        """ΔG_step = (g_max - g_min) / P, siemens."""
-        return (device.g_max - device.g_min) / self.pulse_count(device)
+        """ΔG_step = (g_max - g_min) / P, siemens; ValueError when one step at g_max keeps fewer than 12 bits
+        in double precision (ΔG_step < 2**-40 g_max): a pulse would then change G by a rounded amount, or
+        not at all, silently."""
+        P = self.pulse_count(device)
+        s = (device.g_max - device.g_min) / P
+        if s < MIN_STEP_RELATIVE * device.g_max:
+            raise ValueError(f"pulses={P!r} makes the step (g_max - g_min) / pulses = {s:.3g} S, below 2**-40 of "
+                             f"g_max = {device.g_max!r} S: double precision cannot resolve one pulse's change there")
+        return s
 
     def to_dict(self) -> dict:
         return {"nu_set": self.nu_set, "nu_reset": self.nu_reset, "gamma": self.gamma, "pulses": self.pulses}

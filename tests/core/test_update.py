@@ -236,7 +236,8 @@ def test_parameters_are_validated():
         InSituSettings(scheme="random")  # (the message named pulse_scheme, not the field)
     with pytest.raises(ValueError, match=r"pulses must be <= 2\*\*53 .*, got 10{400}$"):
         UpdateParams(pulses=10**400)  # (its step raised an OverflowError)
-    assert UpdateParams(pulses=2**53).step(xb.DeviceParams(bits=None)) > 0
+    with pytest.raises(ValueError, match=r"below 2\*\*-40 of g_max"):  # (accepted, its pulses changed nothing)
+        UpdateParams(pulses=2**53).step(xb.DeviceParams(bits=None))
     with pytest.raises(ValueError, match="tolerance must be > 0.0, got 0"):
         VerifySettings(tolerance=0)
     with pytest.raises(ValueError, match="pulses must be set for an analog device"):
@@ -312,3 +313,13 @@ def test_pulses_to_the_end_of_a_steep_curve(nu):
     r = program_and_verify(G, t, DEV, u)
     np.testing.assert_allclose(r.g, t, rtol=1e-12)  # (from mid-range: a whole number of pulses, within 1e-12)
     assert r.unconverged == 0 and r.pulses.tolist() == [100, 100, round(mid)]
+
+
+def test_a_step_double_precision_cannot_resolve_raises():
+    # pulses = 2**60 on a 1e-6..5e-5 S device: a step of 4.2e-23 S, which left G = 5e-5 S unchanged by a
+    # pulse with no error
+    dev = xb.DeviceParams(g_min=1e-6, g_max=5e-5, levels=None)
+    up = UpdateParams(pulses=2**52)
+    with pytest.raises(ValueError, match=r"pulses=4503599627370496 .* below 2\*\*-40 of g_max"):
+        apply_pulses(np.full((1, 1), 5e-5 - 1e-9), np.ones((1, 1), dtype=np.int64), dev, up, None)
+    assert UpdateParams(pulses=2**30).step(dev) == pytest.approx(4.9e-5 / 2**30)
