@@ -118,9 +118,23 @@ def _curve_gain(nu: float, k: np.ndarray) -> np.ndarray:
 
 def response(G, n, device: DeviceParams, update: UpdateParams) -> np.ndarray:
     """Deterministic conductance (S) after n signed pulses per cell (> 0 SET, < 0 RESET), before noise and
-    clipping: the closed form of the curves (module docstring)."""
-    G = np.asarray(G, dtype=float)
-    n = np.asarray(n, dtype=float)
+    clipping: the closed form of the curves (module docstring), which continue past the bounds. G (S) and n
+    (real, may be fractional): finite, of one shape (a broadcast mixed cells and counts silently)."""
+    _check_update(update)
+    if not isinstance(device, DeviceParams):
+        raise ValueError(f"device must be an xbarlab.DeviceParams, got {type(device).__name__}")
+    check_real_number_types(G, "G")
+    check_real_number_types(n, "n")
+    G, n = np.asarray(G, dtype=float), np.asarray(n, dtype=float)
+    if not np.all(np.isfinite(G)):
+        raise ValueError("G must be finite")
+    if n.shape != G.shape or not np.all(np.isfinite(n)):
+        raise ValueError(f"n must be finite pulse counts of G's shape {G.shape}, got shape {n.shape}")
+    return _response(G, n, device, update)
+
+
+def _response(G: np.ndarray, n: np.ndarray, device: DeviceParams, update: UpdateParams) -> np.ndarray:
+    """``response`` without its checks (float G and n of one shape)."""
     P = update.pulse_count(device)
     span = device.g_max - device.g_min
     k = np.abs(n) / P
@@ -163,7 +177,7 @@ def apply_pulses_unchecked(G: np.ndarray, n: np.ndarray, device: DeviceParams, u
         z = rng.standard_normal(G.shape) if update.gamma > 0 else None
         return update_kernels.respond(G, n, z, device.g_min, device.g_max, update.pulse_count(device), update.nu_set,
                                       update.nu_reset, SERIES_NU, update.gamma * update.step(device))
-    out = response(G, n, device, update)
+    out = _response(G, np.asarray(n, dtype=float), device, update)
     if update.gamma > 0:
         mag = np.abs(np.asarray(n, dtype=float))  # (in float: numpy's integer abs left int64's minimum negative)
         out += update.gamma * update.step(device) * np.sqrt(mag) * rng.standard_normal(G.shape)
@@ -387,7 +401,15 @@ def program_and_verify(G, target, device: DeviceParams, update: UpdateParams,
 
 def split_update(gp: np.ndarray, gm: np.ndarray, half: np.ndarray, g_min: float, g_max: float):
     """Targets (G+, G-) for a change of 2 ``half`` in G+ - G- (S): +half on G+, -half on G-, and what a
-    bound takes from one cell given to the other (a digital write knows both cells' states)."""
+    bound takes from one cell given to the other (a digital write knows both cells' states). gp, gm and half:
+    finite arrays of one shape (a broadcast paired the wrong cells silently); g_min < g_max."""
+    gp, gm, half = (np.asarray(a, dtype=float) for a in (gp, gm, half))
+    if not (gp.shape == gm.shape == half.shape):
+        raise ValueError(f"gp, gm and half must have one shape, got {gp.shape}, {gm.shape} and {half.shape}")
+    if not (np.all(np.isfinite(gp)) and np.all(np.isfinite(gm)) and np.all(np.isfinite(half))):
+        raise ValueError("gp, gm and half must be finite")
+    if not (math.isfinite(g_min) and math.isfinite(g_max) and 0 <= g_min < g_max):
+        raise ValueError(f"split_update needs finite 0 <= g_min < g_max (S), got {g_min!r} and {g_max!r}")
     tp, tm = gp + half, gm - half
     cp, cm = np.clip(tp, g_min, g_max), np.clip(tm, g_min, g_max)
     tp, tm = cp - (tm - cm), cm - (tp - cp)  # the remainder the bound refused, moved to the partner

@@ -323,3 +323,22 @@ def test_a_step_double_precision_cannot_resolve_raises():
     with pytest.raises(ValueError, match=r"pulses=4503599627370496 .* below 2\*\*-40 of g_max"):
         apply_pulses(np.full((1, 1), 5e-5 - 1e-9), np.ones((1, 1), dtype=np.int64), dev, up, None)
     assert UpdateParams(pulses=2**30).step(dev) == pytest.approx(4.9e-5 / 2**30)
+
+
+def test_response_and_split_update_refuse_mismatched_shapes():
+    # both broadcast silently: a (3,) n on (3, 1) cells gave a (3, 3) answer, a (1,) half moved every pair
+    u = UpdateParams()
+    G = DEV.level_conductances()[:3]
+    with pytest.raises(ValueError, match=r"n must be finite pulse counts of G's shape \(3, 1\)"):
+        response(G[:, None], np.ones(3), DEV, u)
+    with pytest.raises(ValueError, match="G must be finite"):
+        response(G * np.nan, np.ones(3), DEV, u)
+    np.testing.assert_array_equal(response(G, np.zeros(3), DEV, u), G)
+    from xbarlab.update import split_update
+
+    with pytest.raises(ValueError, match="one shape"):
+        split_update(G, G, np.ones(1) * 1e-6, DEV.g_min, DEV.g_max)
+    with pytest.raises(ValueError, match="g_min < g_max"):
+        split_update(G, G, np.zeros(3), DEV.g_max, DEV.g_min)
+    tp, tm = split_update(G, G, np.zeros(3), DEV.g_min, DEV.g_max)
+    np.testing.assert_array_equal(tp, G) and np.testing.assert_array_equal(tm, G)
