@@ -65,8 +65,8 @@ from xbarlab.fcm.backward import BackwardFCM, backward_spec, turned_tiles
 from xbarlab.fcm.mapping import check_weights, conductances, tile, tile_counts
 from xbarlab.params import check_positive
 from xbarlab.spec import CrossbarSpec
-from xbarlab.update import (InSituSettings, UpdateParams, VerifySettings, apply_pulses_unchecked, batched_pulses,
-                            program_and_verify, split_update)
+from xbarlab.update import InSituSettings, UpdateParams, VerifySettings, apply_pulses_unchecked, batched_pulses
+from xbarlab.update_verify import program_and_verify, split_update
 
 from .batching import minibatches
 

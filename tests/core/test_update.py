@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import xbarlab as xb
 from xbarlab.update import (InSituSettings, PulseScheme, UpdateParams, VerifySettings, apply_pulses,
-                            outer_product_pulses, outer_product_update, program_and_verify, pulses_to, response)
+                            outer_product_pulses, outer_product_update, pulses_to, response)
+from xbarlab.update_verify import program_and_verify
 
 pytestmark = pytest.mark.property
 
@@ -334,7 +335,7 @@ def test_response_and_split_update_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match="G must be finite"):
         response(G * np.nan, np.ones(3), DEV, u)
     np.testing.assert_array_equal(response(G, np.zeros(3), DEV, u), G)
-    from xbarlab.update import split_update
+    from xbarlab.update_verify import split_update
 
     with pytest.raises(ValueError, match="one shape"):
         split_update(G, G, np.ones(1) * 1e-6, DEV.g_min, DEV.g_max)
