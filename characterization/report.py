@@ -13,7 +13,7 @@ step's memory or threads never leak into the next. ``--jobs N`` steps
 a step starts when the steps whose files it reads are done (``after``); the
 speed benchmarks whose numbers are ratios run alone (``exclusive``); a step
 that shares the machine gets one BLAS thread and ``cpus // jobs`` workers.
-Progress goes to stdout as ``[k/N] step: started`` / ``done in ... s``, each
+Progress goes to stdout as ``[k/N] step: started`` / ``finished in ... s``, each
 step's own lines prefixed with its name. The wall and CPU seconds of every step
 (CPU: user + system of the step's process tree, which depends much less on the
 machine's load than the wall time), its start and end in the job, and the job's
