@@ -11,7 +11,8 @@ Stated bounds, tested (8 x 8 tiles, a 12 x 10 layer: 2 x 2 tiles, differential p
 
 * transistor at the sense side (the default), V_G 0.9 V: column currents within ``SENSE_PCT_FS`` = 0.2 %
   of the ADC full scale of the Newton solve (measured at seed 0: 0.063 % on an Intel host, 0.048 % on an
-  AMD EPYC host; EXACT and ROWSUM alike, largest over 4 seeds printed), y within ``SENSE_Y_REL`` = 2e-3 of ngspice's largest |y| (measured 6.9e-4);
+  AMD EPYC host; EXACT and ROWSUM alike, largest over 4 seeds printed), y within ``SENSE_Y_REL`` = 2e-3
+  of ngspice's largest |y| (measured 6.9e-4);
 * transistor at the row side, V_G 0.75 V (where G_eff depends on the cell voltage: the model is poor, and
   says so): within ``ROW_PCT_FS`` = 6 % FS (measured 3.2 %), y within 0.1 (measured 0.041);
 * Newton against ngspice: 1e-5 of the largest current (measured 9.7e-8 and 4.2e-8 on an Intel host,
