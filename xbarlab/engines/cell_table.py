@@ -154,6 +154,27 @@ class TransistorTable:
     drain: HermiteGrid
     source: HermiteGrid
 
+    def __post_init__(self) -> None:
+        # check_range trusts these ranges: one beyond the grid would pass extrapolated currents as tabulated
+        if not isinstance(self.access, AccessTransistor):
+            raise ValueError(f"access must be an AccessTransistor, got {type(self.access).__name__}")
+        if not (isinstance(self.drain, HermiteGrid) and isinstance(self.source, HermiteGrid)
+                and np.array_equal(self.drain.x, self.source.x) and np.array_equal(self.drain.y, self.source.y)):
+            raise ValueError("drain and source must be HermiteGrid surfaces on the same (V_ds, V_s) grid")
+        x, y = self.drain.x, self.drain.y
+        for name in ("vs_lo", "vs_hi", "vds_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"{name} must be a finite number in volt, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        slack = 1e-12  # volt: the sweep's grid ends carry ngspice's rounding (0.6000000000000008)
+        if not (y[0] - slack <= self.vs_lo < self.vs_hi <= y[-1] + slack):
+            raise ValueError(f"vs_lo={self.vs_lo!r}, vs_hi={self.vs_hi!r} V must be increasing and within the "
+                             f"table's V_s grid [{y[0]!r}, {y[-1]!r}] V")
+        if not 0 < self.vds_max <= min(-x[0], x[-1]) + slack:
+            raise ValueError(f"vds_max={self.vds_max!r} V must be > 0 and within the table's V_ds grid "
+                             f"[{x[0]!r}, {x[-1]!r}] V")
+
     @classmethod
     def from_ngspice(cls, access: AccessTransistor, vs_lo: float = -0.02, vs_hi: float = 0.55,
                      vds_max: float = 0.6, step: float = 5e-3, ngspice=None) -> "TransistorTable":
@@ -199,6 +220,9 @@ class TransistorTable:
         vd, vs = np.asarray(vd, dtype=float), np.asarray(vs, dtype=float)
         if not vs.size:
             return
+        if not (np.all(np.isfinite(vd)) and np.all(np.isfinite(vs))):  # min/max of a NaN compare False
+            raise ValueError(f"{what} reach non-finite voltages (V_d {vd[~np.isfinite(vd)][:3]!r}, "
+                             f"V_s {vs[~np.isfinite(vs)][:3]!r}): outside the transistor table")
         lo, hi = min(vd.min(), vs.min()), max(vd.max(), vs.max())
         vds = float(np.abs(vd - vs).max())
         if lo < self.vs_lo or hi > self.vs_hi or vds > self.vds_max:
