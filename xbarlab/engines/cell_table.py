@@ -37,7 +37,8 @@ from ..transistor import AccessTransistor
 
 @dataclass(frozen=True)
 class HermiteGrid:
-    """A C1 bicubic Hermite surface f(x, y) on a rectilinear grid, slopes from PCHIP.
+    """A C1 bicubic Hermite surface f(x, y) on a rectilinear grid; node slopes from the not-a-knot spline,
+    limited by Hyman's filter (``monotone_slopes``), the cross slope the spline's.
 
     Attributes:
         x, y: increasing grid abscissae (V), shapes (nx,), (ny,).
