@@ -6,6 +6,7 @@ One small ngspice sweep (W = 100 nm, V_G 1.0 V, V_s in [0, 0.05] V, |V_ds| <= 0.
   pass as inside the table);
 * a table built directly refuses ranges beyond its grid (``check_range`` trusts them: a wider
   ``vs_hi`` or ``vds_max`` let extrapolated currents through as tabulated);
+* a table refuses an ``access`` of another W, L, V_G or card than it was swept for;
 * the partials ``currents`` returns for the Newton solver are the derivatives of the surface it evaluates:
   against central differences of the table itself (h = 1e-7 V) at random points and on the grid's edges,
   and on the V_ds = 0 line (h = 1e-9 V: the surface is only C1 across it, so there a central difference
@@ -76,3 +77,26 @@ def test_partials_are_the_derivatives_of_the_surface(small):
     print(f"table partials against central differences: {worst[False]:.3g} of the largest partial off the "
           f"V_ds = 0 line, {worst[True]:.3g} on it")
     assert worst[False] <= 1e-8 and worst[True] <= 1e-8
+
+
+@pytest.mark.parametrize("change", [{"v_gate_v": 1.2}, {"w_m": 2e-7}, {"l_m": 1e-7}])
+def test_a_table_refuses_another_transistor(small, change):
+    """The table answers for the W, L, V_G and card it was swept at: replacing its ``access`` by another
+    transistor raises (it used to be taken silently, the currents those of the swept one)."""
+    with pytest.raises(ValueError, match="swept for"):
+        dataclasses.replace(small, access=dataclasses.replace(small.access, **change))
+    for same in ({"side": "row"}, {"gate_line": "col"}):  # the sweep of one transistor does not see these
+        assert dataclasses.replace(small, access=dataclasses.replace(small.access, **same)).swept == small.swept
+
+
+def test_a_table_refuses_another_card(small, tmp_path):
+    from xbarlab.cards import DEFAULT_CARD
+
+    text = DEFAULT_CARD.read_text()
+    assert "vth0 = 0.4106" in text
+    card = tmp_path / "other.inc"
+    card.write_text(text.replace("vth0 = 0.4106", "vth0 = 0.45"))
+    with pytest.raises(ValueError, match="another card"):
+        dataclasses.replace(small, access=dataclasses.replace(small.access, card=str(card)))
+    card.write_text(text)  # the same parameters from another file: the same sweep
+    dataclasses.replace(small, access=dataclasses.replace(small.access, card=str(card)))
