@@ -28,7 +28,7 @@ tests bound (``tests/core/test_1t1r_solver.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,7 +37,8 @@ from ..transistor import AccessTransistor
 
 @dataclass(frozen=True)
 class HermiteGrid:
-    """A C1 bicubic Hermite surface f(x, y) on a rectilinear grid, slopes from PCHIP.
+    """A C1 bicubic Hermite surface f(x, y) on a rectilinear grid; node slopes from the not-a-knot spline,
+    limited by Hyman's filter (``monotone_slopes``), the cross slope the spline's.
 
     Attributes:
         x, y: increasing grid abscissae (V), shapes (nx,), (ny,).
@@ -104,6 +105,11 @@ class HermiteGrid:
         return val, dx / hx, dy / hy
 
 
+def _sweep_key(access: AccessTransistor) -> tuple:
+    """What one transistor's sweep depends on: W, L, V_G and the card's parameters (read now)."""
+    return (access.w_m, access.l_m, access.v_gate_v, access.model_card().params)
+
+
 def monotone_slopes(x: np.ndarray, f: np.ndarray, axis: int) -> np.ndarray:
     """Node slopes of f along ``axis``: the not-a-knot cubic spline's (scipy ``CubicSpline``, fourth-order
     accurate), limited by Hyman's monotonicity filter (J. M. Hyman, SIAM J. Sci. Stat. Comput. 4, 645 (1983)):
@@ -145,6 +151,10 @@ class TransistorTable:
         vds_max: the range of the drain-source voltage, [-vds_max, vds_max] volt.
         drain: I_d, the current into the drain, ampere (a ``HermiteGrid`` over (V_ds, V_s)).
         source: I_s, the current out of the source, ampere.
+        swept: what the sweep depends on, (W, L, V_G, the card's parameters) of ``access`` when the table
+            was built (None: taken from ``access`` now). A table whose ``access`` is replaced by a
+            transistor of another W, L, V_G or card raises ValueError; the side and the gate line, which
+            the sweep of one transistor does not see, may change.
     """
 
     access: AccessTransistor
@@ -153,6 +163,36 @@ class TransistorTable:
     vds_max: float
     drain: HermiteGrid
     source: HermiteGrid
+    swept: tuple | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # check_range trusts these ranges: one beyond the grid would pass extrapolated currents as tabulated
+        if not isinstance(self.access, AccessTransistor):
+            raise ValueError(f"access must be an AccessTransistor, got {type(self.access).__name__}")
+        key = _sweep_key(self.access)
+        if self.swept is None:
+            object.__setattr__(self, "swept", key)
+        elif self.swept != key:
+            raise ValueError(f"access (w_m={self.access.w_m!r} m, l_m={self.access.l_m!r} m, v_gate_v="
+                             f"{self.access.v_gate_v!r} V, card {self.access.card or 'shipped'!r}) is not the "
+                             f"transistor the table was swept for (w_m, l_m, v_gate_v = {self.swept[:3]!r}"
+                             f"{', another card' if self.swept[3] != key[3] else ''}): sweep a table for it")
+        if not (isinstance(self.drain, HermiteGrid) and isinstance(self.source, HermiteGrid)
+                and np.array_equal(self.drain.x, self.source.x) and np.array_equal(self.drain.y, self.source.y)):
+            raise ValueError("drain and source must be HermiteGrid surfaces on the same (V_ds, V_s) grid")
+        x, y = self.drain.x, self.drain.y
+        for name in ("vs_lo", "vs_hi", "vds_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"{name} must be a finite number in volt, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        slack = 1e-12  # volt: the sweep's grid ends carry ngspice's rounding (0.6000000000000008)
+        if not (y[0] - slack <= self.vs_lo < self.vs_hi <= y[-1] + slack):
+            raise ValueError(f"vs_lo={self.vs_lo!r}, vs_hi={self.vs_hi!r} V must be increasing and within the "
+                             f"table's V_s grid [{y[0]!r}, {y[-1]!r}] V")
+        if not 0 < self.vds_max <= min(-x[0], x[-1]) + slack:
+            raise ValueError(f"vds_max={self.vds_max!r} V must be > 0 and within the table's V_ds grid "
+                             f"[{x[0]!r}, {x[-1]!r}] V")
 
     @classmethod
     def from_ngspice(cls, access: AccessTransistor, vs_lo: float = -0.02, vs_hi: float = 0.55,
@@ -162,7 +202,10 @@ class TransistorTable:
         from ..netlist_1t1r import sweep_netlist
         from .ngspice import NgspiceSettings, run_deck
 
-        vec = run_deck(sweep_netlist(access, vs_lo, vs_hi, vds_max, step), ngspice or NgspiceSettings())
+        if not isinstance(access, AccessTransistor):
+            raise ValueError(f"access must be an AccessTransistor, got {type(access).__name__}")
+        card = access.model_card()  # read once: the table records the card it was swept with
+        vec = run_deck(sweep_netlist(access, vs_lo, vs_hi, vds_max, step, card), ngspice or NgspiceSettings())
         vds = vec["v(d)"] - vec["v(s)"]
         vs = vec["v(s)"]
         nd = int(np.argmax(vs != vs[0])) if np.any(vs != vs[0]) else len(vs)
@@ -181,7 +224,8 @@ class TransistorTable:
         i_d = -vec["i(vds)"].reshape(ns, nd).T  # into the drain
         i_s = (vec["i(vs)"] - vec["i(vds)"]).reshape(ns, nd).T  # out of the source
         return cls(access, float(grid_s[0]), float(grid_s[-1]), float(grid_ds[-1]),
-                   HermiteGrid.fit(grid_ds, grid_s, i_d, k0), HermiteGrid.fit(grid_ds, grid_s, i_s, k0))
+                   HermiteGrid.fit(grid_ds, grid_s, i_d, k0), HermiteGrid.fit(grid_ds, grid_s, i_s, k0),
+                   (access.w_m, access.l_m, access.v_gate_v, card.params))
 
     def currents(self, vd, vs):
         """Drain and source currents and their partials at terminal voltages vd, vs (V):
@@ -199,6 +243,9 @@ class TransistorTable:
         vd, vs = np.asarray(vd, dtype=float), np.asarray(vs, dtype=float)
         if not vs.size:
             return
+        if not (np.all(np.isfinite(vd)) and np.all(np.isfinite(vs))):  # min/max of a NaN compare False
+            raise ValueError(f"{what} reach non-finite voltages (V_d {vd[~np.isfinite(vd)][:3]!r}, "
+                             f"V_s {vs[~np.isfinite(vs)][:3]!r}): outside the transistor table")
         lo, hi = min(vd.min(), vs.min()), max(vd.max(), vs.max())
         vds = float(np.abs(vd - vs).max())
         if lo < self.vs_lo or hi > self.vs_hi or vds > self.vds_max:

@@ -17,8 +17,12 @@ Model (stated, and bounded against the Newton solver and ngspice in
   are built on G_eff in place of G; every plan (ROWSUM, EXACT, NONE) then
   runs unchanged. What it leaves out: G_eff's dependence on the actual input
   voltage (under 1 % over 0.05-0.5 V with the transistor at the sense side;
-  tens of % with it at the row side, where this model is poor) and on the
-  wire drops that lift the transistors' sources.
+  tens of % with it at the row side, where this model is poor), on the
+  wire drops that lift the transistors' sources, and, with the transistor
+  at the sense side, the gate and bulk currents that reach the column beside
+  the device current (I_s - I_d, measured against the Newton solver's column
+  current: 1.0e-4 of the cell current at 0.05 V, 1.6e-5 at 0.3 V, for
+  30 kOhm at V_G 0.9 V).
 
 ``cutoff_conductance`` gives NEAT's cut-off conductance: the largest G whose
 G_eff stays within a tolerance of G over a range of cell voltages.
@@ -60,8 +64,10 @@ def transistor_table(access: AccessTransistor):
 
 
 def cell_current(G, v, table) -> np.ndarray:
-    """Current (A) through single 1T-1R cells of device conductance G (S) with v (V) across them,
-    far side at 0 V (arrays broadcast). The internal node by bisection; 0 where G = 0 or v = 0.
+    """Current (A) through the device of single 1T-1R cells of device conductance G (S) with v (V) across
+    them, far side at 0 V (arrays broadcast). The internal node by bisection on its current balance (the
+    device current against the transistor's drain current at the sense side, its source current at the
+    row side, as in ``engines.nonlinear``); 0 where G = 0 or v = 0.
 
     The transistor's voltages must lie in the table (``check_range``), else ValueError."""
     G = np.asarray(G, dtype=float)
@@ -77,9 +83,10 @@ def cell_current(G, v, table) -> np.ndarray:
         if sense:  # device v -> x, transistor drain x, source 0: g (v - x) - I_d(x, 0), falling in x
             (i_d, _, _), _ = table.currents(x, zero)
             h = G * (v - x) - i_d
-        else:  # transistor drain v, source x, device x -> 0: I_d(v, x) - g x, falling in x
-            (i_d, _, _), _ = table.currents(v, x)
-            h = i_d - G * x
+        else:  # transistor drain v, source x, device x -> 0: I_s(v, x) - g x, falling in x (the device
+            # carries the current out of the source, gate and bulk currents included, as in the Newton solver)
+            _, (i_s, _, _) = table.currents(v, x)
+            h = i_s - G * x
         up = h > 0
         lo = np.where(up, x, lo)
         hi = np.where(up, hi, x)
