@@ -157,22 +157,31 @@ def neat_train(xm: nn.Module, train, test, cuts: dict, steps: int = 30, batch: i
     return hist
 
 
-def choose_vg(model: nn.Module, base: CrossbarSpec, test, candidates, budget: float = 0.01) -> dict:
+def choose_vg(model: nn.Module, base: CrossbarSpec, data, candidates, budget: float = 0.01) -> dict:
     """V_G per layer: all layers start at the highest candidate; layer by layer, the lowest candidate whose
-    NEAT-clipped network (no re-training) stays within ``budget`` of that start's accuracy is kept."""
+    NEAT-clipped network (no re-training) stays within ``budget`` of that start's accuracy on ``data`` is kept.
+    ``data``: the images the choice is made on, training images (``selection_split``), never the test split
+    whose accuracy is reported: a V_G chosen there would bias that accuracy upwards."""
     cand = sorted(float(v) for v in candidates)
     if not cand:
         raise ValueError("candidates must name at least one gate voltage, got none")
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 1:
         raise ValueError(f"budget must be an accuracy loss in [0, 1], got {budget!r}")
+    data = data.check("data")
     xm, _ = apply(model, base, cand[-1], True)
-    ref = accuracy(xm, test.x, test.y)
+    ref = accuracy(xm, data.x, data.y)
     vg = {layer.name: cand[-1] for layer in crossbar_layers(xm)}
     for name in list(vg):
         for v in cand[:-1]:
             trial = {**vg, name: v}
             xm, _ = apply(model, base, trial, True)
-            if accuracy(xm, test.x, test.y) >= ref - budget:
+            if accuracy(xm, data.x, data.y) >= ref - budget:
                 vg = trial
                 break
     return vg
+
+
+def selection_split(train, n: int):
+    """At most n images of the training split, evenly spaced over it: what ``choose_vg`` chooses on."""
+    idx = np.unique(np.linspace(0, len(train.y) - 1, max(1, min(int(n), len(train.y)))).round().astype(np.int64))
+    return type(train)(train.x[idx], train.y[idx])

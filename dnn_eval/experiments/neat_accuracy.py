@@ -15,7 +15,8 @@ crossbar forward pass, weights kept clipped); ``1r`` once, the same
 crossbars without transistors. On digits the same three modes again with a
 wider access NMOS (``--wide-w-m``, column ``w_m``; 0 skips it) at the lowest
 and highest V_G (every V_G with ``--full 1``). ``--per-layer``
-adds V_G chosen per layer (``neat.choose_vg``) with NEAT training.
+adds V_G chosen per layer (``neat.choose_vg``, on training images: as many
+as the test split has, evenly spaced over the training split) with NEAT training.
 
 Counts: digits' whole test split (360 images); mnist5k's first
 ``--mnist-test`` test images (default 200 of 1,000) to keep the run short;
@@ -144,7 +145,8 @@ def run(preset: str, v_gates, steps: int, per_layer: bool, dataset: str = "digit
         wide_vgs = v_gates if full else sorted({min(v_gates), max(v_gates)})
         rows += _sweep(lm, base_spec(preset, wide_w_m), train, test, wide_vgs, steps, energy, wide_w_m)
     if per_layer:
-        vgl = neat.choose_vg(lm.module, base, test, v_gates, LOSS_BUDGET)
+        # chosen on as many training images as the test split has, never on the test split itself
+        vgl = neat.choose_vg(lm.module, base, neat.selection_split(train, len(test.y)), v_gates, LOSS_BUDGET)
         xm, cuts = neat.apply(lm.module, base, vgl, True)
         hist = neat.neat_train(xm, train, test, cuts, steps=steps)
         e = energy(xm)

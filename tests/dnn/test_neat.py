@@ -64,3 +64,27 @@ def test_verdict_reads_the_trend_from_the_table():
     assert "**reproduced** at V_G 0.75 V" in verdict(df)
     df.loc[3, "accuracy"] = 0.90
     assert "**NOT reproduced**" in verdict(df)
+
+
+def test_per_layer_vg_is_chosen_on_training_images_not_the_test_split(monkeypatch):
+    """``--per-layer`` chose V_G on the test split and reported the accuracy on that same split."""
+    from dnn_eval.experiments import neat_accuracy as na
+
+    class Chosen(Exception):
+        pass
+    seen = {}
+
+    def spy(model, base, data, candidates, budget):
+        seen["data"] = data
+        raise Chosen
+    monkeypatch.setattr(neat, "choose_vg", spy)
+    monkeypatch.setattr(na, "_sweep", lambda *a, **k: [])  # (the V_G sweep itself is not under test)
+    with pytest.raises(Chosen):
+        na.run("rxnn-spintronic", [0.9, 1.3], 0, True, "digits")
+    train, test = na._data("digits", None)
+    want = neat.selection_split(train, len(test.y))
+    assert len(want.y) == len(test.y) and 0 < len(test.y) < len(train.y)
+    np.testing.assert_array_equal(seen["data"].x, want.x)
+    np.testing.assert_array_equal(seen["data"].y, want.y)
+    picked = {r.tobytes() for r in want.x}
+    assert {r.tobytes() for r in train.x} >= picked
