@@ -105,11 +105,16 @@ def apply(model: nn.Module, base: CrossbarSpec, vg: dict, neat: bool, rng_seed: 
     """A crossbar copy of ``model`` on 1T-1R cells with V_G per layer (``vg``: {layer name: volt}, or one
     float for all). ``neat``: clip to W_cut and program over [g_min, G_cut] (else the full range).
     Returns (crossbar model, {layer name: Cutoff})."""
+    one = not isinstance(vg, bool) and isinstance(vg, (int, float, np.integer, np.floating))
+    if not one and not isinstance(vg, dict):
+        raise ValueError(f"vg must be a gate voltage in volt or a dict {{layer name: volt}}, got {vg!r}")
     xm = to_crossbar(model, base, None if base.device.variation == 0 else np.random.default_rng(rng_seed),
                      default_options(base))
     cuts = {}
     for layer in crossbar_layers(xm):
-        v = vg if isinstance(vg, (int, float)) else vg[layer.name]
+        if not one and layer.name not in vg:
+            raise ValueError(f"vg names no gate voltage for crossbar layer {layer.name!r} (it names {sorted(vg)})")
+        v = float(vg) if one else vg[layer.name]
         cuts[layer.name] = cut = cutoff(base, v)
         layer.spec = neat_layer_spec(base, cut) if neat else with_access(base, v)
     if neat:

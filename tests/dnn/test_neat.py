@@ -88,3 +88,13 @@ def test_per_layer_vg_is_chosen_on_training_images_not_the_test_split(monkeypatc
     np.testing.assert_array_equal(seen["data"].y, want.y)
     picked = {r.tobytes() for r in want.x}
     assert {r.tobytes() for r in train.x} >= picked
+
+
+def test_apply_takes_a_numpy_gate_voltage_and_names_a_missing_layer():
+    net = build_model("mlp", (1, 8, 8))
+    a, _ = neat.apply(net, base_spec(), np.float32(0.9), True)  # (was a TypeError: not subscriptable)
+    names = [layer.name for layer in crossbar_layers(a)]
+    with pytest.raises(ValueError, match="names no gate voltage for crossbar layer"):
+        neat.apply(net, base_spec(), {names[0]: 0.9}, True)
+    with pytest.raises(ValueError, match="vg must be a gate voltage"):
+        neat.apply(net, base_spec(), "0.9", True)
