@@ -27,8 +27,11 @@ code 0 and padding columns are not read, but their cells still load the DAC
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 
+from ..arrays import check_conductance_stack, check_real_number_types
 from ..choices import Choice
 
 from ..device import DeviceParams
@@ -79,6 +82,31 @@ def tile(W: np.ndarray, rows: int, cols: int) -> np.ndarray:
     P = np.zeros((tk * rows, tn * cols))
     P[:k, :n] = W
     return P.reshape(tk, rows, tn, cols).transpose(0, 2, 1, 3).copy()
+
+
+def check_tiles(G, shape, w_max, rows: int, cols: int, extra_cols: int, mapping: Mapping) -> np.ndarray:
+    """Given programmed tiles G (S, Tk, Tn, rows, cols + extra_cols) of weights of ``shape`` (K, N) whose
+    largest magnitude ``w_max`` maps to g_max, as float64; ValueError naming the field unless G is real,
+    finite and >= 0 S, its tile counts are those of (K, N) (``tile_counts``), it holds the arrays of
+    ``mapping`` (S = 1 for OFFSET; 2, or 1 for a lone array, for DIFFERENTIAL) and w_max is finite and > 0
+    (a mismatch was read silently: the padding taken for weights, the pair's currents added, y scaled by
+    a NaN, 0 or a negative w_max)."""
+    check_real_number_types(G, "G")
+    G = np.asarray(G, dtype=float)
+    if G.ndim != 5 or G.shape[-2:] != (rows, cols + extra_cols):
+        raise ValueError(f"G must have shape (S, Tk, Tn, {rows}, {cols + extra_cols}), got {G.shape}")
+    check_conductance_stack(G.reshape((-1,) + G.shape[-2:]), "G")
+    if (len(shape) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in shape)
+            or tile_counts(shape[0], shape[1], rows, cols) != G.shape[1:3]):
+        raise ValueError(f"shape must be (K, N), integers >= 1 whose {rows} x {cols} tiles are G's Tk x Tn = "
+                         f"{G.shape[1]} x {G.shape[2]}, got shape={tuple(shape)!r}")
+    if G.shape[0] not in ((1,) if mapping is Mapping.OFFSET else (1, 2)):
+        raise ValueError(f"G must hold {'1 array' if mapping is Mapping.OFFSET else '2 arrays (G+, G-) or 1'} "
+                         f"for mapping={mapping.value!r}, got S={G.shape[0]}")
+    if isinstance(w_max, bool) or not isinstance(w_max, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(w_max) and w_max > 0):
+        raise ValueError(f"w_max must be a finite number > 0, got {w_max!r}")
+    return G
 
 
 def untile_cols(Y: np.ndarray, n: int) -> np.ndarray:

@@ -63,7 +63,7 @@ from ..engines.ports import row_port_admittance_stack
 from ..spec import CrossbarSpec
 from . import cpu_kernels
 from .compile import full_scale_columns
-from .mapping import Mapping, check_weights, conductances, tile, tile_counts
+from .mapping import Mapping, check_tiles, check_weights, conductances, tile, tile_counts
 from . import sensing
 from .options import DacLoad, FCMOptions, Sensing
 from .plans import Plan
@@ -227,11 +227,9 @@ class FCM:
     @classmethod
     def from_tiles(cls, G, spec: CrossbarSpec, options: FCMOptions, shape: tuple[int, int],
                    w_max: float) -> "FCM":
-        """A model of given programmed conductances G (S, Tk, Tn, rows, cols), siemens."""
-        G = np.asarray(G, dtype=float)
-        cols = spec.cols + (options.sensing is Sensing.REFERENCE)  # (+ the reference column)
-        if G.ndim != 5 or G.shape[-2:] != (spec.rows, cols):
-            raise ValueError(f"G must have shape (S, Tk, Tn, {spec.rows}, {cols}), got {G.shape}")
+        """A model of programmed G (S, Tk, Tn, rows, cols (+1 reference)), S, for W (K, N) = ``shape``, max |W| = ``w_max``
+        (checked: ``mapping.check_tiles``)."""
+        G = check_tiles(G, shape, w_max, spec.rows, spec.cols, int(options.sensing is Sensing.REFERENCE), options.mapping)
         Gc = _cell_conductances(G, spec)
         Gn = _g_nonideal(Gc, spec)
         Y = _port_admittance(Gc, spec) if options.dac_load is DacLoad.EXACT else None
@@ -245,6 +243,9 @@ class FCM:
         """The same hardware instance under other model settings (no re-sampling). Calibrated ADC
         values are not carried over (they depend on the settings): calibrate the new model again."""
         opts = self.options.replace(**changes)
+        if opts.mapping is not self.options.mapping:  # (G+, G- read as one offset array, or the reverse)
+            raise ValueError(f"mapping={opts.mapping.value!r}: the conductances were programmed for mapping="
+                             f"{self.options.mapping.value!r} (from_weights maps W anew)")
         if (opts.sensing is Sensing.REFERENCE) != (self.options.sensing is Sensing.REFERENCE):
             raise ValueError(f"sensing={opts.sensing.value!r}: a reference column is programmed with the "
                              f"model (from_weights), not switched on a model of sensing={self.options.sensing.value!r}")

@@ -102,9 +102,15 @@ class Plan(_Arrays):
         raise NotImplementedError
 
     @property
+    def reads_offset(self) -> bool:
+        """Whether the ADC reads a code > 0 at 0 A (its INL at 0 rounds to >= 1 LSB)."""
+        return bool(self.adc.bits is not None and self.adc.inl_lsb and np.rint(self.adc.inl_lsb[0]) > 0)
+
+    @property
     def uses_code_sums(self) -> bool:
-        """Whether ``evaluate`` needs each column's sum of codes (the offset mapping's digital offset)."""
-        return bool(self.off)
+        """Whether ``evaluate`` needs each column's sum of codes (the offset mapping's digital offset, or
+        the negative phases not converted where the ADC reads an offset, ``_finish``)."""
+        return bool(self.off) or self.reads_offset
 
     def _finish(self, ns, y, codes, R: int, code_sums=None):
         """(Tn, Nc, PR) or (N, PR) digital sums -> y^T (N, R): padding dropped, offset removed, phases.
@@ -116,7 +122,12 @@ class Plan(_Arrays):
         if self.off:  # (in place: y is the plan's own new array)
             y = ns.sub(y, (ns.sum(codes, 0) if code_sums is None else code_sums)[None, :] * self.off, out=y)
         if PR != R:
-            y = y[:, :R] - y[:, R:]
+            yn = y[:, R:]
+            if self.reads_offset:  # a vector without negative codes has no negative phase: its all-zero one is not
+                # converted (it read the ADC's offset, and a vector's y depended on whether its batch was signed)
+                cs = ns.sum(codes, 0) if code_sums is None else code_sums
+                yn = ns.where(cs[None, R:] > 0, yn, yn * 0)
+            y = y[:, :R] - yn
         return y
 
     def _row_blocks(self, ns, codes):

@@ -38,7 +38,8 @@ input code, None = all B bits in one cycle):
   v_read). The DAC of a cycle is the spec's (same v_read and R_PD) at b bits.
 * every cycle runs through the same slice FCMs (the same hardware); each
   cycle's ADC outputs are combined digitally: y = x_scale / (2**B - 1) *
-  sum_k 2**(b k) y_k, then the phases are subtracted. Inputs of a dtype that does not hold the
+  sum_k 2**(b k) y_k, then the phases are subtracted (a vector without negative codes has no
+  negative phase: its cycles are not run). Inputs of a dtype that does not hold the
   B-bit codes exactly (float32 beyond 24 bits) are refused (ValueError).
 
 ADC ranging: every slice's ADCs are those of an FCM of the spec: one per
@@ -259,10 +260,14 @@ class SlicedFCM:
         b = self.slicing.input_bits_per_cycle
         y = None
         for sign, c in phases:
+            # (a vector without negative codes has no negative phase: not converted, as in the FCM's plans; its
+            # cycles read an ADC's offset at 0 A, and a vector's y depended on whether its batch was signed)
+            keep = None if sign > 0 else ns.sum(c, 0)[None, :] > 0
             for k in range(self.cycles):
                 hi = ns.floor(c / float(2 ** (b * (k + 1))))
                 ck = ns.floor(c / float(2 ** (b * k))) - hi * float(2**b)  # bits b k .. b (k + 1) - 1 of the code
                 yk = self._shift_add(ns, [run(f, ck, False) for f in self.fcms]) * (sign * float(2 ** (b * k)))
+                yk = yk if keep is None else ns.where(keep, yk, yk * 0)
                 y = yk if y is None else y + yk
         return y * (s / float(self.spec.dac.full_code))
 

@@ -25,8 +25,9 @@ def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None
     ``signed`` (True/False) is the caller's knowledge of whether x has
     negative entries; None tests it (one reduction). Non-negative columns
     take their scale from the column maximum, signed ones from the column
-    maximum of |x|. A phase of all-zero codes contributes exactly zero, so
-    forcing two phases (signed=True) changes nothing but the time.
+    maximum of |x|. A vector's negative phase of all-zero codes contributes
+    exactly zero (not converted where the ADC reads an offset at 0 A,
+    ``Plan._finish``), so forcing two phases (signed=True) changes nothing but the time.
     ``fused``: the same steps in one kernel (``cpu_kernels.dac_codes``; host memory only).
     """
     full = float(dac.full_code)

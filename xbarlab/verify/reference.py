@@ -16,8 +16,9 @@ works (RxNN paper section V), with no folding of constants and no fused loops:
 4. ``tile_currents``: I = f(V) @ Gn per tile (f = sinh(b g V) / (b g) for sinh cells);
 5. ``adc``: the column ADC's codes (``adc_input`` gives its input in LSB);
 6. ``accumulate``: ADC values back to ampere, the differential pair (or the
-   offset mapping's digital offset), the row tiles, the phases, and the scale
-   to weight units.
+   offset mapping's digital offset), the row tiles, the phases (a vector's
+   negative phase of all-zero codes is not converted: it has no negative
+   entry), and the scale to weight units.
 
 ``evaluate`` chains them; ``xbarlab.verify.spice_reference`` swaps stage 3-4
 for ngspice on the full circuit. Shapes: P phases, B vectors, S arrays of the
@@ -161,8 +162,8 @@ def accumulate(fcm: FCM, D: np.ndarray, codes: np.ndarray, scale: np.ndarray) ->
         off = codes.sum(axis=-1) * float(dev.quantize(0.5)) * dac.v_read / dac.full_code  # (P, B)
         I = A[:, :, 0] - off[..., None, None]
     y = I.reshape(I.shape[:2] + (-1,))[..., :fcm.shape[1]] * gain  # (P, B, N)
-    if y.shape[0] == 2:
-        y = y[0] - y[1]
+    if y.shape[0] == 2:  # (a vector's negative phase of all-zero codes is not converted: 0, not the ADC's offset)
+        y = y[0] - y[1] * (codes[1].sum(axis=-1) > 0)[:, None]
     else:
         y = y[0]
     return y * scale[:, None]
