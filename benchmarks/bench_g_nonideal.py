@@ -111,8 +111,22 @@ def fmt(x, unit="s"):
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.4g} {unit}"
 
 
+#: a goal's verdict where its time was not measured (no one-BLAS-thread limit, a failed call)
+NOT_MEASURED = "not measured"
+
+
+def meets(t, target):
+    """The verdict of time ``t`` (s) against ``target`` (s): None where the size has no goal,
+    ``NOT_MEASURED`` where ``t`` is missing or NaN, else whether t <= target."""
+    if not target:
+        return None
+    if t is None or np.isnan(t):
+        return NOT_MEASURED
+    return bool(t <= target)
+
+
 def met(ok) -> str:
-    return "–" if ok is None else ("yes" if ok else "NO")
+    return "–" if ok is None else (ok if isinstance(ok, str) else ("yes" if ok else "NO"))
 
 
 def measure_size(n: int, rng, budget_s: float, large: bool) -> dict:
@@ -258,7 +272,7 @@ def main(argv=None) -> int:
         target = TARGET_S.get(r["n"])
         t = r["g_nonideal_one_blas_thread_s"]
         r["target_s"] = target if target else np.nan
-        r["meets_target"] = (t <= target) if target else None
+        r["meets_target"] = meets(t, target)
     wide = []
     with one_blas_thread():
         for shape in WIDE:

@@ -29,3 +29,37 @@ def test_bench_peers_names_the_installed_badcrossbar_version(tmp_path, monkeypat
     monkeypatch.setattr(importlib.metadata, "version", missing)
     peers.write_report([_peer_row(16)], tmp_path, (0.5, 0.6), 1)
     assert "badcrossbar version unknown (PyPI)" in (tmp_path / "bench_peers.md").read_text()
+
+
+def _size_row(g, n: int, t: float) -> dict:
+    target = g.TARGET_S.get(n)
+    return dict(size=f"{n}x{n}", n=n, g_nonideal_median_s=t, g_nonideal_one_blas_thread_s=t, g_nonideal_cpu_s=t,
+                exact_sparse_g_nonideal_s=float("nan"), row_sweep_s=float("nan"), sweep_over_g_nonideal=float("nan"),
+                ngspice_one_vmm_s=float("nan"), ngspice_g_nonideal_extrapolated_s=float("nan"), ngspice_status="",
+                ngspice_reason="", paper_model_generation_s=float("nan"), peak_mib=float("nan"),
+                process_peak_rss_mib=float("nan"), target_s=target, meets_target=g.meets(t, target))
+
+
+def test_bench_g_nonideal_goal_without_a_time_is_not_measured(monkeypatch):
+    """A size whose one-BLAS-thread time is missing (NaN) gets "not measured" against its goal, in the
+    main table and in the floor section, never a NO or a yes; a size without a goal gets "–"."""
+    g = load_benchmark("bench_g_nonideal")
+    import g_nonideal_floor as fl
+
+    assert g.meets(float("nan"), 0.01) == "not measured" and g.meets(0.005, 0.01) is True
+    assert g.meets(0.02, 0.01) is False and g.meets(0.005, None) is None
+    rows = [_size_row(g, 16, 1e-3), _size_row(g, 64, float("nan")), _size_row(g, 128, 0.03)]
+    lines = g.page_lines(rows, [], 64, 0.1, 1.0, (0.5, 0.6), False)
+    met = {ln.split(" | ")[0][2:]: ln.rstrip(" |").split(" | ")[-1] for ln in lines if ln.startswith("| 1") or
+           ln.startswith("| 6")}
+    assert met == {"16x16": "–", "64x64": "not measured", "128x128": "NO"}
+    monkeypatch.setattr(fl, "dgemm_gflops", lambda n, one_thread: 50.0)
+    monkeypatch.setattr(fl, "plan_flops", lambda n, tiles, circuit: 1e6)
+    monkeypatch.setattr(fl, "stage_profile", lambda *a: {"leaves (lanes)": (1e-3, 1e6)})
+    out = fl.floor_section(rows, 64, 0.1, 1, circuit=g.CIRCUIT, goal_tiles_s=g.STACK_TARGET,
+                           one_thread=g.one_blas_thread, fmt=g.fmt)
+    floor_rows = out[out.index("|---|---|---|---|---|---|---|") + 1:]  # the floor table, then the stages'
+    why = {}
+    for ln in floor_rows[:floor_rows.index("")]:
+        why[ln.split(" | ")[0][2:]] = ln.rstrip(" |").split(" | ")[-1]
+    assert why["64x64"] == "not measured" and why["128x128"].startswith("the rate")
