@@ -63,3 +63,18 @@ def test_bench_g_nonideal_goal_without_a_time_is_not_measured(monkeypatch):
     for ln in floor_rows[:floor_rows.index("")]:
         why[ln.split(" | ")[0][2:]] = ln.rstrip(" |").split(" | ")[-1]
     assert why["64x64"] == "not measured" and why["128x128"].startswith("the rate")
+
+
+def test_bench_g_nonideal_stack_ratio_is_the_median_of_alternating_pairs():
+    """``paired_times``: the two calls alternate (the order flips every pair) and the ratio is the median of
+    the per-pair ratios; the page's ratio against the goal is that one. A clock that ticks 1 s per
+    g_nonideal_stack and 6 s per row sweep, except one pair under load (10 s and 20 s)."""
+    g = load_benchmark("bench_g_nonideal")
+    calls, ticks = [], iter([0, 1, 0, 6, 0, 20, 0, 10, 0, 1, 0, 6])
+    f, s = lambda: calls.append("stack"), lambda: calls.append("sweep")
+    t_stack, t_sweep, ratio = g.paired_times(f, s, 3, clock=lambda: next(ticks))
+    assert calls == ["stack", "sweep", "sweep", "stack", "stack", "sweep"]
+    assert (t_stack, t_sweep, ratio) == (1.0, 6.0, 6.0)  # pair ratios 6, 2, 6
+    lines = g.page_lines([], [], 64, 0.1, 1.0, (0.5, 0.6), False, stack_ratio=ratio)
+    text = "\n".join(lines)
+    assert "this run: 6.0x (the median of the per-pair ratios, the two alternating; met: yes)" in text
