@@ -58,7 +58,6 @@ import copy
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,7 +79,8 @@ from xbarlab.host import cpu_model
 from xbarlab.params import CircuitParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dnn_report import FLOOR_GOAL, HISTORY_FILE, PLAIN_GOAL, append_history, report_lines  # noqa: E402
+from bench_dnn_report import (FLOOR_GOAL, HISTORY_FILE, OUTPUTS, PLAIN_GOAL, append_history, code_commit,  # noqa: E402,F401
+                              report_lines)
 from converter_floor import CONVERTERS, bare_floor, converter_floor, wrapped  # noqa: E402
 
 
@@ -229,7 +229,8 @@ def tile_product_floor(xm, x, dev, reps):
     cannot be merged; ``xbarlab.fcm.sensing``), unpadded tile shapes as the FCM computes them,
     batched per tile shape, on random data of the same shapes and dtype, in blocks of input
     vectors (one block, reused: the most cache-friendly case; per layer the fastest block size of
-    ``FLOOR_COLS`` and number of tiles per call of ``FLOOR_TILES``, chosen here). Everything else the crossbar adds (DAC codes, DAC load, ADC,
+    ``FLOOR_COLS`` and number of tiles per call of ``FLOOR_TILES``, or the crossbar's own product
+    calls replayed on random data (``own_products``) where those are faster, chosen here). Everything else the crossbar adds (DAC codes, DAC load, ADC,
     accumulation, layout) is left out, so ``plain - layers + tiles`` is the time a crossbar
     evaluation could reach if all of that were free.
     """
@@ -256,7 +257,8 @@ def tile_product_floor(xm, x, dev, reps):
             for m in [M] * (K // M) + ([K % M] if K % M else []):
                 for n in [Nc] * (N // Nc) + ([N % Nc] if N % Nc else []):
                     shapes[(m, n)] = shapes.get((m, n), 0) + S
-        best = (math.inf, None)
+        replay = own_products(op, a, g, dev)  # ... also the crossbar's own product calls, replayed
+        best = (timeit(replay, dev, max(1, reps // 2)), replay)
         for cols in FLOOR_COLS:  # the best of a few cache-sized blocks of input vectors ...
             mats = [(torch.rand((t, n, m), generator=g, device=dev, dtype=a.dtype),
                      torch.rand((t, m, min(r, cols)), generator=g, device=dev, dtype=a.dtype))
@@ -281,6 +283,34 @@ def tile_product_floor(xm, x, dev, reps):
         for _, f in runs:
             f()
     return layers, tiles
+
+
+def own_products(op, a, g, dev):
+    """A function that replays the ``torch.matmul`` calls of one forward of crossbar layer ``op`` on ``a``
+    (its tile products, in the FCM's own blocking: ``phase_breakdown``'s "tile products") on random data of
+    their shapes and dtypes, one pair of arrays per shape, reused: a candidate of ``tile_product_floor``
+    that does the crossbar's own products and no more, on inputs at least as cache-hot as its own."""
+    calls = []
+
+    def make(name, f):
+        def rec(A, B, *rest, **kw):
+            calls.append((tuple(A.shape), tuple(B.shape), A.dtype))
+            return f(A, B, *rest, **kw)
+        return rec
+
+    with wrapped([(torch, "matmul")], make), torch.no_grad():
+        op(a)
+    arrays = {}
+    for sa, sb, dt in calls:
+        for shape in (sa, sb):
+            if (shape, dt) not in arrays:
+                arrays[(shape, dt)] = torch.rand(shape, generator=g, device=dev, dtype=dt)
+    pairs = [(arrays[(sa, dt)], arrays[(sb, dt)]) for sa, sb, dt in calls]
+
+    def replay():
+        for A, B in pairs:
+            torch.matmul(A, B)
+    return replay
 
 
 def bench_train(model, x, y, spec, dev, reps, regen_every=10):
@@ -313,28 +343,6 @@ def bench_train(model, x, y, spec, dev, reps, regen_every=10):
     return [{"benchmark": "re-training step convnet", "crossbar_s": t_x, "ratio": ratio, **common},
             {"benchmark": f"re-training step convnet + FCM rebuild every {regen_every}", "crossbar_s": amort,
              "ratio": ratio_amort, **common}]
-
-
-#: what the main job (``make report``) rewrites: the reports and the fitted kappa of the presets
-OUTPUTS = ("reports", "xbarlab/presets/fitted")
-
-
-def code_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
-    """The commit of the code measured (``git describe --always``), "+changes" appended when a tracked
-    file has uncommitted changes, other than what ``make report`` writes before this benchmark runs
-    (``OUTPUTS``: output, not code); "not a git checkout" where git cannot tell. ``root``: the checkout."""
-    def git(*args):
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
-
-    try:
-        commit = git("describe", "--always")
-        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                      *(f":(exclude){o}" for o in OUTPUTS))
-    except (OSError, subprocess.SubprocessError):
-        return "not a git checkout"
-    if commit.returncode:
-        return "not a git checkout"
-    return commit.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def main(argv=None) -> int:

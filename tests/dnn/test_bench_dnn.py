@@ -273,3 +273,31 @@ def test_retraining_rows_take_the_median_of_the_per_pair_ratios(bench, monkeypat
                                         torch.device("cpu"), 3, regen_every=10)
     assert (step["plain_s"], step["crossbar_s"], step["ratio"]) == (1.0, 3.0, 2.0)
     assert amortized["crossbar_s"] == pytest.approx(3.1) and amortized["ratio"] == pytest.approx(2.1)
+
+
+def test_tile_product_floor_can_take_the_crossbar_s_own_product_calls(bench, monkeypatch):
+    """Where the crossbar's own blocking of its products is the faster candidate (here: by a stubbed clock),
+    the floor's ``tiles()`` makes exactly the torch.matmul calls of one crossbar inference (shapes and
+    dtypes), on other data: the floor is then no slower than the crossbar's own products."""
+    from converter_floor import wrapped
+
+    spec = make_spec("spintronic", 64)
+    xm = to_crossbar(load_model("convnet").module, spec, np.random.default_rng(0), default_options(spec))
+    x = torch.rand((16, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    def make(name, f):
+        def rec(A, B, *rest, **kw):
+            seen.append((tuple(A.shape), tuple(B.shape), A.dtype))
+            return f(A, B, *rest, **kw)
+        return rec
+
+    with wrapped([(torch, "matmul")], make), torch.no_grad():
+        xm(x)
+    own, seen[:] = list(seen), []
+    monkeypatch.setattr(bench, "timeit", lambda fn, dev, reps: 0.0 if fn.__name__ == "replay" else 1.0)
+    with torch.no_grad():
+        layers, tiles = bench.tile_product_floor(xm, x, torch.device("cpu"), 2)
+        with wrapped([(torch, "matmul")], make):
+            tiles()
+    assert own and seen == own
