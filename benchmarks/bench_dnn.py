@@ -258,8 +258,9 @@ def tile_product_floor(xm, x, dev, reps):
             for m in [M] * (K // M) + ([K % M] if K % M else []):
                 for n in [Nc] * (N // Nc) + ([N % Nc] if N % Nc else []):
                     shapes[(m, n)] = shapes.get((m, n), 0) + S
-        replay = own_products(op, a, g, dev)  # ... also the crossbar's own product calls, replayed
-        best = (timeit(replay, dev, max(1, reps // 2)), replay)
+        replay = own_products(op, a, g, dev)  # ... also the crossbar's own product calls, replayed, where
+        need = sum(t * m * n * r for (m, n), t in shapes.items())  # they do at least the products' work
+        best = (timeit(replay, dev, max(1, reps // 2)), replay) if replay.macs >= need else (math.inf, None)
         for cols in FLOOR_COLS:  # the best of a few cache-sized blocks of input vectors ...
             mats = [(torch.rand((t, n, m), generator=g, device=dev, dtype=a.dtype),
                      torch.rand((t, m, min(r, cols)), generator=g, device=dev, dtype=a.dtype))
@@ -287,10 +288,9 @@ def tile_product_floor(xm, x, dev, reps):
 
 
 def own_products(op, a, g, dev):
-    """A function that replays the ``torch.matmul`` calls of one forward of crossbar layer ``op`` on ``a``
-    (its tile products, in the FCM's own blocking: ``phase_breakdown``'s "tile products") on random data of
-    their shapes and dtypes, one pair of arrays per shape, reused: a candidate of ``tile_product_floor``
-    that does the crossbar's own products and no more, on inputs at least as cache-hot as its own."""
+    """A function replaying the ``torch.matmul`` calls (``phase_breakdown``'s tile products, in the FCM's own
+    blocking) of one forward of crossbar layer ``op`` on ``a``, on random data of their shapes and dtypes (one
+    array per shape, reused), with ``.macs``, their multiply-adds: a candidate of ``tile_product_floor``."""
     calls = []
 
     def make(name, f):
@@ -301,16 +301,15 @@ def own_products(op, a, g, dev):
 
     with wrapped([(torch, "matmul")], make), torch.no_grad():
         op(a)
-    arrays = {}
-    for sa, sb, dt in calls:
-        for shape in (sa, sb):
-            if (shape, dt) not in arrays:
-                arrays[(shape, dt)] = torch.rand(shape, generator=g, device=dev, dtype=dt)
+    arrays = {(sh, dt): None for sa, sb, dt in calls for sh in (sa, sb)}
+    arrays = {(sh, dt): torch.rand(sh, generator=g, device=dev, dtype=dt) for sh, dt in arrays}
     pairs = [(arrays[(sa, dt)], arrays[(sb, dt)]) for sa, sb, dt in calls]
 
     def replay():
         for A, B in pairs:
             torch.matmul(A, B)
+    replay.macs = sum(math.prod(torch.broadcast_shapes(sa[:-2], sb[:-2])) * sa[-2] * sa[-1] * sb[-1]
+                      for sa, sb, _ in calls)  # multiply-adds
     return replay
 
 

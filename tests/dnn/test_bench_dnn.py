@@ -301,6 +301,18 @@ def test_tile_product_floor_can_take_the_crossbar_s_own_product_calls(bench, mon
         with wrapped([(torch, "matmul")], make):
             tiles()
     assert own and seen == own
+    # a replay that does less than the layer's tile products (calls its recording missed) is never taken
+    def replay():
+        torch.matmul(torch.ones(1, 1), torch.ones(1, 1))
+    short = replay
+    short.macs = 1
+    monkeypatch.setattr(bench, "own_products", lambda *a: short)
+    seen.clear()
+    with torch.no_grad():
+        _, tiles = bench.tile_product_floor(xm, x, torch.device("cpu"), 2)
+        with wrapped([(torch, "matmul")], make):
+            tiles()
+    assert seen == []  # the batched bmm candidates
 
 
 def test_inference_row_s_generation_time_leaves_out_the_one_off_first_call(bench, monkeypatch):
