@@ -1,7 +1,9 @@
 """What the circuit-core benchmarks' pages say about the machine and the goals (not their numbers:
-speed is never a unit test). Synthetic rows only."""
+speed is never a unit test). Synthetic rows and clocks only."""
 
 import importlib.metadata
+
+import numpy as np
 
 from scripts import load_benchmark
 
@@ -78,3 +80,19 @@ def test_bench_g_nonideal_stack_ratio_is_the_median_of_alternating_pairs():
     lines = g.page_lines([], [], 64, 0.1, 1.0, (0.5, 0.6), False, stack_ratio=ratio)
     text = "\n".join(lines)
     assert "this run: 6.0x (the median of the per-pair ratios, the two alternating; met: yes)" in text
+
+
+def test_bench_g_nonideal_times_each_size_after_a_warm_up_at_that_size(monkeypatch):
+    """The one-off work of a shape's first call (its elimination plan) is not timed: a g_nonideal that takes
+    10 s at a shape's first call and 1 s after gives 1 s in both columns at 512 x 512 (one timed call)."""
+    g = load_benchmark("bench_g_nonideal")
+    clock, shapes = {"t": 0.0}, set()
+
+    def fake(G, c):
+        clock["t"] += 1.0 if G.shape in shapes else 10.0
+        shapes.add(G.shape)
+
+    monkeypatch.setattr(g.xb, "g_nonideal", fake)
+    monkeypatch.setattr(g.median_time, "__defaults__", (lambda: clock["t"],))
+    row = g.measure_size(512, np.random.default_rng(0), 10.0, False)
+    assert (row["g_nonideal_median_s"], row["g_nonideal_one_blas_thread_s"]) == (1.0, 1.0)
