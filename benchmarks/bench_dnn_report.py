@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def report_lines(df, rows, args, dev, history: pd.DataFrame | None = None) -> li
               "products cannot be merged into one product with G+ - G-. That is twice the multiply-adds of the "
               "layer, in products whose inner dimension is the tile's row count (64), against the layer's full "
               "K in the plain network. `tile_product_floor` times only those products (random data, same "
-              "shapes, batched per layer) and the plain network's weighted layers; floor = plain - plain "
+              "shapes, batched per layer, or the crossbar's own product calls replayed where those are faster) "
+              "and the plain network's weighted layers; floor = plain - plain "
               "weighted layers + tile products is what the crossbar evaluation would reach if the DAC, DAC load, "
               "ADC, accumulation and layout work were free. The four parts run interleaved, one of each per "
               "repetition, and each ratio is the median of the per-repetition ratios. Goals (issue 12): "
@@ -211,3 +213,25 @@ def history_lines(history: pd.DataFrame | None) -> list[str]:
         load = ("n/a" if pd.isna(first["load_start"]) else f"{first['load_start']:.1f}, {first['load_end']:.1f}")
         lines.append(f"| {date} | {first['cpu']} | {load} | {first['commit']} | " + " | ".join(cells) + " |")
     return lines
+
+
+#: what the main job (``make report``) rewrites: the reports and the fitted kappa of the presets
+OUTPUTS = ("reports", "xbarlab/presets/fitted")
+
+
+def code_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
+    """The commit of the code measured (``git describe --always``), "+changes" appended when a tracked
+    file has uncommitted changes, other than what ``make report`` writes before this benchmark runs
+    (``OUTPUTS``: output, not code); "not a git checkout" where git cannot tell. ``root``: the checkout."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+
+    try:
+        commit = git("describe", "--always")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      *(f":(exclude){o}" for o in OUTPUTS))
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    if commit.returncode:
+        return "not a git checkout"
+    return commit.stdout.strip() + ("+changes" if changed.stdout.strip() else "")

@@ -23,6 +23,7 @@ Writes bench_peers.csv and bench_peers.md.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -121,16 +122,23 @@ def run_case(n: int, B: int, repeats: int, tmp: Path) -> dict:
     return row
 
 
+def peer_version() -> str:
+    """The installed badcrossbar's version, read from its package metadata ("version unknown" where
+    there is none): the report names the version measured, never an assumed one."""
+    try:
+        return importlib.metadata.version("badcrossbar")
+    except importlib.metadata.PackageNotFoundError:
+        return "version unknown"
+
+
 def write_report(rows: list[dict], out: Path, load: tuple[float, float], repeats: int) -> None:
     import pandas as pd
-
-    import badcrossbar
 
     pd.DataFrame(rows).to_csv(out / "bench_peers.csv", index=False)
     lines = [
         "# xbarlab against badcrossbar",
         "",
-        f"badcrossbar {getattr(badcrossbar, '__version__', '1.1.0')} (PyPI) and xbarlab on the same circuits: "
+        f"badcrossbar {peer_version()} (PyPI) and xbarlab on the same circuits: "
         f"r_row = r_col = {R_WIRE} ohm (badcrossbar's r_i_word_line, r_i_bit_line), r_driver = r_sense = 0, "
         "G log-uniform in [1e-6, 1e-4] S, inputs uniform in [0, 0.25] V, seeded.",
         f"Measured by `python benchmarks/bench_peers.py` in one run: each call in a fresh subprocess with one "

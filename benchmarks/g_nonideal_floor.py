@@ -103,7 +103,9 @@ def floor_section(rows: list, T: int, t_stack: float, repeats: int, *, circuit, 
     for name, n, tiles, t, goal, prof in cases:
         flops = plan_flops(n, tiles, circuit)
         floor = flops / (peak * 1e9)
-        if np.isnan(goal) or t <= goal:
+        if not np.isnan(goal) and np.isnan(t):
+            why = "not measured"
+        elif np.isnan(goal) or t <= goal:
             why = "– (met)" if not np.isnan(goal) else "–"
         elif floor > goal:
             why = "the algorithm: its flops at dgemm rate exceed the goal"
