@@ -30,6 +30,8 @@ def test_overview_gives_each_energy_scheme_range_from_the_csv(tmp_path: Path):
     page = write_overview(tmp_path).read_text()
     assert ("over the 2 networks: differential mapping, differential sensing 0.900-0.950x; "
             "offset mapping, separate sensing 0.600-0.700x") in page
+
+
 def _line(page: str, start: str) -> str:
     """The one overview line that starts with ``start``."""
     found = [ln for ln in page.splitlines() if ln.startswith(start)]
@@ -147,3 +149,21 @@ def test_characterization_trends_follow_their_criteria_on_both_sides():
         dyn = [ln for ln in lines if ln.startswith("| Errors show significant dynamism")]
         small = [ln for ln in lines if ln.startswith("| Spread across inputs is noticeable but small")]
         assert len(dyn) == len(small) == 1 and f"| {want}" in dyn[0] and f"| {want}" in small[0]
+
+
+def test_overview_judges_each_speed_goal_where_it_applies(tmp_path: Path):
+    """The floor goal is the separate scheme's on the differential pair, not the differential scheme's or the
+    offset mapping's (bench_dnn.md's `goal`); G_non-ideal's goals are judged on one BLAS thread."""
+    import pandas as pd
+
+    pd.DataFrame({"benchmark": ["sep", "diff", "off"], "mapping": ["differential", "differential", "offset"],
+                  "sensing": ["separate", "differential", "separate"], "batch": [128] * 3, "ratio": [3.0] * 3,
+                  "target": [1.5] * 3, "floor_goal_ratio": [1.2] * 3, "floor_target": [1.3] * 3}).to_csv(
+        tmp_path / "bench_dnn.csv", index=False)
+    pd.DataFrame({"size": ["64x64"], "n": [64], "g_nonideal_median_s": [0.009], "g_nonideal_one_blas_thread_s": [0.011],
+                  "target_s": [0.010]}).to_csv(tmp_path / "bench_g_nonideal.csv", index=False)
+    page = write_overview(tmp_path).read_text()
+    assert "floor = 1.2x (issue 12: <= 1.3x: met" in _line(page, "- sep, batch 128:")
+    for name in ("diff", "off"):
+        assert "floor = 1.2x (no floor goal for this row" in _line(page, f"- {name}, batch 128:")
+    assert _line(page, "- G_non-ideal 64x64:").endswith("11 ms on one BLAS thread (target <= 10 ms: **NOT met**)")
