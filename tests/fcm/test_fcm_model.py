@@ -349,3 +349,11 @@ def test_kernel_choice_is_validated(monkeypatch):
     monkeypatch.setenv("XBARLAB_KERNELS", "fast")
     with pytest.raises(ValueError, match="XBARLAB_KERNELS.*'fast'"):
         cpu_kernels.enabled()
+
+
+def test_signed_must_be_a_bool_or_none():
+    f = xb.FCM.from_weights(np.eye(3), ideal_spec(4, 4), np.random.default_rng(0))
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match="signed must be None, True or False, got 'no'"):
+        f.matmul(x, signed="no")  # (was read as True)
+    np.testing.assert_array_equal(f.matmul(x, signed=np.bool_(True)), f.matmul(x, signed=True))

@@ -298,7 +298,7 @@ class FCM:
         return ns, xa
 
     def codes(self, x):
-        """(codes (P, B, K), x_scale (B, 1)) of the DAC for inputs x (B, K); P = 1 or 2 phases."""
+        """(codes (P, B, K), x_scale: (B, 1), or the fixed x_max as a float) of the DAC for x (B, K); P = 1 or 2."""
         ns, xa = self._check_x(x)
         X = xa if xa.ndim == 2 else xa[None]
         # stages.dac_codes_t on x^T, transposed back: both phases stacked along the batch axis
@@ -311,8 +311,8 @@ class FCM:
         """Analog column currents (A) before the ADC for DAC codes (B', K): (S, Tk, Tn, B', cols) (cols + 1 with
         ``Sensing.REFERENCE``: the reference column last).
 
-        The plan's first stage, the same code that ``matmul`` runs before its ADC; the columns of the
-        zero padding past N are 0 (not computed). numpy codes are checked (integers in 0..full)."""
+        The plan's first stage, the same code that ``matmul`` runs before its ADC; the zero padding's columns past
+        N are not part of y (0, or their padding cells' current). numpy codes are checked (integers in 0..full)."""
         ns, c = namespace_for(codes)
         if c.ndim != 2 or c.shape[1] != self.shape[0]:
             raise ValueError(f"codes must be (B, K) with K={self.shape[0]}, got shape {tuple(c.shape)}")
@@ -327,8 +327,8 @@ class FCM:
     def matmul(self, x, *, check_finite: bool = True, signed: bool | None = None):
         """y ~ x @ W for x of shape (B, K) (or (K,)), in the weights' units.
 
-        x is a numpy array (result float64 numpy) or a torch.Tensor (result a
-        tensor of x's dtype on x's device, computed in that dtype, without
+        x is a numpy array (result float64 numpy) or a torch.Tensor (result of
+        x's floating dtype, torch's default for integers, on x's device, without
         autograd history). Forward only: rounding has no useful gradient;
         train with a straight-through estimator.
 

@@ -13,6 +13,8 @@ What lies between them (the DAC load, the tile products) and after them
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..peripherals.adc import ADCParams
 from ..peripherals.dac import DACParams
 from . import cpu_kernels
@@ -31,6 +33,8 @@ def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None
     ``fused``: the same steps in one kernel (``cpu_kernels.dac_codes``; host memory only).
     """
     full = float(dac.full_code)
+    if signed is not None and not isinstance(signed, (bool, np.bool_)):  # ("no" read as True)
+        raise ValueError(f"signed must be None, True or False, got {signed!r}")
     neg = ns.any_negative(XT) if signed is None else bool(signed)
     if fused:
         K, R = XT.shape
