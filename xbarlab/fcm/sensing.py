@@ -21,8 +21,9 @@ The ADC of a difference is bipolar, two's complement: ``bits`` bits, codes -2**(
 2**(bits-1) - 1, LSB = I_fs / 2**(bits-1), d clipped to that range. Its full scale I_fs (per tile,
 ampere) is the fixed ``ADCParams.full_scale_a`` when given, else the worst case of the difference,
 the analogue of the separate ADC's rule: v * max_j sum_i |Ga[i, j] - Gb[i, j]| on G_non-ideal
-(v = v_read, or sinh(b g v_read) / (b g) for sinh cells), which bounds |d| since every row voltage lies in
-[0, v_read]. Ga, Gb are the pair, or the data column and the reference column. The range holds no
+(v = v_read, or sinh(b g v_read) / (b g) for sinh cells), which bounds |d| where both arrays see the same
+row voltages in [0, v_read]; under a loaded DAC (R_PD > 0) each array's rows droop by their own load, so
+d can in principle exceed it (none found in the tests), and is clipped then like any ADC input. Ga, Gb are the pair, or the data column and the reference column. The range holds no
 common-mode current (the separate ADC's spends g_min / g_max of it on G_min), but the sign costs one
 bit (so ``bits`` >= 2: 1 bit, codes -1..0, would read every positive difference as 0; refused), and
 sum_i |Ga - Gb| can exceed a separate array's largest column sum (rows of both signs).
