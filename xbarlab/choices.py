@@ -10,16 +10,19 @@ class Choice(enum.Enum):
     """An Enum whose ``parse`` accepts a member, or its name or value in any case.
 
     Error messages name the parameter by the class name in snake case
-    (``DacLoad`` -> ``dac_load``), which is how every choice is spelled as a field.
+    (``DacLoad`` -> ``dac_load``), or by the ``field`` a caller passes where its field is spelled otherwise
+    (``AccessTransistor.side``, ``InSituSettings.scheme``).
     """
 
     @classmethod
-    def parse(cls, value):
+    def parse(cls, value, field: str | None = None):
+        """The member named or valued ``value`` (case-blind); ValueError naming ``field`` (default: the
+        class name in snake case) otherwise."""
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
             for k in cls:
                 if value.lower() in (k.name.lower(), k.value):
                     return k
-        field = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        field = field or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
         raise ValueError(f"{field} must be one of {[k.name for k in cls]}, got {value!r}")

@@ -80,7 +80,7 @@ class AccessTransistor:
             raise ValueError(f"v_gate_v must be finite and in [0, 5] volt, got {self.v_gate_v!r}")
         s(self, "v_gate_v", vg)
         s(self, "gate_line", GateLine.parse(self.gate_line))
-        s(self, "side", TransistorSide.parse(self.side))
+        s(self, "side", TransistorSide.parse(self.side, "side"))
         if not isinstance(self.card, str):
             raise ValueError(f"card must be a file path string ('' for the shipped card), got {self.card!r}")
         if not isinstance(self.model, str):

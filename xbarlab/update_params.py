@@ -105,10 +105,7 @@ class InSituSettings:
             raise ValueError("bit_length must be an integer >= 1, got None")
         if self.bit_length > MAX_BIT_LENGTH:  # (a huge BL took the machine's memory in the pulse streams)
             raise ValueError(f"bit_length must be <= MAX_BIT_LENGTH ({MAX_BIT_LENGTH}), got {self.bit_length!r}")
-        try:
-            object.__setattr__(self, "scheme", PulseScheme.parse(self.scheme))
-        except ValueError:  # (PulseScheme.parse names the class, pulse_scheme; the field is scheme)
-            raise ValueError(f"scheme must be one of {[k.name for k in PulseScheme]}, got {self.scheme!r}") from None
+        object.__setattr__(self, "scheme", PulseScheme.parse(self.scheme, "scheme"))
 
 
 @dataclass(frozen=True)

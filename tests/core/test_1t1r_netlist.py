@@ -134,3 +134,8 @@ def test_sweep_netlist_refuses_a_grid_ngspice_cannot_hold():
     with pytest.raises(ValueError, match=r"step=1e-05 V .*MAX_SWEEP_POINTS"):
         sweep_netlist(AccessTransistor(), -0.02, 0.55, 0.6, 1e-5)  # about 6.8e9 points
     assert MAX_SWEEP_POINTS >= 241 * 115
+
+
+def test_a_bad_side_names_the_field_side():
+    with pytest.raises(ValueError, match=r"^side must be one of \['SENSE', 'ROW'\], got 'drain'"):
+        AccessTransistor(side="drain")  # (the message named transistor_side, not the field)
