@@ -56,14 +56,18 @@ def load_inputs(folder: Path = HERE):
 
 
 def load_table(acc: AccessTransistor, folder: Path = HERE):
-    """The stored ``TransistorTable`` of ``acc`` (fitted again from the stored sweep); never unpickles."""
-    from xbarlab.engines.cell_table import HermiteGrid, TransistorTable
+    """The stored ``TransistorTable`` of ``acc`` (fitted again from the stored sweep); never unpickles. The
+    sweep was made for the stored inputs' transistor: ``acc`` of another W, L, V_G or card raises ValueError
+    (its side and gate line may differ, as ``TransistorTable`` allows)."""
+    from xbarlab.engines.cell_table import HermiteGrid, TransistorTable, _sweep_key
 
+    stored = load_inputs(folder)[3]
     with np.load(Path(folder) / f"{NAME}.table.npz", allow_pickle=False) as d:
         vds, vs = d["vds"].copy(), d["vs"].copy()
         k0 = int(np.flatnonzero(vds == 0.0)[0])
         return TransistorTable(acc, float(vs[0]), float(vs[-1]), float(vds[-1]),
-                               HermiteGrid.fit(vds, vs, d["i_d"], k0), HermiteGrid.fit(vds, vs, d["i_s"], k0))
+                               HermiteGrid.fit(vds, vs, d["i_d"], k0), HermiteGrid.fit(vds, vs, d["i_s"], k0),
+                               _sweep_key(stored))
 
 
 def main(argv=None) -> None:

@@ -14,7 +14,7 @@ import xbarlab as xb
 from xbarlab.engines.ngspice import check_deck, run_deck
 from xbarlab.engines.nonlinear import solve
 from xbarlab.netlist import netlist_1t1r
-from xbarlab.transistor import AccessTransistor
+from xbarlab.transistor import AccessTransistor, TransistorSide
 
 NETLISTS = Path(__file__).resolve().parents[2] / "netlists"
 sys.path.insert(0, str(NETLISTS))
@@ -139,3 +139,12 @@ def test_sweep_netlist_refuses_a_grid_ngspice_cannot_hold():
 def test_a_bad_side_names_the_field_side():
     with pytest.raises(ValueError, match=r"^side must be one of \['SENSE', 'ROW'\], got 'drain'"):
         AccessTransistor(side="drain")  # (the message named transistor_side, not the field)
+
+
+def test_the_stored_table_refuses_another_transistor():
+    import dataclasses
+
+    _, _, _, acc = _stored()
+    golden.load_table(dataclasses.replace(acc, side=TransistorSide.ROW), NETLISTS)  # the sweep does not see it
+    with pytest.raises(ValueError, match="not the transistor the table was swept for"):
+        golden.load_table(dataclasses.replace(acc, v_gate_v=acc.v_gate_v + 0.1), NETLISTS)
