@@ -20,9 +20,12 @@ smallest spread at which an engine exceeded 1e-9:
   currents): first error > 1e-9 at spread 8.5e13; limit ``SPREAD_LIMIT`` = 1e12.
 * G_non-ideal: the same limit. Its fast block elimination
   (``engines.structured``) loses digits when a cell dominates a wire (its
-  Schur complements cancel): first error > 1e-9 at cells/wires
-  (largest G over the smallest 1/r) 1.8e8, so above
-  ``STRUCTURED_CELLS_OVER_WIRES`` = 1e7 the exact sparse solver answers instead
+  Schur complements cancel), the more the longer the array: at cells/wires
+  (largest G over the smallest 1/r, driver and sense included) 1e7 it was
+  1.1e-9 off at 8 x 4 and 1.3e-8 at 1000 x 40, at 1e6 1.0e-9 at 1000 x 8,
+  at 1e5 1.8e-10 at 1000 x 40, at 1e4 2.2e-11 at 1000 x 40 (against the
+  sparse exact solver; ``tests/core/test_structured_limit.py``). Above
+  ``STRUCTURED_CELLS_OVER_WIRES`` = 1e4 the exact sparse solver answers instead
   (one solve per row: slower, never wrong).
 * ``ngspice`` (plain double-precision nodal analysis): first error > 1e-9
   at spread 1.2e8; limit ``NGSPICE_SPREAD_LIMIT`` = 1e7. Its absolute scale
@@ -45,7 +48,7 @@ import numpy as np
 from .params import CircuitParams
 
 SPREAD_LIMIT = 1e12
-STRUCTURED_CELLS_OVER_WIRES = 1e7
+STRUCTURED_CELLS_OVER_WIRES = 1e4
 NGSPICE_SPREAD_LIMIT = 1e7
 NGSPICE_G_MIN = 1e-21
 NGSPICE_G_MAX = 1e16
