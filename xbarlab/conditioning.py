@@ -85,6 +85,17 @@ def spread_limit(engine: str) -> float:
     return NGSPICE_SPREAD_LIMIT if engine == "ngspice" else SPREAD_LIMIT
 
 
+ACCURACY = 1e-9  # what every engine promises: max |I - I_ref| <= ACCURACY max |I_ref|, per input vector
+
+
+def structured_row_error(G: np.ndarray, circuit: CircuitParams) -> float:
+    """A bound on the error of each row of the fast G_non-ideal (row sweep, compiled loop,
+    dissection) relative to that row's largest entry, within ``STRUCTURED_CELLS_OVER_WIRES``:
+    2e-14 + 1e-14 cells/wires. Measured against the sparse exact solver: at most 8.2e-15 at
+    cells/wires 1e-2 (200 x 20), 2.2e-11 at 1e4 (1000 x 40)."""
+    return 2e-14 + 1e-14 * cells_over_wires(G, circuit)
+
+
 def structured_resolves(G: np.ndarray, circuit: CircuitParams) -> bool:
     """Whether the block elimination (``engines.structured``) resolves this stack to 1e-9."""
     return cells_over_wires(G, circuit) <= STRUCTURED_CELLS_OVER_WIRES

@@ -58,3 +58,20 @@ def test_the_sweep_at_the_limit_on_a_long_array():
     V = np.eye(1000)[:4]
     got = structured.row_sweep_stack(G[None], c)[0][:4]
     assert row_errors(got, exact.solve(G, V, c).i_out).max() <= 1e-11
+
+
+def test_simulate_resolves_outputs_that_cancel():
+    """Four equal rows on 1e-2 ohm wires, two driven +1 and -1 V: the outputs (up to 5e-13 A) are
+    what the rows' small difference in parasitics leaves of their 1e-5 A currents. V @ Gn,
+    though Gn is right to 1e-15, was 1.4e-9 off (its rounding times the cancellation, 6e7);
+    such vectors are now the sparse solve's, the others keep the fast product."""
+    G = np.tile([1e-6, 3e-6, 7e-6], (4, 1))
+    c = xb.CircuitParams(r_row=1e-2, r_col=1e-2, r_sense=1.0, r_driver=1.0)
+    V = np.array([[1.0, -1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    ref = mp_solve(G, V, c)["i_out"]
+    got = xb.simulate(G, V, c)
+    assert np.abs(ref[0]).max() < 1e-6 * np.abs(ref[1]).max()  # the cancellation
+    assert row_errors(got[:2], ref[:2]).max() <= 1e-9
+    assert np.array_equal(got[2], np.zeros(3))
+    assert row_errors(xb.simulate(G, V[0], c)[None], ref[:1]).max() <= 1e-9  # one vector
+    assert row_errors(xb.simulate(G, V[1:2], c), ref[1:2]).max() <= 1e-15  # no cancellation: V @ Gn
