@@ -92,8 +92,8 @@ def _solve_backward(G, V, circuit: CircuitParams, engine: str, ngspice: NgspiceS
     c_t = backward_as_forward(circuit)
     if engine == "exact":
         r = _solve_exact(turn(G), np.ascontiguousarray(V[..., ::-1]), c_t)
-        v_row, v_col = turn(r.v_col), turn(r.v_row)
-        return SolveResult(v_row=v_row, v_col=v_col, i_cell=G * (v_row - v_col),
+        # The turned array's cells run from its rows (the columns here) to its columns: -i_cell.
+        return SolveResult(v_row=turn(r.v_col), v_col=turn(r.v_row), i_cell=-turn(r.i_cell),
                            i_out=np.ascontiguousarray(r.i_out[..., ::-1]), engine=r.engine)
     if engine == "ngspice":
         from .engines import spice
@@ -114,9 +114,10 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
     t = cond.pow2_scale(float(np.abs(V).max()) if V.size else 0.0)
     r = exact.solve(G * s if s != 1 else G, V * t if t != 1 else V, cond.scaled_circuit(circuit, s))
     i_out = cond.unscale(r.i_out, (1.0 / s, 1.0 / t), "output currents", "A")
+    i_cell = cond.unscale(r.i_cell, (1.0 / s, 1.0 / t), "cell currents", "A")  # they can overflow where
+    # i_out does not (mixed-sign V cancelling in a column)
     with np.errstate(over="ignore", under="ignore"):
-        return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=r.i_cell / s / t, i_out=i_out,
-                           engine=r.engine)
+        return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=i_cell, i_out=i_out, engine=r.engine)
 
 
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
