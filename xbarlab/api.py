@@ -92,8 +92,8 @@ def _solve_backward(G, V, circuit: CircuitParams, engine: str, ngspice: NgspiceS
     c_t = backward_as_forward(circuit)
     if engine == "exact":
         r = _solve_exact(turn(G), np.ascontiguousarray(V[..., ::-1]), c_t)
-        v_row, v_col = turn(r.v_col), turn(r.v_row)
-        return SolveResult(v_row=v_row, v_col=v_col, i_cell=G * (v_row - v_col),
+        # The turned array's cells run from its rows (the columns here) to its columns: -i_cell.
+        return SolveResult(v_row=turn(r.v_col), v_col=turn(r.v_row), i_cell=-turn(r.i_cell),
                            i_out=np.ascontiguousarray(r.i_out[..., ::-1]), engine=r.engine)
     if engine == "ngspice":
         from .engines import spice
@@ -114,9 +114,10 @@ def _solve_exact(G: np.ndarray, V: np.ndarray, circuit: CircuitParams) -> SolveR
     t = cond.pow2_scale(float(np.abs(V).max()) if V.size else 0.0)
     r = exact.solve(G * s if s != 1 else G, V * t if t != 1 else V, cond.scaled_circuit(circuit, s))
     i_out = cond.unscale(r.i_out, (1.0 / s, 1.0 / t), "output currents", "A")
+    i_cell = cond.unscale(r.i_cell, (1.0 / s, 1.0 / t), "cell currents", "A")  # they can overflow where
+    # i_out does not (mixed-sign V cancelling in a column)
     with np.errstate(over="ignore", under="ignore"):
-        return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=r.i_cell / s / t, i_out=i_out,
-                           engine=r.engine)
+        return SolveResult(v_row=r.v_row / t, v_col=r.v_col / t, i_cell=i_cell, i_out=i_out, engine=r.engine)
 
 
 def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
@@ -126,8 +127,10 @@ def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
     With the exact engine, r_row > 0, r_col > 0 and cells the block elimination
     resolves (``conditioning.structured_resolves``) this is ``V @ g_nonideal(G, c)``
     (as exact, and faster than the sparse solve at every size measured, one
-    vector included: ``benchmarks/bench_peers.py``); otherwise the output
-    currents of ``solve``.
+    vector included: ``benchmarks/bench_peers.py``), except for input vectors
+    whose outputs cancel (mixed signs) below what that product resolves to
+    1e-9 (``conditioning.structured_row_error``): those are the output
+    currents of ``solve``, as are all of them otherwise.
 
     ``read="backward"``: V (N,) or (B, N) drives the columns and the row
     currents (M,) or (B, M) are returned (see ``solve``); with the exact
@@ -149,17 +152,31 @@ def simulate(G, V, circuit: CircuitParams, engine: str = "exact",
         circuit = check_circuit(circuit)
         G = check_conductances(G)
         if structured.applicable(circuit) and cond.structured_resolves(G, circuit):
-            return _apply_g_nonideal(check_voltages(V, G.shape[0]), _g_nonideal_checked(G[None], circuit, None)[0])
+            V = check_voltages(V, G.shape[0])
+            i, unresolved = _apply_g_nonideal(V, _g_nonideal_checked(G[None], circuit, None)[0],
+                                              cond.structured_row_error(G, circuit))
+            if np.any(unresolved):  # outputs that cancel below what V @ Gn resolves: the sparse solve
+                i2, V2 = np.atleast_2d(i), np.atleast_2d(V)
+                i2[unresolved] = _solve_exact(G, V2[unresolved], circuit).i_out
+            return i
     return solve(G, V, circuit, engine=engine, ngspice=ngspice).i_out
 
 
-def _apply_g_nonideal(V: np.ndarray, Gn: np.ndarray) -> np.ndarray:
+def _apply_g_nonideal(V: np.ndarray, Gn: np.ndarray, row_error: float) -> tuple[np.ndarray, np.ndarray]:
     """V @ Gn on operands scaled by powers of two (exact), so that a product beyond double
-    precision's range raises (``conditioning.unscale``) instead of returning inf or lost digits."""
+    precision's range raises (``conditioning.unscale``) instead of returning inf or lost digits;
+    and, per input vector, whether that product may be off by more than ``cond.ACCURACY`` of its
+    largest output: each row of Gn is within ``row_error`` of its own largest entry (plus the
+    product's rounding), so output j is within that times sum_i |V_i| max_k Gn[i, k], which
+    mixed-sign V whose outputs cancel can make larger than the outputs themselves."""
     t = cond.pow2_scale(float(np.abs(V).max()) if V.size else 0.0)
     u = cond.pow2_scale(float(Gn.max()) if Gn.size else 0.0)
-    i = (V * t if t != 1 else V) @ (Gn * u if u != 1 else Gn)
-    return cond.unscale(i, (1.0 / t, 1.0 / u), "output currents", "A")
+    Vs, Gs = (V * t if t != 1 else V), (Gn * u if u != 1 else Gn)
+    i = Vs @ Gs
+    eps = row_error + Gn.shape[0] * np.finfo(float).eps
+    bound = eps * (np.abs(Vs) @ Gs.max(axis=1))
+    unresolved = np.atleast_1d(bound > cond.ACCURACY * np.abs(i).max(axis=-1, initial=0.0))
+    return cond.unscale(i, (1.0 / t, 1.0 / u), "output currents", "A"), unresolved
 
 
 def g_nonideal(G, circuit: CircuitParams, read: str = "forward") -> np.ndarray:

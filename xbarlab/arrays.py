@@ -42,6 +42,8 @@ def _real_conductance_array(G, name: str) -> np.ndarray:
     try:
         check_real_number_types(G, name)
         return np.asarray(G, dtype=float)
+    except OverflowError:  # a Python int beyond double precision
+        raise ValueError(f"{name} must be finite; found an integer beyond double precision (1.8e308)") from None
     except (TypeError, ValueError) as exc:
         if "real numbers" in str(exc):
             raise
@@ -84,6 +86,8 @@ def check_voltages(V, m: int, name: str = "V") -> np.ndarray:
     try:
         check_real_number_types(V, name)
         arr = np.asarray(V, dtype=float)
+    except OverflowError:  # a Python int beyond double precision
+        raise ValueError(f"{name} must be finite; found an integer beyond double precision (1.8e308)") from None
     except (TypeError, ValueError) as exc:
         if "real numbers" in str(exc):
             raise

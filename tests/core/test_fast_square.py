@@ -70,7 +70,7 @@ def test_dissection_matches_60_digit_reference(shape, wires):
 
 
 def test_dissection_resolves_cells_far_above_wires():
-    """Cells 1e3 S on 1e4 ohm wires (cells/wires 1e7, the sweep's limit) and 1e-12 S cells on
+    """Cells 1e3 S on 1e4 ohm wires (cells/wires 1e7, beyond the sweep's limit) and 1e-12 S cells on
     1e-2 ohm wires (spread 1e14): the GTH eliminations keep every digit both ways."""
     rng = np.random.default_rng(7)
     for g_lo, g_hi, r in [(1e-1, 1e3, 1e4), (1e-12, 1e-10, 1e-2)]:
