@@ -105,9 +105,10 @@ class HermiteGrid:
         return val, dx / hx, dy / hy
 
 
-def _sweep_key(access: AccessTransistor) -> tuple:
-    """What one transistor's sweep depends on: W, L, V_G and the card's parameters (read now)."""
-    return (access.w_m, access.l_m, access.v_gate_v, access.model_card().params)
+def _sweep_key(access: AccessTransistor, card=None) -> tuple:
+    """What one transistor's sweep depends on: W, L, V_G and the card's parameters (``card``, the
+    ``ModelCard`` already read, else read now)."""
+    return (access.w_m, access.l_m, access.v_gate_v, (card or access.model_card()).params)
 
 
 def monotone_slopes(x: np.ndarray, f: np.ndarray, axis: int) -> np.ndarray:
@@ -225,7 +226,7 @@ class TransistorTable:
         i_s = (vec["i(vs)"] - vec["i(vds)"]).reshape(ns, nd).T  # out of the source
         return cls(access, float(grid_s[0]), float(grid_s[-1]), float(grid_ds[-1]),
                    HermiteGrid.fit(grid_ds, grid_s, i_d, k0), HermiteGrid.fit(grid_ds, grid_s, i_s, k0),
-                   (access.w_m, access.l_m, access.v_gate_v, card.params))
+                   _sweep_key(access, card))
 
     def currents(self, vd, vs):
         """Drain and source currents and their partials at terminal voltages vd, vs (V):
