@@ -71,9 +71,13 @@ __all__ = ["PulseScheme", "UpdateParams", "InSituSettings", "VerifySettings", "V
            "outer_product_update"]
 
 
-def _check_state(G, device: DeviceParams, name: str = "G") -> np.ndarray:
+def _check_device(device) -> None:
     if not isinstance(device, DeviceParams):
         raise ValueError(f"device must be an xbarlab.DeviceParams, got {type(device).__name__}")
+
+
+def _check_state(G, device: DeviceParams, name: str = "G") -> np.ndarray:
+    _check_device(device)
     check_real_number_types(G, name)
     G = np.array(G, dtype=float, copy=True)
     if not np.all(np.isfinite(G)):
@@ -121,8 +125,7 @@ def response(G, n, device: DeviceParams, update: UpdateParams) -> np.ndarray:
     clipping: the closed form of the curves (module docstring), which continue past the bounds. G (S) and n
     (real, may be fractional): finite, of one shape (a broadcast mixed cells and counts silently)."""
     _check_update(update)
-    if not isinstance(device, DeviceParams):
-        raise ValueError(f"device must be an xbarlab.DeviceParams, got {type(device).__name__}")
+    _check_device(device)
     check_real_number_types(G, "G")
     check_real_number_types(n, "n")
     G, n = np.asarray(G, dtype=float), np.asarray(n, dtype=float)
