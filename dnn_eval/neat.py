@@ -187,6 +187,9 @@ def choose_vg(model: nn.Module, base: CrossbarSpec, data, candidates, budget: fl
 
 
 def selection_split(train, n: int):
-    """At most n images of the training split, evenly spaced over it: what ``choose_vg`` chooses on."""
-    idx = np.unique(np.linspace(0, len(train.y) - 1, max(1, min(int(n), len(train.y)))).round().astype(np.int64))
+    """At most n images of the training split, evenly spaced over it (as the calibration batch,
+    ``fcm.calibration._evenly``): what ``choose_vg`` chooses on."""
+    from xbarlab.fcm.calibration import _evenly
+
+    idx = _evenly(np.arange(len(train.y)), int(n))
     return type(train)(train.x[idx], train.y[idx])
