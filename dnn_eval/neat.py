@@ -123,10 +123,11 @@ def apply(model: nn.Module, base: CrossbarSpec, vg: dict, neat: bool, rng_seed: 
     return xm, cuts
 
 
-def neat_train(xm: nn.Module, train, test, cuts: dict, steps: int = 30, batch: int = 64, lr: float = 3e-4,
+def neat_train(xm: nn.Module, train, test, steps: int = 30, batch: int = 64, lr: float = 3e-4,
                regen_every: int = 10, seed: int = 0, rng_seed: int = 0) -> list[dict]:
     """Re-train ``xm`` (from ``apply(..., neat=True)``) in place with the crossbar forward pass, the weights
-    clipped to their W_cut (fixed at the start) after every step; FCMs rebuilt every ``regen_every`` steps.
+    clipped to their W_cut after every step (each layer's largest |weight| at the start: ``apply`` clipped them
+    to it, so no cut-off is passed in); FCMs rebuilt every ``regen_every`` steps.
     ``seed`` draws the mini-batches (``batch`` samples with replacement per step); ``rng_seed`` is the chip
     instance, the one ``apply`` programmed (pass the same value): every rebuild reprograms that instance.
     Returns the history [{step, accuracy_crossbar, loss}] (test accuracy at the start and the end)."""

@@ -106,7 +106,7 @@ def _sweep(lm, base, train, test, v_gates, steps, energy, w_m=None) -> list[dict
         xm, cuts = neat.apply(lm.module, base, vg, True)
         frac = min(c.fraction for c in cuts.values())
         found["neat-clip"] = (accuracy(xm, test.x, test.y), frac, energy(xm))
-        hist = neat.neat_train(xm, train, test, cuts, steps=steps)
+        hist = neat.neat_train(xm, train, test, steps=steps)
         found["neat-trained"] = (hist[-1]["accuracy_crossbar"], frac, energy(xm))
         for mode, (acc, f, (e, eg)) in found.items():
             rows.append({"mode": mode, "v_gate_v": vg, "accuracy": acc, "clip_fraction": f, "energy_j": e,
@@ -148,7 +148,7 @@ def run(preset: str, v_gates, steps: int, per_layer: bool, dataset: str = "digit
         # chosen on as many training images as the test split has, never on the test split itself
         vgl = neat.choose_vg(lm.module, base, neat.selection_split(train, len(test.y)), v_gates, LOSS_BUDGET)
         xm, cuts = neat.apply(lm.module, base, vgl, True)
-        hist = neat.neat_train(xm, train, test, cuts, steps=steps)
+        hist = neat.neat_train(xm, train, test, steps=steps)
         e = energy(xm)
         rows.append({"mode": "neat-per-layer", "v_gate_v": sum(vgl.values()) / len(vgl),
                      "accuracy": hist[-1]["accuracy_crossbar"], "clip_fraction": min(c.fraction for c in cuts.values()),

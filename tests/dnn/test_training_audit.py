@@ -132,7 +132,7 @@ def test_neat_train_refuses_bad_schedules(kw, field):
 
     d = _data()
     with pytest.raises(ValueError, match=field):
-        neat_train(_xbar_mlp(), d, d, {}, **{"steps": 2, **kw})
+        neat_train(_xbar_mlp(), d, d, **{"steps": 2, **kw})
 
 
 def test_neat_refuses_empty_splits_and_choose_vg_empty_candidates():
@@ -140,7 +140,7 @@ def test_neat_refuses_empty_splits_and_choose_vg_empty_candidates():
 
     d = _data()
     with pytest.raises(ValueError, match="train split has 0"):  # (was torch's RuntimeError from randint)
-        neat_train(_xbar_mlp(), Split(d.x[:0], d.y[:0]), d, {}, steps=2)
+        neat_train(_xbar_mlp(), Split(d.x[:0], d.y[:0]), d, steps=2)
     with pytest.raises(ValueError, match="candidates"):  # (was an IndexError)
         choose_vg(_mlp(), _ideal_spec(), d, [])
     with pytest.raises(ValueError, match="budget"):  # (NaN kept the highest V_G for every layer)
@@ -225,13 +225,13 @@ def test_neat_train_reprograms_the_chip_instance_apply_programmed():
     spec = _ideal_spec().replace(device=dataclasses.replace(_ideal_spec().device, variation=0.2))
     xm = to_crossbar(_mlp(), spec, np.random.default_rng(5), default_options(spec))
     d = _data()
-    neat_train(xm, d, d, {}, steps=1, regen_every=1, seed=0, rng_seed=5)
+    neat_train(xm, d, d, steps=1, regen_every=1, seed=0, rng_seed=5)
     got = [f.G.copy() for layer in crossbar_layers(xm) for f in layer.fcms]
     program_all(xm, np.random.default_rng(5))
     want = [f.G for layer in crossbar_layers(xm) for f in layer.fcms]
     assert all(np.array_equal(a, b) for a, b in zip(got, want))
     with pytest.raises(ValueError, match="rng_seed"):
-        neat_train(xm, d, d, {}, steps=1, rng_seed=-1)
+        neat_train(xm, d, d, steps=1, rng_seed=-1)
 
 
 def test_minibatches_drop_the_remainder_per_pass_and_warn_of_a_batch_over_the_split():
