@@ -26,6 +26,7 @@ from xbarlab.engines.nonlinear import NewtonConvergenceError, NewtonSettings, Si
 from xbarlab.netlist import deck_text
 from xbarlab.netlist_1t1r import verification_deck
 
+from newton_plain import plain, stepped  # tests/core/newton_plain.py
 from spice_outputs import ngspice_outputs  # tests/core/spice_outputs.py
 
 BOUND = 1e-9
@@ -81,8 +82,33 @@ def test_strongly_nonlinear_case_converges_or_raises():
     c = xb.CircuitParams(r_row=50.0, r_col=50.0, r_sense=1e3)
     res = solve(G, V, c, SinhCells(20.0))  # b V = 10: sinh 1.1e4 times its small-signal value
     assert np.all(np.isfinite(res.i_out)) and np.all(res.i_out > 0)
-    with pytest.raises(NewtonConvergenceError, match="did not converge in 2 iterations"):
-        solve(G, V, c, SinhCells(20.0), NewtonSettings(max_iter=2))
+    with pytest.raises(NewtonConvergenceError, match="did not converge in 2 iterations.*source stepping failed too"):
+        solve(G, V, c, SinhCells(20.0), NewtonSettings(max_iter=2))  # 2 plain iterations, then 2 of stepping
+
+
+@pytest.mark.ngspice
+def test_a_circuit_only_source_stepping_solves_matches_ngspice(ngspice):
+    """One row at 3 V, b = 40 /V, five cells into columns sensed through 144 kohm: each column rises to
+    within ~0.2 V of the row, which the plain iteration from 0 V would reach in 125 iterations (1/b per step,
+    the cap is 100); source stepping (``engines.newton``) solves it. ngspice's ``.op`` agrees (measured
+    1.6e-16 of the largest output) and the 50-digit solve too (``test_nonlinear_accuracy``)."""
+    from xbarlab.engines.nonlinear import solve_ngspice
+
+    G, V, c = np.array([[2e-5, 1.2e-4, 1.4e-6, 2.7e-5, 3.7e-4]]), np.array([3.0]), xb.CircuitParams(r_sense=1.44e5)
+    with pytest.raises(NewtonConvergenceError, match="did not converge in 100 iterations"):
+        plain(G, V, c, SinhCells(40.0))
+    res, sp = solve(G, V, c, SinhCells(40.0)), solve_ngspice(G, V, c, SinhCells(40.0))
+    assert np.abs(res.i_out - sp.i_out).max() <= BOUND * np.abs(sp.i_out).max()
+    assert max(np.abs(res.v_row - sp.v_row).max(), np.abs(res.v_col - sp.v_col).max()) <= BOUND * 3.0
+
+
+@given(case=sinh_crossbars())
+def test_source_stepping_gives_the_plain_iterations_answer(case):
+    """Source stepping run where the plain iteration converges (hypothesis's crossbars above): the same
+    unknowns, to round-off of the largest input."""
+    G, V, c, b = case
+    u_plain = plain(G, V, c, SinhCells(b))
+    assert np.abs(stepped(G, V, c, SinhCells(b)) - u_plain).max(initial=0.0) <= 1e-14 * np.abs(V).max()
 
 
 @pytest.mark.parametrize("kw, field", [({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"),

@@ -12,15 +12,21 @@ cells differ:
   table swept in ngspice, so gate and bulk currents leave the cell as they
   do in ngspice.
 
-Newton's method on Kirchhoff's current law, J dv = -F, one sparse LU
-(SuperLU) per iteration, with the step limited to ``max_step_v`` and halved
-until the residual falls (line search). Convergence is a full step below
-``tol`` times the largest input voltage (inputs and gate lines), or a step below ``ROUNDOFF_STEP``
-times it that cannot lower a residual already at its rounding floor (the
-step is then taken); anything else (the iteration cap, a line search that
-fails with a larger step, a non-finite value) raises ``NewtonConvergenceError``, never a
-partial answer. A 1T-1R answer whose transistor voltages leave the table
-raises ValueError. Conductance spreads beyond 1e7 (cells and wires, the range
+Newton's method on Kirchhoff's current law (``engines.newton``), J dv = -F, one
+sparse LU (SuperLU) per iteration, from 0 V, with the step limited to
+``max_step_v`` and halved until the largest residual falls (line search).
+Convergence is a full step below ``tol`` times the largest input voltage
+(inputs and gate lines), or a step below ``ROUNDOFF_STEP`` times it that
+cannot lower a residual already at its rounding floor (the step is then
+taken). Where that fails (the iteration cap, a line search that fails with a
+larger step, a non-finite value; measured: the cap, where a driven row must
+lift its columns far, b V above ~100, and a start whose sinh overflows),
+source stepping follows: the inputs scaled
+by lambda from 1/64 to 1, each stage from the tangent prediction of the
+last, the last stage held to the same criteria. If it fails too,
+``NewtonConvergenceError`` names both failures; never a partial answer. A
+1T-1R answer whose transistor voltages leave the table raises ValueError.
+Conductance spreads beyond 1e7 (cells and wires, the range
 verified against ngspice) raise ValueError; the check counts G, not the
 Jacobian's G cosh(b V) (a cell far into its sinh carries a current its wires
 carry too: Jacobian spreads to 3e18 measured at round-off). A sinh answer then
@@ -50,47 +56,15 @@ from scipy.sparse.linalg import splu
 
 from .. import conditioning as cond
 from ..arrays import check_conductances, check_voltages
-from ..errors import XbarlabError
 from ..params import CircuitParams, check_circuit
 from ..transistor import TransistorSide
-from . import exact
+from . import exact, newton
 from .cell_table import TransistorTable
+from .newton import ROUNDOFF_STEP, NewtonConvergenceError, NewtonSettings  # noqa: F401 (public here)
 from .result import SolveResult
 
 
-# A full Newton step that no longer lowers the residual because the residual is at its rounding floor
-# (wire currents of ~1e-1 A cancel to ~1e-17 A) is still taken when it is this small relative to the inputs.
-ROUNDOFF_STEP = 1e-9
 REFINE_STEPS = 2  # Newton steps on the residual summed in extended precision at the end (sinh cells)
-
-
-class NewtonConvergenceError(XbarlabError, ArithmeticError):
-    """The Newton iteration did not converge; no answer is returned."""
-
-
-@dataclass(frozen=True)
-class NewtonSettings:
-    """Numerical settings of the Newton solve (not physics).
-
-    Attributes:
-        max_iter: iteration cap, >= 1.
-        tol: convergence when a full Newton step moves no voltage by more than
-            ``tol`` times the largest input |V| (dimensionless), in (0, 1e-3].
-        max_step_v: largest change of any node voltage in one step, volt, > 0.
-    """
-
-    max_iter: int = 100
-    tol: float = 1e-13
-    max_step_v: float = 0.2
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if not (isinstance(self.tol, (int, float)) and 0 < self.tol <= 1e-3):
-            raise ValueError(f"tol must be a number in (0, 1e-3], got {self.tol!r}")
-        step = self.max_step_v  # True would be read as a 1 V step
-        if isinstance(step, bool) or not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
-            raise ValueError(f"max_step_v must be a finite number > 0 volt, got {self.max_step_v!r}")
 
 
 @dataclass(frozen=True)
@@ -323,37 +297,12 @@ class _Network:
     def solve_one(self, v_in: np.ndarray, s: NewtonSettings):
         fixed_vals = np.concatenate([[0.0], v_in])
         v_scale = max(float(np.abs(v_in).max()), self.v_gate, 1e-300)
-        u = np.zeros(self.n_free + self.n_x)  # start at 0 V: the first step solves the circuit linearized there
-        F, J = self.residual(u, fixed_vals, True)
-        for it in range(s.max_iter):
-            try:
-                step = -splu(J, permc_spec="MMD_AT_PLUS_A").solve(F)
-            except RuntimeError as exc:  # singular Jacobian
-                raise NewtonConvergenceError(f"Newton iteration {it}: singular Jacobian ({exc})") from None
-            if not np.all(np.isfinite(step)):
-                raise NewtonConvergenceError(f"Newton iteration {it}: non-finite step")
-            big = float(np.abs(step).max()) if step.size else 0.0
-            if big <= s.tol * v_scale:
-                u = u + step
-                return self.finish(u, fixed_vals)
-            scale = min(1.0, s.max_step_v / big)
-            norm0 = float(np.abs(F).max())
-            for _ in range(40):
-                trial = u + scale * step
-                F_t, _ = self.residual(trial, fixed_vals, False)
-                if np.all(np.isfinite(F_t)) and float(np.abs(F_t).max()) < norm0:
-                    break
-                scale *= 0.5
-            else:
-                if big <= ROUNDOFF_STEP * v_scale:  # the residual is at its rounding floor: take the step
-                    return self.finish(u + step, fixed_vals)
-                raise NewtonConvergenceError(
-                    f"Newton iteration {it}: the line search found no step that lowers the residual "
-                    f"({norm0:.3g} A) with the step still {big:.3g} V")
-            u = trial
-            F, J = self.residual(u, fixed_vals, True)
-        raise NewtonConvergenceError(f"Newton did not converge in {s.max_iter} iterations "
-                                     f"(last step {big:.3g} V, tolerance {s.tol * v_scale:.3g} V)")
+
+        def residual_at(lam):  # the inputs scaled by lam (source stepping, engines.newton)
+            fixed = fixed_vals if lam == 1.0 else lam * fixed_vals
+            return lambda u, jacobian: self.residual(u, fixed, jacobian)
+
+        return self.finish(newton.solve(residual_at, self.n_free + self.n_x, v_scale, s), fixed_vals)
 
     def refine(self, u: np.ndarray, fixed_vals: np.ndarray) -> np.ndarray:
         """``REFINE_STEPS`` Newton steps on the residual summed in extended precision (sinh cells)."""
