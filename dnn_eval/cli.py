@@ -71,7 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
     p.add_argument("--variation", type=_sigma, default=None, help="device variation sigma/mu (default: the preset's)")
     p.add_argument("--ideal", action="store_true",
-                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC, ideal ADC)")
+                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC or --dac-bits, ideal ADC); "
+                        "refused with --adc-bits, --device-bits, --variation, --adc-range and --adc-calibration, "
+                        "which it would ignore")
     p.add_argument("--mapping", default="differential", choices=["differential", "offset"],
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
@@ -150,6 +152,22 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"training images used for calibration, evenly spaced (default {DEFAULT_SAMPLES})")
 
 
+#: the flags that --ideal would ignore (its ADC is ideal, its device analog and exact): refused with it
+IDEAL_IGNORES = ("adc_bits", "device_bits", "variation", "adc_range", "adc_calibration")
+
+
+def check_ideal(args) -> None:
+    """ValueError naming the flags given with --ideal that it would ignore (the ideal ADC has no bits and no
+    range, the ideal device no bits and no variation); --dac-bits sets the ideal hardware's DAC."""
+    if not getattr(args, "ideal", False):
+        return
+    given = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in IDEAL_IGNORES if getattr(args, k, None) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} given with --ideal, whose ADC is ideal (no bits, no range) and "
+                         f"whose devices are analog without variation: leave {'them' if len(given) > 1 else 'it'} "
+                         f"out, or drop --ideal")
+
+
 def ranges_of(args):
     """The ``ConverterRanges`` of the command line."""
     from xbarlab.fcm.ranges import (CalibratedInput, CalibratedRange, FixedInput, FixedRange, PerVector,
@@ -157,6 +175,7 @@ def ranges_of(args):
 
     from .calibration import ConverterRanges
 
+    check_ideal(args)  # (the first of the flags' checks: before anything loads)
     p = getattr(args, "calibration_percentile", None)
     from .data import BUNDLED
 
@@ -247,6 +266,7 @@ def hardware(args):
     """(CrossbarSpec, FCMOptions) of the command line."""
     from .evaluate import default_options, ideal_spec, make_spec
 
+    check_ideal(args)
     if args.ideal:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:

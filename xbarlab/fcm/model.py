@@ -137,6 +137,10 @@ def _model_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn, given) -> np.
     scheme's (one ADC per pair or per data column: (1, Tk, Tn), the difference's full scale)."""
     if given is not None and not isinstance(options.adc_range, CalibratedRange):
         raise ValueError(f"adc_full_scale_a values need adc_range CalibratedRange, got {options.adc_range!r}")
+    if spec.adc.bits is None and isinstance(options.adc_range, FixedRange):  # (it was ignored: y the same)
+        raise ValueError(f"adc_range {options.adc_range!r} given with an ideal ADC (bits=None), which neither clips "
+                         f"nor quantizes: a fixed full scale has no effect on it (give the ADC bits, or "
+                         f"adc_range WorstCase())")
     if Gn is None:
         return None
     if options.sensing is Sensing.SEPARATE:
