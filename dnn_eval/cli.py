@@ -66,8 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_PRESET}: the RxNN paper's setup (device variation sigma/mu 0.1), with its DAC "
                         f"load factor kappa fitted against ngspice at 16, 32 and 64 (xbarlab/presets/fitted/; "
                         f"--json and the table name the fit used)"),
-    p.add_argument("--dac-bits", type=_bits, default=None, help="DAC resolution (default: the preset's)")
-    p.add_argument("--adc-bits", type=_bits, default=None, help="ADC resolution (default: the preset's)")
+    p.add_argument("--dac-bits", type=_bits, default=None,
+                   help="DAC resolution (default: the preset's); at most 24 (the networks run in float32, "
+                        "which holds no more bits of codes exactly)")
+    p.add_argument("--adc-bits", type=_bits, default=None,
+                   help="ADC resolution (default: the preset's); at most 24 (25 with --sensing differential "
+                        "or reference: a bipolar ADC), as --dac-bits")
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
     p.add_argument("--variation", type=_sigma, default=None, help="device variation sigma/mu (default: the preset's)")
     p.add_argument("--ideal", action="store_true",
@@ -272,7 +276,24 @@ def hardware(args):
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
     options = default_options(spec).replace(mapping=args.mapping, sensing=getattr(args, "sensing", "separate"))
+    check_float32_codes(spec, options)
     return with_cell(spec, getattr(args, "cell", "1r"), getattr(args, "vg", None)), options
+
+
+def check_float32_codes(spec, options) -> None:
+    """ValueError naming --dac-bits / --adc-bits where the networks' float32 does not hold the converter's
+    codes exactly (the FCM refuses them: ``xbarlab.fcm.stages.check_exact_codes``), said before anything runs."""
+    from xbarlab.fcm.options import Sensing
+    from xbarlab.fcm.stages import FLOAT32_EXACT
+
+    adc_top = None if spec.adc.bits is None else \
+        spec.adc.full_code if options.sensing is Sensing.SEPARATE else 2 ** (spec.adc.bits - 1)  # (bipolar)
+    for flag, name, bits, top in (("--dac-bits", "DAC", spec.dac.bits, spec.dac.full_code),
+                                  ("--adc-bits", "ADC", spec.adc.bits, adc_top)):
+        if top is not None and top > FLOAT32_EXACT:
+            raise ValueError(f"{flag} {bits}: the networks run in float32, which holds every integer only up to "
+                             f"2**24, so the {name}'s codes (up to {top}) would not be exact; give at most "
+                             f"{24 if top == 2**bits - 1 else 25} bits")
 
 
 def with_cell(spec, cell: str, vg):

@@ -103,3 +103,18 @@ def test_ideal_takes_the_dac_bits(capsys):
     assert main(["dnn-eval", "mlp", "--ideal", "--dac-bits", "8", "--limit", "20", "--json"]) == 0
     c = json.loads(capsys.readouterr().out)["config"]
     assert (c["ideal"], c["dac_bits"], c["adc_bits"]) == (True, 8, None)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--dac-bits", "25"], "--dac-bits 25: the networks run in float32"),
+    (["--adc-bits", "26"], "--adc-bits 26: the networks run in float32"),
+    (["--adc-bits", "26", "--sensing", "differential"], "give at most 25 bits"),
+    (["--ideal", "--dac-bits", "32"], "--dac-bits 32: the networks run in float32"),
+])
+def test_converter_bits_float32_does_not_hold_are_refused(capsys, argv, msg):
+    """The networks run in float32, which holds the codes of at most 24 bits (a bipolar ADC 25) exactly: more
+    is refused by the FCM, and named by its flag here (in process)."""
+    assert main(["dnn-eval", "mlp", "--limit", "5", *argv]) != 0
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+    assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1
