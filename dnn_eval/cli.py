@@ -66,12 +66,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_PRESET}: the RxNN paper's setup (device variation sigma/mu 0.1), with its DAC "
                         f"load factor kappa fitted against ngspice at 16, 32 and 64 (xbarlab/presets/fitted/; "
                         f"--json and the table name the fit used)"),
-    p.add_argument("--dac-bits", type=_bits, default=None, help="DAC resolution (default: the preset's)")
-    p.add_argument("--adc-bits", type=_bits, default=None, help="ADC resolution (default: the preset's)")
+    p.add_argument("--dac-bits", type=_bits, default=None,
+                   help="DAC resolution (default: the preset's); at most 24 (the networks run in float32, "
+                        "which holds no more bits of codes exactly)")
+    p.add_argument("--adc-bits", type=_bits, default=None,
+                   help="ADC resolution (default: the preset's); at most 24 (25 with --sensing differential "
+                        "or reference: a bipolar ADC), as --dac-bits")
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
     p.add_argument("--variation", type=_sigma, default=None, help="device variation sigma/mu (default: the preset's)")
     p.add_argument("--ideal", action="store_true",
-                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC, ideal ADC)")
+                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC or --dac-bits, ideal ADC); "
+                        "refused with --adc-bits, --device-bits, --variation, --adc-range and --adc-calibration, "
+                        "which it would ignore")
     p.add_argument("--mapping", default="differential", choices=["differential", "offset"],
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
@@ -150,6 +156,22 @@ def add_range_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"training images used for calibration, evenly spaced (default {DEFAULT_SAMPLES})")
 
 
+#: the flags that --ideal would ignore (its ADC is ideal, its device analog and exact): refused with it
+IDEAL_IGNORES = ("adc_bits", "device_bits", "variation", "adc_range", "adc_calibration")
+
+
+def check_ideal(args) -> None:
+    """ValueError naming the flags given with --ideal that it would ignore (the ideal ADC has no bits and no
+    range, the ideal device no bits and no variation); --dac-bits sets the ideal hardware's DAC."""
+    if not getattr(args, "ideal", False):
+        return
+    given = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in IDEAL_IGNORES if getattr(args, k, None) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} given with --ideal, whose ADC is ideal (no bits, no range) and "
+                         f"whose devices are analog without variation: leave {'them' if len(given) > 1 else 'it'} "
+                         f"out, or drop --ideal")
+
+
 def ranges_of(args):
     """The ``ConverterRanges`` of the command line."""
     from xbarlab.fcm.ranges import (CalibratedInput, CalibratedRange, FixedInput, FixedRange, PerVector,
@@ -157,6 +179,7 @@ def ranges_of(args):
 
     from .calibration import ConverterRanges
 
+    check_ideal(args)  # (the first of the flags' checks: before anything loads)
     p = getattr(args, "calibration_percentile", None)
     from .data import BUNDLED
 
@@ -247,12 +270,30 @@ def hardware(args):
     """(CrossbarSpec, FCMOptions) of the command line."""
     from .evaluate import default_options, ideal_spec, make_spec
 
+    check_ideal(args)
     if args.ideal:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
         spec = make_spec(args.preset, args.xbar, args.dac_bits, args.adc_bits, args.device_bits, args.variation)
     options = default_options(spec).replace(mapping=args.mapping, sensing=getattr(args, "sensing", "separate"))
+    check_float32_codes(spec, options)
     return with_cell(spec, getattr(args, "cell", "1r"), getattr(args, "vg", None)), options
+
+
+def check_float32_codes(spec, options) -> None:
+    """ValueError naming --dac-bits / --adc-bits where the networks' float32 does not hold the converter's
+    codes exactly (the FCM refuses them: ``xbarlab.fcm.stages.check_exact_codes``), said before anything runs."""
+    from xbarlab.fcm.options import Sensing
+    from xbarlab.fcm.stages import FLOAT32_EXACT
+
+    adc_top = None if spec.adc.bits is None else \
+        spec.adc.full_code if options.sensing is Sensing.SEPARATE else 2 ** (spec.adc.bits - 1)  # (bipolar)
+    for flag, name, bits, top in (("--dac-bits", "DAC", spec.dac.bits, spec.dac.full_code),
+                                  ("--adc-bits", "ADC", spec.adc.bits, adc_top)):
+        if top is not None and top > FLOAT32_EXACT:
+            raise ValueError(f"{flag} {bits}: the networks run in float32, which holds every integer only up to "
+                             f"2**24, so the {name}'s codes (up to {top}) would not be exact; give at most "
+                             f"{24 if top == 2**bits - 1 else 25} bits")
 
 
 def with_cell(spec, cell: str, vg):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from xbarlab.params import CircuitParams
+from xbarlab.peripherals.adc import ADCParams
 from xbarlab.spec import CrossbarSpec, load_preset
 
 from . import DEFAULT_PRESET
@@ -49,7 +50,7 @@ def ideal_spec(size: int = 64, preset: str = DEFAULT_PRESET, dac_bits: int = 16)
                         device=dataclasses.replace(spec.device, bits=None, levels=None, variation=0.0,
                                                    stuck_on_rate=0.0, stuck_off_rate=0.0, sinh_b=0.0),
                         dac=dataclasses.replace(spec.dac, bits=dac_bits, r_pd=0.0),
-                        adc=dataclasses.replace(spec.adc, bits=None))
+                        adc=ADCParams(bits=None))  # (the preset's full scale and INL dropped: the ideal ADC has none)
 
 
 def precision_spec(size: int = 64, preset: str = DEFAULT_PRESET, bits: int = 6) -> CrossbarSpec:

@@ -342,16 +342,18 @@ def _streams(prob: np.ndarray, sign: np.ndarray, BL: int, rng: np.random.Generat
     """Pulse streams (R BL, n) of ``dtype``: entry (r t, i) is sign[r, i] when line i fires in slot t of
     vector r, else 0; each line fires in each slot independently with probability prob[r, i].
 
-    Uniforms are drawn (float32, resolution 2^-24) only for the lines with prob > 0: a line at 0 never
-    fires, and ReLU inputs and zero padding make many of them. A line fires when u < p on that grid, so
-    with probability ceil(p 2^24) / 2^24, not p: within 1 % of p for p >= 1e-6 and 19 % above it at 1e-7,
-    and 2^-24 (6e-8) for any smaller p > 0 (measured: 60 times p at 1e-9). Such lines carry an expected
-    bit_length p q far below one pulse per vector; the bias is upward and the same in ``update_kernels``."""
+    Uniforms are drawn (float64, numpy's 53-bit grid k 2^-53) only for the lines with prob > 0: a line at 0
+    never fires, and ReLU inputs and zero padding make many of them. A line fires when u < p, so with
+    probability ceil(p 2^53) / 2^53: p to within 2^-53 (1.1e-16) absolute, 1e-7 relative at p = 1e-9.
+    (float32 uniforms, 2^-24 apart, fired a line with probability ceil(p 2^24) / 2^24: 19 % above p at
+    1e-7, and 2^-24 = 6e-8 for any smaller p > 0, 60 times p at 1e-9. float64 costs about 10 % more time
+    for the counts on the sizes of ``benchmarks/bench_train.py``, 0.5-1.3 % of a TxSim training step.) The
+    compiled counts, ``update_kernels``, draw the same uniforms in the same order."""
     R, n = prob.shape
     r, i = np.nonzero(prob)
     out = np.zeros((R, BL, n), dtype=dtype)
     if r.size:
-        fired = rng.random((r.size, BL), dtype=np.float32) < prob[r, i].astype(np.float32)[:, None]
+        fired = rng.random((r.size, BL)) < prob[r, i][:, None]
         out[r, :, i] = fired * sign[r, i].astype(dtype)[:, None]
     return out.reshape(R * BL, n)
 

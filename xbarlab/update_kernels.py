@@ -38,8 +38,9 @@ _inline = njit(cache=True, nogil=True, boundscheck=False, error_model="numpy", i
 
 def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL: int, rng) -> np.ndarray:
     """``update.batched_pulses``' stochastic counts (K, N) for X (R, K), D (R, N), scale_s != 0, from the same
-    draws of ``rng``: the probabilities of the array code (``_probabilities``), then one float32 uniform
-    per slot of each line with probability != 0, rows first, in (vector, line) order."""
+    draws of ``rng``: the probabilities of the array code (``_probabilities``), then one float64 uniform
+    per slot of each line with probability != 0, rows first, in (vector, line) order (``update._streams``:
+    a line fires with probability p to within 2^-53)."""
     X = np.ascontiguousarray(X, dtype=float)
     D = np.ascontiguousarray(D, dtype=float)
     P, Q = np.empty_like(X), np.empty_like(D)
@@ -51,8 +52,8 @@ def pulse_counts(X: np.ndarray, D: np.ndarray, scale_s: float, step_s: float, BL
         raise ValueError(_overflow_message(scale_s, step_s, BL))
     if nr == 0 or nc == 0:  # (no live vector: the array code draws nothing either)
         return np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
-    ur = rng.random((nr, BL), dtype=np.float32)
-    uc = rng.random((nc, BL), dtype=np.float32)
+    ur = rng.random((nr, BL))
+    uc = rng.random((nc, BL))
     out = np.zeros((X.shape[1], D.shape[1]), dtype=np.int64)
     _coincidences(P, Q, lines, ur, uc, out)
     return out
@@ -136,13 +137,13 @@ def _popcount(x):
 @_inline
 def _masks(prob, r, u, u0, idx, s, mask):
     """The lines of vector r with a signed firing probability != 0 (prob (R, n)): index, sign and the bit
-    mask of the slots where each fires (uniform u[u0 + line, t] < |prob| as float32); returns how many."""
+    mask of the slots where each fires (float64 uniform u[u0 + line, t] < |prob|); returns how many."""
     n = 0
     BL = u.shape[1]
     for i in range(prob.shape[1]):
         v = prob[r, i]
         if v != 0:
-            pf = np.float32(abs(v))
+            pf = abs(v)
             row = u0 + n
             for w in range(mask.shape[1]):
                 m = np.uint64(0)
@@ -158,8 +159,8 @@ def _masks(prob, r, u, u0, idx, s, mask):
 @_jit
 def _coincidences(p, q, lines, ur, uc, out):
     """out (K, N) int64 += the signed coincidences of row streams (p: (R, K) signed probabilities)
-    and column streams (q: (R, N)), ``lines`` (R, 2) the live rows and columns of each vector; ur, uc (float32, (lines, BL)): one uniform per slot of each line
-    with probability != 0, in row-major (vector, line) order. Line i fires in slot t when u < p (float32);
+    and column streams (q: (R, N)), ``lines`` (R, 2) the live rows and columns of each vector; ur, uc (float64, (lines, BL)): one uniform per slot of each line
+    with probability != 0, in row-major (vector, line) order. Line i fires in slot t when u < |p| (float64);
     cell (i, j) of vector r gets sign_i sign_j times the slots where both fire (a popcount of their masks)."""
     R, K = p.shape
     N = q.shape[1]

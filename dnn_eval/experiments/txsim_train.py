@@ -188,7 +188,8 @@ def page(df: pd.DataFrame, cmd: str, steps: dict, datasets, preset: str, threads
     return "\n".join(lines) + "\n"
 
 
-VERSION = "1"  # bump when a run's numerics change: the runs cached in the sweep store are then recomputed
+VERSION = "2"  # bump when a run's numerics change: the runs cached in the sweep store are then recomputed
+# (2: the in-situ pulse streams draw float64 uniforms, xbarlab.update._streams: a new random stream)
 
 
 def code_version() -> str:

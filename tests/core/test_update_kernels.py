@@ -136,3 +136,41 @@ def test_no_rows_or_no_columns_give_no_pulses(monkeypatch, compiled, scheme):
         n = batched_pulses(np.ones((4, K)), np.ones((4, N)), 1e-3, 1e-5, InSituSettings(scheme=scheme),
                            np.random.default_rng(0))
         assert n.shape == (K, N) and n.dtype == np.int64
+
+
+def test_small_firing_probabilities_are_unbiased(monkeypatch):
+    """A line fires with its probability p also where p is small: the streams compare float64 uniforms
+    (2^-53 apart) with p. float32 uniforms (2^-24 apart) fired a line with probability ceil(p 2^24) / 2^24:
+    1.19e-7 at p = 1e-7, 2^-24 = 5.96e-8 (60 p) at p = 1e-9.
+
+    Through ``batched_pulses`` (compiled counts): every vector has a row at x = max|x| and one column at
+    d = max|d| with scale_s = bit_length, step 1, so the peak probability is exactly 1 (that row and the column
+    fire in every slot) and a row at x = p fires with probability p; its count at the column is its fires.
+    32 rows at p = 1e-7 (1.0e8 trials) and 128 at p = 1e-9 (4.1e8 trials), BL = 1000, 32 vectors, 100 calls,
+    seed 0. Bound: each total lies within the central interval of its Binomial(trials, p) that leaves 1e-7
+    out on each side (the false-failure rate of the two checks together is below 4e-7): 1e-7: [0, 31]
+    (mean 10.2), 1e-9: [0, 7] (mean 0.41); this seed gives 4 and 0 fires. float32 uniforms give a 1e-9 total
+    of mean 24.4 (P(<= 7) = 3.5e-5): with this seed 9 and 19 fires, which fails. The array code gives the
+    same counts (one call compared)."""
+    from scipy.stats import binom
+
+    R, BL, calls, a, b = 32, 1000, 100, 32, 128
+    p7, p9 = 1e-7, 1e-9
+    X = np.tile(np.concatenate([[1.0], np.full(a, p7), np.full(b, p9)]), (R, 1))
+    D = np.ones((R, 1))
+    s = InSituSettings(bit_length=BL)
+    monkeypatch.setattr(U, "_compiled", lambda: True)
+    rng = np.random.default_rng(0)
+    f7 = f9 = 0
+    for _ in range(calls):
+        n = batched_pulses(X, D, float(BL), 1.0, s, rng)
+        assert n[0, 0] == R * BL  # (the peak row: probability 1)
+        f7 += int(n[1:1 + a, 0].sum())
+        f9 += int(n[1 + a:, 0].sum())
+    for fires, trials, p in ((f7, a * R * BL * calls, p7), (f9, b * R * BL * calls, p9)):
+        lo, hi = binom.ppf(1e-7, trials, p), binom.isf(1e-7, trials, p)
+        assert lo <= fires <= hi, (fires, trials, p, lo, hi)
+    with pytest.MonkeyPatch.context() as mp:
+        (c, rc), (k, rk) = _both(mp, lambda g: batched_pulses(X[:4], D[:4], float(BL), 1.0, s, g), 5)
+    np.testing.assert_array_equal(c, k)
+    assert rc == rk

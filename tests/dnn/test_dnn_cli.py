@@ -81,3 +81,40 @@ def test_cli_parser_does_not_import_torch():
     code = "import sys; from xbarlab.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--adc-bits", "6"], "--adc-bits 6 given with --ideal"),
+    (["--device-bits", "4"], "--device-bits 4 given with --ideal"),
+    (["--variation", "0.1"], "--variation 0.1 given with --ideal"),
+    (["--adc-range", "1e-5"], "--adc-range 1e-05 given with --ideal"),
+    (["--adc-range", "worst-case", "--adc-calibration", "tile"], "--adc-range worst-case, --adc-calibration tile"),
+])
+def test_ideal_refuses_the_flags_it_would_ignore(capsys, argv, msg):
+    """--ideal builds an ideal ADC (no bits, no range) and analog devices without variation: --adc-bits,
+    --device-bits, --variation and the ADC range flags were silently ignored with it (in process)."""
+    assert main(["dnn-eval", "mlp", "--ideal", *argv]) != 0
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+    assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1
+
+
+def test_ideal_takes_the_dac_bits(capsys):
+    assert main(["dnn-eval", "mlp", "--ideal", "--dac-bits", "8", "--limit", "20", "--json"]) == 0
+    c = json.loads(capsys.readouterr().out)["config"]
+    assert (c["ideal"], c["dac_bits"], c["adc_bits"]) == (True, 8, None)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--dac-bits", "25"], "--dac-bits 25: the networks run in float32"),
+    (["--adc-bits", "26"], "--adc-bits 26: the networks run in float32"),
+    (["--adc-bits", "26", "--sensing", "differential"], "give at most 25 bits"),
+    (["--ideal", "--dac-bits", "32"], "--dac-bits 32: the networks run in float32"),
+])
+def test_converter_bits_float32_does_not_hold_are_refused(capsys, argv, msg):
+    """The networks run in float32, which holds the codes of at most 24 bits (a bipolar ADC 25) exactly: more
+    is refused by the FCM, and named by its flag here (in process)."""
+    assert main(["dnn-eval", "mlp", "--limit", "5", *argv]) != 0
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+    assert len([ln for ln in err.strip().splitlines() if "error" in ln]) == 1

@@ -203,6 +203,30 @@ def test_fused_conv_codes_match_the_im2col_path(monkeypatch, kw, signed):
 
 
 @pytest.mark.parametrize("path", ["auto", "array"])
+@pytest.mark.parametrize("dac_bits, adc_bits", [(26, 6), (6, 26), (24, 24)])
+def test_float32_layers_refuse_converters_whose_codes_it_does_not_hold(monkeypatch, path, dac_bits, adc_bits):
+    """A network of float32 with a DAC or ADC of more than 24 bits (whose codes float32 rounded): ValueError
+    naming the converter, its bits and float32, from the Linear and the Conv2d (the fused image codes too);
+    the same network in float64 runs, and 24 bits still run in float32 (within 1e-4 of max |y| of float64)."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(2, 3, kernel_size=3, padding=1, bias=False), nn.Flatten(),
+                        nn.Linear(3 * 5 * 4, 4, bias=False))
+    xm = to_crossbar(net, make_spec("spintronic", 16, dac_bits=dac_bits, adc_bits=adc_bits), None)
+    x = torch.randn(2, 2, 5, 4)
+    monkeypatch.setenv("XBARLAB_KERNELS", path)
+    with torch.no_grad():
+        y64 = xm.to(torch.float64)(x.double())
+        xm.to(torch.float32)
+        if max(dac_bits, adc_bits) <= 24:
+            assert float((xm(x).double() - y64).abs().max()) <= 1e-4 * float(y64.abs().max())
+            return
+        name = "DAC" if dac_bits > 24 else "ADC"
+        for layer, xin in ((xm, x), (xm[2], torch.randn(3, 3 * 5 * 4))):  # the Conv2d first, the Linear alone
+            with pytest.raises(ValueError, match=rf"the 26-bit {name}'s codes .* not exact integers in float32"):
+                layer(xin)
+
+
+@pytest.mark.parametrize("path", ["auto", "array"])
 def test_nan_in_one_image_leaves_the_others_alone(monkeypatch, path):
     """The layers skip the finiteness check: a NaN in one image gives NaN outputs for that image, and the
     other images' outputs are those without it (their signed inputs still run in two phases; a NaN made

@@ -196,6 +196,50 @@ def test_inputs_of_an_unsupported_dtype_raise():
     assert y.dtype == torch.get_default_dtype() and torch.all(torch.isfinite(y))
 
 
+@pytest.mark.parametrize("kernels", ["auto", "array"])
+@pytest.mark.parametrize("dac_bits, adc_bits, sensing, refused", [
+    (26, 8, "separate", "26-bit DAC"), (8, 26, "separate", "26-bit ADC"), (25, 25, "separate", "25-bit DAC"),
+    (8, 25, "separate", "25-bit ADC"), (8, 26, "differential", "26-bit ADC"),
+    (24, 24, "separate", None), (8, 25, "differential", None),  # (the bipolar ADC's codes reach 2**24 only)
+])
+def test_float32_refuses_converters_whose_codes_it_does_not_hold(monkeypatch, kernels, dac_bits, adc_bits,
+                                                                   sensing, refused):
+    """float32 holds every integer only up to 2**24: a 26-bit DAC's float32 codes were up to 3 codes off and
+    its top code 2**26 - 1 read as 2**26 (beyond the range), an ADC's likewise. float32 inputs are refused
+    there (ValueError naming the converter, its bits and float32) by every entry that makes or takes codes
+    (matmul, matmul_t, codes, tile_currents, matmul_codes_t); float64 tensors compute them exactly (equal to
+    numpy); a unipolar 24-bit and a bipolar 25-bit converter still run in float32 (codes within range)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("XBARLAB_KERNELS", kernels)
+    base = xb.load_preset("rxnn-spintronic", 8, 8)
+    spec = base.replace(dac=xb.DACParams(bits=dac_bits, v_read=base.dac.v_read, r_pd=base.dac.r_pd),
+                        adc=xb.ADCParams(bits=adc_bits))
+    rng = np.random.default_rng(3)
+    opts = xb.FCMOptions(sensing=sensing)
+    f = xb.FCM.from_weights(rng.normal(size=(12, 10)), spec, np.random.default_rng(4), opts)
+    x = rng.random((5, 12)).astype(np.float32) - 0.25
+    x32, x64 = torch.as_tensor(x), torch.as_tensor(x, dtype=torch.float64)
+    y64 = f.matmul(x64)
+    np.testing.assert_allclose(y64.numpy(), f.matmul(x64.numpy()), rtol=1e-12, atol=1e-12 * float(y64.abs().max()))
+    c64, _ = f.codes(x64)
+    assert float(c64.max()) <= 2**dac_bits - 1 and torch.equal(c64, torch.round(c64))
+    if refused is None:
+        y32 = f.matmul(x32)
+        c32, _ = f.codes(x32)
+        assert float(c32.max()) <= 2**dac_bits - 1
+        assert float((y32.double() - y64).abs().max()) <= 1e-4 * float(y64.abs().max())
+        return
+    msg = rf"the {refused}'s codes \(up to \d+\) are not exact integers in float32"
+    calls = [lambda: f.matmul(x32), lambda: f.matmul_t(x32.T.contiguous()),
+             lambda: f.tile_currents(c64.reshape(-1, 12).float()),
+             lambda: f.matmul_codes_t(c64.reshape(-1, 12).T.contiguous().float(), 1.0, 5)]  # (K, P*R), R = 5
+    if refused.endswith("DAC"):
+        calls.append(lambda: f.codes(x32))
+    for call in calls:
+        with pytest.raises(ValueError, match=msg):
+            call()
+
+
 def test_weights_beyond_the_resolved_range_raise():
     """max |W| within mapping.W_MAX_BOUNDS (1e-30 .. 1e30, what float32 resolves) evaluates to x @ W on an
     ideal spec in float64 and float32; beyond it W is refused (1e304 gave NaN outputs, overflowed factors,

@@ -31,11 +31,10 @@ def models(draw):
     base = xb.load_preset(draw(st.sampled_from(["spintronic", "reram"])), rows=rows, cols=cols)
     dac = dataclasses.replace(base.dac, bits=draw(st.sampled_from([1, 4, 6])),
                               r_pd=draw(st.sampled_from([0.0, 20.0, 200.0, 1000.0])))
-    adc = xb.ADCParams(bits=draw(st.sampled_from([None, 4, 6, 8])),
-                       inl_lsb=draw(st.sampled_from([(), (0.0, 0.4, -0.3, 0.0)])),
-                       full_scale_a=draw(st.sampled_from([None, 1e-4])))
-    if adc.bits is None:
-        adc = xb.ADCParams(bits=None)
+    bits = draw(st.sampled_from([None, 4, 6, 8]))
+    inl, fs = draw(st.sampled_from([(), (0.0, 0.4, -0.3, 0.0)])), draw(st.sampled_from([None, 1e-4]))
+    # (the ideal ADC takes neither an INL curve nor a full scale: ValueError)
+    adc = xb.ADCParams(bits=None) if bits is None else xb.ADCParams(bits=bits, inl_lsb=inl, full_scale_a=fs)
     device = dataclasses.replace(base.device, sinh_b=draw(st.sampled_from([0.0, 2.0])))
     spec = base.replace(dac=dac, adc=adc, device=device)
     mode = draw(st.sampled_from(["rowsum", "none"] + ([] if device.sinh_b else ["exact"])))

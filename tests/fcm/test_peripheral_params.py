@@ -46,6 +46,63 @@ def test_adc_params_reject_bad_values(kw, field):
         xb.ADCParams(**kw)
 
 
+@pytest.mark.parametrize("kw, msg", [
+    ({"full_scale_a": 1e-5}, r"full_scale_a=1e-05 given with bits=None"),
+    ({"inl_lsb": (0.0, 0.5)}, r"inl_lsb=\(0.0, 0.5\) given with bits=None"),
+    ({"full_scale_a": 1e-5, "inl_lsb": (0.0, 0.5)}, r"full_scale_a=1e-05 and inl_lsb=\(0.0, 0.5\) given"),
+])
+def test_ideal_adc_refuses_a_full_scale_and_an_inl_curve(kw, msg):
+    """bits=None neither clips nor quantizes: a fixed full scale or an INL curve with it was silently ignored
+    (y bitwise the plain ideal ADC's, INL 5 LSB or a full scale 1e-9 A far below the currents)."""
+    with pytest.raises(ValueError, match=msg):
+        xb.ADCParams(bits=None, **kw)
+    with pytest.raises(ValueError, match="given with bits=None"):
+        xb.ADCParams.from_dict({"bits": None, "full_scale_a": None, "inl_lsb": [], **kw})
+    assert xb.ADCParams(bits=6, **kw).bits == 6  # a real ADC takes them
+    assert xb.ADCParams(bits=None) == xb.ADCParams.from_dict({"bits": None, "full_scale_a": None, "inl_lsb": []})
+
+
+def test_ideal_adc_refuses_a_fixed_range_in_the_fcm():
+    """FCMOptions(adc_range=FixedRange) with an ideal ADC gave y unchanged (the FCM scales by the full scale and
+    back): refused, as is the same change through with_options; WorstCase and CalibratedRange stay accepted."""
+    from xbarlab.fcm.calibration import calibrate_adc
+    from xbarlab.fcm.model import FCM
+    from xbarlab.fcm.options import FCMOptions
+    from xbarlab.fcm.ranges import CalibratedRange, FixedRange
+
+    spec = xb.load_preset("rxnn-spintronic", 8, 8).replace(adc=xb.ADCParams(bits=None))
+    W = np.random.default_rng(0).normal(size=(10, 6))
+    with pytest.raises(ValueError, match=r"adc_range FixedRange\(full_scale_a=1e-09\) given with an ideal ADC"):
+        FCM.from_weights(W, spec, np.random.default_rng(1), FCMOptions(adc_range=FixedRange(1e-9)))
+    f = FCM.from_weights(W, spec, np.random.default_rng(1))
+    with pytest.raises(ValueError, match="given with an ideal ADC"):
+        f.with_options(adc_range=FixedRange(1e-5))
+    with pytest.raises(ValueError, match="given with an ideal ADC"):  # (an all-zero W too)
+        FCM.from_weights(np.zeros((3, 2)), spec, np.random.default_rng(1), FCMOptions(adc_range=FixedRange(1e-5)))
+    x = np.random.default_rng(2).random((4, 10))
+    c = calibrate_adc(f, x, CalibratedRange(90.0))
+    np.testing.assert_allclose(c.matmul(x), f.matmul(x), rtol=1e-12, atol=1e-12 * np.abs(f.matmul(x)).max())
+    real = spec.replace(adc=xb.ADCParams(bits=6))
+    assert FCM.from_weights(W, real, np.random.default_rng(1), FCMOptions(adc_range=FixedRange(1e-5))).matmul(x).shape == (4, 6)
+
+
+def test_ideal_spec_drops_the_presets_full_scale_and_inl(monkeypatch):
+    """``dnn_eval.evaluate.ideal_spec`` and ``verify.fcm_1t1r.spec_1t1r`` build the ideal ADC anew: a preset whose
+    ADC has a fixed full scale and an INL curve still gives them (bits=None alone)."""
+    pytest.importorskip("torch")
+    import dnn_eval.evaluate as E
+    import xbarlab.verify.fcm_1t1r as V
+
+    def preset(name, rows=None, cols=None):
+        s = xb.load_preset(name) if rows is None else xb.load_preset(name, rows, cols)
+        return s.replace(adc=xb.ADCParams(bits=6, full_scale_a=2e-5, inl_lsb=(0.0, 0.3, 0.0)))
+    monkeypatch.setattr(E, "load_preset", preset)
+    monkeypatch.setattr(V, "load_preset", preset)
+    assert E.ideal_spec(8).adc == xb.ADCParams(bits=None)
+    assert V.spec_1t1r(4, 1.0, 1e4, 1e6).adc == xb.ADCParams(bits=None)
+    assert E.precision_spec(8).adc == xb.ADCParams(bits=6, full_scale_a=2e-5, inl_lsb=(0.0, 0.3, 0.0))
+
+
 def test_adc_clips_quantizes_and_applies_inl():
     adc = xb.ADCParams(bits=3)
     out = adc.convert(np.array([-1.0, 0.0, 0.49, 0.51, 7.0, 9.0]), 7.0)

@@ -53,7 +53,8 @@ class FCMOptions:
             (its values set by ``xbarlab.fcm.calibration.calibrate_adc``); a
             ``to_dict()`` is accepted. A fixed ``ADCParams.full_scale_a`` of the
             hardware is kept under ``WorstCase()``. The sensing schemes other than
-            ``SEPARATE`` take ``WorstCase()`` only.
+            ``SEPARATE`` take ``WorstCase()`` only; an ideal ADC (``bits=None``) takes
+            no ``FixedRange`` (``xbarlab.fcm.ranges``).
         sensing: ``Sensing.SEPARATE`` (default), ``DIFFERENTIAL`` (with the
             differential mapping) or ``REFERENCE`` (with the offset mapping); a name is accepted.
     """

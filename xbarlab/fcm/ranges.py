@@ -16,6 +16,13 @@ ADC full scale (``FCMOptions.adc_range``), per tile of the model:
   set by ``xbarlab.fcm.calibration.calibrate_adc``, which returns a new FCM. A
   model with this option and no data refuses to evaluate.
 
+An ideal ADC (``ADCParams(bits=None)``) neither clips nor quantizes: its
+output does not depend on the full scale (the FCM scales by it and back).
+``FixedRange`` with it is refused (ValueError: the given full scale would be
+ignored); ``WorstCase`` and ``CalibratedRange`` are accepted (a network-wide
+rule, ``dnn_eval.calibration.ConverterRanges``, may meet ideal and real ADCs
+alike), and y is the ideal ADC's under either, to rounding.
+
 DAC input full scale (the value of |x| that maps to the full DAC code, per
 layer; ``xbarlab.fcm.calibration.input_full_scale`` turns it into
 ``FCMOptions.x_max``):

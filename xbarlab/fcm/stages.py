@@ -5,7 +5,14 @@
   fused ``cpu_kernels.dac_codes`` runs the same operations in one pass;
 * ``adc_codes``: the column ADC on inputs already in its units (LSB, or a
   fraction of full scale with INL), rounded and clipped in place (then each
-  column's digital gain when it has its own full scale).
+  column's digital gain when it has its own full scale);
+* ``check_exact_codes``: both stages compute codes in the inputs' dtype, so a
+  dtype that does not hold every code of a converter as an exact integer is
+  refused (float32 holds the integers up to 2**24 only: a unipolar converter
+  of more than 24 bits, a bipolar ADC of more than 25). Beyond that its codes
+  were rounded (measured at 26 bits: DAC codes up to 3 codes off, the top
+  code 2**26 - 1 read as 2**26, beyond the range), so they were not the
+  converter's codes.
 
 What lies between them (the DAC load, the tile products) and after them
 (the accumulation) is a plan's (``xbarlab.fcm.plans``).
@@ -13,11 +20,31 @@ What lies between them (the DAC load, the tile products) and after them
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..peripherals.adc import ADCParams
 from ..peripherals.dac import DACParams
 from . import cpu_kernels
+
+
+#: the largest integer n such that every integer of magnitude <= n is exact in float32 (float64: 2**53,
+#: beyond any converter's codes: bits <= 32)
+FLOAT32_EXACT = 2**24
+
+
+def check_exact_codes(ns, name: str, bits: int, top: int) -> None:
+    """ValueError naming ``name`` (the converter: "DAC", "ADC"), its ``bits`` and the dtype unless every
+    integer code of magnitude up to ``top`` (2**bits - 1 unipolar, 2**(bits - 1) for the bipolar ADC) is
+    exact in ``ns``'s dtype (float32: up to 2**24; float64 holds them all)."""
+    if top <= FLOAT32_EXACT or not isinstance(ns.scalar(0.0), np.float32):
+        return
+    most = int(math.log2(FLOAT32_EXACT)) + (top != 2**bits - 1)  # (the bipolar ADC's sign takes a bit)
+    raise ValueError(f"the {bits}-bit {name}'s codes (up to {top}) are not exact integers in float32, which holds "
+                     f"every integer only up to 2**24: its codes would be rounded (the top one read as "
+                     f"{float(np.float32(top)):.0f}); give float64 inputs, or {'an' if name == 'ADC' else 'a'} "
+                     f"{name} of at most {most} bits")
 
 
 def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None, fused: bool = False):
@@ -31,7 +58,9 @@ def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None
     exactly zero (not converted where the ADC reads an offset at 0 A,
     ``Plan._finish``), so forcing two phases (signed=True) changes nothing but the time.
     ``fused``: the same steps in one kernel (``cpu_kernels.dac_codes``; host memory only).
+    A dtype that does not hold the codes exactly (float32 beyond 24 bits) raises (``check_exact_codes``).
     """
+    check_exact_codes(ns, "DAC", dac.bits, dac.full_code)
     full = float(dac.full_code)
     if signed is not None and not isinstance(signed, (bool, np.bool_)):  # ("no" read as True)
         raise ValueError(f"signed must be None, True or False, got {signed!r}")

@@ -5,9 +5,13 @@ One ADC per physical column. It converts a unipolar current in
 
     code = clip(round(I / I_fs * full + INL(I / I_fs)), 0, full)
 
-and the digital value handed on is ``code / full * I_fs`` (ampere), so an
-ideal ADC of infinite resolution returns I clipped to [0, I_fs]. Currents
+and the digital value handed on is ``code / full * I_fs`` (ampere). Currents
 outside the range clip (a reversed, negative column current reads 0).
+
+``bits=None`` is the ideal converter: no quantization, no clipping, no INL;
+it hands on the current itself. It takes neither a fixed full scale nor an
+INL curve (ValueError naming the field): it has no range to clip to and no
+LSB to express INL in, so either would be silently ignored.
 
 ``full_scale_a`` is a fixed full-scale current, or ``None`` to calibrate it
 per tile at model generation: the largest output current of any column of
@@ -55,11 +59,12 @@ class ADCParams:
 
     Attributes:
         bits: resolution, >= 1; ``None`` is an ideal converter (no
-            quantization, no clipping, no INL).
+            quantization, no clipping, no INL: it takes neither
+            ``full_scale_a`` nor ``inl_lsb``, ValueError).
         full_scale_a: full-scale current, ampere, > 0; ``None`` calibrates it
-            per tile (see module docstring).
+            per tile (see module docstring). Needs ``bits``.
         inl_lsb: INL curve in LSB at evenly spaced points over [0, 1] of full
-            scale (at least 2 points), or empty for none.
+            scale (at least 2 points), or empty for none. Needs ``bits``.
     """
 
     bits: int | None = 8
@@ -91,6 +96,11 @@ class ADCParams:
         if inl and (len(inl) < 2 or not all(math.isfinite(v) for v in inl)):
             raise ValueError(f"inl_lsb must be empty or >= 2 finite values in LSB, got {self.inl_lsb!r}")
         object.__setattr__(self, "inl_lsb", inl)
+        if self.bits is None and (self.full_scale_a is not None or inl):
+            names = [k for k, v in (("full_scale_a", self.full_scale_a is not None), ("inl_lsb", bool(inl))) if v]
+            raise ValueError(f"{' and '.join(f'{k}={getattr(self, k)!r}' for k in names)} given with bits=None: an "
+                             f"ideal ADC neither clips nor quantizes, so it has no full scale and no LSB to apply "
+                             f"{'them' if len(names) > 1 else 'it'} to (give bits, or leave {' and '.join(names)} out)")
 
     @property
     def ideal(self) -> bool:

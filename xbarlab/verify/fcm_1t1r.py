@@ -36,6 +36,7 @@ import numpy as np
 from ..api import simulate
 from ..fcm import cells
 from ..fcm.model import DacLoad, FCMOptions
+from ..peripherals.adc import ADCParams
 from ..spec import CrossbarSpec, load_preset
 from ..transistor import AccessTransistor
 from .fitting import model_currents, random_samples, tile_models
@@ -64,7 +65,7 @@ def spec_1t1r(size: int, v_gate_v: float, r_on: float, r_off: float, side: str =
     dev = dataclasses.replace(base.device, g_min=1.0 / r_off, g_max=1.0 / r_on, variation=0.0,
                               stuck_on_rate=0.0, stuck_off_rate=0.0, sinh_b=0.0, access=access)
     return base.replace(name="rxnn-spintronic-1t1r", rows=size, cols=size, device=dev,
-                        adc=dataclasses.replace(base.adc, bits=None))
+                        adc=ADCParams(bits=None))
 
 
 def newton_currents(spec: CrossbarSpec, samples, table) -> np.ndarray:
