@@ -71,7 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-bits", type=_bits, default=None, help="device precision in bits (default: the preset's)")
     p.add_argument("--variation", type=_sigma, default=None, help="device variation sigma/mu (default: the preset's)")
     p.add_argument("--ideal", action="store_true",
-                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC, ideal ADC)")
+                   help="no non-idealities (no parasitics, analog devices, 16-bit DAC or --dac-bits, ideal ADC; "
+                        "refused with --adc-bits, --device-bits or --variation)")
     p.add_argument("--mapping", default="differential", choices=["differential", "offset"],
                    help="signed weights: a G+/G- pair of arrays (differential, default), or one array with the "
                         "mid-level cells' ideal current removed digitally (offset; no reference column, so the "
@@ -243,10 +244,23 @@ def load_inputs(args):
     return split, load_model(args.model, split.input_shape, args.arch)
 
 
+def check_ideal(args) -> None:
+    """ValueError naming the flag when ``--ideal`` meets a flag that sets what it fixes (the ADC, the device,
+    its variation): ``ideal_spec`` would ignore that flag, so it is refused instead. ``--dac-bits`` is kept."""
+    if not getattr(args, "ideal", False):
+        return
+    for flag, fixed in (("adc_bits", "an ideal ADC"), ("device_bits", "analog devices"),
+                        ("variation", "no device variation")):
+        if getattr(args, flag, None) is not None:
+            raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)} contradicts --ideal ({fixed}); "
+                             "give one of them")
+
+
 def hardware(args):
     """(CrossbarSpec, FCMOptions) of the command line."""
     from .evaluate import default_options, ideal_spec, make_spec
 
+    check_ideal(args)
     if args.ideal:
         spec = ideal_spec(args.xbar, args.preset, dac_bits=args.dac_bits or 16)
     else:
@@ -322,6 +336,7 @@ def config_of(args, lm, spec, fcm_options: dict, converter_ranges: dict | None =
 def run(args) -> int:
     if getattr(args, "vg", None) is not None and getattr(args, "cell", "1r") != "1t1r":
         raise ValueError("--vg needs --cell 1t1r")  # (said before the model and data load)
+    check_ideal(args)
     if getattr(args, "instances", None) is not None:
         from .instances_cli import run_instances_cli
 
