@@ -137,7 +137,9 @@ def mc_trends(sd, se, sf) -> list[str]:
     if sf:
         ok = sf["spread_per_col_mean"] > 0
         vo = sf.get("varonly_spread_per_col_mean")
-        lines.append(f"| Variation (sigma/mu = 10 %) spreads the errors over hardware instances (Fig. 2(f); criterion: "
+        sigma = sf.get("hardware", {}).get("device", {}).get("variation", 0.1)  # (the run's preset, not the paper's)
+        lines.append(f"| Variation (sigma/mu = {100 * sigma:g} %{': the preset has none' if sigma == 0 else ''}) spreads "
+                     "the errors over hardware instances (Fig. 2(f); criterion: "
                      f"spread > 0; the paper gives no number) | {_yn(ok)}: "
                      f"over {sf['instances']} instances the MAX-MIN spread per column is {_pct(sf['spread_per_col_min'])}.."
                      f"{_pct(sf['spread_per_col_max'])} (mean {_pct(sf['spread_per_col_mean'])}); AVG "

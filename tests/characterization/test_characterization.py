@@ -368,3 +368,13 @@ def test_a_group_or_g_state_whose_every_size_point_failed_reads_not_reproduced_n
         assert "**NOT reproduced**" in lines[0] and "(no point at N=8, 16)" in lines[0]
     dd = index.size_trends(df[df.group != "DAC+DRIVER"])
     assert all("**NOT reproduced**" in ln for ln in dd[1:])
+
+
+def test_variation_trend_names_the_presets_own_sigma():
+    """The index's Fig. 2(f) row said "sigma/mu = 10 %" whatever the run's preset held (reram and spintronic: 0)."""
+    sf = {"instances": 20, "spread_per_col_min": 0.0, "spread_per_col_max": 0.0, "spread_per_col_mean": 0.0,
+          "avg_error_min_col": 0.01, "avg_error_max_col": 0.02, "hardware": load_preset("reram").to_dict()}
+    row = index.mc_trends(None, None, sf)[0]
+    assert "sigma/mu = 0 %: the preset has none" in row and "10 %" not in row
+    sf["hardware"] = SPEC.to_dict()
+    assert "Variation (sigma/mu = 10 %) spreads" in index.mc_trends(None, None, sf)[0]
