@@ -113,8 +113,15 @@ def die_with_parent(parent_pid: int | None = None) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="xbarlab-parent-watch", daemon=True).start()
 
 
+def _no_interrupt(signum, frame) -> None:
+    """A worker's SIGINT handler: nothing. Ctrl-C reaches the terminal's whole process group, and the sweep's
+    own process stops the run and kills its workers (``_kill_pool``); a worker waiting for its next task
+    printed a KeyboardInterrupt traceback. A handler, not SIG_IGN, which an ngspice child would inherit."""
+
+
 def _worker_init(parent_pid: int | None) -> None:
     die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, _no_interrupt)
     # one BLAS thread per worker process: the sweep's parallelism is its processes, and BLAS pools
     # of their own in each would oversubscribe the cores (xbarlab.blas)
     one_blas_thread()
