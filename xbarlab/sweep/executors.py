@@ -148,11 +148,34 @@ def _descendants(pid: int) -> list:
         return []
 
 
+#: the private temporary folders ngspice runs in (``engines.ngspice``, ``engines.ngspice_shared``)
+_RUN_FOLDERS = ("xbarlab-ngspice-", "xbarlab-libngspice-")
+
+
+def _run_folder(proc):
+    """The private temporary folder a worker's ngspice (or libngspice helper) runs in, its working folder,
+    which the killed worker can no longer remove; None for any other process."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        cwd = Path(proc.cwd())
+    except Exception:  # noqa: BLE001 - gone already
+        return None
+    ok = cwd.parent == Path(tempfile.gettempdir()).resolve() and cwd.name.startswith(_RUN_FOLDERS)
+    return cwd if ok else None
+
+
 def _kill_pool(ex) -> None:
-    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started."""
+    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started (and removing the
+    private folders those ngspice runs left: a timed-out or interrupted task left one behind every time)."""
+    import shutil
+
     procs = list((getattr(ex, "_processes", None) or {}).values())
+    folders = []
     for p in procs:
         for child in _descendants(p.pid):
+            folders.append(_run_folder(child))
             with contextlib.suppress(Exception):
                 child.kill()
         try:
@@ -162,6 +185,9 @@ def _kill_pool(ex) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         p.join(timeout=5)
+    for d in folders:
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def run_local(queue, record, workers: int, timeout_s: float | None) -> None:
