@@ -4,7 +4,8 @@ All cells at G_MIN (Fig. 2(b)) or all at G_MAX (Fig. 2(c)) of the preset's
 device; every row gets the same DAC code (mid scale, so the DAC's Thevenin
 resistance is about R_PD/2). The groups are ``xbarlab.spec.group`` of the
 preset; the DAC+DRIVER group is also run on the preset's ``strong-dac``
-variant (its R_PD and source are in the preset file), column ``dac``. Every
+variant (its R_PD and source are in the preset file), column ``dac``, where
+the preset defines one (``rxnn-spintronic`` does; the others do not). Every
 point is solved by ngspice; the exact solver is run on the same circuit and
 their difference is reported. In ``report`` mode N = 128 uses the exact
 solver only (one 128x128 ngspice run takes 1 to 2.5 min, by machine); ``full``
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from xbarlab.spec import load_preset
+from xbarlab.spec import load_preset, preset_names, preset_variants
 
 from .common import RunConfig, Timer, failure_note, failures, ok_rows, spec_of, write_figure, write_summary
 from .technology import ERROR_DEFINITION, GROUPS, PRESET, STRONG_DAC, column_error, group_circuit
@@ -60,8 +61,11 @@ def size_point(p: dict, seed) -> dict:
 
 
 def strong_spec(cfg: RunConfig):
-    """The strong-DAC variant of the run's preset (same spec, R_PD of the preset file's ``strong-dac``)."""
+    """The strong-DAC variant of the run's preset (same spec, R_PD of the preset file's ``strong-dac``), or None
+    when the preset defines no such variant (then only the preset's own DAC is run)."""
     name = cfg.spec.name.split("+")[0] or PRESET
+    if name not in preset_names() or STRONG_DAC not in preset_variants(name):
+        return None
     return cfg.spec.replace(dac=load_preset(name, variant=STRONG_DAC).dac, name=f"{name}+{STRONG_DAC}")
 
 
@@ -76,8 +80,9 @@ def points(cfg: RunConfig) -> list[dict]:
         for g_state in ("G_MIN", "G_MAX"):
             base = {"N": int(n), "g_state": g_state, "code": int(code), "engine": engine, "spice_timeout_s": 900.0}
             pts += [{**base, "group": group, "dac": "preset", "r_pd_ohm": cfg.spec.dac.r_pd} for group in GROUPS]
-            pts.append({**base, "group": "DAC+DRIVER", "dac": STRONG_DAC, "r_pd_ohm": strong.dac.r_pd,
-                        "spec": canonical_json(strong.to_dict())})
+            if strong is not None:
+                pts.append({**base, "group": "DAC+DRIVER", "dac": STRONG_DAC, "r_pd_ohm": strong.dac.r_pd,
+                            "spec": canonical_json(strong.to_dict())})
     return pts
 
 
@@ -96,6 +101,7 @@ def run(cfg: RunConfig) -> dict:
     n_spice = int((tidy["engine"] == "ngspice").sum())
     worst = float(tidy.loc[tidy["engine"] == "ngspice", "abs_diff_error_engine_vs_exact"].max()) if n_spice else float("nan")
     spice_128 = tidy[(tidy["engine"] == "ngspice") & (tidy["N"] == tidy["N"].max())]["engine_s"]
+    strong = strong_spec(cfg)
     caption = [
         f"Error = {ERROR_DEFINITION}, here of the last (N-th) column of an NxN crossbar, against N.",
         "Left: all cells at G_MIN (paper Fig. 2(b)); right: all at G_MAX (Fig. 2(c)). "
@@ -105,8 +111,9 @@ def run(cfg: RunConfig) -> dict:
         f"{cfg.spec.circuit.r_row:g}, r_col = {cfg.spec.circuit.r_col:g} ohm/segment), SENSE ({cfg.spec.circuit.r_sense:g} "
         f"ohm), DAC+DRIVER (driver {cfg.spec.circuit.r_driver} ohm + DAC Thevenin R_th(code), R_PD = "
         f"{cfg.spec.dac.r_pd:g} ohm), WIRE+SENSE, ALL.",
-        f"Dashed: DAC+DRIVER on the preset's `{STRONG_DAC}` variant (R_PD = {strong_spec(cfg).dac.r_pd:g} ohm, "
-        "column dac); it is not one of the paper's groups, it shows how much of the DAC+DRIVER trend is the DAC's R_PD.",
+        (f"Dashed: DAC+DRIVER on the preset's `{STRONG_DAC}` variant (R_PD = {strong.dac.r_pd:g} ohm, "
+         "column dac); it is not one of the paper's groups, it shows how much of the DAC+DRIVER trend is the DAC's R_PD."
+         if strong is not None else f"The preset defines no `{STRONG_DAC}` variant: DAC+DRIVER runs on its own DAC only."),
         f"Engine: ngspice for {n_spice} of {len(tidy)} points"
         + ("" if n_spice == len(tidy) else " (the rest, N = 128 in report mode, by the exact solver; the full run uses ngspice everywhere)")
         + f"; largest |error(ngspice) - error(exact)| = {worst:.3g}.",
@@ -123,6 +130,7 @@ def run(cfg: RunConfig) -> dict:
         caption.insert(0, failure_note(df))
     write_figure(cfg, NAME, tidy, fig, caption)
     summary = {"wall_s": t.s, "task_s": task_s, "counts": df.attrs["counts"], "points": len(tidy), "ngspice_points": n_spice,
-               "max_abs_diff_ngspice_vs_exact": worst, "failed": fails, "mode": cfg.mode}
+               "max_abs_diff_ngspice_vs_exact": worst, "failed": fails, "mode": cfg.mode,
+               "strong_dac": None if strong is None else STRONG_DAC}
     write_summary(cfg, NAME, summary)
     return summary

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from .technology import GROUPS
+from .technology import GROUPS, STRONG_DAC
 
 BEGIN = "<!-- characterization:begin -->"
 END = "<!-- characterization:end -->"
@@ -137,7 +137,9 @@ def mc_trends(sd, se, sf) -> list[str]:
     if sf:
         ok = sf["spread_per_col_mean"] > 0
         vo = sf.get("varonly_spread_per_col_mean")
-        lines.append(f"| Variation (sigma/mu = 10 %) spreads the errors over hardware instances (Fig. 2(f); criterion: "
+        sigma = sf.get("hardware", {}).get("device", {}).get("variation", 0.1)  # (the run's preset, not the paper's)
+        lines.append(f"| Variation (sigma/mu = {100 * sigma:g} %{': the preset has none' if sigma == 0 else ''}) spreads "
+                     "the errors over hardware instances (Fig. 2(f); criterion: "
                      f"spread > 0; the paper gives no number) | {_yn(ok)}: "
                      f"over {sf['instances']} instances the MAX-MIN spread per column is {_pct(sf['spread_per_col_min'])}.."
                      f"{_pct(sf['spread_per_col_max'])} (mean {_pct(sf['spread_per_col_mean'])}); AVG "
@@ -267,9 +269,11 @@ def hardware_line(out: Path) -> str:
     """The preset every figure of ``out`` ran on, and its DAC (read from the figures' JSON summaries)."""
     import re
 
-    hw, legacy = {}, []
+    hw, legacy, strong = {}, [], True
     for name in ("fig2bc_size", "fig2d_state", "fig2e_inputs", "fig2f_variation", "fig3a_dac", "fig3b_sneak"):
         _, s = _load(out, name)
+        if s and name == "fig2bc_size":  # (a summary without the key predates presets without the variant)
+            strong = s.get("strong_dac", STRONG_DAC) is not None
         if s and "hardware" in s:
             h = s["hardware"]
             hw[name] = (h.get("name"), h["dac"]["r_pd"], h["dac"]["bits"], h["dac"]["v_read"])
@@ -292,7 +296,8 @@ def hardware_line(out: Path) -> str:
     which = "every figure" if not legacy else ", ".join(hw)
     return (f"Hardware: {which} ran on the one preset `{name}` (`xbarlab/presets/{name.split('+')[0]}.json`, "
             f"each value with its source or an ASSUMED/DERIVED mark and the reason); DAC {bits} bit, v_read = "
-            f"{v_read:g} V, R_PD = {r_pd:g} ohm. Fig. 2(b)/(c) also shows DAC+DRIVER on the preset's strong-dac variant."
+            f"{v_read:g} V, R_PD = {r_pd:g} ohm."
+            + (f" Fig. 2(b)/(c) also shows DAC+DRIVER on the preset's {STRONG_DAC} variant." if strong else "")
             + (" " + old if old else ""))
 
 

@@ -230,17 +230,26 @@ def load_model(model: str, in_shape=(1, 8, 8), arch: str | None = None, num_clas
     """A model by bundled name (``convnet``), or a .pt2 / state_dict .pt path.
 
     For a state_dict, ``arch`` names the architecture; it defaults to the
-    file's stem when that is a bundled name.
+    file's stem when that is a bundled name. An ``arch`` given with a .pt2 (which holds its own
+    program) or with another bundled name is refused, not ignored.
     """
     p = Path(model)
     if not p.exists() and model in MODELS:
+        if arch is not None and arch != model:
+            raise ValueError(f"arch {arch!r} does not apply to the bundled model {model!r} (arch names the "
+                             "architecture of a state_dict file)")
         if model in ("resnet18", "resnet50"):
             return LoadedModel(build_model(model, in_shape, num_classes), "random", model, tuple(in_shape), None, model)
         p = WEIGHTS_DIR / weights_file(model, in_shape)
-        arch = arch or model
+        arch = model
+    elif not p.exists():
+        raise ValueError(f"{p}: no such file, and not a bundled model (one of {list(MODELS)})")
     f, archive = _open_checked(p)
     with f:
         if is_pt2(archive):
+            if arch is not None:
+                raise ValueError(f"{p}: is a torch.export archive (its own program); arch {arch!r} applies only "
+                                 "to a state_dict")
             lm = _load_pt2(f, archive, p)
         else:
             arch = arch or (p.stem if p.stem in MODELS else None)

@@ -80,3 +80,17 @@ def echoes(p, seed):
     """Returns a field named like a sweep column: "error" (a list, one row per element) or the param "x"."""
     _log(p, seed)
     return {"error": [0.1, 0.2]} if p["x"] == 0 else {"x": p["x"] + 1}
+
+
+def runs_in_a_run_folder(p, seed):
+    """As an ngspice run: a child working in a private folder ``xbarlab-ngspice-*`` that the task removes when
+    the child ends; logs the folder and waits for the child."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="xbarlab-ngspice-") as tmp:
+        with open(p["log"], "a") as f:
+            f.write(f"{tmp}\n")
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp)
+    return {"y": 0}

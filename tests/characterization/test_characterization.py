@@ -244,6 +244,22 @@ def test_every_page_states_the_preset_and_its_dac(quick_run):
     assert set(size["dac"]) == {"preset", "strong-dac"}
     assert set(size.loc[size["dac"] == "preset", "r_pd_ohm"]) == {SPEC.dac.r_pd}
     assert set(size.loc[size["dac"] == "strong-dac", "r_pd_ohm"]) == {load_preset(PRESET, variant="strong-dac").dac.r_pd}
+    assert "also shows DAC+DRIVER on the preset's strong-dac variant" in page
+
+
+def test_fig2bc_on_a_preset_without_the_strong_dac_variant(tmp_path, ngspice):
+    """`characterize --preset reram` failed at Fig. 2(b)/(c) ("variant must be one of [] for preset 'reram'"):
+    a preset without the strong-dac variant runs the DAC+DRIVER group on its own DAC only, and says so."""
+    assert preset_variants("reram") == []
+    args = SimpleNamespace(figure="fig2bc_size", quick=True, full=False, out=str(tmp_path), scheduler=None,
+                           workers=1, no_progress=True, preset="reram")
+    assert cli.run(args) == 0
+    size = pd.read_csv(tmp_path / "fig2bc_size.csv")
+    assert set(size["dac"]) == {"preset"} and set(size["group"]) == set(GROUPS)
+    assert "defines no `strong-dac` variant" in (tmp_path / "fig2bc_size.md").read_text()
+    assert json.loads((tmp_path / "fig2bc_size.json").read_text())["strong_dac"] is None
+    line = index.hardware_line(tmp_path)
+    assert "one preset `reram`" in line and "strong-dac" not in line
 
 
 def test_index_keeps_other_sections(tmp_path):
@@ -352,3 +368,13 @@ def test_a_group_or_g_state_whose_every_size_point_failed_reads_not_reproduced_n
         assert "**NOT reproduced**" in lines[0] and "(no point at N=8, 16)" in lines[0]
     dd = index.size_trends(df[df.group != "DAC+DRIVER"])
     assert all("**NOT reproduced**" in ln for ln in dd[1:])
+
+
+def test_variation_trend_names_the_presets_own_sigma():
+    """The index's Fig. 2(f) row said "sigma/mu = 10 %" whatever the run's preset held (reram and spintronic: 0)."""
+    sf = {"instances": 20, "spread_per_col_min": 0.0, "spread_per_col_max": 0.0, "spread_per_col_mean": 0.0,
+          "avg_error_min_col": 0.01, "avg_error_max_col": 0.02, "hardware": load_preset("reram").to_dict()}
+    row = index.mc_trends(None, None, sf)[0]
+    assert "sigma/mu = 0 %: the preset has none" in row and "10 %" not in row
+    sf["hardware"] = SPEC.to_dict()
+    assert "Variation (sigma/mu = 10 %) spreads" in index.mc_trends(None, None, sf)[0]

@@ -153,6 +153,36 @@ def test_resume_after_interrupt_computes_only_the_rest(tmp_path, sig):
     assert sorted(df.drop_duplicates("x").y) == sorted(x * x for x in range(10, 10 + n))
 
 
+def test_ctrl_c_prints_no_worker_traceback(tmp_path):
+    """Ctrl-C hits the whole process group: a worker idle between tasks printed a KeyboardInterrupt traceback
+    beside the CLI's one line. Only the sweep's own process may see the interrupt."""
+    log, store = tmp_path / "log", tmp_path / "s.sqlite"
+    script = textwrap.dedent(f"""
+        import signal; signal.signal(signal.SIGINT, signal.default_int_handler)
+        import sys; sys.path.insert(0, {str(HERE)!r})
+        import sweep_tasks
+        from xbarlab.sweep import run_sweep
+        pts = [{{"x": x, "sleep": 60.0, "log": {str(log)!r}}} for x in range(4)]  # (only x = 0 sleeps)
+        try:
+            run_sweep(sweep_tasks.sleepy, pts, store={str(store)!r}, progress=False, max_workers=2)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(executions(log)) < 4:  # x = 0 runs, a worker waits for work
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the sweep finished before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert err.strip() == "interrupted", err
+
+
 def test_dask_scheduler_address(tmp_path):
     distributed = pytest.importorskip("distributed")
     log, store = tmp_path / "log", tmp_path / "s.sqlite"

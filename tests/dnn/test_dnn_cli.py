@@ -67,6 +67,10 @@ def test_dnn_eval_table_for_pt2(capsys):
     (["convnet", "--xbar", "0"], "positive integer"),
     (["convnet", "--adc-bits", "x"], "bits"),
     (["convnet", "--mapping", "bipolar"], "--mapping"),
+    # --ideal fixes the ADC, the device and its variation: a flag that sets one is refused, not ignored
+    (["convnet", "--ideal", "--adc-bits", "4"], "--adc-bits 4 given with --ideal"),
+    (["convnet", "--ideal", "--device-bits", "2"], "--device-bits 2 given with --ideal"),
+    (["convnet", "--ideal", "--variation", "0.3", "--instances", "2"], "--variation 0.3 given with --ideal"),
 ])
 def test_dnn_eval_bad_input_one_line(argv, msg):
     r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "dnn-eval", *argv], capture_output=True, text=True,

@@ -62,6 +62,18 @@ def test_directory_is_not_a_regular_file(tmp_path):
         load_model(str(tmp_path / "missing.pt2"))
 
 
+def test_arch_is_refused_where_it_does_not_apply():
+    """arch names a state_dict's architecture: with a .pt2 (its own program) or another bundled name it was
+    silently ignored; a typo of a bundled name says that it is none."""
+    with pytest.raises(ValueError, match="convnet.pt2: is a torch.export archive .*arch 'lenet' applies only"):
+        load_model(str(WEIGHTS_DIR / "convnet.pt2"), arch="lenet")
+    with pytest.raises(ValueError, match="arch 'vgg' does not apply to the bundled model 'resnet18'"):
+        load_model("resnet18", arch="vgg")
+    with pytest.raises(ValueError, match=r"lenett: no such file, and not a bundled model \(one of \['mlp', 'lenet'"):
+        load_model("lenett")
+    assert load_model("mlp", arch="mlp").arch == "mlp"  # (the same name is no contradiction)
+
+
 def test_hostile_raw_pickle(tmp_path):
     marker = tmp_path / "PWNED"
     p = tmp_path / "evil.pt"

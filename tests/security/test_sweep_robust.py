@@ -332,6 +332,17 @@ def test_timeout_kills_the_processes_a_task_started(tmp_path):
     assert dead(child)
 
 
+def test_timeout_removes_the_folder_of_the_ngspice_run_it_killed(tmp_path):
+    """The killed worker cannot remove the private folder of its ngspice run: every timed-out (or interrupted)
+    ngspice task left a /tmp/xbarlab-ngspice-* folder with its deck and rawfile (1.2 MB at 96 x 96)."""
+    log = tmp_path / "log"
+    df = run_sweep(sweep_tasks.runs_in_a_run_folder, [{"x": 0, "log": str(log)}], store=tmp_path / "s.sqlite",
+                   progress=False, timeout_s=1.0)
+    assert "TimeoutError" in df.error.iloc[0]
+    folder = Path(lines(log)[0])
+    assert folder.name.startswith("xbarlab-ngspice-") and not folder.exists()
+
+
 def test_a_worker_crash_is_charged_to_the_task_that_caused_it(tmp_path):
     """Every task in flight sees a broken pool: the one running beside the crashing task was counted as a
     death too and, after the second break, recorded as "worker process died (twice)". Tasks in flight at a

@@ -12,7 +12,12 @@ Signed weights (``Mapping``):
   q(f) = g_min + f (g_max - g_min) on the device's levels. The two crossbars
   see the same inputs and their column outputs are digitised separately and
   subtracted digitally: y ~ (I+ - I-).
-* ``OFFSET``: one crossbar, G = q((w / w_max + 1) / 2); the ideal offset
+* ``OFFSET``: one crossbar, G = q((w / w_max + 1) / 2): for a device with
+  levels, the level nearest to q(1/2) + (w / w_max) (g_max - g_min) / 2,
+  rounded in levels from the mid level q(1/2) (so w = 0 is q(1/2) exactly
+  and every weight is within half a level; for 2**bits levels q(1/2) is not
+  the midpoint, and rounding (w / w_max + 1) / 2 itself put every weight
+  half a level low on average); the ideal offset
   current sum_i V_i * q(1/2) ... is removed digitally from the DAC codes
   (no reference column), so only the mid-level cell's non-idealities remain
   in the offset.
@@ -125,4 +130,11 @@ def conductances(W_tiles: np.ndarray, device: DeviceParams, w_max: float,
     f = W_tiles / w_max
     if mapping is Mapping.DIFFERENTIAL:
         return np.stack([device.quantize(np.maximum(f, 0.0)), device.quantize(np.maximum(-f, 0.0))])
-    return device.quantize((f + 1.0) / 2.0)[None]
+    if device.levels is None:  # analog: q(1/2) is the midpoint itself
+        return device.quantize((f + 1.0) / 2.0)[None]
+    # the level nearest to q(1/2) + f (g_max - g_min) / 2, counted in levels from q(1/2), whose current the
+    # digital offset removes: q((f + 1) / 2) rounded (f + 1) (L - 1) / 2, half a level off q(1/2) for an even L
+    # (2**bits), so every weight was rounded half a level low on average (up to a whole level)
+    top = device.levels - 1
+    mid = float(np.rint(top / 2.0))  # the level of q(1/2) (DeviceParams.quantize rounds the same way)
+    return device.quantize((mid + np.clip(np.rint(f * (top / 2.0)), -mid, top - mid)) / top)[None]

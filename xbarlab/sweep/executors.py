@@ -113,8 +113,15 @@ def die_with_parent(parent_pid: int | None = None) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="xbarlab-parent-watch", daemon=True).start()
 
 
+def _no_interrupt(signum, frame) -> None:
+    """A worker's SIGINT handler: nothing. Ctrl-C reaches the terminal's whole process group, and the sweep's
+    own process stops the run and kills its workers (``_kill_pool``); a worker waiting for its next task
+    printed a KeyboardInterrupt traceback. A handler, not SIG_IGN, which an ngspice child would inherit."""
+
+
 def _worker_init(parent_pid: int | None) -> None:
     die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, _no_interrupt)
     # one BLAS thread per worker process: the sweep's parallelism is its processes, and BLAS pools
     # of their own in each would oversubscribe the cores (xbarlab.blas)
     one_blas_thread()
@@ -141,11 +148,34 @@ def _descendants(pid: int) -> list:
         return []
 
 
+#: the private temporary folders ngspice runs in (``engines.ngspice``, ``engines.ngspice_shared``)
+_RUN_FOLDERS = ("xbarlab-ngspice-", "xbarlab-libngspice-")
+
+
+def _run_folder(proc):
+    """The private temporary folder a worker's ngspice (or libngspice helper) runs in, its working folder,
+    which the killed worker can no longer remove; None for any other process."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        cwd = Path(proc.cwd())
+    except Exception:  # noqa: BLE001 - gone already
+        return None
+    ok = cwd.parent == Path(tempfile.gettempdir()).resolve() and cwd.name.startswith(_RUN_FOLDERS)
+    return cwd if ok else None
+
+
 def _kill_pool(ex) -> None:
-    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started."""
+    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started (and removing the
+    private folders those ngspice runs left: a timed-out or interrupted task left one behind every time)."""
+    import shutil
+
     procs = list((getattr(ex, "_processes", None) or {}).values())
+    folders = []
     for p in procs:
         for child in _descendants(p.pid):
+            folders.append(_run_folder(child))
             with contextlib.suppress(Exception):
                 child.kill()
         try:
@@ -155,6 +185,9 @@ def _kill_pool(ex) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         p.join(timeout=5)
+    for d in folders:
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def run_local(queue, record, workers: int, timeout_s: float | None) -> None:
