@@ -283,16 +283,12 @@ def hardware(args):
 def check_float32_codes(spec, options) -> None:
     """ValueError naming --dac-bits / --adc-bits where the networks' float32 does not hold the converter's
     codes exactly (the FCM refuses them: ``xbarlab.fcm.stages.check_exact_codes``), said before anything runs."""
-    from xbarlab.fcm.options import Sensing
-    from xbarlab.fcm.stages import FLOAT32_EXACT
+    from xbarlab.fcm.stages import FLOAT32_EXACT, converter_codes
 
-    adc_top = None if spec.adc.bits is None else \
-        spec.adc.full_code if options.sensing is Sensing.SEPARATE else 2 ** (spec.adc.bits - 1)  # (bipolar)
-    for flag, name, bits, top in (("--dac-bits", "DAC", spec.dac.bits, spec.dac.full_code),
-                                  ("--adc-bits", "ADC", spec.adc.bits, adc_top)):
-        if top is not None and top > FLOAT32_EXACT:
-            raise ValueError(f"{flag} {bits}: the networks run in float32, which holds every integer only up to "
-                             f"2**24, so the {name}'s codes (up to {top}) would not be exact; give at most "
+    for name, bits, top in converter_codes(spec, options.sensing):
+        if top > FLOAT32_EXACT:
+            raise ValueError(f"--{name.lower()}-bits {bits}: the networks run in float32, which holds every integer "
+                             f"only up to 2**24, so the {name}'s codes (up to {top}) would not be exact; give at most "
                              f"{24 if top == 2**bits - 1 else 25} bits")
 
 

@@ -47,12 +47,9 @@ precision, so DAC and ADC codes are bitwise those of the array code
 The torch path computes in the input's dtype (float32 inputs: float32
 throughout, so roundings of the DAC and ADC can differ from the float64
 numpy path where a value lies within float32 precision of a rounding
-boundary; float64 tensors agree with numpy to ~1e-14). float32 holds every
-integer only up to 2**24, so float32 inputs are refused (ValueError naming
-the converter, its bits and the dtype) where a DAC or separate ADC has more
-than 24 bits, a bipolar ADC more than 25 (``stages.check_exact_codes``): their
-codes were rounded, not the converter's. The stage-by-stage
-oracle of all of it is ``xbarlab.verify.reference``.
+boundary; float64 tensors agree with numpy to ~1e-14; refused where the
+converters' codes exceed 2**24: ``stages.check_spec_codes``). The
+stage-by-stage oracle of all of it is ``xbarlab.verify.reference``.
 """
 
 from __future__ import annotations
@@ -72,7 +69,7 @@ from . import sensing
 from .options import DacLoad, FCMOptions, Sensing
 from .plans import Plan
 from .ranges import CalibratedRange, FixedRange, WorstCase
-from .stages import check_exact_codes, dac_codes_t
+from .stages import check_spec_codes, dac_codes_t
 
 __all__ = ["FCM", "DacLoad", "FCMOptions"]
 
@@ -142,9 +139,8 @@ def _model_full_scale(spec: CrossbarSpec, options: FCMOptions, Gn, given) -> np.
     if given is not None and not isinstance(options.adc_range, CalibratedRange):
         raise ValueError(f"adc_full_scale_a values need adc_range CalibratedRange, got {options.adc_range!r}")
     if spec.adc.bits is None and isinstance(options.adc_range, FixedRange):  # (it was ignored: y the same)
-        raise ValueError(f"adc_range {options.adc_range!r} given with an ideal ADC (bits=None), which neither clips "
-                         f"nor quantizes: a fixed full scale has no effect on it (give the ADC bits, or "
-                         f"adc_range WorstCase())")
+        raise ValueError(f"adc_range {options.adc_range!r} given with an ideal ADC (bits=None), which neither clips nor "
+                         f"quantizes: a fixed full scale has no effect on it (give the ADC bits, or adc_range WorstCase())")
     if Gn is None:
         return None
     if options.sensing is Sensing.SEPARATE:
@@ -187,13 +183,8 @@ class FCM:
             raise ValueError(f"spec must be a CrossbarSpec, got {type(spec).__name__}")
         if not isinstance(options, FCMOptions):
             raise ValueError(f"options must be an FCMOptions, got {type(options).__name__}")
-        self.spec = spec
-        self.options = options
-        self.shape = (int(shape[0]), int(shape[1]))
-        self.w_max = float(w_max)
-        self.G = G
-        self.Gn = Gn
-        self.Y = Y
+        self.spec, self.options, self.shape, self.w_max = spec, options, (int(shape[0]), int(shape[1])), float(w_max)
+        self.G, self.Gn, self.Y = G, Gn, Y
         if options.dac_load is DacLoad.EXACT and Gn is not None and Y is None:
             raise ValueError("DacLoad.EXACT needs the row-port admittance Y")
         sensing.check(spec, options)
@@ -288,12 +279,8 @@ class FCM:
             raise ValueError("adc_range is CalibratedRange but this model has no calibrated ADC full scales; "
                              "use xbarlab.fcm.calibration.calibrate_adc(fcm, x_calibration)")
         p = self._plans.get(ns.key)
-        if p is None:  # (a dtype that does not hold the converters' codes exactly is refused: float32 beyond 24 bits)
-            dac, adc = self.spec.dac, self.spec.adc
-            check_exact_codes(ns, "DAC", dac.bits, dac.full_code)
-            if adc.bits is not None:
-                check_exact_codes(ns, "ADC", adc.bits, adc.full_code if self.options.sensing is Sensing.SEPARATE
-                                  else 2 ** (adc.bits - 1))
+        if p is None:
+            check_spec_codes(ns, self.spec, self.options.sensing)  # (float32 holds codes up to 2**24 only)
             if self._compiled is None:  # (float64 numpy arrays, moved to numpy too for its host views)
                 self._compiled = sensing.compile_sensing(self)
             p = self._plans[ns.key] = self._compiled.to(ns)

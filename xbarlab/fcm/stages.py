@@ -47,6 +47,22 @@ def check_exact_codes(ns, name: str, bits: int, top: int) -> None:
                      f"{name} of at most {most} bits")
 
 
+def converter_codes(spec, sensing) -> list:
+    """(name, bits, largest code magnitude) of ``spec``'s DAC and, unless ideal, its ADC under ``sensing``
+    (a ``Sensing``: the separate ADC's codes reach 2**bits - 1, the bipolar ADC of a difference 2**(bits - 1))."""
+    dac, adc = spec.dac, spec.adc
+    out = [("DAC", dac.bits, dac.full_code)]
+    if adc.bits is not None:
+        out.append(("ADC", adc.bits, adc.full_code if sensing.value == "separate" else 2 ** (adc.bits - 1)))
+    return out
+
+
+def check_spec_codes(ns, spec, sensing) -> None:
+    """``check_exact_codes`` of every converter of ``converter_codes(spec, sensing)``."""
+    for name, bits, top in converter_codes(spec, sensing):
+        check_exact_codes(ns, name, bits, top)
+
+
 def dac_codes_t(ns, XT, dac: DACParams, x_max: float | None, signed: bool | None, fused: bool = False):
     """DAC codes (K, P*R) of transposed inputs XT (K, R), both phases side by side, and the scale (1, R)
     (the fixed ``x_max`` when given).
