@@ -7,7 +7,7 @@ The sweep (``dnn_eval.instances``) keeps every finished instance in
 sha256 and N the instance count, so runs of other setups or counts into the
 same folder keep their files (the cache is shared: a run of fewer instances
 takes them from a larger one's). An
-interrupted run (Ctrl-C) writes both with the instances finished so far
+interrupted run (Ctrl-C, SIGTERM) writes both with the instances finished so far
 (``not run`` for the rest); rerunning the same command computes only the
 instances that are missing or failed. Failed instances are listed, left out
 of the statistics, and make the command exit 1 after writing the files.

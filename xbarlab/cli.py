@@ -1,9 +1,15 @@
 """Command line: ``xbarlab SUBCOMMAND ...``.
 
 Errors print one line to stderr and exit non-zero, never a traceback
-(set ``XBARLAB_DEBUG=1`` to see it). The core names no app: every
-subcommand, ``validate`` included, is a module that its package registers
-in the entry-point group ``xbarlab.subcommands`` (``pyproject.toml``:
+(set ``XBARLAB_DEBUG=1`` to see it). SIGTERM (``kill PID``, a batch
+scheduler's time limit) stops a subcommand as Ctrl-C does: it raises
+``Terminated``, a ``KeyboardInterrupt``, so a sweep kills its workers and
+their ngspice runs and writes what finished; the exit status is 143 (Ctrl-C:
+130).
+
+The core names no app: every subcommand, ``validate`` included, is a
+module that its package registers in the entry-point group
+``xbarlab.subcommands`` (``pyproject.toml``:
 ``[project.entry-points."xbarlab.subcommands"]``, ``name = "package.module"``).
 Such a module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``; it is imported to build the parser, so it imports
@@ -19,9 +25,12 @@ points.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 GROUP = "xbarlab.subcommands"
@@ -115,6 +124,32 @@ def build_parser(subcommands: dict[str, str] | None = None) -> argparse.Argument
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so that every ``except KeyboardInterrupt`` that
+    saves what finished (and kills the sweep's workers) handles it too."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM, during the cleanup, ends the process at once
+    raise Terminated("SIGTERM")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises ``Terminated`` in the main thread while the subcommand runs; the handler before is put
+    back after (``main`` may be called from a program, or from a thread, where nothing is installed). A
+    SIGTERM ignored by whoever started the process stays ignored."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def _one_line(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"xbarlab: error: {type(exc).__name__}: {msg}"
@@ -139,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         print(_one_line(exc), file=sys.stderr)
         return 1
     try:
-        return int(args._run(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args._run(args) or 0)
+    except Terminated:
+        print("xbarlab: terminated by SIGTERM (finished results are saved)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("xbarlab: interrupted (finished results are saved)", file=sys.stderr)
         return 130

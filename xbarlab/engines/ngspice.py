@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
+from ..lifetime import run_folder_prefix
 from ..params import check_number
 from .rawfile import read_raw
 
@@ -180,7 +181,7 @@ def _tail(text: str, n: int = 40) -> str:
 
 def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarray]:
     exe = find_ngspice(settings)
-    with tempfile.TemporaryDirectory(prefix="xbarlab-ngspice-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=run_folder_prefix("xbarlab-ngspice-")) as tmp:
         cir = Path(tmp) / "deck.cir"
         raw = Path(tmp) / "out.raw"
         cir.write_text(deck)

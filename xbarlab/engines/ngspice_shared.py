@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
+from ..lifetime import run_folder_prefix
 
 START_TIMEOUT_S = 120.0  # a helper's start (Python, PySpice, libngspice), not counted in timeout_s
 MAX_IDLE = 8  # idle helpers kept for reuse
@@ -75,7 +76,7 @@ class _Helper:
                 "whose commands can run shell commands and change every result, and libngspice cannot "
                 "be told to skip it. Move that file away, or use backend='subprocess' (it ignores startup files).")
         self.last_err = ""  # the helper's stderr when it failed
-        self.dir = tempfile.mkdtemp(prefix="xbarlab-libngspice-")
+        self.dir = tempfile.mkdtemp(prefix=run_folder_prefix("xbarlab-libngspice-"))
         env = _helper_env(self.dir)
         self.errfile = open(Path(self.dir) / "helper.err", "wb+")
         try:
