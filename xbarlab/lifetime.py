@@ -1,4 +1,13 @@
-"""The private folders that child processes (ngspice runs, libngspice helpers) work in.
+"""Child processes that die with their parent (even by ``kill -9``), and the folders they run in.
+
+Linux's ``prctl(PR_SET_PDEATHSIG, sig)`` makes the kernel send ``sig`` to a
+process when the thread that started it ends; elsewhere (or without
+``ctypes``) nothing is set and the callers' own watchers (a thread polling
+the parent's pid) are all there is. Sweep workers set it for themselves
+(``xbarlab.sweep.executors.die_with_parent``); an ngspice run gets it in the
+child before ``exec`` (``dies_with_parent``), since a worker killed with
+SIGKILL cannot kill the ngspice it started, which ran on to the end of its
+deck with no timeout.
 
 Each ngspice run (``engines.ngspice``) and libngspice helper
 (``engines.ngspice_shared``) works in a private temporary folder named
@@ -11,11 +20,50 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
 #: the private temporary folders of ngspice runs and of libngspice helpers
 RUN_FOLDERS = ("xbarlab-ngspice-", "xbarlab-libngspice-")
+PR_SET_PDEATHSIG = 1
+_prctl = None  # libc's prctl, looked up once in the parent (not in a forked child)
+
+
+def _libc_prctl():
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            _prctl = False
+    return _prctl or None
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Have the kernel send ``sig`` to this process when its parent (thread) ends; False where it cannot."""
+    prctl = _libc_prctl()
+    return prctl is not None and prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+def dies_with_parent():
+    """A ``preexec_fn`` for ``subprocess``: the child gets SIGKILL when the thread that started it ends, or
+    exits at once if the starting process already died; None where that cannot be set (not Linux). The
+    thread waits for the child (``subprocess.run``), so only its process's death ends it early."""
+    prctl = _libc_prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # it died between the fork and the line above
+            os._exit(1)
+
+    return preexec
 
 
 def run_folder_prefix(kind: str) -> str:

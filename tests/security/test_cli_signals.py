@@ -1,4 +1,4 @@
-"""SIGTERM stops a sweep as Ctrl-C does.
+"""SIGTERM stops a sweep as Ctrl-C does; SIGKILL of the sweep leaves no ngspice running.
 
 The sweep here is a CLI subcommand (a stand-in app registered in the script) whose tasks are real ngspice runs
 of a 128 x 128 crossbar (about a minute each), in a private TMPDIR, so that the ngspice processes and their
@@ -117,6 +117,19 @@ def test_sigterm_stops_the_sweep_as_ctrl_c_does(ngspice, sweep, to):
     assert err.strip().splitlines() == ["xbarlab: terminated by SIGTERM (finished results are saved)"]
     assert _wait(lambda: not any(_alive(p) for p in [*runs, *workers]), 5), "ngspice or a worker ran on"
     assert not list(tmp.glob("xbarlab-*")), "an ngspice run's folder was left behind"
+
+
+@LINUX
+def test_kill_9_of_the_sweep_leaves_no_ngspice_running(ngspice, sweep):
+    """``kill -9`` of the sweep's process: its workers die (their parent-death signal), and the ngspice runs
+    they started ran on to the end of their decks (a minute here, hours for a large one), with no timeout.
+    (Their folders stay: no process of the sweep is left to remove them.)"""
+    proc, tmp, workers = sweep
+    runs = ngspice_runs(tmp)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _wait(lambda: not any(_alive(p) for p in workers), 5), "a worker outlived the sweep"
+    assert _wait(lambda: not any(_alive(p) for p in runs), 5), f"ngspice {runs} outlived the sweep's workers"
 
 
 def test_sigterm_to_the_group_prints_no_worker_traceback(tmp_path):

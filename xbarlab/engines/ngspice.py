@@ -6,7 +6,8 @@ Two back ends:
   private temporary directory, with a hard timeout (the process is killed),
   full double precision through the binary rawfile, and isolation: a crash or
   a hang in ngspice cannot take the Python process with it, and runs can go
-  in parallel processes.
+  in parallel processes. On Linux ngspice dies with the process that started
+  it, even by ``kill -9`` (``xbarlab.lifetime.dies_with_parent``).
 * ``"shared"``: libngspice through PySpice, in a helper process kept alive
   between runs (``ngspice_shared``): it saves ngspice's start per run, and a
   timeout or a crash ends only the helper.
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
-from ..lifetime import run_folder_prefix
+from ..lifetime import dies_with_parent, run_folder_prefix
 from ..params import check_number
 from .rawfile import read_raw
 
@@ -194,6 +195,7 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
                 text=True,
                 timeout=settings.timeout_s,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=dies_with_parent(),  # (a sweep worker killed with kill -9 left it running)
             )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout or ""  # bytes on timeout, even with text=True

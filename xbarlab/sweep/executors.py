@@ -10,10 +10,10 @@ recorded, but a task already running on a worker thread cannot be killed
 there. A worker that dies (segfault, OOM kill) gets its task one retry; a
 second death records the task as failed. Local workers die with the
 process that started them (``PR_SET_PDEATHSIG`` on Linux, and a thread
-that watches the parent pid everywhere). Killing workers removes the
-private folders their ngspice runs made (named after the worker's pid, so
-found even where ngspice died first, as on a SIGTERM to the whole process
-group).
+that watches the parent pid everywhere), and so do the ngspice runs they
+start (``xbarlab.lifetime``). Killing workers removes the private folders
+their ngspice runs made (named after the worker's pid, so found even
+where ngspice died first, as on a SIGTERM to the whole process group).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..blas import one_blas_thread
-from ..lifetime import remove_run_folders
+from ..lifetime import remove_run_folders, set_parent_death_signal
 
 POLL_S = 0.2
 PARENT_POLL_S = 0.5  # how often a worker checks that its parent is alive
@@ -104,14 +104,7 @@ def die_with_parent(parent_pid: int | None = None) -> None:
     dies, even by ``kill -9``."""
     if parent_pid is None:
         parent_pid = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - the watcher thread still does it
-            pass
+    set_parent_death_signal(signal.SIGKILL)  # (Linux; the watcher thread below does it everywhere)
     if os.getppid() != parent_pid:  # it died before the line above
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="xbarlab-parent-watch", daemon=True).start()
