@@ -113,3 +113,11 @@ def runs_ngspice(p, seed):
     deck = xb.netlist(10 ** rng.uniform(-6, -4, (128, 128)), rng.uniform(0, 0.25, 128), c)
     run_deck(deck, NgspiceSettings(timeout_s=600.0))
     return {"y": p["x"]}
+
+
+def runs_shared(p, seed):
+    """A tiny deck on the shared (libngspice) back end: the worker keeps its helper for the next task."""
+    from xbarlab.engines.ngspice import NgspiceSettings, run_deck
+
+    vec = run_deck("* tiny\nv1 in 0 dc 1e0\nr1 in 0 1e3\n.op\n.end\n", NgspiceSettings(backend="shared"))
+    return {"i": float(vec["i(v1)"][0])}

@@ -18,7 +18,8 @@ folder in the password database (not ``$HOME``) and has no switch to skip
 it, so a helper refuses to start while that file exists.
 
 Results travel as JSON headers and raw float64 bytes (never pickle); each
-helper exits when its parent process dies.
+helper exits when its parent process dies or closes the pipe, and removes
+its private folder then.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class _Helper:
             self.last_err = self.stderr_tail()
             self.close()
             raise _Gone(f"its pipe failed ({exc})") from None
-        except _Gone:
+        except BaseException:  # _Gone, or Ctrl-C mid-run: a helper neither closed nor pooled left its folder
             self.last_err = self.stderr_tail()
             self.close()
             raise
@@ -249,8 +250,8 @@ def _serve() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(2, 1)  # stray C output must not reach the protocol pipe
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    parent, folder = os.getppid(), os.getcwd()  # (the private folder its parent made for it)
+    threading.Thread(target=_exit_with_parent, args=(parent, folder), daemon=True).start()
 
     def send(head: dict, data: bytes | None = None) -> None:
         for frame in (json.dumps(head).encode(), data):
@@ -269,8 +270,8 @@ def _serve() -> None:
     send({"ok": True})
     while True:
         head = _read_frame(proto_in)
-        if head is None:
-            return
+        if head is None:  # its parent closed the pipe: it ended without closing the helper (no atexit in a
+            _leave(folder)  # multiprocessing worker), or was killed
         deck = json.loads(head)["deck"]
         try:
             vectors, log = run_one(ng, deck)
@@ -301,9 +302,17 @@ def _read_frame(f) -> bytes | None:
     return None if hdr is None else exact(_HDR.unpack(hdr)[0])
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_parent(parent: int, folder: str) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
+    _leave(folder)
+
+
+def _leave(folder: str) -> None:
+    """End this helper, removing its private folder: a parent that died or exited without closing it
+    (``_Helper.close``) left one ``xbarlab-libngspice-*`` folder behind per helper."""
+    if Path(folder).name.startswith("xbarlab-libngspice-"):
+        shutil.rmtree(folder, ignore_errors=True)
     os._exit(0)
 
 
