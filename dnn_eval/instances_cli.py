@@ -25,6 +25,7 @@ from pathlib import Path
 from xbarlab.cli_args import check_out_dir
 
 from .instances import (SEED_RULE, InstanceSetup, has_variation, instance_tasks, run_instances, summarize)
+from .table_rows import hardware_rows
 
 STORE_NAME = "dnn_instances.sweep.sqlite"
 
@@ -96,6 +97,7 @@ def table(obj: dict) -> str:
                          + (f", {obj['n_tiles']} tiles" if obj["n_tiles"] else "")),
             ("DAC / ADC / device bits", f"{c['dac_bits']} / {c['adc_bits']} / {c['device_bits']}"),
             ("variation sigma/mu", f"{c['variation']:g}"), ("weight mapping", c["mapping"]),
+            *hardware_rows(c),
             ("FCM DAC load factor", f"{c['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + c['fcm_fit'] if c.get('fcm_fit') else 'not fitted'})"),
             ("instances", f"{obj['n_instances']} from base seed {c['base_seed']} ({n['ok'] + n['failed']} computed, "

@@ -225,6 +225,28 @@ def test_cli_interrupted_run_keeps_what_finished_and_resumes(tmp_path, calls, ca
     assert out["instances"][:2] == saved["instances"][:2]
 
 
+def _rows(text: str, names) -> dict:
+    found = {}
+    for line in text.splitlines():
+        for name in names:
+            if line.startswith(name + "  "):
+                found[name] = line[len(name):].strip()
+    return found
+
+
+def test_cli_table_names_the_cell_sensing_and_converter_ranges(tmp_path, capsys):
+    """The --instances table lacked the rows of a single run's table that say what produced the numbers."""
+    names = ("cell", "sensing", "converter ranges")
+    argv = [*ARGV, "--sensing", "differential", "--seed", "7"]
+    assert main([*argv, "--instances", "1", "--scheduler", "inline", "--out", str(tmp_path)]) == 0
+    table = _rows(capsys.readouterr().out, names)
+    assert main(argv) == 0
+    single = _rows(capsys.readouterr().out, names)
+    assert table == single and len(table) == 3
+    assert table["cell"] == "1R" and table["sensing"] == "differential" and "ADC worst-case" in table[
+        "converter ranges"]
+
+
 SIGTERM_SCRIPT = """
 import os, signal, sys
 from dnn_eval import evaluate as ev
