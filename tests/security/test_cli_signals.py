@@ -1,4 +1,5 @@
-"""SIGTERM stops a sweep as Ctrl-C does; SIGKILL of the sweep leaves no ngspice running.
+"""SIGTERM stops a sweep as Ctrl-C does; SIGKILL of the sweep leaves no ngspice running, and the next run
+removes the folders it left.
 
 The sweep here is a CLI subcommand (a stand-in app registered in the script) whose tasks are real ngspice runs
 of a 128 x 128 crossbar (about a minute each), in a private TMPDIR, so that the ngspice processes and their
@@ -11,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -123,13 +125,20 @@ def test_sigterm_stops_the_sweep_as_ctrl_c_does(ngspice, sweep, to):
 def test_kill_9_of_the_sweep_leaves_no_ngspice_running(ngspice, sweep):
     """``kill -9`` of the sweep's process: its workers die (their parent-death signal), and the ngspice runs
     they started ran on to the end of their decks (a minute here, hours for a large one), with no timeout.
-    (Their folders stay: no process of the sweep is left to remove them.)"""
+    Their folders stay (no process of the sweep is left to remove them) until the next ngspice run."""
     proc, tmp, workers = sweep
     runs = ngspice_runs(tmp)
     proc.kill()
     proc.wait(timeout=30)
     assert _wait(lambda: not any(_alive(p) for p in workers), 5), "a worker outlived the sweep"
     assert _wait(lambda: not any(_alive(p) for p in runs), 5), f"ngspice {runs} outlived the sweep's workers"
+    assert len(list(tmp.glob("xbarlab-ngspice-*"))) == 2
+    tiny = "* tiny\nv1 in 0 dc 1e0\nr1 in 0 1e3\n.op\n.end\n"
+    r = subprocess.run([sys.executable, "-c", "import sys; from xbarlab.engines.ngspice import run_deck; "
+                        f"run_deck(sys.argv[1])", tiny], env={**os.environ, "TMPDIR": str(tmp),
+                       "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not list(tmp.glob("xbarlab-*")), "the next run left the dead sweep's folders"
 
 
 def test_sigterm_to_the_group_prints_no_worker_traceback(tmp_path):
@@ -147,3 +156,38 @@ def test_sigterm_to_the_group_prints_no_worker_traceback(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert err.strip().splitlines() == ["xbarlab: terminated by SIGTERM (finished results are saved)"], err
+
+
+HOLDER = """
+import os, signal, sys
+from xbarlab import lifetime
+folder, fd = lifetime.make_run_folder(sys.argv[1])
+print(folder, flush=True)
+if sys.argv[2] == "die":
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.stdin.read()  # holds it until the test closes stdin
+lifetime.release_run_folder(folder, fd)
+"""
+
+
+@pytest.mark.parametrize("kind", ["xbarlab-ngspice-", "xbarlab-libngspice-"])
+def test_only_the_folders_of_dead_makers_are_removed(tmp_path, monkeypatch, kind):
+    from xbarlab import lifetime
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    live = subprocess.Popen([sys.executable, "-c", HOLDER, kind, "hold"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        held = Path(live.stdout.readline().strip())
+        # (the live one's first folder swept before the dead one's existed: each process sweeps once)
+        dead = subprocess.run([sys.executable, "-c", HOLDER, kind, "die"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert dead.returncode == -signal.SIGKILL, dead.stderr
+        old = tmp_path / f"{kind}12345-older"  # an older xbarlab's, without an owner file: not judged
+        old.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        assert lifetime.remove_stale_run_folders() == [Path(dead.stdout.strip()).name]
+        assert held.is_dir() and old.is_dir() and not Path(dead.stdout.strip()).exists()
+    finally:
+        live.communicate("", timeout=60)
+    assert not held.exists()

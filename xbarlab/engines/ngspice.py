@@ -27,14 +27,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
-from ..lifetime import dies_with_parent, run_folder_prefix
+from ..lifetime import dies_with_parent, run_folder
 from ..params import check_number
 from .rawfile import read_raw
 
@@ -182,7 +181,7 @@ def _tail(text: str, n: int = 40) -> str:
 
 def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarray]:
     exe = find_ngspice(settings)
-    with tempfile.TemporaryDirectory(prefix=run_folder_prefix("xbarlab-ngspice-")) as tmp:
+    with run_folder("xbarlab-ngspice-") as tmp:
         cir = Path(tmp) / "deck.cir"
         raw = Path(tmp) / "out.raw"
         cir.write_text(deck)

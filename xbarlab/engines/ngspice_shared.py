@@ -33,7 +33,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
-from ..lifetime import run_folder_prefix
+from ..lifetime import make_run_folder, release_run_folder
 
 START_TIMEOUT_S = 120.0  # a helper's start (Python, PySpice, libngspice), not counted in timeout_s
 MAX_IDLE = 8  # idle helpers kept for reuse
@@ -77,7 +76,7 @@ class _Helper:
                 "whose commands can run shell commands and change every result, and libngspice cannot "
                 "be told to skip it. Move that file away, or use backend='subprocess' (it ignores startup files).")
         self.last_err = ""  # the helper's stderr when it failed
-        self.dir = tempfile.mkdtemp(prefix=run_folder_prefix("xbarlab-libngspice-"))
+        self.dir, self.owner = make_run_folder("xbarlab-libngspice-")
         env = _helper_env(self.dir)
         self.errfile = open(Path(self.dir) / "helper.err", "wb+")
         try:
@@ -162,7 +161,7 @@ class _Helper:
                 except OSError:
                     pass
         self.errfile.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        release_run_folder(self.dir, self.owner)
 
 
 def _helper_env(home: str) -> dict[str, str]:
