@@ -376,6 +376,7 @@ def run(args) -> int:
     spec, options = hardware(args)
     slicing = slicing_of(args, spec)
     from .evaluate import evaluate
+    from .table_rows import cell_line, ranges_line
 
     res = evaluate(lm, split, spec, args.seed, options, slicing=slicing, ranges=ranges, calibration=calibration)
     config = config_of(args, lm, spec, res.pop("fcm_options"), res.pop("converter_ranges"))
@@ -388,13 +389,12 @@ def run(args) -> int:
             ("crossbar", f"{args.preset} {args.xbar}x{args.xbar}{' ideal' if args.ideal else ''}, {res['n_tiles']} tiles"),
             ("DAC / ADC / device bits", f"{spec.dac.bits} / {spec.adc.bits} / {spec.device.bits}"),
             ("variation sigma/mu", f"{spec.device.variation:g}"), ("weight mapping", args.mapping),
-            ("cell", "1R" if spec.device.access is None else f"1T-1R, V_G {spec.device.access.v_gate_v:g} V"),
-            ("sensing", getattr(args, "sensing", "separate")),
+            ("cell", cell_line(config)), ("sensing", config["sensing"]),
             ("weight slices / input cycles", f"{config['weight_slices']} / {config['input_cycles']} "
                                              f"({config['input_bits_per_cycle']} bits per cycle)"),
             ("FCM DAC load factor", f"{config['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + fit if fit else 'not fitted'})"),
-            ("converter ranges", _ranges_line(config["converter_ranges"])),
+            ("converter ranges", ranges_line(config["converter_ranges"])),
             ("seed", str(args.seed)),
             ("accuracy FP32", f"{res['accuracy_fp32']:.4f}"), ("accuracy crossbar", f"{res['accuracy_crossbar']:.4f}"),
             ("accuracy drop", f"{out['accuracy_drop']:+.4f}"), ("prediction agreement", f"{res['agreement']:.4f}")]
@@ -402,14 +402,3 @@ def run(args) -> int:
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
     return 0
-
-
-def _ranges_line(c: dict) -> str:
-    """One line of the table: the DAC and ADC ranges and how they were set."""
-    def one(r: dict) -> str:
-        extra = {k: v for k, v in r.items() if k != "kind"}
-        return r["kind"] + (" (" + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                                             for k, v in extra.items()) + ")" if extra else "")
-    how = (f"; calibrated on {c.get('calibration_samples', c.get('samples'))} training images"
-           if c.get("calibration_split") else "")
-    return f"DAC {one(c['dac'])}, ADC {one(c['adc'])}{how}"

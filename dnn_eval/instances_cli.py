@@ -7,7 +7,7 @@ The sweep (``dnn_eval.instances``) keeps every finished instance in
 sha256 and N the instance count, so runs of other setups or counts into the
 same folder keep their files (the cache is shared: a run of fewer instances
 takes them from a larger one's). An
-interrupted run (Ctrl-C) writes both with the instances finished so far
+interrupted run (Ctrl-C, SIGTERM) writes both with the instances finished so far
 (``not run`` for the rest); rerunning the same command computes only the
 instances that are missing or failed. Failed instances are listed, left out
 of the statistics, and make the command exit 1 after writing the files.
@@ -25,6 +25,7 @@ from pathlib import Path
 from xbarlab.cli_args import check_out_dir
 
 from .instances import (SEED_RULE, InstanceSetup, has_variation, instance_tasks, run_instances, summarize)
+from .table_rows import hardware_rows
 
 STORE_NAME = "dnn_instances.sweep.sqlite"
 
@@ -96,6 +97,7 @@ def table(obj: dict) -> str:
                          + (f", {obj['n_tiles']} tiles" if obj["n_tiles"] else "")),
             ("DAC / ADC / device bits", f"{c['dac_bits']} / {c['adc_bits']} / {c['device_bits']}"),
             ("variation sigma/mu", f"{c['variation']:g}"), ("weight mapping", c["mapping"]),
+            *hardware_rows(c),
             ("FCM DAC load factor", f"{c['fcm_options']['load_factor']:.4g} "
                                     f"({'fitted: ' + c['fcm_fit'] if c.get('fcm_fit') else 'not fitted'})"),
             ("instances", f"{obj['n_instances']} from base seed {c['base_seed']} ({n['ok'] + n['failed']} computed, "

@@ -83,14 +83,41 @@ def echoes(p, seed):
 
 
 def runs_in_a_run_folder(p, seed):
-    """As an ngspice run: a child working in a private folder ``xbarlab-ngspice-*`` that the task removes when
-    the child ends; logs the folder and waits for the child."""
+    """As an ngspice run: a child working in a private folder ``xbarlab-ngspice-PID-*`` that the task removes
+    when the child ends; logs the folder and waits for the child."""
     import subprocess
     import sys
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="xbarlab-ngspice-") as tmp:
+    from xbarlab.lifetime import run_folder_prefix
+
+    with tempfile.TemporaryDirectory(prefix=run_folder_prefix("xbarlab-ngspice-")) as tmp:
         with open(p["log"], "a") as f:
             f.write(f"{tmp}\n")
         subprocess.run([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp)
     return {"y": 0}
+
+
+def runs_ngspice(p, seed):
+    """A real ngspice run (the subprocess back end) of a 128 x 128 crossbar, whose .op takes about a minute:
+    logs the worker's pid first, so that a test can kill the sweep while ngspice runs."""
+    import numpy as np
+
+    import xbarlab as xb
+    from xbarlab.engines.ngspice import NgspiceSettings, run_deck
+
+    with open(p["log"], "a") as f:
+        f.write(f"{p['x']} {os.getpid()}\n")
+    rng = np.random.default_rng(128 + p["x"])
+    c = xb.CircuitParams(r_row=2.5, r_col=2.5, r_sense=100.0, r_driver=50.0)
+    deck = xb.netlist(10 ** rng.uniform(-6, -4, (128, 128)), rng.uniform(0, 0.25, 128), c)
+    run_deck(deck, NgspiceSettings(timeout_s=600.0))
+    return {"y": p["x"]}
+
+
+def runs_shared(p, seed):
+    """A tiny deck on the shared (libngspice) back end: the worker keeps its helper for the next task."""
+    from xbarlab.engines.ngspice import NgspiceSettings, run_deck
+
+    vec = run_deck("* tiny\nv1 in 0 dc 1e0\nr1 in 0 1e3\n.op\n.end\n", NgspiceSettings(backend="shared"))
+    return {"i": float(vec["i(v1)"][0])}

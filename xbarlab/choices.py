@@ -11,7 +11,8 @@ class Choice(enum.Enum):
 
     Error messages name the parameter by the class name in snake case
     (``DacLoad`` -> ``dac_load``), or by the ``field`` a caller passes where its field is spelled otherwise
-    (``AccessTransistor.side``, ``InSituSettings.scheme``).
+    (``AccessTransistor.side``, ``InSituSettings.scheme``), and list the values, the spellings a user
+    writes (``'rowsum'``; the upper-case names, which also parse, read as if they were the only ones).
     """
 
     @classmethod
@@ -25,4 +26,4 @@ class Choice(enum.Enum):
                 if value.lower() in (k.name.lower(), k.value):
                     return k
         field = field or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
-        raise ValueError(f"{field} must be one of {[k.name for k in cls]}, got {value!r}")
+        raise ValueError(f"{field} must be one of {[k.value for k in cls]}, got {value!r}")

@@ -1,9 +1,15 @@
 """Command line: ``xbarlab SUBCOMMAND ...``.
 
 Errors print one line to stderr and exit non-zero, never a traceback
-(set ``XBARLAB_DEBUG=1`` to see it). The core names no app: every
-subcommand, ``validate`` included, is a module that its package registers
-in the entry-point group ``xbarlab.subcommands`` (``pyproject.toml``:
+(set ``XBARLAB_DEBUG=1`` to see it). SIGTERM (``kill PID``, a batch
+scheduler's time limit) stops a subcommand as Ctrl-C does: it raises
+``Terminated``, a ``KeyboardInterrupt``, so a sweep kills its workers and
+their ngspice runs and writes what finished; the exit status is 143 (Ctrl-C:
+130). A closed stdout (``xbarlab ... | head -1``) ends it quietly, status 141.
+
+The core names no app: every subcommand, ``validate`` included, is a
+module that its package registers in the entry-point group
+``xbarlab.subcommands`` (``pyproject.toml``:
 ``[project.entry-points."xbarlab.subcommands"]``, ``name = "package.module"``).
 Such a module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``; it is imported to build the parser, so it imports
@@ -19,12 +25,17 @@ points.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import os
+import select
+import signal
 import sys
+import threading
 from pathlib import Path
 
 GROUP = "xbarlab.subcommands"
+STDOUT_CLOSED = 141  # the exit status when stdout's reader went away (128 + SIGPIPE)
 #: the distribution whose subcommands a source checkout's pyproject.toml lists
 DIST = "xbarlab"
 
@@ -115,6 +126,32 @@ def build_parser(subcommands: dict[str, str] | None = None) -> argparse.Argument
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so that every ``except KeyboardInterrupt`` that
+    saves what finished (and kills the sweep's workers) handles it too."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM, during the cleanup, ends the process at once
+    raise Terminated("SIGTERM")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises ``Terminated`` in the main thread while the subcommand runs; the handler before is put
+    back after (``main`` may be called from a program, or from a thread, where nothing is installed). A
+    SIGTERM ignored by whoever started the process stays ignored."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def _one_line(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"xbarlab: error: {type(exc).__name__}: {msg}"
@@ -133,21 +170,70 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in parser.unavailable:
             parser.unavailable[argv[0]].run(None)
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed its one-line usage error
-        return int(exc.code or 0)
+    except SystemExit as exc:  # argparse already printed its one-line usage error (or the help)
+        return _flushed(int(exc.code or 0))
     except ImportError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 1
+    return _run(args)
+
+
+def _run(args) -> int:
+    """Run the chosen subcommand: its exit status, or one line on stderr and a non-zero status."""
     try:
-        return int(args._run(args) or 0)
+        with _sigterm_as_interrupt():
+            return _flushed(int(args._run(args) or 0))
+    except BrokenPipeError as exc:
+        if _reader_gone():
+            return _drop_stdout()
+        return _error(exc)
+    except Terminated:
+        print("xbarlab: terminated by SIGTERM (finished results are saved)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("xbarlab: interrupted (finished results are saved)", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's contract is one line, no traceback
-        if os.environ.get("XBARLAB_DEBUG"):
-            raise
-        print(_one_line(exc), file=sys.stderr)
-        return 1
+        return _error(exc)
+
+
+def _error(exc: Exception) -> int:
+    if os.environ.get("XBARLAB_DEBUG"):
+        raise exc
+    print(_one_line(exc), file=sys.stderr)
+    return 1
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (``xbarlab ... | head -1``), not some other pipe
+    of the subcommand's that broke."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor: stdout it is
+        return True
+
+
+def _drop_stdout() -> int:
+    """A closed stdout ends the command quietly, as Unix tools do (the Python docs' recipe): what is still
+    buffered goes to devnull, not to a traceback at exit; status 141 (128 + SIGPIPE), as a shell reports them."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # (a stand-in stdout without a file descriptor)
+        pass
+    os.close(devnull)
+    return STDOUT_CLOSED
+
+
+def _flushed(code: int) -> int:
+    """``code`` once stdout is flushed (a closed stdout fails here, not at exit), or ``_drop_stdout``'s."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _drop_stdout()
+    return code
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def test_sweep_netlist_refuses_a_grid_ngspice_cannot_hold():
 
 
 def test_a_bad_side_names_the_field_side():
-    with pytest.raises(ValueError, match=r"^side must be one of \['SENSE', 'ROW'\], got 'drain'"):
+    with pytest.raises(ValueError, match=r"^side must be one of \['sense', 'row'\], got 'drain'"):
         AccessTransistor(side="drain")  # (the message named transistor_side, not the field)
 
 

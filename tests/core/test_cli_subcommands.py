@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -111,3 +112,56 @@ def test_help_from_outside_the_checkout_lists_every_app(tmp_path):
     assert out.returncode == 0, out.stderr
     for name in APPS:
         assert name in out.stdout
+
+
+PRINTER = '''
+import sys, types
+from xbarlab import cli
+
+app = types.ModuleType("xbl_printer")
+app.HELP = "print lines, or break a pipe of its own"
+app.add_arguments = lambda p: p.add_argument("--own-pipe", action="store_true")
+
+
+def run(args):
+    if args.own_pipe:  # a pipe of the subcommand's, not stdout
+        raise BrokenPipeError(32, "Broken pipe (to a helper)")
+    for k in range(20000):
+        print(f"line {k}")
+    return 0
+
+
+app.run = run
+sys.modules[app.__name__] = app
+cli.discover = lambda root=None: {"print": app.__name__}
+sys.exit(cli.main(sys.argv[1:]))
+'''
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _closed_stdout(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``argv`` with its stdout a pipe closed at once (``| head -0``): (status, stderr)."""
+    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    p.stdout.close()
+    err = p.stderr.read()
+    return p.wait(timeout=120), err
+
+
+@pytest.mark.parametrize("argv", [["-c", PRINTER, "print"], ["-m", "xbarlab.cli", "characterize", "index"]],
+                         ids=["20000-lines", "characterize"])
+def test_a_closed_stdout_ends_the_command_quietly(argv, tmp_path):
+    """``xbarlab ... | head -1`` printed "xbarlab: error: BrokenPipeError" (or Python's "Exception ignored"
+    at exit) and exited 1: a closed stdout now ends it quietly, status 141, as Unix tools do."""
+    out = ["--out", str(tmp_path / "out")] if "characterize" in argv else []
+    rc, err = _closed_stdout([sys.executable, *argv, *out], tmp_path)
+    assert (rc, err) == (141, "")
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_still_an_error(tmp_path):
+    r = subprocess.run([sys.executable, "-c", PRINTER, "print", "--own-pipe"], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path, env=_env())
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "xbarlab: error: BrokenPipeError: [Errno 32] Broken pipe (to a helper)"]

@@ -241,3 +241,30 @@ def test_bad_chunk_is_value_error(chunk):
     with pytest.raises(ValueError, match="chunk") as err:
         xb.g_nonideal_stack(np.stack([G, G]), C, chunk=chunk)
     assert repr(chunk) in str(err.value)
+
+
+def _choices():
+    import xbarlab.device  # noqa: F401 - every Choice of the core, so that __subclasses__ sees them
+    import xbarlab.fcm.mapping  # noqa: F401
+    import xbarlab.fcm.options  # noqa: F401
+    import xbarlab.transistor  # noqa: F401
+    import xbarlab.update_params  # noqa: F401
+    from xbarlab.choices import Choice
+
+    return Choice.__subclasses__()
+
+
+@pytest.mark.parametrize("cls", _choices(), ids=lambda c: c.__name__)
+def test_a_choice_error_lists_the_spellings_users_write(cls):
+    """The message listed the upper-case names (``dac_load must be one of ['ROWSUM', 'EXACT', 'NONE']``),
+    while the CLI, the presets and the docs spell them in lower case."""
+    with pytest.raises(ValueError, match=r"must be one of \[") as err:
+        cls.parse("no-such-choice")
+    listed = json.loads(str(err.value).split(" must be one of ", 1)[1].split("]", 1)[0].replace("'", '"') + "]")
+    assert listed == [k.value for k in cls] and all(s == s.lower() for s in listed)
+    assert [cls.parse(s) for s in listed] == list(cls)
+
+
+def test_fcm_options_choice_error_in_lower_case():
+    with pytest.raises(ValueError, match=r"^dac_load must be one of \['rowsum', 'exact', 'none'\], got 'foo'$"):
+        xb.FCMOptions(dac_load="foo")

@@ -233,7 +233,7 @@ def test_parameters_are_validated():
     with pytest.raises(ValueError, match=r"bit_length must be <= MAX_BIT_LENGTH \(1024\), got 1025"):
         InSituSettings(bit_length=1025)
     assert InSituSettings(bit_length=1024).bit_length == 1024
-    with pytest.raises(ValueError, match=r"^scheme must be one of \['STOCHASTIC', 'EXPECTED'\], got 'random'"):
+    with pytest.raises(ValueError, match=r"^scheme must be one of \['stochastic', 'expected'\], got 'random'"):
         InSituSettings(scheme="random")  # (the message named pulse_scheme, not the field)
     with pytest.raises(ValueError, match=r"pulses must be <= 2\*\*53 .*, got 10{400}$"):
         UpdateParams(pulses=10**400)  # (its step raised an OverflowError)

@@ -225,6 +225,58 @@ def test_cli_interrupted_run_keeps_what_finished_and_resumes(tmp_path, calls, ca
     assert out["instances"][:2] == saved["instances"][:2]
 
 
+def _rows(text: str, names) -> dict:
+    found = {}
+    for line in text.splitlines():
+        for name in names:
+            if line.startswith(name + "  "):
+                found[name] = line[len(name):].strip()
+    return found
+
+
+def test_cli_table_names_the_cell_sensing_and_converter_ranges(tmp_path, capsys):
+    """The --instances table lacked the rows of a single run's table that say what produced the numbers."""
+    names = ("cell", "sensing", "converter ranges")
+    argv = [*ARGV, "--sensing", "differential", "--seed", "7"]
+    assert main([*argv, "--instances", "1", "--scheduler", "inline", "--out", str(tmp_path)]) == 0
+    table = _rows(capsys.readouterr().out, names)
+    assert main(argv) == 0
+    single = _rows(capsys.readouterr().out, names)
+    assert table == single and len(table) == 3
+    assert table["cell"] == "1R" and table["sensing"] == "differential" and "ADC worst-case" in table[
+        "converter ranges"]
+
+
+SIGTERM_SCRIPT = """
+import os, signal, sys
+from dnn_eval import evaluate as ev
+from xbarlab.cli import main
+
+real, calls = ev.evaluate, []
+
+
+def evaluate(*args, **kwargs):  # a batch scheduler's SIGTERM during the third instance
+    calls.append(1)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+
+
+ev.evaluate = evaluate
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_cli_sigterm_stops_as_ctrl_c_does(tmp_path):
+    """SIGTERM ended the command without a word and without the files of the instances finished so far."""
+    argv = [*ARGV, "--instances", "4", "--scheduler", "inline", "--json", "--out", str(tmp_path)]
+    r = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT, *argv], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 143, r.stderr[-3000:]
+    assert r.stderr.strip().splitlines() == ["xbarlab: terminated by SIGTERM (finished results are saved)"]
+    saved = json.loads(next(tmp_path.glob("dnn_instances-mlp-*.json")).read_text())
+    assert saved["interrupted"] and [r["status"] for r in saved["instances"]] == ["ok", "ok", "not run", "not run"]
+
+
 def test_cli_failed_instance_exits_1_with_one_line(tmp_path, calls, capsys):
     calls.fail[2] = ValueError("simulated")
     assert main([*ARGV, "--instances", "2", "--scheduler", "inline", "--out", str(tmp_path)]) == 1

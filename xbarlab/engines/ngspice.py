@@ -6,7 +6,8 @@ Two back ends:
   private temporary directory, with a hard timeout (the process is killed),
   full double precision through the binary rawfile, and isolation: a crash or
   a hang in ngspice cannot take the Python process with it, and runs can go
-  in parallel processes.
+  in parallel processes. On Linux ngspice dies with the process that started
+  it, even by ``kill -9`` (``xbarlab.lifetime.dies_with_parent``).
 * ``"shared"``: libngspice through PySpice, in a helper process kept alive
   between runs (``ngspice_shared``): it saves ngspice's start per run, and a
   timeout or a crash ends only the helper.
@@ -26,13 +27,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
+from ..lifetime import dies_with_parent, run_folder
 from ..params import check_number
 from .rawfile import read_raw
 
@@ -180,7 +181,7 @@ def _tail(text: str, n: int = 40) -> str:
 
 def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarray]:
     exe = find_ngspice(settings)
-    with tempfile.TemporaryDirectory(prefix="xbarlab-ngspice-") as tmp:
+    with run_folder("xbarlab-ngspice-") as tmp:
         cir = Path(tmp) / "deck.cir"
         raw = Path(tmp) / "out.raw"
         cir.write_text(deck)
@@ -193,6 +194,7 @@ def _run_subprocess(deck: str, settings: NgspiceSettings) -> dict[str, np.ndarra
                 text=True,
                 timeout=settings.timeout_s,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=dies_with_parent(),  # (a sweep worker killed with kill -9 left it running)
             )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout or ""  # bytes on timeout, even with text=True

@@ -18,7 +18,8 @@ folder in the password database (not ``$HOME``) and has no switch to skip
 it, so a helper refuses to start while that file exists.
 
 Results travel as JSON headers and raw float64 bytes (never pickle); each
-helper exits when its parent process dies.
+helper exits when its parent process dies or closes the pipe, and removes
+its private folder then.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import INSTALL_HINT, NgspiceNotFoundError, SpiceError, SpiceTimeoutError
+from ..lifetime import make_run_folder, release_run_folder
 
 START_TIMEOUT_S = 120.0  # a helper's start (Python, PySpice, libngspice), not counted in timeout_s
 MAX_IDLE = 8  # idle helpers kept for reuse
@@ -75,7 +76,7 @@ class _Helper:
                 "whose commands can run shell commands and change every result, and libngspice cannot "
                 "be told to skip it. Move that file away, or use backend='subprocess' (it ignores startup files).")
         self.last_err = ""  # the helper's stderr when it failed
-        self.dir = tempfile.mkdtemp(prefix="xbarlab-libngspice-")
+        self.dir, self.owner = make_run_folder("xbarlab-libngspice-")
         env = _helper_env(self.dir)
         self.errfile = open(Path(self.dir) / "helper.err", "wb+")
         try:
@@ -113,7 +114,7 @@ class _Helper:
             self.last_err = self.stderr_tail()
             self.close()
             raise _Gone(f"its pipe failed ({exc})") from None
-        except _Gone:
+        except BaseException:  # _Gone, or Ctrl-C mid-run: a helper neither closed nor pooled left its folder
             self.last_err = self.stderr_tail()
             self.close()
             raise
@@ -160,7 +161,7 @@ class _Helper:
                 except OSError:
                     pass
         self.errfile.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        release_run_folder(self.dir, self.owner)
 
 
 def _helper_env(home: str) -> dict[str, str]:
@@ -248,8 +249,8 @@ def _serve() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(2, 1)  # stray C output must not reach the protocol pipe
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    parent, folder = os.getppid(), os.getcwd()  # (the private folder its parent made for it)
+    threading.Thread(target=_exit_with_parent, args=(parent, folder), daemon=True).start()
 
     def send(head: dict, data: bytes | None = None) -> None:
         for frame in (json.dumps(head).encode(), data):
@@ -268,8 +269,8 @@ def _serve() -> None:
     send({"ok": True})
     while True:
         head = _read_frame(proto_in)
-        if head is None:
-            return
+        if head is None:  # its parent closed the pipe: it ended without closing the helper (no atexit in a
+            _leave(folder)  # multiprocessing worker), or was killed
         deck = json.loads(head)["deck"]
         try:
             vectors, log = run_one(ng, deck)
@@ -300,9 +301,17 @@ def _read_frame(f) -> bytes | None:
     return None if hdr is None else exact(_HDR.unpack(hdr)[0])
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_parent(parent: int, folder: str) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
+    _leave(folder)
+
+
+def _leave(folder: str) -> None:
+    """End this helper, removing its private folder: a parent that died or exited without closing it
+    (``_Helper.close``) left one ``xbarlab-libngspice-*`` folder behind per helper."""
+    if Path(folder).name.startswith("xbarlab-libngspice-"):
+        shutil.rmtree(folder, ignore_errors=True)
     os._exit(0)
 
 

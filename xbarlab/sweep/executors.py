@@ -10,7 +10,10 @@ recorded, but a task already running on a worker thread cannot be killed
 there. A worker that dies (segfault, OOM kill) gets its task one retry; a
 second death records the task as failed. Local workers die with the
 process that started them (``PR_SET_PDEATHSIG`` on Linux, and a thread
-that watches the parent pid everywhere).
+that watches the parent pid everywhere), and so do the ngspice runs they
+start (``xbarlab.lifetime``). Killing workers removes the private folders
+their ngspice runs made (named after the worker's pid, so found even
+where ngspice died first, as on a SIGTERM to the whole process group).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..blas import one_blas_thread
+from ..lifetime import remove_run_folders, set_parent_death_signal
 
 POLL_S = 0.2
 PARENT_POLL_S = 0.5  # how often a worker checks that its parent is alive
@@ -100,14 +104,7 @@ def die_with_parent(parent_pid: int | None = None) -> None:
     dies, even by ``kill -9``."""
     if parent_pid is None:
         parent_pid = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - the watcher thread still does it
-            pass
+    set_parent_death_signal(signal.SIGKILL)  # (Linux; the watcher thread below does it everywhere)
     if os.getppid() != parent_pid:  # it died before the line above
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="xbarlab-parent-watch", daemon=True).start()
@@ -122,6 +119,9 @@ def _no_interrupt(signum, frame) -> None:
 def _worker_init(parent_pid: int | None) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, _no_interrupt)
+    # a forked worker inherits the CLI's SIGTERM handler (xbarlab.cli: it raises KeyboardInterrupt), which in a
+    # task made the task fail; a worker sent SIGTERM ends, and the sweep's own process stops the run
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # one BLAS thread per worker process: the sweep's parallelism is its processes, and BLAS pools
     # of their own in each would oversubscribe the cores (xbarlab.blas)
     one_blas_thread()
@@ -148,34 +148,15 @@ def _descendants(pid: int) -> list:
         return []
 
 
-#: the private temporary folders ngspice runs in (``engines.ngspice``, ``engines.ngspice_shared``)
-_RUN_FOLDERS = ("xbarlab-ngspice-", "xbarlab-libngspice-")
-
-
-def _run_folder(proc):
-    """The private temporary folder a worker's ngspice (or libngspice helper) runs in, its working folder,
-    which the killed worker can no longer remove; None for any other process."""
-    import tempfile
-    from pathlib import Path
-
-    try:
-        cwd = Path(proc.cwd())
-    except Exception:  # noqa: BLE001 - gone already
-        return None
-    ok = cwd.parent == Path(tempfile.gettempdir()).resolve() and cwd.name.startswith(_RUN_FOLDERS)
-    return cwd if ok else None
-
-
 def _kill_pool(ex) -> None:
-    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started (and removing the
-    private folders those ngspice runs left: a timed-out or interrupted task left one behind every time)."""
-    import shutil
-
+    """Stop a ProcessPoolExecutor now, killing its worker processes and what they started, and removing the
+    private folders of their ngspice runs (a timed-out or interrupted task left one behind every time)."""
     procs = list((getattr(ex, "_processes", None) or {}).values())
-    folders = []
+    pids = []
     for p in procs:
+        pids.append(p.pid)
         for child in _descendants(p.pid):
-            folders.append(_run_folder(child))
+            pids.append(child.pid)
             with contextlib.suppress(Exception):
                 child.kill()
         try:
@@ -185,9 +166,7 @@ def _kill_pool(ex) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         p.join(timeout=5)
-    for d in folders:
-        if d is not None:
-            shutil.rmtree(d, ignore_errors=True)
+    remove_run_folders(pids)
 
 
 def run_local(queue, record, workers: int, timeout_s: float | None) -> None:
