@@ -359,7 +359,6 @@ def config_of(args, lm, spec, fcm_options: dict, converter_ranges: dict | None =
 def run(args) -> int:
     if getattr(args, "vg", None) is not None and getattr(args, "cell", "1r") != "1t1r":
         raise ValueError("--vg needs --cell 1t1r")  # (said before the model and data load)
-    check_ideal(args)
     if getattr(args, "instances", None) is not None:
         from .instances_cli import run_instances_cli
 

@@ -20,10 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xbarlab.backend import TorchNS
 from xbarlab.fcm import cpu_kernels
 from xbarlab.fcm.cpu_kernels import _kernel, prange
-from xbarlab.fcm.stages import check_exact_codes
 
 from .im2col import output_size
 
@@ -197,9 +195,8 @@ def conv_fused(x: torch.Tensor, fcms: list, geometry, pad: tuple[int, int], sign
     group. The input vectors are ordered (position, image), ``chunk`` of them at a time; the
     scale (``x_max`` too) is applied while moving each chunk to (B, N, L): one strided pass.
     The codes are made in x's dtype: one that does not hold them exactly (float32 beyond 24 bits) raises
-    (``xbarlab.fcm.stages.check_exact_codes``), as the FCM's own DAC stage does.
+    in ``FCM.compile`` (``xbarlab.fcm.stages.check_spec_codes``), before any output is written.
     """
-    check_exact_codes(TorchNS(x), "DAC", int(full_code).bit_length(), int(full_code))
     B, C, H, W = x.shape
     Ho, Wo = output_size(H, W, geometry, pad)
     L, g = Ho * Wo, geometry.groups
